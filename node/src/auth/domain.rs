@@ -1,0 +1,231 @@
+//! Pure rules of auth: validation, the password policy, secrets and their hashes, TOTP.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::platform::error::{ApiError, FieldError};
+use crate::platform::tokens::Role;
+
+pub const PASSWORD_MIN_CHARS: usize = 10;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+pub const RECOVERY_CODES: usize = 10;
+
+/// An account: the credentials and the roles of one person.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub roles: Vec<Role>,
+    pub verified: bool,
+    pub created_at: i64,
+    pub mfa: Option<Mfa>,
+    /// A TOTP secret enrolled but not yet confirmed.
+    pub mfa_pending: Option<String>,
+}
+
+/// Second factor: a TOTP secret and the hashes of unused recovery codes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Mfa {
+    /// Base32 secret.
+    pub secret: String,
+    pub recovery_hashes: Vec<String>,
+    /// Last accepted TOTP step: a code is accepted once (RFC 6238 §5.2).
+    pub last_step: u64,
+}
+
+/// A login session: every refresh token of one login belongs to it (its "family").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub account_id: String,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+/// A refresh token, stored under the hash of its value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub session_id: String,
+    pub account_id: String,
+    pub expires_at: i64,
+    pub used: bool,
+}
+
+/// A one-time token (verification, MFA challenge), stored under its hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OneTimeToken {
+    pub account_id: String,
+    pub expires_at: i64,
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A random opaque secret: 32 bytes, base64url.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The stored form of an opaque secret. The secrets are 256-bit random, so a fast hash
+/// suffices (no offline guessing), unlike passwords.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// Recovery codes as shown to the user: `xxxx-xxxx-xxxx`, lower-case base32.
+pub fn recovery_codes() -> Vec<String> {
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let mut bytes = [0u8; 8];
+            rand::fill(&mut bytes);
+            let s = base32_lower(&bytes);
+            format!("{}-{}-{}", &s[0..4], &s[4..8], &s[8..12])
+        })
+        .collect()
+}
+
+fn base32_lower(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char).collect()
+}
+
+pub fn normalize_recovery_code(code: &str) -> String {
+    code.trim().to_ascii_lowercase()
+}
+
+/// A TOTP for `secret` (base32), SHA-1, 6 digits, 30 s, one step of skew.
+pub fn totp(secret_b32: &str, account: &str, issuer: &str) -> Result<totp_rs::Totp, ApiError> {
+    let secret = totp_rs::Secret::try_from_base32(secret_b32).map_err(ApiError::internal)?;
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_account_name(account)
+        .with_issuer(Some(issuer))
+        .build()
+        .map_err(ApiError::internal)
+}
+
+pub fn new_totp_secret() -> String {
+    let mut bytes = [0u8; 20];
+    rand::fill(&mut bytes);
+    totp_rs::Secret::from(bytes).to_base32()
+}
+
+/// Checks a TOTP code, refusing a step that was already used. Returns the new last step.
+pub fn check_totp(mfa: &Mfa, code: &str, account: &str, issuer: &str) -> Result<u64, ApiError> {
+    let code = code.trim();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::field("code", "must be the 6 digits of the authenticator app"));
+    }
+    let step = totp(&mfa.secret, account, issuer)?.check_current(code);
+    match step {
+        Some(step) if step > mfa.last_step => Ok(step),
+        Some(_) => Err(ApiError::Unauthorized("this code was already used; wait for the next one".into())),
+        None => Err(ApiError::Unauthorized("wrong or expired code".into())),
+    }
+}
+
+/// `3-30` characters of `a-z`, `0-9` and `_`, case-insensitive.
+pub fn validate_username(username: &str) -> Result<String, FieldError> {
+    let lower = username.to_ascii_lowercase();
+    if !(3..=30).contains(&lower.len()) {
+        return Err(FieldError::new("username", "must be 3 to 30 characters"));
+    }
+    if !lower.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(FieldError::new("username", "may contain only letters a-z, digits and '_'"));
+    }
+    Ok(lower)
+}
+
+/// A plausible address: one `@`, no spaces or control characters, at most 254 bytes.
+pub fn validate_email(email: &str) -> Result<String, FieldError> {
+    let email = email.trim().to_lowercase();
+    let bad = || FieldError::new("email", "must be an e-mail address like name@example.org");
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty() || local.len() > 64 || domain.contains('@') || !domain.contains('.') {
+        return Err(bad());
+    }
+    if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+/// The password policy: length bounds, then a strength estimate (zxcvbn score 3 of 4)
+/// that also penalises the username and e-mail. The error says why.
+pub fn check_password(password: &str, field: &str, username: &str, email: &str) -> Result<(), ApiError> {
+    let chars = password.chars().count();
+    if chars < PASSWORD_MIN_CHARS {
+        return Err(ApiError::field(field, format!("must be at least {PASSWORD_MIN_CHARS} characters")));
+    }
+    if chars > PASSWORD_MAX_CHARS {
+        return Err(ApiError::field(field, format!("must be at most {PASSWORD_MAX_CHARS} characters")));
+    }
+    if password.chars().any(|c| c.is_control()) {
+        return Err(ApiError::field(field, "must not contain control characters"));
+    }
+    let entropy = zxcvbn::zxcvbn(password, &[username, email]);
+    if entropy.score() < zxcvbn::Score::Three {
+        let why = entropy
+            .feedback()
+            .and_then(|f| f.warning().map(|w| w.to_string()).or_else(|| f.suggestions().first().map(|s| s.to_string())))
+            .unwrap_or_else(|| "it is too easy to guess".into());
+        return Err(ApiError::field(field, format!("is too weak: {why}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_and_emails_are_normalised_or_refused() {
+        assert_eq!(validate_username("Alice_1").unwrap(), "alice_1");
+        assert!(validate_username("al").is_err());
+        assert!(validate_username("ålice").is_err());
+        assert!(validate_username("a b c").is_err());
+        assert_eq!(validate_email(" Bob@Example.org ").unwrap(), "bob@example.org");
+        assert!(validate_email("bob").is_err());
+        assert!(validate_email("bob@localhost").is_err());
+        assert!(validate_email("b ob@x.org").is_err());
+    }
+
+    #[test]
+    fn weak_passwords_are_refused_with_a_reason() {
+        for weak in ["password123", "short", "alicealice1", "qwertyuiop"] {
+            let e = check_password(weak, "password", "alice", "alice@x.org").unwrap_err();
+            assert!(e.to_string().starts_with("password: "), "{e}");
+        }
+        check_password("correct horse battery staple", "password", "alice", "alice@x.org").unwrap();
+    }
+
+    #[test]
+    fn a_totp_code_is_accepted_once() {
+        let mfa = Mfa { secret: new_totp_secret(), recovery_hashes: vec![], last_step: 0 };
+        let code = totp(&mfa.secret, "a", "agora").unwrap().generate_current().to_string();
+        let step = check_totp(&mfa, &code, "a", "agora").unwrap();
+        let used = Mfa { last_step: step, ..mfa };
+        assert!(check_totp(&used, &code, "a", "agora").is_err());
+        assert!(check_totp(&used, "12345", "a", "agora").is_err());
+    }
+
+    #[test]
+    fn recovery_codes_are_distinct() {
+        let codes = recovery_codes();
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), RECOVERY_CODES);
+        assert_eq!(codes[0].len(), 14);
+    }
+}

@@ -1,0 +1,38 @@
+//! The published language of auth: events other contexts may consume.
+
+use serde::{Deserialize, Serialize};
+
+use crate::platform::envelope::DomainEvent;
+use crate::platform::tokens::Role;
+
+pub const CONTEXT: &str = "auth";
+
+/// A new account exists (not yet verified).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountRegistered {
+    pub account_id: String,
+    pub username: String,
+    pub roles: Vec<Role>,
+}
+impl DomainEvent for AccountRegistered {
+    const TYPE: &'static str = "AccountRegistered";
+}
+
+/// The owner proved they read the mail sent to the account's address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountVerified {
+    pub account_id: String,
+}
+impl DomainEvent for AccountVerified {
+    const TYPE: &'static str = "AccountVerified";
+}
+
+/// An admin changed the roles of an account.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RolesChanged {
+    pub account_id: String,
+    pub roles: Vec<Role>,
+}
+impl DomainEvent for RolesChanged {
+    const TYPE: &'static str = "RolesChanged";
+}

@@ -1,0 +1,225 @@
+//! The only code of auth that touches sled. One key space, a prefix per record kind:
+//! `a/` accounts, `u/` usernames, `e/` e-mails, `v/` verification tokens, `c/` MFA
+//! challenges, `s/` sessions, `sa/` sessions by account, `r/` refresh tokens.
+
+use crate::platform::envelope::Envelope;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::storage::{Store, Tx, TxResult, abort, key};
+
+use super::domain::{Account, OneTimeToken, RefreshRecord, Session, now};
+use super::events::{AccountRegistered, AccountVerified, CONTEXT};
+
+pub fn account_key(id: &str) -> Vec<u8> {
+    key("a/", &[id])
+}
+
+fn username_key(username: &str) -> Vec<u8> {
+    key("u/", &[username])
+}
+
+fn email_key(email: &str) -> Vec<u8> {
+    key("e/", &[email])
+}
+
+pub fn verify_key(hash: &str) -> Vec<u8> {
+    key("v/", &[hash])
+}
+
+pub fn challenge_key(hash: &str) -> Vec<u8> {
+    key("c/", &[hash])
+}
+
+fn session_key(id: &str) -> Vec<u8> {
+    key("s/", &[id])
+}
+
+fn refresh_key(hash: &str) -> Vec<u8> {
+    key("r/", &[hash])
+}
+
+/// Checks that neither the username nor the e-mail is taken (outside a transaction).
+pub fn check_free(store: &Store, username: &str, email: &str) -> ApiResult<()> {
+    if store.contains(&username_key(username))? {
+        return Err(ApiError::Conflict("this username is taken".into()));
+    }
+    if store.contains(&email_key(email))? {
+        return Err(ApiError::Conflict("an account with this e-mail exists".into()));
+    }
+    Ok(())
+}
+
+/// Creates the account, its verification token and the `AccountRegistered` event.
+pub fn register(store: &Store, account: &Account, verify_hash: &str, expires_at: i64) -> ApiResult<()> {
+    store.transact(|tx| {
+        if tx.contains(&username_key(&account.username))? {
+            return abort(ApiError::Conflict("this username is taken".into()));
+        }
+        if tx.contains(&email_key(&account.email))? {
+            return abort(ApiError::Conflict("an account with this e-mail exists".into()));
+        }
+        tx.put(&account_key(&account.id), account)?;
+        tx.put_raw(&username_key(&account.username), account.id.as_bytes())?;
+        tx.put_raw(&email_key(&account.email), account.id.as_bytes())?;
+        tx.put(&verify_key(verify_hash), &OneTimeToken { account_id: account.id.clone(), expires_at })?;
+        let event = AccountRegistered {
+            account_id: account.id.clone(),
+            username: account.username.clone(),
+            roles: account.roles.clone(),
+        };
+        tx.emit(&Envelope::new(CONTEXT, &account.id, &account.id, &event))
+    })
+}
+
+/// Consumes a verification token and marks its account verified.
+pub fn verify(store: &Store, hash: &str) -> ApiResult<Account> {
+    store.transact(|tx| {
+        let token = take_token(tx, &verify_key(hash))?;
+        let mut account = load(tx, &token.account_id)?;
+        if !account.verified {
+            account.verified = true;
+            tx.put(&account_key(&account.id), &account)?;
+            let event = AccountVerified { account_id: account.id.clone() };
+            tx.emit(&Envelope::new(CONTEXT, &account.id, &account.id, &event))?;
+        }
+        Ok(account)
+    })
+}
+
+/// Removes a one-time token and returns it, if it exists and has not expired.
+pub fn take_token(tx: &Tx, key: &[u8]) -> TxResult<OneTimeToken> {
+    let Some(token) = tx.get::<OneTimeToken>(key)? else {
+        return abort(ApiError::BadRequest("unknown or already used token".into()));
+    };
+    tx.remove(key)?;
+    if token.expires_at < now() {
+        return abort(ApiError::BadRequest("this token has expired".into()));
+    }
+    Ok(token)
+}
+
+pub fn load(tx: &Tx, id: &str) -> TxResult<Account> {
+    match tx.get::<Account>(&account_key(id))? {
+        Some(account) => Ok(account),
+        None => abort(ApiError::NotFound("no such account".into())),
+    }
+}
+
+pub fn find_account(store: &Store, id: &str) -> ApiResult<Option<Account>> {
+    store.get(&account_key(id))
+}
+
+/// The account a username or an e-mail names.
+pub fn find_by_login(store: &Store, login: &str) -> ApiResult<Option<Account>> {
+    let login = login.trim().to_lowercase();
+    let index = if login.contains('@') { email_key(&login) } else { username_key(&login) };
+    match store.data.get(index)? {
+        Some(id) => find_account(store, &String::from_utf8_lossy(&id)),
+        None => Ok(None),
+    }
+}
+
+pub fn find_by_email(store: &Store, email: &str) -> ApiResult<Option<Account>> {
+    match store.data.get(email_key(email))? {
+        Some(id) => find_account(store, &String::from_utf8_lossy(&id)),
+        None => Ok(None),
+    }
+}
+
+/// Reads, changes and writes one account in a transaction; `change` may emit events.
+pub fn update_account<T>(store: &Store, id: &str, change: impl Fn(&Tx, &mut Account) -> TxResult<T>) -> ApiResult<(Account, T)> {
+    store.transact(|tx| {
+        let mut account = load(tx, id)?;
+        let out = change(tx, &mut account)?;
+        tx.put(&account_key(id), &account)?;
+        Ok((account, out))
+    })
+}
+
+pub fn put_token(store: &Store, key: &[u8], token: &OneTimeToken) -> ApiResult<()> {
+    store.transact(|tx| tx.put(key, token))
+}
+
+/// Starts a session with its first refresh token.
+pub fn start_session(store: &Store, session: &Session, refresh_hash: &str, expires_at: i64) -> ApiResult<()> {
+    store.transact(|tx| {
+        tx.put(&session_key(&session.id), session)?;
+        tx.put_raw(&key("sa/", &[&session.account_id, &session.id]), &[])?;
+        let record = RefreshRecord {
+            session_id: session.id.clone(),
+            account_id: session.account_id.clone(),
+            expires_at,
+            used: false,
+        };
+        tx.put(&refresh_key(refresh_hash), &record)
+    })
+}
+
+/// What presenting a refresh token did.
+pub enum Rotation {
+    /// A fresh token replaced it.
+    Rotated { account_id: String, session_id: String },
+    /// It had been used before: the whole session is now revoked.
+    Reused,
+}
+
+/// Rotates a refresh token: marks it used and stores its successor, in one transaction.
+pub fn rotate_refresh(store: &Store, old_hash: &str, new_hash: &str, expires_at: i64) -> ApiResult<Rotation> {
+    store.transact(|tx| {
+        let Some(mut record) = tx.get::<RefreshRecord>(&refresh_key(old_hash))? else {
+            return abort(ApiError::Unauthorized("unknown refresh token".into()));
+        };
+        let Some(mut session) = tx.get::<Session>(&session_key(&record.session_id))? else {
+            return abort(ApiError::Unauthorized("unknown session".into()));
+        };
+        if record.used {
+            session.revoked = true;
+            tx.put(&session_key(&session.id), &session)?;
+            return Ok(Rotation::Reused);
+        }
+        if session.revoked {
+            return abort(ApiError::Unauthorized("this session has ended".into()));
+        }
+        if record.expires_at < now() {
+            return abort(ApiError::Unauthorized("this refresh token has expired".into()));
+        }
+        record.used = true;
+        tx.put(&refresh_key(old_hash), &record)?;
+        let next = RefreshRecord { used: false, expires_at, ..record.clone() };
+        tx.put(&refresh_key(new_hash), &next)?;
+        Ok(Rotation::Rotated { account_id: record.account_id.clone(), session_id: record.session_id.clone() })
+    })
+}
+
+/// Ends the session a refresh token belongs to. Unknown tokens are not an error.
+pub fn revoke_by_refresh(store: &Store, hash: &str) -> ApiResult<()> {
+    store.transact(|tx| {
+        if let Some(record) = tx.get::<RefreshRecord>(&refresh_key(hash))? {
+            revoke(tx, &record.session_id)?;
+        }
+        Ok(())
+    })
+}
+
+fn revoke(tx: &Tx, session_id: &str) -> TxResult<()> {
+    if let Some(mut session) = tx.get::<Session>(&session_key(session_id))? {
+        session.revoked = true;
+        tx.put(&session_key(session_id), &session)?;
+    }
+    Ok(())
+}
+
+/// Ends every session of an account except `keep`.
+pub fn revoke_other_sessions(store: &Store, account_id: &str, keep: Option<&str>) -> ApiResult<()> {
+    let prefix = key("sa/", &[account_id]);
+    let sessions: Vec<String> = store
+        .scan_after(&prefix, None, usize::MAX)?
+        .into_iter()
+        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+        .filter(|sid| Some(sid.as_str()) != keep)
+        .collect();
+    store.transact(|tx| sessions.iter().try_for_each(|sid| revoke(tx, sid)))
+}
+
+pub fn session_active(store: &Store, session_id: &str) -> ApiResult<bool> {
+    Ok(store.get::<Session>(&session_key(session_id))?.is_some_and(|s| !s.revoked))
+}

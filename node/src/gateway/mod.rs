@@ -1,0 +1,145 @@
+//! # gateway
+//!
+//! The one public entry under `/api/v1`. Holds no data. In front of every request it
+//! sets a request id, records the client address in `X-Forwarded-For`, limits rates per
+//! IP and per user (429 with `Retry-After`), caps body sizes, and verifies the bearer token
+//! (a bad token is refused here; a good one travels on as [`VerifiedClaims`]). Then it
+//! routes by path: to the context routers in the same process (`dev`), or over HTTP to
+//! `AGORA_UPSTREAM_<CONTEXT>` ([`proxy`]) in a cluster.
+
+pub mod openapi;
+pub mod proxy;
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::platform::config::EdgeArgs;
+use crate::platform::error::ApiError;
+use crate::platform::http::{method_not_allowed, no_such_route};
+use crate::platform::telemetry::{Metrics, track_http};
+use crate::platform::tokens::{TokenVerifier, VerifiedClaims, bearer};
+
+/// Which context serves a path, or `None` when no context does.
+pub fn context_for(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("/api/v1/")?;
+    let first = rest.split('/').next().unwrap_or_default();
+    match first {
+        "auth" => Some("auth"),
+        "users" | "friend-requests" => Some("users"),
+        _ => None,
+    }
+}
+
+/// The contexts the gateway can route to.
+pub const CONTEXTS: &[&str] = &["auth", "users"];
+
+/// What the edge middleware needs.
+#[derive(Clone)]
+pub struct Edge {
+    verifier: Arc<TokenVerifier>,
+    per_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    per_user: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+fn quota(per_second: u32) -> Quota {
+    let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
+    Quota::per_second(rate).allow_burst(burst)
+}
+
+impl Edge {
+    pub fn new(verifier: Arc<TokenVerifier>, limits: &EdgeArgs) -> Self {
+        let edge = Edge {
+            verifier,
+            per_ip: Arc::new(RateLimiter::keyed(quota(limits.rate_limit_ip))),
+            per_user: Arc::new(RateLimiter::keyed(quota(limits.rate_limit_user))),
+        };
+        // Forget idle keys now and then so the limiters do not grow without bound.
+        let (ip, user) = (Arc::downgrade(&edge.per_ip), Arc::downgrade(&edge.per_user));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let (Some(ip), Some(user)) = (ip.upgrade(), user.upgrade()) else { return };
+                ip.retain_recent();
+                user.retain_recent();
+            }
+        });
+        edge
+    }
+}
+
+fn check<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> Result<(), ApiError> {
+    limiter.check_key(key).map_err(|not_until| ApiError::RateLimited {
+        retry_after_secs: not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1),
+    })
+}
+
+static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Rate limits, client address and token verification, before any context sees the request.
+async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(ip) = ip {
+        if let Err(e) = check(&edge.per_ip, &ip) {
+            return e.into_response();
+        }
+        // The gateway is the edge: whatever the client claimed is replaced.
+        if let Ok(value) = HeaderValue::from_str(&ip.to_string()) {
+            req.headers_mut().insert(FORWARDED_FOR.clone(), value);
+        }
+    }
+    if let Some(token) = bearer(req.headers()) {
+        let claims = match edge.verifier.verify(token) {
+            Ok(claims) => claims,
+            Err(e) => return e.into_response(),
+        };
+        if let Err(e) = check(&edge.per_user, &claims.sub) {
+            return e.into_response();
+        }
+        req.extensions_mut().insert(VerifiedClaims(Arc::new(claims)));
+    }
+    next.run(req).await
+}
+
+/// Request ids are ULIDs.
+#[derive(Clone, Copy)]
+struct UlidRequestId;
+
+impl MakeRequestId for UlidRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&ulid::Ulid::generate().to_string()).ok().map(RequestId::new)
+    }
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps the routes of the edge (`inner`) with every gateway layer.
+pub fn wrap(inner: Router, edge_state: Edge, limits: &EdgeArgs, metrics: Arc<Metrics>) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+        let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+        tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    });
+    inner
+        .route("/api/v1/openapi.json", axum::routing::get(openapi::serve))
+        .route_layer(middleware::from_fn_with_state(metrics, track_http))
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(edge_state, edge))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes as usize))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), UlidRequestId))
+}

@@ -1,0 +1,119 @@
+//! Routing to contexts in other processes: `AGORA_UPSTREAM_<CONTEXT>` base URLs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, header};
+use axum::response::{IntoResponse, Response};
+
+use super::context_for;
+use crate::platform::error::ApiError;
+
+/// Base URL of each context, from `AGORA_UPSTREAM_<CONTEXT>`.
+#[derive(Debug, Clone, Default)]
+pub struct Upstreams(pub HashMap<&'static str, String>);
+
+impl Upstreams {
+    /// Reads `AGORA_UPSTREAM_<CONTEXT>` for every known context; each must be an http(s) URL.
+    pub fn from_env(vars: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut map = HashMap::new();
+        for context in super::CONTEXTS {
+            let name = format!("AGORA_UPSTREAM_{}", context.to_uppercase());
+            if let Some(url) = vars(&name) {
+                let url = url.trim_end_matches('/').to_string();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    anyhow::bail!("{name} must be an http:// or https:// URL, got {url:?}");
+                }
+                map.insert(*context, url);
+            }
+        }
+        if map.is_empty() {
+            anyhow::bail!("no upstream configured: set AGORA_UPSTREAM_<CONTEXT> (e.g. AGORA_UPSTREAM_AUTH=http://demo-auth:8080)");
+        }
+        Ok(Upstreams(map))
+    }
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstreams: Arc<Upstreams>,
+    client: reqwest::Client,
+    max_body: usize,
+}
+
+/// A router that forwards every `/api/v1/<context>/...` request to its upstream.
+pub fn routes(upstreams: Upstreams, max_body: usize) -> anyhow::Result<Router> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()?;
+    let state = ProxyState { upstreams: Arc::new(upstreams), client, max_body };
+    Ok(Router::new().route("/api/v1/{*rest}", axum::routing::any(forward)).with_state(state))
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer" | "transfer-encoding" | "upgrade" | "host"
+    )
+}
+
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        if !hop_by_hop(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, ApiError> {
+    let path = req.uri().path();
+    let Some(base) = context_for(path).and_then(|c| s.upstreams.0.get(c)) else {
+        return Err(ApiError::NotFound("no such route".into()));
+    };
+    let url = format!("{base}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(path));
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, s.max_body).await.map_err(|_| ApiError::PayloadTooLarge)?;
+    let mut headers = HeaderMap::new();
+    copy_headers(&parts.headers, &mut headers);
+    let upstream = s
+        .client
+        .request(parts.method, url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "upstream unreachable");
+            ApiError::Unavailable
+        })?;
+    let mut response = Response::builder().status(upstream.status());
+    if let Some(h) = response.headers_mut() {
+        copy_headers(upstream.headers(), h);
+        h.remove(header::CONTENT_LENGTH);
+    }
+    let bytes = upstream.bytes().await.map_err(|_| ApiError::Unavailable)?;
+    Ok(response.body(Body::from(bytes)).map_err(ApiError::internal)?.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_come_from_the_environment_and_must_be_urls() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let u = Upstreams::from_env(env(&[("AGORA_UPSTREAM_AUTH", "http://demo-auth:8080/")])).unwrap();
+        assert_eq!(u.0["auth"], "http://demo-auth:8080");
+        assert!(Upstreams::from_env(env(&[("AGORA_UPSTREAM_USERS", "demo-users:8080")])).is_err());
+        assert!(Upstreams::from_env(env(&[])).is_err());
+    }
+}

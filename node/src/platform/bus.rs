@@ -1,0 +1,247 @@
+//! The event bus: one JetStream stream per platform, the outbox relay that publishes to it
+//! and the durable pull consumers that apply its events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use super::envelope::Envelope;
+use super::error::ApiResult;
+use super::storage::{Store, from_json};
+use super::telemetry::{ContextLabel, Metrics};
+
+/// How the platform's stream is created.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Subject prefix, by default the platform's name.
+    pub prefix: String,
+    /// Replicas of the stream (the NATS cluster's size).
+    pub replicas: usize,
+    /// How long events are kept; zero keeps them forever.
+    pub max_age: Duration,
+}
+
+impl StreamSettings {
+    /// `AGORA_<PREFIX>`, upper-cased, with anything but letters and digits as `_`.
+    pub fn stream_name(&self) -> String {
+        let name: String = self
+            .prefix
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .collect();
+        format!("AGORA_{name}")
+    }
+
+    fn config(&self) -> stream::Config {
+        stream::Config {
+            name: self.stream_name(),
+            subjects: vec![format!("{}.events.>", self.prefix)],
+            storage: stream::StorageType::File,
+            num_replicas: self.replicas,
+            max_age: self.max_age,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        }
+    }
+}
+
+/// A connection to NATS and the platform's stream.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub settings: StreamSettings,
+}
+
+impl Bus {
+    /// Connects in the background: a NATS that is down at start is retried, never fatal.
+    pub async fn connect(url: &str, creds: Option<&std::path::Path>, settings: StreamSettings) -> anyhow::Result<Bus> {
+        let mut options = async_nats::ConnectOptions::new()
+            .name("agora-node")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(3));
+        if let Some(path) = creds {
+            options = options.credentials_file(path).await?;
+        }
+        let client = options.connect(url).await?;
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(Duration::from_secs(5));
+        Ok(Bus { client, js, settings })
+    }
+
+    /// Creates the stream, or updates it to the configured settings. Idempotent.
+    pub async fn ensure_stream(&self) -> anyhow::Result<stream::Stream> {
+        self.js.create_or_update_stream(self.settings.config()).await?;
+        Ok(self.js.get_stream(self.settings.stream_name()).await?)
+    }
+
+    pub fn subject(&self, context: &str, event_type: &str) -> String {
+        format!("{}.events.{context}.{event_type}", self.settings.prefix)
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
+}
+
+/// Publishes the outbox of `store` in order, clearing each event only after JetStream
+/// acknowledged it. Runs until `shutdown` flips.
+pub async fn run_relay(store: Store, bus: Bus, context: &'static str, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+    let label = ContextLabel::new(context);
+    let mut attempt = 0u32;
+    let mut stream_ready = false;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        metrics.outbox_depth.get_or_create(&label).set(store.outbox.len() as i64);
+        let result = if stream_ready { publish_batch(&store, &bus).await } else { bus.ensure_stream().await.map(|_| 0) };
+        match result {
+            Ok(0) if stream_ready => {
+                attempt = 0;
+                tokio::select! {
+                    _ = store.outbox_written.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Ok(n) => {
+                stream_ready = true;
+                attempt = 0;
+                metrics.events_published.get_or_create(&label).inc_by(n as u64);
+            }
+            Err(e) => {
+                tracing::warn!(context, error = %e, "outbox relay cannot publish, retrying");
+                attempt += 1;
+                stream_ready = false;
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff(attempt)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Publishes up to 256 events pipelined, then awaits their acks in order.
+async fn publish_batch(store: &Store, bus: &Bus) -> anyhow::Result<usize> {
+    let mut pending = Vec::new();
+    for item in store.outbox.iter().take(256) {
+        let (key, value) = item?;
+        let envelope: Envelope = from_json(&value)?;
+        let message = jetstream::message::PublishMessage::build()
+            .payload(value.to_vec().into())
+            .message_id(&envelope.id);
+        let ack = bus.js.send_publish(envelope.subject(&bus.settings.prefix), message).await?;
+        pending.push((key, ack));
+    }
+    let n = pending.len();
+    for (key, ack) in pending {
+        ack.await?;
+        store.outbox.remove(key)?;
+    }
+    Ok(n)
+}
+
+/// What a handler did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    /// Seen before: nothing changed.
+    Duplicate,
+    /// A type or version this context does not handle: acknowledged and logged.
+    Ignored,
+}
+
+/// A context's handler of consumed events; it must record the event with
+/// [`Store::apply_once`] so that applying and recording are one transaction.
+pub type Handler = Arc<dyn Fn(&Envelope) -> ApiResult<Applied> + Send + Sync>;
+
+/// One durable pull consumer of a context.
+pub struct ConsumerSpec {
+    pub context: &'static str,
+    /// `context.EventType` pairs it needs, e.g. `auth.AccountRegistered`.
+    pub events: Vec<String>,
+    pub handler: Handler,
+}
+
+/// Consumes forever: reconnects and recreates the consumer after any failure.
+pub async fn run_consumer(spec: ConsumerSpec, store: Store, bus: Bus, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+    let mut attempt = 0u32;
+    loop {
+        tokio::select! {
+            result = consume(&spec, &store, &bus, &metrics) => {
+                if let Err(e) = result {
+                    tracing::warn!(context = spec.context, error = %e, "consumer failed, restarting");
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+        attempt += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(backoff(attempt)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn consume(spec: &ConsumerSpec, store: &Store, bus: &Bus, metrics: &Metrics) -> anyhow::Result<()> {
+    let stream = bus.ensure_stream().await?;
+    let filter_subjects = spec
+        .events
+        .iter()
+        .map(|e| format!("{}.events.{e}", bus.settings.prefix))
+        .collect();
+    let config = consumer::pull::Config {
+        durable_name: Some(spec.context.to_string()),
+        filter_subjects,
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 1_000,
+        ..Default::default()
+    };
+    // Creates the durable consumer, or updates it when the filter changed.
+    let consumer = stream.create_consumer(config).await?;
+    let label = ContextLabel::new(spec.context);
+    let mut messages = consumer.messages().await?;
+    tracing::info!(context = spec.context, "consuming events");
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        if message.info().map(|i| i.delivered > 1).unwrap_or(false) {
+            metrics.redeliveries.get_or_create(&label).inc();
+        }
+        let outcome = match serde_json::from_slice::<Envelope>(&message.payload) {
+            Ok(envelope) => (spec.handler)(&envelope).map_err(|e| anyhow::anyhow!("applying {}: {e}", envelope.kind))?,
+            Err(e) => {
+                tracing::warn!(context = spec.context, subject = %message.subject, error = %e, "undecodable event acknowledged");
+                Applied::Ignored
+            }
+        };
+        match outcome {
+            Applied::Applied => {
+                store.committed_with_events().await?;
+                metrics.events_applied.get_or_create(&label).inc();
+            }
+            Applied::Duplicate | Applied::Ignored => {
+                metrics.events_skipped.get_or_create(&label).inc();
+            }
+        }
+        message.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_name_is_a_valid_nats_name() {
+        let s = StreamSettings { prefix: "demo-1.x".into(), replicas: 1, max_age: Duration::ZERO };
+        assert_eq!(s.stream_name(), "AGORA_DEMO_1_X");
+        assert_eq!(s.config().subjects, vec!["demo-1.x.events.>".to_string()]);
+    }
+}

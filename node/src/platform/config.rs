@@ -1,0 +1,151 @@
+//! The configuration: one clap struct per concern, each flag with its `AGORA_*` variable.
+//! Doc comments are the `--help` text. Everything is validated once, at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::bus::StreamSettings;
+use super::tokens::KeyPair;
+
+/// Where a process keeps its data and who it is.
+#[derive(Debug, Clone, Args)]
+pub struct PlatformArgs {
+    /// Name of the platform (tenant): token issuer and default subject prefix.
+    /// Lower-case letters, digits and `-`, at most 63 characters.
+    #[arg(long, env = "AGORA_PLATFORM", default_value = "dev", value_parser = parse_platform_name)]
+    pub platform: String,
+    /// Directory holding one sled database per context.
+    #[arg(long, env = "AGORA_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+/// The event bus.
+#[derive(Debug, Clone, Args)]
+pub struct BusArgs {
+    /// NATS server URL (JetStream enabled).
+    #[arg(long, env = "AGORA_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Path of a NATS credentials file.
+    #[arg(long, env = "AGORA_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// Subject prefix of this platform's events (default: the platform name).
+    #[arg(long, env = "AGORA_SUBJECT_PREFIX", value_parser = parse_subject_token)]
+    pub subject_prefix: Option<String>,
+    /// Replicas of the event stream: 1, 3 or 5 (the NATS cluster's size).
+    #[arg(long, env = "AGORA_STREAM_REPLICAS", default_value_t = 1, value_parser = parse_replicas)]
+    pub stream_replicas: usize,
+    /// How long the stream keeps events, in days; 0 keeps them forever (the audit log).
+    #[arg(long, env = "AGORA_STREAM_MAX_AGE_DAYS", default_value_t = 0)]
+    pub stream_max_age_days: u64,
+}
+
+impl BusArgs {
+    pub fn stream_settings(&self, platform: &str) -> StreamSettings {
+        StreamSettings {
+            prefix: self.subject_prefix.clone().unwrap_or_else(|| platform.to_string()),
+            replicas: self.stream_replicas,
+            max_age: Duration::from_secs(self.stream_max_age_days * 86_400),
+        }
+    }
+}
+
+/// The signing keys of access tokens. A value is PEM text, or a path to a PEM file.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// Ed25519 public key (SPKI PEM) that verifies access tokens.
+    #[arg(long, env = "AGORA_JWT_PUBLIC_KEY", hide_env_values = true)]
+    pub jwt_public_key: Option<String>,
+    /// Ed25519 private key (PKCS#8 PEM) that signs access tokens; auth only.
+    #[arg(long, env = "AGORA_JWT_PRIVATE_KEY", hide_env_values = true)]
+    pub jwt_private_key: Option<String>,
+}
+
+impl KeyArgs {
+    /// The key pair when a private key is configured.
+    pub fn key_pair(&self) -> anyhow::Result<Option<KeyPair>> {
+        match &self.jwt_private_key {
+            Some(value) => Ok(Some(KeyPair::from_private_pem(&pem_or_file(value, "AGORA_JWT_PRIVATE_KEY")?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The public key: configured, or derived from the private key.
+    pub fn public_pem(&self) -> anyhow::Result<String> {
+        if let Some(value) = &self.jwt_public_key {
+            return pem_or_file(value, "AGORA_JWT_PUBLIC_KEY");
+        }
+        match self.key_pair()? {
+            Some(pair) => Ok(pair.public_pem),
+            None => anyhow::bail!("AGORA_JWT_PUBLIC_KEY is required to verify access tokens"),
+        }
+    }
+}
+
+fn pem_or_file(value: &str, name: &str) -> anyhow::Result<String> {
+    if value.trim_start().starts_with("-----BEGIN") {
+        return Ok(value.to_string());
+    }
+    std::fs::read_to_string(value).map_err(|e| anyhow::anyhow!("{name}: cannot read {value}: {e}"))
+}
+
+/// Limits at the public edge.
+#[derive(Debug, Clone, Args)]
+pub struct EdgeArgs {
+    /// Requests per second allowed from one client IP (burst: twice as many).
+    #[arg(long, env = "AGORA_RATE_LIMIT_IP", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_ip: u32,
+    /// Requests per second allowed for one authenticated user (burst: twice as many).
+    #[arg(long, env = "AGORA_RATE_LIMIT_USER", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_user: u32,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "AGORA_MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1024..=(64 * 1024 * 1024)))]
+    pub max_body_bytes: u64,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "AGORA_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+}
+
+fn parse_platform_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    ok.then(|| s.to_string())
+        .ok_or_else(|| "must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'".into())
+}
+
+fn parse_subject_token(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| s.to_string()).ok_or_else(|| "must be letters, digits, '-' or '_' (one NATS subject token)".into())
+}
+
+fn parse_replicas(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ (1 | 3 | 5)) => Ok(n),
+        _ => Err("must be 1, 3 or 5".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert!(parse_platform_name("demo-1").is_ok());
+        assert!(parse_platform_name("Demo").is_err());
+        assert!(parse_platform_name("-x").is_err());
+        assert!(parse_subject_token("a.b").is_err());
+        assert_eq!(parse_replicas("3"), Ok(3));
+        assert!(parse_replicas("2").is_err());
+    }
+}

@@ -1,0 +1,182 @@
+//! HTTP plumbing shared by every context: the JSON and query extractors whose rejections
+//! are problems, pagination, the health routes, and serving with graceful shutdown.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::body::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, FieldError};
+
+/// Bodies are capped at this size unless a route says otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// A JSON body or response. Its rejection is a problem+json naming the bad field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json")
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::MalformedBody(rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Deserializes a body, reporting the path of the field that failed.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(|e| ApiError::MalformedBody(format!("invalid JSON: {e}")))?;
+    Ok(value)
+}
+
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let message = strip_position(&inner.to_string());
+            let field = if path == "." { missing_field(&message).unwrap_or_default() } else { path };
+            let field = if field.is_empty() { "body".to_string() } else { field };
+            ApiError::Validation {
+                detail: format!("{field}: {message}"),
+                errors: vec![FieldError::new(field, message)],
+            }
+        }
+        _ => ApiError::MalformedBody(format!("invalid JSON: {inner}")),
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// serde reports a missing field at the parent path; name the field itself.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// A query string. Its rejection is a problem.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
+            let field = e.path().to_string();
+            let message = e.into_inner().to_string();
+            ApiError::Validation {
+                detail: format!("query {field}: {message}"),
+                errors: vec![FieldError::new(field, message)],
+            }
+        })
+    }
+}
+
+/// `?limit=&cursor=` of every list.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    /// Items per page, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(20),
+            Some(n @ 1..=100) => Ok(n as usize),
+            Some(_) => Err(ApiError::field("limit", "must be between 1 and 100")),
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The answer of the fallback route.
+pub async fn no_such_route() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// A 405 with the problem shape.
+pub async fn method_not_allowed() -> Response {
+    let mut r = ApiError::BadRequest("method not allowed on this route".into()).into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        age: u8,
+    }
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::Validation { errors, .. } => errors[0].field.clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","age":"x"}"#).unwrap_err()), "age");
+        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a"}"#).unwrap_err()), "age");
+        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","age":1,"x":1}"#).unwrap_err()), "body");
+        assert!(matches!(parse_json::<Body>(b"{\"name\":"), Err(ApiError::MalformedBody(_))));
+        assert!(matches!(parse_json::<Body>(br#"{"name":"a","age":1} x"#), Err(ApiError::MalformedBody(_))));
+    }
+}

@@ -1,0 +1,100 @@
+//! Plumbing shared by every context. Imports no context.
+//!
+//! - [`config`]: the typed, validated configuration (flags and `AGORA_*` variables);
+//! - [`error`]: the problem+json error model;
+//! - [`http`]: extractors, pagination, health routes, serving;
+//! - [`storage`]: sled per context, transactions, group commit;
+//! - [`envelope`], [`bus`]: events, the outbox relay and consumers on JetStream;
+//! - [`tokens`]: JWT issue/verify and the authentication extractors;
+//! - [`telemetry`]: logs and metrics.
+
+pub mod bus;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod http;
+pub mod storage;
+pub mod telemetry;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::sync::watch;
+
+use bus::{Bus, ConsumerSpec};
+use storage::Store;
+use telemetry::Metrics;
+use tokens::TokenVerifier;
+
+/// What the contexts running in one process share.
+#[derive(Clone)]
+pub struct Platform {
+    /// The platform's name (token issuer, default subject prefix).
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub bus: Bus,
+    pub verifier: Arc<TokenVerifier>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Platform {
+    /// Opens `<data-dir>/<context>/` and starts its outbox relay.
+    pub fn open_store(&self, context: &'static str) -> anyhow::Result<Store> {
+        let path = self.data_dir.join(context);
+        let store = Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+        tokio::spawn(bus::run_relay(store.clone(), self.bus.clone(), context, self.metrics.clone(), self.shutdown.clone()));
+        Ok(store)
+    }
+
+    pub fn spawn_consumer(&self, spec: ConsumerSpec, store: &Store) {
+        tokio::spawn(bus::run_consumer(spec, store.clone(), self.bus.clone(), self.metrics.clone(), self.shutdown.clone()));
+    }
+}
+
+/// `/healthz`, `/readyz` and `/metrics`.
+pub fn ops_routes(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+        .route("/metrics", get(telemetry::serve_metrics))
+        .with_state(metrics)
+}
+
+/// A sender that flips to true on SIGTERM or Ctrl-C.
+pub fn shutdown_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    let (tx, rx) = watch::channel(false);
+    let signal_tx = tx.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        let _ = signal_tx.send(true);
+    });
+    (tx, rx)
+}
+
+/// Serves `app` until shutdown, finishing requests in flight. Prints the URL when ready.
+pub async fn serve(app: Router, addr: SocketAddr, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "listening");
+    println!("agora is ready at http://{local}");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    Ok(())
+}

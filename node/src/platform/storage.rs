@@ -1,0 +1,248 @@
+//! sled storage of one context (`<data-dir>/<context>/`) and its group commit.
+//!
+//! A write is acknowledged only after [`Store::durable`] returns: concurrent writers share
+//! one `flush` (sled 0.34 flushes with `sync_file_range`: safe against a process crash,
+//! weaker than `fsync` against power loss; see docs/architecture.md).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use tokio::sync::{Notify, watch};
+
+use super::envelope::Envelope;
+use super::error::{ApiError, ApiResult};
+
+/// The sled database of one context, with the trees the platform itself uses.
+#[derive(Clone)]
+pub struct Store {
+    pub db: sled::Db,
+    /// The context's own records, one key space with a prefix per record kind.
+    pub data: sled::Tree,
+    /// Events waiting to be published, keyed by a big-endian sequence number.
+    pub outbox: sled::Tree,
+    /// Ids of consumed events already applied (consumer dedup).
+    pub applied: sled::Tree,
+    commit: Arc<GroupCommit>,
+    /// Woken after every commit that wrote to the outbox.
+    pub outbox_written: Arc<Notify>,
+}
+
+struct GroupCommit {
+    /// Tickets handed out to writers.
+    requested: AtomicU64,
+    /// Highest ticket known to be on disk.
+    flushed: watch::Sender<u64>,
+    wake: Notify,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, sled::Error> {
+        let db = sled::Config::new().path(path).flush_every_ms(Some(500)).open()?;
+        let data = db.open_tree("data")?;
+        let outbox = db.open_tree("_outbox")?;
+        let applied = db.open_tree("_applied")?;
+        let commit = Arc::new(GroupCommit {
+            requested: AtomicU64::new(0),
+            flushed: watch::channel(0).0,
+            wake: Notify::new(),
+        });
+        tokio::spawn(flush_loop(db.clone(), commit.clone()));
+        Ok(Store { db, data, outbox, applied, commit, outbox_written: Arc::new(Notify::new()) })
+    }
+
+    /// Waits until everything written before this call is on disk.
+    pub async fn durable(&self) -> Result<(), sled::Error> {
+        let ticket = self.commit.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut flushed = self.commit.flushed.subscribe();
+        self.commit.wake.notify_one();
+        while *flushed.borrow_and_update() < ticket {
+            if flushed.changed().await.is_err() {
+                // The flusher is gone (shutdown): flush on our own.
+                self.db.flush_async().await?;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a committed write durable and wakes the outbox relay.
+    pub async fn committed_with_events(&self) -> Result<(), sled::Error> {
+        self.durable().await?;
+        self.outbox_written.notify_one();
+        Ok(())
+    }
+
+    /// Runs `f` as one sled transaction over the data, the outbox and the applied set.
+    /// `f` may run more than once (on conflict): it must have no other side effects.
+    pub fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<T> {
+        let result = (&self.data, &self.outbox, &self.applied)
+            .transaction(|(data, outbox, applied)| f(&Tx { data, outbox, applied }));
+        Ok(result?)
+    }
+
+    /// Applies a consumed event exactly once: `f` runs and `event_id` is recorded as applied
+    /// in one transaction. Returns false when the event had been applied before.
+    pub fn apply_once(&self, event_id: &str, f: impl Fn(&Tx) -> TxResult<()>) -> ApiResult<bool> {
+        self.transact(|tx| {
+            if tx.applied.get(event_id.as_bytes())?.is_some() {
+                return Ok(false);
+            }
+            tx.applied.insert(event_id.as_bytes(), &[])?;
+            f(tx)?;
+            Ok(true)
+        })
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> ApiResult<Option<T>> {
+        match self.data.get(key)? {
+            Some(bytes) => Ok(Some(from_json(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn contains(&self, key: &[u8]) -> ApiResult<bool> {
+        Ok(self.data.contains_key(key)?)
+    }
+
+    /// Values under `prefix` after the key `prefix + after` (exclusive), at most `limit`.
+    pub fn scan_after(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> ApiResult<Vec<(Vec<u8>, sled::IVec)>> {
+        let start = match after {
+            Some(a) => {
+                let mut k = prefix.to_vec();
+                k.extend_from_slice(a);
+                k.push(0);
+                k
+            }
+            None => prefix.to_vec(),
+        };
+        let mut out = Vec::new();
+        for item in self.data.range(start..) {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) || out.len() == limit {
+                break;
+            }
+            out.push((k[prefix.len()..].to_vec(), v));
+        }
+        Ok(out)
+    }
+}
+
+pub type TxResult<T> = Result<T, ConflictableTransactionError<ApiError>>;
+
+/// Aborts a transaction with an API error.
+pub fn abort<T>(e: ApiError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+/// The view of a [`Store`] inside a transaction.
+pub struct Tx<'a> {
+    pub data: &'a TransactionalTree,
+    outbox: &'a TransactionalTree,
+    applied: &'a TransactionalTree,
+}
+
+impl Tx<'_> {
+    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> TxResult<Option<T>> {
+        match self.data.get(key)? {
+            Some(bytes) => from_json(&bytes).map(Some).or_else(|e| abort(e.into())),
+            None => Ok(None),
+        }
+    }
+
+    pub fn contains(&self, key: &[u8]) -> TxResult<bool> {
+        Ok(self.data.get(key)?.is_some())
+    }
+
+    pub fn put<T: serde::Serialize>(&self, key: &[u8], value: &T) -> TxResult<()> {
+        self.data.insert(key, to_json(value))?;
+        Ok(())
+    }
+
+    pub fn put_raw(&self, key: &[u8], value: &[u8]) -> TxResult<()> {
+        self.data.insert(key, value)?;
+        Ok(())
+    }
+
+    pub fn remove(&self, key: &[u8]) -> TxResult<bool> {
+        Ok(self.data.remove(key)?.is_some())
+    }
+
+    /// Queues an event in the outbox, committed with the rest of the transaction.
+    pub fn emit(&self, event: &Envelope) -> TxResult<()> {
+        let seq = self.outbox.generate_id()?;
+        self.outbox.insert(&seq_key(seq), to_json(event))?;
+        Ok(())
+    }
+}
+
+/// One flush at a time; every writer that asked before it started is covered by it.
+async fn flush_loop(db: sled::Db, commit: Arc<GroupCommit>) {
+    loop {
+        let target = commit.requested.load(Ordering::SeqCst);
+        if target <= *commit.flushed.borrow() {
+            commit.wake.notified().await;
+            continue;
+        }
+        if let Err(e) = db.flush_async().await {
+            tracing::error!(error = %e, "sled flush failed");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        }
+        commit.flushed.send_replace(target);
+        if commit.flushed.receiver_count() == 0 && Arc::strong_count(&commit) == 1 {
+            return;
+        }
+    }
+}
+
+/// Keys that sort like the numbers they encode.
+pub fn seq_key(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+/// A key of a record kind: `prefix` then each part (ids are fixed-width ULIDs, so
+/// concatenation keeps prefix scans exact).
+pub fn key(prefix: &str, parts: &[&str]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.extend_from_slice(prefix.as_bytes());
+    for p in parts {
+        k.extend_from_slice(p.as_bytes());
+    }
+    k
+}
+
+pub fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("domain types serialize")
+}
+
+pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, sled::Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| sled::Error::Unsupported(format!("corrupt record: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn durable_returns_for_many_concurrent_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..64u64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.db.insert(seq_key(i), b"x").unwrap();
+                store.durable().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.db.len(), 64);
+    }
+}

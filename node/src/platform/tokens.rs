@@ -1,0 +1,284 @@
+//! JWT access tokens (EdDSA over Ed25519): issued by auth, verified locally everywhere.
+
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use base64::Engine;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+
+/// The audience of every access token.
+pub const AUDIENCE: &str = "agora";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Moderator,
+    Admin,
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    /// The account id.
+    pub sub: String,
+    /// The platform.
+    pub iss: String,
+    pub aud: String,
+    pub roles: Vec<Role>,
+    /// The session the token belongs to.
+    pub sid: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+}
+
+impl Claims {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role) || (role == Role::Moderator && self.roles.contains(&Role::Admin))
+    }
+}
+
+/// The Ed25519 key pair in PEM (PKCS#8 private key, SPKI public key).
+#[derive(Clone)]
+pub struct KeyPair {
+    pub private_pem: String,
+    pub public_pem: String,
+}
+
+impl KeyPair {
+    pub fn generate() -> Self {
+        let mut seed = [0u8; 32];
+        rand::fill(&mut seed);
+        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let private_pem = signing.to_pkcs8_pem(Default::default()).expect("pkcs8 encoding").to_string();
+        let public_pem = signing.verifying_key().to_public_key_pem(Default::default()).expect("spki encoding");
+        KeyPair { private_pem, public_pem }
+    }
+
+    pub fn from_private_pem(private_pem: &str) -> anyhow::Result<Self> {
+        let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(private_pem)
+            .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 private key: {e}"))?;
+        let public_pem = signing.verifying_key().to_public_key_pem(Default::default())?;
+        Ok(KeyPair { private_pem: private_pem.to_string(), public_pem })
+    }
+
+    /// Reads the key of `dir/jwt-ed25519.pem`, creating it on first use (dev only).
+    pub fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join("jwt-ed25519.pem");
+        if path.exists() {
+            return Self::from_private_pem(&std::fs::read_to_string(&path)?);
+        }
+        std::fs::create_dir_all(dir)?;
+        let pair = Self::generate();
+        std::fs::write(&path, &pair.private_pem)?;
+        Ok(pair)
+    }
+}
+
+/// Verifies access tokens with the platform's public key.
+pub struct TokenVerifier {
+    decoding: DecodingKey,
+    validation: Validation,
+    /// The public key as a JWK `x` (base64url of the 32 raw bytes).
+    pub jwk_x: String,
+    pub kid: String,
+}
+
+impl TokenVerifier {
+    pub fn new(public_pem: &str, issuer: &str) -> anyhow::Result<Self> {
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(public_pem)
+            .map_err(|e| anyhow::anyhow!("not an Ed25519 public key: {e}"))?;
+        let jwk_x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.to_bytes());
+        let decoding = DecodingKey::from_ed_components(&jwk_x)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[issuer]);
+        validation.leeway = 30;
+        let kid = jwk_x.chars().take(16).collect();
+        Ok(TokenVerifier { decoding, validation, jwk_x, kid })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| ApiError::Unauthorized(format!("invalid access token: {e}")))
+    }
+
+    /// The JSON Web Key Set served at `/auth/jwks.json`.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": [{
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+            "kid": self.kid, "x": self.jwk_x,
+        }]})
+    }
+}
+
+/// Signs access tokens (auth only).
+pub struct TokenIssuer {
+    encoding: EncodingKey,
+    kid: String,
+    pub issuer: String,
+    pub ttl_secs: u64,
+}
+
+impl TokenIssuer {
+    pub fn new(keys: &KeyPair, issuer: &str, ttl_secs: u64) -> anyhow::Result<Self> {
+        let verifier = TokenVerifier::new(&keys.public_pem, issuer)?;
+        Ok(TokenIssuer {
+            encoding: EncodingKey::from_ed_pem(keys.private_pem.as_bytes())?,
+            kid: verifier.kid,
+            issuer: issuer.to_string(),
+            ttl_secs,
+        })
+    }
+
+    pub fn issue(&self, account_id: &str, roles: Vec<Role>, session_id: &str) -> Result<String, ApiError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+        let claims = Claims {
+            sub: account_id.to_string(),
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.to_string(),
+            roles,
+            sid: session_id.to_string(),
+            iat: now,
+            exp: now + self.ttl_secs,
+            jti: ulid::Ulid::generate().to_string(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(ApiError::internal)
+    }
+}
+
+/// Claims already verified by the in-process gateway (dev): saves a second signature check.
+#[derive(Clone)]
+pub struct VerifiedClaims(pub Arc<Claims>);
+
+/// The authenticated caller. Rejects with 401 when the token is missing or invalid.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Arc<Claims>);
+
+impl AuthUser {
+    pub fn id(&self) -> &str {
+        &self.0.sub
+    }
+}
+
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Arc<TokenVerifier>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(VerifiedClaims(claims)) = parts.extensions.get::<VerifiedClaims>() {
+            return Ok(AuthUser(claims.clone()));
+        }
+        let token = bearer(&parts.headers).ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+        let claims = Arc::new(Arc::<TokenVerifier>::from_ref(state).verify(token)?);
+        parts.extensions.insert(VerifiedClaims(claims.clone()));
+        Ok(AuthUser(claims))
+    }
+}
+
+/// The caller when there is one: anonymous requests are allowed, bad tokens are not.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<Arc<Claims>>);
+
+impl<S> FromRequestParts<S> for MaybeUser
+where
+    S: Send + Sync,
+    Arc<TokenVerifier>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if bearer(&parts.headers).is_none() && parts.extensions.get::<VerifiedClaims>().is_none() {
+            return Ok(MaybeUser(None));
+        }
+        AuthUser::from_request_parts(parts, state).await.map(|u| MaybeUser(Some(u.0)))
+    }
+}
+
+/// A role an endpoint requires.
+pub trait RequiredRole: Send + Sync {
+    const ROLE: Role;
+}
+
+pub struct Admin;
+impl RequiredRole for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
+pub struct Moderator;
+impl RequiredRole for Moderator {
+    const ROLE: Role = Role::Moderator;
+}
+
+/// The authenticated caller holding role `R`; 401 without a token, 403 without the role.
+pub struct RequireRole<R: RequiredRole>(pub AuthUser, pub PhantomData<R>);
+
+impl<S, R> FromRequestParts<S> for RequireRole<R>
+where
+    S: Send + Sync,
+    R: RequiredRole,
+    Arc<TokenVerifier>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !user.0.has_role(R::ROLE) {
+            return Err(ApiError::Forbidden(format!("this needs the {:?} role", R::ROLE).to_lowercase()));
+        }
+        Ok(RequireRole(user, PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_verify_and_tampered_ones_do_not() {
+        let keys = KeyPair::generate();
+        let issuer = TokenIssuer::new(&keys, "demo", 900).unwrap();
+        let verifier = TokenVerifier::new(&keys.public_pem, "demo").unwrap();
+        let token = issuer.issue("acc", vec![Role::User], "sid").unwrap();
+        let claims = verifier.verify(&token).unwrap();
+        assert_eq!(claims.sub, "acc");
+        assert_eq!(claims.roles, vec![Role::User]);
+
+        let mut tampered = token.clone().into_bytes();
+        let i = tampered.len() - 5;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        assert!(verifier.verify(std::str::from_utf8(&tampered).unwrap()).is_err());
+
+        let other_platform = TokenVerifier::new(&keys.public_pem, "other").unwrap();
+        assert!(other_platform.verify(&token).is_err());
+        let other_keys = TokenVerifier::new(&KeyPair::generate().public_pem, "demo").unwrap();
+        assert!(other_keys.verify(&token).is_err());
+    }
+
+    #[test]
+    fn private_pem_round_trips() {
+        let keys = KeyPair::generate();
+        let again = KeyPair::from_private_pem(&keys.private_pem).unwrap();
+        assert_eq!(again.public_pem, keys.public_pem);
+    }
+}

@@ -1,0 +1,190 @@
+//! Pure rules of users: profiles, privacy and who may see or ask whom.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::platform::error::{ApiError, FieldError};
+
+/// Who sees the full profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileVisibility {
+    #[default]
+    Public,
+    Friends,
+    OnlyMe,
+}
+
+/// Who may send a friend request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestPolicy {
+    #[default]
+    Everyone,
+    FriendsOfFriends,
+    Nobody,
+}
+
+/// Who may start a conversation (enforced by the messages context).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MessagePolicy {
+    #[default]
+    Everyone,
+    Friends,
+    Nobody,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Privacy {
+    pub profile: ProfileVisibility,
+    pub friend_requests: RequestPolicy,
+    pub messages: MessagePolicy,
+    /// Whether search and username lookup by strangers find the profile.
+    pub searchable: bool,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            profile: ProfileVisibility::Public,
+            friend_requests: RequestPolicy::Everyone,
+            messages: MessagePolicy::Everyone,
+            searchable: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    pub location: String,
+    pub website: String,
+    pub privacy: Privacy,
+    pub created_at: i64,
+}
+
+impl Profile {
+    pub fn new(id: &str, username: &str, created_at: i64) -> Self {
+        Profile {
+            id: id.into(),
+            username: username.into(),
+            display_name: username.into(),
+            bio: String::new(),
+            location: String::new(),
+            website: String::new(),
+            privacy: Privacy::default(),
+            created_at,
+        }
+    }
+}
+
+/// How the viewer stands to the profile's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Relationship {
+    /// The viewer's own profile.
+    Me,
+    Friends,
+    /// The viewer asked the owner.
+    RequestSent,
+    /// The owner asked the viewer.
+    RequestReceived,
+    None,
+    /// No token: an anonymous viewer.
+    Anonymous,
+}
+
+/// Whether the viewer may see more than the name.
+pub fn sees_full_profile(privacy: &Privacy, relation: Relationship) -> bool {
+    match (privacy.profile, relation) {
+        (_, Relationship::Me) => true,
+        (ProfileVisibility::Public, _) => true,
+        (ProfileVisibility::Friends, Relationship::Friends) => true,
+        _ => false,
+    }
+}
+
+/// Whether the viewer may ask the owner for friendship.
+pub fn may_request(policy: RequestPolicy, mutual_friends: usize) -> Result<(), ApiError> {
+    match policy {
+        RequestPolicy::Everyone => Ok(()),
+        RequestPolicy::FriendsOfFriends if mutual_friends > 0 => Ok(()),
+        RequestPolicy::FriendsOfFriends => Err(ApiError::Forbidden("this user accepts friend requests only from friends of friends".into())),
+        RequestPolicy::Nobody => Err(ApiError::Forbidden("this user does not accept friend requests".into())),
+    }
+}
+
+/// Checks a free-text field: at most `max` characters, no control or bidi-override
+/// characters (newlines allowed where `multiline`). Returns it trimmed.
+pub fn clean_text(field: &str, value: &str, max: usize, multiline: bool) -> Result<String, FieldError> {
+    let value = value.trim();
+    if value.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    let odd = |c: char| {
+        (c.is_control() && !(multiline && c == '\n'))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{FEFF}')
+    };
+    if value.chars().any(odd) {
+        return Err(FieldError::new(field, "must not contain control, zero-width or direction-override characters"));
+    }
+    Ok(value.to_string())
+}
+
+/// An `http(s)` URL or empty.
+pub fn clean_website(value: &str) -> Result<String, FieldError> {
+    let value = clean_text("website", value, 200, false)?;
+    if value.is_empty() || value.starts_with("https://") || value.starts_with("http://") {
+        Ok(value)
+    } else {
+        Err(FieldError::new("website", "must start with https:// or http://"))
+    }
+}
+
+/// The id in a path: a ULID, or a 404 (unknown ids are not found, not malformed).
+pub fn parse_user_id(id: &str) -> Result<String, ApiError> {
+    match ulid::Ulid::from_string(id) {
+        Ok(u) => Ok(u.to_string()),
+        Err(_) => Err(ApiError::NotFound("no such user".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privacy_decides_who_sees_the_full_profile() {
+        let friends_only = Privacy { profile: ProfileVisibility::Friends, ..Privacy::default() };
+        assert!(sees_full_profile(&friends_only, Relationship::Friends));
+        assert!(sees_full_profile(&friends_only, Relationship::Me));
+        assert!(!sees_full_profile(&friends_only, Relationship::None));
+        assert!(!sees_full_profile(&friends_only, Relationship::Anonymous));
+        let only_me = Privacy { profile: ProfileVisibility::OnlyMe, ..Privacy::default() };
+        assert!(!sees_full_profile(&only_me, Relationship::Friends));
+        assert!(sees_full_profile(&Privacy::default(), Relationship::Anonymous));
+    }
+
+    #[test]
+    fn request_policy_needs_a_mutual_friend_for_friends_of_friends() {
+        assert!(may_request(RequestPolicy::Everyone, 0).is_ok());
+        assert!(may_request(RequestPolicy::FriendsOfFriends, 0).is_err());
+        assert!(may_request(RequestPolicy::FriendsOfFriends, 1).is_ok());
+        assert!(may_request(RequestPolicy::Nobody, 5).is_err());
+    }
+
+    #[test]
+    fn odd_text_is_refused() {
+        assert_eq!(clean_text("bio", "  hi 👋 ", 10, false).unwrap(), "hi 👋");
+        assert!(clean_text("bio", "a\u{202E}b", 10, false).is_err());
+        assert!(clean_text("bio", "a\u{0}b", 10, false).is_err());
+        assert!(clean_text("bio", "a\nb", 10, false).is_err());
+        assert!(clean_text("bio", "a\nb", 10, true).is_ok());
+        assert!(clean_text("bio", &"é".repeat(11), 10, false).is_err());
+        assert!(clean_website("javascript:alert(1)").is_err());
+    }
+}

@@ -1,0 +1,59 @@
+//! The published language of users: events other contexts may consume.
+
+use serde::{Deserialize, Serialize};
+
+use super::domain::Privacy;
+use crate::platform::envelope::DomainEvent;
+
+pub const CONTEXT: &str = "users";
+
+/// A profile was created (from registration) or changed, privacy included.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProfileUpdated {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub privacy: Privacy,
+}
+impl DomainEvent for ProfileUpdated {
+    const TYPE: &'static str = "ProfileUpdated";
+}
+
+/// Two users became friends (a request was accepted).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FriendshipCreated {
+    pub user_a: String,
+    pub user_b: String,
+}
+impl DomainEvent for FriendshipCreated {
+    const TYPE: &'static str = "FriendshipCreated";
+}
+
+/// A friendship ended (unfriend or block).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FriendshipEnded {
+    pub user_a: String,
+    pub user_b: String,
+}
+impl DomainEvent for FriendshipEnded {
+    const TYPE: &'static str = "FriendshipEnded";
+}
+
+/// `blocker` blocked `blocked`: each is hidden from the other.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserBlocked {
+    pub blocker: String,
+    pub blocked: String,
+}
+impl DomainEvent for UserBlocked {
+    const TYPE: &'static str = "UserBlocked";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserUnblocked {
+    pub blocker: String,
+    pub blocked: String,
+}
+impl DomainEvent for UserUnblocked {
+    const TYPE: &'static str = "UserUnblocked";
+}

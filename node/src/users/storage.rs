@@ -1,0 +1,266 @@
+//! The only code of users that touches sled. One key space, a prefix per record kind:
+//! `p/` profiles, `n/` usernames, `f/<a><b>` friendships (both directions),
+//! `ri/<to><from>` incoming and `ro/<from><to>` outgoing friend requests,
+//! `b/<blocker><blocked>` blocks. Ids are fixed-width ULIDs, so prefix scans are exact.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::events::AccountRegistered;
+use crate::platform::envelope::{DomainEvent, Envelope};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::storage::{Store, Tx, TxResult, abort, key};
+
+use super::domain::{Profile, Relationship};
+use super::events::{CONTEXT, FriendshipCreated, FriendshipEnded, ProfileUpdated, UserBlocked, UserUnblocked};
+
+/// When an edge (friendship, request, block) began.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Since {
+    pub at: i64,
+}
+
+fn profile_key(id: &str) -> Vec<u8> {
+    key("p/", &[id])
+}
+fn username_key(username: &str) -> Vec<u8> {
+    key("n/", &[username])
+}
+fn friend_key(a: &str, b: &str) -> Vec<u8> {
+    key("f/", &[a, b])
+}
+fn incoming_key(to: &str, from: &str) -> Vec<u8> {
+    key("ri/", &[to, from])
+}
+fn outgoing_key(from: &str, to: &str) -> Vec<u8> {
+    key("ro/", &[from, to])
+}
+fn block_key(blocker: &str, blocked: &str) -> Vec<u8> {
+    key("b/", &[blocker, blocked])
+}
+
+/// The lists a user has, each a prefix scan.
+#[derive(Debug, Clone, Copy)]
+pub enum List {
+    Friends,
+    Incoming,
+    Outgoing,
+    Blocks,
+}
+
+impl List {
+    fn prefix(self, owner: &str) -> Vec<u8> {
+        match self {
+            List::Friends => key("f/", &[owner]),
+            List::Incoming => key("ri/", &[owner]),
+            List::Outgoing => key("ro/", &[owner]),
+            List::Blocks => key("b/", &[owner]),
+        }
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
+    tx.emit(&Envelope::new(CONTEXT, actor, aggregate, event))
+}
+
+fn profile_event(p: &Profile) -> ProfileUpdated {
+    ProfileUpdated { user_id: p.id.clone(), username: p.username.clone(), display_name: p.display_name.clone(), privacy: p.privacy }
+}
+
+/// Creates the profile of a registered account, once per event.
+pub fn create_profile(store: &Store, event_id: &str, occurred_at: i64, account: &AccountRegistered) -> ApiResult<bool> {
+    store.apply_once(event_id, |tx| {
+        if tx.contains(&profile_key(&account.account_id))? {
+            return Ok(());
+        }
+        let profile = Profile::new(&account.account_id, &account.username, occurred_at);
+        tx.put(&profile_key(&profile.id), &profile)?;
+        tx.put_raw(&username_key(&profile.username), profile.id.as_bytes())?;
+        emit(tx, &profile.id, &profile.id, &profile_event(&profile))
+    })
+}
+
+pub fn profile(store: &Store, id: &str) -> ApiResult<Option<Profile>> {
+    store.get(&profile_key(id))
+}
+
+pub fn id_by_username(store: &Store, username: &str) -> ApiResult<Option<String>> {
+    Ok(store.data.get(username_key(&username.to_ascii_lowercase()))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+}
+
+/// Changes one profile and publishes the result.
+pub fn update_profile(store: &Store, id: &str, change: impl Fn(&mut Profile)) -> ApiResult<Profile> {
+    store.transact(|tx| {
+        let Some(mut profile) = tx.get::<Profile>(&profile_key(id))? else {
+            return abort(ApiError::NotFound("your profile does not exist yet; retry in a moment".into()));
+        };
+        change(&mut profile);
+        tx.put(&profile_key(id), &profile)?;
+        emit(tx, id, id, &profile_event(&profile))?;
+        Ok(profile)
+    })
+}
+
+/// True when either has blocked the other.
+pub fn blocked_either(store: &Store, a: &str, b: &str) -> ApiResult<bool> {
+    Ok(store.contains(&block_key(a, b))? || store.contains(&block_key(b, a))?)
+}
+
+pub fn relationship(store: &Store, viewer: Option<&str>, owner: &str) -> ApiResult<Relationship> {
+    let Some(viewer) = viewer else { return Ok(Relationship::Anonymous) };
+    Ok(if viewer == owner {
+        Relationship::Me
+    } else if store.contains(&friend_key(viewer, owner))? {
+        Relationship::Friends
+    } else if store.contains(&outgoing_key(viewer, owner))? {
+        Relationship::RequestSent
+    } else if store.contains(&incoming_key(viewer, owner))? {
+        Relationship::RequestReceived
+    } else {
+        Relationship::None
+    })
+}
+
+/// What sending a friend request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    Sent,
+    /// The other had already asked: the request is taken as acceptance.
+    BecameFriends,
+}
+
+pub fn send_request(store: &Store, from: &str, to: &str) -> ApiResult<RequestOutcome> {
+    store.transact(|tx| {
+        if tx.contains(&block_key(from, to))? || tx.contains(&block_key(to, from))? || !tx.contains(&profile_key(to))? {
+            return abort(ApiError::NotFound("no such user".into()));
+        }
+        if tx.contains(&friend_key(from, to))? {
+            return abort(ApiError::Conflict("you are already friends".into()));
+        }
+        if tx.contains(&outgoing_key(from, to))? {
+            return abort(ApiError::Conflict("you already sent a friend request to this user".into()));
+        }
+        if tx.contains(&incoming_key(from, to))? {
+            befriend(tx, from, to)?;
+            return Ok(RequestOutcome::BecameFriends);
+        }
+        let since = Since { at: now() };
+        tx.put(&outgoing_key(from, to), &since)?;
+        tx.put(&incoming_key(to, from), &since)?;
+        Ok(RequestOutcome::Sent)
+    })
+}
+
+/// Turns the request `requester` → `me` into a friendship.
+fn befriend(tx: &Tx, me: &str, requester: &str) -> TxResult<()> {
+    drop_requests(tx, me, requester)?;
+    let since = Since { at: now() };
+    tx.put(&friend_key(me, requester), &since)?;
+    tx.put(&friend_key(requester, me), &since)?;
+    emit(tx, me, me, &FriendshipCreated { user_a: requester.into(), user_b: me.into() })
+}
+
+/// Removes pending requests in both directions; true when there was one.
+fn drop_requests(tx: &Tx, a: &str, b: &str) -> TxResult<bool> {
+    let mut any = false;
+    for (x, y) in [(a, b), (b, a)] {
+        any |= tx.remove(&outgoing_key(x, y))?;
+        any |= tx.remove(&incoming_key(y, x))?;
+    }
+    Ok(any)
+}
+
+/// Withdraws `from`'s request to `to`.
+pub fn cancel_request(store: &Store, from: &str, to: &str) -> ApiResult<()> {
+    store.transact(|tx| {
+        if !tx.contains(&outgoing_key(from, to))? {
+            return abort(ApiError::NotFound("no pending friend request to this user".into()));
+        }
+        drop_requests(tx, from, to).map(|_| ())
+    })
+}
+
+/// Accepts (or, with `accept = false`, declines) the request `requester` → `me`.
+pub fn answer_request(store: &Store, me: &str, requester: &str, accept: bool) -> ApiResult<()> {
+    store.transact(|tx| {
+        if !tx.contains(&incoming_key(me, requester))? {
+            return abort(ApiError::NotFound("no pending friend request from this user".into()));
+        }
+        if accept { befriend(tx, me, requester) } else { drop_requests(tx, me, requester).map(|_| ()) }
+    })
+}
+
+/// Ends a friendship; true when there was one.
+fn end_friendship(tx: &Tx, me: &str, other: &str) -> TxResult<bool> {
+    let was = tx.remove(&friend_key(me, other))?;
+    tx.remove(&friend_key(other, me))?;
+    if was {
+        emit(tx, me, me, &FriendshipEnded { user_a: me.into(), user_b: other.into() })?;
+    }
+    Ok(was)
+}
+
+pub fn unfriend(store: &Store, me: &str, other: &str) -> ApiResult<()> {
+    store.transact(|tx| {
+        if !end_friendship(tx, me, other)? {
+            return abort(ApiError::NotFound("you are not friends with this user".into()));
+        }
+        Ok(())
+    })
+}
+
+/// Blocks `other`: ends the friendship and pending requests. Idempotent.
+pub fn block(store: &Store, me: &str, other: &str) -> ApiResult<()> {
+    store.transact(|tx| {
+        if !tx.contains(&profile_key(other))? {
+            return abort(ApiError::NotFound("no such user".into()));
+        }
+        if tx.contains(&block_key(me, other))? {
+            return Ok(());
+        }
+        end_friendship(tx, me, other)?;
+        drop_requests(tx, me, other)?;
+        tx.put(&block_key(me, other), &Since { at: now() })?;
+        emit(tx, me, me, &UserBlocked { blocker: me.into(), blocked: other.into() })
+    })
+}
+
+pub fn unblock(store: &Store, me: &str, other: &str) -> ApiResult<()> {
+    store.transact(|tx| {
+        if !tx.remove(&block_key(me, other))? {
+            return abort(ApiError::NotFound("you have not blocked this user".into()));
+        }
+        emit(tx, me, me, &UserUnblocked { blocker: me.into(), blocked: other.into() })
+    })
+}
+
+/// One page of a list: the other users' ids and when each edge began.
+pub fn list(store: &Store, owner: &str, list: List, after: Option<&str>, limit: usize) -> ApiResult<Vec<(String, Since)>> {
+    store
+        .scan_after(&list.prefix(owner), after.map(str::as_bytes), limit)?
+        .into_iter()
+        .map(|(id, value)| Ok((String::from_utf8_lossy(&id).into_owned(), crate::platform::storage::from_json(&value)?)))
+        .collect()
+}
+
+/// Friends `a` and `b` have in common, in id order, after the cursor.
+pub fn mutual_friends(store: &Store, a: &str, b: &str, after: Option<&str>, limit: usize) -> ApiResult<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cursor = after.map(str::to_string);
+    loop {
+        let page = list(store, a, List::Friends, cursor.as_deref(), 256)?;
+        let Some((last, _)) = page.last() else { return Ok(out) };
+        cursor = Some(last.clone());
+        for (id, _) in page {
+            if store.contains(&friend_key(b, &id))? {
+                out.push(id);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+}
