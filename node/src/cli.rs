@@ -25,7 +25,11 @@ use crate::users;
 pub mod nats;
 
 #[derive(Debug, Parser)]
-#[command(name = "agora-node", version, about = "Agora: a complete social network per tenant, one binary for every part of it")]
+#[command(
+    name = "agora-node",
+    version,
+    about = "Agora: a complete social network per tenant, one binary for every part of it"
+)]
 pub struct Cli {
     /// Log format: `text` for people, `json` for clusters. `RUST_LOG` sets levels.
     #[arg(long, env = "AGORA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -49,7 +53,14 @@ pub const CONTEXTS: &[&str] = &["auth", "users"];
 
 fn parse_context(s: &str) -> Result<String, String> {
     let s = s.trim();
-    if CONTEXTS.contains(&s) { Ok(s.to_string()) } else { Err(format!("unknown context {s:?}; known: {}", CONTEXTS.join(", "))) }
+    if CONTEXTS.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "unknown context {s:?}; known: {}",
+            CONTEXTS.join(", ")
+        ))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -113,11 +124,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn platform(args: &PlatformArgs, bus: &BusArgs, url: &str, public_pem: &str) -> anyhow::Result<(Platform, tokio::sync::watch::Sender<bool>)> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
-    let bus = Bus::connect(url, bus.nats_creds.as_deref(), bus.stream_settings(&args.platform))
-        .await
-        .with_context(|| format!("cannot use NATS at {url}"))?;
+async fn platform(
+    args: &PlatformArgs,
+    bus: &BusArgs,
+    url: &str,
+    public_pem: &str,
+) -> anyhow::Result<(Platform, tokio::sync::watch::Sender<bool>)> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let bus = Bus::connect(
+        url,
+        bus.nats_creds.as_deref(),
+        bus.stream_settings(&args.platform),
+    )
+    .await
+    .with_context(|| format!("cannot use NATS at {url}"))?;
     let (stop, shutdown) = platform::shutdown_signal();
     let platform = Platform {
         name: args.platform.clone(),
@@ -131,7 +152,13 @@ async fn platform(args: &PlatformArgs, bus: &BusArgs, url: &str, public_pem: &st
 }
 
 /// The routes of the named contexts, merged.
-fn contexts(platform: &Platform, names: &[String], keys: Option<&KeyPair>, auth: AuthArgs, mailer: Mailer) -> anyhow::Result<Router> {
+fn contexts(
+    platform: &Platform,
+    names: &[String],
+    keys: Option<&KeyPair>,
+    auth: AuthArgs,
+    mailer: Mailer,
+) -> anyhow::Result<Router> {
     let mut router = Router::new();
     for name in names {
         router = router.merge(match name.as_str() {
@@ -147,19 +174,36 @@ fn contexts(platform: &Platform, names: &[String], keys: Option<&KeyPair>, auth:
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
-    let url = args.bus.nats_url.clone().context("AGORA_NATS_URL is required by serve")?;
+    let url = args
+        .bus
+        .nats_url
+        .clone()
+        .context("AGORA_NATS_URL is required by serve")?;
     let keys = args.keys.key_pair()?;
-    let (platform, _stop) = platform(&args.platform, &args.bus, &url, &args.keys.public_pem()?).await?;
-    let app = contexts(&platform, &args.context, keys.as_ref(), args.auth, Mailer::Log)?
-        .route_layer(axum::middleware::from_fn_with_state(platform.metrics.clone(), track_http))
-        .fallback(no_such_route)
-        .merge(ops_routes(platform.metrics.clone()));
+    let (platform, _stop) =
+        platform(&args.platform, &args.bus, &url, &args.keys.public_pem()?).await?;
+    let app = contexts(
+        &platform,
+        &args.context,
+        keys.as_ref(),
+        args.auth,
+        Mailer::Log,
+    )?
+    .route_layer(axum::middleware::from_fn_with_state(
+        platform.metrics.clone(),
+        track_http,
+    ))
+    .fallback(no_such_route)
+    .merge(ops_routes(platform.metrics.clone()));
     serve(app, args.http_addr, platform.shutdown.clone()).await
 }
 
 async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let upstreams = Upstreams::from_env(|name| std::env::var(name).ok())?;
-    let verifier = Arc::new(TokenVerifier::new(&args.keys.public_pem()?, &args.platform)?);
+    let verifier = Arc::new(TokenVerifier::new(
+        &args.keys.public_pem()?,
+        &args.platform,
+    )?);
     let metrics = Metrics::new();
     let (_stop, shutdown) = platform::shutdown_signal();
     let edge = Edge::new(verifier, &args.edge);
@@ -170,11 +214,14 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
 
 async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let data_dir = &args.platform.data_dir;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let (_nats, url) = match &args.bus.nats_url {
         Some(url) => (None, url.clone()),
         None => {
-            let server = nats::NatsServer::start(args.nats_server.as_deref(), &data_dir.join("nats")).await?;
+            let server =
+                nats::NatsServer::start(args.nats_server.as_deref(), &data_dir.join("nats"))
+                    .await?;
             let url = server.url();
             (Some(server), url)
         }
@@ -183,9 +230,11 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &keys.public_pem).await?;
     let mailer = Mailer::dev();
     let all: Vec<String> = CONTEXTS.iter().map(|c| c.to_string()).collect();
-    let inner = contexts(&platform, &all, Some(&keys), args.auth, mailer.clone())?.merge(dev_routes(mailer));
+    let inner = contexts(&platform, &all, Some(&keys), args.auth, mailer.clone())?
+        .merge(dev_routes(mailer));
     let edge = Edge::new(platform.verifier.clone(), &args.edge);
-    let app = gateway::wrap(inner, edge, &args.edge, platform.metrics.clone()).merge(ops_routes(platform.metrics.clone()));
+    let app = gateway::wrap(inner, edge, &args.edge, platform.metrics.clone())
+        .merge(ops_routes(platform.metrics.clone()));
     tracing::info!(nats = %url, data_dir = %data_dir.display(), "dev platform starting");
     serve(app, args.http_addr, platform.shutdown.clone()).await
 }
@@ -199,8 +248,13 @@ struct MailboxQuery {
 
 /// `GET /api/v1/dev/mailbox`: mail the platform sent (dev only).
 fn dev_routes(mailer: Mailer) -> Router {
-    async fn mailbox(State(mailer): State<Mailer>, Query(q): Query<MailboxQuery>) -> Json<serde_json::Value> {
+    async fn mailbox(
+        State(mailer): State<Mailer>,
+        Query(q): Query<MailboxQuery>,
+    ) -> Json<serde_json::Value> {
         Json(serde_json::json!({ "items": mailer.mailbox(q.to.as_deref()) }))
     }
-    Router::new().route("/api/v1/dev/mailbox", get(mailbox)).with_state(mailer)
+    Router::new()
+        .route("/api/v1/dev/mailbox", get(mailbox))
+        .with_state(mailer)
 }

@@ -83,7 +83,7 @@ pub fn token_hash(token: &str) -> String {
 pub fn recovery_codes() -> Vec<String> {
     (0..RECOVERY_CODES)
         .map(|_| {
-            let mut bytes = [0u8; 8];
+            let mut bytes = [0u8; 12];
             rand::fill(&mut bytes);
             let s = base32_lower(&bytes);
             format!("{}-{}-{}", &s[0..4], &s[4..8], &s[8..12])
@@ -93,7 +93,10 @@ pub fn recovery_codes() -> Vec<String> {
 
 fn base32_lower(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[(*b & 31) as usize] as char)
+        .collect()
 }
 
 pub fn normalize_recovery_code(code: &str) -> String {
@@ -121,12 +124,17 @@ pub fn new_totp_secret() -> String {
 pub fn check_totp(mfa: &Mfa, code: &str, account: &str, issuer: &str) -> Result<u64, ApiError> {
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::field("code", "must be the 6 digits of the authenticator app"));
+        return Err(ApiError::field(
+            "code",
+            "must be the 6 digits of the authenticator app",
+        ));
     }
     let step = totp(&mfa.secret, account, issuer)?.check_current(code);
     match step {
         Some(step) if step > mfa.last_step => Ok(step),
-        Some(_) => Err(ApiError::Unauthorized("this code was already used; wait for the next one".into())),
+        Some(_) => Err(ApiError::Unauthorized(
+            "this code was already used; wait for the next one".into(),
+        )),
         None => Err(ApiError::Unauthorized("wrong or expired code".into())),
     }
 }
@@ -137,8 +145,14 @@ pub fn validate_username(username: &str) -> Result<String, FieldError> {
     if !(3..=30).contains(&lower.len()) {
         return Err(FieldError::new("username", "must be 3 to 30 characters"));
     }
-    if !lower.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-        return Err(FieldError::new("username", "may contain only letters a-z, digits and '_'"));
+    if !lower
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(FieldError::new(
+            "username",
+            "may contain only letters a-z, digits and '_'",
+        ));
     }
     Ok(lower)
 }
@@ -162,22 +176,40 @@ pub fn validate_email(email: &str) -> Result<String, FieldError> {
 
 /// The password policy: length bounds, then a strength estimate (zxcvbn score 3 of 4)
 /// that also penalises the username and e-mail. The error says why.
-pub fn check_password(password: &str, field: &str, username: &str, email: &str) -> Result<(), ApiError> {
+pub fn check_password(
+    password: &str,
+    field: &str,
+    username: &str,
+    email: &str,
+) -> Result<(), ApiError> {
     let chars = password.chars().count();
     if chars < PASSWORD_MIN_CHARS {
-        return Err(ApiError::field(field, format!("must be at least {PASSWORD_MIN_CHARS} characters")));
+        return Err(ApiError::field(
+            field,
+            format!("must be at least {PASSWORD_MIN_CHARS} characters"),
+        ));
     }
     if chars > PASSWORD_MAX_CHARS {
-        return Err(ApiError::field(field, format!("must be at most {PASSWORD_MAX_CHARS} characters")));
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {PASSWORD_MAX_CHARS} characters"),
+        ));
     }
     if password.chars().any(|c| c.is_control()) {
-        return Err(ApiError::field(field, "must not contain control characters"));
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
     }
     let entropy = zxcvbn::zxcvbn(password, &[username, email]);
     if entropy.score() < zxcvbn::Score::Three {
         let why = entropy
             .feedback()
-            .and_then(|f| f.warning().map(|w| w.to_string()).or_else(|| f.suggestions().first().map(|s| s.to_string())))
+            .and_then(|f| {
+                f.warning()
+                    .map(|w| w.to_string())
+                    .or_else(|| f.suggestions().first().map(|s| s.to_string()))
+            })
             .unwrap_or_else(|| "it is too easy to guess".into());
         return Err(ApiError::field(field, format!("is too weak: {why}")));
     }
@@ -194,7 +226,10 @@ mod tests {
         assert!(validate_username("al").is_err());
         assert!(validate_username("ålice").is_err());
         assert!(validate_username("a b c").is_err());
-        assert_eq!(validate_email(" Bob@Example.org ").unwrap(), "bob@example.org");
+        assert_eq!(
+            validate_email(" Bob@Example.org ").unwrap(),
+            "bob@example.org"
+        );
         assert!(validate_email("bob").is_err());
         assert!(validate_email("bob@localhost").is_err());
         assert!(validate_email("b ob@x.org").is_err());
@@ -206,15 +241,31 @@ mod tests {
             let e = check_password(weak, "password", "alice", "alice@x.org").unwrap_err();
             assert!(e.to_string().starts_with("password: "), "{e}");
         }
-        check_password("correct horse battery staple", "password", "alice", "alice@x.org").unwrap();
+        check_password(
+            "correct horse battery staple",
+            "password",
+            "alice",
+            "alice@x.org",
+        )
+        .unwrap();
     }
 
     #[test]
     fn a_totp_code_is_accepted_once() {
-        let mfa = Mfa { secret: new_totp_secret(), recovery_hashes: vec![], last_step: 0 };
-        let code = totp(&mfa.secret, "a", "agora").unwrap().generate_current().to_string();
+        let mfa = Mfa {
+            secret: new_totp_secret(),
+            recovery_hashes: vec![],
+            last_step: 0,
+        };
+        let code = totp(&mfa.secret, "a", "agora")
+            .unwrap()
+            .generate_current()
+            .to_string();
         let step = check_totp(&mfa, &code, "a", "agora").unwrap();
-        let used = Mfa { last_step: step, ..mfa };
+        let used = Mfa {
+            last_step: step,
+            ..mfa
+        };
         assert!(check_totp(&used, &code, "a", "agora").is_err());
         assert!(check_totp(&used, "12345", "a", "agora").is_err());
     }

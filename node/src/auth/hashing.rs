@@ -27,17 +27,29 @@ fn argon2() -> Argon2<'static> {
 
 impl Hasher {
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let dummy = argon2().hash_password(b"not a password anyone has").expect("hashing").to_string();
-        Hasher { permits: Arc::new(Semaphore::new(cores)), dummy: Arc::new(dummy) }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let dummy = argon2()
+            .hash_password(b"not a password anyone has")
+            .expect("hashing")
+            .to_string();
+        Hasher {
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy: Arc::new(dummy),
+        }
     }
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || argon2().hash_password(password.as_bytes()).map(|h| h.to_string()))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)
+        tokio::task::spawn_blocking(move || {
+            argon2()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
     }
 
     /// True when `password` matches `hash`; with no hash, spends the same time and fails.
@@ -47,7 +59,11 @@ impl Hasher {
         let hash = hash.unwrap_or_else(|| self.dummy.as_ref().clone());
         let ok = tokio::task::spawn_blocking(move || {
             let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
-            Ok::<_, ApiError>(argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+            Ok::<_, ApiError>(
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok(),
+            )
         })
         .await
         .map_err(ApiError::internal)??;
@@ -64,8 +80,16 @@ mod tests {
         let h = Hasher::new();
         let hash = h.hash("correct horse battery".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(h.verify("correct horse battery".into(), Some(hash.clone())).await.unwrap());
+        assert!(
+            h.verify("correct horse battery".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!h.verify("wrong".into(), Some(hash)).await.unwrap());
-        assert!(!h.verify("not a password anyone has".into(), None).await.unwrap());
+        assert!(
+            !h.verify("not a password anyone has".into(), None)
+                .await
+                .unwrap()
+        );
     }
 }

@@ -29,7 +29,12 @@ impl Mailer {
     }
 
     pub fn send(&self, to: &str, subject: &str, body: String) {
-        let mail = Mail { to: to.into(), subject: subject.into(), body, sent_at: time::OffsetDateTime::now_utc() };
+        let mail = Mail {
+            to: to.into(),
+            subject: subject.into(),
+            body,
+            sent_at: time::OffsetDateTime::now_utc(),
+        };
         match self {
             Mailer::DevMailbox(mailbox) => {
                 let mut mailbox = mailbox.lock().expect("mailbox lock");
@@ -37,7 +42,9 @@ impl Mailer {
                 let excess = mailbox.len().saturating_sub(1_000);
                 mailbox.drain(..excess);
             }
-            Mailer::Log => tracing::info!(to = %mail.to, subject = %mail.subject, body = %mail.body, "mail"),
+            Mailer::Log => {
+                tracing::info!(to = %mail.to, subject = %mail.subject, body = %mail.body, "mail")
+            }
         }
     }
 

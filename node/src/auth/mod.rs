@@ -83,11 +83,20 @@ fn per_minute(n: u32) -> Arc<DefaultKeyedRateLimiter<String>> {
 }
 
 /// Opens the context's store and returns its routes.
-pub fn start(platform: &Platform, keys: &KeyPair, settings: AuthArgs, mailer: Mailer) -> anyhow::Result<Router> {
+pub fn start(
+    platform: &Platform,
+    keys: &KeyPair,
+    settings: AuthArgs,
+    mailer: Mailer,
+) -> anyhow::Result<Router> {
     let store = platform.open_store(events::CONTEXT)?;
     let state = AuthState {
         store,
-        issuer: Arc::new(TokenIssuer::new(keys, &platform.name, settings.access_token_ttl_secs)?),
+        issuer: Arc::new(TokenIssuer::new(
+            keys,
+            &platform.name,
+            settings.access_token_ttl_secs,
+        )?),
         verifier: platform.verifier.clone(),
         hasher: hashing::Hasher::new(),
         mailer,

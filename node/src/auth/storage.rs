@@ -43,24 +43,39 @@ pub fn check_free(store: &Store, username: &str, email: &str) -> ApiResult<()> {
         return Err(ApiError::Conflict("this username is taken".into()));
     }
     if store.contains(&email_key(email))? {
-        return Err(ApiError::Conflict("an account with this e-mail exists".into()));
+        return Err(ApiError::Conflict(
+            "an account with this e-mail exists".into(),
+        ));
     }
     Ok(())
 }
 
 /// Creates the account, its verification token and the `AccountRegistered` event.
-pub fn register(store: &Store, account: &Account, verify_hash: &str, expires_at: i64) -> ApiResult<()> {
+pub fn register(
+    store: &Store,
+    account: &Account,
+    verify_hash: &str,
+    expires_at: i64,
+) -> ApiResult<()> {
     store.transact(|tx| {
         if tx.contains(&username_key(&account.username))? {
             return abort(ApiError::Conflict("this username is taken".into()));
         }
         if tx.contains(&email_key(&account.email))? {
-            return abort(ApiError::Conflict("an account with this e-mail exists".into()));
+            return abort(ApiError::Conflict(
+                "an account with this e-mail exists".into(),
+            ));
         }
         tx.put(&account_key(&account.id), account)?;
         tx.put_raw(&username_key(&account.username), account.id.as_bytes())?;
         tx.put_raw(&email_key(&account.email), account.id.as_bytes())?;
-        tx.put(&verify_key(verify_hash), &OneTimeToken { account_id: account.id.clone(), expires_at })?;
+        tx.put(
+            &verify_key(verify_hash),
+            &OneTimeToken {
+                account_id: account.id.clone(),
+                expires_at,
+            },
+        )?;
         let event = AccountRegistered {
             account_id: account.id.clone(),
             username: account.username.clone(),
@@ -78,7 +93,9 @@ pub fn verify(store: &Store, hash: &str) -> ApiResult<Account> {
         if !account.verified {
             account.verified = true;
             tx.put(&account_key(&account.id), &account)?;
-            let event = AccountVerified { account_id: account.id.clone() };
+            let event = AccountVerified {
+                account_id: account.id.clone(),
+            };
             tx.emit(&Envelope::new(CONTEXT, &account.id, &account.id, &event))?;
         }
         Ok(account)
@@ -111,7 +128,11 @@ pub fn find_account(store: &Store, id: &str) -> ApiResult<Option<Account>> {
 /// The account a username or an e-mail names.
 pub fn find_by_login(store: &Store, login: &str) -> ApiResult<Option<Account>> {
     let login = login.trim().to_lowercase();
-    let index = if login.contains('@') { email_key(&login) } else { username_key(&login) };
+    let index = if login.contains('@') {
+        email_key(&login)
+    } else {
+        username_key(&login)
+    };
     match store.data.get(index)? {
         Some(id) => find_account(store, &String::from_utf8_lossy(&id)),
         None => Ok(None),
@@ -126,7 +147,11 @@ pub fn find_by_email(store: &Store, email: &str) -> ApiResult<Option<Account>> {
 }
 
 /// Reads, changes and writes one account in a transaction; `change` may emit events.
-pub fn update_account<T>(store: &Store, id: &str, change: impl Fn(&Tx, &mut Account) -> TxResult<T>) -> ApiResult<(Account, T)> {
+pub fn update_account<T>(
+    store: &Store,
+    id: &str,
+    change: impl Fn(&Tx, &mut Account) -> TxResult<T>,
+) -> ApiResult<(Account, T)> {
     store.transact(|tx| {
         let mut account = load(tx, id)?;
         let out = change(tx, &mut account)?;
@@ -140,7 +165,12 @@ pub fn put_token(store: &Store, key: &[u8], token: &OneTimeToken) -> ApiResult<(
 }
 
 /// Starts a session with its first refresh token.
-pub fn start_session(store: &Store, session: &Session, refresh_hash: &str, expires_at: i64) -> ApiResult<()> {
+pub fn start_session(
+    store: &Store,
+    session: &Session,
+    refresh_hash: &str,
+    expires_at: i64,
+) -> ApiResult<()> {
     store.transact(|tx| {
         tx.put(&session_key(&session.id), session)?;
         tx.put_raw(&key("sa/", &[&session.account_id, &session.id]), &[])?;
@@ -157,13 +187,21 @@ pub fn start_session(store: &Store, session: &Session, refresh_hash: &str, expir
 /// What presenting a refresh token did.
 pub enum Rotation {
     /// A fresh token replaced it.
-    Rotated { account_id: String, session_id: String },
+    Rotated {
+        account_id: String,
+        session_id: String,
+    },
     /// It had been used before: the whole session is now revoked.
     Reused,
 }
 
 /// Rotates a refresh token: marks it used and stores its successor, in one transaction.
-pub fn rotate_refresh(store: &Store, old_hash: &str, new_hash: &str, expires_at: i64) -> ApiResult<Rotation> {
+pub fn rotate_refresh(
+    store: &Store,
+    old_hash: &str,
+    new_hash: &str,
+    expires_at: i64,
+) -> ApiResult<Rotation> {
     store.transact(|tx| {
         let Some(mut record) = tx.get::<RefreshRecord>(&refresh_key(old_hash))? else {
             return abort(ApiError::Unauthorized("unknown refresh token".into()));
@@ -180,13 +218,22 @@ pub fn rotate_refresh(store: &Store, old_hash: &str, new_hash: &str, expires_at:
             return abort(ApiError::Unauthorized("this session has ended".into()));
         }
         if record.expires_at < now() {
-            return abort(ApiError::Unauthorized("this refresh token has expired".into()));
+            return abort(ApiError::Unauthorized(
+                "this refresh token has expired".into(),
+            ));
         }
         record.used = true;
         tx.put(&refresh_key(old_hash), &record)?;
-        let next = RefreshRecord { used: false, expires_at, ..record.clone() };
+        let next = RefreshRecord {
+            used: false,
+            expires_at,
+            ..record.clone()
+        };
         tx.put(&refresh_key(new_hash), &next)?;
-        Ok(Rotation::Rotated { account_id: record.account_id.clone(), session_id: record.session_id.clone() })
+        Ok(Rotation::Rotated {
+            account_id: record.account_id.clone(),
+            session_id: record.session_id.clone(),
+        })
     })
 }
 
@@ -221,5 +268,7 @@ pub fn revoke_other_sessions(store: &Store, account_id: &str, keep: Option<&str>
 }
 
 pub fn session_active(store: &Store, session_id: &str) -> ApiResult<bool> {
-    Ok(store.get::<Session>(&session_key(session_id))?.is_some_and(|s| !s.revoked))
+    Ok(store
+        .get::<Session>(&session_key(session_id))?
+        .is_some_and(|s| !s.revoked))
 }

@@ -46,12 +46,18 @@ impl NatsServer {
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        anyhow::bail!("nats-server did not accept connections on port {} within 5 s", self.port)
+        anyhow::bail!(
+            "nats-server did not accept connections on port {} within 5 s",
+            self.port
+        )
     }
 }
 
@@ -62,13 +68,19 @@ impl Drop for NatsServer {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// The given binary, else `nats-server` on PATH, else `.tools/bin/nats-server`.
 fn find(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(path) = given {
-        return if path.is_file() { Ok(path.to_path_buf()) } else { anyhow::bail!("AGORA_NATS_SERVER: no file at {}", path.display()) };
+        return if path.is_file() {
+            Ok(path.to_path_buf())
+        } else {
+            anyhow::bail!("AGORA_NATS_SERVER: no file at {}", path.display())
+        };
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
@@ -81,11 +93,21 @@ fn find(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 async fn check_version(binary: &Path) -> anyhow::Result<()> {
-    let out = Command::new(binary).arg("--version").output().await.with_context(|| format!("cannot run {}", binary.display()))?;
+    let out = Command::new(binary)
+        .arg("--version")
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", binary.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let version = parse_version(&text).with_context(|| format!("cannot read the version of {} ({text:?})", binary.display()))?;
+    let version = parse_version(&text)
+        .with_context(|| format!("cannot read the version of {} ({text:?})", binary.display()))?;
     if version < MIN_VERSION {
-        anyhow::bail!("{} is version {}.{}, older than 2.12: {HOW_TO_GET_ONE}", binary.display(), version.0, version.1);
+        anyhow::bail!(
+            "{} is version {}.{}, older than 2.12: {HOW_TO_GET_ONE}",
+            binary.display(),
+            version.0,
+            version.1
+        );
     }
     Ok(())
 }

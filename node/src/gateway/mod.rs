@@ -22,7 +22,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::platform::config::EdgeArgs;
@@ -72,7 +74,9 @@ impl Edge {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                let (Some(ip), Some(user)) = (ip.upgrade(), user.upgrade()) else { return };
+                let (Some(ip), Some(user)) = (ip.upgrade(), user.upgrade()) else {
+                    return;
+                };
                 ip.retain_recent();
                 user.retain_recent();
             }
@@ -81,17 +85,28 @@ impl Edge {
     }
 }
 
-fn check<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> Result<(), ApiError> {
-    limiter.check_key(key).map_err(|not_until| ApiError::RateLimited {
-        retry_after_secs: not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1),
-    })
+fn check<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Result<(), ApiError> {
+    limiter
+        .check_key(key)
+        .map_err(|not_until| ApiError::RateLimited {
+            retry_after_secs: not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1),
+        })
 }
 
 static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Rate limits, client address and token verification, before any context sees the request.
 async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     if let Some(ip) = ip {
         if let Err(e) = check(&edge.per_ip, &ip) {
             return e.into_response();
@@ -109,7 +124,8 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
         if let Err(e) = check(&edge.per_user, &claims.sub) {
             return e.into_response();
         }
-        req.extensions_mut().insert(VerifiedClaims(Arc::new(claims)));
+        req.extensions_mut()
+            .insert(VerifiedClaims(Arc::new(claims)));
     }
     next.run(req).await
 }
@@ -120,7 +136,9 @@ struct UlidRequestId;
 
 impl MakeRequestId for UlidRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&ulid::Ulid::generate().to_string()).ok().map(RequestId::new)
+        HeaderValue::from_str(&ulid::Ulid::generate().to_string())
+            .ok()
+            .map(RequestId::new)
     }
 }
 

@@ -32,7 +32,9 @@ impl Upstreams {
             }
         }
         if map.is_empty() {
-            anyhow::bail!("no upstream configured: set AGORA_UPSTREAM_<CONTEXT> (e.g. AGORA_UPSTREAM_AUTH=http://demo-auth:8080)");
+            anyhow::bail!(
+                "no upstream configured: set AGORA_UPSTREAM_<CONTEXT> (e.g. AGORA_UPSTREAM_AUTH=http://demo-auth:8080)"
+            );
         }
         Ok(Upstreams(map))
     }
@@ -52,15 +54,29 @@ pub fn routes(upstreams: Upstreams, max_body: usize) -> anyhow::Result<Router> {
         .timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(60))
         .build()?;
-    let state = ProxyState { upstreams: Arc::new(upstreams), client, max_body };
-    Ok(Router::new().route("/api/v1/{*rest}", axum::routing::any(forward)).with_state(state))
+    let state = ProxyState {
+        upstreams: Arc::new(upstreams),
+        client,
+        max_body,
+    };
+    Ok(Router::new()
+        .route("/api/v1/{*rest}", axum::routing::any(forward))
+        .with_state(state))
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded.
 fn hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
-        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer" | "transfer-encoding" | "upgrade" | "host"
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
     )
 }
 
@@ -77,9 +93,17 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
     let Some(base) = context_for(path).and_then(|c| s.upstreams.0.get(c)) else {
         return Err(ApiError::NotFound("no such route".into()));
     };
-    let url = format!("{base}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(path));
+    let url = format!(
+        "{base}{}",
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(path)
+    );
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, s.max_body).await.map_err(|_| ApiError::PayloadTooLarge)?;
+    let body = axum::body::to_bytes(body, s.max_body)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
     let upstream = s
@@ -99,7 +123,10 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
         h.remove(header::CONTENT_LENGTH);
     }
     let bytes = upstream.bytes().await.map_err(|_| ApiError::Unavailable)?;
-    Ok(response.body(Body::from(bytes)).map_err(ApiError::internal)?.into_response())
+    Ok(response
+        .body(Body::from(bytes))
+        .map_err(ApiError::internal)?
+        .into_response())
 }
 
 #[cfg(test)]
@@ -109,9 +136,15 @@ mod tests {
     #[test]
     fn upstreams_come_from_the_environment_and_must_be_urls() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
-        let u = Upstreams::from_env(env(&[("AGORA_UPSTREAM_AUTH", "http://demo-auth:8080/")])).unwrap();
+        let u =
+            Upstreams::from_env(env(&[("AGORA_UPSTREAM_AUTH", "http://demo-auth:8080/")])).unwrap();
         assert_eq!(u.0["auth"], "http://demo-auth:8080");
         assert!(Upstreams::from_env(env(&[("AGORA_UPSTREAM_USERS", "demo-users:8080")])).is_err());
         assert!(Upstreams::from_env(env(&[])).is_err());

@@ -30,7 +30,13 @@ impl StreamSettings {
         let name: String = self
             .prefix
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         format!("AGORA_{name}")
     }
@@ -58,7 +64,11 @@ pub struct Bus {
 
 impl Bus {
     /// Connects in the background: a NATS that is down at start is retried, never fatal.
-    pub async fn connect(url: &str, creds: Option<&std::path::Path>, settings: StreamSettings) -> anyhow::Result<Bus> {
+    pub async fn connect(
+        url: &str,
+        creds: Option<&std::path::Path>,
+        settings: StreamSettings,
+    ) -> anyhow::Result<Bus> {
         let mut options = async_nats::ConnectOptions::new()
             .name("agora-node")
             .retry_on_initial_connect()
@@ -69,12 +79,18 @@ impl Bus {
         let client = options.connect(url).await?;
         let mut js = jetstream::new(client.clone());
         js.set_timeout(Duration::from_secs(5));
-        Ok(Bus { client, js, settings })
+        Ok(Bus {
+            client,
+            js,
+            settings,
+        })
     }
 
     /// Creates the stream, or updates it to the configured settings. Idempotent.
     pub async fn ensure_stream(&self) -> anyhow::Result<stream::Stream> {
-        self.js.create_or_update_stream(self.settings.config()).await?;
+        self.js
+            .create_or_update_stream(self.settings.config())
+            .await?;
         Ok(self.js.get_stream(self.settings.stream_name()).await?)
     }
 
@@ -89,7 +105,13 @@ fn backoff(attempt: u32) -> Duration {
 
 /// Publishes the outbox of `store` in order, clearing each event only after JetStream
 /// acknowledged it. Runs until `shutdown` flips.
-pub async fn run_relay(store: Store, bus: Bus, context: &'static str, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_relay(
+    store: Store,
+    bus: Bus,
+    context: &'static str,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let label = ContextLabel::new(context);
     let mut attempt = 0u32;
     let mut stream_ready = false;
@@ -97,8 +119,15 @@ pub async fn run_relay(store: Store, bus: Bus, context: &'static str, metrics: A
         if *shutdown.borrow() {
             return;
         }
-        metrics.outbox_depth.get_or_create(&label).set(store.outbox.len() as i64);
-        let result = if stream_ready { publish_batch(&store, &bus).await } else { bus.ensure_stream().await.map(|_| 0) };
+        metrics
+            .outbox_depth
+            .get_or_create(&label)
+            .set(store.outbox.len() as i64);
+        let result = if stream_ready {
+            publish_batch(&store, &bus).await
+        } else {
+            bus.ensure_stream().await.map(|_| 0)
+        };
         match result {
             Ok(0) if stream_ready => {
                 attempt = 0;
@@ -111,7 +140,10 @@ pub async fn run_relay(store: Store, bus: Bus, context: &'static str, metrics: A
             Ok(n) => {
                 stream_ready = true;
                 attempt = 0;
-                metrics.events_published.get_or_create(&label).inc_by(n as u64);
+                metrics
+                    .events_published
+                    .get_or_create(&label)
+                    .inc_by(n as u64);
             }
             Err(e) => {
                 tracing::warn!(context, error = %e, "outbox relay cannot publish, retrying");
@@ -135,7 +167,10 @@ async fn publish_batch(store: &Store, bus: &Bus) -> anyhow::Result<usize> {
         let message = jetstream::message::PublishMessage::build()
             .payload(value.to_vec().into())
             .message_id(&envelope.id);
-        let ack = bus.js.send_publish(envelope.subject(&bus.settings.prefix), message).await?;
+        let ack = bus
+            .js
+            .send_publish(envelope.subject(&bus.settings.prefix), message)
+            .await?;
         pending.push((key, ack));
     }
     let n = pending.len();
@@ -169,7 +204,13 @@ pub struct ConsumerSpec {
 }
 
 /// Consumes forever: reconnects and recreates the consumer after any failure.
-pub async fn run_consumer(spec: ConsumerSpec, store: Store, bus: Bus, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_consumer(
+    spec: ConsumerSpec,
+    store: Store,
+    bus: Bus,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut attempt = 0u32;
     loop {
         tokio::select! {
@@ -188,7 +229,12 @@ pub async fn run_consumer(spec: ConsumerSpec, store: Store, bus: Bus, metrics: A
     }
 }
 
-async fn consume(spec: &ConsumerSpec, store: &Store, bus: &Bus, metrics: &Metrics) -> anyhow::Result<()> {
+async fn consume(
+    spec: &ConsumerSpec,
+    store: &Store,
+    bus: &Bus,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
     let stream = bus.ensure_stream().await?;
     let filter_subjects = spec
         .events
@@ -214,7 +260,8 @@ async fn consume(spec: &ConsumerSpec, store: &Store, bus: &Bus, metrics: &Metric
             metrics.redeliveries.get_or_create(&label).inc();
         }
         let outcome = match serde_json::from_slice::<Envelope>(&message.payload) {
-            Ok(envelope) => (spec.handler)(&envelope).map_err(|e| anyhow::anyhow!("applying {}: {e}", envelope.kind))?,
+            Ok(envelope) => (spec.handler)(&envelope)
+                .map_err(|e| anyhow::anyhow!("applying {}: {e}", envelope.kind))?,
             Err(e) => {
                 tracing::warn!(context = spec.context, subject = %message.subject, error = %e, "undecodable event acknowledged");
                 Applied::Ignored
@@ -229,7 +276,10 @@ async fn consume(spec: &ConsumerSpec, store: &Store, bus: &Bus, metrics: &Metric
                 metrics.events_skipped.get_or_create(&label).inc();
             }
         }
-        message.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        message
+            .ack()
+            .await
+            .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
     }
     Ok(())
 }
@@ -240,7 +290,11 @@ mod tests {
 
     #[test]
     fn stream_name_is_a_valid_nats_name() {
-        let s = StreamSettings { prefix: "demo-1.x".into(), replicas: 1, max_age: Duration::ZERO };
+        let s = StreamSettings {
+            prefix: "demo-1.x".into(),
+            replicas: 1,
+            max_age: Duration::ZERO,
+        };
         assert_eq!(s.stream_name(), "AGORA_DEMO_1_X");
         assert_eq!(s.config().subjects, vec!["demo-1.x.events.>".to_string()]);
     }

@@ -45,7 +45,10 @@ pub struct BusArgs {
 impl BusArgs {
     pub fn stream_settings(&self, platform: &str) -> StreamSettings {
         StreamSettings {
-            prefix: self.subject_prefix.clone().unwrap_or_else(|| platform.to_string()),
+            prefix: self
+                .subject_prefix
+                .clone()
+                .unwrap_or_else(|| platform.to_string()),
             replicas: self.stream_replicas,
             max_age: Duration::from_secs(self.stream_max_age_days * 86_400),
         }
@@ -67,7 +70,10 @@ impl KeyArgs {
     /// The key pair when a private key is configured.
     pub fn key_pair(&self) -> anyhow::Result<Option<KeyPair>> {
         match &self.jwt_private_key {
-            Some(value) => Ok(Some(KeyPair::from_private_pem(&pem_or_file(value, "AGORA_JWT_PRIVATE_KEY")?)?)),
+            Some(value) => Ok(Some(KeyPair::from_private_pem(&pem_or_file(
+                value,
+                "AGORA_JWT_PRIVATE_KEY",
+            )?)?)),
             None => Ok(None),
         }
     }
@@ -116,16 +122,21 @@ pub struct HttpArgs {
 fn parse_platform_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-');
-    ok.then(|| s.to_string())
-        .ok_or_else(|| "must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'".into())
+    ok.then(|| s.to_string()).ok_or_else(|| {
+        "must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'".into()
+    })
 }
 
 fn parse_subject_token(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    ok.then(|| s.to_string()).ok_or_else(|| "must be letters, digits, '-' or '_' (one NATS subject token)".into())
+    let ok = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| s.to_string())
+        .ok_or_else(|| "must be letters, digits, '-' or '_' (one NATS subject token)".into())
 }
 
 fn parse_replicas(s: &str) -> Result<usize, String> {

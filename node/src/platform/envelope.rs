@@ -47,7 +47,9 @@ impl Envelope {
     }
 
     /// The payload as `E`, if this envelope is an `E` of a version we understand.
-    pub fn decode<E: DomainEvent + serde::de::DeserializeOwned>(&self) -> Option<Result<E, serde_json::Error>> {
+    pub fn decode<E: DomainEvent + serde::de::DeserializeOwned>(
+        &self,
+    ) -> Option<Result<E, serde_json::Error>> {
         (self.kind == E::TYPE && self.version == E::VERSION)
             .then(|| serde_json::from_value(self.data.clone()))
     }

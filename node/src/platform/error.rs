@@ -21,7 +21,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -35,7 +38,10 @@ pub enum ApiError {
     #[error("request body is larger than the limit")]
     PayloadTooLarge,
     #[error("{detail}")]
-    Validation { detail: String, errors: Vec<FieldError> },
+    Validation {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -83,25 +89,41 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         use StatusCode as S;
         let (slug, title, status) = match self {
-            ApiError::MalformedBody(_) => ("malformed-body", "Malformed request body", S::BAD_REQUEST),
-            ApiError::UnsupportedMediaType => {
-                ("unsupported-media-type", "Unsupported media type", S::UNSUPPORTED_MEDIA_TYPE)
+            ApiError::MalformedBody(_) => {
+                ("malformed-body", "Malformed request body", S::BAD_REQUEST)
             }
-            ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large", S::PAYLOAD_TOO_LARGE),
-            ApiError::Validation { .. } => {
-                ("validation-failed", "Validation failed", S::UNPROCESSABLE_ENTITY)
-            }
+            ApiError::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                S::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            ApiError::PayloadTooLarge => (
+                "payload-too-large",
+                "Payload too large",
+                S::PAYLOAD_TOO_LARGE,
+            ),
+            ApiError::Validation { .. } => (
+                "validation-failed",
+                "Validation failed",
+                S::UNPROCESSABLE_ENTITY,
+            ),
             ApiError::BadRequest(_) => ("bad-request", "Bad request", S::BAD_REQUEST),
             ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized", S::UNAUTHORIZED),
             ApiError::MfaRequired(_) => ("mfa-required", "Second factor required", S::UNAUTHORIZED),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden", S::FORBIDDEN),
             ApiError::NotFound(_) => ("not-found", "Not found", S::NOT_FOUND),
             ApiError::Conflict(_) => ("conflict", "Conflict", S::CONFLICT),
-            ApiError::RateLimited { .. } => ("rate-limited", "Too many requests", S::TOO_MANY_REQUESTS),
+            ApiError::RateLimited { .. } => {
+                ("rate-limited", "Too many requests", S::TOO_MANY_REQUESTS)
+            }
             ApiError::Unavailable => ("unavailable", "Service unavailable", S::SERVICE_UNAVAILABLE),
             ApiError::Internal(_) => ("internal", "Internal error", S::INTERNAL_SERVER_ERROR),
         };
-        ErrorCode { slug, title, status }
+        ErrorCode {
+            slug,
+            title,
+            status,
+        }
     }
 }
 
@@ -141,7 +163,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (code.status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
@@ -176,9 +201,15 @@ mod tests {
         let code = e.code();
         assert_eq!(code.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(code.slug, "validation-failed");
-        let r = ApiError::RateLimited { retry_after_secs: 3 }.into_response();
+        let r = ApiError::RateLimited {
+            retry_after_secs: 3,
+        }
+        .into_response();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "3");
-        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
     }
 }

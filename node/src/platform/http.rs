@@ -1,11 +1,11 @@
 //! HTTP plumbing shared by every context: the JSON and query extractors whose rejections
 //! are problems, pagination, the health routes, and serving with graceful shutdown.
 
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +50,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
-    de.end().map_err(|e| ApiError::MalformedBody(format!("invalid JSON: {e}")))?;
+    de.end()
+        .map_err(|e| ApiError::MalformedBody(format!("invalid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -60,8 +61,16 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     match inner.classify() {
         serde_json::error::Category::Data => {
             let message = strip_position(&inner.to_string());
-            let field = if path == "." { missing_field(&message).unwrap_or_default() } else { path };
-            let field = if field.is_empty() { "body".to_string() } else { field };
+            let field = if path == "." {
+                missing_field(&message).unwrap_or_default()
+            } else {
+                path
+            };
+            let field = if field.is_empty() {
+                "body".to_string()
+            } else {
+                field
+            };
             ApiError::Validation {
                 detail: format!("{field}: {message}"),
                 errors: vec![FieldError::new(field, message)],
@@ -100,14 +109,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
-            let field = e.path().to_string();
-            let message = e.into_inner().to_string();
-            ApiError::Validation {
-                detail: format!("query {field}: {message}"),
-                errors: vec![FieldError::new(field, message)],
-            }
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let message = e.into_inner().to_string();
+                ApiError::Validation {
+                    detail: format!("query {field}: {message}"),
+                    errors: vec![FieldError::new(field, message)],
+                }
+            })
     }
 }
 
@@ -173,10 +184,25 @@ mod tests {
 
     #[test]
     fn json_errors_name_the_field() {
-        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","age":"x"}"#).unwrap_err()), "age");
-        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a"}"#).unwrap_err()), "age");
-        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","age":1,"x":1}"#).unwrap_err()), "body");
-        assert!(matches!(parse_json::<Body>(b"{\"name\":"), Err(ApiError::MalformedBody(_))));
-        assert!(matches!(parse_json::<Body>(br#"{"name":"a","age":1} x"#), Err(ApiError::MalformedBody(_))));
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"name":"a","age":"x"}"#).unwrap_err()),
+            "age"
+        );
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"name":"a"}"#).unwrap_err()),
+            "age"
+        );
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"name":"a","age":1,"x":1}"#).unwrap_err()),
+            "x"
+        );
+        assert!(matches!(
+            parse_json::<Body>(b"{\"name\":"),
+            Err(ApiError::MalformedBody(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(br#"{"name":"a","age":1} x"#),
+            Err(ApiError::MalformedBody(_))
+        ));
     }
 }

@@ -46,13 +46,26 @@ impl Platform {
     /// Opens `<data-dir>/<context>/` and starts its outbox relay.
     pub fn open_store(&self, context: &'static str) -> anyhow::Result<Store> {
         let path = self.data_dir.join(context);
-        let store = Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
-        tokio::spawn(bus::run_relay(store.clone(), self.bus.clone(), context, self.metrics.clone(), self.shutdown.clone()));
+        let store =
+            Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+        tokio::spawn(bus::run_relay(
+            store.clone(),
+            self.bus.clone(),
+            context,
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        ));
         Ok(store)
     }
 
     pub fn spawn_consumer(&self, spec: ConsumerSpec, store: &Store) {
-        tokio::spawn(bus::run_consumer(spec, store.clone(), self.bus.clone(), self.metrics.clone(), self.shutdown.clone()));
+        tokio::spawn(bus::run_consumer(
+            spec,
+            store.clone(),
+            self.bus.clone(),
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        ));
     }
 }
 
@@ -84,17 +97,24 @@ pub fn shutdown_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
 }
 
 /// Serves `app` until shutdown, finishing requests in flight. Prints the URL when ready.
-pub async fn serve(app: Router, addr: SocketAddr, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn serve(
+    app: Router,
+    addr: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
     tracing::info!(%local, "listening");
     println!("agora is ready at http://{local}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    })
+    .await?;
     Ok(())
 }

@@ -41,7 +41,10 @@ struct GroupCommit {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, sled::Error> {
-        let db = sled::Config::new().path(path).flush_every_ms(Some(500)).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(500))
+            .open()?;
         let data = db.open_tree("data")?;
         let outbox = db.open_tree("_outbox")?;
         let applied = db.open_tree("_applied")?;
@@ -51,7 +54,14 @@ impl Store {
             wake: Notify::new(),
         });
         tokio::spawn(flush_loop(db.clone(), commit.clone()));
-        Ok(Store { db, data, outbox, applied, commit, outbox_written: Arc::new(Notify::new()) })
+        Ok(Store {
+            db,
+            data,
+            outbox,
+            applied,
+            commit,
+            outbox_written: Arc::new(Notify::new()),
+        })
     }
 
     /// Waits until everything written before this call is on disk.
@@ -79,8 +89,14 @@ impl Store {
     /// Runs `f` as one sled transaction over the data, the outbox and the applied set.
     /// `f` may run more than once (on conflict): it must have no other side effects.
     pub fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<T> {
-        let result = (&self.data, &self.outbox, &self.applied)
-            .transaction(|(data, outbox, applied)| f(&Tx { data, outbox, applied }));
+        let result =
+            (&self.data, &self.outbox, &self.applied).transaction(|(data, outbox, applied)| {
+                f(&Tx {
+                    data,
+                    outbox,
+                    applied,
+                })
+            });
         Ok(result?)
     }
 
@@ -109,7 +125,12 @@ impl Store {
     }
 
     /// Values under `prefix` after the key `prefix + after` (exclusive), at most `limit`.
-    pub fn scan_after(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> ApiResult<Vec<(Vec<u8>, sled::IVec)>> {
+    pub fn scan_after(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> ApiResult<Vec<(Vec<u8>, sled::IVec)>> {
         let start = match after {
             Some(a) => {
                 let mut k = prefix.to_vec();

@@ -27,7 +27,9 @@ pub enum LogFormat {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sled=warn,async_nats=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -48,7 +50,9 @@ pub struct ContextLabel {
 
 impl ContextLabel {
     pub fn new(context: &str) -> Self {
-        ContextLabel { context: context.to_string() }
+        ContextLabel {
+            context: context.to_string(),
+        }
     }
 }
 
@@ -80,13 +84,41 @@ impl Metrics {
         let events_applied = Family::default();
         let events_skipped = Family::default();
         let redeliveries = Family::default();
-        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP latency by route and status", http_duration.clone());
-        registry.register("outbox_depth", "events waiting in the outbox", outbox_depth.clone());
-        registry.register("events_published", "events published to JetStream", events_published.clone());
-        registry.register("events_applied", "consumed events applied", events_applied.clone());
-        registry.register("events_skipped", "consumed events skipped (duplicate or unknown)", events_skipped.clone());
-        registry.register("consumer_redeliveries", "events delivered more than once", redeliveries.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP latency by route and status",
+            http_duration.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "events waiting in the outbox",
+            outbox_depth.clone(),
+        );
+        registry.register(
+            "events_published",
+            "events published to JetStream",
+            events_published.clone(),
+        );
+        registry.register(
+            "events_applied",
+            "consumed events applied",
+            events_applied.clone(),
+        );
+        registry.register(
+            "events_skipped",
+            "consumed events skipped (duplicate or unknown)",
+            events_skipped.clone(),
+        );
+        registry.register(
+            "consumer_redeliveries",
+            "events delivered more than once",
+            redeliveries.clone(),
+        );
         Arc::new(Metrics {
             registry,
             http_requests,
@@ -101,7 +133,8 @@ impl Metrics {
 
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
         out
     }
 }
@@ -116,15 +149,25 @@ pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next:
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let response = next.run(req).await;
-    let labels = HttpLabels { method, route, status: response.status().as_u16() };
+    let labels = HttpLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
     metrics.http_requests.get_or_create(&labels).inc();
-    metrics.http_duration.get_or_create(&labels).observe(start.elapsed().as_secs_f64());
+    metrics
+        .http_duration
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
     response
 }
 
 pub async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         metrics.encode(),
     )
         .into_response()

@@ -16,7 +16,19 @@ use super::error::ApiError;
 /// The audience of every access token.
 pub const AUDIENCE: &str = "agora";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -58,16 +70,30 @@ impl KeyPair {
         let mut seed = [0u8; 32];
         rand::fill(&mut seed);
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let private_pem = signing.to_pkcs8_pem(Default::default()).expect("pkcs8 encoding").to_string();
-        let public_pem = signing.verifying_key().to_public_key_pem(Default::default()).expect("spki encoding");
-        KeyPair { private_pem, public_pem }
+        let private_pem = signing
+            .to_pkcs8_pem(Default::default())
+            .expect("pkcs8 encoding")
+            .to_string();
+        let public_pem = signing
+            .verifying_key()
+            .to_public_key_pem(Default::default())
+            .expect("spki encoding");
+        KeyPair {
+            private_pem,
+            public_pem,
+        }
     }
 
     pub fn from_private_pem(private_pem: &str) -> anyhow::Result<Self> {
         let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(private_pem)
             .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 private key: {e}"))?;
-        let public_pem = signing.verifying_key().to_public_key_pem(Default::default())?;
-        Ok(KeyPair { private_pem: private_pem.to_string(), public_pem })
+        let public_pem = signing
+            .verifying_key()
+            .to_public_key_pem(Default::default())?;
+        Ok(KeyPair {
+            private_pem: private_pem.to_string(),
+            public_pem,
+        })
     }
 
     /// Reads the key of `dir/jwt-ed25519.pem`, creating it on first use (dev only).
@@ -103,7 +129,12 @@ impl TokenVerifier {
         validation.set_issuer(&[issuer]);
         validation.leeway = 30;
         let kid = jwk_x.chars().take(16).collect();
-        Ok(TokenVerifier { decoding, validation, jwk_x, kid })
+        Ok(TokenVerifier {
+            decoding,
+            validation,
+            jwk_x,
+            kid,
+        })
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
@@ -140,7 +171,12 @@ impl TokenIssuer {
         })
     }
 
-    pub fn issue(&self, account_id: &str, roles: Vec<Role>, session_id: &str) -> Result<String, ApiError> {
+    pub fn issue(
+        &self,
+        account_id: &str,
+        roles: Vec<Role>,
+        session_id: &str,
+    ) -> Result<String, ApiError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
         let claims = Claims {
             sub: account_id.to_string(),
@@ -173,9 +209,14 @@ impl AuthUser {
 }
 
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -189,7 +230,8 @@ where
         if let Some(VerifiedClaims(claims)) = parts.extensions.get::<VerifiedClaims>() {
             return Ok(AuthUser(claims.clone()));
         }
-        let token = bearer(&parts.headers).ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
         let claims = Arc::new(Arc::<TokenVerifier>::from_ref(state).verify(token)?);
         parts.extensions.insert(VerifiedClaims(claims.clone()));
         Ok(AuthUser(claims))
@@ -211,7 +253,9 @@ where
         if bearer(&parts.headers).is_none() && parts.extensions.get::<VerifiedClaims>().is_none() {
             return Ok(MaybeUser(None));
         }
-        AuthUser::from_request_parts(parts, state).await.map(|u| MaybeUser(Some(u.0)))
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|u| MaybeUser(Some(u.0)))
     }
 }
 
@@ -244,7 +288,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if !user.0.has_role(R::ROLE) {
-            return Err(ApiError::Forbidden(format!("this needs the {:?} role", R::ROLE).to_lowercase()));
+            return Err(ApiError::Forbidden(
+                format!("this needs the {:?} role", R::ROLE).to_lowercase(),
+            ));
         }
         Ok(RequireRole(user, PhantomData))
     }
@@ -267,7 +313,11 @@ mod tests {
         let mut tampered = token.clone().into_bytes();
         let i = tampered.len() - 5;
         tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
-        assert!(verifier.verify(std::str::from_utf8(&tampered).unwrap()).is_err());
+        assert!(
+            verifier
+                .verify(std::str::from_utf8(&tampered).unwrap())
+                .is_err()
+        );
 
         let other_platform = TokenVerifier::new(&keys.public_pem, "other").unwrap();
         assert!(other_platform.verify(&token).is_err());

@@ -113,24 +113,39 @@ pub fn may_request(policy: RequestPolicy, mutual_friends: usize) -> Result<(), A
     match policy {
         RequestPolicy::Everyone => Ok(()),
         RequestPolicy::FriendsOfFriends if mutual_friends > 0 => Ok(()),
-        RequestPolicy::FriendsOfFriends => Err(ApiError::Forbidden("this user accepts friend requests only from friends of friends".into())),
-        RequestPolicy::Nobody => Err(ApiError::Forbidden("this user does not accept friend requests".into())),
+        RequestPolicy::FriendsOfFriends => Err(ApiError::Forbidden(
+            "this user accepts friend requests only from friends of friends".into(),
+        )),
+        RequestPolicy::Nobody => Err(ApiError::Forbidden(
+            "this user does not accept friend requests".into(),
+        )),
     }
 }
 
 /// Checks a free-text field: at most `max` characters, no control or bidi-override
 /// characters (newlines allowed where `multiline`). Returns it trimmed.
-pub fn clean_text(field: &str, value: &str, max: usize, multiline: bool) -> Result<String, FieldError> {
+pub fn clean_text(
+    field: &str,
+    value: &str,
+    max: usize,
+    multiline: bool,
+) -> Result<String, FieldError> {
     let value = value.trim();
     if value.chars().count() > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     let odd = |c: char| {
         (c.is_control() && !(multiline && c == '\n'))
             || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{FEFF}')
     };
     if value.chars().any(odd) {
-        return Err(FieldError::new(field, "must not contain control, zero-width or direction-override characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control, zero-width or direction-override characters",
+        ));
     }
     Ok(value.to_string())
 }
@@ -141,7 +156,10 @@ pub fn clean_website(value: &str) -> Result<String, FieldError> {
     if value.is_empty() || value.starts_with("https://") || value.starts_with("http://") {
         Ok(value)
     } else {
-        Err(FieldError::new("website", "must start with https:// or http://"))
+        Err(FieldError::new(
+            "website",
+            "must start with https:// or http://",
+        ))
     }
 }
 
@@ -159,14 +177,23 @@ mod tests {
 
     #[test]
     fn privacy_decides_who_sees_the_full_profile() {
-        let friends_only = Privacy { profile: ProfileVisibility::Friends, ..Privacy::default() };
+        let friends_only = Privacy {
+            profile: ProfileVisibility::Friends,
+            ..Privacy::default()
+        };
         assert!(sees_full_profile(&friends_only, Relationship::Friends));
         assert!(sees_full_profile(&friends_only, Relationship::Me));
         assert!(!sees_full_profile(&friends_only, Relationship::None));
         assert!(!sees_full_profile(&friends_only, Relationship::Anonymous));
-        let only_me = Privacy { profile: ProfileVisibility::OnlyMe, ..Privacy::default() };
+        let only_me = Privacy {
+            profile: ProfileVisibility::OnlyMe,
+            ..Privacy::default()
+        };
         assert!(!sees_full_profile(&only_me, Relationship::Friends));
-        assert!(sees_full_profile(&Privacy::default(), Relationship::Anonymous));
+        assert!(sees_full_profile(
+            &Privacy::default(),
+            Relationship::Anonymous
+        ));
     }
 
     #[test]

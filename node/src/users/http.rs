@@ -13,32 +13,50 @@ use crate::platform::http::{Json, Page, PageParams, Query};
 use crate::platform::tokens::{AuthUser, MaybeUser};
 
 use super::UsersState;
-use super::domain::{self, MessagePolicy, Privacy, Profile, ProfileVisibility, Relationship, RequestPolicy, parse_user_id};
+use super::domain::{
+    self, MessagePolicy, Privacy, Profile, ProfileVisibility, Relationship, RequestPolicy,
+    parse_user_id,
+};
 use super::storage::{self, List, RequestOutcome};
 
 pub fn routes(state: UsersState) -> Router {
     Router::new()
         .route("/api/v1/users", get(find_user))
         .route("/api/v1/users/me", get(my_profile).patch(update_my_profile))
-        .route("/api/v1/users/me/privacy", get(my_privacy).patch(update_my_privacy))
+        .route(
+            "/api/v1/users/me/privacy",
+            get(my_privacy).patch(update_my_privacy),
+        )
         .route("/api/v1/users/me/friends", get(list_friends))
         .route("/api/v1/users/me/friends/{id}", delete(unfriend))
         .route("/api/v1/users/me/blocks", get(list_blocks))
         .route("/api/v1/users/{id}", get(user_profile))
-        .route("/api/v1/users/{id}/friend-request", post(send_friend_request).delete(cancel_friend_request))
+        .route(
+            "/api/v1/users/{id}/friend-request",
+            post(send_friend_request).delete(cancel_friend_request),
+        )
         .route("/api/v1/users/{id}/mutual-friends", get(mutual_friends))
-        .route("/api/v1/users/{id}/block", post(block_user).delete(unblock_user))
+        .route(
+            "/api/v1/users/{id}/block",
+            post(block_user).delete(unblock_user),
+        )
         .route("/api/v1/friend-requests/incoming", get(incoming_requests))
         .route("/api/v1/friend-requests/outgoing", get(outgoing_requests))
         .route("/api/v1/friend-requests/{id}/accept", post(accept_request))
-        .route("/api/v1/friend-requests/{id}/decline", post(decline_request))
+        .route(
+            "/api/v1/friend-requests/{id}/decline",
+            post(decline_request),
+        )
         .with_state(state)
 }
 
 fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -97,8 +115,11 @@ pub struct ListedUser {
 }
 
 fn own_profile(s: &UsersState, user: &AuthUser) -> ApiResult<Profile> {
-    storage::profile(&s.store, user.id())?
-        .ok_or_else(|| ApiError::NotFound("your profile does not exist yet; it is created moments after registration".into()))
+    storage::profile(&s.store, user.id())?.ok_or_else(|| {
+        ApiError::NotFound(
+            "your profile does not exist yet; it is created moments after registration".into(),
+        )
+    })
 }
 
 /// The caller's own profile, privacy settings included.
@@ -132,25 +153,48 @@ impl ProfileChange {
             }
         };
         let display_name = self.display_name.and_then(|v| {
-            check(domain::clean_text("display_name", &v, 64, false).and_then(|v| {
-                if v.is_empty() { Err(FieldError::new("display_name", "must not be empty")) } else { Ok(v) }
-            }))
+            check(
+                domain::clean_text("display_name", &v, 64, false).and_then(|v| {
+                    if v.is_empty() {
+                        Err(FieldError::new("display_name", "must not be empty"))
+                    } else {
+                        Ok(v)
+                    }
+                }),
+            )
         });
-        let bio = self.bio.and_then(|v| check(domain::clean_text("bio", &v, 500, true)));
-        let location = self.location.and_then(|v| check(domain::clean_text("location", &v, 100, false)));
+        let bio = self
+            .bio
+            .and_then(|v| check(domain::clean_text("bio", &v, 500, true)));
+        let location = self
+            .location
+            .and_then(|v| check(domain::clean_text("location", &v, 100, false)));
         let website = self.website.and_then(|v| check(domain::clean_website(&v)));
         if !errors.is_empty() {
-            let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+            let detail = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
             return Err(ApiError::Validation { detail, errors });
         }
-        Ok(ProfileChange { display_name, bio, location, website })
+        Ok(ProfileChange {
+            display_name,
+            bio,
+            location,
+            website,
+        })
     }
 }
 
 /// Changes the caller's profile.
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", request_body = ProfileChange,
     responses((status = 200, body = ProfileView), (status = 422, description = "invalid field")), security(("bearer" = [])))]
-async fn update_my_profile(State(s): State<UsersState>, user: AuthUser, Json(change): Json<ProfileChange>) -> ApiResult<Json<ProfileView>> {
+async fn update_my_profile(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Json(change): Json<ProfileChange>,
+) -> ApiResult<Json<ProfileView>> {
     let change = change.clean()?;
     let profile = storage::update_profile(&s.store, user.id(), |p| {
         let set = |field: &mut String, value: &Option<String>| {
@@ -185,7 +229,11 @@ pub struct PrivacyChange {
 
 /// Changes the caller's privacy settings.
 #[utoipa::path(patch, path = "/api/v1/users/me/privacy", tag = "users", request_body = PrivacyChange, responses((status = 200, body = Privacy)), security(("bearer" = [])))]
-async fn update_my_privacy(State(s): State<UsersState>, user: AuthUser, Json(change): Json<PrivacyChange>) -> ApiResult<Json<Privacy>> {
+async fn update_my_privacy(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Json(change): Json<PrivacyChange>,
+) -> ApiResult<Json<Privacy>> {
     let profile = storage::update_profile(&s.store, user.id(), |p| {
         let privacy = &mut p.privacy;
         privacy.profile = change.profile.unwrap_or(privacy.profile);
@@ -212,9 +260,17 @@ fn visible_profile(s: &UsersState, viewer: Option<&str>, id: &str) -> ApiResult<
 /// A user's profile with the caller's view of it.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user id (ULID)")),
     responses((status = 200, body = ProfileView), (status = 404, description = "no such user, or blocked")))]
-async fn user_profile(State(s): State<UsersState>, MaybeUser(viewer): MaybeUser, Path(id): Path<String>) -> ApiResult<Json<ProfileView>> {
+async fn user_profile(
+    State(s): State<UsersState>,
+    MaybeUser(viewer): MaybeUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProfileView>> {
     let id = parse_user_id(&id)?;
-    Ok(Json(visible_profile(&s, viewer.as_ref().map(|c| c.sub.as_str()), &id)?))
+    Ok(Json(visible_profile(
+        &s,
+        viewer.as_ref().map(|c| c.sub.as_str()),
+        &id,
+    )?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -226,12 +282,21 @@ pub struct FindUser {
 
 /// Finds a user by exact username. Profiles that are not searchable are found only by friends.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(FindUser), responses((status = 200, body = ProfileView), (status = 404)))]
-async fn find_user(State(s): State<UsersState>, MaybeUser(viewer): MaybeUser, Query(q): Query<FindUser>) -> ApiResult<Json<ProfileView>> {
+async fn find_user(
+    State(s): State<UsersState>,
+    MaybeUser(viewer): MaybeUser,
+    Query(q): Query<FindUser>,
+) -> ApiResult<Json<ProfileView>> {
     let not_found = || ApiError::NotFound("no user with this username".into());
     let id = storage::id_by_username(&s.store, q.username.trim())?.ok_or_else(not_found)?;
     let profile = visible_profile(&s, viewer.as_ref().map(|c| c.sub.as_str()), &id)?;
     let searchable = storage::profile(&s.store, &id)?.is_some_and(|p| p.privacy.searchable);
-    if !searchable && !matches!(profile.relationship, Relationship::Me | Relationship::Friends) {
+    if !searchable
+        && !matches!(
+            profile.relationship,
+            Relationship::Me | Relationship::Friends
+        )
+    {
         return Err(not_found());
     }
     Ok(Json(profile))
@@ -247,12 +312,17 @@ pub struct FriendRequestResult {
 #[utoipa::path(post, path = "/api/v1/users/{id}/friend-request", tag = "users", params(("id" = String, Path)),
     responses((status = 201, body = FriendRequestResult), (status = 403, description = "their privacy forbids it"), (status = 404), (status = 409, description = "already friends or already asked")),
     security(("bearer" = [])))]
-async fn send_friend_request(State(s): State<UsersState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn send_friend_request(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let to = parse_user_id(&id)?;
     if to == user.id() {
         return Err(ApiError::BadRequest("you cannot befriend yourself".into()));
     }
-    let target = storage::profile(&s.store, &to)?.ok_or_else(|| ApiError::NotFound("no such user".into()))?;
+    let target = storage::profile(&s.store, &to)?
+        .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
     if storage::relationship(&s.store, Some(user.id()), &to)? == Relationship::None {
         let mutual = storage::mutual_friends(&s.store, user.id(), &to, None, 1)?.len();
         if !storage::blocked_either(&s.store, user.id(), &to)? {
@@ -265,12 +335,19 @@ async fn send_friend_request(State(s): State<UsersState>, user: AuthUser, Path(i
         RequestOutcome::Sent => Relationship::RequestSent,
         RequestOutcome::BecameFriends => Relationship::Friends,
     };
-    Ok((StatusCode::CREATED, Json(FriendRequestResult { relationship })))
+    Ok((
+        StatusCode::CREATED,
+        Json(FriendRequestResult { relationship }),
+    ))
 }
 
 /// Withdraws the caller's pending request to a user.
 #[utoipa::path(delete, path = "/api/v1/users/{id}/friend-request", tag = "users", params(("id" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
-async fn cancel_friend_request(State(s): State<UsersState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn cancel_friend_request(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     storage::cancel_request(&s.store, user.id(), &parse_user_id(&id)?)?;
     s.store.durable().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -278,7 +355,11 @@ async fn cancel_friend_request(State(s): State<UsersState>, user: AuthUser, Path
 
 /// Accepts the pending request from user `id`.
 #[utoipa::path(post, path = "/api/v1/friend-requests/{id}/accept", tag = "users", params(("id" = String, Path, description = "the requester's user id")), responses((status = 204), (status = 404)), security(("bearer" = [])))]
-async fn accept_request(State(s): State<UsersState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn accept_request(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     storage::answer_request(&s.store, user.id(), &parse_user_id(&id)?, true)?;
     s.store.committed_with_events().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -286,7 +367,11 @@ async fn accept_request(State(s): State<UsersState>, user: AuthUser, Path(id): P
 
 /// Declines the pending request from user `id` (the requester is not told).
 #[utoipa::path(post, path = "/api/v1/friend-requests/{id}/decline", tag = "users", params(("id" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
-async fn decline_request(State(s): State<UsersState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn decline_request(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     storage::answer_request(&s.store, user.id(), &parse_user_id(&id)?, false)?;
     s.store.durable().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -295,57 +380,99 @@ async fn decline_request(State(s): State<UsersState>, user: AuthUser, Path(id): 
 fn cursor(page: &PageParams) -> ApiResult<Option<String>> {
     page.cursor
         .as_deref()
-        .map(|c| ulid::Ulid::from_string(c).map(|u| u.to_string()).map_err(|_| ApiError::field("cursor", "is not a cursor this API returned")))
+        .map(|c| {
+            ulid::Ulid::from_string(c)
+                .map(|u| u.to_string())
+                .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))
+        })
         .transpose()
 }
 
 fn card(s: &UsersState, id: &str) -> ApiResult<UserCard> {
     let p = storage::profile(&s.store, id)?;
     Ok(match p {
-        Some(p) => UserCard { id: p.id, username: p.username, display_name: p.display_name },
-        None => UserCard { id: id.into(), username: String::new(), display_name: String::new() },
+        Some(p) => UserCard {
+            id: p.id,
+            username: p.username,
+            display_name: p.display_name,
+        },
+        None => UserCard {
+            id: id.into(),
+            username: String::new(),
+            display_name: String::new(),
+        },
     })
 }
 
-fn page_of(s: &UsersState, owner: &str, list: List, page: PageParams) -> ApiResult<Json<Page<ListedUser>>> {
+fn page_of(
+    s: &UsersState,
+    owner: &str,
+    list: List,
+    page: PageParams,
+) -> ApiResult<Json<Page<ListedUser>>> {
     let limit = page.limit()?;
     let rows = storage::list(&s.store, owner, list, cursor(&page)?.as_deref(), limit + 1)?;
     let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].0.clone());
     let items = rows
         .into_iter()
         .take(limit)
-        .map(|(id, since)| Ok(ListedUser { user: card(s, &id)?, since: rfc3339(since.at) }))
+        .map(|(id, since)| {
+            Ok(ListedUser {
+                user: card(s, &id)?,
+                since: rfc3339(since.at),
+            })
+        })
         .collect::<ApiResult<_>>()?;
     Ok(Json(Page { items, next_cursor }))
 }
 
 /// Pending requests to the caller.
 #[utoipa::path(get, path = "/api/v1/friend-requests/incoming", tag = "users", params(PageParams), responses((status = 200, body = Page<ListedUser>)), security(("bearer" = [])))]
-async fn incoming_requests(State(s): State<UsersState>, user: AuthUser, Query(page): Query<PageParams>) -> ApiResult<Json<Page<ListedUser>>> {
+async fn incoming_requests(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Page<ListedUser>>> {
     page_of(&s, user.id(), List::Incoming, page)
 }
 
 /// The caller's pending requests to others.
 #[utoipa::path(get, path = "/api/v1/friend-requests/outgoing", tag = "users", params(PageParams), responses((status = 200, body = Page<ListedUser>)), security(("bearer" = [])))]
-async fn outgoing_requests(State(s): State<UsersState>, user: AuthUser, Query(page): Query<PageParams>) -> ApiResult<Json<Page<ListedUser>>> {
+async fn outgoing_requests(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Page<ListedUser>>> {
     page_of(&s, user.id(), List::Outgoing, page)
 }
 
 /// The caller's friends, in id order.
 #[utoipa::path(get, path = "/api/v1/users/me/friends", tag = "users", params(PageParams), responses((status = 200, body = Page<ListedUser>)), security(("bearer" = [])))]
-async fn list_friends(State(s): State<UsersState>, user: AuthUser, Query(page): Query<PageParams>) -> ApiResult<Json<Page<ListedUser>>> {
+async fn list_friends(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Page<ListedUser>>> {
     page_of(&s, user.id(), List::Friends, page)
 }
 
 /// Users the caller has blocked.
 #[utoipa::path(get, path = "/api/v1/users/me/blocks", tag = "users", params(PageParams), responses((status = 200, body = Page<ListedUser>)), security(("bearer" = [])))]
-async fn list_blocks(State(s): State<UsersState>, user: AuthUser, Query(page): Query<PageParams>) -> ApiResult<Json<Page<ListedUser>>> {
+async fn list_blocks(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Page<ListedUser>>> {
     page_of(&s, user.id(), List::Blocks, page)
 }
 
 /// Ends a friendship.
 #[utoipa::path(delete, path = "/api/v1/users/me/friends/{id}", tag = "users", params(("id" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
-async fn unfriend(State(s): State<UsersState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn unfriend(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     storage::unfriend(&s.store, user.id(), &parse_user_id(&id)?)?;
     s.store.committed_with_events().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -353,19 +480,38 @@ async fn unfriend(State(s): State<UsersState>, user: AuthUser, Path(id): Path<St
 
 /// Friends the caller and user `id` have in common.
 #[utoipa::path(get, path = "/api/v1/users/{id}/mutual-friends", tag = "users", params(("id" = String, Path), PageParams), responses((status = 200, body = Page<UserCard>)), security(("bearer" = [])))]
-async fn mutual_friends(State(s): State<UsersState>, user: AuthUser, Path(id): Path<String>, Query(page): Query<PageParams>) -> ApiResult<Json<Page<UserCard>>> {
+async fn mutual_friends(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Page<UserCard>>> {
     let other = parse_user_id(&id)?;
     visible_profile(&s, Some(user.id()), &other)?;
     let limit = page.limit()?;
-    let ids = storage::mutual_friends(&s.store, user.id(), &other, cursor(&page)?.as_deref(), limit + 1)?;
+    let ids = storage::mutual_friends(
+        &s.store,
+        user.id(),
+        &other,
+        cursor(&page)?.as_deref(),
+        limit + 1,
+    )?;
     let next_cursor = (ids.len() > limit).then(|| ids[limit - 1].clone());
-    let items = ids.iter().take(limit).map(|id| card(&s, id)).collect::<ApiResult<_>>()?;
+    let items = ids
+        .iter()
+        .take(limit)
+        .map(|id| card(&s, id))
+        .collect::<ApiResult<_>>()?;
     Ok(Json(Page { items, next_cursor }))
 }
 
 /// Blocks a user: ends the friendship and pending requests; each is hidden from the other.
 #[utoipa::path(post, path = "/api/v1/users/{id}/block", tag = "users", params(("id" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
-async fn block_user(State(s): State<UsersState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn block_user(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let other = parse_user_id(&id)?;
     if other == user.id() {
         return Err(ApiError::BadRequest("you cannot block yourself".into()));
@@ -377,7 +523,11 @@ async fn block_user(State(s): State<UsersState>, user: AuthUser, Path(id): Path<
 
 /// Lifts a block.
 #[utoipa::path(delete, path = "/api/v1/users/{id}/block", tag = "users", params(("id" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
-async fn unblock_user(State(s): State<UsersState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn unblock_user(
+    State(s): State<UsersState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     storage::unblock(&s.store, user.id(), &parse_user_id(&id)?)?;
     s.store.committed_with_events().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -385,7 +535,24 @@ async fn unblock_user(State(s): State<UsersState>, user: AuthUser, Path(id): Pat
 
 /// The users part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(my_profile, update_my_profile, my_privacy, update_my_privacy, user_profile, find_user, send_friend_request,
-    cancel_friend_request, accept_request, decline_request, incoming_requests, outgoing_requests, list_friends, list_blocks,
-    unfriend, mutual_friends, block_user, unblock_user))]
+#[openapi(paths(
+    my_profile,
+    update_my_profile,
+    my_privacy,
+    update_my_privacy,
+    user_profile,
+    find_user,
+    send_friend_request,
+    cancel_friend_request,
+    accept_request,
+    decline_request,
+    incoming_requests,
+    outgoing_requests,
+    list_friends,
+    list_blocks,
+    unfriend,
+    mutual_friends,
+    block_user,
+    unblock_user
+))]
 pub struct UsersApi;

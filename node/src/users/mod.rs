@@ -47,7 +47,10 @@ pub fn start(platform: &Platform) -> anyhow::Result<Router> {
         handler: Arc::new(move |event| apply(&handler_store, event)),
     };
     platform.spawn_consumer(spec, &store);
-    Ok(http::routes(UsersState { store, verifier: platform.verifier.clone() }))
+    Ok(http::routes(UsersState {
+        store,
+        verifier: platform.verifier.clone(),
+    }))
 }
 
 /// Applies one consumed event.
@@ -64,6 +67,15 @@ pub fn apply(store: &Store, event: &Envelope) -> ApiResult<Applied> {
             return Ok(Applied::Ignored);
         }
     };
-    let applied = storage::create_profile(store, &event.id, event.occurred_at.unix_timestamp(), &account)?;
-    Ok(if applied { Applied::Applied } else { Applied::Duplicate })
+    let applied = storage::create_profile(
+        store,
+        &event.id,
+        event.occurred_at.unix_timestamp(),
+        &account,
+    )?;
+    Ok(if applied {
+        Applied::Applied
+    } else {
+        Applied::Duplicate
+    })
 }

@@ -11,7 +11,9 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::{Store, Tx, TxResult, abort, key};
 
 use super::domain::{Profile, Relationship};
-use super::events::{CONTEXT, FriendshipCreated, FriendshipEnded, ProfileUpdated, UserBlocked, UserUnblocked};
+use super::events::{
+    CONTEXT, FriendshipCreated, FriendshipEnded, ProfileUpdated, UserBlocked, UserUnblocked,
+};
 
 /// When an edge (friendship, request, block) began.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -67,11 +69,21 @@ fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxR
 }
 
 fn profile_event(p: &Profile) -> ProfileUpdated {
-    ProfileUpdated { user_id: p.id.clone(), username: p.username.clone(), display_name: p.display_name.clone(), privacy: p.privacy }
+    ProfileUpdated {
+        user_id: p.id.clone(),
+        username: p.username.clone(),
+        display_name: p.display_name.clone(),
+        privacy: p.privacy,
+    }
 }
 
 /// Creates the profile of a registered account, once per event.
-pub fn create_profile(store: &Store, event_id: &str, occurred_at: i64, account: &AccountRegistered) -> ApiResult<bool> {
+pub fn create_profile(
+    store: &Store,
+    event_id: &str,
+    occurred_at: i64,
+    account: &AccountRegistered,
+) -> ApiResult<bool> {
     store.apply_once(event_id, |tx| {
         if tx.contains(&profile_key(&account.account_id))? {
             return Ok(());
@@ -88,14 +100,23 @@ pub fn profile(store: &Store, id: &str) -> ApiResult<Option<Profile>> {
 }
 
 pub fn id_by_username(store: &Store, username: &str) -> ApiResult<Option<String>> {
-    Ok(store.data.get(username_key(&username.to_ascii_lowercase()))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    Ok(store
+        .data
+        .get(username_key(&username.to_ascii_lowercase()))?
+        .map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
 /// Changes one profile and publishes the result.
-pub fn update_profile(store: &Store, id: &str, change: impl Fn(&mut Profile)) -> ApiResult<Profile> {
+pub fn update_profile(
+    store: &Store,
+    id: &str,
+    change: impl Fn(&mut Profile),
+) -> ApiResult<Profile> {
     store.transact(|tx| {
         let Some(mut profile) = tx.get::<Profile>(&profile_key(id))? else {
-            return abort(ApiError::NotFound("your profile does not exist yet; retry in a moment".into()));
+            return abort(ApiError::NotFound(
+                "your profile does not exist yet; retry in a moment".into(),
+            ));
         };
         change(&mut profile);
         tx.put(&profile_key(id), &profile)?;
@@ -110,7 +131,9 @@ pub fn blocked_either(store: &Store, a: &str, b: &str) -> ApiResult<bool> {
 }
 
 pub fn relationship(store: &Store, viewer: Option<&str>, owner: &str) -> ApiResult<Relationship> {
-    let Some(viewer) = viewer else { return Ok(Relationship::Anonymous) };
+    let Some(viewer) = viewer else {
+        return Ok(Relationship::Anonymous);
+    };
     Ok(if viewer == owner {
         Relationship::Me
     } else if store.contains(&friend_key(viewer, owner))? {
@@ -134,14 +157,19 @@ pub enum RequestOutcome {
 
 pub fn send_request(store: &Store, from: &str, to: &str) -> ApiResult<RequestOutcome> {
     store.transact(|tx| {
-        if tx.contains(&block_key(from, to))? || tx.contains(&block_key(to, from))? || !tx.contains(&profile_key(to))? {
+        if tx.contains(&block_key(from, to))?
+            || tx.contains(&block_key(to, from))?
+            || !tx.contains(&profile_key(to))?
+        {
             return abort(ApiError::NotFound("no such user".into()));
         }
         if tx.contains(&friend_key(from, to))? {
             return abort(ApiError::Conflict("you are already friends".into()));
         }
         if tx.contains(&outgoing_key(from, to))? {
-            return abort(ApiError::Conflict("you already sent a friend request to this user".into()));
+            return abort(ApiError::Conflict(
+                "you already sent a friend request to this user".into(),
+            ));
         }
         if tx.contains(&incoming_key(from, to))? {
             befriend(tx, from, to)?;
@@ -160,7 +188,15 @@ fn befriend(tx: &Tx, me: &str, requester: &str) -> TxResult<()> {
     let since = Since { at: now() };
     tx.put(&friend_key(me, requester), &since)?;
     tx.put(&friend_key(requester, me), &since)?;
-    emit(tx, me, me, &FriendshipCreated { user_a: requester.into(), user_b: me.into() })
+    emit(
+        tx,
+        me,
+        me,
+        &FriendshipCreated {
+            user_a: requester.into(),
+            user_b: me.into(),
+        },
+    )
 }
 
 /// Removes pending requests in both directions; true when there was one.
@@ -177,7 +213,9 @@ fn drop_requests(tx: &Tx, a: &str, b: &str) -> TxResult<bool> {
 pub fn cancel_request(store: &Store, from: &str, to: &str) -> ApiResult<()> {
     store.transact(|tx| {
         if !tx.contains(&outgoing_key(from, to))? {
-            return abort(ApiError::NotFound("no pending friend request to this user".into()));
+            return abort(ApiError::NotFound(
+                "no pending friend request to this user".into(),
+            ));
         }
         drop_requests(tx, from, to).map(|_| ())
     })
@@ -187,9 +225,15 @@ pub fn cancel_request(store: &Store, from: &str, to: &str) -> ApiResult<()> {
 pub fn answer_request(store: &Store, me: &str, requester: &str, accept: bool) -> ApiResult<()> {
     store.transact(|tx| {
         if !tx.contains(&incoming_key(me, requester))? {
-            return abort(ApiError::NotFound("no pending friend request from this user".into()));
+            return abort(ApiError::NotFound(
+                "no pending friend request from this user".into(),
+            ));
         }
-        if accept { befriend(tx, me, requester) } else { drop_requests(tx, me, requester).map(|_| ()) }
+        if accept {
+            befriend(tx, me, requester)
+        } else {
+            drop_requests(tx, me, requester).map(|_| ())
+        }
     })
 }
 
@@ -198,7 +242,15 @@ fn end_friendship(tx: &Tx, me: &str, other: &str) -> TxResult<bool> {
     let was = tx.remove(&friend_key(me, other))?;
     tx.remove(&friend_key(other, me))?;
     if was {
-        emit(tx, me, me, &FriendshipEnded { user_a: me.into(), user_b: other.into() })?;
+        emit(
+            tx,
+            me,
+            me,
+            &FriendshipEnded {
+                user_a: me.into(),
+                user_b: other.into(),
+            },
+        )?;
     }
     Ok(was)
 }
@@ -206,7 +258,9 @@ fn end_friendship(tx: &Tx, me: &str, other: &str) -> TxResult<bool> {
 pub fn unfriend(store: &Store, me: &str, other: &str) -> ApiResult<()> {
     store.transact(|tx| {
         if !end_friendship(tx, me, other)? {
-            return abort(ApiError::NotFound("you are not friends with this user".into()));
+            return abort(ApiError::NotFound(
+                "you are not friends with this user".into(),
+            ));
         }
         Ok(())
     })
@@ -224,7 +278,15 @@ pub fn block(store: &Store, me: &str, other: &str) -> ApiResult<()> {
         end_friendship(tx, me, other)?;
         drop_requests(tx, me, other)?;
         tx.put(&block_key(me, other), &Since { at: now() })?;
-        emit(tx, me, me, &UserBlocked { blocker: me.into(), blocked: other.into() })
+        emit(
+            tx,
+            me,
+            me,
+            &UserBlocked {
+                blocker: me.into(),
+                blocked: other.into(),
+            },
+        )
     })
 }
 
@@ -233,26 +295,53 @@ pub fn unblock(store: &Store, me: &str, other: &str) -> ApiResult<()> {
         if !tx.remove(&block_key(me, other))? {
             return abort(ApiError::NotFound("you have not blocked this user".into()));
         }
-        emit(tx, me, me, &UserUnblocked { blocker: me.into(), blocked: other.into() })
+        emit(
+            tx,
+            me,
+            me,
+            &UserUnblocked {
+                blocker: me.into(),
+                blocked: other.into(),
+            },
+        )
     })
 }
 
 /// One page of a list: the other users' ids and when each edge began.
-pub fn list(store: &Store, owner: &str, list: List, after: Option<&str>, limit: usize) -> ApiResult<Vec<(String, Since)>> {
+pub fn list(
+    store: &Store,
+    owner: &str,
+    list: List,
+    after: Option<&str>,
+    limit: usize,
+) -> ApiResult<Vec<(String, Since)>> {
     store
         .scan_after(&list.prefix(owner), after.map(str::as_bytes), limit)?
         .into_iter()
-        .map(|(id, value)| Ok((String::from_utf8_lossy(&id).into_owned(), crate::platform::storage::from_json(&value)?)))
+        .map(|(id, value)| {
+            Ok((
+                String::from_utf8_lossy(&id).into_owned(),
+                crate::platform::storage::from_json(&value)?,
+            ))
+        })
         .collect()
 }
 
 /// Friends `a` and `b` have in common, in id order, after the cursor.
-pub fn mutual_friends(store: &Store, a: &str, b: &str, after: Option<&str>, limit: usize) -> ApiResult<Vec<String>> {
+pub fn mutual_friends(
+    store: &Store,
+    a: &str,
+    b: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> ApiResult<Vec<String>> {
     let mut out = Vec::new();
     let mut cursor = after.map(str::to_string);
     loop {
         let page = list(store, a, List::Friends, cursor.as_deref(), 256)?;
-        let Some((last, _)) = page.last() else { return Ok(out) };
+        let Some((last, _)) = page.last() else {
+            return Ok(out);
+        };
         cursor = Some(last.clone());
         for (id, _) in page {
             if store.contains(&friend_key(b, &id))? {

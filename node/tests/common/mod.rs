@@ -1,0 +1,413 @@
+//! The test harness: a real `nats-server` on a free loopback port, the real `agora-node`
+//! binary in `dev` mode against it, and a small JSON client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The nats-server binary: `AGORA_NATS_SERVER`, else the one `scripts/install-nats` put in
+/// `.tools/bin`, else `nats-server` on PATH.
+fn nats_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("AGORA_NATS_SERVER") {
+        return p.into();
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/nats-server");
+    if local.is_file() {
+        return local;
+    }
+    PathBuf::from("nats-server")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A JetStream server with its store in a temporary directory. Can be stopped and started
+/// again on the same port and store.
+pub struct Nats {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Nats {
+    #[track_caller]
+    pub fn start() -> Nats {
+        let mut nats = Nats {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        nats.restart();
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    #[track_caller]
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "nats-server is already running");
+        let child = Command::new(nats_binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start nats-server ({e}); run scripts/install-nats"));
+        self.child = Some(child);
+        wait_until(
+            Duration::from_secs(10),
+            "nats-server accepts connections",
+            || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+        );
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `check` until it holds, or panics after `deadline` naming `what`.
+#[track_caller]
+pub fn wait_until(deadline: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The async twin of [`wait_until`].
+pub async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// `agora-node dev` on a data directory, against a given NATS.
+pub struct Node {
+    pub base: String,
+    pub data: PathBuf,
+    nats_url: String,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Node {
+    #[track_caller]
+    pub fn start(nats: &Nats) -> Node {
+        Self::start_with(nats, &[])
+    }
+
+    #[track_caller]
+    pub fn start_with(nats: &Nats, env: &[(&str, &str)]) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let mut node = Node {
+            base: String::new(),
+            data: dir.path().to_path_buf(),
+            nats_url: nats.url(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            _dir: Some(dir),
+        };
+        node.restart();
+        node
+    }
+
+    /// Starts the process again on the same data directory (new port).
+    #[track_caller]
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "node is already running");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agora-node"))
+            .args([
+                "dev",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--nats-url",
+                &self.nats_url,
+                "--data-dir",
+            ])
+            .arg(&self.data)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("agora-node starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("agora is ready at ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        self.base = url.to_string();
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("node is running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap()
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A response: status, content type and JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    /// Asserts a problem+json with this status and returns it.
+    #[track_caller]
+    pub fn problem(self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "body: {}",
+            self.body
+        );
+        assert!(
+            self.body["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://agora.dev/problems/"),
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(!self.body["detail"].as_str().unwrap().is_empty());
+        self.body
+    }
+}
+
+/// A JSON client of the gateway, optionally with a bearer token.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: Option<String>,
+}
+
+impl Client {
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self.http.request(
+            method.parse().unwrap(),
+            format!("{}/api/v1{path}", self.base),
+        );
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Self::reply(req.send().await.expect("request sent")).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let mut req = self
+            .http
+            .request(
+                method.parse().unwrap(),
+                format!("{}/api/v1{path}", self.base),
+            )
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        Self::reply(req.send().await.expect("request sent")).await
+    }
+
+    async fn reply(resp: reqwest::Response) -> Reply {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = resp.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(body)).await
+    }
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        self.send("POST", path, None).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send("PATCH", path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, None).await
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Registers `name` (`name@example.org`) and returns the account id.
+pub async fn register(c: &Client, name: &str) -> String {
+    let body = c
+        .post(
+            "/auth/register",
+            json!({"username": name, "email": format!("{name}@example.org"), "password": PASSWORD}),
+        )
+        .await
+        .expect(201);
+    body["id"].as_str().unwrap().to_string()
+}
+
+/// The latest verification token mailed to `name@example.org`.
+pub async fn mailed_token(c: &Client, name: &str) -> String {
+    let mail = c
+        .get(&format!("/dev/mailbox?to={name}@example.org"))
+        .await
+        .expect(200);
+    let body = mail["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .expect("a mail was sent")["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let after = body.split("token:").nth(1).expect("the mail has a token");
+    after.split_whitespace().next().unwrap().to_string()
+}
+
+/// Registers, verifies through the mailbox and logs in; returns (id, tokens).
+pub async fn signed_up(c: &Client, name: &str) -> (String, Value) {
+    let id = register(c, name).await;
+    let token = mailed_token(c, name).await;
+    c.post("/auth/verify", json!({"token": token}))
+        .await
+        .expect(200);
+    let tokens = c
+        .post("/auth/login", json!({"login": name, "password": PASSWORD}))
+        .await
+        .expect(200);
+    (id, tokens)
+}
+
+pub fn access(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().unwrap()
+}
+
+/// Waits until the profile of the caller exists (it is built from auth's event).
+pub async fn profile_appears(c: &Client) -> Value {
+    let start = Instant::now();
+    loop {
+        let r = c.get("/users/me").await;
+        if r.status == 200 {
+            return r.body;
+        }
+        assert_eq!(r.status, 404, "unexpected reply {}", r.body);
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for the profile"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
