@@ -140,7 +140,17 @@ impl TokenVerifier {
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| ApiError::Unauthorized(format!("invalid access token: {e}")))
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                let why = match e.kind() {
+                    K::ExpiredSignature => "the access token has expired; use the refresh token",
+                    K::InvalidSignature => "the access token's signature is invalid",
+                    K::InvalidAudience | K::InvalidIssuer => "the access token was issued for another platform",
+                    K::ImmatureSignature => "the access token is not valid yet",
+                    _ => "the access token is malformed",
+                };
+                ApiError::Unauthorized(why.into())
+            })
     }
 
     /// The JSON Web Key Set served at `/auth/jwks.json`.

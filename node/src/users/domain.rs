@@ -100,12 +100,10 @@ pub enum Relationship {
 
 /// Whether the viewer may see more than the name.
 pub fn sees_full_profile(privacy: &Privacy, relation: Relationship) -> bool {
-    match (privacy.profile, relation) {
-        (_, Relationship::Me) => true,
-        (ProfileVisibility::Public, _) => true,
-        (ProfileVisibility::Friends, Relationship::Friends) => true,
-        _ => false,
-    }
+    matches!(
+        (privacy.profile, relation),
+        (_, Relationship::Me) | (ProfileVisibility::Public, _) | (ProfileVisibility::Friends, Relationship::Friends)
+    )
 }
 
 /// Whether the viewer may ask the owner for friendship.
