@@ -99,6 +99,10 @@ impl Bus {
     }
 }
 
+/// How long JetStream waits for an ack before redelivering: after a crash, events the dead
+/// process had pulled are applied this much later. Handlers take milliseconds.
+pub const ACK_WAIT: Duration = Duration::from_secs(5);
+
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
 }
@@ -245,7 +249,8 @@ async fn consume(
         durable_name: Some(spec.context.to_string()),
         filter_subjects,
         ack_policy: consumer::AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(30),
+        // Events delivered to a process that died come back after this long.
+        ack_wait: ACK_WAIT,
         max_ack_pending: 1_000,
         ..Default::default()
     };

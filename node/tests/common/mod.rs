@@ -411,3 +411,21 @@ pub async fn profile_appears(c: &Client) -> Value {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// How many messages the platform's stream holds per subject (`<prefix>.events.…`).
+pub async fn stream_counts(nats: &Nats, prefix: &str) -> std::collections::HashMap<String, usize> {
+    use futures::TryStreamExt;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream(format!("AGORA_{}", prefix.to_uppercase())).await.unwrap();
+    let info = stream.info_with_subjects(format!("{prefix}.events.>")).await.unwrap();
+    info.try_collect().await.unwrap()
+}
+
+/// The value of a counter in `/metrics` (0 when absent).
+pub async fn metric(node: &Node, name_and_labels: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", node.base)).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels).and_then(|rest| rest.trim().parse::<f64>().ok()))
+        .unwrap_or(0.0) as u64
+}
