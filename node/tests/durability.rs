@@ -28,8 +28,19 @@ async fn registration_works_while_nats_is_down_and_events_flow_once_it_is_back()
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     people[0].get("/users/me").await.problem(404);
-    assert_eq!(anon.get("/readyz").await.status, 404, "readyz lives outside /api/v1");
-    assert_eq!(reqwest::get(format!("{}/readyz", node.base)).await.unwrap().status(), 200, "a NATS outage does not make the node unready");
+    assert_eq!(
+        anon.get("/readyz").await.status,
+        404,
+        "readyz lives outside /api/v1"
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", node.base))
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "a NATS outage does not make the node unready"
+    );
 
     nats.restart();
     for person in &people {
@@ -38,7 +49,10 @@ async fn registration_works_while_nats_is_down_and_events_flow_once_it_is_back()
     // Nothing lost, nothing doubled: one event per account, one profile per event.
     let counts = stream_counts(&nats, "dev").await;
     assert_eq!(counts.get(REGISTERED), Some(&4), "{counts:?}");
-    eventually("every profile event is published", || async { stream_counts(&nats, "dev").await.get(PROFILES) == Some(&4) }).await;
+    eventually("every profile event is published", || async {
+        stream_counts(&nats, "dev").await.get(PROFILES) == Some(&4)
+    })
+    .await;
     assert_eq!(metric(&node, APPLIED).await, 4);
 }
 
@@ -98,7 +112,10 @@ async fn sigterm_drains_and_exits_cleanly_and_data_survives_a_restart() {
     assert!(status.success(), "exit status {status:?}");
     node.restart();
     let anon = node.client();
-    let tokens = anon.post("/auth/login", json!({"login": "kim", "password": PASSWORD})).await.expect(200);
+    let tokens = anon
+        .post("/auth/login", json!({"login": "kim", "password": PASSWORD}))
+        .await
+        .expect(200);
     assert_eq!(tokens["account_id"], id.as_str());
     profile_appears(&anon.with_token(access(&tokens))).await;
 }

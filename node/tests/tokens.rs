@@ -13,21 +13,48 @@ async fn reusing_a_refresh_token_revokes_the_whole_session() {
     let (_, first) = signed_up(&anon, "frank").await;
     let r1 = first["refresh_token"].as_str().unwrap();
 
-    let second = anon.post("/auth/refresh", json!({"refresh_token": r1})).await.expect(200);
+    let second = anon
+        .post("/auth/refresh", json!({"refresh_token": r1}))
+        .await
+        .expect(200);
     let r2 = second["refresh_token"].as_str().unwrap();
     assert_ne!(r1, r2, "refresh tokens rotate");
-    anon.with_token(access(&second)).get("/auth/me").await.expect(200);
+    anon.with_token(access(&second))
+        .get("/auth/me")
+        .await
+        .expect(200);
 
     // A thief replays the first token: refused, and the family is revoked...
-    let replay = anon.post("/auth/refresh", json!({"refresh_token": r1})).await.problem(401);
-    assert!(replay["detail"].as_str().unwrap().contains("revoked"), "{replay}");
+    let replay = anon
+        .post("/auth/refresh", json!({"refresh_token": r1}))
+        .await
+        .problem(401);
+    assert!(
+        replay["detail"].as_str().unwrap().contains("revoked"),
+        "{replay}"
+    );
     // ...so the legitimate newer token no longer works either.
-    anon.post("/auth/refresh", json!({"refresh_token": r2})).await.problem(401);
-    anon.post("/auth/refresh", json!({"refresh_token": "never-issued"})).await.problem(401);
+    anon.post("/auth/refresh", json!({"refresh_token": r2}))
+        .await
+        .problem(401);
+    anon.post("/auth/refresh", json!({"refresh_token": "never-issued"}))
+        .await
+        .problem(401);
 
     // Another login starts a new, independent session.
-    let fresh = anon.post("/auth/login", json!({"login": "frank", "password": PASSWORD})).await.expect(200);
-    anon.post("/auth/refresh", json!({"refresh_token": fresh["refresh_token"]})).await.expect(200);
+    let fresh = anon
+        .post(
+            "/auth/login",
+            json!({"login": "frank", "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
+    anon.post(
+        "/auth/refresh",
+        json!({"refresh_token": fresh["refresh_token"]}),
+    )
+    .await
+    .expect(200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,11 +68,22 @@ async fn expired_tampered_and_foreign_tokens_get_401_and_missing_roles_403() {
 
     // Tampered: the payload changed, the signature did not.
     let mut parts: Vec<String> = token.split('.').map(String::from).collect();
-    parts[1] = parts[1].replacen(|c: char| c.is_ascii_alphanumeric(), "A", 1).chars().rev().collect();
+    parts[1] = parts[1]
+        .replacen(|c: char| c.is_ascii_alphanumeric(), "A", 1)
+        .chars()
+        .rev()
+        .collect();
     let tampered = parts.join(".");
-    let reply = anon.with_token(&tampered).get("/users/me").await.problem(401);
+    let reply = anon
+        .with_token(&tampered)
+        .get("/users/me")
+        .await
+        .problem(401);
     assert_eq!(reply["type"], "https://agora.dev/problems/unauthorized");
-    anon.with_token("not.a.jwt").get("/users/me").await.problem(401);
+    anon.with_token("not.a.jwt")
+        .get("/users/me")
+        .await
+        .problem(401);
     anon.get("/users/me").await.problem(401);
 
     // Expired: signed with the platform's own key, but two minutes past `exp`.
@@ -54,22 +92,60 @@ async fn expired_tampered_and_foreign_tokens_get_401_and_missing_roles_403() {
     let sign = |iss: &str, exp: u64| {
         let claims = json!({"sub": grace_id, "iss": iss, "aud": "agora", "roles": ["user", "admin"], "sid": "s", "iat": now - 1000, "exp": exp, "jti": "j"});
         let key = jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()).unwrap();
-        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA), &claims, &key).unwrap()
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+            &claims,
+            &key,
+        )
+        .unwrap()
     };
-    let expired = anon.with_token(&sign("dev", now - 120)).get("/users/me").await.problem(401);
-    assert!(expired["detail"].as_str().unwrap().contains("expired"), "{expired}");
+    let expired = anon
+        .with_token(&sign("dev", now - 120))
+        .get("/users/me")
+        .await
+        .problem(401);
+    assert!(
+        expired["detail"].as_str().unwrap().contains("expired"),
+        "{expired}"
+    );
     // Another platform's token (same key, other issuer) is refused too.
-    anon.with_token(&sign("other", now + 600)).get("/users/me").await.problem(401);
+    anon.with_token(&sign("other", now + 600))
+        .get("/users/me")
+        .await
+        .problem(401);
 
     // Roles: a user may not change roles; the first admin (AGORA_ADMIN_EMAILS) may.
     let grace = anon.with_token(&token);
-    grace.send("PUT", &format!("/auth/accounts/{grace_id}/roles"), Some(json!({"roles": ["admin"]}))).await.problem(403);
+    grace
+        .send(
+            "PUT",
+            &format!("/auth/accounts/{grace_id}/roles"),
+            Some(json!({"roles": ["admin"]})),
+        )
+        .await
+        .problem(403);
     let (_, root_tokens) = signed_up(&anon, "root").await;
     let root = anon.with_token(access(&root_tokens));
-    assert_eq!(root.get("/auth/me").await.expect(200)["roles"], json!(["user", "admin"]));
-    let changed = root.send("PUT", &format!("/auth/accounts/{grace_id}/roles"), Some(json!({"roles": ["moderator"]}))).await.expect(200);
+    assert_eq!(
+        root.get("/auth/me").await.expect(200)["roles"],
+        json!(["user", "admin"])
+    );
+    let changed = root
+        .send(
+            "PUT",
+            &format!("/auth/accounts/{grace_id}/roles"),
+            Some(json!({"roles": ["moderator"]})),
+        )
+        .await
+        .expect(200);
     assert_eq!(changed["roles"], json!(["user", "moderator"]));
-    root.send("PUT", "/auth/accounts/01ARZ3NDEKTSV4RRFFQ69G5FAV/roles", Some(json!({"roles": []}))).await.problem(404);
+    root.send(
+        "PUT",
+        "/auth/accounts/01ARZ3NDEKTSV4RRFFQ69G5FAV/roles",
+        Some(json!({"roles": []})),
+    )
+    .await
+    .problem(404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,22 +154,82 @@ async fn logout_and_password_change_end_sessions() {
     let node = Node::start(&nats);
     let anon = node.client();
     let (_, laptop) = signed_up(&anon, "heidi").await;
-    let phone = anon.post("/auth/login", json!({"login": "heidi", "password": PASSWORD})).await.expect(200);
-    let tablet = anon.post("/auth/login", json!({"login": "heidi", "password": PASSWORD})).await.expect(200);
+    let phone = anon
+        .post(
+            "/auth/login",
+            json!({"login": "heidi", "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
+    let tablet = anon
+        .post(
+            "/auth/login",
+            json!({"login": "heidi", "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
 
-    anon.post("/auth/logout", json!({"refresh_token": tablet["refresh_token"]})).await.expect(204);
-    anon.post("/auth/refresh", json!({"refresh_token": tablet["refresh_token"]})).await.problem(401);
+    anon.post(
+        "/auth/logout",
+        json!({"refresh_token": tablet["refresh_token"]}),
+    )
+    .await
+    .expect(204);
+    anon.post(
+        "/auth/refresh",
+        json!({"refresh_token": tablet["refresh_token"]}),
+    )
+    .await
+    .problem(401);
 
     let heidi = anon.with_token(access(&laptop));
     let new_password = "a much longer passphrase, 2026";
-    heidi.post("/auth/password", json!({"current_password": "wrong password 123", "new_password": new_password})).await.problem(401);
-    heidi.post("/auth/password", json!({"current_password": PASSWORD, "new_password": "password123"})).await.problem(422);
-    heidi.post("/auth/password", json!({"current_password": PASSWORD, "new_password": new_password})).await.expect(204);
+    heidi
+        .post(
+            "/auth/password",
+            json!({"current_password": "wrong password 123", "new_password": new_password}),
+        )
+        .await
+        .problem(401);
+    heidi
+        .post(
+            "/auth/password",
+            json!({"current_password": PASSWORD, "new_password": "password123"}),
+        )
+        .await
+        .problem(422);
+    heidi
+        .post(
+            "/auth/password",
+            json!({"current_password": PASSWORD, "new_password": new_password}),
+        )
+        .await
+        .expect(204);
     // The phone's session ended; the laptop's, which changed the password, goes on.
-    anon.post("/auth/refresh", json!({"refresh_token": phone["refresh_token"]})).await.problem(401);
-    anon.post("/auth/refresh", json!({"refresh_token": laptop["refresh_token"]})).await.expect(200);
-    anon.post("/auth/login", json!({"login": "heidi", "password": PASSWORD})).await.problem(401);
-    anon.post("/auth/login", json!({"login": "heidi", "password": new_password})).await.expect(200);
+    anon.post(
+        "/auth/refresh",
+        json!({"refresh_token": phone["refresh_token"]}),
+    )
+    .await
+    .problem(401);
+    anon.post(
+        "/auth/refresh",
+        json!({"refresh_token": laptop["refresh_token"]}),
+    )
+    .await
+    .expect(200);
+    anon.post(
+        "/auth/login",
+        json!({"login": "heidi", "password": PASSWORD}),
+    )
+    .await
+    .problem(401);
+    anon.post(
+        "/auth/login",
+        json!({"login": "heidi", "password": new_password}),
+    )
+    .await
+    .expect(200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,11 +238,26 @@ async fn logins_are_limited_per_account_and_unverified_accounts_wait() {
     let node = Node::start_with(&nats, &[("AGORA_LOGIN_ATTEMPTS_PER_ACCOUNT", "3")]);
     let anon = node.client();
     register(&anon, "ivan").await;
-    anon.post("/auth/login", json!({"login": "ivan", "password": PASSWORD})).await.problem(403);
+    anon.post(
+        "/auth/login",
+        json!({"login": "ivan", "password": PASSWORD}),
+    )
+    .await
+    .problem(403);
     for _ in 0..2 {
-        anon.post("/auth/login", json!({"login": "ivan", "password": "wrong password 1"})).await.problem(401);
+        anon.post(
+            "/auth/login",
+            json!({"login": "ivan", "password": "wrong password 1"}),
+        )
+        .await
+        .problem(401);
     }
-    let limited = anon.post("/auth/login", json!({"login": "ivan", "password": PASSWORD})).await;
+    let limited = anon
+        .post(
+            "/auth/login",
+            json!({"login": "ivan", "password": PASSWORD}),
+        )
+        .await;
     assert!(limited.headers.get("retry-after").is_some());
     limited.problem(429);
     // Another account is not affected.

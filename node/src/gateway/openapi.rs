@@ -46,3 +46,44 @@ pub async fn serve() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/openapi.json` is generated: this fails when it drifts from the code.
+    /// Regenerate with `AGORA_WRITE_OPENAPI=1 cargo test -p agora-node openapi`.
+    #[test]
+    fn committed_openapi_document_matches_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+        let generated = document_json() + "\n";
+        if std::env::var_os("AGORA_WRITE_OPENAPI").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is stale: run AGORA_WRITE_OPENAPI=1 cargo test -p agora-node openapi"
+        );
+    }
+
+    #[test]
+    fn every_public_route_is_documented() {
+        let doc = document();
+        for path in [
+            "/api/v1/auth/register",
+            "/api/v1/auth/login",
+            "/api/v1/users/me",
+            "/api/v1/users/{id}/block",
+            "/api/v1/friend-requests/incoming",
+        ] {
+            assert!(doc.paths.paths.contains_key(path), "{path} missing");
+        }
+        assert!(
+            doc.components
+                .unwrap()
+                .security_schemes
+                .contains_key("bearer")
+        );
+    }
+}

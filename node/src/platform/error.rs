@@ -44,6 +44,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     BadRequest(String),
+    #[error("this route does not accept this method")]
+    MethodNotAllowed,
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -108,6 +110,11 @@ impl ApiError {
                 S::UNPROCESSABLE_ENTITY,
             ),
             ApiError::BadRequest(_) => ("bad-request", "Bad request", S::BAD_REQUEST),
+            ApiError::MethodNotAllowed => (
+                "method-not-allowed",
+                "Method not allowed",
+                S::METHOD_NOT_ALLOWED,
+            ),
             ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized", S::UNAUTHORIZED),
             ApiError::MfaRequired(_) => ("mfa-required", "Second factor required", S::UNAUTHORIZED),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden", S::FORBIDDEN),

@@ -157,10 +157,8 @@ pub async fn no_such_route() -> ApiError {
 }
 
 /// A 405 with the problem shape.
-pub async fn method_not_allowed() -> Response {
-    let mut r = ApiError::BadRequest("method not allowed on this route".into()).into_response();
-    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    r
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 #[cfg(test)]

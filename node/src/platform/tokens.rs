@@ -145,7 +145,9 @@ impl TokenVerifier {
                 let why = match e.kind() {
                     K::ExpiredSignature => "the access token has expired; use the refresh token",
                     K::InvalidSignature => "the access token's signature is invalid",
-                    K::InvalidAudience | K::InvalidIssuer => "the access token was issued for another platform",
+                    K::InvalidAudience | K::InvalidIssuer => {
+                        "the access token was issued for another platform"
+                    }
                     K::ImmatureSignature => "the access token is not valid yet",
                     _ => "the access token is malformed",
                 };

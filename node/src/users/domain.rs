@@ -102,7 +102,9 @@ pub enum Relationship {
 pub fn sees_full_profile(privacy: &Privacy, relation: Relationship) -> bool {
     matches!(
         (privacy.profile, relation),
-        (_, Relationship::Me) | (ProfileVisibility::Public, _) | (ProfileVisibility::Friends, Relationship::Friends)
+        (_, Relationship::Me)
+            | (ProfileVisibility::Public, _)
+            | (ProfileVisibility::Friends, Relationship::Friends)
     )
 }
 

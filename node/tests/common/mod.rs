@@ -417,15 +417,29 @@ pub async fn stream_counts(nats: &Nats, prefix: &str) -> std::collections::HashM
     use futures::TryStreamExt;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    let stream = js.get_stream(format!("AGORA_{}", prefix.to_uppercase())).await.unwrap();
-    let info = stream.info_with_subjects(format!("{prefix}.events.>")).await.unwrap();
+    let stream = js
+        .get_stream(format!("AGORA_{}", prefix.to_uppercase()))
+        .await
+        .unwrap();
+    let info = stream
+        .info_with_subjects(format!("{prefix}.events.>"))
+        .await
+        .unwrap();
     info.try_collect().await.unwrap()
 }
 
 /// The value of a counter in `/metrics` (0 when absent).
 pub async fn metric(node: &Node, name_and_labels: &str) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", node.base)).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("{}/metrics", node.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels).and_then(|rest| rest.trim().parse::<f64>().ok()))
+        .find_map(|l| {
+            l.strip_prefix(name_and_labels)
+                .and_then(|rest| rest.trim().parse::<f64>().ok())
+        })
         .unwrap_or(0.0) as u64
 }
