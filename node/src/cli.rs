@@ -84,7 +84,7 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
     /// Name of the platform (the token issuer).
-    #[arg(long, env = "AGORA_PLATFORM", default_value = "dev")]
+    #[arg(long, env = "AGORA_PLATFORM", default_value = "dev", value_parser = crate::platform::config::parse_platform_name)]
     pub platform: String,
     #[command(flatten)]
     pub keys: KeyArgs,
@@ -257,4 +257,52 @@ fn dev_routes(mailer: Mailer) -> Router {
     Router::new()
         .route("/api/v1/dev/mailbox", get(mailbox))
         .with_state(mailer)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every flag's variable is documented in docs/configuration.md.
+    #[test]
+    fn every_variable_is_documented() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/configuration.md"
+        ))
+        .unwrap();
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for sub in cli.get_subcommands().chain([&cli]) {
+            for arg in sub.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    let env = env.to_string_lossy();
+                    if !doc.contains(&format!("`{env}`")) {
+                        missing.push(env.into_owned());
+                    }
+                }
+            }
+        }
+        missing.dedup();
+        assert!(
+            missing.is_empty(),
+            "undocumented in docs/configuration.md: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_at_start() {
+        for args in [
+            &["agora-node", "dev", "--platform", "Bad Name"][..],
+            &["agora-node", "dev", "--stream-replicas", "2"],
+            &["agora-node", "dev", "--http-addr", "localhost"],
+            &["agora-node", "serve", "--context", "posts,nonsense"],
+            &["agora-node", "dev", "--rate-limit-ip", "0"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?} was accepted");
+        }
+        assert!(Cli::try_parse_from(["agora-node", "serve", "--context", "auth,users"]).is_ok());
+    }
 }

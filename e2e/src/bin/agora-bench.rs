@@ -17,7 +17,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
-#[command(name = "agora-bench", about = "Load generator for an Agora gateway (dev or cluster)")]
+#[command(
+    name = "agora-bench",
+    about = "Load generator for an Agora gateway (dev or cluster)"
+)]
 struct Cli {
     /// Gateway address (plain HTTP).
     #[arg(long, default_value = "127.0.0.1:7070")]
@@ -51,15 +54,29 @@ struct Conn {
 
 impl Conn {
     async fn open(addr: &str) -> anyhow::Result<Conn> {
-        let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
         stream.set_nodelay(true)?;
         let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
-        Ok(Conn { send, addr: addr.to_string() })
+        Ok(Conn {
+            send,
+            addr: addr.to_string(),
+        })
     }
 
-    async fn call(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> anyhow::Result<(u16, Bytes)> {
-        let mut req = Request::builder().method(method).uri(path).header("host", &self.addr);
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Bytes)> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.addr);
         if let Some(token) = token {
             req = req.header("authorization", format!("Bearer {token}"));
         }
@@ -76,10 +93,19 @@ impl Conn {
         Ok((status, resp.into_body().collect().await?.to_bytes()))
     }
 
-    async fn json(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> anyhow::Result<Value> {
+    async fn json(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let (status, bytes) = self.call(method, path, token, body).await?;
         if status >= 300 {
-            bail!("{method} {path}: {status} {}", String::from_utf8_lossy(&bytes));
+            bail!(
+                "{method} {path}: {status} {}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
         Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
@@ -89,19 +115,60 @@ const PASSWORD: &str = "benchmark horse battery staple";
 
 /// Registers, verifies (through the dev mailbox) and returns the username.
 async fn new_user(conn: &mut Conn) -> anyhow::Result<String> {
-    let name = format!("bench{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() % 10_000_000_000);
+    let name = format!(
+        "bench{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_micros()
+            % 10_000_000_000
+    );
     let email = format!("{name}@example.org");
-    conn.json("POST", "/api/v1/auth/register", None, Some(json!({"username": name, "email": email, "password": PASSWORD}))).await?;
-    let mail = conn.json("GET", &format!("/api/v1/dev/mailbox?to={email}"), None, None).await?;
-    let body = mail["items"][0]["body"].as_str().context("no verification mail (is this a dev platform?)")?;
-    let token = body.split("token:").nth(1).and_then(|t| t.split_whitespace().next()).context("no token in mail")?;
-    conn.json("POST", "/api/v1/auth/verify", None, Some(json!({"token": token}))).await?;
+    conn.json(
+        "POST",
+        "/api/v1/auth/register",
+        None,
+        Some(json!({"username": name, "email": email, "password": PASSWORD})),
+    )
+    .await?;
+    let mail = conn
+        .json(
+            "GET",
+            &format!("/api/v1/dev/mailbox?to={email}"),
+            None,
+            None,
+        )
+        .await?;
+    let body = mail["items"][0]["body"]
+        .as_str()
+        .context("no verification mail (is this a dev platform?)")?;
+    let token = body
+        .split("token:")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .context("no token in mail")?;
+    conn.json(
+        "POST",
+        "/api/v1/auth/verify",
+        None,
+        Some(json!({"token": token})),
+    )
+    .await?;
     Ok(name)
 }
 
 async fn login(conn: &mut Conn, name: &str) -> anyhow::Result<String> {
-    let tokens = conn.json("POST", "/api/v1/auth/login", None, Some(json!({"login": name, "password": PASSWORD}))).await?;
-    Ok(tokens["access_token"].as_str().context("no access token")?.to_string())
+    let tokens = conn
+        .json(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"login": name, "password": PASSWORD})),
+        )
+        .await?;
+    Ok(tokens["access_token"]
+        .as_str()
+        .context("no access token")?
+        .to_string())
 }
 
 fn histogram() -> Histogram<u64> {
@@ -122,13 +189,20 @@ fn print_latency(label: &str, h: &Histogram<u64>) {
 }
 
 /// Sends `GET /users/me` until `deadline`, pausing `pause` between requests.
-async fn hammer(addr: String, token: String, deadline: Instant, pause: Option<Duration>) -> anyhow::Result<(Histogram<u64>, u64)> {
+async fn hammer(
+    addr: String,
+    token: String,
+    deadline: Instant,
+    pause: Option<Duration>,
+) -> anyhow::Result<(Histogram<u64>, u64)> {
     let mut conn = Conn::open(&addr).await?;
     let mut h = histogram();
     let mut errors = 0;
     while Instant::now() < deadline {
         let start = Instant::now();
-        let (status, _) = conn.call("GET", "/api/v1/users/me", Some(&token), None).await?;
+        let (status, _) = conn
+            .call("GET", "/api/v1/users/me", Some(&token), None)
+            .await?;
         h.record(start.elapsed().as_micros() as u64)?;
         if status != 200 {
             errors += 1;
@@ -149,7 +223,9 @@ async fn users_me(addr: &str, connections: usize, seconds: u64) -> anyhow::Resul
     hammer(addr.into(), token.clone(), warm, None).await?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let workers: Vec<_> = (0..connections).map(|_| tokio::spawn(hammer(addr.into(), token.clone(), deadline, None))).collect();
+    let workers: Vec<_> = (0..connections)
+        .map(|_| tokio::spawn(hammer(addr.into(), token.clone(), deadline, None)))
+        .collect();
     let mut all = histogram();
     let mut errors = 0;
     for w in workers {
@@ -159,7 +235,12 @@ async fn users_me(addr: &str, connections: usize, seconds: u64) -> anyhow::Resul
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!("GET /api/v1/users/me, {connections} connections, {seconds} s");
-    println!("requests={} errors(non-200)={} throughput={:.0} req/s", all.len(), errors, all.len() as f64 / elapsed);
+    println!(
+        "requests={} errors(non-200)={} throughput={:.0} req/s",
+        all.len(),
+        errors,
+        all.len() as f64 / elapsed
+    );
     print_latency("latency", &all);
     Ok(())
 }
@@ -169,7 +250,13 @@ async fn logins(addr: &str, concurrency: usize, seconds: u64) -> anyhow::Result<
     let name = new_user(&mut setup).await?;
     let token = login(&mut setup, &name).await?;
     let probe_pause = Some(Duration::from_millis(5));
-    let (quiet, _) = hammer(addr.into(), token.clone(), Instant::now() + Duration::from_secs(3), probe_pause).await?;
+    let (quiet, _) = hammer(
+        addr.into(),
+        token.clone(),
+        Instant::now() + Duration::from_secs(3),
+        probe_pause,
+    )
+    .await?;
     print_latency("probe GET /users/me, no logins", &quiet);
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -194,7 +281,10 @@ async fn logins(addr: &str, concurrency: usize, seconds: u64) -> anyhow::Result<
         all.add(w.await??)?;
     }
     let (busy, errors) = probe.await??;
-    println!("logins: {concurrency} concurrent for {seconds} s: {:.1} logins/s", all.len() as f64 / seconds as f64);
+    println!(
+        "logins: {concurrency} concurrent for {seconds} s: {:.1} logins/s",
+        all.len() as f64 / seconds as f64
+    );
     print_latency("login latency", &all);
     print_latency("probe GET /users/me, during logins", &busy);
     println!("probe errors(non-200)={errors}");
@@ -205,7 +295,13 @@ async fn logins(addr: &str, concurrency: usize, seconds: u64) -> anyhow::Result<
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::UsersMe { connections, seconds } => users_me(&cli.addr, connections, seconds).await,
-        Command::Logins { concurrency, seconds } => logins(&cli.addr, concurrency, seconds).await,
+        Command::UsersMe {
+            connections,
+            seconds,
+        } => users_me(&cli.addr, connections, seconds).await,
+        Command::Logins {
+            concurrency,
+            seconds,
+        } => logins(&cli.addr, concurrency, seconds).await,
     }
 }

@@ -124,8 +124,7 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
         if let Err(e) = check(&edge.per_user, &claims.sub) {
             return e.into_response();
         }
-        req.extensions_mut()
-            .insert(VerifiedClaims(Arc::new(claims)));
+        req.extensions_mut().insert(VerifiedClaims(claims));
     }
     next.run(req).await
 }

@@ -119,7 +119,7 @@ pub struct HttpArgs {
     pub http_addr: SocketAddr,
 }
 
-fn parse_platform_name(s: &str) -> Result<String, String> {
+pub fn parse_platform_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 63
         && s.bytes()

@@ -49,8 +49,6 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
-    MfaRequired(String),
-    #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
@@ -116,7 +114,6 @@ impl ApiError {
                 S::METHOD_NOT_ALLOWED,
             ),
             ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized", S::UNAUTHORIZED),
-            ApiError::MfaRequired(_) => ("mfa-required", "Second factor required", S::UNAUTHORIZED),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden", S::FORBIDDEN),
             ApiError::NotFound(_) => ("not-found", "Not found", S::NOT_FOUND),
             ApiError::Conflict(_) => ("conflict", "Conflict", S::CONFLICT),
