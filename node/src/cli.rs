@@ -228,7 +228,7 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     };
     let keys = KeyPair::load_or_create(data_dir)?;
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &keys.public_pem).await?;
-    let mailer = Mailer::dev();
+    let mailer = args.auth.mailer(Mailer::dev())?;
     let all: Vec<String> = CONTEXTS.iter().map(|c| c.to_string()).collect();
     let inner = contexts(&platform, &all, Some(&keys), args.auth, mailer.clone())?
         .merge(dev_routes(mailer));
@@ -285,6 +285,7 @@ mod tests {
                 }
             }
         }
+        missing.sort();
         missing.dedup();
         assert!(
             missing.is_empty(),

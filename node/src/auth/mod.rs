@@ -26,6 +26,16 @@ use crate::platform::tokens::{KeyPair, TokenIssuer, TokenVerifier};
 
 pub use mail::Mailer;
 
+impl AuthArgs {
+    /// The SMTP mailer when `AGORA_SMTP_URL` is set, else `fallback`.
+    pub fn mailer(&self, fallback: Mailer) -> anyhow::Result<Mailer> {
+        match &self.smtp_url {
+            Some(url) => Mailer::smtp(url, &self.mail_from),
+            None => Ok(fallback),
+        }
+    }
+}
+
 /// Who may register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Registration {
@@ -52,6 +62,17 @@ pub struct AuthArgs {
     /// Login attempts allowed per account per minute.
     #[arg(long, env = "AGORA_LOGIN_ATTEMPTS_PER_ACCOUNT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_attempts_per_account: u32,
+    /// SMTP server for outgoing mail, e.g. `smtp://user:pass@mail.example.org:587?tls=required`
+    /// or `smtps://mail.example.org`. Without it mail is logged (`dev`: kept in the dev mailbox).
+    #[arg(long, env = "AGORA_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of outgoing mail.
+    #[arg(
+        long,
+        env = "AGORA_MAIL_FROM",
+        default_value = "Agora <no-reply@agora.invalid>"
+    )]
+    pub mail_from: String,
     /// Login attempts allowed per client IP per minute.
     #[arg(long, env = "AGORA_LOGIN_ATTEMPTS_PER_IP", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_attempts_per_ip: u32,

@@ -147,7 +147,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn wrap(inner: Router, edge_state: Edge, limits: &EdgeArgs, metrics: Arc<Metrics>) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
         let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-        tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
     });
     inner
         .route("/api/v1/openapi.json", axum::routing::get(openapi::serve))
