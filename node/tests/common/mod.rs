@@ -443,3 +443,52 @@ pub async fn metric(node: &Node, name_and_labels: &str) -> u64 {
         })
         .unwrap_or(0.0) as u64
 }
+
+/// Any `agora-node` process, started with `args` and `env`; its stderr lines are collected.
+pub struct Process {
+    pub base: String,
+    pub stderr: std::sync::mpsc::Receiver<String>,
+    child: Child,
+}
+
+impl Process {
+    #[track_caller]
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agora-node"))
+            .args(args)
+            .args(["--http-addr", "127.0.0.1:0"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("agora-node starts");
+        let (tx, stderr) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            BufReader::new(err)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| drop(tx.send(l)))
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(url) = line.trim().strip_prefix("agora is ready at ") else {
+            let logs: Vec<String> = stderr.try_iter().collect();
+            panic!("{args:?} did not start: {line:?}\n{}", logs.join("\n"));
+        };
+        Process {
+            base: url.to_string(),
+            stderr,
+            child,
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

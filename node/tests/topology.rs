@@ -1,0 +1,137 @@
+//! The cluster topology on one machine: each context in its own `serve` process with its
+//! own data, and `gateway` routing to them over HTTP, all on one real nats-server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contexts_in_separate_processes_behind_the_gateway() {
+    let nats = Nats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = agora_node::platform::tokens::KeyPair::generate();
+    let private = dir.path().join("private.pem");
+    let public = dir.path().join("public.pem");
+    std::fs::write(&private, &keys.private_pem).unwrap();
+    std::fs::write(&public, &keys.public_pem).unwrap();
+    let (private, public) = (private.to_str().unwrap(), public.to_str().unwrap());
+    let data = |c: &str| dir.path().join(c).to_str().unwrap().to_string();
+    let nats_url = nats.url();
+    let common = [
+        ("AGORA_NATS_URL", nats_url.as_str()),
+        ("AGORA_PLATFORM", "demo"),
+        ("AGORA_LOG_FORMAT", "json"),
+        ("RUST_LOG", "info"),
+    ];
+
+    let auth_data = data("auth");
+    let auth = Process::start(
+        &[
+            "serve",
+            "--context",
+            "auth",
+            "--data-dir",
+            &auth_data,
+            "--jwt-private-key",
+            private,
+        ],
+        &common,
+    );
+    let users_data = data("users");
+    let users = Process::start(
+        &[
+            "serve",
+            "--context",
+            "users",
+            "--data-dir",
+            &users_data,
+            "--jwt-public-key",
+            public,
+        ],
+        &common,
+    );
+    let gateway = Process::start(
+        &["gateway", "--jwt-public-key", public, "--platform", "demo"],
+        &[
+            ("AGORA_UPSTREAM_AUTH", auth.base.as_str()),
+            ("AGORA_UPSTREAM_USERS", users.base.as_str()),
+        ],
+    );
+    let c = Client {
+        base: gateway.base.clone(),
+        http: reqwest::Client::new(),
+        token: None,
+    };
+
+    let id = register(&c, "nina").await;
+    // Without SMTP, auth writes mail to its log; the JSON log line carries the body.
+    let token = loop {
+        let line = auth
+            .stderr
+            .recv_timeout(Duration::from_secs(10))
+            .expect("auth logs the verification mail");
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if entry["message"] == "mail" {
+            let body = entry["body"].as_str().unwrap().to_string();
+            break body
+                .split("token:")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    };
+    c.post("/auth/verify", json!({"token": token}))
+        .await
+        .expect(200);
+    let tokens = c
+        .post(
+            "/auth/login",
+            json!({"login": "nina", "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
+    let nina = c.with_token(access(&tokens));
+    // The users process built the profile from the event auth published.
+    assert_eq!(profile_appears(&nina).await["id"], id.as_str());
+
+    // The edge: request ids, bad tokens refused before any context, unknown routes, no mailbox.
+    let reply = nina.get("/users/me").await;
+    assert!(reply.headers.get("x-request-id").is_some());
+    c.with_token("forged").get("/users/me").await.problem(401);
+    c.get("/nowhere").await.problem(404);
+    c.get("/dev/mailbox").await.problem(404);
+    let doc = reqwest::get(format!("{}/api/v1/openapi.json", gateway.base))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/api/v1/users/me"].is_object());
+    for p in [&auth, &users, &gateway] {
+        assert_eq!(
+            reqwest::get(format!("{}/readyz", p.base))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let metrics = reqwest::get(format!("{}/metrics", users.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("agora_events_applied_total{context=\"users\"} 1"),
+        "{metrics}"
+    );
+}
