@@ -1,0 +1,396 @@
+//! The reconcile loop: observe, plan the rollout, apply every child with server-side apply
+//! (one field manager), prune children the spec no longer asks for, write status when it
+//! changed, record Kubernetes Events. No finalizer: deletion is owner references plus the
+//! StatefulSets' `persistentVolumeClaimRetentionPolicy` (the data policy).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::crd::{SocialPlatform, SocialPlatformStatus};
+use crate::resources::{self, Child, MANAGER, Platform, nats};
+use crate::status::{self, Facts, Observed};
+use crate::telemetry::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What every reconcile can reach.
+pub struct Context {
+    pub client: Client,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+}
+
+/// Kinds the operator applies and prunes (the JWT Secret is created once, never pruned).
+const PRUNED_KINDS: &[(&str, &str, &str)] = &[
+    ("apps", "v1", "StatefulSet"),
+    ("apps", "v1", "Deployment"),
+    ("", "v1", "Service"),
+    ("", "v1", "ConfigMap"),
+    ("policy", "v1", "PodDisruptionBudget"),
+    ("networking.k8s.io", "v1", "NetworkPolicy"),
+    ("networking.k8s.io", "v1", "Ingress"),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler"),
+];
+
+/// How often a settled platform is looked at again (drift repair).
+const RESYNC: Duration = Duration::from_secs(300);
+/// How soon a platform that is still rolling out is looked at again.
+const PROGRESS_CHECK: Duration = Duration::from_secs(10);
+
+/// Runs the controller until SIGTERM.
+pub async fn run(client: Client, metrics: Arc<Metrics>, namespace: Option<String>) {
+    let platforms: Api<SocialPlatform> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let reporter = Reporter {
+        controller: MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        metrics,
+        recorder: Recorder::new(client.clone(), reporter),
+    });
+    let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=agora-operator");
+    let api = |c: &Client| -> (Client, Option<String>) { (c.clone(), namespace.clone()) };
+    let (c, ns) = api(&client);
+    Controller::new(platforms, watcher::Config::default())
+        .owns(scoped::<StatefulSet>(&c, &ns), owned.clone())
+        .owns(scoped::<Deployment>(&c, &ns), owned.clone())
+        .owns(scoped::<Service>(&c, &ns), owned.clone())
+        .owns(scoped::<ConfigMap>(&c, &ns), owned.clone())
+        .owns(scoped::<ServiceAccount>(&c, &ns), owned.clone())
+        .owns(scoped::<PodDisruptionBudget>(&c, &ns), owned.clone())
+        .owns(scoped::<NetworkPolicy>(&c, &ns), owned.clone())
+        .owns(scoped::<Ingress>(&c, &ns), owned)
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile stream");
+            }
+        })
+        .await;
+}
+
+fn scoped<K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>>(
+    client: &Client,
+    ns: &Option<String>,
+) -> Api<K> {
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn error_policy(sp: Arc<SocialPlatform>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(platform = %sp.name_any(), %error, "reconcile failed");
+    ctx.metrics.failures.inc();
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// Whether the platform is paused (field or annotation).
+pub fn is_paused(sp: &SocialPlatform) -> bool {
+    sp.spec.paused
+        || sp
+            .annotations()
+            .get("agora.dev/paused")
+            .is_some_and(|v| v == "true")
+}
+
+#[tracing::instrument(skip_all, fields(platform = %sp.name_any(), namespace = sp.namespace().unwrap_or_default()))]
+pub async fn reconcile(sp: Arc<SocialPlatform>, ctx: Arc<Context>) -> Result<Action> {
+    let started = std::time::Instant::now();
+    ctx.metrics.reconciles.inc();
+    let outcome = reconcile_platform(&sp, &ctx).await;
+    ctx.metrics
+        .duration
+        .observe(started.elapsed().as_secs_f64());
+    outcome
+}
+
+async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action> {
+    let p = Platform::new(sp);
+    let observed = observe(&p, &ctx.client).await?;
+    if is_paused(sp) {
+        let facts = facts(&p, observed, None, true);
+        write_status(sp, ctx, &facts).await?;
+        return Ok(Action::requeue(RESYNC));
+    }
+    ensure_jwt_secret(&p, ctx).await?;
+    let plan = status::rollout_plan(&sp.spec.image, &workload_names(&p), &observed.workloads);
+    let children = resources::desired(&p, &plan);
+    let error = match apply_all(&p, ctx, &children).await {
+        Ok(()) => prune(&p, ctx, &children).await.err(),
+        Err(e) => Some(e),
+    };
+    let observed = observe(&p, &ctx.client).await?;
+    let facts = facts(&p, observed, error.as_ref().map(ToString::to_string), false);
+    let ready = write_status(sp, ctx, &facts).await?;
+    match error {
+        Some(e) => Err(e),
+        None if ready => Ok(Action::requeue(RESYNC)),
+        None => Ok(Action::requeue(PROGRESS_CHECK)),
+    }
+}
+
+fn workload_names(p: &Platform) -> Vec<String> {
+    p.workloads().into_iter().map(|w| w.component).collect()
+}
+
+/// What runs now: every workload, the gateway and the managed bus.
+pub struct Seen {
+    pub workloads: BTreeMap<String, Observed>,
+    pub bus: Option<Observed>,
+}
+
+async fn observe(p: &Platform<'_>, client: &Client) -> Result<Seen> {
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &p.namespace);
+    let mut workloads = BTreeMap::new();
+    for name in workload_names(p) {
+        if let Some(set) = sets.get_opt(&p.object_name(&name)).await? {
+            workloads.insert(name, observed_set(&set));
+        }
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &p.namespace);
+    if let Some(d) = deployments.get_opt(&p.object_name("gateway")).await? {
+        workloads.insert("gateway".into(), observed_deployment(&d));
+    }
+    let bus = match p.sp.spec.event_bus.managed() {
+        Some(_) => Some(
+            sets.get_opt(&p.object_name(nats::COMPONENT))
+                .await?
+                .map(|s| observed_set(&s))
+                .unwrap_or_default(),
+        ),
+        None => None,
+    };
+    Ok(Seen { workloads, bus })
+}
+
+fn first_image(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> String {
+    spec.and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
+pub fn observed_set(set: &StatefulSet) -> Observed {
+    let spec = set.spec.as_ref();
+    let st = set.status.clone().unwrap_or_default();
+    let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let current = st.observed_generation >= set.metadata.generation;
+    Observed {
+        image: first_image(spec.and_then(|s| s.template.spec.as_ref())),
+        replicas,
+        ready_replicas: st.ready_replicas.unwrap_or(0),
+        rolled_out: current
+            && st.updated_replicas.unwrap_or(0) >= replicas
+            && st.current_revision == st.update_revision,
+    }
+}
+
+pub fn observed_deployment(d: &Deployment) -> Observed {
+    let spec = d.spec.as_ref();
+    let st = d.status.clone().unwrap_or_default();
+    let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
+    Observed {
+        image: first_image(spec.and_then(|s| s.template.spec.as_ref())),
+        replicas,
+        ready_replicas: st.ready_replicas.unwrap_or(0),
+        rolled_out: st.observed_generation >= d.metadata.generation
+            && st.updated_replicas.unwrap_or(0) >= replicas,
+    }
+}
+
+fn facts(p: &Platform, seen: Seen, error: Option<String>, paused: bool) -> Facts {
+    Facts {
+        generation: p.sp.metadata.generation,
+        target_image: p.sp.spec.image.clone(),
+        workloads: workload_names(p),
+        contexts_of: p
+            .workloads()
+            .into_iter()
+            .map(|w| (w.component, w.contexts))
+            .collect(),
+        observed: seen.workloads,
+        bus: seen.bus,
+        endpoint: resources::gateway::endpoint(p),
+        paused,
+        error,
+    }
+}
+
+/// Creates the JWT Secret when it does not exist. Never updates it.
+async fn ensure_jwt_secret(p: &Platform<'_>, ctx: &Context) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &p.namespace);
+    if secrets.get_opt(&p.jwt_secret()).await?.is_some() {
+        return Ok(());
+    }
+    let secret = resources::policy::jwt_secret(p, resources::policy::generate_key_pair());
+    match secrets
+        .create(
+            &PostParams {
+                field_manager: Some(MANAGER.into()),
+                ..Default::default()
+            },
+            &secret,
+        )
+        .await
+    {
+        Ok(_) => {
+            event(
+                p,
+                ctx,
+                EventType::Normal,
+                "KeysGenerated",
+                "Create",
+                format!("generated the JWT key pair in Secret {}", p.jwt_secret()),
+            )
+            .await;
+            Ok(())
+        }
+        // Another reconcile won the race: its keys stand.
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn api_for(client: &Client, namespace: &str, api_version: &str, kind: &str) -> Api<DynamicObject> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+    Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
+async fn apply_all(p: &Platform<'_>, ctx: &Context, children: &[Child]) -> Result<()> {
+    let params = PatchParams::apply(MANAGER).force();
+    for child in children {
+        let api = api_for(&ctx.client, &p.namespace, &child.api_version, &child.kind);
+        api.patch(&child.name, &params, &Patch::Apply(&child.object))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes children this platform owns that the spec no longer asks for.
+async fn prune(p: &Platform<'_>, ctx: &Context, children: &[Child]) -> Result<()> {
+    let wanted: BTreeSet<(&str, &str)> = children
+        .iter()
+        .map(|c| (c.kind.as_str(), c.name.as_str()))
+        .collect();
+    let uid = p.sp.uid().unwrap_or_default();
+    let selector = format!(
+        "app.kubernetes.io/instance={},app.kubernetes.io/managed-by={MANAGER}",
+        p.name
+    );
+    for (group, version, kind) in PRUNED_KINDS {
+        let api_version = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        let api = api_for(&ctx.client, &p.namespace, &api_version, kind);
+        for object in api.list(&ListParams::default().labels(&selector)).await? {
+            let name = object.name_any();
+            let ours = object.owner_references().iter().any(|o| o.uid == uid);
+            if ours && !wanted.contains(&(*kind, name.as_str())) {
+                api.delete(&name, &DeleteParams::background()).await?;
+                event(
+                    p,
+                    ctx,
+                    EventType::Normal,
+                    "Pruned",
+                    "Delete",
+                    format!("deleted {kind} {name}: the spec no longer asks for it"),
+                )
+                .await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes status when it changed; returns whether the platform is ready.
+async fn write_status(sp: &SocialPlatform, ctx: &Context, facts: &Facts) -> Result<bool> {
+    let new = status::status(facts, sp.status.as_ref());
+    let ready = new
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    if status::changed(&new, sp.status.as_ref()) {
+        let was_ready = sp.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        });
+        let api: Api<SocialPlatform> =
+            Api::namespaced(ctx.client.clone(), &sp.namespace().unwrap_or_default());
+        api.patch_status(
+            &sp.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": new })),
+        )
+        .await?;
+        if ready && !was_ready {
+            let p = Platform::new(sp);
+            event(
+                &p,
+                ctx,
+                EventType::Normal,
+                "Ready",
+                "Reconcile",
+                format!("serving at {}", facts.endpoint),
+            )
+            .await;
+        }
+    }
+    Ok(ready)
+}
+
+async fn event(
+    p: &Platform<'_>,
+    ctx: &Context,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &p.sp.object_ref(&())).await {
+        tracing::debug!(error = %e, "event not recorded");
+    }
+}
+
+/// The status a platform would get from `seen`, for tests and `kubectl`-less debugging.
+pub fn status_for(sp: &SocialPlatform, seen: Seen) -> SocialPlatformStatus {
+    let p = Platform::new(sp);
+    status::status(&facts(&p, seen, None, is_paused(sp)), sp.status.as_ref())
+}

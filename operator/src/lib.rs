@@ -1,0 +1,24 @@
+//! # agora-operator
+//!
+//! Watches `SocialPlatform` objects and reconciles each into the Kubernetes objects of one
+//! Agora tenant.
+//!
+//! # Layout
+//! - [`crd`]: the resource's types (the source of `crds/`);
+//! - [`resources`]: the desired objects, as pure functions of the resource;
+//! - [`status`]: conditions and the rollout plan, as pure functions of what was observed;
+//! - [`controller`]: the reconcile loop: apply, prune, status, events, finalizer;
+//! - [`telemetry`]: metrics and the health/metrics HTTP server.
+
+pub mod controller;
+pub mod crd;
+pub mod resources;
+pub mod status;
+pub mod telemetry;
+
+use kube::CustomResourceExt;
+
+/// The CRD as YAML, exactly as `crds/` holds it.
+pub fn crd_yaml() -> String {
+    serde_saphyr::to_string(&crd::SocialPlatform::crd()).expect("the CRD serializes")
+}

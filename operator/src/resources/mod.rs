@@ -1,0 +1,337 @@
+//! The objects a `SocialPlatform` asks for, as pure functions of the resource: spec in,
+//! objects out. `reconcile` only applies them. Snapshot tests pin what they render.
+//!
+//! - [`nats`]: the managed JetStream StatefulSet, its config and Services;
+//! - [`node`]: the context StatefulSets and Services (one per context, or one `compact`);
+//! - [`gateway`]: Deployment, Service, Ingress, HPA;
+//! - [`policy`]: ServiceAccount, the JWT Secret, PodDisruptionBudgets, NetworkPolicies.
+
+pub mod gateway;
+pub mod nats;
+pub mod node;
+pub mod policy;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    PodSecurityContext, Probe, SeccompProfile, SecretKeySelector, SecurityContext,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::crd::{CONTEXTS, SocialPlatform, Topology};
+
+/// The field manager of every server-side apply.
+pub const MANAGER: &str = "agora-operator";
+/// The port every `agora-node` serves HTTP on.
+pub const HTTP_PORT: i32 = 8080;
+/// Annotation on pod templates: a hash of their configuration, so a change rolls them.
+pub const CONFIG_HASH: &str = "agora.dev/config-hash";
+
+/// One object to apply, already serialized with its `apiVersion` and `kind`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Child {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub object: serde_json::Value,
+}
+
+impl Child {
+    pub fn new<K: Resource<DynamicType = ()> + Serialize>(object: K) -> Child {
+        let name = object.meta().name.clone().unwrap_or_default();
+        let mut value = serde_json::to_value(&object).expect("Kubernetes objects serialize");
+        value["apiVersion"] = K::api_version(&()).into();
+        value["kind"] = K::kind(&()).into();
+        Child {
+            api_version: K::api_version(&()).into_owned(),
+            kind: K::kind(&()).into_owned(),
+            name,
+            object: value,
+        }
+    }
+}
+
+/// Names and labels of one platform's objects.
+#[derive(Debug, Clone)]
+pub struct Platform<'a> {
+    pub sp: &'a SocialPlatform,
+    pub name: String,
+    pub namespace: String,
+}
+
+impl<'a> Platform<'a> {
+    pub fn new(sp: &'a SocialPlatform) -> Self {
+        Platform {
+            name: sp.name_any(),
+            namespace: sp.namespace().unwrap_or_else(|| "default".into()),
+            sp,
+        }
+    }
+
+    /// `<platform>-<part>`.
+    pub fn object_name(&self, part: &str) -> String {
+        format!("{}-{part}", self.name)
+    }
+
+    /// The labels that select a component's pods (stable across versions).
+    pub fn selector(&self, component: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("app.kubernetes.io/name".into(), "agora".into()),
+            ("app.kubernetes.io/instance".into(), self.name.clone()),
+            ("app.kubernetes.io/component".into(), component.into()),
+        ])
+    }
+
+    /// Every label of a component's objects.
+    pub fn labels(&self, component: &str, version: &str) -> BTreeMap<String, String> {
+        let mut labels = self.selector(component);
+        labels.insert("app.kubernetes.io/part-of".into(), "agora".into());
+        labels.insert("app.kubernetes.io/managed-by".into(), MANAGER.into());
+        labels.insert("app.kubernetes.io/version".into(), label_value(version));
+        labels
+    }
+
+    pub fn owner(&self) -> OwnerReference {
+        self.sp
+            .controller_owner_ref(&())
+            .expect("a SocialPlatform from the API server has a uid")
+    }
+
+    /// Metadata of a child: name, namespace, labels, owner.
+    pub fn meta(&self, name: String, component: &str, version: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(self.labels(component, version)),
+            owner_references: Some(vec![self.owner()]),
+            ..Default::default()
+        }
+    }
+
+    pub fn label_selector(&self, component: &str) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some(self.selector(component)),
+            ..Default::default()
+        }
+    }
+
+    /// The node workloads: one per context, or one running all in `compact`.
+    pub fn workloads(&self) -> Vec<Workload> {
+        match self.sp.spec.topology {
+            Topology::Distributed => CONTEXTS
+                .iter()
+                .map(|c| Workload {
+                    component: c.to_string(),
+                    contexts: vec![c.to_string()],
+                })
+                .collect(),
+            Topology::Compact => vec![Workload {
+                component: "node".into(),
+                contexts: CONTEXTS.iter().map(|c| c.to_string()).collect(),
+            }],
+        }
+    }
+
+    /// The workload serving a context.
+    pub fn workload_of(&self, context: &str) -> String {
+        match self.sp.spec.topology {
+            Topology::Distributed => context.to_string(),
+            Topology::Compact => "node".into(),
+        }
+    }
+
+    /// The Secret holding the JWT key pair.
+    pub fn jwt_secret(&self) -> String {
+        self.object_name("jwt")
+    }
+
+    pub fn service_account(&self) -> String {
+        self.object_name("node")
+    }
+}
+
+/// What happens to a StatefulSet's volume claims: kept when scaled down, and when the
+/// StatefulSet is deleted (with the platform) as the data policy says.
+pub fn retention(
+    p: &Platform,
+) -> k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
+    let when_deleted = match p.sp.spec.data_policy {
+        crate::crd::DataPolicy::Retain => "Retain",
+        crate::crd::DataPolicy::Delete => "Delete",
+    };
+    k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
+        when_deleted: Some(when_deleted.into()),
+        when_scaled: Some("Retain".into()),
+    }
+}
+
+/// One StatefulSet of `agora-node serve`: its component name and the contexts it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub component: String,
+    pub contexts: Vec<String>,
+}
+
+/// The tag of an image (`repo:tag` → `tag`), else `latest`.
+pub fn image_tag(image: &str) -> &str {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let without_digest = last.split('@').next().unwrap_or(last);
+    without_digest
+        .split_once(':')
+        .map(|(_, t)| t)
+        .unwrap_or("latest")
+}
+
+/// A label value: at most 63 characters of `[A-Za-z0-9._-]`.
+fn label_value(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(63)
+        .collect();
+    cleaned
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+/// A short stable hash of anything serializable.
+pub fn hash_of<T: Serialize>(value: &T) -> String {
+    let digest = Sha256::digest(serde_json::to_vec(value).expect("serializable"));
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+pub fn env_from_secret(name: &str, secret: &str, key: &str, optional: bool) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: optional.then_some(true),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn http_probe(path: &str, port: i32, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(port),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(2),
+        ..Default::default()
+    }
+}
+
+pub fn port(name: &str, number: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: number,
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }
+}
+
+/// Non-root, read-only root file system, no capabilities, no privilege escalation.
+pub fn hardened_container(mut c: Container) -> Container {
+    c.security_context = Some(SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    c
+}
+
+/// The pod-level half: a fixed non-root user, the volume group, seccomp RuntimeDefault.
+pub fn hardened_pod(user: i64) -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(user),
+        run_as_group: Some(user),
+        fs_group: Some(user),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Everything the platform asks for, in apply order (dependencies first).
+pub fn desired(p: &Platform, images: &BTreeMap<String, String>) -> Vec<Child> {
+    let mut out = policy::service_account(p);
+    out.extend(nats::objects(p));
+    for workload in p.workloads() {
+        let image = images
+            .get(&workload.component)
+            .cloned()
+            .unwrap_or_else(|| p.sp.spec.image.clone());
+        out.extend(node::objects(p, &workload, &image));
+    }
+    out.extend(gateway::objects(
+        p,
+        images
+            .get("gateway")
+            .map(String::as_str)
+            .unwrap_or(&p.sp.spec.image),
+    ));
+    out.extend(policy::network_policies(p));
+    out
+}
+
+#[cfg(test)]
+pub mod fixtures {
+    use super::*;
+
+    /// A platform as the API server would return it (with a uid), from a spec in JSON.
+    pub fn platform(name: &str, spec: serde_json::Value) -> SocialPlatform {
+        let mut sp = SocialPlatform::new(name, serde_json::from_value(spec).unwrap());
+        sp.metadata.namespace = Some("tenants".into());
+        sp.metadata.uid = Some("0b8e1a2c-1111-4222-8333-444455556666".into());
+        sp.metadata.generation = Some(1);
+        sp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_tags_and_label_values() {
+        assert_eq!(image_tag("ghcr.io/agora-dev/agora-node:0.1.0"), "0.1.0");
+        assert_eq!(image_tag("localhost:5000/agora-node"), "latest");
+        assert_eq!(image_tag("agora-node:1.2@sha256:abc"), "1.2");
+        assert_eq!(label_value("v1+build/7"), "v1_build_7");
+    }
+}

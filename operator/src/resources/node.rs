@@ -1,0 +1,326 @@
+//! The contexts: per workload a StatefulSet running `agora-node serve --context …` with its
+//! own volume, a headless Service (stable pod names) and a ClusterIP Service.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, EnvVar, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec,
+    SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    WeightedPodAffinityTerm,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{
+    CONFIG_HASH, Child, HTTP_PORT, Platform, Workload, env, env_from_secret, hardened_container,
+    hardened_pod, hash_of, http_probe, image_tag, nats, port,
+};
+use crate::crd::RegistrationMode;
+
+/// The user the `agora-node` image runs as (distroless `nonroot`).
+pub const NODE_USER: i64 = 65532;
+
+/// Prefer spreading a component's pods over nodes.
+pub fn spread(p: &Platform, component: &str) -> Affinity {
+    Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        label_selector: Some(p.label_selector(component)),
+                        topology_key: "kubernetes.io/hostname".into(),
+                        ..Default::default()
+                    },
+                },
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn objects(p: &Platform, w: &Workload, image: &str) -> Vec<Child> {
+    let version = image_tag(image).to_string();
+    let settings = settings_of(p, w);
+    let mut out = vec![
+        Child::new(service(p, w, &version, true)),
+        Child::new(service(p, w, &version, false)),
+        Child::new(stateful_set(p, w, image, &version)),
+    ];
+    if settings.replicas > 1 {
+        out.push(Child::new(PodDisruptionBudget {
+            metadata: p.meta(p.object_name(&w.component), &w.component, &version),
+            spec: Some(PodDisruptionBudgetSpec {
+                max_unavailable: Some(IntOrString::Int(1)),
+                selector: Some(p.label_selector(&w.component)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }));
+    }
+    out
+}
+
+/// Settings of a workload: its context's (distributed) or the defaults (compact).
+fn settings_of(p: &Platform, w: &Workload) -> crate::crd::ContextSettings {
+    match w.contexts.as_slice() {
+        [one] => p.sp.spec.context(one),
+        _ => p.sp.spec.contexts.defaults.clone(),
+    }
+}
+
+fn service(p: &Platform, w: &Workload, version: &str, headless: bool) -> Service {
+    let name = if headless {
+        p.object_name(&format!("{}-headless", w.component))
+    } else {
+        p.object_name(&w.component)
+    };
+    Service {
+        metadata: p.meta(name, &w.component, version),
+        spec: Some(ServiceSpec {
+            cluster_ip: headless.then(|| "None".into()),
+            selector: Some(p.selector(&w.component)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: HTTP_PORT,
+                target_port: Some(IntOrString::String("http".into())),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The node ↔ operator contract: the `AGORA_*` environment of a workload.
+pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
+    let spec = &p.sp.spec;
+    let secret = p.jwt_secret();
+    let mut vars = vec![
+        env("AGORA_PLATFORM", &p.name),
+        env("AGORA_CONTEXTS", w.contexts.join(",")),
+        env("AGORA_DATA_DIR", "/data"),
+        env("AGORA_HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
+        env("AGORA_LOG_FORMAT", "json"),
+        env("AGORA_NATS_URL", nats::url(p)),
+        env(
+            "AGORA_STREAM_REPLICAS",
+            nats::stream_replicas(p).to_string(),
+        ),
+        env(
+            "AGORA_STREAM_MAX_AGE_DAYS",
+            spec.event_bus.stream_max_age_days.to_string(),
+        ),
+        env_from_secret("AGORA_JWT_PUBLIC_KEY", &secret, "public.pem", false),
+    ];
+    if spec
+        .event_bus
+        .external
+        .as_ref()
+        .is_some_and(|e| e.credentials_secret.is_some())
+    {
+        vars.push(env("AGORA_NATS_CREDS", "/etc/nats-creds/nats.creds"));
+    }
+    if w.contexts.iter().any(|c| c == "auth") {
+        let auth = &spec.auth;
+        vars.push(env_from_secret(
+            "AGORA_JWT_PRIVATE_KEY",
+            &secret,
+            "private.pem",
+            false,
+        ));
+        vars.push(env(
+            "AGORA_ACCESS_TOKEN_TTL_SECS",
+            auth.access_token_ttl_seconds.to_string(),
+        ));
+        vars.push(env(
+            "AGORA_REFRESH_TOKEN_TTL_SECS",
+            auth.refresh_token_ttl_seconds.to_string(),
+        ));
+        let registration = match auth.registration {
+            RegistrationMode::Open => "open",
+            RegistrationMode::Invite | RegistrationMode::Closed => "closed",
+        };
+        vars.push(env("AGORA_REGISTRATION", registration));
+        if !auth.admin_emails.is_empty() {
+            vars.push(env("AGORA_ADMIN_EMAILS", auth.admin_emails.join(",")));
+        }
+        if let Some(smtp) = &auth.smtp_secret {
+            vars.push(env_from_secret("AGORA_SMTP_URL", smtp, "url", false));
+            vars.push(env_from_secret("AGORA_MAIL_FROM", smtp, "from", true));
+        }
+    }
+    vars
+}
+
+fn container(p: &Platform, w: &Workload, image: &str) -> Container {
+    let settings = settings_of(p, w);
+    let mut mounts = vec![
+        VolumeMount {
+            name: "data".into(),
+            mount_path: "/data".into(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..Default::default()
+        },
+    ];
+    if p.sp
+        .spec
+        .event_bus
+        .external
+        .as_ref()
+        .is_some_and(|e| e.credentials_secret.is_some())
+    {
+        mounts.push(VolumeMount {
+            name: "nats-creds".into(),
+            mount_path: "/etc/nats-creds".into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+    hardened_container(Container {
+        name: "agora-node".into(),
+        image: Some(image.into()),
+        args: Some(vec!["serve".into()]),
+        env: Some(environment(p, w)),
+        ports: Some(vec![port("http", HTTP_PORT)]),
+        liveness_probe: Some(http_probe("/healthz", HTTP_PORT, 10, 3)),
+        readiness_probe: Some(http_probe("/readyz", HTTP_PORT, 5, 3)),
+        resources: Some(settings.resources),
+        volume_mounts: Some(mounts),
+        ..Default::default()
+    })
+}
+
+fn volumes(p: &Platform) -> Vec<Volume> {
+    let mut volumes = vec![Volume {
+        name: "tmp".into(),
+        empty_dir: Some(Default::default()),
+        ..Default::default()
+    }];
+    if let Some(creds) =
+        p.sp.spec
+            .event_bus
+            .external
+            .as_ref()
+            .and_then(|e| e.credentials_secret.clone())
+    {
+        volumes.push(Volume {
+            name: "nats-creds".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(creds),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    volumes
+}
+
+fn stateful_set(p: &Platform, w: &Workload, image: &str, version: &str) -> StatefulSet {
+    let settings = settings_of(p, w);
+    let pod = PodSpec {
+        containers: vec![container(p, w, image)],
+        service_account_name: Some(p.service_account()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(hardened_pod(NODE_USER)),
+        termination_grace_period_seconds: Some(30),
+        affinity: Some(spread(p, &w.component)),
+        volumes: Some(volumes(p)),
+        ..Default::default()
+    };
+    let annotations = BTreeMap::from([(CONFIG_HASH.to_string(), hash_of(&pod))]);
+    StatefulSet {
+        metadata: p.meta(p.object_name(&w.component), &w.component, version),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(settings.replicas),
+            service_name: Some(p.object_name(&format!("{}-headless", w.component))),
+            selector: p.label_selector(&w.component),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(p.labels(&w.component, version)),
+                    annotations: Some(annotations),
+                    ..Default::default()
+                }),
+                spec: Some(pod),
+            },
+            persistent_volume_claim_retention_policy: Some(super::retention(p)),
+            volume_claim_templates: Some(vec![nats::volume_claim(&settings.storage)]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::fixtures::platform;
+
+    fn names(env: &[EnvVar]) -> Vec<&str> {
+        env.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    #[test]
+    fn only_auth_gets_the_private_key() {
+        let sp = platform("demo", serde_json::json!({}));
+        let p = Platform::new(&sp);
+        let auth = environment(&p, &p.workloads()[0]);
+        let users = environment(&p, &p.workloads()[1]);
+        assert!(names(&auth).contains(&"AGORA_JWT_PRIVATE_KEY"));
+        assert!(!names(&users).contains(&"AGORA_JWT_PRIVATE_KEY"));
+        assert!(names(&users).contains(&"AGORA_JWT_PUBLIC_KEY"));
+        let nats_url = users.iter().find(|e| e.name == "AGORA_NATS_URL").unwrap();
+        assert_eq!(
+            nats_url.value.as_deref(),
+            Some("nats://demo-nats.tenants.svc:4222")
+        );
+    }
+
+    #[test]
+    fn compact_runs_every_context_in_one_workload() {
+        let sp = platform("demo", serde_json::json!({"topology": "Compact"}));
+        let p = Platform::new(&sp);
+        let workloads = p.workloads();
+        assert_eq!(workloads.len(), 1);
+        let env = environment(&p, &workloads[0]);
+        assert_eq!(
+            env.iter()
+                .find(|e| e.name == "AGORA_CONTEXTS")
+                .unwrap()
+                .value
+                .as_deref(),
+            Some("auth,users")
+        );
+    }
+
+    #[test]
+    fn a_config_change_changes_the_pod_template_hash() {
+        let hash = |spec| {
+            let sp = platform("demo", spec);
+            let p = Platform::new(&sp);
+            let set = stateful_set(&p, &p.workloads()[0], "agora-node:1", "1");
+            set.spec
+                .unwrap()
+                .template
+                .metadata
+                .unwrap()
+                .annotations
+                .unwrap()[CONFIG_HASH]
+                .clone()
+        };
+        let a = hash(serde_json::json!({}));
+        assert_eq!(a, hash(serde_json::json!({})));
+        assert_ne!(
+            a,
+            hash(serde_json::json!({"auth": {"accessTokenTtlSeconds": 600}}))
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! Identity and isolation: the nodes' ServiceAccount (no API access), the JWT key pair
+//! Secret, and NetworkPolicies that let in only what each part needs.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{Child, HTTP_PORT, Platform, image_tag, nats};
+
+/// The nodes' ServiceAccount. Pods also set `automountServiceAccountToken: false`, and the
+/// operator grants it no Role: agora-node never talks to the Kubernetes API.
+pub fn service_account(p: &Platform) -> Vec<Child> {
+    vec![Child::new(ServiceAccount {
+        metadata: p.meta(p.service_account(), "node", image_tag(&p.sp.spec.image)),
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    })]
+}
+
+/// A fresh Ed25519 key pair as (private PKCS#8 PEM, public SPKI PEM).
+pub fn generate_key_pair() -> (String, String) {
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let private = key
+        .to_pkcs8_pem(Default::default())
+        .expect("PKCS#8 encoding")
+        .to_string();
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(Default::default())
+        .expect("SPKI encoding");
+    (private, public)
+}
+
+/// The Secret with the platform's signing keys. Created once: a later reconcile never
+/// replaces it, or every session of the platform would end.
+pub fn jwt_secret(p: &Platform, (private, public): (String, String)) -> Secret {
+    Secret {
+        metadata: p.meta(p.jwt_secret(), "auth", image_tag(&p.sp.spec.image)),
+        type_: Some("Opaque".into()),
+        string_data: Some(BTreeMap::from([
+            ("private.pem".to_string(), private),
+            ("public.pem".to_string(), public),
+        ])),
+        ..Default::default()
+    }
+}
+
+fn tcp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(port)),
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }
+}
+
+fn from_pods(selector: BTreeMap<String, String>) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector {
+            match_labels: Some(selector),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn policy(
+    p: &Platform,
+    name: &str,
+    component_selector: LabelSelector,
+    rules: Vec<NetworkPolicyIngressRule>,
+) -> Child {
+    Child::new(NetworkPolicy {
+        metadata: p.meta(p.object_name(name), name, image_tag(&p.sp.spec.image)),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(component_selector),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(rules),
+            ..Default::default()
+        }),
+    })
+}
+
+/// The gateway is open to clients; contexts take traffic only from this platform's
+/// gateway; NATS only from this platform's pods. Other platforms in the namespace, and
+/// every other namespace, are shut out.
+pub fn network_policies(p: &Platform) -> Vec<Child> {
+    let instance = BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "agora".to_string()),
+        ("app.kubernetes.io/instance".to_string(), p.name.clone()),
+    ]);
+    let mut out = vec![policy(
+        p,
+        "gateway",
+        p.label_selector("gateway"),
+        vec![NetworkPolicyIngressRule {
+            ports: Some(vec![tcp(HTTP_PORT)]),
+            from: None,
+        }],
+    )];
+    for w in p.workloads() {
+        out.push(policy(
+            p,
+            &w.component,
+            p.label_selector(&w.component),
+            vec![NetworkPolicyIngressRule {
+                ports: Some(vec![tcp(HTTP_PORT)]),
+                from: Some(vec![from_pods(p.selector("gateway"))]),
+            }],
+        ));
+    }
+    if p.sp.spec.event_bus.managed().is_some() {
+        out.push(policy(
+            p,
+            nats::COMPONENT,
+            p.label_selector(nats::COMPONENT),
+            vec![
+                NetworkPolicyIngressRule {
+                    ports: Some(vec![tcp(nats::CLIENT_PORT)]),
+                    from: Some(vec![from_pods(instance)]),
+                },
+                NetworkPolicyIngressRule {
+                    ports: Some(vec![tcp(nats::CLUSTER_PORT), tcp(nats::MONITOR_PORT)]),
+                    from: Some(vec![from_pods(p.selector(nats::COMPONENT))]),
+                },
+            ],
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::fixtures::platform;
+
+    #[test]
+    fn contexts_admit_only_their_gateway() {
+        let sp = platform("demo", serde_json::json!({}));
+        let p = Platform::new(&sp);
+        let policies = network_policies(&p);
+        let names: Vec<_> = policies.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["demo-gateway", "demo-auth", "demo-users", "demo-nats"]
+        );
+        let users =
+            &policies[2].object["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"];
+        assert_eq!(users["app.kubernetes.io/component"], "gateway");
+        assert_eq!(users["app.kubernetes.io/instance"], "demo");
+    }
+
+    #[test]
+    fn generated_keys_are_pem() {
+        let (private, public) = generate_key_pair();
+        assert!(private.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
+    }
+}
