@@ -309,6 +309,11 @@ pub fn desired(p: &Platform, images: &BTreeMap<String, String>) -> Vec<Child> {
     out
 }
 
+/// Everything for a platform on its first reconcile (no workload running yet).
+pub fn render(sp: &SocialPlatform) -> Vec<Child> {
+    desired(&Platform::new(sp), &BTreeMap::new())
+}
+
 #[cfg(test)]
 pub mod fixtures {
     use super::*;

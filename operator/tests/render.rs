@@ -1,0 +1,146 @@
+//! The examples against the CRD's own schema, and everything the builders render for
+//! them, pinned as snapshots and checked against the official Kubernetes schemas.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agora_operator::crd::SocialPlatform;
+use agora_operator::resources::{Platform, policy, render};
+use kube::CustomResourceExt;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn examples() -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let value: Value =
+                serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p.file_stem().unwrap().to_string_lossy().into_owned(), value)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(
+        out.len() >= 3,
+        "examples/ should hold the minimal, production and external-nats platforms"
+    );
+    out
+}
+
+#[test]
+fn every_example_is_valid_against_the_crd_schema() {
+    let crd = SocialPlatform::crd();
+    let schema = serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for (name, example) in examples() {
+        let errors: Vec<String> = validator
+            .iter_errors(&example)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "examples/{name}.yaml: {errors:?}");
+        serde_json::from_value::<SocialPlatform>(example)
+            .unwrap_or_else(|e| panic!("examples/{name}.yaml: {e}"));
+    }
+    // The schema does refuse bad input (so the check above can fail).
+    let bad = serde_json::json!({"apiVersion": "agora.dev/v1alpha1", "kind": "SocialPlatform", "metadata": {"name": "x"},
+        "spec": {"topology": "Sprawling", "gateway": {"replicas": "three"}}});
+    assert!(validator.iter_errors(&bad).count() >= 2);
+}
+
+/// The rendered objects of one example, as a multi-document YAML stream.
+fn rendered(example: &Value) -> String {
+    let mut sp: SocialPlatform = serde_json::from_value(example.clone()).unwrap();
+    sp.metadata.namespace = Some("tenants".into());
+    sp.metadata.uid = Some("0b8e1a2c-1111-4222-8333-444455556666".into());
+    let p = Platform::new(&sp);
+    let keys = (
+        "-----BEGIN PRIVATE KEY-----\n(test)\n-----END PRIVATE KEY-----\n".to_string(),
+        "-----BEGIN PUBLIC KEY-----\n(test)\n-----END PUBLIC KEY-----\n".to_string(),
+    );
+    let secret = serde_json::to_value(policy::jwt_secret(&p, keys)).unwrap();
+    let mut secret = secret;
+    secret["apiVersion"] = "v1".into();
+    secret["kind"] = "Secret".into();
+    let objects: Vec<Value> = std::iter::once(secret)
+        .chain(render(&sp).into_iter().map(|c| c.object))
+        .collect();
+    objects
+        .iter()
+        .map(|o| format!("---\n{}", serde_saphyr::to_string(o).unwrap()))
+        .collect()
+}
+
+/// The builders' output is pinned: a change to the env, labels or shape of any object shows
+/// up as a diff here. Regenerate with `AGORA_WRITE_SNAPSHOTS=1 cargo test -p agora-operator`.
+#[test]
+fn rendered_objects_match_their_snapshots() {
+    let mut stale = Vec::new();
+    for (name, example) in examples() {
+        let path = root().join(format!("operator/tests/snapshots/{name}.yaml"));
+        let now = rendered(&example);
+        if std::env::var_os("AGORA_WRITE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &now).unwrap();
+        }
+        if std::fs::read_to_string(&path).unwrap_or_default() != now {
+            stale.push(name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "snapshots differ for {stale:?}: review, then AGORA_WRITE_SNAPSHOTS=1 cargo test -p agora-operator"
+    );
+}
+
+/// The official schemas, through `kubernetes-validate` (installed by scripts/install-tools).
+#[test]
+fn crd_and_rendered_objects_pass_the_official_kubernetes_schemas() {
+    let tool = root().join(".tools/bin/kubernetes-validate");
+    assert!(
+        tool.exists(),
+        "kubernetes-validate is missing: run scripts/install-tools (scripts/test does)"
+    );
+    let dir = tempfile_dir();
+    let mut files = vec![dir.join("crd.yaml")];
+    std::fs::write(&files[0], agora_operator::crd_yaml()).unwrap();
+    for (name, example) in examples() {
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, rendered(&example)).unwrap();
+        files.push(path);
+    }
+    let out = Command::new(&tool)
+        .args(["--strict", "--quiet", "-k", "1.33.0"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "kubernetes-validate failed:\n{report}"
+    );
+    assert!(!report.contains("ERROR"), "{report}");
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("agora-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
