@@ -1,0 +1,328 @@
+//! The end-to-end suite on a kind cluster: builds and loads the images, installs the chart,
+//! applies `examples/minimal.yaml`, waits for `Ready`, drives the API through the gateway
+//! (register, verify, log in, befriend), changes the image and watches the rollout, then
+//! deletes the platform and sees everything collected.
+//!
+//! It needs a Docker engine, `kind`, `kubectl` and `helm`. Where any is missing (as on the
+//! development machines, which have no Docker engine) it is skipped, saying so. CI runs it
+//! from `.github/workflows/e2e.yml`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CLUSTER: &str = "agora-e2e";
+const NAMESPACE: &str = "agora-e2e";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Why the suite cannot run here, if it cannot.
+fn missing_prerequisite() -> Option<String> {
+    for (tool, args) in [
+        ("docker", &["info"][..]),
+        ("kind", &["version"]),
+        ("kubectl", &["version", "--client"]),
+        ("helm", &["version"]),
+    ] {
+        let ok = Command::new(tool)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Some(format!("`{tool} {}` failed", args.join(" ")));
+        }
+    }
+    None
+}
+
+#[track_caller]
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn kubectl(args: &[&str]) -> String {
+    let mut all = vec!["--context", "kind-agora-e2e", "-n", NAMESPACE];
+    all.extend_from_slice(args);
+    run("kubectl", &all)
+}
+
+#[track_caller]
+fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}
+
+fn build_and_load(tag: &str) {
+    for (image, dockerfile) in [
+        ("agora-node", "node/Dockerfile"),
+        ("agora-operator", "operator/Dockerfile"),
+    ] {
+        let name = format!("{image}:{tag}");
+        run("docker", &["build", "-f", dockerfile, "-t", &name, "."]);
+        run("kind", &["load", "docker-image", "--name", CLUSTER, &name]);
+    }
+}
+
+fn api(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut args = vec![
+        "-s".to_string(),
+        "-X".into(),
+        method.into(),
+        format!("{base}/api/v1{path}"),
+        "-H".into(),
+        "content-type: application/json".into(),
+    ];
+    if let Some(t) = token {
+        args.extend(["-H".into(), format!("authorization: Bearer {t}")]);
+    }
+    if let Some(b) = body {
+        args.extend(["-d".into(), b.to_string()]);
+    }
+    let out = Command::new("curl").args(&args).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn a_platform_on_kind_from_apply_to_delete() {
+    if let Some(why) = missing_prerequisite() {
+        eprintln!(
+            "skipped: the kind suite needs Docker, kind, kubectl and helm ({why}); it runs in .github/workflows/e2e.yml"
+        );
+        return;
+    }
+    let clusters = run("kind", &["get", "clusters"]);
+    if !clusters.lines().any(|c| c == CLUSTER) {
+        run(
+            "kind",
+            &["create", "cluster", "--name", CLUSTER, "--wait", "120s"],
+        );
+    }
+    build_and_load("e2e");
+    let _ = Command::new("kubectl")
+        .args([
+            "--context",
+            "kind-agora-e2e",
+            "create",
+            "namespace",
+            NAMESPACE,
+        ])
+        .status();
+    run(
+        "helm",
+        &[
+            "--kube-context",
+            "kind-agora-e2e",
+            "upgrade",
+            "--install",
+            "agora-operator",
+            "charts/agora-operator",
+            "-n",
+            NAMESPACE,
+            "--set",
+            "image.repository=agora-operator",
+            "--set",
+            "image.tag=e2e",
+            "--set",
+            "image.pullPolicy=Never",
+            "--wait",
+        ],
+    );
+
+    // The minimal platform, on the image just built.
+    kubectl(&["apply", "-f", "examples/minimal.yaml"]);
+    kubectl(&[
+        "patch",
+        "socialplatform/demo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"image":"agora-node:e2e"}}"#,
+    ]);
+    kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "socialplatform/demo",
+        "--timeout=600s",
+    ]);
+
+    // Drive the API through the gateway.
+    let mut forward = Command::new("kubectl")
+        .args([
+            "--context",
+            "kind-agora-e2e",
+            "-n",
+            NAMESPACE,
+            "port-forward",
+            "svc/demo-gateway",
+            "17070:8080",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = "http://127.0.0.1:17070";
+    wait_until("the port-forward answers", Duration::from_secs(30), || {
+        Command::new("curl")
+            .args(["-sf", &format!("{base}/healthz")])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    let password = "correct horse battery staple";
+    let mut tokens = Vec::new();
+    for name in ["alice", "bob"] {
+        api(
+            base,
+            "POST",
+            "/auth/register",
+            None,
+            Some(
+                serde_json::json!({"username": name, "email": format!("{name}@example.org"), "password": password}),
+            ),
+        );
+        // Without SMTP the node logs its mail; the token is in the auth logs.
+        let mut token = String::new();
+        wait_until(
+            "the verification mail is logged",
+            Duration::from_secs(30),
+            || {
+                let logs = kubectl(&["logs", "statefulset/demo-node", "--tail=200"]);
+                token = logs
+                    .lines()
+                    .rev()
+                    .filter(|l| l.contains(&format!("{name}@example.org")) && l.contains("token:"))
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter_map(|v| {
+                        v["body"]
+                            .as_str()
+                            .and_then(|b| b.split("token:").nth(1))
+                            .and_then(|t| t.split_whitespace().next())
+                            .map(String::from)
+                    })
+                    .next()
+                    .unwrap_or_default();
+                !token.is_empty()
+            },
+        );
+        api(
+            base,
+            "POST",
+            "/auth/verify",
+            None,
+            Some(serde_json::json!({"token": token})),
+        );
+        let login = api(
+            base,
+            "POST",
+            "/auth/login",
+            None,
+            Some(serde_json::json!({"login": name, "password": password})),
+        );
+        tokens.push(
+            login["access_token"]
+                .as_str()
+                .expect("login works")
+                .to_string(),
+        );
+    }
+    let bob = api(base, "GET", "/users?username=bob", Some(&tokens[0]), None);
+    let alice = api(base, "GET", "/users/me", Some(&tokens[0]), None);
+    let (bob_id, alice_id) = (
+        bob["id"].as_str().unwrap().to_string(),
+        alice["id"].as_str().unwrap().to_string(),
+    );
+    api(
+        base,
+        "POST",
+        &format!("/users/{bob_id}/friend-request"),
+        Some(&tokens[0]),
+        None,
+    );
+    api(
+        base,
+        "POST",
+        &format!("/friend-requests/{alice_id}/accept"),
+        Some(&tokens[1]),
+        None,
+    );
+    let friends = api(base, "GET", "/users/me/friends", Some(&tokens[0]), None);
+    assert_eq!(friends["items"][0]["user"]["id"], bob_id.as_str());
+    let _ = forward.kill();
+    let _ = forward.wait();
+
+    // A new image rolls out: the StatefulSet and then the gateway move to it.
+    run("docker", &["tag", "agora-node:e2e", "agora-node:e2e2"]);
+    run(
+        "kind",
+        &["load", "docker-image", "--name", CLUSTER, "agora-node:e2e2"],
+    );
+    kubectl(&[
+        "patch",
+        "socialplatform/demo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"image":"agora-node:e2e2"}}"#,
+    ]);
+    wait_until(
+        "the gateway runs the new image",
+        Duration::from_secs(600),
+        || {
+            kubectl(&[
+                "get",
+                "deployment/demo-gateway",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ]) == "agora-node:e2e2"
+        },
+    );
+    kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "socialplatform/demo",
+        "--timeout=600s",
+    ]);
+
+    // Deleting the platform collects everything it owned.
+    kubectl(&[
+        "delete",
+        "socialplatform/demo",
+        "--wait=true",
+        "--timeout=300s",
+    ]);
+    wait_until("every child is gone", Duration::from_secs(300), || {
+        kubectl(&[
+            "get",
+            "statefulsets,deployments,services,networkpolicies",
+            "-l",
+            "app.kubernetes.io/instance=demo",
+            "-o",
+            "name",
+        ])
+        .trim()
+        .is_empty()
+    });
+}
