@@ -8,10 +8,12 @@
 //! - [`resources`]: the desired objects, as pure functions of the resource;
 //! - [`status`]: conditions and the rollout plan, as pure functions of what was observed;
 //! - [`controller`]: the reconcile loop: apply, prune, status, events, finalizer;
+//! - [`leader`]: leader election on a Lease, for more than one replica;
 //! - [`telemetry`]: metrics and the health/metrics HTTP server.
 
 pub mod controller;
 pub mod crd;
+pub mod leader;
 pub mod resources;
 pub mod status;
 pub mod telemetry;

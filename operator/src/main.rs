@@ -28,6 +28,13 @@ enum Command {
         /// `text` or `json` logs.
         #[arg(long, env = "AGORA_LOG_FORMAT", default_value = "json")]
         log_format: String,
+        /// Reconcile only while holding the Lease `agora-operator-leader`, so that several
+        /// replicas can run with one of them active.
+        #[arg(long, env = "AGORA_OPERATOR_LEADER_ELECTION")]
+        leader_election: bool,
+        /// Namespace of the leader Lease (the operator's own namespace).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        lease_namespace: String,
     },
 }
 
@@ -52,6 +59,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             http_addr,
             namespace,
             log_format,
+            leader_election,
+            lease_namespace,
         } => {
             let subscriber = tracing_subscriber::fmt().with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -67,8 +76,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("no Kubernetes API reachable: {e}"))?;
             let metrics = agora_operator::telemetry::Metrics::new();
             let server = tokio::spawn(agora_operator::telemetry::serve(http_addr, metrics.clone()));
+            let controller = async {
+                if leader_election {
+                    agora_operator::leader::run_while_leading(
+                        client.clone(),
+                        &lease_namespace,
+                        agora_operator::controller::run(client, metrics, namespace),
+                    )
+                    .await
+                } else {
+                    agora_operator::controller::run(client, metrics, namespace).await;
+                    Ok(())
+                }
+            };
             tokio::select! {
-                () = agora_operator::controller::run(client, metrics, namespace) => Ok(()),
+                result = controller => result,
                 result = server => result?,
             }
         }
