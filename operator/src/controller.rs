@@ -29,8 +29,6 @@ use crate::telemetry::Metrics;
 pub enum Error {
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Invalid(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -40,6 +38,28 @@ pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+    /// Consecutive failures per platform (`namespace/name`), for the retry backoff.
+    failures: std::sync::Mutex<BTreeMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, metrics: Arc<Metrics>, recorder: Recorder) -> Self {
+        Context {
+            client,
+            metrics,
+            recorder,
+            failures: Default::default(),
+        }
+    }
+}
+
+fn key(sp: &SocialPlatform) -> String {
+    format!("{}/{}", sp.namespace().unwrap_or_default(), sp.name_any())
+}
+
+/// Retry delay after `n` consecutive failures: 5 s, doubling, at most 5 minutes.
+pub fn backoff(n: u32) -> Duration {
+    Duration::from_secs((5u64 << n.saturating_sub(1).min(6)).min(300))
 }
 
 /// Kinds the operator applies and prunes (the JWT Secret is created once, never pruned).
@@ -69,14 +89,13 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, namespace: Option<String
         controller: MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let ctx = Arc::new(Context {
-        client: client.clone(),
+    let ctx = Arc::new(Context::new(
+        client.clone(),
         metrics,
-        recorder: Recorder::new(client.clone(), reporter),
-    });
+        Recorder::new(client.clone(), reporter),
+    ));
     let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=agora-operator");
-    let api = |c: &Client| -> (Client, Option<String>) { (c.clone(), namespace.clone()) };
-    let (c, ns) = api(&client);
+    let (c, ns) = (client.clone(), namespace.clone());
     Controller::new(platforms, watcher::Config::default())
         .owns(scoped::<StatefulSet>(&c, &ns), owned.clone())
         .owns(scoped::<Deployment>(&c, &ns), owned.clone())
@@ -107,9 +126,13 @@ fn scoped<K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = 
 }
 
 fn error_policy(sp: Arc<SocialPlatform>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(platform = %sp.name_any(), %error, "reconcile failed");
     ctx.metrics.failures.inc();
-    Action::requeue(Duration::from_secs(15))
+    let mut failures = ctx.failures.lock().expect("failures lock");
+    let n = failures.entry(key(&sp)).or_default();
+    *n += 1;
+    let delay = backoff(*n);
+    tracing::warn!(platform = %sp.name_any(), %error, attempt = *n, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
 }
 
 /// Whether the platform is paused (field or annotation).
@@ -142,6 +165,16 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
     }
     ensure_jwt_secret(&p, ctx).await?;
     let plan = status::rollout_plan(&sp.spec.image, &workload_names(&p), &observed.workloads);
+    for (workload, image) in &plan {
+        if let Some(running) = observed
+            .workloads
+            .get(workload)
+            .filter(|o| &o.image != image)
+        {
+            let note = format!("moving {workload} from {} to {image}", running.image);
+            event(&p, ctx, EventType::Normal, "RollingOut", "Rollout", note).await;
+        }
+    }
     let children = resources::desired(&p, &plan);
     let error = match apply_all(&p, ctx, &children).await {
         Ok(()) => prune(&p, ctx, &children).await.err(),
@@ -393,4 +426,15 @@ async fn event(
 pub fn status_for(sp: &SocialPlatform, seen: Seen) -> SocialPlatformStatus {
     let p = Platform::new(sp);
     status::status(&facts(&p, seen, None, is_paused(sp)), sp.status.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_five_minutes() {
+        let delays: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
 }

@@ -36,11 +36,7 @@ fn context(server: &ApiServer) -> Arc<Context> {
             instance: None,
         },
     );
-    Arc::new(Context {
-        client,
-        metrics: Metrics::new(),
-        recorder,
-    })
+    Arc::new(Context::new(client, Metrics::new(), recorder))
 }
 
 /// Runs one reconcile of the platform as currently stored (as the watcher would see it).
@@ -308,6 +304,8 @@ async fn a_new_image_rolls_contexts_one_at_a_time_then_the_gateway() {
         condition(&server, "demo", "UsersReady")["reason"],
         "RollingOut"
     );
+    assert!(server.events().iter().any(|e| e["reason"] == "RollingOut"
+        && e["note"] == "moving auth from agora-node:1 to agora-node:2"));
     make_everything_ready(&server);
     pass(&server, &ctx, "demo").await.unwrap();
     assert_eq!(image(&sets(), "demo-users"), json!("agora-node:2"));
