@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -104,7 +105,8 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, namespace: Option<String
         .owns(scoped::<ServiceAccount>(&c, &ns), owned.clone())
         .owns(scoped::<PodDisruptionBudget>(&c, &ns), owned.clone())
         .owns(scoped::<NetworkPolicy>(&c, &ns), owned.clone())
-        .owns(scoped::<Ingress>(&c, &ns), owned)
+        .owns(scoped::<Ingress>(&c, &ns), owned.clone())
+        .owns(scoped::<HorizontalPodAutoscaler>(&c, &ns), owned)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

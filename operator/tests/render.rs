@@ -144,3 +144,86 @@ fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The CRD's CEL rules, evaluated client-side (kube's `cel` feature) on the defaulted
+/// object, as the API server would after defaulting.
+fn cel_errors(spec: Value, old: Option<Value>) -> Vec<String> {
+    let crd = SocialPlatform::crd();
+    let schema = serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap();
+    let defaulted = |spec: Value| {
+        let sp: SocialPlatform = serde_json::from_value(serde_json::json!({
+            "apiVersion": "agora.dev/v1alpha1", "kind": "SocialPlatform", "metadata": {"name": "x"}, "spec": spec
+        }))
+        .unwrap();
+        serde_json::to_value(sp).unwrap()
+    };
+    let old = old.map(defaulted);
+    match kube::core::cel::Validator::new().validate(&schema, &defaulted(spec), old.as_ref()) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+    }
+}
+
+#[test]
+fn cel_rules_accept_the_examples_and_refuse_what_they_forbid() {
+    for (name, example) in examples() {
+        let errors = cel_errors(example["spec"].clone(), None);
+        assert!(errors.is_empty(), "examples/{name}.yaml: {errors:?}");
+    }
+    let refused = |spec: Value, expected: &str| {
+        let errors = cel_errors(spec.clone(), None);
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{spec} gave {errors:?}, expected {expected:?}"
+        );
+    };
+    refused(
+        serde_json::json!({"eventBus": {"managed": {"replicas": 2}}}),
+        "1, 3 or 5",
+    );
+    refused(
+        serde_json::json!({"eventBus": {"managed": {}, "external": {"url": "nats://x:4222"}}}),
+        "not both",
+    );
+    refused(
+        serde_json::json!({"eventBus": {"external": {"url": "http://x"}}}),
+        "nats://",
+    );
+    refused(
+        serde_json::json!({"contexts": {"overrides": {"posts": {"replicas": 2}}}}),
+        "known contexts",
+    );
+    refused(
+        serde_json::json!({"gateway": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}),
+        "maxReplicas",
+    );
+    refused(
+        serde_json::json!({"gateway": {"ingress": {"host": "Not A Host"}}}),
+        "DNS name",
+    );
+    refused(
+        serde_json::json!({"contexts": {"defaults": {"storage": {"size": "lots"}}}}),
+        "quantity",
+    );
+    refused(
+        serde_json::json!({"auth": {"accessTokenTtlSeconds": 5}}),
+        "30 to 86400",
+    );
+    // A transition rule: the bus's storage class cannot change once set.
+    let with_class = |class: &str| serde_json::json!({"eventBus": {"managed": {"storage": {"size": "1Gi", "className": class}}}});
+    assert!(cel_errors(with_class("fast"), Some(with_class("fast"))).is_empty());
+    let errors = cel_errors(with_class("slow"), Some(with_class("fast")));
+    assert!(
+        errors.iter().any(|e| e.contains("cannot change")),
+        "{errors:?}"
+    );
+}
