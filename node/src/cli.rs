@@ -49,7 +49,7 @@ pub enum Command {
 }
 
 /// Contexts this build has.
-pub const CONTEXTS: &[&str] = &["auth", "users"];
+pub const CONTEXTS: &[&str] = &["auth", "users", "groups"];
 
 fn parse_context(s: &str) -> Result<String, String> {
     let s = s.trim();
@@ -65,7 +65,7 @@ fn parse_context(s: &str) -> Result<String, String> {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Contexts to run, comma-separated (auth, users).
+    /// Contexts to run, comma-separated (auth, users, groups).
     #[arg(long, env = "AGORA_CONTEXTS", value_delimiter = ',', required = true, value_parser = parse_context)]
     pub context: Vec<String>,
     #[command(flatten)]
@@ -167,6 +167,7 @@ fn contexts(
                 auth::start(platform, keys, auth.clone(), mailer.clone())?
             }
             "users" => users::start(platform)?,
+            "groups" => crate::groups::start(platform)?,
             other => anyhow::bail!("unknown context {other}"),
         });
     }

@@ -10,7 +10,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 /// The bounded contexts an `agora-node` image of this version can run, in rollout order.
-pub const CONTEXTS: &[&str] = &["auth", "users"];
+pub const CONTEXTS: &[&str] = &["auth", "users", "groups"];
 
 /// A complete, isolated social network for one tenant.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -119,12 +119,12 @@ impl Default for StorageSpec {
 /// Settings of every context, with per-context overrides.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users'])").message("overrides may name only known contexts: auth, users"))]
+#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users', 'groups'])").message("overrides may name only known contexts: auth, users, groups"))]
 pub struct ContextsSpec {
     /// Applied to every context unless overridden.
     #[serde(default)]
     pub defaults: ContextSettings,
-    /// Per context (`auth`, `users`): fields set here win over `defaults`.
+    /// Per context (`auth`, `users`, `groups`): fields set here win over `defaults`.
     #[serde(default)]
     pub overrides: BTreeMap<String, ContextOverride>,
 }
@@ -570,6 +570,27 @@ mod tests {
         let yaml = crate::crd_yaml();
         assert!(yaml.contains("self.replicas in [1, 3, 5]"));
         assert!(yaml.contains("oldSelf"));
+    }
+
+    /// The operator deploys exactly the contexts the node can run.
+    #[test]
+    fn contexts_match_the_node() {
+        let cli =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../node/src/cli.rs"))
+                .unwrap();
+        let line = cli
+            .lines()
+            .find(|l| l.starts_with("pub const CONTEXTS"))
+            .expect("node declares CONTEXTS");
+        let node: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+        assert_eq!(node, CONTEXTS);
+        let yaml = crate::crd_yaml();
+        for c in CONTEXTS {
+            assert!(
+                yaml.contains(&format!("'{c}'")),
+                "the overrides rule must allow {c}"
+            );
+        }
     }
 
     #[test]

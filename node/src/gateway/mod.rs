@@ -40,12 +40,13 @@ pub fn context_for(path: &str) -> Option<&'static str> {
     match first {
         "auth" => Some("auth"),
         "users" | "friend-requests" => Some("users"),
+        "groups" | "pages" => Some("groups"),
         _ => None,
     }
 }
 
 /// The contexts the gateway can route to.
-pub const CONTEXTS: &[&str] = &["auth", "users"];
+pub const CONTEXTS: &[&str] = &["auth", "users", "groups"];
 
 /// What the edge middleware needs.
 #[derive(Clone)]

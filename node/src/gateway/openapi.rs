@@ -5,6 +5,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use crate::auth::http::AuthApi;
+use crate::groups::http::GroupsApi;
 use crate::users::http::UsersApi;
 
 #[derive(OpenApi)]
@@ -19,6 +20,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Base::openapi();
     doc.merge(AuthApi::openapi());
     doc.merge(UsersApi::openapi());
+    doc.merge(GroupsApi::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

@@ -142,6 +142,27 @@ impl PageParams {
     }
 }
 
+impl PageParams {
+    /// The cursor, which is always an id (a ULID) this API returned; anything else is a 422.
+    pub fn cursor_id(&self) -> Result<Option<String>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|c| {
+                ulid::Ulid::from_string(c)
+                    .map(|u| u.to_string())
+                    .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))
+            })
+            .transpose()
+    }
+}
+
+/// An id from a path: a ULID, else 404 (an id that cannot exist is not found, not malformed).
+pub fn path_id(id: &str, what: &str) -> Result<String, ApiError> {
+    ulid::Ulid::from_string(id)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::NotFound(format!("no such {what}")))
+}
+
 /// One page of a list.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {

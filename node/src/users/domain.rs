@@ -165,10 +165,7 @@ pub fn clean_website(value: &str) -> Result<String, FieldError> {
 
 /// The id in a path: a ULID, or a 404 (unknown ids are not found, not malformed).
 pub fn parse_user_id(id: &str) -> Result<String, ApiError> {
-    match ulid::Ulid::from_string(id) {
-        Ok(u) => Ok(u.to_string()),
-        Err(_) => Err(ApiError::NotFound("no such user".into())),
-    }
+    crate::platform::http::path_id(id, "user")
 }
 
 #[cfg(test)]

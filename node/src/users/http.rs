@@ -377,17 +377,6 @@ async fn decline_request(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn cursor(page: &PageParams) -> ApiResult<Option<String>> {
-    page.cursor
-        .as_deref()
-        .map(|c| {
-            ulid::Ulid::from_string(c)
-                .map(|u| u.to_string())
-                .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))
-        })
-        .transpose()
-}
-
 fn card(s: &UsersState, id: &str) -> ApiResult<UserCard> {
     let p = storage::profile(&s.store, id)?;
     Ok(match p {
@@ -411,7 +400,13 @@ fn page_of(
     page: PageParams,
 ) -> ApiResult<Json<Page<ListedUser>>> {
     let limit = page.limit()?;
-    let rows = storage::list(&s.store, owner, list, cursor(&page)?.as_deref(), limit + 1)?;
+    let rows = storage::list(
+        &s.store,
+        owner,
+        list,
+        page.cursor_id()?.as_deref(),
+        limit + 1,
+    )?;
     let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].0.clone());
     let items = rows
         .into_iter()
@@ -493,7 +488,7 @@ async fn mutual_friends(
         &s.store,
         user.id(),
         &other,
-        cursor(&page)?.as_deref(),
+        page.cursor_id()?.as_deref(),
         limit + 1,
     )?;
     let next_cursor = (ids.len() > limit).then(|| ids[limit - 1].clone());

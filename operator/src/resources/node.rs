@@ -297,7 +297,7 @@ mod tests {
                 .unwrap()
                 .value
                 .as_deref(),
-            Some("auth,users")
+            Some("auth,users,groups")
         );
     }
 

@@ -150,7 +150,13 @@ mod tests {
         let names: Vec<_> = policies.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["demo-gateway", "demo-auth", "demo-users", "demo-nats"]
+            [
+                "demo-gateway",
+                "demo-auth",
+                "demo-users",
+                "demo-groups",
+                "demo-nats"
+            ]
         );
         let users =
             &policies[2].object["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"];

@@ -1,0 +1,87 @@
+//! The published language of groups: events other contexts may consume.
+
+use serde::{Deserialize, Serialize};
+
+use super::domain::{GroupPrivacy, GroupRole};
+use crate::platform::envelope::DomainEvent;
+
+pub const CONTEXT: &str = "groups";
+
+/// A group exists, or its name or privacy changed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupUpdated {
+    pub group_id: String,
+    pub name: String,
+    pub privacy: GroupPrivacy,
+}
+impl DomainEvent for GroupUpdated {
+    const TYPE: &'static str = "GroupUpdated";
+}
+
+/// A group was deleted; its members are gone with it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupDeleted {
+    pub group_id: String,
+}
+impl DomainEvent for GroupDeleted {
+    const TYPE: &'static str = "GroupDeleted";
+}
+
+/// Someone became a member, or a member's role changed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemberJoined {
+    pub group_id: String,
+    pub user_id: String,
+    pub role: GroupRole,
+}
+impl DomainEvent for MemberJoined {
+    const TYPE: &'static str = "MemberJoined";
+}
+
+/// A member left, was removed or was banned.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemberLeft {
+    pub group_id: String,
+    pub user_id: String,
+}
+impl DomainEvent for MemberLeft {
+    const TYPE: &'static str = "MemberLeft";
+}
+
+/// A page exists, or its name changed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PageUpdated {
+    pub page_id: String,
+    pub name: String,
+}
+impl DomainEvent for PageUpdated {
+    const TYPE: &'static str = "PageUpdated";
+}
+
+/// A user may now act (and post) as the page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PageAdminAdded {
+    pub page_id: String,
+    pub user_id: String,
+}
+impl DomainEvent for PageAdminAdded {
+    const TYPE: &'static str = "PageAdminAdded";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PageFollowed {
+    pub page_id: String,
+    pub user_id: String,
+}
+impl DomainEvent for PageFollowed {
+    const TYPE: &'static str = "PageFollowed";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PageUnfollowed {
+    pub page_id: String,
+    pub user_id: String,
+}
+impl DomainEvent for PageUnfollowed {
+    const TYPE: &'static str = "PageUnfollowed";
+}

@@ -1,0 +1,452 @@
+//! The only code of groups that touches sled. Prefixes: `g/` groups, `gm/<g><u>` members,
+//! `ug/<u><g>` a user's groups, `gr/<g><u>` join requests, `gi/<g><u>` invitations,
+//! `gb/<g><u>` bans, `p/` pages, `pa/<p><u>` page admins, `pf/<p><u>` followers,
+//! `up/<u><p>` pages a user follows, `a/<u>` known accounts (from auth's events).
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::events::AccountRegistered;
+use crate::platform::envelope::{DomainEvent, Envelope};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
+
+use super::domain::{Group, GroupRole, Page};
+use super::events::{
+    CONTEXT, GroupDeleted, GroupUpdated, MemberJoined, MemberLeft, PageAdminAdded, PageFollowed,
+    PageUnfollowed, PageUpdated,
+};
+
+/// A membership: the role and since when.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Membership {
+    pub role: GroupRole,
+    pub since: i64,
+}
+
+/// When an edge (request, invitation, ban, follow) began.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Since {
+    pub at: i64,
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
+    tx.emit(&Envelope::new(CONTEXT, actor, aggregate, event))
+}
+
+fn group_key(g: &str) -> Vec<u8> {
+    key("g/", &[g])
+}
+fn member_key(g: &str, u: &str) -> Vec<u8> {
+    key("gm/", &[g, u])
+}
+fn user_group_key(u: &str, g: &str) -> Vec<u8> {
+    key("ug/", &[u, g])
+}
+fn page_key(p: &str) -> Vec<u8> {
+    key("p/", &[p])
+}
+
+/// Edges of a group or page kept as `prefix<owner><user>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    Request,
+    Invitation,
+    Ban,
+    PageAdmin,
+    Follower,
+}
+
+impl Edge {
+    fn prefix(self) -> &'static str {
+        match self {
+            Edge::Request => "gr/",
+            Edge::Invitation => "gi/",
+            Edge::Ban => "gb/",
+            Edge::PageAdmin => "pa/",
+            Edge::Follower => "pf/",
+        }
+    }
+    fn key(self, owner: &str, user: &str) -> Vec<u8> {
+        key(self.prefix(), &[owner, user])
+    }
+}
+
+pub fn account_exists(store: &Store, user: &str) -> ApiResult<bool> {
+    store.contains(&key("a/", &[user]))
+}
+
+/// Records an account (consumed from auth).
+pub fn record_account(
+    store: &Store,
+    event_id: &str,
+    account: &AccountRegistered,
+) -> ApiResult<bool> {
+    store.apply_once(event_id, |tx| {
+        tx.put_raw(&key("a/", &[&account.account_id]), &[])
+    })
+}
+
+pub fn group(store: &Store, g: &str) -> ApiResult<Option<Group>> {
+    store.get(&group_key(g))
+}
+
+pub fn role(store: &Store, g: &str, u: &str) -> ApiResult<Option<GroupRole>> {
+    Ok(store.get::<Membership>(&member_key(g, u))?.map(|m| m.role))
+}
+
+pub fn has(store: &Store, edge: Edge, owner: &str, user: &str) -> ApiResult<bool> {
+    store.contains(&edge.key(owner, user))
+}
+
+fn load_group(tx: &Tx, g: &str) -> TxResult<Group> {
+    match tx.get::<Group>(&group_key(g))? {
+        Some(group) => Ok(group),
+        None => abort(ApiError::NotFound("no such group".into())),
+    }
+}
+
+fn group_event(g: &Group) -> GroupUpdated {
+    GroupUpdated {
+        group_id: g.id.clone(),
+        name: g.name.clone(),
+        privacy: g.privacy,
+    }
+}
+
+/// Creates a group with its creator as admin.
+pub fn create_group(store: &Store, group: &Group) -> ApiResult<()> {
+    store.transact(|tx| {
+        let creator = &group.created_by;
+        tx.put(
+            &group_key(&group.id),
+            &Group {
+                member_count: 1,
+                ..group.clone()
+            },
+        )?;
+        tx.put(
+            &member_key(&group.id, creator),
+            &Membership {
+                role: GroupRole::Admin,
+                since: group.created_at,
+            },
+        )?;
+        tx.put_raw(&user_group_key(creator, &group.id), &[])?;
+        emit(tx, creator, &group.id, &group_event(group))?;
+        emit(
+            tx,
+            creator,
+            &group.id,
+            &MemberJoined {
+                group_id: group.id.clone(),
+                user_id: creator.clone(),
+                role: GroupRole::Admin,
+            },
+        )
+    })
+}
+
+pub fn update_group(
+    store: &Store,
+    actor: &str,
+    g: &str,
+    change: impl Fn(&mut Group),
+) -> ApiResult<Group> {
+    store.transact(|tx| {
+        let mut group = load_group(tx, g)?;
+        change(&mut group);
+        tx.put(&group_key(g), &group)?;
+        emit(tx, actor, g, &group_event(&group))?;
+        Ok(group)
+    })
+}
+
+/// Adds a member (joining, an approved request or an accepted invitation).
+pub fn add_member(store: &Store, actor: &str, g: &str, u: &str, role: GroupRole) -> ApiResult<()> {
+    store.transact(|tx| {
+        let mut group = load_group(tx, g)?;
+        if tx.contains(&Edge::Ban.key(g, u))? {
+            return abort(ApiError::Forbidden(
+                "this user is banned from the group".into(),
+            ));
+        }
+        if tx.contains(&member_key(g, u))? {
+            return abort(ApiError::Conflict("already a member".into()));
+        }
+        tx.remove(&Edge::Request.key(g, u))?;
+        tx.remove(&Edge::Invitation.key(g, u))?;
+        tx.put(&member_key(g, u), &Membership { role, since: now() })?;
+        tx.put_raw(&user_group_key(u, g), &[])?;
+        group.member_count += 1;
+        tx.put(&group_key(g), &group)?;
+        emit(
+            tx,
+            actor,
+            g,
+            &MemberJoined {
+                group_id: g.into(),
+                user_id: u.into(),
+                role,
+            },
+        )
+    })
+}
+
+/// Records a pending edge (a request or an invitation) unless the user is a member.
+pub fn add_pending(store: &Store, edge: Edge, g: &str, u: &str) -> ApiResult<()> {
+    store.transact(|tx| {
+        load_group(tx, g)?;
+        if tx.contains(&member_key(g, u))? {
+            return abort(ApiError::Conflict("already a member".into()));
+        }
+        if tx.contains(&edge.key(g, u))? {
+            return abort(ApiError::Conflict("already pending".into()));
+        }
+        tx.put(&edge.key(g, u), &Since { at: now() })
+    })
+}
+
+/// Removes a pending edge; 404 when there is none.
+pub fn remove_edge(store: &Store, edge: Edge, owner: &str, u: &str) -> ApiResult<()> {
+    store.transact(|tx| {
+        if !tx.remove(&edge.key(owner, u))? {
+            return abort(ApiError::NotFound("nothing pending for this user".into()));
+        }
+        Ok(())
+    })
+}
+
+/// Removes a member (leaving, removal, ban). The last admin cannot leave while others stay.
+pub fn remove_member(store: &Store, actor: &str, g: &str, u: &str, ban: bool) -> ApiResult<()> {
+    let admins = list(store, "gm/", g, None, usize::MAX)?
+        .into_iter()
+        .filter(|(_, v)| from_json::<Membership>(v).is_ok_and(|m| m.role == GroupRole::Admin))
+        .count();
+    store.transact(|tx| {
+        let mut group = load_group(tx, g)?;
+        let Some(membership) = tx.get::<Membership>(&member_key(g, u))? else {
+            if ban {
+                return tx.put(&Edge::Ban.key(g, u), &Since { at: now() });
+            }
+            return abort(ApiError::NotFound("not a member of this group".into()));
+        };
+        if membership.role == GroupRole::Admin && admins <= 1 && group.member_count > 1 {
+            return abort(ApiError::Conflict(
+                "the last admin cannot leave; make another member admin first".into(),
+            ));
+        }
+        tx.remove(&member_key(g, u))?;
+        tx.remove(&user_group_key(u, g))?;
+        if ban {
+            tx.put(&Edge::Ban.key(g, u), &Since { at: now() })?;
+        }
+        group.member_count = group.member_count.saturating_sub(1);
+        tx.put(&group_key(g), &group)?;
+        emit(
+            tx,
+            actor,
+            g,
+            &MemberLeft {
+                group_id: g.into(),
+                user_id: u.into(),
+            },
+        )
+    })
+}
+
+pub fn set_role(store: &Store, actor: &str, g: &str, u: &str, role: GroupRole) -> ApiResult<()> {
+    store.transact(|tx| {
+        let Some(mut membership) = tx.get::<Membership>(&member_key(g, u))? else {
+            return abort(ApiError::NotFound("not a member of this group".into()));
+        };
+        membership.role = role;
+        tx.put(&member_key(g, u), &membership)?;
+        emit(
+            tx,
+            actor,
+            g,
+            &MemberJoined {
+                group_id: g.into(),
+                user_id: u.into(),
+                role,
+            },
+        )
+    })
+}
+
+/// Deletes a group with its members and pending edges.
+pub fn delete_group(store: &Store, actor: &str, g: &str) -> ApiResult<()> {
+    let members: Vec<String> = list(store, "gm/", g, None, usize::MAX)?
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    let pending: Vec<Vec<u8>> = [Edge::Request, Edge::Invitation, Edge::Ban]
+        .into_iter()
+        .map(|e| {
+            list(store, e.prefix(), g, None, usize::MAX)
+                .map(|rows| rows.into_iter().map(move |(u, _)| e.key(g, &u)))
+        })
+        .collect::<ApiResult<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    store.transact(|tx| {
+        load_group(tx, g)?;
+        tx.remove(&group_key(g))?;
+        for u in &members {
+            tx.remove(&member_key(g, u))?;
+            tx.remove(&user_group_key(u, g))?;
+        }
+        for k in &pending {
+            tx.remove(k)?;
+        }
+        emit(tx, actor, g, &GroupDeleted { group_id: g.into() })
+    })
+}
+
+/// One page of `prefix<owner>…` rows: the ids after the prefix and the values.
+pub fn list(
+    store: &Store,
+    prefix: &str,
+    owner: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> ApiResult<Vec<(String, sled::IVec)>> {
+    Ok(store
+        .scan_after(&key(prefix, &[owner]), after.map(str::as_bytes), limit)?
+        .into_iter()
+        .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
+        .collect())
+}
+
+pub fn page(store: &Store, p: &str) -> ApiResult<Option<Page>> {
+    store.get(&page_key(p))
+}
+
+fn load_page(tx: &Tx, p: &str) -> TxResult<Page> {
+    match tx.get::<Page>(&page_key(p))? {
+        Some(page) => Ok(page),
+        None => abort(ApiError::NotFound("no such page".into())),
+    }
+}
+
+pub fn create_page(store: &Store, page: &Page) -> ApiResult<()> {
+    store.transact(|tx| {
+        tx.put(&page_key(&page.id), page)?;
+        tx.put(
+            &Edge::PageAdmin.key(&page.id, &page.created_by),
+            &Since {
+                at: page.created_at,
+            },
+        )?;
+        emit(
+            tx,
+            &page.created_by,
+            &page.id,
+            &PageUpdated {
+                page_id: page.id.clone(),
+                name: page.name.clone(),
+            },
+        )?;
+        emit(
+            tx,
+            &page.created_by,
+            &page.id,
+            &PageAdminAdded {
+                page_id: page.id.clone(),
+                user_id: page.created_by.clone(),
+            },
+        )
+    })
+}
+
+pub fn update_page(
+    store: &Store,
+    actor: &str,
+    p: &str,
+    change: impl Fn(&mut Page),
+) -> ApiResult<Page> {
+    store.transact(|tx| {
+        let mut page = load_page(tx, p)?;
+        change(&mut page);
+        tx.put(&page_key(p), &page)?;
+        emit(
+            tx,
+            actor,
+            p,
+            &PageUpdated {
+                page_id: p.into(),
+                name: page.name.clone(),
+            },
+        )?;
+        Ok(page)
+    })
+}
+
+pub fn add_page_admin(store: &Store, actor: &str, p: &str, u: &str) -> ApiResult<()> {
+    store.transact(|tx| {
+        load_page(tx, p)?;
+        if tx.contains(&Edge::PageAdmin.key(p, u))? {
+            return abort(ApiError::Conflict("already an admin of this page".into()));
+        }
+        tx.put(&Edge::PageAdmin.key(p, u), &Since { at: now() })?;
+        emit(
+            tx,
+            actor,
+            p,
+            &PageAdminAdded {
+                page_id: p.into(),
+                user_id: u.into(),
+            },
+        )
+    })
+}
+
+/// Follows (`true`) or unfollows a page.
+pub fn set_follow(store: &Store, p: &str, u: &str, follow: bool) -> ApiResult<()> {
+    store.transact(|tx| {
+        let mut page = load_page(tx, p)?;
+        let following = tx.contains(&Edge::Follower.key(p, u))?;
+        match (follow, following) {
+            (true, true) => {
+                return abort(ApiError::Conflict("you already follow this page".into()));
+            }
+            (false, false) => {
+                return abort(ApiError::NotFound("you do not follow this page".into()));
+            }
+            (true, false) => {
+                tx.put(&Edge::Follower.key(p, u), &Since { at: now() })?;
+                tx.put_raw(&key("up/", &[u, p]), &[])?;
+                page.follower_count += 1;
+                emit(
+                    tx,
+                    u,
+                    p,
+                    &PageFollowed {
+                        page_id: p.into(),
+                        user_id: u.into(),
+                    },
+                )?;
+            }
+            (false, true) => {
+                tx.remove(&Edge::Follower.key(p, u))?;
+                tx.remove(&key("up/", &[u, p]))?;
+                page.follower_count = page.follower_count.saturating_sub(1);
+                emit(
+                    tx,
+                    u,
+                    p,
+                    &PageUnfollowed {
+                        page_id: p.into(),
+                        user_id: u.into(),
+                    },
+                )?;
+            }
+        }
+        tx.put(&page_key(p), &page)
+    })
+}
