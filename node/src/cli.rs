@@ -49,7 +49,7 @@ pub enum Command {
 }
 
 /// Contexts this build has.
-pub const CONTEXTS: &[&str] = &["auth", "users", "groups"];
+pub const CONTEXTS: &[&str] = &["auth", "users", "groups", "posts"];
 
 fn parse_context(s: &str) -> Result<String, String> {
     let s = s.trim();
@@ -65,7 +65,7 @@ fn parse_context(s: &str) -> Result<String, String> {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Contexts to run, comma-separated (auth, users, groups).
+    /// Contexts to run, comma-separated (auth, users, groups, posts).
     #[arg(long, env = "AGORA_CONTEXTS", value_delimiter = ',', required = true, value_parser = parse_context)]
     pub context: Vec<String>,
     #[command(flatten)]
@@ -168,6 +168,7 @@ fn contexts(
             }
             "users" => users::start(platform)?,
             "groups" => crate::groups::start(platform)?,
+            "posts" => crate::posts::start(platform)?,
             other => anyhow::bail!("unknown context {other}"),
         });
     }

@@ -6,7 +6,7 @@
 //! # Layout
 //! - [`platform`]: plumbing shared by every context (config, errors, storage, bus,
 //!   tokens, telemetry); imports no context.
-//! - [`auth`], [`users`], [`groups`]: the bounded contexts, each with the same skeleton
+//! - [`auth`], [`users`], [`groups`], [`posts`]: the bounded contexts, each with the same skeleton
 //!   (`domain`, `storage`, `events`, `http`).
 //! - [`gateway`]: the public edge under `/api/v1`.
 //! - [`cli`]: the `serve`, `gateway` and `dev` roles.
@@ -16,4 +16,5 @@ pub mod cli;
 pub mod gateway;
 pub mod groups;
 pub mod platform;
+pub mod posts;
 pub mod users;

@@ -36,17 +36,23 @@ use crate::platform::tokens::{TokenVerifier, VerifiedClaims, bearer};
 /// Which context serves a path, or `None` when no context does.
 pub fn context_for(path: &str) -> Option<&'static str> {
     let rest = path.strip_prefix("/api/v1/")?;
-    let first = rest.split('/').next().unwrap_or_default();
+    let mut segments = rest.split('/');
+    let first = segments.next().unwrap_or_default();
+    // A user's timeline belongs to posts, not users.
+    if first == "users" && segments.nth(1) == Some("posts") {
+        return Some("posts");
+    }
     match first {
         "auth" => Some("auth"),
         "users" | "friend-requests" => Some("users"),
         "groups" | "pages" => Some("groups"),
+        "posts" => Some("posts"),
         _ => None,
     }
 }
 
 /// The contexts the gateway can route to.
-pub const CONTEXTS: &[&str] = &["auth", "users", "groups"];
+pub const CONTEXTS: &[&str] = &["auth", "users", "groups", "posts"];
 
 /// What the edge middleware needs.
 #[derive(Clone)]

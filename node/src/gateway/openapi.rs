@@ -6,6 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use crate::auth::http::AuthApi;
 use crate::groups::http::GroupsApi;
+use crate::posts::http::PostsApi;
 use crate::users::http::UsersApi;
 
 #[derive(OpenApi)]
@@ -21,6 +22,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(AuthApi::openapi());
     doc.merge(UsersApi::openapi());
     doc.merge(GroupsApi::openapi());
+    doc.merge(PostsApi::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

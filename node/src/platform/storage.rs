@@ -150,6 +150,33 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// Like [`Store::scan_after`], newest first: keys under `prefix` before `prefix + before`
+    /// (exclusive), in descending order. With ULID suffixes that is newest first.
+    pub fn scan_before(
+        &self,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> ApiResult<Vec<(Vec<u8>, sled::IVec)>> {
+        let end = match before {
+            Some(b) => [prefix, b].concat(),
+            None => {
+                let mut end = prefix.to_vec();
+                end.push(0xff);
+                end
+            }
+        };
+        let mut out = Vec::new();
+        for item in self.data.range(prefix.to_vec()..end).rev() {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = item?;
+            out.push((k[prefix.len()..].to_vec(), v));
+        }
+        Ok(out)
+    }
 }
 
 pub type TxResult<T> = Result<T, ConflictableTransactionError<ApiError>>;
@@ -248,6 +275,21 @@ pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, sled
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn scans_run_both_ways_within_their_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for k in ["a/1", "a/2", "a/3", "b/1"] {
+            store.data.insert(k, &[]).unwrap();
+        }
+        let keys = |rows: Vec<(Vec<u8>, sled::IVec)>| rows.into_iter().map(|(k, _)| String::from_utf8(k).unwrap()).collect::<Vec<_>>();
+        assert_eq!(keys(store.scan_after(b"a/", None, 10).unwrap()), ["1", "2", "3"]);
+        assert_eq!(keys(store.scan_after(b"a/", Some(b"1"), 10).unwrap()), ["2", "3"]);
+        assert_eq!(keys(store.scan_before(b"a/", None, 10).unwrap()), ["3", "2", "1"]);
+        assert_eq!(keys(store.scan_before(b"a/", Some(b"3"), 1).unwrap()), ["2"]);
+        assert!(store.scan_before(b"c/", None, 10).unwrap().is_empty());
+    }
 
     #[tokio::test]
     async fn durable_returns_for_many_concurrent_writers() {

@@ -1,0 +1,225 @@
+//! Pure rules of posts: text, hashtags and mentions, visibility, who reads what.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::groups::domain::GroupPrivacy;
+
+/// Longest post, in characters (Mastodon allows 500, Facebook 63,206).
+pub const POST_MAX_CHARS: usize = 5_000;
+/// Longest comment, in characters.
+pub const COMMENT_MAX_CHARS: usize = 2_000;
+
+/// Who may read a post on a profile. Group and page posts follow the group or page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Narrowest first: the order is "how few people".
+    OnlyMe,
+    Friends,
+    FriendsOfFriends,
+    #[default]
+    Public,
+}
+
+/// Where a post was published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Audience {
+    /// The author's own profile.
+    #[default]
+    Profile,
+    Group {
+        id: String,
+    },
+    /// Posted as the page (by one of its admins).
+    Page {
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReactionKind {
+    Like,
+    Love,
+    Haha,
+    Wow,
+    Sad,
+    Angry,
+}
+
+/// An earlier text of an edited post.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Revision {
+    pub text: String,
+    /// Unix seconds when this text was replaced.
+    pub replaced_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Post {
+    pub id: String,
+    pub author_id: String,
+    pub audience: Audience,
+    pub text: String,
+    pub visibility: Visibility,
+    pub hashtags: Vec<String>,
+    pub mentions: Vec<String>,
+    pub shared_post: Option<String>,
+    pub created_at: i64,
+    pub edited_at: Option<i64>,
+    pub history: Vec<Revision>,
+    pub reactions: BTreeMap<ReactionKind, u64>,
+    pub comment_count: u64,
+    pub share_count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: String,
+    pub post_id: String,
+    pub author_id: String,
+    pub parent_id: Option<String>,
+    pub text: String,
+    pub created_at: i64,
+    pub edited_at: Option<i64>,
+    pub reactions: BTreeMap<ReactionKind, u64>,
+}
+
+/// What the reader knows about how they stand to a post's author and audience.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Standing {
+    pub is_author: bool,
+    pub blocked: bool,
+    pub friends: bool,
+    pub friend_of_friend: bool,
+    /// The group's privacy (group posts), `None` when the group is unknown or deleted.
+    pub group_privacy: Option<GroupPrivacy>,
+    pub group_member: bool,
+}
+
+/// Whether a reader in `standing` may read a post. Applied on every read.
+pub fn readable(post: &Post, standing: &Standing) -> bool {
+    if standing.is_author {
+        return true;
+    }
+    if standing.blocked {
+        return false;
+    }
+    match &post.audience {
+        Audience::Page { .. } => true,
+        Audience::Group { .. } => match standing.group_privacy {
+            Some(GroupPrivacy::Public) => true,
+            Some(_) => standing.group_member,
+            None => false,
+        },
+        Audience::Profile => match post.visibility {
+            Visibility::Public => true,
+            Visibility::FriendsOfFriends => standing.friends || standing.friend_of_friend,
+            Visibility::Friends => standing.friends,
+            Visibility::OnlyMe => false,
+        },
+    }
+}
+
+/// The visibility of a share: never wider than what it shares.
+pub fn share_visibility(requested: Visibility, original: Visibility) -> Visibility {
+    requested.min(original)
+}
+
+/// `#tags` (lower-cased, deduplicated, at most 30) and `@usernames` (lower-cased,
+/// deduplicated) of a text.
+pub fn tags_and_mentions(text: &str) -> (Vec<String>, Vec<String>) {
+    let mut hashtags = Vec::new();
+    let mut mentions = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let starts_word = i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        if (c == '#' || c == '@') && starts_word {
+            let word: String = chars[i + 1..].iter().take_while(|c| c.is_alphanumeric() || **c == '_').collect();
+            i += word.chars().count();
+            let word = word.to_lowercase();
+            let list = if c == '#' { &mut hashtags } else { &mut mentions };
+            if !word.is_empty() && word.chars().count() <= 100 && !list.contains(&word) {
+                list.push(word);
+            }
+        }
+        i += 1;
+    }
+    hashtags.truncate(30);
+    (hashtags, mentions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(visibility: Visibility, audience: Audience) -> Post {
+        Post {
+            id: "p".into(),
+            author_id: "a".into(),
+            audience,
+            text: String::new(),
+            visibility,
+            hashtags: vec![],
+            mentions: vec![],
+            shared_post: None,
+            created_at: 0,
+            edited_at: None,
+            history: vec![],
+            reactions: BTreeMap::new(),
+            comment_count: 0,
+            share_count: 0,
+        }
+    }
+
+    #[test]
+    fn profile_visibility_matrix() {
+        let stranger = Standing::default();
+        let friend = Standing { friends: true, ..Default::default() };
+        let fof = Standing { friend_of_friend: true, ..Default::default() };
+        let blocked_friend = Standing { friends: true, blocked: true, ..Default::default() };
+        let author = Standing { is_author: true, ..Default::default() };
+        let cases = [
+            (Visibility::Public, [true, true, true, false, true]),
+            (Visibility::FriendsOfFriends, [false, true, true, false, true]),
+            (Visibility::Friends, [false, true, false, false, true]),
+            (Visibility::OnlyMe, [false, false, false, false, true]),
+        ];
+        for (visibility, expected) in cases {
+            let p = post(visibility, Audience::Profile);
+            let got = [&stranger, &friend, &fof, &blocked_friend, &author].map(|s| readable(&p, s));
+            assert_eq!(got, expected, "{visibility:?}");
+        }
+    }
+
+    #[test]
+    fn group_posts_follow_the_group() {
+        let p = post(Visibility::Public, Audience::Group { id: "g".into() });
+        let outsider = |privacy| Standing { group_privacy: Some(privacy), ..Default::default() };
+        assert!(readable(&p, &outsider(GroupPrivacy::Public)));
+        assert!(!readable(&p, &outsider(GroupPrivacy::Private)));
+        assert!(!readable(&p, &outsider(GroupPrivacy::Secret)));
+        let member = Standing { group_privacy: Some(GroupPrivacy::Secret), group_member: true, ..Default::default() };
+        assert!(readable(&p, &member));
+        assert!(!readable(&p, &Standing::default()), "an unknown or deleted group hides its posts");
+    }
+
+    #[test]
+    fn shares_never_widen() {
+        assert_eq!(share_visibility(Visibility::Public, Visibility::Friends), Visibility::Friends);
+        assert_eq!(share_visibility(Visibility::OnlyMe, Visibility::Public), Visibility::OnlyMe);
+    }
+
+    #[test]
+    fn hashtags_and_mentions_are_extracted() {
+        let (tags, mentions) = tags_and_mentions("Hello @Bob and @bob! #Rust #rust #2026 e-mail a@b.c #");
+        assert_eq!(tags, ["rust", "2026"]);
+        assert_eq!(mentions, ["bob"]);
+    }
+}

@@ -1,0 +1,376 @@
+//! The only code of posts that touches sled. Prefixes: `p/` posts, `c/<post><comment>`
+//! comments, `r/<target><user>` reactions (target: a post or comment id), indexes
+//! `tl/<author><post>` (profile posts), `ga/<group><post>`, `pg/<page><post>`; projections
+//! `f/<a><b>` friendships, `b/<a><b>` blocks, `un/<username>` user ids, `gv/<group>` group
+//! privacy, `gm/<group><user>` group roles, `pe/<page>` pages, `pa/<page><user>` page admins.
+
+use crate::groups::domain::{GroupPrivacy, GroupRole};
+use crate::platform::envelope::{DomainEvent, Envelope};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
+
+use super::domain::{Audience, Comment, Post, ReactionKind, Revision, Standing, Visibility};
+use super::events::{CONTEXT, CommentAdded, CommentDeleted, PostCreated, PostDeleted, PostEdited, ReactionRemoved, ReactionSet};
+
+fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
+    tx.emit(&Envelope::new(CONTEXT, actor, aggregate, event))
+}
+
+fn post_key(id: &str) -> Vec<u8> {
+    key("p/", &[id])
+}
+fn comment_key(post: &str, comment: &str) -> Vec<u8> {
+    key("c/", &[post, comment])
+}
+fn reaction_key(target: &str, user: &str) -> Vec<u8> {
+    key("r/", &[target, user])
+}
+
+/// The index a post is listed in.
+fn index_key(post: &Post) -> Vec<u8> {
+    match &post.audience {
+        Audience::Profile => key("tl/", &[&post.author_id, &post.id]),
+        Audience::Group { id } => key("ga/", &[id, &post.id]),
+        Audience::Page { id } => key("pg/", &[id, &post.id]),
+    }
+}
+
+// ----- projections of other contexts' events (each applied once) -----
+
+/// A symmetric relation (friendship or block) set or cleared.
+pub fn set_pair(store: &Store, event_id: &str, prefix: &'static str, a: &str, b: &str, on: bool, symmetric: bool) -> ApiResult<bool> {
+    store.apply_once(event_id, |tx| {
+        let pairs: &[(&str, &str)] = if symmetric { &[(a, b), (b, a)] } else { &[(a, b)] };
+        for (x, y) in pairs {
+            if on {
+                tx.put_raw(&key(prefix, &[x, y]), &[])?;
+            } else {
+                tx.remove(&key(prefix, &[x, y]))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn set_username(store: &Store, event_id: &str, user: &str, username: &str) -> ApiResult<bool> {
+    store.apply_once(event_id, |tx| tx.put_raw(&key("un/", &[username]), user.as_bytes()))
+}
+
+pub fn set_group(store: &Store, event_id: &str, group: &str, privacy: Option<GroupPrivacy>) -> ApiResult<bool> {
+    store.apply_once(event_id, |tx| match privacy {
+        Some(p) => tx.put(&key("gv/", &[group]), &p),
+        None => tx.remove(&key("gv/", &[group])).map(|_| ()),
+    })
+}
+
+pub fn set_member(store: &Store, event_id: &str, group: &str, user: &str, role: Option<GroupRole>) -> ApiResult<bool> {
+    store.apply_once(event_id, |tx| match role {
+        Some(r) => tx.put(&key("gm/", &[group, user]), &r),
+        None => tx.remove(&key("gm/", &[group, user])).map(|_| ()),
+    })
+}
+
+pub fn set_page(store: &Store, event_id: &str, page: &str, admin: Option<&str>) -> ApiResult<bool> {
+    store.apply_once(event_id, |tx| {
+        tx.put_raw(&key("pe/", &[page]), &[])?;
+        if let Some(user) = admin {
+            tx.put_raw(&key("pa/", &[page, user]), &[])?;
+        }
+        Ok(())
+    })
+}
+
+// ----- reads -----
+
+pub fn post(store: &Store, id: &str) -> ApiResult<Option<Post>> {
+    store.get(&post_key(id))
+}
+
+pub fn comment(store: &Store, post: &str, id: &str) -> ApiResult<Option<Comment>> {
+    store.get(&comment_key(post, id))
+}
+
+pub fn friends(store: &Store, a: &str, b: &str) -> ApiResult<bool> {
+    store.contains(&key("f/", &[a, b]))
+}
+
+pub fn blocked_either(store: &Store, a: &str, b: &str) -> ApiResult<bool> {
+    Ok(store.contains(&key("b/", &[a, b]))? || store.contains(&key("b/", &[b, a]))?)
+}
+
+/// Whether `a` and `b` have a friend in common.
+pub fn friend_of_friend(store: &Store, a: &str, b: &str) -> ApiResult<bool> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.scan_after(&key("f/", &[a]), after.as_deref().map(str::as_bytes), 512)?;
+        let Some((last, _)) = page.last() else { return Ok(false) };
+        after = Some(String::from_utf8_lossy(last).into_owned());
+        for (x, _) in &page {
+            if store.contains(&[b"f/".as_slice(), b.as_bytes(), x].concat())? {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+pub fn group_privacy(store: &Store, group: &str) -> ApiResult<Option<GroupPrivacy>> {
+    store.get(&key("gv/", &[group]))
+}
+
+pub fn group_role(store: &Store, group: &str, user: &str) -> ApiResult<Option<GroupRole>> {
+    store.get(&key("gm/", &[group, user]))
+}
+
+pub fn page_exists(store: &Store, page: &str) -> ApiResult<bool> {
+    store.contains(&key("pe/", &[page]))
+}
+
+pub fn page_admin(store: &Store, page: &str, user: &str) -> ApiResult<bool> {
+    store.contains(&key("pa/", &[page, user]))
+}
+
+pub fn user_by_username(store: &Store, username: &str) -> ApiResult<Option<String>> {
+    Ok(store.data.get(key("un/", &[username]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+}
+
+/// How `viewer` stands to a post's author and audience.
+pub fn standing(store: &Store, viewer: Option<&str>, post: &Post) -> ApiResult<Standing> {
+    let mut s = Standing::default();
+    if let Audience::Group { id } = &post.audience {
+        s.group_privacy = group_privacy(store, id)?;
+        s.group_member = match viewer {
+            Some(v) => group_role(store, id, v)?.is_some(),
+            None => false,
+        };
+    }
+    let Some(v) = viewer else { return Ok(s) };
+    s.is_author = v == post.author_id;
+    if s.is_author {
+        return Ok(s);
+    }
+    s.blocked = blocked_either(store, v, &post.author_id)?;
+    if post.audience == Audience::Profile && post.visibility != Visibility::Public && post.visibility != Visibility::OnlyMe {
+        s.friends = friends(store, v, &post.author_id)?;
+        if !s.friends && post.visibility == Visibility::FriendsOfFriends {
+            s.friend_of_friend = friend_of_friend(store, v, &post.author_id)?;
+        }
+    }
+    Ok(s)
+}
+
+/// Newest-first ids of an index (`tl/`, `ga/`, `pg/`) of `owner`, before the cursor.
+pub fn index_page(store: &Store, prefix: &str, owner: &str, before: Option<&str>, limit: usize) -> ApiResult<Vec<String>> {
+    Ok(store
+        .scan_before(&key(prefix, &[owner]), before.map(str::as_bytes), limit)?
+        .into_iter()
+        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+        .collect())
+}
+
+/// Comments of a post in order, after the cursor.
+pub fn comments(store: &Store, post: &str, after: Option<&str>, limit: usize) -> ApiResult<Vec<Comment>> {
+    store
+        .scan_after(&key("c/", &[post]), after.map(str::as_bytes), limit)?
+        .into_iter()
+        .map(|(_, v)| Ok(from_json(&v)?))
+        .collect()
+}
+
+pub fn reaction(store: &Store, target: &str, user: &str) -> ApiResult<Option<ReactionKind>> {
+    store.get(&reaction_key(target, user))
+}
+
+// ----- writes -----
+
+fn load_post(tx: &Tx, id: &str) -> TxResult<Post> {
+    match tx.get::<Post>(&post_key(id))? {
+        Some(p) => Ok(p),
+        None => abort(ApiError::NotFound("no such post".into())),
+    }
+}
+
+/// Publishes a post (and counts the share on the original, if it is one).
+pub fn create_post(store: &Store, post: &Post) -> ApiResult<()> {
+    store.transact(|tx| {
+        if let Some(original) = &post.shared_post {
+            let mut o = load_post(tx, original)?;
+            o.share_count += 1;
+            tx.put(&post_key(original), &o)?;
+        }
+        tx.put(&post_key(&post.id), post)?;
+        tx.put_raw(&index_key(post), &[])?;
+        let event = PostCreated {
+            post_id: post.id.clone(),
+            author_id: post.author_id.clone(),
+            audience: post.audience.clone(),
+            visibility: post.visibility,
+            created_at: post.created_at,
+            hashtags: post.hashtags.clone(),
+            mentions: post.mentions.clone(),
+            shared_post: post.shared_post.clone(),
+        };
+        emit(tx, &post.author_id, &post.id, &event)
+    })
+}
+
+/// Replaces a post's text and visibility, keeping the old text in its history.
+pub fn edit_post(store: &Store, id: &str, text: Option<&str>, visibility: Option<Visibility>, tags: (Vec<String>, Vec<String>), at: i64) -> ApiResult<Post> {
+    store.transact(|tx| {
+        let mut post = load_post(tx, id)?;
+        if let Some(text) = text.filter(|t| *t != post.text) {
+            post.history.push(Revision { text: std::mem::replace(&mut post.text, text.to_string()), replaced_at: at });
+            (post.hashtags, post.mentions) = tags.clone();
+        }
+        post.visibility = visibility.unwrap_or(post.visibility);
+        post.edited_at = Some(at);
+        tx.put(&post_key(id), &post)?;
+        let event = PostEdited {
+            post_id: id.into(),
+            author_id: post.author_id.clone(),
+            visibility: post.visibility,
+            hashtags: post.hashtags.clone(),
+            mentions: post.mentions.clone(),
+        };
+        emit(tx, &post.author_id, id, &event)?;
+        Ok(post)
+    })
+}
+
+/// Deletes a post with its comments and reactions.
+pub fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> {
+    let comment_ids: Vec<String> = comments(store, id, None, usize::MAX)?.into_iter().map(|c| c.id).collect();
+    let mut reaction_keys: Vec<Vec<u8>> = Vec::new();
+    for target in std::iter::once(id.to_string()).chain(comment_ids.iter().cloned()) {
+        let prefix = key("r/", &[&target]);
+        reaction_keys.extend(store.scan_after(&prefix, None, usize::MAX)?.into_iter().map(|(k, _)| [prefix.as_slice(), &k].concat()));
+    }
+    store.transact(|tx| {
+        let post = load_post(tx, id)?;
+        tx.remove(&post_key(id))?;
+        tx.remove(&index_key(&post))?;
+        for c in &comment_ids {
+            tx.remove(&comment_key(id, c))?;
+        }
+        for k in &reaction_keys {
+            tx.remove(k)?;
+        }
+        emit(tx, actor, id, &PostDeleted { post_id: id.into(), author_id: post.author_id.clone() })
+    })
+}
+
+pub fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
+    store.transact(|tx| {
+        let mut post = load_post(tx, &comment.post_id)?;
+        if let Some(parent) = &comment.parent_id {
+            match tx.get::<Comment>(&comment_key(&comment.post_id, parent))? {
+                Some(p) if p.parent_id.is_none() => {}
+                Some(_) => return abort(ApiError::field("parent_id", "replies have one level: answer the top-level comment")),
+                None => return abort(ApiError::field("parent_id", "no such comment on this post")),
+            }
+        }
+        post.comment_count += 1;
+        tx.put(&post_key(&post.id), &post)?;
+        tx.put(&comment_key(&post.id, &comment.id), comment)?;
+        let event = CommentAdded {
+            post_id: post.id.clone(),
+            comment_id: comment.id.clone(),
+            author_id: comment.author_id.clone(),
+            post_author_id: post.author_id.clone(),
+            parent_id: comment.parent_id.clone(),
+        };
+        emit(tx, &comment.author_id, &post.id, &event)
+    })
+}
+
+pub fn edit_comment(store: &Store, post: &str, id: &str, text: &str, at: i64) -> ApiResult<Comment> {
+    store.transact(|tx| {
+        let Some(mut c) = tx.get::<Comment>(&comment_key(post, id))? else {
+            return abort(ApiError::NotFound("no such comment".into()));
+        };
+        c.text = text.into();
+        c.edited_at = Some(at);
+        tx.put(&comment_key(post, id), &c)?;
+        Ok(c)
+    })
+}
+
+/// Deletes a comment and its replies.
+pub fn delete_comment(store: &Store, actor: &str, post: &str, id: &str) -> ApiResult<()> {
+    let replies: Vec<String> = comments(store, post, None, usize::MAX)?
+        .into_iter()
+        .filter(|c| c.parent_id.as_deref() == Some(id))
+        .map(|c| c.id)
+        .collect();
+    store.transact(|tx| {
+        let mut p = load_post(tx, post)?;
+        if !tx.remove(&comment_key(post, id))? {
+            return abort(ApiError::NotFound("no such comment".into()));
+        }
+        let mut removed = 1;
+        for r in &replies {
+            removed += u64::from(tx.remove(&comment_key(post, r))?);
+        }
+        p.comment_count = p.comment_count.saturating_sub(removed);
+        tx.put(&post_key(post), &p)?;
+        emit(tx, actor, post, &CommentDeleted { post_id: post.into(), comment_id: id.into() })
+    })
+}
+
+/// Sets (`Some`) or removes (`None`) a user's reaction to a post or one of its comments,
+/// adjusting the target's counts in the same transaction. Returns the new counts.
+pub fn react(store: &Store, post_id: &str, comment_id: Option<&str>, user: &str, kind: Option<ReactionKind>) -> ApiResult<std::collections::BTreeMap<ReactionKind, u64>> {
+    let target = comment_id.unwrap_or(post_id).to_string();
+    store.transact(|tx| {
+        let post = load_post(tx, post_id)?;
+        let previous = tx.get::<ReactionKind>(&reaction_key(&target, user))?;
+        if previous == kind {
+            if kind.is_none() {
+                return abort(ApiError::NotFound("you have not reacted to this".into()));
+            }
+            return counts_of(tx, &post, comment_id);
+        }
+        let mut counts = counts_of(tx, &post, comment_id)?;
+        if let Some(p) = previous {
+            let n = counts.entry(p).or_default();
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&p);
+            }
+        }
+        match kind {
+            Some(k) => {
+                *counts.entry(k).or_default() += 1;
+                tx.put(&reaction_key(&target, user), &k)?;
+                let event = ReactionSet { post_id: post_id.into(), target_id: target.clone(), user_id: user.into(), post_author_id: post.author_id.clone(), kind: k };
+                emit(tx, user, post_id, &event)?;
+            }
+            None => {
+                tx.remove(&reaction_key(&target, user))?;
+                emit(tx, user, post_id, &ReactionRemoved { post_id: post_id.into(), target_id: target.clone(), user_id: user.into() })?;
+            }
+        }
+        match comment_id {
+            None => tx.put(&post_key(post_id), &Post { reactions: counts.clone(), ..post })?,
+            Some(c) => {
+                let mut comment = load_comment(tx, post_id, c)?;
+                comment.reactions = counts.clone();
+                tx.put(&comment_key(post_id, c), &comment)?;
+            }
+        }
+        Ok(counts)
+    })
+}
+
+fn load_comment(tx: &Tx, post: &str, id: &str) -> TxResult<Comment> {
+    match tx.get::<Comment>(&comment_key(post, id))? {
+        Some(c) => Ok(c),
+        None => abort(ApiError::NotFound("no such comment".into())),
+    }
+}
+
+fn counts_of(tx: &Tx, post: &Post, comment: Option<&str>) -> TxResult<std::collections::BTreeMap<ReactionKind, u64>> {
+    match comment {
+        None => Ok(post.reactions.clone()),
+        Some(c) => Ok(load_comment(tx, &post.id, c)?.reactions),
+    }
+}
