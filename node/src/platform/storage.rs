@@ -283,11 +283,27 @@ mod tests {
         for k in ["a/1", "a/2", "a/3", "b/1"] {
             store.data.insert(k, &[]).unwrap();
         }
-        let keys = |rows: Vec<(Vec<u8>, sled::IVec)>| rows.into_iter().map(|(k, _)| String::from_utf8(k).unwrap()).collect::<Vec<_>>();
-        assert_eq!(keys(store.scan_after(b"a/", None, 10).unwrap()), ["1", "2", "3"]);
-        assert_eq!(keys(store.scan_after(b"a/", Some(b"1"), 10).unwrap()), ["2", "3"]);
-        assert_eq!(keys(store.scan_before(b"a/", None, 10).unwrap()), ["3", "2", "1"]);
-        assert_eq!(keys(store.scan_before(b"a/", Some(b"3"), 1).unwrap()), ["2"]);
+        let keys = |rows: Vec<(Vec<u8>, sled::IVec)>| {
+            rows.into_iter()
+                .map(|(k, _)| String::from_utf8(k).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(store.scan_after(b"a/", None, 10).unwrap()),
+            ["1", "2", "3"]
+        );
+        assert_eq!(
+            keys(store.scan_after(b"a/", Some(b"1"), 10).unwrap()),
+            ["2", "3"]
+        );
+        assert_eq!(
+            keys(store.scan_before(b"a/", None, 10).unwrap()),
+            ["3", "2", "1"]
+        );
+        assert_eq!(
+            keys(store.scan_before(b"a/", Some(b"3"), 1).unwrap()),
+            ["2"]
+        );
         assert!(store.scan_before(b"c/", None, 10).unwrap().is_empty());
     }
 

@@ -13,7 +13,9 @@ pub const POST_MAX_CHARS: usize = 5_000;
 pub const COMMENT_MAX_CHARS: usize = 2_000;
 
 /// Who may read a post on a profile. Group and page posts follow the group or page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
     /// Narrowest first: the order is "how few people".
@@ -40,7 +42,9 @@ pub enum Audience {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReactionKind {
     Like,
@@ -141,10 +145,17 @@ pub fn tags_and_mentions(text: &str) -> (Vec<String>, Vec<String>) {
         let c = chars[i];
         let starts_word = i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
         if (c == '#' || c == '@') && starts_word {
-            let word: String = chars[i + 1..].iter().take_while(|c| c.is_alphanumeric() || **c == '_').collect();
+            let word: String = chars[i + 1..]
+                .iter()
+                .take_while(|c| c.is_alphanumeric() || **c == '_')
+                .collect();
             i += word.chars().count();
             let word = word.to_lowercase();
-            let list = if c == '#' { &mut hashtags } else { &mut mentions };
+            let list = if c == '#' {
+                &mut hashtags
+            } else {
+                &mut mentions
+            };
             if !word.is_empty() && word.chars().count() <= 100 && !list.contains(&word) {
                 list.push(word);
             }
@@ -181,13 +192,29 @@ mod tests {
     #[test]
     fn profile_visibility_matrix() {
         let stranger = Standing::default();
-        let friend = Standing { friends: true, ..Default::default() };
-        let fof = Standing { friend_of_friend: true, ..Default::default() };
-        let blocked_friend = Standing { friends: true, blocked: true, ..Default::default() };
-        let author = Standing { is_author: true, ..Default::default() };
+        let friend = Standing {
+            friends: true,
+            ..Default::default()
+        };
+        let fof = Standing {
+            friend_of_friend: true,
+            ..Default::default()
+        };
+        let blocked_friend = Standing {
+            friends: true,
+            blocked: true,
+            ..Default::default()
+        };
+        let author = Standing {
+            is_author: true,
+            ..Default::default()
+        };
         let cases = [
             (Visibility::Public, [true, true, true, false, true]),
-            (Visibility::FriendsOfFriends, [false, true, true, false, true]),
+            (
+                Visibility::FriendsOfFriends,
+                [false, true, true, false, true],
+            ),
             (Visibility::Friends, [false, true, false, false, true]),
             (Visibility::OnlyMe, [false, false, false, false, true]),
         ];
@@ -201,24 +228,41 @@ mod tests {
     #[test]
     fn group_posts_follow_the_group() {
         let p = post(Visibility::Public, Audience::Group { id: "g".into() });
-        let outsider = |privacy| Standing { group_privacy: Some(privacy), ..Default::default() };
+        let outsider = |privacy| Standing {
+            group_privacy: Some(privacy),
+            ..Default::default()
+        };
         assert!(readable(&p, &outsider(GroupPrivacy::Public)));
         assert!(!readable(&p, &outsider(GroupPrivacy::Private)));
         assert!(!readable(&p, &outsider(GroupPrivacy::Secret)));
-        let member = Standing { group_privacy: Some(GroupPrivacy::Secret), group_member: true, ..Default::default() };
+        let member = Standing {
+            group_privacy: Some(GroupPrivacy::Secret),
+            group_member: true,
+            ..Default::default()
+        };
         assert!(readable(&p, &member));
-        assert!(!readable(&p, &Standing::default()), "an unknown or deleted group hides its posts");
+        assert!(
+            !readable(&p, &Standing::default()),
+            "an unknown or deleted group hides its posts"
+        );
     }
 
     #[test]
     fn shares_never_widen() {
-        assert_eq!(share_visibility(Visibility::Public, Visibility::Friends), Visibility::Friends);
-        assert_eq!(share_visibility(Visibility::OnlyMe, Visibility::Public), Visibility::OnlyMe);
+        assert_eq!(
+            share_visibility(Visibility::Public, Visibility::Friends),
+            Visibility::Friends
+        );
+        assert_eq!(
+            share_visibility(Visibility::OnlyMe, Visibility::Public),
+            Visibility::OnlyMe
+        );
     }
 
     #[test]
     fn hashtags_and_mentions_are_extracted() {
-        let (tags, mentions) = tags_and_mentions("Hello @Bob and @bob! #Rust #rust #2026 e-mail a@b.c #");
+        let (tags, mentions) =
+            tags_and_mentions("Hello @Bob and @bob! #Rust #rust #2026 e-mail a@b.c #");
         assert_eq!(tags, ["rust", "2026"]);
         assert_eq!(mentions, ["bob"]);
     }

@@ -18,18 +18,38 @@ use crate::platform::tokens::{AuthUser, MaybeUser};
 use crate::users::domain::clean_text;
 
 use super::PostsState;
-use super::domain::{self, Audience, COMMENT_MAX_CHARS, Comment, POST_MAX_CHARS, Post, ReactionKind, Revision, Visibility};
+use super::domain::{
+    self, Audience, COMMENT_MAX_CHARS, Comment, POST_MAX_CHARS, Post, ReactionKind, Revision,
+    Visibility,
+};
 use super::storage;
 
 pub fn routes(state: PostsState) -> Router {
     Router::new()
         .route("/api/v1/posts", get(list_posts).post(create_post))
-        .route("/api/v1/posts/{id}", get(get_post).patch(edit_post).delete(delete_post))
+        .route(
+            "/api/v1/posts/{id}",
+            get(get_post).patch(edit_post).delete(delete_post),
+        )
         .route("/api/v1/posts/{id}/history", get(post_history))
-        .route("/api/v1/posts/{id}/comments", get(list_comments).post(add_comment))
-        .route("/api/v1/posts/{id}/comments/{comment}", patch(edit_comment).delete(delete_comment))
-        .route("/api/v1/posts/{id}/comments/{comment}/reactions", put(react_to_comment).delete(unreact_to_comment))
-        .route("/api/v1/posts/{id}/reactions", get(get_reactions).put(react_to_post).delete(unreact_to_post))
+        .route(
+            "/api/v1/posts/{id}/comments",
+            get(list_comments).post(add_comment),
+        )
+        .route(
+            "/api/v1/posts/{id}/comments/{comment}",
+            patch(edit_comment).delete(delete_comment),
+        )
+        .route(
+            "/api/v1/posts/{id}/comments/{comment}/reactions",
+            put(react_to_comment).delete(unreact_to_comment),
+        )
+        .route(
+            "/api/v1/posts/{id}/reactions",
+            get(get_reactions)
+                .put(react_to_post)
+                .delete(unreact_to_post),
+        )
         .route("/api/v1/posts/{id}/shares", axum::routing::post(share_post))
         .route("/api/v1/users/{id}/posts", get(user_timeline))
         .with_state(state)
@@ -38,7 +58,10 @@ pub fn routes(state: PostsState) -> Router {
 fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -80,7 +103,10 @@ pub struct PostView {
 }
 
 fn readable(s: &PostsState, viewer: Option<&str>, post: &Post) -> ApiResult<bool> {
-    Ok(domain::readable(post, &storage::standing(&s.store, viewer, post)?))
+    Ok(domain::readable(
+        post,
+        &storage::standing(&s.store, viewer, post)?,
+    ))
 }
 
 /// The post, if the reader may read it; 404 otherwise (as if it did not exist).
@@ -101,7 +127,9 @@ fn view(s: &PostsState, viewer: Option<&str>, post: Post, embed: bool) -> ApiRes
     let (mut shared, mut shared_unavailable) = (None, false);
     if let (Some(original), true) = (&post.shared_post, embed) {
         match storage::post(&s.store, original)? {
-            Some(o) if readable(s, viewer, &o)? => shared = Some(Box::new(view(s, viewer, o, false)?)),
+            Some(o) if readable(s, viewer, &o)? => {
+                shared = Some(Box::new(view(s, viewer, o, false)?))
+            }
             _ => shared_unavailable = true,
         }
     }
@@ -125,7 +153,8 @@ fn view(s: &PostsState, viewer: Option<&str>, post: Post, embed: bool) -> ApiRes
 }
 
 fn clean_post_text(text: &str, allow_empty: bool) -> ApiResult<String> {
-    let text = clean_text("text", text, POST_MAX_CHARS, true).map_err(|e| ApiError::field(&e.field, e.message))?;
+    let text = clean_text("text", text, POST_MAX_CHARS, true)
+        .map_err(|e| ApiError::field(&e.field, e.message))?;
     if text.is_empty() && !allow_empty {
         return Err(ApiError::field("text", "must not be empty"));
     }
@@ -162,11 +191,14 @@ fn check_audience(s: &PostsState, author: &str, audience: &Audience) -> ApiResul
         Audience::Profile => Ok(()),
         Audience::Group { id } => {
             let id = path_id(id, "group")?;
-            let privacy = storage::group_privacy(&s.store, &id)?.ok_or_else(|| ApiError::NotFound("no such group".into()))?;
+            let privacy = storage::group_privacy(&s.store, &id)?
+                .ok_or_else(|| ApiError::NotFound("no such group".into()))?;
             match (storage::group_role(&s.store, &id, author)?, privacy) {
                 (Some(_), _) => Ok(()),
                 (None, GroupPrivacy::Secret) => Err(ApiError::NotFound("no such group".into())),
-                (None, _) => Err(ApiError::Forbidden("only members post in this group".into())),
+                (None, _) => Err(ApiError::Forbidden(
+                    "only members post in this group".into(),
+                )),
             }
         }
         Audience::Page { id } => {
@@ -175,14 +207,23 @@ fn check_audience(s: &PostsState, author: &str, audience: &Audience) -> ApiResul
                 return Err(ApiError::NotFound("no such page".into()));
             }
             if !storage::page_admin(&s.store, &id, author)? {
-                return Err(ApiError::Forbidden("only the page's admins post as the page".into()));
+                return Err(ApiError::Forbidden(
+                    "only the page's admins post as the page".into(),
+                ));
             }
             Ok(())
         }
     }
 }
 
-fn new_post(author: &str, audience: Audience, text: String, visibility: Visibility, tags: (Vec<String>, Vec<String>), shared_post: Option<String>) -> Post {
+fn new_post(
+    author: &str,
+    audience: Audience,
+    text: String,
+    visibility: Visibility,
+    tags: (Vec<String>, Vec<String>),
+    shared_post: Option<String>,
+) -> Post {
     Post {
         id: ulid::Ulid::generate().to_string(),
         author_id: author.into(),
@@ -205,22 +246,40 @@ fn new_post(author: &str, audience: Audience, text: String, visibility: Visibili
 /// administer.
 #[utoipa::path(post, path = "/api/v1/posts", tag = "posts", request_body = NewPost,
     responses((status = 201, body = PostView), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
-async fn create_post(State(s): State<PostsState>, user: AuthUser, Json(req): Json<NewPost>) -> ApiResult<impl IntoResponse> {
+async fn create_post(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Json(req): Json<NewPost>,
+) -> ApiResult<impl IntoResponse> {
     let text = clean_post_text(&req.text, false)?;
     check_audience(&s, user.id(), &req.audience)?;
     let visibility = match req.audience {
         Audience::Profile => req.visibility.unwrap_or_default(),
         _ => Visibility::Public,
     };
-    let post = new_post(user.id(), req.audience, text.clone(), visibility, tags(&s, &text)?, None);
+    let post = new_post(
+        user.id(),
+        req.audience,
+        text.clone(),
+        visibility,
+        tags(&s, &text)?,
+        None,
+    );
     storage::create_post(&s.store, &post)?;
     s.store.committed_with_events().await?;
-    Ok((StatusCode::CREATED, Json(view(&s, Some(user.id()), post, true)?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&s, Some(user.id()), post, true)?),
+    ))
 }
 
 /// A post, if the caller may read it.
 #[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = String, Path)), responses((status = 200, body = PostView), (status = 404)))]
-async fn get_post(State(s): State<PostsState>, viewer: MaybeUser, Path(id): Path<String>) -> ApiResult<Json<PostView>> {
+async fn get_post(
+    State(s): State<PostsState>,
+    viewer: MaybeUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PostView>> {
     let v = viewer_of(&viewer);
     let post = readable_post(&s, v, &id)?;
     Ok(Json(view(&s, v, post, true)?))
@@ -236,30 +295,54 @@ pub struct PostChange {
 /// Edits a post (its author). The earlier text is kept in `/posts/{id}/history`.
 #[utoipa::path(patch, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = String, Path)), request_body = PostChange,
     responses((status = 200, body = PostView), (status = 403), (status = 404)), security(("bearer" = [])))]
-async fn edit_post(State(s): State<PostsState>, user: AuthUser, Path(id): Path<String>, Json(req): Json<PostChange>) -> ApiResult<Json<PostView>> {
+async fn edit_post(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<PostChange>,
+) -> ApiResult<Json<PostView>> {
     let post = readable_post(&s, Some(user.id()), &id)?;
     if post.author_id != user.id() {
         return Err(ApiError::Forbidden("only the author edits a post".into()));
     }
-    let text = req.text.as_deref().map(|t| clean_post_text(t, post.shared_post.is_some())).transpose()?;
+    let text = req
+        .text
+        .as_deref()
+        .map(|t| clean_post_text(t, post.shared_post.is_some()))
+        .transpose()?;
     if req.visibility.is_some() && post.audience != Audience::Profile {
-        return Err(ApiError::field("visibility", "group and page posts follow their group or page"));
+        return Err(ApiError::field(
+            "visibility",
+            "group and page posts follow their group or page",
+        ));
     }
     let tags = tags(&s, text.as_deref().unwrap_or(&post.text))?;
-    let post = storage::edit_post(&s.store, &post.id, text.as_deref(), req.visibility, tags, now())?;
+    let post = storage::edit_post(
+        &s.store,
+        &post.id,
+        text.as_deref(),
+        req.visibility,
+        tags,
+        now(),
+    )?;
     s.store.committed_with_events().await?;
     Ok(Json(view(&s, Some(user.id()), post, true)?))
 }
 
 /// Deletes a post: its author, an admin of its page, or a moderator of its group.
 #[utoipa::path(delete, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = String, Path)), responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-async fn delete_post(State(s): State<PostsState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_post(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let post = readable_post(&s, Some(user.id()), &id)?;
     let allowed = post.author_id == user.id()
         || match &post.audience {
             Audience::Profile => false,
             Audience::Page { id } => storage::page_admin(&s.store, id, user.id())?,
-            Audience::Group { id } => storage::group_role(&s.store, id, user.id())?.is_some_and(|r| r >= GroupRole::Moderator),
+            Audience::Group { id } => storage::group_role(&s.store, id, user.id())?
+                .is_some_and(|r| r >= GroupRole::Moderator),
         };
     if !allowed {
         return Err(ApiError::Forbidden("you may not delete this post".into()));
@@ -277,13 +360,25 @@ pub struct History {
 
 /// The edit history of a post (for whoever may read it, as on Mastodon).
 #[utoipa::path(get, path = "/api/v1/posts/{id}/history", tag = "posts", params(("id" = String, Path)), responses((status = 200, body = History), (status = 404)))]
-async fn post_history(State(s): State<PostsState>, viewer: MaybeUser, Path(id): Path<String>) -> ApiResult<Json<History>> {
+async fn post_history(
+    State(s): State<PostsState>,
+    viewer: MaybeUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<History>> {
     let post = readable_post(&s, viewer_of(&viewer), &id)?;
-    Ok(Json(History { revisions: post.history }))
+    Ok(Json(History {
+        revisions: post.history,
+    }))
 }
 
 /// Readable posts of an index, newest first, after the cursor.
-fn readable_page(s: &PostsState, viewer: Option<&str>, prefix: &str, owner: &str, page: &PageParams) -> ApiResult<Json<Page<PostView>>> {
+fn readable_page(
+    s: &PostsState,
+    viewer: Option<&str>,
+    prefix: &str,
+    owner: &str,
+    page: &PageParams,
+) -> ApiResult<Json<Page<PostView>>> {
     let limit = page.limit()?;
     let mut cursor = page.cursor_id()?;
     let mut items = Vec::new();
@@ -309,7 +404,12 @@ fn readable_page(s: &PostsState, viewer: Option<&str>, prefix: &str, owner: &str
 
 /// A user's timeline: their profile posts the caller may read, newest first.
 #[utoipa::path(get, path = "/api/v1/users/{id}/posts", tag = "posts", params(("id" = String, Path), PageParams), responses((status = 200, body = Page<PostView>), (status = 404)))]
-async fn user_timeline(State(s): State<PostsState>, viewer: MaybeUser, Path(id): Path<String>, Query(page): Query<PageParams>) -> ApiResult<Json<Page<PostView>>> {
+async fn user_timeline(
+    State(s): State<PostsState>,
+    viewer: MaybeUser,
+    Path(id): Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Page<PostView>>> {
     let author = path_id(&id, "user")?;
     let v = viewer_of(&viewer);
     if let Some(v) = v
@@ -333,13 +433,21 @@ pub struct AudienceQuery {
 
 /// The posts of a group (`?group=`) or page (`?page=`), newest first.
 #[utoipa::path(get, path = "/api/v1/posts", tag = "posts", params(AudienceQuery), responses((status = 200, body = Page<PostView>), (status = 404), (status = 422)))]
-async fn list_posts(State(s): State<PostsState>, viewer: MaybeUser, Query(q): Query<AudienceQuery>) -> ApiResult<Json<Page<PostView>>> {
-    let page = PageParams { limit: q.limit, cursor: q.cursor };
+async fn list_posts(
+    State(s): State<PostsState>,
+    viewer: MaybeUser,
+    Query(q): Query<AudienceQuery>,
+) -> ApiResult<Json<Page<PostView>>> {
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
     let v = viewer_of(&viewer);
     match (q.group, q.page) {
         (Some(g), None) => {
             let g = path_id(&g, "group")?;
-            let privacy = storage::group_privacy(&s.store, &g)?.ok_or_else(|| ApiError::NotFound("no such group".into()))?;
+            let privacy = storage::group_privacy(&s.store, &g)?
+                .ok_or_else(|| ApiError::NotFound("no such group".into()))?;
             let member = match v {
                 Some(v) => storage::group_role(&s.store, &g, v)?.is_some(),
                 None => false,
@@ -356,7 +464,10 @@ async fn list_posts(State(s): State<PostsState>, viewer: MaybeUser, Query(q): Qu
             }
             readable_page(&s, v, "pg/", &p, &page)
         }
-        _ => Err(ApiError::field("group", "give exactly one of `group` or `page` (timelines: /users/{id}/posts, home: /feed)")),
+        _ => Err(ApiError::field(
+            "group",
+            "give exactly one of `group` or `page` (timelines: /users/{id}/posts, home: /feed)",
+        )),
     }
 }
 
@@ -374,7 +485,12 @@ pub struct NewShare {
 /// and readers see the original only if they may read it.
 #[utoipa::path(post, path = "/api/v1/posts/{id}/shares", tag = "posts", params(("id" = String, Path)), request_body = NewShare,
     responses((status = 201, body = PostView), (status = 403), (status = 404)), security(("bearer" = [])))]
-async fn share_post(State(s): State<PostsState>, user: AuthUser, Path(id): Path<String>, Json(req): Json<NewShare>) -> ApiResult<impl IntoResponse> {
+async fn share_post(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<NewShare>,
+) -> ApiResult<impl IntoResponse> {
     let mut original = readable_post(&s, Some(user.id()), &id)?;
     // Sharing a share shares what it shares.
     if let Some(root) = original.shared_post.clone() {
@@ -385,15 +501,32 @@ async fn share_post(State(s): State<PostsState>, user: AuthUser, Path(id): Path<
         Audience::Page { .. } => Visibility::Public,
         Audience::Group { id } => match storage::group_privacy(&s.store, id)? {
             Some(GroupPrivacy::Public) => Visibility::Public,
-            _ => return Err(ApiError::Forbidden("posts of private and secret groups cannot be shared".into())),
+            _ => {
+                return Err(ApiError::Forbidden(
+                    "posts of private and secret groups cannot be shared".into(),
+                ));
+            }
         },
     };
     let text = clean_post_text(&req.text, true)?;
-    let visibility = domain::share_visibility(req.visibility.unwrap_or(original_visibility), original_visibility);
-    let post = new_post(user.id(), Audience::Profile, text.clone(), visibility, tags(&s, &text)?, Some(original.id.clone()));
+    let visibility = domain::share_visibility(
+        req.visibility.unwrap_or(original_visibility),
+        original_visibility,
+    );
+    let post = new_post(
+        user.id(),
+        Audience::Profile,
+        text.clone(),
+        visibility,
+        tags(&s, &text)?,
+        Some(original.id.clone()),
+    );
     storage::create_post(&s.store, &post)?;
     s.store.committed_with_events().await?;
-    Ok((StatusCode::CREATED, Json(view(&s, Some(user.id()), post, true)?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&s, Some(user.id()), post, true)?),
+    ))
 }
 
 /// A comment as one reader sees it.
@@ -427,7 +560,12 @@ fn comment_view(c: Comment) -> CommentView {
 /// Comments of a post in order (replies carry `parent_id`); comments of users the caller
 /// blocked, or who blocked the caller, are left out.
 #[utoipa::path(get, path = "/api/v1/posts/{id}/comments", tag = "posts", params(("id" = String, Path), PageParams), responses((status = 200, body = Page<CommentView>), (status = 404)))]
-async fn list_comments(State(s): State<PostsState>, viewer: MaybeUser, Path(id): Path<String>, Query(page): Query<PageParams>) -> ApiResult<Json<Page<CommentView>>> {
+async fn list_comments(
+    State(s): State<PostsState>,
+    viewer: MaybeUser,
+    Path(id): Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Page<CommentView>>> {
     let v = viewer_of(&viewer);
     let post = readable_post(&s, v, &id)?;
     let limit = page.limit()?;
@@ -456,7 +594,8 @@ pub struct NewComment {
 }
 
 fn clean_comment_text(text: &str) -> ApiResult<String> {
-    let text = clean_text("text", text, COMMENT_MAX_CHARS, true).map_err(|e| ApiError::field(&e.field, e.message))?;
+    let text = clean_text("text", text, COMMENT_MAX_CHARS, true)
+        .map_err(|e| ApiError::field(&e.field, e.message))?;
     if text.is_empty() {
         return Err(ApiError::field("text", "must not be empty"));
     }
@@ -466,10 +605,23 @@ fn clean_comment_text(text: &str) -> ApiResult<String> {
 /// Comments on a post the caller may read (not one whose author blocked them).
 #[utoipa::path(post, path = "/api/v1/posts/{id}/comments", tag = "posts", params(("id" = String, Path)), request_body = NewComment,
     responses((status = 201, body = CommentView), (status = 404), (status = 422)), security(("bearer" = [])))]
-async fn add_comment(State(s): State<PostsState>, user: AuthUser, Path(id): Path<String>, Json(req): Json<NewComment>) -> ApiResult<impl IntoResponse> {
+async fn add_comment(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<NewComment>,
+) -> ApiResult<impl IntoResponse> {
     let post = readable_post(&s, Some(user.id()), &id)?;
     let text = clean_comment_text(&req.text)?;
-    let parent_id = req.parent_id.as_deref().map(|p| ulid::Ulid::from_string(p).map(|u| u.to_string()).map_err(|_| ApiError::field("parent_id", "no such comment on this post"))).transpose()?;
+    let parent_id = req
+        .parent_id
+        .as_deref()
+        .map(|p| {
+            ulid::Ulid::from_string(p)
+                .map(|u| u.to_string())
+                .map_err(|_| ApiError::field("parent_id", "no such comment on this post"))
+        })
+        .transpose()?;
     let comment = Comment {
         id: ulid::Ulid::generate().to_string(),
         post_id: post.id.clone(),
@@ -485,9 +637,15 @@ async fn add_comment(State(s): State<PostsState>, user: AuthUser, Path(id): Path
     Ok((StatusCode::CREATED, Json(comment_view(comment))))
 }
 
-fn own_comment(s: &PostsState, user: &AuthUser, id: &str, comment: &str) -> ApiResult<(Post, Comment)> {
+fn own_comment(
+    s: &PostsState,
+    user: &AuthUser,
+    id: &str,
+    comment: &str,
+) -> ApiResult<(Post, Comment)> {
     let post = readable_post(s, Some(user.id()), id)?;
-    let c = storage::comment(&s.store, &post.id, &path_id(comment, "comment")?)?.ok_or_else(|| ApiError::NotFound("no such comment".into()))?;
+    let c = storage::comment(&s.store, &post.id, &path_id(comment, "comment")?)?
+        .ok_or_else(|| ApiError::NotFound("no such comment".into()))?;
     Ok((post, c))
 }
 
@@ -500,22 +658,41 @@ pub struct CommentChange {
 /// Edits a comment (its author).
 #[utoipa::path(patch, path = "/api/v1/posts/{id}/comments/{comment}", tag = "posts", params(("id" = String, Path), ("comment" = String, Path)), request_body = CommentChange,
     responses((status = 200, body = CommentView), (status = 403), (status = 404)), security(("bearer" = [])))]
-async fn edit_comment(State(s): State<PostsState>, user: AuthUser, Path((id, comment)): Path<(String, String)>, Json(req): Json<CommentChange>) -> ApiResult<Json<CommentView>> {
+async fn edit_comment(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path((id, comment)): Path<(String, String)>,
+    Json(req): Json<CommentChange>,
+) -> ApiResult<Json<CommentView>> {
     let (post, c) = own_comment(&s, &user, &id, &comment)?;
     if c.author_id != user.id() {
-        return Err(ApiError::Forbidden("only the author edits a comment".into()));
+        return Err(ApiError::Forbidden(
+            "only the author edits a comment".into(),
+        ));
     }
-    let c = storage::edit_comment(&s.store, &post.id, &c.id, &clean_comment_text(&req.text)?, now())?;
+    let c = storage::edit_comment(
+        &s.store,
+        &post.id,
+        &c.id,
+        &clean_comment_text(&req.text)?,
+        now(),
+    )?;
     s.store.durable().await?;
     Ok(Json(comment_view(c)))
 }
 
 /// Deletes a comment and its replies (its author, or the post's author).
 #[utoipa::path(delete, path = "/api/v1/posts/{id}/comments/{comment}", tag = "posts", params(("id" = String, Path), ("comment" = String, Path)), responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-async fn delete_comment(State(s): State<PostsState>, user: AuthUser, Path((id, comment)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn delete_comment(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path((id, comment)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     let (post, c) = own_comment(&s, &user, &id, &comment)?;
     if c.author_id != user.id() && post.author_id != user.id() {
-        return Err(ApiError::Forbidden("only the comment's or the post's author deletes a comment".into()));
+        return Err(ApiError::Forbidden(
+            "only the comment's or the post's author deletes a comment".into(),
+        ));
     }
     storage::delete_comment(&s.store, user.id(), &post.id, &c.id)?;
     s.store.committed_with_events().await?;
@@ -537,17 +714,30 @@ pub struct Reactions {
 
 /// Reaction counts of a post and the caller's own.
 #[utoipa::path(get, path = "/api/v1/posts/{id}/reactions", tag = "posts", params(("id" = String, Path)), responses((status = 200, body = Reactions), (status = 404)))]
-async fn get_reactions(State(s): State<PostsState>, viewer: MaybeUser, Path(id): Path<String>) -> ApiResult<Json<Reactions>> {
+async fn get_reactions(
+    State(s): State<PostsState>,
+    viewer: MaybeUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Reactions>> {
     let v = viewer_of(&viewer);
     let post = readable_post(&s, v, &id)?;
     let mine = match v {
         Some(v) => storage::reaction(&s.store, &post.id, v)?,
         None => None,
     };
-    Ok(Json(Reactions { counts: post.reactions, mine }))
+    Ok(Json(Reactions {
+        counts: post.reactions,
+        mine,
+    }))
 }
 
-async fn react(s: &PostsState, user: &AuthUser, id: &str, comment: Option<&str>, kind: Option<ReactionKind>) -> ApiResult<Reactions> {
+async fn react(
+    s: &PostsState,
+    user: &AuthUser,
+    id: &str,
+    comment: Option<&str>,
+    kind: Option<ReactionKind>,
+) -> ApiResult<Reactions> {
     let post = readable_post(s, Some(user.id()), id)?;
     let comment = comment.map(|c| path_id(c, "comment")).transpose()?;
     let counts = storage::react(&s.store, &post.id, comment.as_deref(), user.id(), kind)?;
@@ -557,13 +747,22 @@ async fn react(s: &PostsState, user: &AuthUser, id: &str, comment: Option<&str>,
 
 /// Sets or changes the caller's reaction to a post (one per user).
 #[utoipa::path(put, path = "/api/v1/posts/{id}/reactions", tag = "posts", params(("id" = String, Path)), request_body = ReactionRequest, responses((status = 200, body = Reactions), (status = 404)), security(("bearer" = [])))]
-async fn react_to_post(State(s): State<PostsState>, user: AuthUser, Path(id): Path<String>, Json(req): Json<ReactionRequest>) -> ApiResult<Json<Reactions>> {
+async fn react_to_post(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<ReactionRequest>,
+) -> ApiResult<Json<Reactions>> {
     Ok(Json(react(&s, &user, &id, None, Some(req.kind)).await?))
 }
 
 /// Removes the caller's reaction to a post.
 #[utoipa::path(delete, path = "/api/v1/posts/{id}/reactions", tag = "posts", params(("id" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
-async fn unreact_to_post(State(s): State<PostsState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn unreact_to_post(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     react(&s, &user, &id, None, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -571,19 +770,47 @@ async fn unreact_to_post(State(s): State<PostsState>, user: AuthUser, Path(id): 
 /// Sets or changes the caller's reaction to a comment.
 #[utoipa::path(put, path = "/api/v1/posts/{id}/comments/{comment}/reactions", tag = "posts", params(("id" = String, Path), ("comment" = String, Path)), request_body = ReactionRequest,
     responses((status = 200, body = Reactions), (status = 404)), security(("bearer" = [])))]
-async fn react_to_comment(State(s): State<PostsState>, user: AuthUser, Path((id, comment)): Path<(String, String)>, Json(req): Json<ReactionRequest>) -> ApiResult<Json<Reactions>> {
-    Ok(Json(react(&s, &user, &id, Some(&comment), Some(req.kind)).await?))
+async fn react_to_comment(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path((id, comment)): Path<(String, String)>,
+    Json(req): Json<ReactionRequest>,
+) -> ApiResult<Json<Reactions>> {
+    Ok(Json(
+        react(&s, &user, &id, Some(&comment), Some(req.kind)).await?,
+    ))
 }
 
 /// Removes the caller's reaction to a comment.
 #[utoipa::path(delete, path = "/api/v1/posts/{id}/comments/{comment}/reactions", tag = "posts", params(("id" = String, Path), ("comment" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
-async fn unreact_to_comment(State(s): State<PostsState>, user: AuthUser, Path((id, comment)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn unreact_to_comment(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path((id, comment)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     react(&s, &user, &id, Some(&comment), None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The posts part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create_post, get_post, edit_post, delete_post, post_history, user_timeline, list_posts, share_post, list_comments, add_comment,
-    edit_comment, delete_comment, get_reactions, react_to_post, unreact_to_post, react_to_comment, unreact_to_comment))]
+#[openapi(paths(
+    create_post,
+    get_post,
+    edit_post,
+    delete_post,
+    post_history,
+    user_timeline,
+    list_posts,
+    share_post,
+    list_comments,
+    add_comment,
+    edit_comment,
+    delete_comment,
+    get_reactions,
+    react_to_post,
+    unreact_to_post,
+    react_to_comment,
+    unreact_to_comment
+))]
 pub struct PostsApi;

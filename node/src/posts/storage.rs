@@ -10,7 +10,10 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
 
 use super::domain::{Audience, Comment, Post, ReactionKind, Revision, Standing, Visibility};
-use super::events::{CONTEXT, CommentAdded, CommentDeleted, PostCreated, PostDeleted, PostEdited, ReactionRemoved, ReactionSet};
+use super::events::{
+    CONTEXT, CommentAdded, CommentDeleted, PostCreated, PostDeleted, PostEdited, ReactionRemoved,
+    ReactionSet,
+};
 
 fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
     tx.emit(&Envelope::new(CONTEXT, actor, aggregate, event))
@@ -38,9 +41,21 @@ fn index_key(post: &Post) -> Vec<u8> {
 // ----- projections of other contexts' events (each applied once) -----
 
 /// A symmetric relation (friendship or block) set or cleared.
-pub fn set_pair(store: &Store, event_id: &str, prefix: &'static str, a: &str, b: &str, on: bool, symmetric: bool) -> ApiResult<bool> {
+pub fn set_pair(
+    store: &Store,
+    event_id: &str,
+    prefix: &'static str,
+    a: &str,
+    b: &str,
+    on: bool,
+    symmetric: bool,
+) -> ApiResult<bool> {
     store.apply_once(event_id, |tx| {
-        let pairs: &[(&str, &str)] = if symmetric { &[(a, b), (b, a)] } else { &[(a, b)] };
+        let pairs: &[(&str, &str)] = if symmetric {
+            &[(a, b), (b, a)]
+        } else {
+            &[(a, b)]
+        };
         for (x, y) in pairs {
             if on {
                 tx.put_raw(&key(prefix, &[x, y]), &[])?;
@@ -53,17 +68,30 @@ pub fn set_pair(store: &Store, event_id: &str, prefix: &'static str, a: &str, b:
 }
 
 pub fn set_username(store: &Store, event_id: &str, user: &str, username: &str) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| tx.put_raw(&key("un/", &[username]), user.as_bytes()))
+    store.apply_once(event_id, |tx| {
+        tx.put_raw(&key("un/", &[username]), user.as_bytes())
+    })
 }
 
-pub fn set_group(store: &Store, event_id: &str, group: &str, privacy: Option<GroupPrivacy>) -> ApiResult<bool> {
+pub fn set_group(
+    store: &Store,
+    event_id: &str,
+    group: &str,
+    privacy: Option<GroupPrivacy>,
+) -> ApiResult<bool> {
     store.apply_once(event_id, |tx| match privacy {
         Some(p) => tx.put(&key("gv/", &[group]), &p),
         None => tx.remove(&key("gv/", &[group])).map(|_| ()),
     })
 }
 
-pub fn set_member(store: &Store, event_id: &str, group: &str, user: &str, role: Option<GroupRole>) -> ApiResult<bool> {
+pub fn set_member(
+    store: &Store,
+    event_id: &str,
+    group: &str,
+    user: &str,
+    role: Option<GroupRole>,
+) -> ApiResult<bool> {
     store.apply_once(event_id, |tx| match role {
         Some(r) => tx.put(&key("gm/", &[group, user]), &r),
         None => tx.remove(&key("gm/", &[group, user])).map(|_| ()),
@@ -103,7 +131,9 @@ pub fn friend_of_friend(store: &Store, a: &str, b: &str) -> ApiResult<bool> {
     let mut after: Option<String> = None;
     loop {
         let page = store.scan_after(&key("f/", &[a]), after.as_deref().map(str::as_bytes), 512)?;
-        let Some((last, _)) = page.last() else { return Ok(false) };
+        let Some((last, _)) = page.last() else {
+            return Ok(false);
+        };
         after = Some(String::from_utf8_lossy(last).into_owned());
         for (x, _) in &page {
             if store.contains(&[b"f/".as_slice(), b.as_bytes(), x].concat())? {
@@ -130,7 +160,10 @@ pub fn page_admin(store: &Store, page: &str, user: &str) -> ApiResult<bool> {
 }
 
 pub fn user_by_username(store: &Store, username: &str) -> ApiResult<Option<String>> {
-    Ok(store.data.get(key("un/", &[username]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    Ok(store
+        .data
+        .get(key("un/", &[username]))?
+        .map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
 /// How `viewer` stands to a post's author and audience.
@@ -149,7 +182,10 @@ pub fn standing(store: &Store, viewer: Option<&str>, post: &Post) -> ApiResult<S
         return Ok(s);
     }
     s.blocked = blocked_either(store, v, &post.author_id)?;
-    if post.audience == Audience::Profile && post.visibility != Visibility::Public && post.visibility != Visibility::OnlyMe {
+    if post.audience == Audience::Profile
+        && post.visibility != Visibility::Public
+        && post.visibility != Visibility::OnlyMe
+    {
         s.friends = friends(store, v, &post.author_id)?;
         if !s.friends && post.visibility == Visibility::FriendsOfFriends {
             s.friend_of_friend = friend_of_friend(store, v, &post.author_id)?;
@@ -159,7 +195,13 @@ pub fn standing(store: &Store, viewer: Option<&str>, post: &Post) -> ApiResult<S
 }
 
 /// Newest-first ids of an index (`tl/`, `ga/`, `pg/`) of `owner`, before the cursor.
-pub fn index_page(store: &Store, prefix: &str, owner: &str, before: Option<&str>, limit: usize) -> ApiResult<Vec<String>> {
+pub fn index_page(
+    store: &Store,
+    prefix: &str,
+    owner: &str,
+    before: Option<&str>,
+    limit: usize,
+) -> ApiResult<Vec<String>> {
     Ok(store
         .scan_before(&key(prefix, &[owner]), before.map(str::as_bytes), limit)?
         .into_iter()
@@ -168,7 +210,12 @@ pub fn index_page(store: &Store, prefix: &str, owner: &str, before: Option<&str>
 }
 
 /// Comments of a post in order, after the cursor.
-pub fn comments(store: &Store, post: &str, after: Option<&str>, limit: usize) -> ApiResult<Vec<Comment>> {
+pub fn comments(
+    store: &Store,
+    post: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> ApiResult<Vec<Comment>> {
     store
         .scan_after(&key("c/", &[post]), after.map(str::as_bytes), limit)?
         .into_iter()
@@ -214,11 +261,21 @@ pub fn create_post(store: &Store, post: &Post) -> ApiResult<()> {
 }
 
 /// Replaces a post's text and visibility, keeping the old text in its history.
-pub fn edit_post(store: &Store, id: &str, text: Option<&str>, visibility: Option<Visibility>, tags: (Vec<String>, Vec<String>), at: i64) -> ApiResult<Post> {
+pub fn edit_post(
+    store: &Store,
+    id: &str,
+    text: Option<&str>,
+    visibility: Option<Visibility>,
+    tags: (Vec<String>, Vec<String>),
+    at: i64,
+) -> ApiResult<Post> {
     store.transact(|tx| {
         let mut post = load_post(tx, id)?;
         if let Some(text) = text.filter(|t| *t != post.text) {
-            post.history.push(Revision { text: std::mem::replace(&mut post.text, text.to_string()), replaced_at: at });
+            post.history.push(Revision {
+                text: std::mem::replace(&mut post.text, text.to_string()),
+                replaced_at: at,
+            });
             (post.hashtags, post.mentions) = tags.clone();
         }
         post.visibility = visibility.unwrap_or(post.visibility);
@@ -238,11 +295,19 @@ pub fn edit_post(store: &Store, id: &str, text: Option<&str>, visibility: Option
 
 /// Deletes a post with its comments and reactions.
 pub fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> {
-    let comment_ids: Vec<String> = comments(store, id, None, usize::MAX)?.into_iter().map(|c| c.id).collect();
+    let comment_ids: Vec<String> = comments(store, id, None, usize::MAX)?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     let mut reaction_keys: Vec<Vec<u8>> = Vec::new();
     for target in std::iter::once(id.to_string()).chain(comment_ids.iter().cloned()) {
         let prefix = key("r/", &[&target]);
-        reaction_keys.extend(store.scan_after(&prefix, None, usize::MAX)?.into_iter().map(|(k, _)| [prefix.as_slice(), &k].concat()));
+        reaction_keys.extend(
+            store
+                .scan_after(&prefix, None, usize::MAX)?
+                .into_iter()
+                .map(|(k, _)| [prefix.as_slice(), &k].concat()),
+        );
     }
     store.transact(|tx| {
         let post = load_post(tx, id)?;
@@ -254,7 +319,15 @@ pub fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> {
         for k in &reaction_keys {
             tx.remove(k)?;
         }
-        emit(tx, actor, id, &PostDeleted { post_id: id.into(), author_id: post.author_id.clone() })
+        emit(
+            tx,
+            actor,
+            id,
+            &PostDeleted {
+                post_id: id.into(),
+                author_id: post.author_id.clone(),
+            },
+        )
     })
 }
 
@@ -264,7 +337,12 @@ pub fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
         if let Some(parent) = &comment.parent_id {
             match tx.get::<Comment>(&comment_key(&comment.post_id, parent))? {
                 Some(p) if p.parent_id.is_none() => {}
-                Some(_) => return abort(ApiError::field("parent_id", "replies have one level: answer the top-level comment")),
+                Some(_) => {
+                    return abort(ApiError::field(
+                        "parent_id",
+                        "replies have one level: answer the top-level comment",
+                    ));
+                }
                 None => return abort(ApiError::field("parent_id", "no such comment on this post")),
             }
         }
@@ -282,7 +360,13 @@ pub fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
     })
 }
 
-pub fn edit_comment(store: &Store, post: &str, id: &str, text: &str, at: i64) -> ApiResult<Comment> {
+pub fn edit_comment(
+    store: &Store,
+    post: &str,
+    id: &str,
+    text: &str,
+    at: i64,
+) -> ApiResult<Comment> {
     store.transact(|tx| {
         let Some(mut c) = tx.get::<Comment>(&comment_key(post, id))? else {
             return abort(ApiError::NotFound("no such comment".into()));
@@ -312,13 +396,27 @@ pub fn delete_comment(store: &Store, actor: &str, post: &str, id: &str) -> ApiRe
         }
         p.comment_count = p.comment_count.saturating_sub(removed);
         tx.put(&post_key(post), &p)?;
-        emit(tx, actor, post, &CommentDeleted { post_id: post.into(), comment_id: id.into() })
+        emit(
+            tx,
+            actor,
+            post,
+            &CommentDeleted {
+                post_id: post.into(),
+                comment_id: id.into(),
+            },
+        )
     })
 }
 
 /// Sets (`Some`) or removes (`None`) a user's reaction to a post or one of its comments,
 /// adjusting the target's counts in the same transaction. Returns the new counts.
-pub fn react(store: &Store, post_id: &str, comment_id: Option<&str>, user: &str, kind: Option<ReactionKind>) -> ApiResult<std::collections::BTreeMap<ReactionKind, u64>> {
+pub fn react(
+    store: &Store,
+    post_id: &str,
+    comment_id: Option<&str>,
+    user: &str,
+    kind: Option<ReactionKind>,
+) -> ApiResult<std::collections::BTreeMap<ReactionKind, u64>> {
     let target = comment_id.unwrap_or(post_id).to_string();
     store.transact(|tx| {
         let post = load_post(tx, post_id)?;
@@ -341,16 +439,37 @@ pub fn react(store: &Store, post_id: &str, comment_id: Option<&str>, user: &str,
             Some(k) => {
                 *counts.entry(k).or_default() += 1;
                 tx.put(&reaction_key(&target, user), &k)?;
-                let event = ReactionSet { post_id: post_id.into(), target_id: target.clone(), user_id: user.into(), post_author_id: post.author_id.clone(), kind: k };
+                let event = ReactionSet {
+                    post_id: post_id.into(),
+                    target_id: target.clone(),
+                    user_id: user.into(),
+                    post_author_id: post.author_id.clone(),
+                    kind: k,
+                };
                 emit(tx, user, post_id, &event)?;
             }
             None => {
                 tx.remove(&reaction_key(&target, user))?;
-                emit(tx, user, post_id, &ReactionRemoved { post_id: post_id.into(), target_id: target.clone(), user_id: user.into() })?;
+                emit(
+                    tx,
+                    user,
+                    post_id,
+                    &ReactionRemoved {
+                        post_id: post_id.into(),
+                        target_id: target.clone(),
+                        user_id: user.into(),
+                    },
+                )?;
             }
         }
         match comment_id {
-            None => tx.put(&post_key(post_id), &Post { reactions: counts.clone(), ..post })?,
+            None => tx.put(
+                &post_key(post_id),
+                &Post {
+                    reactions: counts.clone(),
+                    ..post
+                },
+            )?,
             Some(c) => {
                 let mut comment = load_comment(tx, post_id, c)?;
                 comment.reactions = counts.clone();
@@ -368,7 +487,11 @@ fn load_comment(tx: &Tx, post: &str, id: &str) -> TxResult<Comment> {
     }
 }
 
-fn counts_of(tx: &Tx, post: &Post, comment: Option<&str>) -> TxResult<std::collections::BTreeMap<ReactionKind, u64>> {
+fn counts_of(
+    tx: &Tx,
+    post: &Post,
+    comment: Option<&str>,
+) -> TxResult<std::collections::BTreeMap<ReactionKind, u64>> {
     match comment {
         None => Ok(post.reactions.clone()),
         Some(c) => Ok(load_comment(tx, &post.id, c)?.reactions),

@@ -297,7 +297,7 @@ mod tests {
                 .unwrap()
                 .value
                 .as_deref(),
-            Some("auth,users,groups")
+            Some("auth,users,groups,posts")
         );
     }
 

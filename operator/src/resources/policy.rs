@@ -155,6 +155,7 @@ mod tests {
                 "demo-auth",
                 "demo-users",
                 "demo-groups",
+                "demo-posts",
                 "demo-nats"
             ]
         );
