@@ -49,7 +49,7 @@ pub enum Command {
 }
 
 /// Contexts this build has.
-pub const CONTEXTS: &[&str] = &["auth", "users", "groups", "posts"];
+pub const CONTEXTS: &[&str] = &["auth", "users", "groups", "posts", "feed"];
 
 fn parse_context(s: &str) -> Result<String, String> {
     let s = s.trim();
@@ -65,7 +65,7 @@ fn parse_context(s: &str) -> Result<String, String> {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Contexts to run, comma-separated (auth, users, groups, posts).
+    /// Contexts to run, comma-separated (auth, users, groups, posts, feed).
     #[arg(long, env = "AGORA_CONTEXTS", value_delimiter = ',', required = true, value_parser = parse_context)]
     pub context: Vec<String>,
     #[command(flatten)]
@@ -169,6 +169,7 @@ fn contexts(
             "users" => users::start(platform)?,
             "groups" => crate::groups::start(platform)?,
             "posts" => crate::posts::start(platform)?,
+            "feed" => crate::feed::start(platform)?,
             other => anyhow::bail!("unknown context {other}"),
         });
     }

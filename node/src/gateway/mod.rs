@@ -47,12 +47,13 @@ pub fn context_for(path: &str) -> Option<&'static str> {
         "users" | "friend-requests" => Some("users"),
         "groups" | "pages" => Some("groups"),
         "posts" => Some("posts"),
+        "feed" => Some("feed"),
         _ => None,
     }
 }
 
 /// The contexts the gateway can route to.
-pub const CONTEXTS: &[&str] = &["auth", "users", "groups", "posts"];
+pub const CONTEXTS: &[&str] = &["auth", "users", "groups", "posts", "feed"];
 
 /// What the edge middleware needs.
 #[derive(Clone)]

@@ -5,6 +5,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use crate::auth::http::AuthApi;
+use crate::feed::http::FeedApi;
 use crate::groups::http::GroupsApi;
 use crate::posts::http::PostsApi;
 use crate::users::http::UsersApi;
@@ -23,6 +24,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(UsersApi::openapi());
     doc.merge(GroupsApi::openapi());
     doc.merge(PostsApi::openapi());
+    doc.merge(FeedApi::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

@@ -15,6 +15,7 @@ pub struct PostCreated {
     pub author_id: String,
     pub audience: Audience,
     pub visibility: Visibility,
+    pub text: String,
     /// Unix seconds.
     pub created_at: i64,
     pub hashtags: Vec<String>,
@@ -32,6 +33,7 @@ pub struct PostEdited {
     pub post_id: String,
     pub author_id: String,
     pub visibility: Visibility,
+    pub text: String,
     pub hashtags: Vec<String>,
     pub mentions: Vec<String>,
 }

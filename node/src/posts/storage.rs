@@ -251,6 +251,7 @@ pub fn create_post(store: &Store, post: &Post) -> ApiResult<()> {
             author_id: post.author_id.clone(),
             audience: post.audience.clone(),
             visibility: post.visibility,
+            text: post.text.clone(),
             created_at: post.created_at,
             hashtags: post.hashtags.clone(),
             mentions: post.mentions.clone(),
@@ -285,6 +286,7 @@ pub fn edit_post(
             post_id: id.into(),
             author_id: post.author_id.clone(),
             visibility: post.visibility,
+            text: post.text.clone(),
             hashtags: post.hashtags.clone(),
             mentions: post.mentions.clone(),
         };

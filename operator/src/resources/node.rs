@@ -297,7 +297,7 @@ mod tests {
                 .unwrap()
                 .value
                 .as_deref(),
-            Some("auth,users,groups,posts")
+            Some("auth,users,groups,posts,feed")
         );
     }
 

@@ -156,6 +156,7 @@ mod tests {
                 "demo-users",
                 "demo-groups",
                 "demo-posts",
+                "demo-feed",
                 "demo-nats"
             ]
         );

@@ -1,0 +1,199 @@
+//! The HTTP API of feed: `GET /api/v1/feed`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::http::{Json, Query};
+use crate::platform::tokens::AuthUser;
+use crate::posts::domain::Audience;
+
+use super::FeedState;
+use super::domain::{self, ACTIVE_SECS, CANDIDATES, Cursor, Order, PostMeta};
+use super::storage;
+
+pub fn routes(state: FeedState) -> Router {
+    Router::new()
+        .route("/api/v1/feed", get(home_feed))
+        .with_state(state)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    /// `ranked` (default) or `recent`.
+    #[serde(default)]
+    order: Order,
+    /// Items per page, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page (of the same order).
+    cursor: Option<String>,
+}
+
+/// One post in the feed.
+#[derive(Serialize, ToSchema)]
+pub struct FeedItem {
+    id: String,
+    author_id: String,
+    audience: Audience,
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared_post: Option<String>,
+    created_at: String,
+    reactions: u64,
+    comments: u64,
+    shares: u64,
+    /// The ranking score (ranked order only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FeedPage {
+    items: Vec<FeedItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn item(m: PostMeta, score: Option<f64>) -> FeedItem {
+    FeedItem {
+        id: m.id,
+        author_id: m.author_id,
+        audience: m.audience,
+        text: m.text,
+        shared_post: m.shared_post,
+        created_at: rfc3339(m.created_at),
+        reactions: m.reactions,
+        comments: m.comments,
+        shares: m.shares,
+        score,
+    }
+}
+
+/// Keeps the reader's timeline maintained: rebuilt when they were away, trimmed now and then.
+fn refresh(s: &FeedState, reader: &str, now: i64) -> ApiResult<()> {
+    let last = storage::last_seen(&s.store, reader)?;
+    if last.is_none_or(|t| now - t >= ACTIVE_SECS) {
+        storage::rebuild(&s.store, reader)?;
+    }
+    if last.is_none_or(|t| now - t >= 60) {
+        storage::touch(&s.store, reader, now)?;
+        storage::trim(&s.store, reader)?;
+    }
+    Ok(())
+}
+
+/// The home feed: the caller's own posts, friends' posts they may read, posts of their
+/// groups and of pages they follow. `ranked` orders by the score in docs/api.md;
+/// `recent` newest first. Pages stay stable while new posts arrive.
+#[utoipa::path(get, path = "/api/v1/feed", tag = "feed", params(FeedQuery), responses((status = 200, body = FeedPage), (status = 422)), security(("bearer" = [])))]
+async fn home_feed(
+    State(s): State<FeedState>,
+    user: AuthUser,
+    Query(q): Query<FeedQuery>,
+) -> ApiResult<Json<FeedPage>> {
+    let limit = match q.limit {
+        None => 20,
+        Some(n @ 1..=100) => n as usize,
+        Some(_) => return Err(ApiError::field("limit", "must be between 1 and 100")),
+    };
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, q.order))
+        .transpose()?;
+    let reader = user.id();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    refresh(&s, reader, now)?;
+    let before = match &cursor {
+        Some(Cursor::Recent(id)) => Some(id.as_str()),
+        _ => None,
+    };
+    let mut posts = Vec::new();
+    for id in storage::candidates(&s.store, reader, before, CANDIDATES)? {
+        if let Some(meta) = storage::meta(&s.store, &id)?
+            && domain::in_feed(&meta, &storage::relation(&s.store, reader, &meta)?)
+        {
+            posts.push(meta);
+        }
+    }
+    let page = match q.order {
+        Order::Recent => recent(posts, limit),
+        Order::Ranked => ranked(&s, reader, posts, cursor, limit, now)?,
+    };
+    Ok(Json(page))
+}
+
+fn recent(posts: Vec<PostMeta>, limit: usize) -> FeedPage {
+    let more = posts.len() > limit;
+    let items: Vec<FeedItem> = posts
+        .into_iter()
+        .take(limit)
+        .map(|m| item(m, None))
+        .collect();
+    let next_cursor = more.then(|| Cursor::Recent(items[limit - 1].id.clone()).encode());
+    FeedPage { items, next_cursor }
+}
+
+fn ranked(
+    s: &FeedState,
+    reader: &str,
+    posts: Vec<PostMeta>,
+    cursor: Option<Cursor>,
+    limit: usize,
+    now: i64,
+) -> ApiResult<FeedPage> {
+    let (as_of, after) = match cursor {
+        Some(Cursor::Ranked { as_of, score, id }) => (as_of, Some((score, id))),
+        _ => (now, None),
+    };
+    let mut scored = Vec::new();
+    for m in posts.into_iter().filter(|m| m.created_at <= as_of) {
+        let interactions = storage::interactions(&s.store, reader, &m.author_id)?;
+        let score = domain::score(&m, interactions, m.author_id == reader, as_of);
+        scored.push((score, m));
+    }
+    // Highest score first; the id breaks ties so the order is total.
+    scored.sort_by(|(a, ma), (b, mb)| b.total_cmp(a).then_with(|| mb.id.cmp(&ma.id)));
+    let rest: Vec<(f64, PostMeta)> = match after {
+        None => scored,
+        Some((score, id)) => scored
+            .into_iter()
+            .filter(|(sc, m)| *sc < score || (*sc == score && m.id < id))
+            .collect(),
+    };
+    let more = rest.len() > limit;
+    let items: Vec<FeedItem> = rest
+        .into_iter()
+        .take(limit)
+        .map(|(sc, m)| item(m, Some(sc)))
+        .collect();
+    let next_cursor = more.then(|| {
+        let last = &items[limit - 1];
+        Cursor::Ranked {
+            as_of,
+            score: last.score.unwrap_or_default(),
+            id: last.id.clone(),
+        }
+        .encode()
+    });
+    Ok(FeedPage { items, next_cursor })
+}
+
+/// The feed part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(home_feed))]
+pub struct FeedApi;

@@ -1,0 +1,287 @@
+//! The home feed through the gateway: what goes in, ordering and paging, and convergence
+//! after deletes, unfriends, blocks and leaving a group.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn post_when_ready(c: &Client, body: Value) -> String {
+    let start = Instant::now();
+    loop {
+        let r = c.post("/posts", body.clone()).await;
+        if r.status == 201 {
+            return r.body["id"].as_str().unwrap().to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never accepted: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn feed_ids(c: &Client, query: &str) -> Vec<String> {
+    let page = c.get(&format!("/feed?{query}")).await.expect(200);
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits (bounded) until `post` is in (or, with `present = false`, out of) the feed.
+async fn feed_has(c: &Client, post: &str, present: bool) {
+    let start = Instant::now();
+    loop {
+        if feed_ids(c, "order=recent&limit=100")
+            .await
+            .contains(&post.to_string())
+            == present
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "post {post} never became present={present}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn befriend(a: &(String, Client), b: &(String, Client)) {
+    profile_appears(&a.1).await;
+    profile_appears(&b.1).await;
+    a.1.post_empty(&format!("/users/{}/friend-request", b.0))
+        .await
+        .expect(201);
+    b.1.post_empty(&format!("/friend-requests/{}/accept", a.0))
+        .await
+        .expect(204);
+}
+
+async fn user(anon: &Client, name: &str) -> (String, Client) {
+    let (id, t) = signed_up(anon, name).await;
+    (id, anon.with_token(access(&t)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_holds_friends_groups_and_pages_and_converges() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ann, bob, cat, mia) = (
+        user(&anon, "ann").await,
+        user(&anon, "bob").await,
+        user(&anon, "cat").await,
+        user(&anon, "mia").await,
+    );
+    befriend(&ann, &bob).await;
+    for reader in [&bob, &cat, &mia] {
+        feed_ids(&reader.1, "").await; // seen recently: they get fan-out
+    }
+    let group = ann
+        .1
+        .post(
+            "/groups",
+            json!({"name": "inner circle", "privacy": "private"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    mia.1
+        .post_empty(&format!("/groups/{group}/join"))
+        .await
+        .expect(200);
+    ann.1
+        .post_empty(&format!("/groups/{group}/requests/{}/approve", mia.0))
+        .await
+        .expect(204);
+    let page = ann
+        .1
+        .post("/pages", json!({"name": "Ann's Page"}))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bob.1
+        .post_empty(&format!("/pages/{page}/follow"))
+        .await
+        .expect(204);
+
+    let friends_post = post_when_ready(
+        &ann.1,
+        json!({"text": "for friends", "visibility": "friends"}),
+    )
+    .await;
+    let secret_post =
+        post_when_ready(&ann.1, json!({"text": "only me", "visibility": "only_me"})).await;
+    let group_post = post_when_ready(
+        &ann.1,
+        json!({"text": "for the circle", "audience": {"type": "group", "id": group}}),
+    )
+    .await;
+    let page_post = post_when_ready(
+        &ann.1,
+        json!({"text": "news", "audience": {"type": "page", "id": page}}),
+    )
+    .await;
+
+    feed_has(&bob.1, &friends_post, true).await;
+    feed_has(&bob.1, &page_post, true).await;
+    feed_has(&mia.1, &group_post, true).await;
+    feed_has(&ann.1, &secret_post, true).await;
+    let bob_feed = feed_ids(&bob.1, "order=recent&limit=100").await;
+    assert!(
+        !bob_feed.contains(&group_post) && !bob_feed.contains(&secret_post),
+        "{bob_feed:?}"
+    );
+    assert!(
+        feed_ids(&cat.1, "order=recent&limit=100").await.is_empty(),
+        "a stranger's feed has none of it"
+    );
+    assert!(
+        !feed_ids(&mia.1, "order=recent&limit=100")
+            .await
+            .contains(&friends_post)
+    );
+
+    // Convergence: delete, unfollow, leave, block, unfriend.
+    ann.1
+        .delete(&format!("/posts/{page_post}"))
+        .await
+        .expect(204);
+    feed_has(&bob.1, &page_post, false).await;
+    mia.1
+        .post_empty(&format!("/groups/{group}/leave"))
+        .await
+        .expect(204);
+    feed_has(&mia.1, &group_post, false).await;
+    bob.1
+        .delete(&format!("/users/me/friends/{}", ann.0))
+        .await
+        .expect(204);
+    feed_has(&bob.1, &friends_post, false).await;
+    befriend(&ann, &bob).await;
+    feed_has(&bob.1, &friends_post, true).await;
+    bob.1
+        .post_empty(&format!("/users/{}/block", ann.0))
+        .await
+        .expect(204);
+    feed_has(&bob.1, &friends_post, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_stay_stable_while_new_posts_arrive_and_away_readers_are_rebuilt() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (dan, eve) = (user(&anon, "dan").await, user(&anon, "eve").await);
+    befriend(&dan, &eve).await;
+    feed_ids(&eve.1, "").await;
+    let mut posts = Vec::new();
+    for i in 0..5 {
+        posts.push(
+            post_when_ready(
+                &dan.1,
+                json!({"text": format!("post {i}"), "visibility": "friends"}),
+            )
+            .await,
+        );
+    }
+    feed_has(&eve.1, &posts[4], true).await;
+    for order in ["recent", "ranked"] {
+        let first = eve
+            .1
+            .get(&format!("/feed?order={order}&limit=2"))
+            .await
+            .expect(200);
+        let mut seen: Vec<String> = first["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect();
+        if order == "ranked" {
+            let scores: Vec<f64> = first["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["score"].as_f64().unwrap())
+                .collect();
+            assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+        }
+        // A new post arrives between pages; it must not shift the pages already served.
+        let newcomer = post_when_ready(
+            &dan.1,
+            json!({"text": format!("late {order}"), "visibility": "friends"}),
+        )
+        .await;
+        feed_has(&eve.1, &newcomer, true).await;
+        let mut cursor = first["next_cursor"].as_str().map(String::from);
+        while let Some(c) = cursor {
+            let page = eve
+                .1
+                .get(&format!("/feed?order={order}&limit=2&cursor={c}"))
+                .await
+                .expect(200);
+            seen.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["id"].as_str().unwrap().to_string()),
+            );
+            cursor = page["next_cursor"].as_str().map(String::from);
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "{order}: no post twice: {seen:?}");
+        assert!(
+            !seen.contains(&newcomer),
+            "{order}: the newcomer waits for a fresh first page"
+        );
+        for p in &posts {
+            assert!(seen.contains(p), "{order}: no post missed");
+        }
+        posts.push(newcomer);
+    }
+    // A reader who never opened the feed gets no fan-out; their feed is rebuilt on arrival.
+    let fay = user(&anon, "fay").await;
+    befriend(&dan, &fay).await;
+    let ids = {
+        let start = Instant::now();
+        loop {
+            let ids = feed_ids(&fay.1, "order=recent&limit=100").await;
+            if ids.len() >= posts.len() || start.elapsed() > Duration::from_secs(20) {
+                break ids;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    for p in &posts {
+        assert!(ids.contains(p), "rebuilt feed misses {p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_feed_requests_are_refused() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, gus) = user(&anon, "gus").await;
+    anon.get("/feed").await.problem(401);
+    gus.get("/feed?limit=0").await.problem(422);
+    gus.get("/feed?order=popular").await.problem(422);
+    gus.get("/feed?cursor=garbage").await.problem(422);
+    gus.get("/feed?surprise=1").await.problem(422);
+    assert_eq!(gus.get("/feed").await.expect(200)["items"], json!([]));
+}
