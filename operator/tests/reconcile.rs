@@ -85,6 +85,7 @@ async fn first_creation_applies_every_child_generates_keys_and_reports_progress(
         server.names(&sets()),
         [
             "demo-auth",
+            "demo-feed",
             "demo-groups",
             "demo-nats",
             "demo-posts",
