@@ -4,6 +4,8 @@
 //! Each worker owns one keep-alive HTTP/1.1 connection (hyper) and sends requests back to
 //! back; latencies go into per-worker HDR histograms that are merged at the end.
 
+mod social;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -38,6 +40,9 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The social-network workload (DeathStarBench-like): seed a Reed98-sized graph, then
+    /// an open-loop mix of feed reads, timeline reads and composes.
+    Social(social::SocialArgs),
     /// A burst of logins, while a probe measures `GET /users/me` latency beside it.
     Logins {
         #[arg(long, default_value_t = 16)]
@@ -47,13 +52,13 @@ enum Command {
     },
 }
 
-struct Conn {
+pub(crate) struct Conn {
     send: SendRequest<Full<Bytes>>,
     addr: String,
 }
 
 impl Conn {
-    async fn open(addr: &str) -> anyhow::Result<Conn> {
+    pub(crate) async fn open(addr: &str) -> anyhow::Result<Conn> {
         let stream = tokio::net::TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
@@ -111,7 +116,7 @@ impl Conn {
     }
 }
 
-const PASSWORD: &str = "benchmark horse battery staple";
+pub(crate) const PASSWORD: &str = "benchmark horse battery staple";
 
 /// Registers, verifies (through the dev mailbox) and returns the username.
 async fn new_user(conn: &mut Conn) -> anyhow::Result<String> {
@@ -171,7 +176,7 @@ async fn login(conn: &mut Conn, name: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
 }
 
@@ -303,5 +308,6 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             seconds,
         } => logins(&cli.addr, concurrency, seconds).await,
+        Command::Social(args) => social::run(&cli.addr, args).await,
     }
 }
