@@ -9,8 +9,9 @@ use crate::posts::domain::{Audience, Visibility};
 
 /// Entries kept per home timeline (fan-out on write); older ones fall off.
 pub const TIMELINE_CAP: usize = 800;
-/// Timeline entries (plus page posts) considered per read: what bounds the cost of a read.
-pub const CANDIDATES: usize = 300;
+/// Timeline entries (plus page posts) considered per read: what bounds the cost of a read
+/// (and the window the ranked order ranks).
+pub const CANDIDATES: usize = 120;
 /// Recent posts taken per followed page (pull path) and per friend or group on a rebuild.
 pub const PER_SOURCE: usize = 50;
 /// Users not seen for this long get no fan-out; their timeline is rebuilt when they return.

@@ -123,10 +123,22 @@ async fn home_feed(
         _ => None,
     };
     let mut posts = Vec::new();
+    // Relations repeat (many posts per friend or group): each is looked up once per read.
+    let mut relations = std::collections::HashMap::new();
     for id in storage::candidates(&s.store, reader, before, CANDIDATES)? {
-        if let Some(meta) = storage::meta(&s.store, &id)?
-            && domain::in_feed(&meta, &storage::relation(&s.store, reader, &meta)?)
-        {
+        let Some(meta) = storage::meta(&s.store, &id)? else {
+            continue;
+        };
+        let memo_key = (meta.author_id.clone(), meta.audience.clone());
+        let relation = match relations.get(&memo_key) {
+            Some(r) => *r,
+            None => {
+                let r = storage::relation(&s.store, reader, &meta)?;
+                relations.insert(memo_key, r);
+                r
+            }
+        };
+        if domain::in_feed(&meta, &relation) {
             posts.push(meta);
         }
     }
@@ -161,8 +173,16 @@ fn ranked(
         _ => (now, None),
     };
     let mut scored = Vec::new();
+    let mut affinity = std::collections::HashMap::new();
     for m in posts.into_iter().filter(|m| m.created_at <= as_of) {
-        let interactions = storage::interactions(&s.store, reader, &m.author_id)?;
+        let interactions = match affinity.get(&m.author_id) {
+            Some(n) => *n,
+            None => {
+                let n = storage::interactions(&s.store, reader, &m.author_id)?;
+                affinity.insert(m.author_id.clone(), n);
+                n
+            }
+        };
         let score = domain::score(&m, interactions, m.author_id == reader, as_of);
         scored.push((score, m));
     }

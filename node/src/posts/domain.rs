@@ -14,7 +14,18 @@ pub const COMMENT_MAX_CHARS: usize = 2_000;
 
 /// Who may read a post on a profile. Group and page posts follow the group or page.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    Default,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
@@ -27,7 +38,7 @@ pub enum Visibility {
 }
 
 /// Where a post was published.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Audience {
     /// The author's own profile.

@@ -383,14 +383,28 @@ fn readable_page(
     let mut cursor = page.cursor_id()?;
     let mut items = Vec::new();
     let mut exhausted = false;
+    // Posts of one source share an author or group: how the reader stands to them is
+    // looked up once per request, not once per post.
+    let mut standings: std::collections::HashMap<(String, Visibility), domain::Standing> =
+        std::collections::HashMap::new();
     while items.len() < limit && !exhausted {
         let ids = storage::index_page(&s.store, prefix, owner, cursor.as_deref(), limit * 2)?;
         exhausted = ids.len() < limit * 2;
         for id in ids {
             cursor = Some(id.clone());
-            if let Some(post) = storage::post(&s.store, &id)?
-                && readable(s, viewer, &post)?
-            {
+            let Some(post) = storage::post(&s.store, &id)? else {
+                continue;
+            };
+            let memo_key = (post.author_id.clone(), post.visibility);
+            let standing = match standings.get(&memo_key) {
+                Some(st) => *st,
+                None => {
+                    let st = storage::standing(&s.store, viewer, &post)?;
+                    standings.insert(memo_key, st);
+                    st
+                }
+            };
+            if domain::readable(&post, &standing) {
                 items.push(view(s, viewer, post, true)?);
                 if items.len() == limit {
                     break;

@@ -67,7 +67,11 @@ fn graph(n: usize, m: usize, rng: &mut StdRng) -> Vec<(usize, usize)> {
     }
     while edges.len() < m.min(n * (n - 1) / 2) {
         let a = rng.random_range(0..n);
-        let b = if rng.random_bool(0.8) && !ends.is_empty() { ends[rng.random_range(0..ends.len())] } else { rng.random_range(0..n) };
+        let b = if rng.random_bool(0.8) && !ends.is_empty() {
+            ends[rng.random_range(0..ends.len())]
+        } else {
+            rng.random_range(0..n)
+        };
         if a != b && edges.insert((a.min(b), a.max(b))) {
             ends.extend([a, b]);
         }
@@ -75,10 +79,23 @@ fn graph(n: usize, m: usize, rng: &mut StdRng) -> Vec<(usize, usize)> {
     edges.into_iter().collect()
 }
 
-type Job<I> = Arc<dyn Fn(Conn, I) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Conn>> + Send>> + Send + Sync>;
+type Job<I> = Arc<
+    dyn Fn(
+            Conn,
+            I,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Conn>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Runs `job` over `items` on `workers` connections of their own.
-async fn on_connections<I: Send + 'static>(addr: &str, items: Vec<I>, workers: usize, job: Job<I>) -> anyhow::Result<()> {
+async fn on_connections<I: Send + 'static>(
+    addr: &str,
+    items: Vec<I>,
+    workers: usize,
+    job: Job<I>,
+) -> anyhow::Result<()> {
     let queue = Arc::new(Mutex::new(items));
     let mut tasks = Vec::new();
     for _ in 0..workers {
@@ -86,7 +103,9 @@ async fn on_connections<I: Send + 'static>(addr: &str, items: Vec<I>, workers: u
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(&addr).await?;
             loop {
-                let Some(item) = queue.lock().await.pop() else { return anyhow::Ok(()) };
+                let Some(item) = queue.lock().await.pop() else {
+                    return anyhow::Ok(());
+                };
                 conn = job(conn, item).await?;
             }
         }));
@@ -101,34 +120,97 @@ async fn on_connections<I: Send + 'static>(addr: &str, items: Vec<I>, workers: u
 async fn seed(addr: &str, args: &SocialArgs) -> anyhow::Result<Vec<User>> {
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(args.seed);
-    let run = rng.random_range(0..1_000_000u32);
-    let names: Vec<(usize, String)> = (0..args.users).map(|i| (i, format!("s{run}u{i}"))).collect();
+    // Names unique per run, so a platform can be benchmarked more than once.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis()
+        % 100_000_000;
+    let names: Vec<(usize, String)> = (0..args.users)
+        .map(|i| (i, format!("s{run}u{i}")))
+        .collect();
     let users: Arc<Mutex<BTreeMap<usize, (String, String)>>> = Arc::default();
     let out = users.clone();
     let register: Job<(usize, String)> = Arc::new(move |mut conn, (i, name)| {
         let out = out.clone();
         Box::pin(async move {
             let email = format!("{name}@example.org");
-            let account = conn.json("POST", "/api/v1/auth/register", None, Some(json!({"username": name, "email": email, "password": PASSWORD}))).await?;
-            let mail = conn.json("GET", &format!("/api/v1/dev/mailbox?to={email}"), None, None).await?;
-            let body = mail["items"][0]["body"].as_str().context("no verification mail")?;
-            let token = body.split("token:").nth(1).and_then(|t| t.split_whitespace().next()).context("no token")?;
-            conn.json("POST", "/api/v1/auth/verify", None, Some(json!({"token": token}))).await?;
-            let tokens = conn.json("POST", "/api/v1/auth/login", None, Some(json!({"login": name, "password": PASSWORD}))).await?;
-            let access = tokens["access_token"].as_str().context("no access token")?.to_string();
-            out.lock().await.insert(i, (account["id"].as_str().context("no id")?.to_string(), access));
+            let account = conn
+                .json(
+                    "POST",
+                    "/api/v1/auth/register",
+                    None,
+                    Some(json!({"username": name, "email": email, "password": PASSWORD})),
+                )
+                .await?;
+            let mail = conn
+                .json(
+                    "GET",
+                    &format!("/api/v1/dev/mailbox?to={email}"),
+                    None,
+                    None,
+                )
+                .await?;
+            let body = mail["items"][0]["body"]
+                .as_str()
+                .context("no verification mail")?;
+            let token = body
+                .split("token:")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                .context("no token")?;
+            conn.json(
+                "POST",
+                "/api/v1/auth/verify",
+                None,
+                Some(json!({"token": token})),
+            )
+            .await?;
+            let tokens = conn
+                .json(
+                    "POST",
+                    "/api/v1/auth/login",
+                    None,
+                    Some(json!({"login": name, "password": PASSWORD})),
+                )
+                .await?;
+            let access = tokens["access_token"]
+                .as_str()
+                .context("no access token")?
+                .to_string();
+            out.lock().await.insert(
+                i,
+                (account["id"].as_str().context("no id")?.to_string(), access),
+            );
             Ok(conn)
         })
     });
     on_connections(addr, names, 8, register).await?;
-    let accounts = Arc::try_unwrap(users).map_err(|_| anyhow::anyhow!("workers still running"))?.into_inner();
-    eprintln!("seed: {} users in {:.1}s", accounts.len(), started.elapsed().as_secs_f64());
-    let mut users: Vec<User> = accounts.into_values().map(|(id, token)| User { id, token, friends: Vec::new() }).collect();
+    let accounts = Arc::try_unwrap(users)
+        .map_err(|_| anyhow::anyhow!("workers still running"))?
+        .into_inner();
+    eprintln!(
+        "seed: {} users in {:.1}s",
+        accounts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut users: Vec<User> = accounts
+        .into_values()
+        .map(|(id, token)| User {
+            id,
+            token,
+            friends: Vec::new(),
+        })
+        .collect();
 
     // Profiles come from auth's events: wait for the last one.
     let mut conn = Conn::open(addr).await?;
     let last = users.last().context("no users")?.token.clone();
-    while conn.call("GET", "/api/v1/users/me", Some(&last), None).await?.0 != 200 {
+    while conn
+        .call("GET", "/api/v1/users/me", Some(&last), None)
+        .await?
+        .0
+        != 200
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let edges = graph(users.len(), args.friendships, &mut rng);
@@ -136,42 +218,77 @@ async fn seed(addr: &str, args: &SocialArgs) -> anyhow::Result<Vec<User>> {
         users[a].friends.push(b);
         users[b].friends.push(a);
     }
-    let ids: Arc<Vec<(String, String)>> = Arc::new(users.iter().map(|u| (u.id.clone(), u.token.clone())).collect());
+    let ids: Arc<Vec<(String, String)>> = Arc::new(
+        users
+            .iter()
+            .map(|u| (u.id.clone(), u.token.clone()))
+            .collect(),
+    );
     let lookup = ids.clone();
     let befriend: Job<(usize, usize)> = Arc::new(move |mut conn, (a, b)| {
         let ids = lookup.clone();
         Box::pin(async move {
             let ((a_id, a_token), (b_id, b_token)) = (&ids[a], &ids[b]);
-            conn.json("POST", &format!("/api/v1/users/{b_id}/friend-request"), Some(a_token), None).await?;
-            conn.json("POST", &format!("/api/v1/friend-requests/{a_id}/accept"), Some(b_token), None).await?;
+            conn.json(
+                "POST",
+                &format!("/api/v1/users/{b_id}/friend-request"),
+                Some(a_token),
+                None,
+            )
+            .await?;
+            conn.json(
+                "POST",
+                &format!("/api/v1/friend-requests/{a_id}/accept"),
+                Some(b_token),
+                None,
+            )
+            .await?;
             Ok(conn)
         })
     });
     let t = Instant::now();
     on_connections(addr, edges.clone(), 32, befriend).await?;
-    eprintln!("seed: {} friendships in {:.1}s", edges.len(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "seed: {} friendships in {:.1}s",
+        edges.len(),
+        t.elapsed().as_secs_f64()
+    );
 
     // Everyone opens the feed once (so they count as active), then posts a history.
     let tokens: Vec<String> = users.iter().map(|u| u.token.clone()).collect();
     let open: Job<String> = Arc::new(|mut conn, token| {
         Box::pin(async move {
-            conn.json("GET", "/api/v1/feed?limit=1", Some(&token), None).await?;
+            conn.json("GET", "/api/v1/feed?limit=1", Some(&token), None)
+                .await?;
             Ok(conn)
         })
     });
     on_connections(addr, tokens.clone(), 32, open).await?;
-    let posts: Vec<(String, usize)> = tokens.iter().flat_map(|t| (0..args.history).map(move |i| (t.clone(), i))).collect();
+    let posts: Vec<(String, usize)> = tokens
+        .iter()
+        .flat_map(|t| (0..args.history).map(move |i| (t.clone(), i)))
+        .collect();
     let compose: Job<(String, usize)> = Arc::new(|mut conn, (token, i)| {
         Box::pin(async move {
             let text = format!("history post {i} #bench");
-            conn.json("POST", "/api/v1/posts", Some(&token), Some(json!({"text": text, "visibility": "friends"}))).await?;
+            conn.json(
+                "POST",
+                "/api/v1/posts",
+                Some(&token),
+                Some(json!({"text": text, "visibility": "friends"})),
+            )
+            .await?;
             Ok(conn)
         })
     });
     let t = Instant::now();
     let n = posts.len();
     on_connections(addr, posts, 32, compose).await?;
-    eprintln!("seed: {n} posts in {:.1}s; seeding took {:.1}s", t.elapsed().as_secs_f64(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "seed: {n} posts in {:.1}s; seeding took {:.1}s",
+        t.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(users)
 }
 
@@ -203,29 +320,58 @@ struct Request {
 type StepResult = BTreeMap<Kind, (Histogram<u64>, u64)>;
 
 /// Offers `rate` requests/s for `seconds`, open loop.
-async fn step(addr: &str, users: &Arc<Vec<User>>, rate: f64, seconds: u64, connections: usize, seed: u64) -> anyhow::Result<(StepResult, f64)> {
+async fn step(
+    addr: &str,
+    users: &Arc<Vec<User>>,
+    rate: f64,
+    seconds: u64,
+    connections: usize,
+    seed: u64,
+) -> anyhow::Result<(StepResult, f64)> {
     let (tx, rx) = mpsc::unbounded_channel::<Request>();
     let rx = Arc::new(Mutex::new(rx));
     let results: Arc<Mutex<StepResult>> = Arc::default();
     let mut workers = Vec::new();
     for _ in 0..connections {
-        let (rx, results, users, addr) = (rx.clone(), results.clone(), users.clone(), addr.to_string());
+        let (rx, results, users, addr) =
+            (rx.clone(), results.clone(), users.clone(), addr.to_string());
         workers.push(tokio::spawn(async move {
             let mut conn = Conn::open(&addr).await?;
             let mut local: StepResult = BTreeMap::new();
             loop {
-                let Some(req) = rx.lock().await.recv().await else { break };
+                let Some(req) = rx.lock().await.recv().await else {
+                    break;
+                };
                 let u = &users[req.user];
                 let (status, _) = match req.kind {
-                    Kind::Feed => conn.call("GET", "/api/v1/feed?order=ranked&limit=10", Some(&u.token), None).await?,
-                    Kind::Timeline => conn.call("GET", &format!("/api/v1/users/{}/posts?limit=10", users[req.other].id), Some(&u.token), None).await?,
+                    Kind::Feed => {
+                        conn.call(
+                            "GET",
+                            "/api/v1/feed?order=ranked&limit=10",
+                            Some(&u.token),
+                            None,
+                        )
+                        .await?
+                    }
+                    Kind::Timeline => {
+                        conn.call(
+                            "GET",
+                            &format!("/api/v1/users/{}/posts?limit=10", users[req.other].id),
+                            Some(&u.token),
+                            None,
+                        )
+                        .await?
+                    }
                     Kind::Compose => {
                         let body = json!({"text": "a fresh post #load", "visibility": "friends"});
-                        conn.call("POST", "/api/v1/posts", Some(&u.token), Some(body)).await?
+                        conn.call("POST", "/api/v1/posts", Some(&u.token), Some(body))
+                            .await?
                     }
                 };
                 let entry = local.entry(req.kind).or_insert_with(|| (histogram(), 0));
-                entry.0.record(req.intended.elapsed().as_micros().max(1) as u64)?;
+                entry
+                    .0
+                    .record(req.intended.elapsed().as_micros().max(1) as u64)?;
                 entry.1 += u64::from(!(200..300).contains(&status));
             }
             let mut all = results.lock().await;
@@ -248,10 +394,25 @@ async fn step(addr: &str, users: &Arc<Vec<User>>, rate: f64, seconds: u64, conne
         }
         let user = rng.random_range(0..users.len());
         let friends = &users[user].friends;
-        let other = if friends.is_empty() { user } else { friends[rng.random_range(0..friends.len())] };
+        let other = if friends.is_empty() {
+            user
+        } else {
+            friends[rng.random_range(0..friends.len())]
+        };
         let roll: f64 = rng.random();
-        let kind = if roll < 0.6 { Kind::Feed } else if roll < 0.9 { Kind::Timeline } else { Kind::Compose };
-        tx.send(Request { kind, intended: next, user, other })?;
+        let kind = if roll < 0.6 {
+            Kind::Feed
+        } else if roll < 0.9 {
+            Kind::Timeline
+        } else {
+            Kind::Compose
+        };
+        tx.send(Request {
+            kind,
+            intended: next,
+            user,
+            other,
+        })?;
         // Exponential inter-arrival times: a Poisson process at `rate`.
         let u: f64 = rng.random_range(f64::EPSILON..1.0);
         next += Duration::from_secs_f64(-u.ln() / rate);
@@ -261,27 +422,56 @@ async fn step(addr: &str, users: &Arc<Vec<User>>, rate: f64, seconds: u64, conne
         w.await??;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let results = Arc::try_unwrap(results).map_err(|_| anyhow::anyhow!("workers still running"))?.into_inner();
+    let results = Arc::try_unwrap(results)
+        .map_err(|_| anyhow::anyhow!("workers still running"))?
+        .into_inner();
     Ok((results, elapsed))
 }
 
 /// Compose-to-feed delay: a user posts, a friend polls their recent feed until it is there.
-async fn propagation(addr: &str, users: &[User], samples: usize, seed: u64) -> anyhow::Result<Histogram<u64>> {
+async fn propagation(
+    addr: &str,
+    users: &[User],
+    samples: usize,
+    seed: u64,
+) -> anyhow::Result<Histogram<u64>> {
     let mut conn = Conn::open(addr).await?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut h = histogram();
     for _ in 0..samples {
         let author = rng.random_range(0..users.len());
-        let Some(&reader) = users[author].friends.first() else { continue };
-        let post = conn.json("POST", "/api/v1/posts", Some(&users[author].token), Some(json!({"text": "propagation probe", "visibility": "friends"}))).await?;
+        let Some(&reader) = users[author].friends.first() else {
+            continue;
+        };
+        let post = conn
+            .json(
+                "POST",
+                "/api/v1/posts",
+                Some(&users[author].token),
+                Some(json!({"text": "propagation probe", "visibility": "friends"})),
+            )
+            .await?;
         let id = post["id"].as_str().context("no post id")?.to_string();
         let sent = Instant::now();
         loop {
-            let feed = conn.json("GET", "/api/v1/feed?order=recent&limit=10", Some(&users[reader].token), None).await?;
-            if feed["items"].as_array().is_some_and(|items| items.iter().any(|i| i["id"] == id.as_str())) {
+            let feed = conn
+                .json(
+                    "GET",
+                    "/api/v1/feed?order=recent&limit=10",
+                    Some(&users[reader].token),
+                    None,
+                )
+                .await?;
+            if feed["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|i| i["id"] == id.as_str()))
+            {
                 break;
             }
-            anyhow::ensure!(sent.elapsed() < Duration::from_secs(10), "post {id} did not reach a friend's feed in 10 s");
+            anyhow::ensure!(
+                sent.elapsed() < Duration::from_secs(10),
+                "post {id} did not reach a friend's feed in 10 s"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         h.record(sent.elapsed().as_micros().max(1) as u64)?;
@@ -303,7 +493,10 @@ fn summary(kind: &str, h: &Histogram<u64>, errors: u64, elapsed: f64) -> serde_j
 
 fn print_table(rate: f64, rows: &[serde_json::Value]) {
     println!("offered {rate:.0} req/s");
-    println!("{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}", "request", "rate/s", "errors", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms");
+    println!(
+        "{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "request", "rate/s", "errors", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
+    );
     for r in rows {
         println!(
             "{:<20} {:>9.0} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
@@ -325,9 +518,23 @@ pub async fn run(addr: &str, args: SocialArgs) -> anyhow::Result<()> {
     let mut steps = Vec::new();
     let mut best: Option<f64> = None;
     loop {
-        let (results, elapsed) = step(addr, &users, rate, args.seconds, args.connections, args.seed + steps.len() as u64).await?;
-        let rows: Vec<serde_json::Value> = results.iter().map(|(k, (h, e))| summary(k.name(), h, *e, elapsed)).collect();
-        let worst_p99 = rows.iter().filter_map(|r| r["p99_ms"].as_f64()).fold(0.0, f64::max);
+        let (results, elapsed) = step(
+            addr,
+            &users,
+            rate,
+            args.seconds,
+            args.connections,
+            args.seed + steps.len() as u64,
+        )
+        .await?;
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(k, (h, e))| summary(k.name(), h, *e, elapsed))
+            .collect();
+        let worst_p99 = rows
+            .iter()
+            .filter_map(|r| r["p99_ms"].as_f64())
+            .fold(0.0, f64::max);
         if !args.json {
             print_table(rate, &rows);
         }
@@ -352,7 +559,13 @@ pub async fn run(addr: &str, args: SocialArgs) -> anyhow::Result<()> {
         if let (Some(bound), Some(best)) = (args.find_max_p99_ms, best) {
             println!("highest offered rate with every p99 under {bound} ms: {best:.0} req/s");
         }
-        println!("compose-to-feed propagation: n={} p50={} ms p99={} ms max={} ms", propagation["samples"], propagation["p50_ms"], propagation["p99_ms"], propagation["max_ms"]);
+        println!(
+            "compose-to-feed propagation: n={} p50={} ms p99={} ms max={} ms",
+            propagation["samples"],
+            propagation["p50_ms"],
+            propagation["p99_ms"],
+            propagation["max_ms"]
+        );
     }
     Ok(())
 }
