@@ -434,6 +434,7 @@ async fn propagation(
     users: &[User],
     samples: usize,
     seed: u64,
+    timeout: Duration,
 ) -> anyhow::Result<Histogram<u64>> {
     let mut conn = Conn::open(addr).await?;
     let mut rng = StdRng::seed_from_u64(seed);
@@ -469,8 +470,8 @@ async fn propagation(
                 break;
             }
             anyhow::ensure!(
-                sent.elapsed() < Duration::from_secs(10),
-                "post {id} did not reach a friend's feed in 10 s"
+                sent.elapsed() < timeout,
+                "post {id} did not reach a friend's feed in {timeout:?}"
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -514,6 +515,14 @@ fn print_table(rate: f64, rows: &[serde_json::Value]) {
 
 pub async fn run(addr: &str, args: SocialArgs) -> anyhow::Result<()> {
     let users = Arc::new(seed(addr, &args).await?);
+    // The history's fan-out runs behind the API: wait until a fresh post reaches a friend's
+    // feed, so the load measures a settled platform (and the wait measures fan-out).
+    let settle = Instant::now();
+    propagation(addr, &users, 1, args.seed, Duration::from_secs(600)).await?;
+    eprintln!(
+        "seed: fan-out settled {:.1}s after the last history post",
+        settle.elapsed().as_secs_f64()
+    );
     let mut rate = args.rate;
     let mut steps = Vec::new();
     let mut best: Option<f64> = None;
@@ -548,7 +557,7 @@ pub async fn run(addr: &str, args: SocialArgs) -> anyhow::Result<()> {
             None => break,
         }
     }
-    let delays = propagation(addr, &users, 50, args.seed).await?;
+    let delays = propagation(addr, &users, 50, args.seed, Duration::from_secs(10)).await?;
     let propagation = json!({
         "samples": delays.len(), "p50_ms": ms(delays.value_at_quantile(0.5)), "p99_ms": ms(delays.value_at_quantile(0.99)), "max_ms": ms(delays.max()),
     });
