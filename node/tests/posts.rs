@@ -234,6 +234,47 @@ async fn exactly_who_should_see_a_post_sees_it() {
             }
         }
     }
+    // The home feed: the author's own posts; friends' posts they may read; group posts for
+    // members. Strangers get nothing, public or not, and the secret group stays invisible.
+    let in_feed: [(&str, [bool; 6]); 8] = [
+        ("public", [true, true, false, false, false, false]),
+        (
+            "friends_of_friends",
+            [true, true, false, false, false, false],
+        ),
+        ("friends", [true, true, false, false, false, false]),
+        ("only_me", [true, false, false, false, false, false]),
+        ("public group", [true, false, false, false, false, false]),
+        ("private group", [true, false, false, false, false, true]),
+        ("secret group", [true, false, false, false, false, true]),
+        ("page", [true, false, false, false, false, false]),
+    ];
+    for (i, reader) in readers.iter().take(6).enumerate() {
+        let start = std::time::Instant::now();
+        loop {
+            let feed = c(reader)
+                .get("/feed?order=recent&limit=100")
+                .await
+                .expect(200);
+            let ids: Vec<String> = feed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_string())
+                .collect();
+            let got: Vec<bool> = posts.iter().map(|(_, p)| ids.contains(p)).collect();
+            let want: Vec<bool> = in_feed.iter().map(|(_, row)| row[i]).collect();
+            if got == want {
+                break;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "{reader}'s feed: got {got:?}, want {want:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     // Group and page listings follow the same rules.
     c("stranger")
         .get(&format!("/posts?group={secret_g}"))

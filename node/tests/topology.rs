@@ -40,24 +40,35 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
         ],
         &common,
     );
-    let users_data = data("users");
-    let users = Process::start(
-        &[
-            "serve",
-            "--context",
-            "users",
-            "--data-dir",
-            &users_data,
-            "--jwt-public-key",
-            public,
-        ],
-        &common,
+    let serve = |context: &str| {
+        let dir = data(context);
+        Process::start(
+            &[
+                "serve",
+                "--context",
+                context,
+                "--data-dir",
+                &dir,
+                "--jwt-public-key",
+                public,
+            ],
+            &common,
+        )
+    };
+    let (users, groups, posts, feed) = (
+        serve("users"),
+        serve("groups"),
+        serve("posts"),
+        serve("feed"),
     );
     let gateway = Process::start(
         &["gateway", "--jwt-public-key", public, "--platform", "demo"],
         &[
             ("AGORA_UPSTREAM_AUTH", auth.base.as_str()),
             ("AGORA_UPSTREAM_USERS", users.base.as_str()),
+            ("AGORA_UPSTREAM_GROUPS", groups.base.as_str()),
+            ("AGORA_UPSTREAM_POSTS", posts.base.as_str()),
+            ("AGORA_UPSTREAM_FEED", feed.base.as_str()),
         ],
     );
     let c = Client {
@@ -67,27 +78,7 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
     };
 
     let id = register(&c, "nina").await;
-    // Without SMTP, auth writes mail to its log; the JSON log line carries the body.
-    let token = loop {
-        let line = auth
-            .stderr
-            .recv_timeout(Duration::from_secs(10))
-            .expect("auth logs the verification mail");
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if entry["message"] == "mail" {
-            let body = entry["body"].as_str().unwrap().to_string();
-            break body
-                .split("token:")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string();
-        }
-    };
+    let token = logged_token(&auth);
     c.post("/auth/verify", json!({"token": token}))
         .await
         .expect(200);
@@ -134,4 +125,94 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
         metrics.contains("agora_events_applied_total{context=\"users\"} 1"),
         "{metrics}"
     );
+
+    // Posts and the feed, each in its own process, through the gateway.
+    let oleg_id = register(&c, "oleg").await;
+    c.post("/auth/verify", json!({"token": logged_token(&auth)}))
+        .await
+        .expect(200);
+    let tokens = c
+        .post(
+            "/auth/login",
+            json!({"login": "oleg", "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
+    let oleg = c.with_token(access(&tokens));
+    profile_appears(&oleg).await;
+    nina.post_empty(&format!("/users/{oleg_id}/friend-request"))
+        .await
+        .expect(201);
+    oleg.post_empty(&format!("/friend-requests/{id}/accept"))
+        .await
+        .expect(204);
+    let group = nina
+        .post("/groups", json!({"name": "topology", "privacy": "public"}))
+        .await
+        .expect(201);
+    assert_eq!(group["membership"], "admin");
+    let start = std::time::Instant::now();
+    let post = loop {
+        // posts learns of the friendship from users' events.
+        let r = nina
+            .post(
+                "/posts",
+                json!({"text": "across processes", "visibility": "friends"}),
+            )
+            .await;
+        let id = r.expect(201)["id"].as_str().unwrap().to_string();
+        if oleg.get(&format!("/posts/{id}")).await.status == 200 {
+            break id;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "oleg never could read nina's post"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let feed = oleg.get("/feed?order=recent").await.expect(200);
+        if feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == post.as_str())
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nina's post never reached oleg's feed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        oleg.get(&format!("/users/{id}/posts")).await.expect(200)["items"][0]["text"],
+        "across processes"
+    );
+}
+
+/// Without SMTP, auth writes mail to its log; the JSON log line carries the body.
+fn logged_token(auth: &Process) -> String {
+    loop {
+        let line = auth
+            .stderr
+            .recv_timeout(Duration::from_secs(10))
+            .expect("auth logs the verification mail");
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if entry["message"] == "mail" {
+            let body = entry["body"].as_str().unwrap().to_string();
+            return body
+                .split("token:")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    }
 }
