@@ -61,9 +61,7 @@ pub struct OneTimeToken {
     pub expires_at: i64,
 }
 
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+pub use crate::platform::unix_now as now;
 
 /// A random opaque secret: 32 bytes, base64url.
 pub fn random_token() -> String {

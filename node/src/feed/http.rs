@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::http::{Json, Query};
+use crate::platform::http::{Json, Query, rfc3339};
 use crate::platform::tokens::AuthUser;
 use crate::posts::domain::Audience;
 
@@ -56,16 +56,6 @@ pub struct FeedPage {
     items: Vec<FeedItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 fn item(m: PostMeta, score: Option<f64>) -> FeedItem {

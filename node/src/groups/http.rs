@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::platform::error::{ApiError, ApiResult, FieldError};
-use crate::platform::http::{Json, Page as ListPage, PageParams, Query, path_id};
+use crate::platform::http::{Json, Page as ListPage, PageParams, Query, path_id, rfc3339};
 use crate::platform::tokens::{AuthUser, MaybeUser};
+use crate::platform::unix_now;
 use crate::users::domain::clean_text;
 
 use super::GroupsState;
@@ -50,20 +51,6 @@ pub fn routes(state: GroupsState) -> Router {
         )
         .route("/api/v1/pages/{id}/followers", get(list_followers))
         .with_state(state)
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 fn validation(errors: Vec<FieldError>) -> ApiError {
@@ -189,7 +176,7 @@ async fn create_group(
         description: description.unwrap_or_default(),
         privacy: req.privacy,
         created_by: user.id().into(),
-        created_at: now(),
+        created_at: unix_now(),
         member_count: 1,
     };
     storage::create_group(&s.store, &group)?;
@@ -615,7 +602,7 @@ async fn create_page(
         name: name.unwrap_or_default(),
         description: description.unwrap_or_default(),
         created_by: user.id().into(),
-        created_at: now(),
+        created_at: unix_now(),
         follower_count: 0,
     };
     storage::create_page(&s.store, &page)?;

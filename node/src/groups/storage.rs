@@ -9,6 +9,7 @@ use crate::auth::events::AccountRegistered;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
+use crate::platform::unix_now;
 
 use super::domain::{Group, GroupRole, Page};
 use super::events::{
@@ -27,10 +28,6 @@ pub struct Membership {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Since {
     pub at: i64,
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
@@ -179,7 +176,13 @@ pub fn add_member(store: &Store, actor: &str, g: &str, u: &str, role: GroupRole)
         }
         tx.remove(&Edge::Request.key(g, u))?;
         tx.remove(&Edge::Invitation.key(g, u))?;
-        tx.put(&member_key(g, u), &Membership { role, since: now() })?;
+        tx.put(
+            &member_key(g, u),
+            &Membership {
+                role,
+                since: unix_now(),
+            },
+        )?;
         tx.put_raw(&user_group_key(u, g), &[])?;
         group.member_count += 1;
         tx.put(&group_key(g), &group)?;
@@ -206,7 +209,7 @@ pub fn add_pending(store: &Store, edge: Edge, g: &str, u: &str) -> ApiResult<()>
         if tx.contains(&edge.key(g, u))? {
             return abort(ApiError::Conflict("already pending".into()));
         }
-        tx.put(&edge.key(g, u), &Since { at: now() })
+        tx.put(&edge.key(g, u), &Since { at: unix_now() })
     })
 }
 
@@ -230,7 +233,7 @@ pub fn remove_member(store: &Store, actor: &str, g: &str, u: &str, ban: bool) ->
         let mut group = load_group(tx, g)?;
         let Some(membership) = tx.get::<Membership>(&member_key(g, u))? else {
             if ban {
-                return tx.put(&Edge::Ban.key(g, u), &Since { at: now() });
+                return tx.put(&Edge::Ban.key(g, u), &Since { at: unix_now() });
             }
             return abort(ApiError::NotFound("not a member of this group".into()));
         };
@@ -242,7 +245,7 @@ pub fn remove_member(store: &Store, actor: &str, g: &str, u: &str, ban: bool) ->
         tx.remove(&member_key(g, u))?;
         tx.remove(&user_group_key(u, g))?;
         if ban {
-            tx.put(&Edge::Ban.key(g, u), &Since { at: now() })?;
+            tx.put(&Edge::Ban.key(g, u), &Since { at: unix_now() })?;
         }
         group.member_count = group.member_count.saturating_sub(1);
         tx.put(&group_key(g), &group)?;
@@ -393,7 +396,7 @@ pub fn add_page_admin(store: &Store, actor: &str, p: &str, u: &str) -> ApiResult
         if tx.contains(&Edge::PageAdmin.key(p, u))? {
             return abort(ApiError::Conflict("already an admin of this page".into()));
         }
-        tx.put(&Edge::PageAdmin.key(p, u), &Since { at: now() })?;
+        tx.put(&Edge::PageAdmin.key(p, u), &Since { at: unix_now() })?;
         emit(
             tx,
             actor,
@@ -419,7 +422,7 @@ pub fn set_follow(store: &Store, p: &str, u: &str, follow: bool) -> ApiResult<()
                 return abort(ApiError::NotFound("you do not follow this page".into()));
             }
             (true, false) => {
-                tx.put(&Edge::Follower.key(p, u), &Since { at: now() })?;
+                tx.put(&Edge::Follower.key(p, u), &Since { at: unix_now() })?;
                 tx.put_raw(&key("up/", &[u, p]), &[])?;
                 page.follower_count += 1;
                 emit(

@@ -156,6 +156,17 @@ impl PageParams {
     }
 }
 
+/// A unix time as RFC 3339 (UTC), as every response shows times.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// An id from a path: a ULID, else 404 (an id that cannot exist is not found, not malformed).
 pub fn path_id(id: &str, what: &str) -> Result<String, ApiError> {
     ulid::Ulid::from_string(id)

@@ -30,6 +30,11 @@ use storage::Store;
 use telemetry::Metrics;
 use tokens::TokenVerifier;
 
+/// The current unix time in seconds: how records store times.
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// What the contexts running in one process share.
 #[derive(Clone)]
 pub struct Platform {

@@ -13,8 +13,9 @@ use utoipa::ToSchema;
 
 use crate::groups::domain::{GroupPrivacy, GroupRole};
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::http::{Json, Page, PageParams, Query, path_id};
+use crate::platform::http::{Json, Page, PageParams, Query, path_id, rfc3339};
 use crate::platform::tokens::{AuthUser, MaybeUser};
+use crate::platform::unix_now;
 use crate::users::domain::clean_text;
 
 use super::PostsState;
@@ -53,20 +54,6 @@ pub fn routes(state: PostsState) -> Router {
         .route("/api/v1/posts/{id}/shares", axum::routing::post(share_post))
         .route("/api/v1/users/{id}/posts", get(user_timeline))
         .with_state(state)
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 fn viewer_of(user: &MaybeUser) -> Option<&str> {
@@ -233,7 +220,7 @@ fn new_post(
         hashtags: tags.0,
         mentions: tags.1,
         shared_post,
-        created_at: now(),
+        created_at: unix_now(),
         edited_at: None,
         history: Vec::new(),
         reactions: BTreeMap::new(),
@@ -323,7 +310,7 @@ async fn edit_post(
         text.as_deref(),
         req.visibility,
         tags,
-        now(),
+        unix_now(),
     )?;
     s.store.committed_with_events().await?;
     Ok(Json(view(&s, Some(user.id()), post, true)?))
@@ -642,7 +629,7 @@ async fn add_comment(
         author_id: user.id().into(),
         parent_id,
         text,
-        created_at: now(),
+        created_at: unix_now(),
         edited_at: None,
         reactions: BTreeMap::new(),
     };
@@ -689,7 +676,7 @@ async fn edit_comment(
         &post.id,
         &c.id,
         &clean_comment_text(&req.text)?,
-        now(),
+        unix_now(),
     )?;
     s.store.durable().await?;
     Ok(Json(comment_view(c)))

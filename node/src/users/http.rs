@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::platform::error::{ApiError, ApiResult, FieldError};
-use crate::platform::http::{Json, Page, PageParams, Query};
+use crate::platform::http::{Json, Page, PageParams, Query, rfc3339};
 use crate::platform::tokens::{AuthUser, MaybeUser};
 
 use super::UsersState;
@@ -48,16 +48,6 @@ pub fn routes(state: UsersState) -> Router {
             post(decline_request),
         )
         .with_state(state)
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// A profile as one viewer may see it. Fields the viewer may not see are absent.

@@ -9,6 +9,7 @@ use crate::auth::events::AccountRegistered;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::{Store, Tx, TxResult, abort, key};
+use crate::platform::unix_now;
 
 use super::domain::{Profile, Relationship};
 use super::events::{
@@ -58,10 +59,6 @@ impl List {
             List::Blocks => key("b/", &[owner]),
         }
     }
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
@@ -175,7 +172,7 @@ pub fn send_request(store: &Store, from: &str, to: &str) -> ApiResult<RequestOut
             befriend(tx, from, to)?;
             return Ok(RequestOutcome::BecameFriends);
         }
-        let since = Since { at: now() };
+        let since = Since { at: unix_now() };
         tx.put(&outgoing_key(from, to), &since)?;
         tx.put(&incoming_key(to, from), &since)?;
         Ok(RequestOutcome::Sent)
@@ -185,7 +182,7 @@ pub fn send_request(store: &Store, from: &str, to: &str) -> ApiResult<RequestOut
 /// Turns the request `requester` → `me` into a friendship.
 fn befriend(tx: &Tx, me: &str, requester: &str) -> TxResult<()> {
     drop_requests(tx, me, requester)?;
-    let since = Since { at: now() };
+    let since = Since { at: unix_now() };
     tx.put(&friend_key(me, requester), &since)?;
     tx.put(&friend_key(requester, me), &since)?;
     emit(
@@ -277,7 +274,7 @@ pub fn block(store: &Store, me: &str, other: &str) -> ApiResult<()> {
         }
         end_friendship(tx, me, other)?;
         drop_requests(tx, me, other)?;
-        tx.put(&block_key(me, other), &Since { at: now() })?;
+        tx.put(&block_key(me, other), &Since { at: unix_now() })?;
         emit(
             tx,
             me,
