@@ -147,6 +147,7 @@ async fn platform(
         verifier: Arc::new(TokenVerifier::new(public_pem, &args.platform)?),
         metrics: Metrics::new(),
         shutdown,
+        stores: Arc::default(),
     };
     Ok((platform, stop))
 }
@@ -198,7 +199,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     ))
     .fallback(no_such_route)
     .merge(ops_routes(platform.metrics.clone()));
-    serve(app, args.http_addr, platform.shutdown.clone()).await
+    serve(app, args.http_addr, platform.shutdown.clone()).await?;
+    platform.flush_all().await
 }
 
 async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
@@ -239,7 +241,8 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let app = gateway::wrap(inner, edge, &args.edge, platform.metrics.clone())
         .merge(ops_routes(platform.metrics.clone()));
     tracing::info!(nats = %url, data_dir = %data_dir.display(), "dev platform starting");
-    serve(app, args.http_addr, platform.shutdown.clone()).await
+    serve(app, args.http_addr, platform.shutdown.clone()).await?;
+    platform.flush_all().await
 }
 
 #[derive(Deserialize)]

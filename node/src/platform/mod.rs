@@ -45,14 +45,27 @@ pub struct Platform {
     pub verifier: Arc<TokenVerifier>,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
+    /// Every store opened, flushed once more at shutdown.
+    pub stores: Arc<std::sync::Mutex<Vec<Store>>>,
 }
 
 impl Platform {
+    /// Flushes every store: the last step of a graceful shutdown.
+    pub async fn flush_all(&self) -> anyhow::Result<()> {
+        let stores: Vec<Store> = self.stores.lock().expect("stores lock").clone();
+        for store in stores {
+            store.db.flush_async().await?;
+        }
+        tracing::info!("stores flushed");
+        Ok(())
+    }
+
     /// Opens `<data-dir>/<context>/` and starts its outbox relay.
     pub fn open_store(&self, context: &'static str) -> anyhow::Result<Store> {
         let path = self.data_dir.join(context);
         let store =
             Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+        self.stores.lock().expect("stores lock").push(store.clone());
         tokio::spawn(bus::run_relay(
             store.clone(),
             self.bus.clone(),
