@@ -324,6 +324,10 @@ async fn exactly_who_should_see_a_post_sees_it() {
         .expect(201);
     let share_id = share["id"].as_str().unwrap();
     assert_eq!(
+        anon.get(&format!("/posts/{public_post}")).await.expect(200)["share_count"],
+        1
+    );
+    assert_eq!(
         c("stranger")
             .get(&format!("/posts/{share_id}"))
             .await
@@ -343,6 +347,18 @@ async fn exactly_who_should_see_a_post_sees_it() {
         .expect(200);
     assert_eq!(now_hidden["shared_unavailable"], true);
     assert!(now_hidden.get("shared").is_none());
+    // Deleting the share takes its count off the original.
+    c("friend")
+        .delete(&format!("/posts/{share_id}"))
+        .await
+        .expect(204);
+    assert_eq!(
+        c("author")
+            .get(&format!("/posts/{public_post}"))
+            .await
+            .expect(200)["share_count"],
+        0
+    );
     c("member")
         .post(&format!("/posts/{private_post}/shares"), json!({}))
         .await

@@ -315,6 +315,12 @@ pub fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> {
         let post = load_post(tx, id)?;
         tx.remove(&post_key(id))?;
         tx.remove(&index_key(&post))?;
+        if let Some(original) = &post.shared_post
+            && let Some(mut o) = tx.get::<Post>(&post_key(original))?
+        {
+            o.share_count = o.share_count.saturating_sub(1);
+            tx.put(&post_key(original), &o)?;
+        }
         for c in &comment_ids {
             tx.remove(&comment_key(id, c))?;
         }
