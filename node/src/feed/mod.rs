@@ -16,35 +16,21 @@ pub mod domain;
 pub mod http;
 pub mod storage;
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::extract::FromRef;
-use serde::de::DeserializeOwned;
 
 use crate::groups::events as groups;
 use crate::platform::Platform;
-use crate::platform::bus::{Applied, ConsumerSpec};
+use crate::platform::bus::Applied;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::ApiResult;
-use crate::platform::storage::Store;
-use crate::platform::tokens::TokenVerifier;
+use crate::platform::storage::{Store, apply_pair};
 use crate::posts::events as posts;
 use crate::users::events as users;
 
 pub const CONTEXT: &str = "feed";
 
-#[derive(Clone)]
-pub struct FeedState {
-    pub store: Store,
-    pub verifier: Arc<TokenVerifier>,
-}
-
-impl FromRef<FeedState> for Arc<TokenVerifier> {
-    fn from_ref(state: &FeedState) -> Self {
-        state.verifier.clone()
-    }
-}
+/// Handlers reach the context's store and the token verifier.
+pub type FeedState = crate::platform::ContextState;
 
 pub fn consumed() -> Vec<String> {
     let posts = [
@@ -78,28 +64,8 @@ pub fn consumed() -> Vec<String> {
 }
 
 pub fn start(platform: &Platform) -> anyhow::Result<Router> {
-    let store = platform.open_store(CONTEXT)?;
-    let handler_store = store.clone();
-    let spec = ConsumerSpec {
-        context: CONTEXT,
-        events: consumed(),
-        handler: Arc::new(move |event| apply(&handler_store, event)),
-    };
-    platform.spawn_consumer(spec, &store);
-    Ok(http::routes(FeedState {
-        store,
-        verifier: platform.verifier.clone(),
-    }))
-}
-
-fn decode<E: DomainEvent + DeserializeOwned>(event: &Envelope) -> Option<E> {
-    match event.decode::<E>()? {
-        Ok(e) => Some(e),
-        Err(e) => {
-            tracing::error!(event_id = %event.id, kind = %event.kind, error = %e, "undecodable event skipped");
-            None
-        }
-    }
+    let state = platform.start_context(CONTEXT, consumed(), apply)?;
+    Ok(http::routes(state))
 }
 
 fn post_meta(e: posts::PostCreated) -> domain::PostMeta {
@@ -122,41 +88,56 @@ pub fn apply(store: &Store, event: &Envelope) -> ApiResult<Applied> {
     let id = event.id.as_str();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let applied = match (event.context.as_str(), event.kind.as_str()) {
-        ("posts", posts::PostCreated::TYPE) => decode::<posts::PostCreated>(event)
+        ("posts", posts::PostCreated::TYPE) => event
+            .decode_logged::<posts::PostCreated>()
             .map(|e| storage::add_post(store, id, &post_meta(e), now)),
-        ("posts", posts::PostEdited::TYPE) => decode::<posts::PostEdited>(event)
+        ("posts", posts::PostEdited::TYPE) => event
+            .decode_logged::<posts::PostEdited>()
             .map(|e| storage::edit_post(store, id, &e.post_id, e.visibility, &e.text)),
-        ("posts", posts::PostDeleted::TYPE) => {
-            decode::<posts::PostDeleted>(event).map(|e| storage::delete_post(store, id, &e.post_id))
-        }
-        ("posts", posts::CommentAdded::TYPE) => decode::<posts::CommentAdded>(event)
+        ("posts", posts::PostDeleted::TYPE) => event
+            .decode_logged::<posts::PostDeleted>()
+            .map(|e| storage::delete_post(store, id, &e.post_id)),
+        ("posts", posts::CommentAdded::TYPE) => event
+            .decode_logged::<posts::CommentAdded>()
             .map(|e| storage::comment(store, id, &e.post_id, &e.author_id, true)),
-        ("posts", posts::CommentDeleted::TYPE) => decode::<posts::CommentDeleted>(event)
+        ("posts", posts::CommentDeleted::TYPE) => event
+            .decode_logged::<posts::CommentDeleted>()
             .map(|e| storage::comment(store, id, &e.post_id, "", false)),
-        ("posts", posts::ReactionSet::TYPE) => decode::<posts::ReactionSet>(event)
+        ("posts", posts::ReactionSet::TYPE) => event
+            .decode_logged::<posts::ReactionSet>()
             .filter(|e| e.target_id == e.post_id)
             .map(|e| storage::reaction(store, id, &e.post_id, &e.user_id, true)),
-        ("posts", posts::ReactionRemoved::TYPE) => decode::<posts::ReactionRemoved>(event)
+        ("posts", posts::ReactionRemoved::TYPE) => event
+            .decode_logged::<posts::ReactionRemoved>()
             .filter(|e| e.target_id == e.post_id)
             .map(|e| storage::reaction(store, id, &e.post_id, &e.user_id, false)),
-        ("users", users::FriendshipCreated::TYPE) => decode::<users::FriendshipCreated>(event)
+        ("users", users::FriendshipCreated::TYPE) => event
+            .decode_logged::<users::FriendshipCreated>()
             .map(|e| storage::befriend(store, id, &e.user_a, &e.user_b)),
-        ("users", users::FriendshipEnded::TYPE) => decode::<users::FriendshipEnded>(event)
-            .map(|e| storage::set_pair(store, id, "f/", &e.user_a, &e.user_b, false, true)),
-        ("users", users::UserBlocked::TYPE) => decode::<users::UserBlocked>(event)
-            .map(|e| storage::set_pair(store, id, "b/", &e.blocker, &e.blocked, true, false)),
-        ("users", users::UserUnblocked::TYPE) => decode::<users::UserUnblocked>(event)
-            .map(|e| storage::set_pair(store, id, "b/", &e.blocker, &e.blocked, false, false)),
-        ("groups", groups::MemberJoined::TYPE) => decode::<groups::MemberJoined>(event)
+        ("users", users::FriendshipEnded::TYPE) => event
+            .decode_logged::<users::FriendshipEnded>()
+            .map(|e| apply_pair(store, id, "f/", &e.user_a, &e.user_b, false, true)),
+        ("users", users::UserBlocked::TYPE) => event
+            .decode_logged::<users::UserBlocked>()
+            .map(|e| apply_pair(store, id, "b/", &e.blocker, &e.blocked, true, false)),
+        ("users", users::UserUnblocked::TYPE) => event
+            .decode_logged::<users::UserUnblocked>()
+            .map(|e| apply_pair(store, id, "b/", &e.blocker, &e.blocked, false, false)),
+        ("groups", groups::MemberJoined::TYPE) => event
+            .decode_logged::<groups::MemberJoined>()
             .map(|e| storage::set_member(store, id, &e.group_id, &e.user_id, true)),
-        ("groups", groups::MemberLeft::TYPE) => decode::<groups::MemberLeft>(event)
+        ("groups", groups::MemberLeft::TYPE) => event
+            .decode_logged::<groups::MemberLeft>()
             .map(|e| storage::set_member(store, id, &e.group_id, &e.user_id, false)),
-        ("groups", groups::GroupDeleted::TYPE) => decode::<groups::GroupDeleted>(event)
+        ("groups", groups::GroupDeleted::TYPE) => event
+            .decode_logged::<groups::GroupDeleted>()
             .map(|e| storage::drop_group(store, id, &e.group_id)),
-        ("groups", groups::PageFollowed::TYPE) => decode::<groups::PageFollowed>(event)
-            .map(|e| storage::set_pair(store, id, "up/", &e.user_id, &e.page_id, true, false)),
-        ("groups", groups::PageUnfollowed::TYPE) => decode::<groups::PageUnfollowed>(event)
-            .map(|e| storage::set_pair(store, id, "up/", &e.user_id, &e.page_id, false, false)),
+        ("groups", groups::PageFollowed::TYPE) => event
+            .decode_logged::<groups::PageFollowed>()
+            .map(|e| apply_pair(store, id, "up/", &e.user_id, &e.page_id, true, false)),
+        ("groups", groups::PageUnfollowed::TYPE) => event
+            .decode_logged::<groups::PageUnfollowed>()
+            .map(|e| apply_pair(store, id, "up/", &e.user_id, &e.page_id, false, false)),
         _ => None,
     };
     match applied {

@@ -36,32 +36,6 @@ fn source_key(meta: &PostMeta) -> Vec<u8> {
 
 // ----- projections -----
 
-pub fn set_pair(
-    store: &Store,
-    event_id: &str,
-    prefix: &'static str,
-    a: &str,
-    b: &str,
-    on: bool,
-    symmetric: bool,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        let pairs: &[(&str, &str)] = if symmetric {
-            &[(a, b), (b, a)]
-        } else {
-            &[(a, b)]
-        };
-        for (x, y) in pairs {
-            if on {
-                tx.put_raw(&key(prefix, &[x, y]), &[])?;
-            } else {
-                tx.remove(&key(prefix, &[x, y]))?;
-            }
-        }
-        Ok(())
-    })
-}
-
 /// The newest posts of a source (`ap/<author>` or `gp/<group>`).
 fn recent_of(store: &Store, prefix: &str, owner: &str) -> ApiResult<Vec<String>> {
     Ok(ids(store.scan_before(

@@ -12,57 +12,32 @@ pub mod events;
 pub mod http;
 pub mod storage;
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::extract::FromRef;
 
 use crate::auth::events::AccountRegistered;
 use crate::platform::Platform;
-use crate::platform::bus::{Applied, ConsumerSpec};
+use crate::platform::bus::Applied;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::ApiResult;
 use crate::platform::storage::Store;
-use crate::platform::tokens::TokenVerifier;
 
-#[derive(Clone)]
-pub struct GroupsState {
-    pub store: Store,
-    pub verifier: Arc<TokenVerifier>,
-}
-
-impl FromRef<GroupsState> for Arc<TokenVerifier> {
-    fn from_ref(state: &GroupsState) -> Self {
-        state.verifier.clone()
-    }
-}
+/// Handlers reach the context's store and the token verifier.
+pub type GroupsState = crate::platform::ContextState;
 
 pub fn start(platform: &Platform) -> anyhow::Result<Router> {
-    let store = platform.open_store(events::CONTEXT)?;
-    let handler_store = store.clone();
-    let spec = ConsumerSpec {
-        context: events::CONTEXT,
-        events: vec![format!("auth.{}", AccountRegistered::TYPE)],
-        handler: Arc::new(move |event| apply(&handler_store, event)),
-    };
-    platform.spawn_consumer(spec, &store);
-    Ok(http::routes(GroupsState {
-        store,
-        verifier: platform.verifier.clone(),
-    }))
+    let state = platform.start_context(
+        events::CONTEXT,
+        vec![format!("auth.{}", AccountRegistered::TYPE)],
+        apply,
+    )?;
+    Ok(http::routes(state))
 }
 
 pub fn apply(store: &Store, event: &Envelope) -> ApiResult<Applied> {
-    match event.decode::<AccountRegistered>() {
-        Some(Ok(account)) => Ok(if storage::record_account(store, &event.id, &account)? {
-            Applied::Applied
-        } else {
-            Applied::Duplicate
-        }),
-        Some(Err(e)) => {
-            tracing::error!(event_id = %event.id, error = %e, "undecodable AccountRegistered skipped");
-            Ok(Applied::Ignored)
-        }
-        None => Ok(Applied::Ignored),
-    }
+    let Some(account) = event.decode_logged::<AccountRegistered>() else {
+        return Ok(Applied::Ignored);
+    };
+    Ok(Applied::once(storage::record_account(
+        store, &event.id, &account,
+    )?))
 }

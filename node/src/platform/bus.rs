@@ -195,6 +195,17 @@ pub enum Applied {
     Ignored,
 }
 
+impl Applied {
+    /// `Applied` when the transaction applied the event, `Duplicate` when it had been before.
+    pub fn once(applied: bool) -> Self {
+        if applied {
+            Applied::Applied
+        } else {
+            Applied::Duplicate
+        }
+    }
+}
+
 /// A context's handler of consumed events; it must record the event with
 /// [`Store::apply_once`] so that applying and recording are one transaction.
 pub type Handler = Arc<dyn Fn(&Envelope) -> ApiResult<Applied> + Send + Sync>;

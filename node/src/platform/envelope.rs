@@ -46,6 +46,18 @@ impl Envelope {
         format!("{prefix}.events.{}.{}", self.context, self.kind)
     }
 
+    /// The payload as `E` when this envelope is one; an undecodable payload is logged and
+    /// skipped (a poison message must not block the stream).
+    pub fn decode_logged<E: DomainEvent + serde::de::DeserializeOwned>(&self) -> Option<E> {
+        match self.decode::<E>()? {
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::error!(event_id = %self.id, kind = %self.kind, error = %e, "undecodable event skipped");
+                None
+            }
+        }
+    }
+
     /// The payload as `E`, if this envelope is an `E` of a version we understand.
     pub fn decode<E: DomainEvent + serde::de::DeserializeOwned>(
         &self,

@@ -35,6 +35,19 @@ pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The state of a context whose handlers need only its store and the token verifier.
+#[derive(Clone)]
+pub struct ContextState {
+    pub store: Store,
+    pub verifier: Arc<TokenVerifier>,
+}
+
+impl axum::extract::FromRef<ContextState> for Arc<TokenVerifier> {
+    fn from_ref(state: &ContextState) -> Self {
+        state.verifier.clone()
+    }
+}
+
 /// What the contexts running in one process share.
 #[derive(Clone)]
 pub struct Platform {
@@ -74,6 +87,28 @@ impl Platform {
             self.shutdown.clone(),
         ));
         Ok(store)
+    }
+
+    /// Opens a context's store and starts its consumer of `events` (`context.Type`), whose
+    /// handler is `apply`.
+    pub fn start_context(
+        &self,
+        context: &'static str,
+        events: Vec<String>,
+        apply: fn(&Store, &envelope::Envelope) -> error::ApiResult<bus::Applied>,
+    ) -> anyhow::Result<ContextState> {
+        let store = self.open_store(context)?;
+        let handler_store = store.clone();
+        let spec = ConsumerSpec {
+            context,
+            events,
+            handler: Arc::new(move |event| apply(&handler_store, event)),
+        };
+        self.spawn_consumer(spec, &store);
+        Ok(ContextState {
+            store,
+            verifier: self.verifier.clone(),
+        })
     }
 
     pub fn spawn_consumer(&self, spec: ConsumerSpec, store: &Store) {

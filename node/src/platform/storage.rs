@@ -181,6 +181,34 @@ impl Store {
 
 pub type TxResult<T> = Result<T, ConflictableTransactionError<ApiError>>;
 
+/// Applies a relation event once: sets (`on`) or clears `prefix<a><b>`, and `prefix<b><a>`
+/// too when the relation is `symmetric` (friendships) rather than directed (blocks).
+pub fn apply_pair(
+    store: &Store,
+    event_id: &str,
+    prefix: &str,
+    a: &str,
+    b: &str,
+    on: bool,
+    symmetric: bool,
+) -> ApiResult<bool> {
+    store.apply_once(event_id, |tx| {
+        let pairs: &[(&str, &str)] = if symmetric {
+            &[(a, b), (b, a)]
+        } else {
+            &[(a, b)]
+        };
+        for (x, y) in pairs {
+            if on {
+                tx.put_raw(&key(prefix, &[x, y]), &[])?;
+            } else {
+                tx.remove(&key(prefix, &[x, y]))?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Aborts a transaction with an API error.
 pub fn abort<T>(e: ApiError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(e))

@@ -15,32 +15,18 @@ pub mod events;
 pub mod http;
 pub mod storage;
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::extract::FromRef;
-use serde::de::DeserializeOwned;
 
 use crate::groups::events as groups;
 use crate::platform::Platform;
-use crate::platform::bus::{Applied, ConsumerSpec};
+use crate::platform::bus::Applied;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::ApiResult;
-use crate::platform::storage::Store;
-use crate::platform::tokens::TokenVerifier;
+use crate::platform::storage::{Store, apply_pair};
 use crate::users::events as users;
 
-#[derive(Clone)]
-pub struct PostsState {
-    pub store: Store,
-    pub verifier: Arc<TokenVerifier>,
-}
-
-impl FromRef<PostsState> for Arc<TokenVerifier> {
-    fn from_ref(state: &PostsState) -> Self {
-        state.verifier.clone()
-    }
-}
+/// Handlers reach the context's store and the token verifier.
+pub type PostsState = crate::platform::ContextState;
 
 /// The events posts keeps projections of.
 pub fn consumed() -> Vec<String> {
@@ -67,69 +53,51 @@ pub fn consumed() -> Vec<String> {
 }
 
 pub fn start(platform: &Platform) -> anyhow::Result<Router> {
-    let store = platform.open_store(events::CONTEXT)?;
-    let handler_store = store.clone();
-    let spec = ConsumerSpec {
-        context: events::CONTEXT,
-        events: consumed(),
-        handler: Arc::new(move |event| apply(&handler_store, event)),
-    };
-    platform.spawn_consumer(spec, &store);
-    Ok(http::routes(PostsState {
-        store,
-        verifier: platform.verifier.clone(),
-    }))
-}
-
-/// Decodes `E` from the envelope, or says why it is skipped.
-fn decode<E: DomainEvent + DeserializeOwned>(event: &Envelope) -> Option<E> {
-    match event.decode::<E>()? {
-        Ok(e) => Some(e),
-        Err(e) => {
-            tracing::error!(event_id = %event.id, kind = %event.kind, error = %e, "undecodable event skipped");
-            None
-        }
-    }
-}
-
-fn outcome(applied: bool) -> Applied {
-    if applied {
-        Applied::Applied
-    } else {
-        Applied::Duplicate
-    }
+    let state = platform.start_context(events::CONTEXT, consumed(), apply)?;
+    Ok(http::routes(state))
 }
 
 /// Applies one consumed event to the projections.
 pub fn apply(store: &Store, event: &Envelope) -> ApiResult<Applied> {
     let id = event.id.as_str();
     let applied = match (event.context.as_str(), event.kind.as_str()) {
-        ("users", users::FriendshipCreated::TYPE) => decode::<users::FriendshipCreated>(event)
-            .map(|e| storage::set_pair(store, id, "f/", &e.user_a, &e.user_b, true, true)),
-        ("users", users::FriendshipEnded::TYPE) => decode::<users::FriendshipEnded>(event)
-            .map(|e| storage::set_pair(store, id, "f/", &e.user_a, &e.user_b, false, true)),
-        ("users", users::UserBlocked::TYPE) => decode::<users::UserBlocked>(event)
-            .map(|e| storage::set_pair(store, id, "b/", &e.blocker, &e.blocked, true, false)),
-        ("users", users::UserUnblocked::TYPE) => decode::<users::UserUnblocked>(event)
-            .map(|e| storage::set_pair(store, id, "b/", &e.blocker, &e.blocked, false, false)),
-        ("users", users::ProfileUpdated::TYPE) => decode::<users::ProfileUpdated>(event)
+        ("users", users::FriendshipCreated::TYPE) => event
+            .decode_logged::<users::FriendshipCreated>()
+            .map(|e| apply_pair(store, id, "f/", &e.user_a, &e.user_b, true, true)),
+        ("users", users::FriendshipEnded::TYPE) => event
+            .decode_logged::<users::FriendshipEnded>()
+            .map(|e| apply_pair(store, id, "f/", &e.user_a, &e.user_b, false, true)),
+        ("users", users::UserBlocked::TYPE) => event
+            .decode_logged::<users::UserBlocked>()
+            .map(|e| apply_pair(store, id, "b/", &e.blocker, &e.blocked, true, false)),
+        ("users", users::UserUnblocked::TYPE) => event
+            .decode_logged::<users::UserUnblocked>()
+            .map(|e| apply_pair(store, id, "b/", &e.blocker, &e.blocked, false, false)),
+        ("users", users::ProfileUpdated::TYPE) => event
+            .decode_logged::<users::ProfileUpdated>()
             .map(|e| storage::set_username(store, id, &e.user_id, &e.username)),
-        ("groups", groups::GroupUpdated::TYPE) => decode::<groups::GroupUpdated>(event)
+        ("groups", groups::GroupUpdated::TYPE) => event
+            .decode_logged::<groups::GroupUpdated>()
             .map(|e| storage::set_group(store, id, &e.group_id, Some(e.privacy))),
-        ("groups", groups::GroupDeleted::TYPE) => decode::<groups::GroupDeleted>(event)
+        ("groups", groups::GroupDeleted::TYPE) => event
+            .decode_logged::<groups::GroupDeleted>()
             .map(|e| storage::set_group(store, id, &e.group_id, None)),
-        ("groups", groups::MemberJoined::TYPE) => decode::<groups::MemberJoined>(event)
+        ("groups", groups::MemberJoined::TYPE) => event
+            .decode_logged::<groups::MemberJoined>()
             .map(|e| storage::set_member(store, id, &e.group_id, &e.user_id, Some(e.role))),
-        ("groups", groups::MemberLeft::TYPE) => decode::<groups::MemberLeft>(event)
+        ("groups", groups::MemberLeft::TYPE) => event
+            .decode_logged::<groups::MemberLeft>()
             .map(|e| storage::set_member(store, id, &e.group_id, &e.user_id, None)),
-        ("groups", groups::PageUpdated::TYPE) => decode::<groups::PageUpdated>(event)
+        ("groups", groups::PageUpdated::TYPE) => event
+            .decode_logged::<groups::PageUpdated>()
             .map(|e| storage::set_page(store, id, &e.page_id, None)),
-        ("groups", groups::PageAdminAdded::TYPE) => decode::<groups::PageAdminAdded>(event)
+        ("groups", groups::PageAdminAdded::TYPE) => event
+            .decode_logged::<groups::PageAdminAdded>()
             .map(|e| storage::set_page(store, id, &e.page_id, Some(&e.user_id))),
         _ => None,
     };
     match applied {
-        Some(result) => result.map(outcome),
+        Some(result) => result.map(Applied::once),
         None => {
             tracing::debug!(kind = %event.kind, "event not handled by posts");
             Ok(Applied::Ignored)

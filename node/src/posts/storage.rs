@@ -40,33 +40,6 @@ fn index_key(post: &Post) -> Vec<u8> {
 
 // ----- projections of other contexts' events (each applied once) -----
 
-/// A symmetric relation (friendship or block) set or cleared.
-pub fn set_pair(
-    store: &Store,
-    event_id: &str,
-    prefix: &'static str,
-    a: &str,
-    b: &str,
-    on: bool,
-    symmetric: bool,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        let pairs: &[(&str, &str)] = if symmetric {
-            &[(a, b), (b, a)]
-        } else {
-            &[(a, b)]
-        };
-        for (x, y) in pairs {
-            if on {
-                tx.put_raw(&key(prefix, &[x, y]), &[])?;
-            } else {
-                tx.remove(&key(prefix, &[x, y]))?;
-            }
-        }
-        Ok(())
-    })
-}
-
 pub fn set_username(store: &Store, event_id: &str, user: &str, username: &str) -> ApiResult<bool> {
     store.apply_once(event_id, |tx| {
         tx.put_raw(&key("un/", &[username]), user.as_bytes())
