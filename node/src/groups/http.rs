@@ -314,11 +314,11 @@ fn listed(
         page.cursor_id()?.as_deref(),
         limit + 1,
     )?;
-    let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].0.clone());
-    let items = rows
-        .into_iter()
-        .take(limit)
-        .map(|(user_id, value)| {
+    let page = ListPage::from_rows(
+        rows,
+        limit,
+        |(id, _)| id.clone(),
+        |(user_id, value)| {
             let (role, since) = match serde_json::from_slice::<Membership>(&value) {
                 Ok(m) => (Some(m.role), m.since),
                 Err(_) => (
@@ -328,14 +328,14 @@ fn listed(
                         .unwrap_or_default(),
                 ),
             };
-            ListedMember {
+            Ok(Some(ListedMember {
                 user_id,
                 role,
                 since: rfc3339(since),
-            }
-        })
-        .collect();
-    Ok(Json(ListPage { items, next_cursor }))
+            }))
+        },
+    )?;
+    Ok(Json(page))
 }
 
 /// Members of a group: anyone for a public group, members otherwise.
@@ -370,15 +370,19 @@ async fn my_groups(
         page.cursor_id()?.as_deref(),
         limit + 1,
     )?;
-    let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].0.clone());
-    let mut items = Vec::new();
-    for (g, _) in rows.into_iter().take(limit) {
-        if let Some(group) = storage::group(&s.store, &g)? {
+    let page = ListPage::from_rows(
+        rows,
+        limit,
+        |(g, _)| g.clone(),
+        |(g, _)| {
+            let Some(group) = storage::group(&s.store, &g)? else {
+                return Ok(None);
+            };
             let (_, standing) = membership(&s, &g, Some(user.id()))?;
-            items.push(view(group, standing));
-        }
-    }
-    Ok(Json(ListPage { items, next_cursor }))
+            Ok(Some(view(group, standing)))
+        },
+    )?;
+    Ok(Json(page))
 }
 
 fn moderated(s: &GroupsState, user: &AuthUser, id: &str) -> ApiResult<(Group, GroupRole)> {

@@ -183,6 +183,25 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from up to `limit + 1` rows fetched after the cursor: the extra row only says
+    /// that there is a next page, whose cursor is the id of the last row on this one.
+    /// `item` turns a row into an item, or `None` to leave it out (hidden, gone).
+    pub fn from_rows<R>(
+        rows: Vec<R>,
+        limit: usize,
+        cursor_of: impl Fn(&R) -> String,
+        mut item: impl FnMut(R) -> Result<Option<T>, ApiError>,
+    ) -> Result<Page<T>, ApiError> {
+        let next_cursor = (rows.len() > limit).then(|| cursor_of(&rows[limit - 1]));
+        let mut items = Vec::with_capacity(limit.min(rows.len()));
+        for row in rows.into_iter().take(limit) {
+            items.extend(item(row)?);
+        }
+        Ok(Page { items, next_cursor })
+    }
+}
+
 /// The answer of the fallback route.
 pub async fn no_such_route() -> ApiError {
     ApiError::NotFound("no such route".into())

@@ -571,18 +571,19 @@ async fn list_comments(
     let post = readable_post(&s, v, &id)?;
     let limit = page.limit()?;
     let rows = storage::comments(&s.store, &post.id, page.cursor_id()?.as_deref(), limit + 1)?;
-    let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].id.clone());
-    let mut items = Vec::new();
-    for c in rows.into_iter().take(limit) {
-        let hidden = match v {
-            Some(v) => storage::blocked_either(&s.store, v, &c.author_id)?,
-            None => false,
-        };
-        if !hidden {
-            items.push(comment_view(c));
-        }
-    }
-    Ok(Json(Page { items, next_cursor }))
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |c| c.id.clone(),
+        |c| {
+            let hidden = match v {
+                Some(v) => storage::blocked_either(&s.store, v, &c.author_id)?,
+                None => false,
+            };
+            Ok((!hidden).then(|| comment_view(c)))
+        },
+    )?;
+    Ok(Json(page))
 }
 
 #[derive(Deserialize, ToSchema)]

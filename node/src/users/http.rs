@@ -397,18 +397,18 @@ fn page_of(
         page.cursor_id()?.as_deref(),
         limit + 1,
     )?;
-    let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].0.clone());
-    let items = rows
-        .into_iter()
-        .take(limit)
-        .map(|(id, since)| {
-            Ok(ListedUser {
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |(id, _)| id.clone(),
+        |(id, since)| {
+            Ok(Some(ListedUser {
                 user: card(s, &id)?,
                 since: rfc3339(since.at),
-            })
-        })
-        .collect::<ApiResult<_>>()?;
-    Ok(Json(Page { items, next_cursor }))
+            }))
+        },
+    )?;
+    Ok(Json(page))
 }
 
 /// Pending requests to the caller.
@@ -481,13 +481,9 @@ async fn mutual_friends(
         page.cursor_id()?.as_deref(),
         limit + 1,
     )?;
-    let next_cursor = (ids.len() > limit).then(|| ids[limit - 1].clone());
-    let items = ids
-        .iter()
-        .take(limit)
-        .map(|id| card(&s, id))
-        .collect::<ApiResult<_>>()?;
-    Ok(Json(Page { items, next_cursor }))
+    Ok(Json(Page::from_rows(ids, limit, Clone::clone, |id| {
+        card(&s, &id).map(Some)
+    })?))
 }
 
 /// Blocks a user: ends the friendship and pending requests; each is hidden from the other.
