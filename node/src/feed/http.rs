@@ -108,28 +108,39 @@ async fn home_feed(
     let reader = user.id();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     refresh(&s, reader, now)?;
-    let before = match &cursor {
-        Some(Cursor::Recent(id)) => Some(id.as_str()),
+    let mut before = match &cursor {
+        Some(Cursor::Recent(id)) => Some(id.clone()),
         _ => None,
     };
     let mut posts = Vec::new();
     // Relations repeat (many posts per friend or group): each is looked up once per read.
     let mut relations = std::collections::HashMap::new();
-    for id in storage::candidates(&s.store, reader, before, CANDIDATES)? {
-        let Some(meta) = storage::meta(&s.store, &id)? else {
-            continue;
-        };
-        let memo_key = (meta.author_id.clone(), meta.audience.clone());
-        let relation = match relations.get(&memo_key) {
-            Some(r) => *r,
-            None => {
-                let r = storage::relation(&s.store, reader, &meta)?;
-                relations.insert(memo_key, r);
-                r
+    loop {
+        let batch = storage::candidates(&s.store, reader, before.as_deref(), CANDIDATES)?;
+        let full = batch.len() >= CANDIDATES;
+        before = batch.last().cloned();
+        for id in batch {
+            let Some(meta) = storage::meta(&s.store, &id)? else {
+                continue;
+            };
+            let memo_key = (meta.author_id.clone(), meta.audience.clone());
+            let relation = match relations.get(&memo_key) {
+                Some(r) => *r,
+                None => {
+                    let r = storage::relation(&s.store, reader, &meta)?;
+                    relations.insert(memo_key, r);
+                    r
+                }
+            };
+            if domain::in_feed(&meta, &relation) {
+                posts.push(meta);
             }
-        };
-        if domain::in_feed(&meta, &relation) {
-            posts.push(meta);
+        }
+        // The ranked order ranks one window; the recent order reads on (older) until it has
+        // a full page and one more, so entries it skipped (unfriended, deleted) never end
+        // the paging early.
+        if q.order == Order::Ranked || posts.len() > limit || !full {
+            break;
         }
     }
     let page = match q.order {

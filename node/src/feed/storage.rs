@@ -298,6 +298,8 @@ pub fn candidates(
     }
     out.sort_unstable_by(|a, b| b.cmp(a));
     out.dedup();
+    // The newest `limit` of both sources: the next window starts where this one ends.
+    out.truncate(limit);
     Ok(out)
 }
 
