@@ -285,3 +285,44 @@ async fn bad_feed_requests_are_refused() {
     gus.get("/feed?surprise=1").await.problem(422);
     assert_eq!(gus.get("/feed").await.expect(200)["items"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_posts_surface_when_the_newest_are_hidden() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ada, bea, cy) = (
+        user(&anon, "ada").await,
+        user(&anon, "bea").await,
+        user(&anon, "cyd").await,
+    );
+    befriend(&ada, &cy).await;
+    befriend(&bea, &cy).await;
+    feed_ids(&cy.1, "").await;
+    let mut older = Vec::new();
+    for i in 0..3 {
+        older.push(
+            post_when_ready(
+                &ada.1,
+                json!({"text": format!("ada {i}"), "visibility": "friends"}),
+            )
+            .await,
+        );
+    }
+    // More than one candidate window of newer posts from someone cy then blocks.
+    let mut last = String::new();
+    for i in 0..130 {
+        last = post_when_ready(
+            &bea.1,
+            json!({"text": format!("bea {i}"), "visibility": "friends"}),
+        )
+        .await;
+    }
+    feed_has(&cy.1, &last, true).await;
+    cy.1.post_empty(&format!("/users/{}/block", bea.0))
+        .await
+        .expect(204);
+    feed_has(&cy.1, &last, false).await;
+    let ids = feed_ids(&cy.1, "order=recent&limit=10").await;
+    assert_eq!(ids, older.iter().rev().cloned().collect::<Vec<_>>());
+}
