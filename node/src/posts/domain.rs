@@ -78,6 +78,8 @@ pub struct Revision {
 pub struct Post {
     pub id: String,
     pub author_id: String,
+    /// Stored as a plain string (see [`stored_audience`]).
+    #[serde(with = "stored_audience")]
     pub audience: Audience,
     pub text: String,
     pub visibility: Visibility,
@@ -102,6 +104,34 @@ pub struct Comment {
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub reactions: BTreeMap<ReactionKind, u64>,
+}
+
+/// `Audience` in storage as `p`, `g:<id>` or `a:<id>`: decoding the API's internally tagged
+/// form buffers every value first, and timelines decode many posts per read.
+pub mod stored_audience {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Audience;
+
+    pub fn serialize<S: Serializer>(audience: &Audience, s: S) -> Result<S::Ok, S::Error> {
+        match audience {
+            Audience::Profile => s.serialize_str("p"),
+            Audience::Group { id } => s.serialize_str(&format!("g:{id}")),
+            Audience::Page { id } => s.serialize_str(&format!("a:{id}")),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Audience, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        match s.split_once(':') {
+            None if s == "p" => Ok(Audience::Profile),
+            Some(("g", id)) => Ok(Audience::Group { id: id.to_string() }),
+            Some(("a", id)) => Ok(Audience::Page { id: id.to_string() }),
+            _ => Err(serde::de::Error::custom(format!(
+                "not a stored audience: {s:?}"
+            ))),
+        }
+    }
 }
 
 /// What the reader knows about how they stand to a post's author and audience.
@@ -256,6 +286,19 @@ mod tests {
             !readable(&p, &Standing::default()),
             "an unknown or deleted group hides its posts"
         );
+    }
+
+    #[test]
+    fn stored_audiences_round_trip() {
+        for audience in [
+            Audience::Profile,
+            Audience::Group { id: "g1".into() },
+            Audience::Page { id: "p1".into() },
+        ] {
+            let p = post(Visibility::Public, audience.clone());
+            let back: Post = serde_json::from_slice(&serde_json::to_vec(&p).unwrap()).unwrap();
+            assert_eq!(back.audience, audience);
+        }
     }
 
     #[test]
