@@ -5,7 +5,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::error::ApiError;
-use crate::posts::domain::{Audience, Visibility};
+use crate::posts::events::{Audience, Visibility};
 
 /// Entries kept per home timeline (fan-out on write); older ones fall off.
 pub const TIMELINE_CAP: usize = 800;
@@ -22,6 +22,9 @@ pub const ACTIVE_SECS: i64 = 30 * 86_400;
 pub struct PostMeta {
     pub id: String,
     pub author_id: String,
+    /// Stored as a plain string: a feed read decodes 120 of these, and the tagged form
+    /// costs a buffered decode each.
+    #[serde(with = "crate::posts::events::stored_audience")]
     pub audience: Audience,
     pub visibility: Visibility,
     pub text: String,

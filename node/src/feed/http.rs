@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::http::{Json, Query, rfc3339};
 use crate::platform::tokens::AuthUser;
-use crate::posts::domain::Audience;
+use crate::posts::events::Audience;
 
 use super::FeedState;
 use super::domain::{self, ACTIVE_SECS, CANDIDATES, Cursor, Order, PostMeta};

@@ -7,73 +7,9 @@
 
 use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, key};
-use crate::posts::domain::Audience;
+use crate::posts::events::Audience;
 
 use super::domain::{ACTIVE_SECS, PER_SOURCE, PostMeta, Relation, TIMELINE_CAP};
-
-/// How post metadata is stored: the audience as plain fields, because decoding the API's
-/// internally tagged `Audience` buffers every value first, and a feed read decodes 120
-/// of these.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Stored {
-    id: String,
-    author_id: String,
-    /// `p` profile, `g` group, `a` page.
-    audience: char,
-    target: Option<String>,
-    visibility: crate::posts::domain::Visibility,
-    text: String,
-    shared_post: Option<String>,
-    created_at: i64,
-    reactions: u64,
-    comments: u64,
-    shares: u64,
-}
-
-impl From<&PostMeta> for Stored {
-    fn from(m: &PostMeta) -> Self {
-        let (audience, target) = match &m.audience {
-            Audience::Profile => ('p', None),
-            Audience::Group { id } => ('g', Some(id.clone())),
-            Audience::Page { id } => ('a', Some(id.clone())),
-        };
-        Stored {
-            id: m.id.clone(),
-            author_id: m.author_id.clone(),
-            audience,
-            target,
-            visibility: m.visibility,
-            text: m.text.clone(),
-            shared_post: m.shared_post.clone(),
-            created_at: m.created_at,
-            reactions: m.reactions,
-            comments: m.comments,
-            shares: m.shares,
-        }
-    }
-}
-
-impl From<Stored> for PostMeta {
-    fn from(s: Stored) -> Self {
-        let audience = match (s.audience, s.target) {
-            ('g', Some(id)) => Audience::Group { id },
-            ('a', Some(id)) => Audience::Page { id },
-            _ => Audience::Profile,
-        };
-        PostMeta {
-            id: s.id,
-            author_id: s.author_id,
-            audience,
-            visibility: s.visibility,
-            text: s.text,
-            shared_post: s.shared_post,
-            created_at: s.created_at,
-            reactions: s.reactions,
-            comments: s.comments,
-            shares: s.shares,
-        }
-    }
-}
 
 fn meta_key(post: &str) -> Vec<u8> {
     key("pm/", &[post])
@@ -176,7 +112,7 @@ fn active(store: &Store, user: &str, now: i64) -> ApiResult<bool> {
 /// not fanned out (pages may have very many followers): readers pull them.
 pub fn add_post(store: &Store, event_id: &str, meta: &PostMeta, now: i64) -> ApiResult<bool> {
     let candidates = match &meta.audience {
-        Audience::Profile if meta.visibility != crate::posts::domain::Visibility::OnlyMe => {
+        Audience::Profile if meta.visibility != crate::posts::events::Visibility::OnlyMe => {
             all(store, "f/", &meta.author_id)?
         }
         Audience::Group { id } => all(store, "gm/", id)?,
@@ -189,11 +125,11 @@ pub fn add_post(store: &Store, event_id: &str, meta: &PostMeta, now: i64) -> Api
         }
     }
     let original_author = match &meta.shared_post {
-        Some(o) => store.get::<Stored>(&meta_key(o))?.map(|o| o.author_id),
+        Some(o) => store.get::<PostMeta>(&meta_key(o))?.map(|o| o.author_id),
         None => None,
     };
     store.apply_once(event_id, |tx| {
-        tx.put(&meta_key(&meta.id), &Stored::from(meta))?;
+        tx.put(&meta_key(&meta.id), meta)?;
         tx.put_raw(&source_key(meta), &[])?;
         for u in &readers {
             tx.put_raw(&key("t/", &[u, &meta.id]), &[])?;
@@ -209,12 +145,11 @@ pub fn add_post(store: &Store, event_id: &str, meta: &PostMeta, now: i64) -> Api
 /// Changes the stored metadata of a post, if the feed knows it.
 fn bump(tx: &Tx, post: &str, change: impl Fn(&mut PostMeta)) -> TxResult<Option<PostMeta>> {
     let k = meta_key(post);
-    let Some(stored) = tx.get::<Stored>(&k)? else {
+    let Some(mut meta) = tx.get::<PostMeta>(&k)? else {
         return Ok(None);
     };
-    let mut meta = PostMeta::from(stored);
     change(&mut meta);
-    tx.put(&k, &Stored::from(&meta))?;
+    tx.put(&k, &meta)?;
     Ok(Some(meta))
 }
 
@@ -232,7 +167,7 @@ pub fn edit_post(
     store: &Store,
     event_id: &str,
     post: &str,
-    visibility: crate::posts::domain::Visibility,
+    visibility: crate::posts::events::Visibility,
     text: &str,
 ) -> ApiResult<bool> {
     store.apply_once(event_id, |tx| {
@@ -246,7 +181,7 @@ pub fn edit_post(
 
 /// A deleted post leaves every feed: reads skip posts the feed no longer knows.
 pub fn delete_post(store: &Store, event_id: &str, post: &str) -> ApiResult<bool> {
-    let meta = store.get::<Stored>(&meta_key(post))?.map(PostMeta::from);
+    let meta = store.get::<PostMeta>(&meta_key(post))?;
     store.apply_once(event_id, |tx| {
         if let Some(meta) = &meta {
             tx.remove(&meta_key(post))?;
@@ -320,7 +255,7 @@ pub fn touch(store: &Store, user: &str, now: i64) -> ApiResult<()> {
 }
 
 pub fn meta(store: &Store, post: &str) -> ApiResult<Option<PostMeta>> {
-    Ok(store.get::<Stored>(&meta_key(post))?.map(PostMeta::from))
+    store.get(&meta_key(post))
 }
 
 pub fn relation(store: &Store, reader: &str, meta: &PostMeta) -> ApiResult<Relation> {

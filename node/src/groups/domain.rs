@@ -1,30 +1,10 @@
 //! Pure rules of groups and pages: who may see, join and manage what.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::platform::error::ApiError;
 
-/// Who sees a group and its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupPrivacy {
-    /// Anyone sees the group, its members and its posts; anyone may join.
-    Public,
-    /// Anyone sees the group's name; content is for members; joining needs approval.
-    Private,
-    /// Invisible to non-members (404); joining only by invitation.
-    Secret,
-}
-
-/// A member's role in a group, from least to most powerful.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupRole {
-    Member,
-    Moderator,
-    Admin,
-}
+pub use super::events::{GroupPrivacy, GroupRole};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Group {

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use crate::platform::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::{Json, Page as ListPage, PageParams, Query, path_id, rfc3339};
+use crate::platform::text::clean_text;
 use crate::platform::tokens::{AuthUser, MaybeUser};
 use crate::platform::unix_now;
-use crate::users::domain::clean_text;
 
 use super::GroupsState;
 use super::domain::{self, Group, GroupPrivacy, GroupRole, JoinOutcome, Page};

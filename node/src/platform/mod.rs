@@ -6,7 +6,8 @@
 //! - [`storage`]: sled per context, transactions, group commit;
 //! - [`envelope`], [`bus`]: events, the outbox relay and consumers on JetStream;
 //! - [`tokens`]: JWT issue/verify and the authentication extractors;
-//! - [`telemetry`]: logs and metrics.
+//! - [`telemetry`]: logs and metrics;
+//! - [`text`]: the rules for free text.
 
 pub mod bus;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 pub mod tokens;
 
 use std::net::SocketAddr;

@@ -3,10 +3,92 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::domain::{Audience, ReactionKind, Visibility};
 use crate::platform::envelope::DomainEvent;
+use utoipa::ToSchema;
 
 pub const CONTEXT: &str = "posts";
+
+/// Who may read a post on a profile. Group and page posts follow the group or page.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Narrowest first: the order is "how few people".
+    OnlyMe,
+    Friends,
+    FriendsOfFriends,
+    #[default]
+    Public,
+}
+
+/// Where a post was published.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Audience {
+    /// The author's own profile.
+    #[default]
+    Profile,
+    Group {
+        id: String,
+    },
+    /// Posted as the page (by one of its admins).
+    Page {
+        id: String,
+    },
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReactionKind {
+    Like,
+    Love,
+    Haha,
+    Wow,
+    Sad,
+    Angry,
+}
+
+/// `Audience` in storage as `p`, `g:<id>` or `a:<id>`: decoding the API's internally tagged
+/// form buffers every value first, and timelines decode many posts per read.
+pub mod stored_audience {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Audience;
+
+    pub fn serialize<S: Serializer>(audience: &Audience, s: S) -> Result<S::Ok, S::Error> {
+        match audience {
+            Audience::Profile => s.serialize_str("p"),
+            Audience::Group { id } => s.serialize_str(&format!("g:{id}")),
+            Audience::Page { id } => s.serialize_str(&format!("a:{id}")),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Audience, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        match s.split_once(':') {
+            None if s == "p" => Ok(Audience::Profile),
+            Some(("g", id)) => Ok(Audience::Group { id: id.to_string() }),
+            Some(("a", id)) => Ok(Audience::Page { id: id.to_string() }),
+            _ => Err(serde::de::Error::custom(format!(
+                "not a stored audience: {s:?}"
+            ))),
+        }
+    }
+}
 
 /// A post (or a share: `shared_post` set) was published.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

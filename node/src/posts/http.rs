@@ -11,12 +11,12 @@ use axum::routing::{get, patch, put};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::groups::domain::{GroupPrivacy, GroupRole};
+use crate::groups::events::{GroupPrivacy, GroupRole};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::http::{Json, Page, PageParams, Query, path_id, rfc3339};
+use crate::platform::text::clean_text;
 use crate::platform::tokens::{AuthUser, MaybeUser};
 use crate::platform::unix_now;
-use crate::users::domain::clean_text;
 
 use super::PostsState;
 use super::domain::{

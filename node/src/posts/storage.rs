@@ -4,7 +4,7 @@
 //! `f/<a><b>` friendships, `b/<a><b>` blocks, `un/<username>` user ids, `gv/<group>` group
 //! privacy, `gm/<group><user>` group roles, `pe/<page>` pages, `pa/<page><user>` page admins.
 
-use crate::groups::domain::{GroupPrivacy, GroupRole};
+use crate::groups::events::{GroupPrivacy, GroupRole};
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
