@@ -263,3 +263,94 @@ async fn logins_are_limited_per_account_and_unverified_accounts_wait() {
     // Another account is not affected.
     signed_up(&anon, "judy").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_that_requires_mfa_lets_accounts_without_it_only_enrol() {
+    let nats = Nats::start();
+    let node = Node::start_with(&nats, &[("AGORA_MFA_REQUIRED", "true")]);
+    let anon = node.client();
+    let (_, tokens) = signed_up(&anon, "kai").await;
+    let limited = anon.with_token(access(&tokens));
+    let refused = limited.get("/users/me").await.problem(403);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("second factor"),
+        "{refused}"
+    );
+    limited.get("/auth/me").await.problem(403);
+    limited
+        .post("/posts", json!({"text": "not yet"}))
+        .await
+        .problem(403);
+    // Refreshing does not lift the limit while there is no second factor.
+    let refreshed = anon
+        .post(
+            "/auth/refresh",
+            json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await
+        .expect(200);
+    anon.with_token(access(&refreshed))
+        .get("/users/me")
+        .await
+        .problem(403);
+
+    let enrolment = limited.post_empty("/auth/mfa/enroll").await.expect(200);
+    let secret = enrolment["secret"].as_str().unwrap();
+    let code = agora_node::auth::domain::totp(secret, "kai", "dev")
+        .unwrap()
+        .generate_current()
+        .to_string();
+    limited
+        .post("/auth/mfa/confirm", json!({"code": code}))
+        .await
+        .expect(200);
+    limited
+        .post("/auth/mfa/confirm", json!({"code": "000000"}))
+        .await
+        .problem(400);
+
+    // A full login now goes through the second factor and gives a full token.
+    let challenge = anon
+        .post("/auth/login", json!({"login": "kai", "password": PASSWORD}))
+        .await
+        .expect(200);
+    let step = agora_node::auth::domain::totp(secret, "kai", "dev").unwrap();
+    let next = step
+        .generate(time::OffsetDateTime::now_utc().unix_timestamp() as u64 + 30)
+        .to_string();
+    let full = anon
+        .post(
+            "/auth/mfa/challenge",
+            json!({"mfa_token": challenge["mfa_token"], "code": next}),
+        )
+        .await;
+    let full = if full.status == 200 {
+        full.body
+    } else {
+        // The next step may not be accepted yet (one step of skew); wait for it.
+        tokio::time::sleep(std::time::Duration::from_secs(31)).await;
+        let again = anon
+            .post("/auth/login", json!({"login": "kai", "password": PASSWORD}))
+            .await
+            .expect(200);
+        let now = step.generate_current().to_string();
+        anon.post(
+            "/auth/mfa/challenge",
+            json!({"mfa_token": again["mfa_token"], "code": now}),
+        )
+        .await
+        .expect(200)
+    };
+    let kai = anon.with_token(access(&full));
+    kai.get("/auth/me").await.expect(200);
+    profile_appears(&kai).await;
+    kai.post(
+        "/auth/mfa/disable",
+        json!({"password": PASSWORD, "code": "123456"}),
+    )
+    .await
+    .problem(403);
+}

@@ -417,7 +417,8 @@ pub struct AuthPolicy {
     /// Who may register. `Invite` is accepted and, until invitations exist, acts as `Closed`.
     #[serde(default)]
     pub registration: RegistrationMode,
-    /// Whether every account must enrol TOTP. Recorded; enforced once the node supports it.
+    /// Whether every account must enrol TOTP (`Required`: accounts without it get tokens
+    /// that only allow enrolling).
     #[serde(default)]
     pub mfa: MfaPolicy,
     /// E-mail addresses whose accounts become admins when they register.

@@ -14,7 +14,7 @@ use crate::platform::envelope::Envelope;
 use crate::platform::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::Json;
 use crate::platform::storage::abort;
-use crate::platform::tokens::{Admin, AuthUser, RequireRole, Role};
+use crate::platform::tokens::{Admin, AuthUser, EnrollingUser, RequireRole, Role};
 
 use super::domain::{self, Account, Mfa, OneTimeToken, Session, now, random_token, token_hash};
 use super::events::{CONTEXT, RolesChanged};
@@ -324,10 +324,16 @@ fn tokens(
     session_id: &str,
     refresh_token: String,
 ) -> ApiResult<Tokens> {
+    // A platform that requires a second factor gives accounts without one a token that
+    // only allows enrolling it.
+    let enrol_mfa = s.settings.mfa_required && account.mfa.is_none();
     Ok(Tokens {
-        access_token: s
-            .issuer
-            .issue(&account.id, account.roles.clone(), session_id)?,
+        access_token: s.issuer.issue_with(
+            &account.id,
+            account.roles.clone(),
+            session_id,
+            enrol_mfa,
+        )?,
         token_type: "Bearer",
         expires_in: s.issuer.ttl_secs,
         refresh_token,
@@ -521,7 +527,10 @@ pub struct Enrollment {
 
 /// Starts MFA enrolment: returns a secret and its otpauth URI.
 #[utoipa::path(post, path = "/api/v1/auth/mfa/enroll", tag = "auth", responses((status = 200, body = Enrollment), (status = 409, description = "MFA already on")), security(("bearer" = [])))]
-async fn enroll_mfa(State(s): State<AuthState>, user: AuthUser) -> ApiResult<Json<Enrollment>> {
+async fn enroll_mfa(
+    State(s): State<AuthState>,
+    user: EnrollingUser,
+) -> ApiResult<Json<Enrollment>> {
     let secret = domain::new_totp_secret();
     let (account, ()) = storage::update_account(&s.store, user.id(), |_, a| {
         if a.mfa.is_some() {
@@ -560,7 +569,7 @@ pub struct RecoveryCodes {
     responses((status = 200, body = RecoveryCodes), (status = 401, description = "wrong code")), security(("bearer" = [])))]
 async fn confirm_mfa(
     State(s): State<AuthState>,
-    user: AuthUser,
+    user: EnrollingUser,
     Json(req): Json<CodeRequest>,
 ) -> ApiResult<Json<RecoveryCodes>> {
     let codes = domain::recovery_codes();
@@ -605,6 +614,11 @@ async fn disable_mfa(
     user: AuthUser,
     Json(req): Json<DisableMfa>,
 ) -> ApiResult<StatusCode> {
+    if s.settings.mfa_required {
+        return Err(ApiError::Forbidden(
+            "this platform requires a second factor; it cannot be turned off".into(),
+        ));
+    }
     let factor = second_factor(req.code, req.recovery_code)?;
     let account = own_account(&s, &user)?;
     if !s

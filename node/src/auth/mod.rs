@@ -73,6 +73,9 @@ pub struct AuthArgs {
         default_value = "Agora <no-reply@agora.invalid>"
     )]
     pub mail_from: String,
+    /// Require a second factor: accounts without one get tokens that only allow enrolling.
+    #[arg(long, env = "AGORA_MFA_REQUIRED")]
+    pub mfa_required: bool,
     /// Login attempts allowed per client IP per minute.
     #[arg(long, env = "AGORA_LOGIN_ATTEMPTS_PER_IP", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_attempts_per_ip: u32,

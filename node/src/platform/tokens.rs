@@ -50,6 +50,10 @@ pub struct Claims {
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
+    /// The platform requires a second factor and this account has none yet: the token
+    /// serves only to enrol one (`/auth/mfa/enroll`, `/auth/mfa/confirm`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enrol_mfa: bool,
 }
 
 impl Claims {
@@ -211,6 +215,17 @@ impl TokenIssuer {
         roles: Vec<Role>,
         session_id: &str,
     ) -> Result<String, ApiError> {
+        self.issue_with(account_id, roles, session_id, false)
+    }
+
+    /// Issues a token; with `enrol_mfa` it only allows enrolling a second factor.
+    pub fn issue_with(
+        &self,
+        account_id: &str,
+        roles: Vec<Role>,
+        session_id: &str,
+        enrol_mfa: bool,
+    ) -> Result<String, ApiError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
         let claims = Claims {
             sub: account_id.to_string(),
@@ -221,6 +236,7 @@ impl TokenIssuer {
             iat: now,
             exp: now + self.ttl_secs,
             jti: ulid::Ulid::generate().to_string(),
+            enrol_mfa,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
@@ -261,14 +277,50 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        if let Some(VerifiedClaims(claims)) = parts.extensions.get::<VerifiedClaims>() {
-            return Ok(AuthUser(claims.clone()));
+        let claims = claims_of(parts, state)?;
+        if claims.enrol_mfa {
+            return Err(ApiError::Forbidden(
+                "this platform requires a second factor: enrol one (POST /api/v1/auth/mfa/enroll, then /confirm) and log in again".into(),
+            ));
         }
-        let token = bearer(&parts.headers)
-            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
-        let claims = Arc::<TokenVerifier>::from_ref(state).verify(token)?;
-        parts.extensions.insert(VerifiedClaims(claims.clone()));
         Ok(AuthUser(claims))
+    }
+}
+
+/// The verified claims of a request (checked by the gateway, or here).
+fn claims_of<S>(parts: &mut Parts, state: &S) -> Result<Arc<Claims>, ApiError>
+where
+    Arc<TokenVerifier>: FromRef<S>,
+{
+    if let Some(VerifiedClaims(claims)) = parts.extensions.get::<VerifiedClaims>() {
+        return Ok(claims.clone());
+    }
+    let token = bearer(&parts.headers)
+        .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+    let claims = Arc::<TokenVerifier>::from_ref(state).verify(token)?;
+    parts.extensions.insert(VerifiedClaims(claims.clone()));
+    Ok(claims)
+}
+
+/// The caller, also when their token only allows enrolling a second factor.
+#[derive(Debug, Clone)]
+pub struct EnrollingUser(pub Arc<Claims>);
+
+impl EnrollingUser {
+    pub fn id(&self) -> &str {
+        &self.0.sub
+    }
+}
+
+impl<S> FromRequestParts<S> for EnrollingUser
+where
+    S: Send + Sync,
+    Arc<TokenVerifier>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        claims_of(parts, state).map(EnrollingUser)
     }
 }
 
@@ -374,6 +426,7 @@ mod tests {
             iat: now - 1_000,
             exp: now - 100,
             jti: "j".into(),
+            enrol_mfa: false,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(issuer.kid.clone());

@@ -145,6 +145,9 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
             RegistrationMode::Invite | RegistrationMode::Closed => "closed",
         };
         vars.push(env("AGORA_REGISTRATION", registration));
+        if auth.mfa == crate::crd::MfaPolicy::Required {
+            vars.push(env("AGORA_MFA_REQUIRED", "true"));
+        }
         if !auth.admin_emails.is_empty() {
             vars.push(env("AGORA_ADMIN_EMAILS", auth.admin_emails.join(",")));
         }
