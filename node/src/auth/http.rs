@@ -124,7 +124,7 @@ async fn register(
         roles.push(Role::Admin);
     }
     let account = Account {
-        id: ulid::Ulid::generate().to_string(),
+        id: crate::platform::new_id(),
         username,
         email,
         password_hash: s.hasher.hash(req.password).await?,
@@ -302,7 +302,7 @@ async fn login(
 
 async fn start_session(s: &AuthState, account: &Account) -> ApiResult<Tokens> {
     let session = Session {
-        id: ulid::Ulid::generate().to_string(),
+        id: crate::platform::new_id(),
         account_id: account.id.clone(),
         created_at: now(),
         revoked: false,

@@ -171,7 +171,7 @@ async fn create_group(
 ) -> ApiResult<impl IntoResponse> {
     let (name, description) = clean_name_and_description(Some(&req.name), Some(&req.description))?;
     let group = Group {
-        id: ulid::Ulid::generate().to_string(),
+        id: crate::platform::new_id(),
         name: name.unwrap_or_default(),
         description: description.unwrap_or_default(),
         privacy: req.privacy,
@@ -602,7 +602,7 @@ async fn create_page(
 ) -> ApiResult<impl IntoResponse> {
     let (name, description) = clean_name_and_description(Some(&req.name), Some(&req.description))?;
     let page = Page {
-        id: ulid::Ulid::generate().to_string(),
+        id: crate::platform::new_id(),
         name: name.unwrap_or_default(),
         description: description.unwrap_or_default(),
         created_by: user.id().into(),

@@ -30,7 +30,7 @@ pub trait DomainEvent: Serialize {
 impl Envelope {
     pub fn new<E: DomainEvent>(context: &str, actor: &str, aggregate_id: &str, event: &E) -> Self {
         Envelope {
-            id: ulid::Ulid::generate().to_string(),
+            id: crate::platform::new_id(),
             kind: E::TYPE.to_string(),
             version: E::VERSION,
             context: context.to_string(),

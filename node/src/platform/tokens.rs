@@ -235,7 +235,7 @@ impl TokenIssuer {
             sid: session_id.to_string(),
             iat: now,
             exp: now + self.ttl_secs,
-            jti: ulid::Ulid::generate().to_string(),
+            jti: crate::platform::new_id(),
             enrol_mfa,
         };
         let mut header = Header::new(Algorithm::EdDSA);

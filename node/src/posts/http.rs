@@ -212,7 +212,7 @@ fn new_post(
     shared_post: Option<String>,
 ) -> Post {
     Post {
-        id: ulid::Ulid::generate().to_string(),
+        id: crate::platform::new_id(),
         author_id: author.into(),
         audience,
         text,
@@ -625,7 +625,7 @@ async fn add_comment(
         })
         .transpose()?;
     let comment = Comment {
-        id: ulid::Ulid::generate().to_string(),
+        id: crate::platform::new_id(),
         post_id: post.id.clone(),
         author_id: user.id().into(),
         parent_id,
