@@ -429,8 +429,19 @@ async fn deny_request(
     user: AuthUser,
     Path((id, who)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (group, _) = moderated(&s, &user, &id)?;
-    storage::remove_edge(&s.store, Edge::Request, &group.id, &path_id(&who, "user")?)?;
+    drop_edge(&s, &user, &id, &who, Edge::Request).await
+}
+
+/// Drops a pending request or a ban (moderators and admins).
+async fn drop_edge(
+    s: &GroupsState,
+    user: &AuthUser,
+    id: &str,
+    who: &str,
+    edge: Edge,
+) -> ApiResult<StatusCode> {
+    let (group, _) = moderated(s, user, id)?;
+    storage::remove_edge(&s.store, edge, &group.id, &path_id(who, "user")?)?;
     s.store.durable().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -515,10 +526,7 @@ async fn unban(
     user: AuthUser,
     Path((id, who)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (group, _) = moderated(&s, &user, &id)?;
-    storage::remove_edge(&s.store, Edge::Ban, &group.id, &path_id(&who, "user")?)?;
-    s.store.durable().await?;
-    Ok(StatusCode::NO_CONTENT)
+    drop_edge(&s, &user, &id, &who, Edge::Ban).await
 }
 
 #[derive(Deserialize, ToSchema)]

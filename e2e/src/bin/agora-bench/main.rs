@@ -119,22 +119,23 @@ impl Conn {
 pub(crate) const PASSWORD: &str = "benchmark horse battery staple";
 
 /// Registers, verifies (through the dev mailbox) and returns the username.
+/// A fresh username that no earlier run used.
 async fn new_user(conn: &mut Conn) -> anyhow::Result<String> {
-    let name = format!(
-        "bench{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_micros()
-            % 10_000_000_000
-    );
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros();
+    let name = format!("bench{}", micros % 10_000_000_000);
+    sign_up(conn, &name).await?;
+    Ok(name)
+}
+
+/// Registers `name` and verifies it through the dev mailbox; returns the account id.
+pub(crate) async fn sign_up(conn: &mut Conn, name: &str) -> anyhow::Result<String> {
     let email = format!("{name}@example.org");
-    conn.json(
-        "POST",
-        "/api/v1/auth/register",
-        None,
-        Some(json!({"username": name, "email": email, "password": PASSWORD})),
-    )
-    .await?;
+    let body = json!({"username": name, "email": email, "password": PASSWORD});
+    let account = conn
+        .json("POST", "/api/v1/auth/register", None, Some(body))
+        .await?;
     let mail = conn
         .json(
             "GET",
@@ -143,10 +144,10 @@ async fn new_user(conn: &mut Conn) -> anyhow::Result<String> {
             None,
         )
         .await?;
-    let body = mail["items"][0]["body"]
+    let text = mail["items"][0]["body"]
         .as_str()
         .context("no verification mail (is this a dev platform?)")?;
-    let token = body
+    let token = text
         .split("token:")
         .nth(1)
         .and_then(|t| t.split_whitespace().next())
@@ -158,10 +159,10 @@ async fn new_user(conn: &mut Conn) -> anyhow::Result<String> {
         Some(json!({"token": token})),
     )
     .await?;
-    Ok(name)
+    Ok(account["id"].as_str().context("no account id")?.to_string())
 }
 
-async fn login(conn: &mut Conn, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(conn: &mut Conn, name: &str) -> anyhow::Result<String> {
     let tokens = conn
         .json(
             "POST",

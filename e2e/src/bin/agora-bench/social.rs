@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use tokio::sync::{Mutex, mpsc};
 
-use crate::{Conn, PASSWORD, histogram};
+use crate::{Conn, histogram, login, sign_up};
 
 #[derive(clap::Args, Clone)]
 pub struct SocialArgs {
@@ -133,54 +133,9 @@ async fn seed(addr: &str, args: &SocialArgs) -> anyhow::Result<Vec<User>> {
     let register: Job<(usize, String)> = Arc::new(move |mut conn, (i, name)| {
         let out = out.clone();
         Box::pin(async move {
-            let email = format!("{name}@example.org");
-            let account = conn
-                .json(
-                    "POST",
-                    "/api/v1/auth/register",
-                    None,
-                    Some(json!({"username": name, "email": email, "password": PASSWORD})),
-                )
-                .await?;
-            let mail = conn
-                .json(
-                    "GET",
-                    &format!("/api/v1/dev/mailbox?to={email}"),
-                    None,
-                    None,
-                )
-                .await?;
-            let body = mail["items"][0]["body"]
-                .as_str()
-                .context("no verification mail")?;
-            let token = body
-                .split("token:")
-                .nth(1)
-                .and_then(|t| t.split_whitespace().next())
-                .context("no token")?;
-            conn.json(
-                "POST",
-                "/api/v1/auth/verify",
-                None,
-                Some(json!({"token": token})),
-            )
-            .await?;
-            let tokens = conn
-                .json(
-                    "POST",
-                    "/api/v1/auth/login",
-                    None,
-                    Some(json!({"login": name, "password": PASSWORD})),
-                )
-                .await?;
-            let access = tokens["access_token"]
-                .as_str()
-                .context("no access token")?
-                .to_string();
-            out.lock().await.insert(
-                i,
-                (account["id"].as_str().context("no id")?.to_string(), access),
-            );
+            let id = sign_up(&mut conn, &name).await?;
+            let access = login(&mut conn, &name).await?;
+            out.lock().await.insert(i, (id, access));
             Ok(conn)
         })
     });
