@@ -12,15 +12,15 @@ use axum::routing::get;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::auth::{self, AuthArgs, Mailer};
 use crate::gateway::{self, Edge, proxy::Upstreams};
 use crate::platform::bus::Bus;
-use crate::platform::config::{BusArgs, EdgeArgs, KeyArgs, PlatformArgs};
+use crate::platform::config::{AuthArgs, BusArgs, EdgeArgs, KeyArgs, PlatformArgs};
+use crate::platform::context::Context;
 use crate::platform::http::{Json, Query, no_such_route};
+use crate::platform::mail::Mailer;
 use crate::platform::telemetry::{LogFormat, Metrics, init_logging, track_http};
 use crate::platform::tokens::{KeyPair, TokenVerifier};
 use crate::platform::{self, Platform, ops_routes, serve};
-use crate::users;
 
 pub mod nats;
 
@@ -46,28 +46,35 @@ pub enum Command {
     Gateway(GatewayArgs),
     /// Run every context and the gateway in one process on a local data directory.
     Dev(DevArgs),
+    /// Drop a context's projections and rebuild them by replaying the event stream: in a
+    /// running node (`--node-url`), or in a stopped data directory.
+    Rebuild(RebuildArgs),
 }
 
-/// Contexts this build has.
-pub const CONTEXTS: &[&str] = &["auth", "users", "groups", "posts", "feed"];
-
-fn parse_context(s: &str) -> Result<String, String> {
-    let s = s.trim();
-    if CONTEXTS.contains(&s) {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "unknown context {s:?}; known: {}",
-            CONTEXTS.join(", ")
-        ))
-    }
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The context whose projections are rebuilt.
+    #[arg(long, value_parser = clap::value_parser!(Context))]
+    pub context: Context,
+    /// A running node that serves the context (its HTTP address, reached from loopback,
+    /// e.g. `http://127.0.0.1:8080` inside its pod): it rebuilds while serving. Without
+    /// it, the context's data directory is opened directly (the node must be stopped).
+    #[arg(long)]
+    pub node_url: Option<String>,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub bus: BusArgs,
+    /// The nats-server binary to start when neither `--node-url` nor `--nats-url` is given.
+    #[arg(long, env = "AGORA_NATS_SERVER")]
+    pub nats_server: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Contexts to run, comma-separated (auth, users, groups, posts, feed).
-    #[arg(long, env = "AGORA_CONTEXTS", value_delimiter = ',', required = true, value_parser = parse_context)]
-    pub context: Vec<String>,
+    #[arg(long, env = "AGORA_CONTEXTS", value_delimiter = ',', required = true, value_parser = clap::value_parser!(Context))]
+    pub context: Vec<Context>,
     #[command(flatten)]
     pub platform: PlatformArgs,
     #[command(flatten)]
@@ -121,7 +128,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => run_serve(args).await,
         Command::Gateway(args) => run_gateway(args).await,
         Command::Dev(args) => run_dev(args).await,
+        Command::Rebuild(args) => run_rebuild(args).await,
     }
+}
+
+/// What every context in this process shares: signing keys where auth runs here, auth's
+/// settings, where mail goes.
+struct Shared {
+    keys: Option<KeyPair>,
+    auth: AuthArgs,
+    mailer: Mailer,
 }
 
 async fn platform(
@@ -129,6 +145,7 @@ async fn platform(
     bus: &BusArgs,
     url: &str,
     public_pem: &str,
+    shared: Shared,
 ) -> anyhow::Result<(Platform, tokio::sync::watch::Sender<bool>)> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
@@ -145,36 +162,23 @@ async fn platform(
         data_dir: args.data_dir.clone(),
         bus,
         verifier: Arc::new(TokenVerifier::new(public_pem, &args.platform)?),
+        keys: shared.keys.map(Arc::new),
+        auth: Arc::new(shared.auth),
+        mailer: shared.mailer,
         metrics: Metrics::new(),
         shutdown,
-        stores: Arc::default(),
+        running: Arc::default(),
     };
     Ok((platform, stop))
 }
 
-/// The routes of the named contexts, merged.
-fn contexts(
-    platform: &Platform,
-    names: &[String],
-    keys: Option<&KeyPair>,
-    auth: AuthArgs,
-    mailer: Mailer,
-) -> anyhow::Result<Router> {
+/// The routes of the named contexts, merged, with the loopback-only operations routes.
+fn contexts(platform: &Platform, names: &[Context]) -> anyhow::Result<Router> {
     let mut router = Router::new();
     for name in names {
-        router = router.merge(match name.as_str() {
-            "auth" => {
-                let keys = keys.context("the auth context needs AGORA_JWT_PRIVATE_KEY")?;
-                auth::start(platform, keys, auth.clone(), mailer.clone())?
-            }
-            "users" => users::start(platform)?,
-            "groups" => crate::groups::start(platform)?,
-            "posts" => crate::posts::start(platform)?,
-            "feed" => crate::feed::start(platform)?,
-            other => anyhow::bail!("unknown context {other}"),
-        });
+        router = router.merge(platform.start(crate::bounded_context(*name))?);
     }
-    Ok(router)
+    Ok(router.merge(platform::rebuild::routes(platform.clone())))
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -183,22 +187,26 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .nats_url
         .clone()
         .context("AGORA_NATS_URL is required by serve")?;
-    let keys = args.keys.key_pair()?;
-    let (platform, _stop) =
-        platform(&args.platform, &args.bus, &url, &args.keys.public_pem()?).await?;
-    let app = contexts(
-        &platform,
-        &args.context,
-        keys.as_ref(),
-        args.auth,
-        Mailer::Log,
-    )?
-    .route_layer(axum::middleware::from_fn_with_state(
-        platform.metrics.clone(),
-        track_http,
-    ))
-    .fallback(no_such_route)
-    .merge(ops_routes(platform.metrics.clone()));
+    let shared = Shared {
+        keys: args.keys.key_pair()?,
+        auth: args.auth,
+        mailer: Mailer::Log,
+    };
+    let (platform, _stop) = platform(
+        &args.platform,
+        &args.bus,
+        &url,
+        &args.keys.public_pem()?,
+        shared,
+    )
+    .await?;
+    let app = contexts(&platform, &args.context)?
+        .route_layer(axum::middleware::from_fn_with_state(
+            platform.metrics.clone(),
+            track_http,
+        ))
+        .fallback(no_such_route)
+        .merge(ops_routes(platform.metrics.clone()));
     serve(app, args.http_addr, platform.shutdown.clone()).await?;
     platform.flush_all().await
 }
@@ -232,17 +240,76 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         }
     };
     let keys = KeyPair::load_or_create(data_dir)?;
-    let (platform, _stop) = platform(&args.platform, &args.bus, &url, &keys.public_pem).await?;
+    let public_pem = keys.public_pem.clone();
     let mailer = args.auth.mailer(Mailer::dev())?;
-    let all: Vec<String> = CONTEXTS.iter().map(|c| c.to_string()).collect();
-    let inner = contexts(&platform, &all, Some(&keys), args.auth, mailer.clone())?
-        .merge(dev_routes(mailer));
+    let shared = Shared {
+        keys: Some(keys),
+        auth: args.auth,
+        mailer: mailer.clone(),
+    };
+    let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
+    let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));
     let edge = Edge::new(platform.verifier.clone(), &args.edge);
     let app = gateway::wrap(inner, edge, &args.edge, platform.metrics.clone())
         .merge(ops_routes(platform.metrics.clone()));
     tracing::info!(nats = %url, data_dir = %data_dir.display(), "dev platform starting");
     serve(app, args.http_addr, platform.shutdown.clone()).await?;
     platform.flush_all().await
+}
+
+/// `rebuild`: asks a running node, or opens the stopped data directory itself.
+async fn run_rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    let report = match &args.node_url {
+        Some(url) => platform::rebuild::request(url, args.context.name()).await?,
+        None => rebuild_stopped(&args).await?,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Rebuilds in a data directory no node is running on (sled refuses a second opener).
+async fn rebuild_stopped(args: &RebuildArgs) -> anyhow::Result<platform::rebuild::Report> {
+    let data_dir = &args.platform.data_dir;
+    let (_nats, url) = match &args.bus.nats_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let server =
+                nats::NatsServer::start(args.nats_server.as_deref(), &data_dir.join("nats"))
+                    .await?;
+            let url = server.url();
+            (Some(server), url)
+        }
+    };
+    let bus = Bus::connect(
+        &url,
+        args.bus.nats_creds.as_deref(),
+        args.bus.stream_settings(&args.platform.platform),
+    )
+    .await
+    .with_context(|| format!("cannot use NATS at {url}"))?;
+    let context = crate::bounded_context(args.context);
+    let path = data_dir.join(context.name());
+    anyhow::ensure!(
+        path.is_dir(),
+        "no data for {} in {}",
+        context.name(),
+        data_dir.display()
+    );
+    let store = platform::storage::Store::open(&path).with_context(|| {
+        format!(
+            "cannot open {} (is a node still running on it? then pass --node-url)",
+            path.display()
+        )
+    })?;
+    let running = platform::Running {
+        name: context.name(),
+        store: store.clone(),
+        subscriptions: Arc::new(context.subscriptions()),
+        projections: context.projections(),
+    };
+    let report = platform::rebuild::rebuild(&running, &bus).await?;
+    store.db.flush_async().await?;
+    Ok(report)
 }
 
 #[derive(Deserialize)]

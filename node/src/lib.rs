@@ -9,7 +9,11 @@
 //! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`]: the bounded contexts, each with the same skeleton
 //!   (`domain`, `storage`, `events`, `http`).
 //! - [`gateway`]: the public edge under `/api/v1`.
-//! - [`cli`]: the `serve`, `gateway` and `dev` roles.
+//! - [`cli`]: the `serve`, `gateway`, `dev` and `rebuild` commands.
+//!
+//! [`bounded_context`] maps each entry of the one list of contexts
+//! ([`platform::context::Context`]) onto its implementation: the only place that names
+//! every context.
 
 pub mod auth;
 pub mod cli;
@@ -19,3 +23,28 @@ pub mod groups;
 pub mod platform;
 pub mod posts;
 pub mod users;
+
+use platform::context::{BoundedContext, Context};
+
+/// The implementation of a built-in context.
+pub fn bounded_context(context: Context) -> &'static dyn BoundedContext {
+    match context {
+        Context::Auth => &auth::Auth,
+        Context::Users => &users::Users,
+        Context::Groups => &groups::Groups,
+        Context::Posts => &posts::Posts,
+        Context::Feed => &feed::Feed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_context_is_implemented_under_its_own_name() {
+        for c in Context::ALL {
+            assert_eq!(bounded_context(c).name(), c.name());
+        }
+    }
+}

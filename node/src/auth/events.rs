@@ -15,6 +15,7 @@ pub struct AccountRegistered {
     pub roles: Vec<Role>,
 }
 impl DomainEvent for AccountRegistered {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "AccountRegistered";
 }
 
@@ -24,6 +25,7 @@ pub struct AccountVerified {
     pub account_id: String,
 }
 impl DomainEvent for AccountVerified {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "AccountVerified";
 }
 
@@ -34,5 +36,6 @@ pub struct RolesChanged {
     pub roles: Vec<Role>,
 }
 impl DomainEvent for RolesChanged {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "RolesChanged";
 }

@@ -17,8 +17,9 @@ use crate::platform::storage::abort;
 use crate::platform::tokens::{Admin, AuthUser, EnrollingUser, RequireRole, Role};
 
 use super::domain::{self, Account, Mfa, OneTimeToken, Session, now, random_token, token_hash};
-use super::events::{CONTEXT, RolesChanged};
-use super::{AuthState, Registration, storage};
+use super::events::RolesChanged;
+use super::{AuthState, storage};
+use crate::platform::config::Registration;
 
 /// Verification tokens live a day, MFA challenges five minutes.
 const VERIFY_TTL_SECS: i64 = 86_400;
@@ -140,8 +141,8 @@ async fn register(
         &account,
         &token_hash(&token),
         now() + VERIFY_TTL_SECS,
-    )?;
-    s.store.committed_with_events().await?;
+    )
+    .await?;
     send_verification(&s, &account, &token);
     Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
 }
@@ -175,8 +176,7 @@ async fn verify(
     State(s): State<AuthState>,
     Json(req): Json<TokenRequest>,
 ) -> ApiResult<Json<AccountView>> {
-    let account = storage::verify(&s.store, &token_hash(req.token.trim()))?;
-    s.store.committed_with_events().await?;
+    let account = storage::verify(&s.store, &token_hash(req.token.trim())).await?;
     Ok(Json(AccountView::from(&account)))
 }
 
@@ -199,8 +199,7 @@ async fn resend_verification(
             account_id: account.id.clone(),
             expires_at: now() + VERIFY_TTL_SECS,
         };
-        storage::put_token(&s.store, &storage::verify_key(&token_hash(&token)), &record)?;
-        s.store.durable().await?;
+        storage::put_token(&s.store, &storage::verify_key(&token_hash(&token)), &record).await?;
         send_verification(&s, &account, &token);
     }
     Ok(StatusCode::ACCEPTED)
@@ -289,8 +288,8 @@ async fn login(
             &s.store,
             &storage::challenge_key(&token_hash(&token)),
             &record,
-        )?;
-        s.store.durable().await?;
+        )
+        .await?;
         return Ok(Json(MfaRequired {
             mfa_required: true,
             mfa_token: token,
@@ -313,8 +312,8 @@ async fn start_session(s: &AuthState, account: &Account) -> ApiResult<Tokens> {
         &session,
         &token_hash(&refresh),
         now() + s.settings.refresh_token_ttl_secs as i64,
-    )?;
-    s.store.durable().await?;
+    )
+    .await?;
     tokens(s, account, &session.id, refresh)
 }
 
@@ -374,8 +373,8 @@ async fn mfa_challenge(
     let (account, ()) = storage::update_account(&s.store, &token.account_id, |tx, account| {
         use_second_factor(account, &factor, &platform).or_else(abort)?;
         storage::take_token(tx, &challenge).map(|_| ())
-    })?;
-    s.store.durable().await?;
+    })
+    .await?;
     Ok(Json(start_session(&s, &account).await?))
 }
 
@@ -439,8 +438,8 @@ async fn refresh(
         &token_hash(req.refresh_token.trim()),
         &token_hash(&next),
         expires_at,
-    )?;
-    s.store.durable().await?;
+    )
+    .await?;
     match rotation {
         storage::Rotation::Reused => {
             tracing::warn!("refresh token reused: session revoked");
@@ -465,8 +464,7 @@ async fn logout(
     State(s): State<AuthState>,
     Json(req): Json<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
-    storage::revoke_by_refresh(&s.store, &token_hash(req.refresh_token.trim()))?;
-    s.store.durable().await?;
+    storage::revoke_by_refresh(&s.store, &token_hash(req.refresh_token.trim())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -505,9 +503,9 @@ async fn change_password(
     storage::update_account(&s.store, &account.id, |_, a| {
         a.password_hash = hash.clone();
         Ok(())
-    })?;
-    storage::revoke_other_sessions(&s.store, &account.id, Some(&user.0.sid))?;
-    s.store.durable().await?;
+    })
+    .await?;
+    storage::revoke_other_sessions(&s.store, &account.id, Some(&user.0.sid)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -540,8 +538,8 @@ async fn enroll_mfa(
         }
         a.mfa_pending = Some(secret.clone());
         Ok(())
-    })?;
-    s.store.durable().await?;
+    })
+    .await?;
     let uri = domain::totp(&secret, &account.username, &s.platform)?
         .to_url()
         .map_err(ApiError::internal)?;
@@ -592,8 +590,8 @@ async fn confirm_mfa(
         });
         a.mfa_pending = None;
         Ok(())
-    })?;
-    s.store.durable().await?;
+    })
+    .await?;
     Ok(Json(RecoveryCodes {
         recovery_codes: codes,
     }))
@@ -633,8 +631,8 @@ async fn disable_mfa(
         use_second_factor(a, &factor, &platform).or_else(abort)?;
         a.mfa = None;
         Ok(())
-    })?;
-    s.store.durable().await?;
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -655,8 +653,8 @@ async fn regenerate_recovery_codes(
             mfa.recovery_hashes = hashes.clone();
         }
         Ok(())
-    })?;
-    s.store.durable().await?;
+    })
+    .await?;
     Ok(Json(RecoveryCodes {
         recovery_codes: codes,
     }))
@@ -702,9 +700,9 @@ async fn set_roles(
             account_id: a.id.clone(),
             roles: roles.clone(),
         };
-        tx.emit(&Envelope::new(CONTEXT, &actor, &a.id, &event))
-    })?;
-    s.store.committed_with_events().await?;
+        tx.emit(&Envelope::new(&actor, &a.id, &event))
+    })
+    .await?;
     Ok(Json(AccountView::from(&account)))
 }
 

@@ -7,7 +7,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::{Store, Tx, TxResult, abort, key};
 
 use super::domain::{Account, OneTimeToken, RefreshRecord, Session, now};
-use super::events::{AccountRegistered, AccountVerified, CONTEXT};
+use super::events::{AccountRegistered, AccountVerified};
 
 pub fn account_key(id: &str) -> Vec<u8> {
     key("a/", &[id])
@@ -51,55 +51,59 @@ pub fn check_free(store: &Store, username: &str, email: &str) -> ApiResult<()> {
 }
 
 /// Creates the account, its verification token and the `AccountRegistered` event.
-pub fn register(
+pub async fn register(
     store: &Store,
     account: &Account,
     verify_hash: &str,
     expires_at: i64,
 ) -> ApiResult<()> {
-    store.transact(|tx| {
-        if tx.contains(&username_key(&account.username))? {
-            return abort(ApiError::Conflict("this username is taken".into()));
-        }
-        if tx.contains(&email_key(&account.email))? {
-            return abort(ApiError::Conflict(
-                "an account with this e-mail exists".into(),
-            ));
-        }
-        tx.put(&account_key(&account.id), account)?;
-        tx.put_raw(&username_key(&account.username), account.id.as_bytes())?;
-        tx.put_raw(&email_key(&account.email), account.id.as_bytes())?;
-        tx.put(
-            &verify_key(verify_hash),
-            &OneTimeToken {
+    store
+        .write(|tx| {
+            if tx.contains(&username_key(&account.username))? {
+                return abort(ApiError::Conflict("this username is taken".into()));
+            }
+            if tx.contains(&email_key(&account.email))? {
+                return abort(ApiError::Conflict(
+                    "an account with this e-mail exists".into(),
+                ));
+            }
+            tx.put(&account_key(&account.id), account)?;
+            tx.put_raw(&username_key(&account.username), account.id.as_bytes())?;
+            tx.put_raw(&email_key(&account.email), account.id.as_bytes())?;
+            tx.put(
+                &verify_key(verify_hash),
+                &OneTimeToken {
+                    account_id: account.id.clone(),
+                    expires_at,
+                },
+            )?;
+            let event = AccountRegistered {
                 account_id: account.id.clone(),
-                expires_at,
-            },
-        )?;
-        let event = AccountRegistered {
-            account_id: account.id.clone(),
-            username: account.username.clone(),
-            roles: account.roles.clone(),
-        };
-        tx.emit(&Envelope::new(CONTEXT, &account.id, &account.id, &event))
-    })
+                username: account.username.clone(),
+                roles: account.roles.clone(),
+            };
+            tx.emit(&Envelope::new(&account.id, &account.id, &event))
+        })
+        .await
 }
 
 /// Consumes a verification token and marks its account verified.
-pub fn verify(store: &Store, hash: &str) -> ApiResult<Account> {
-    store.transact(|tx| {
-        let token = take_token(tx, &verify_key(hash))?;
-        let mut account = load(tx, &token.account_id)?;
-        if !account.verified {
-            account.verified = true;
-            tx.put(&account_key(&account.id), &account)?;
-            let event = AccountVerified {
-                account_id: account.id.clone(),
-            };
-            tx.emit(&Envelope::new(CONTEXT, &account.id, &account.id, &event))?;
-        }
-        Ok(account)
-    })
+pub async fn verify(store: &Store, hash: &str) -> ApiResult<Account> {
+    store
+        .write(|tx| {
+            let token = take_token(tx, &verify_key(hash))?;
+            let mut account = load(tx, &token.account_id)?;
+            if !account.verified {
+                account.verified = true;
+                tx.put(&account_key(&account.id), &account)?;
+                let event = AccountVerified {
+                    account_id: account.id.clone(),
+                };
+                tx.emit(&Envelope::new(&account.id, &account.id, &event))?;
+            }
+            Ok(account)
+        })
+        .await
 }
 
 /// Removes a one-time token and returns it, if it exists and has not expired.
@@ -147,41 +151,45 @@ pub fn find_by_email(store: &Store, email: &str) -> ApiResult<Option<Account>> {
 }
 
 /// Reads, changes and writes one account in a transaction; `change` may emit events.
-pub fn update_account<T>(
+pub async fn update_account<T>(
     store: &Store,
     id: &str,
     change: impl Fn(&Tx, &mut Account) -> TxResult<T>,
 ) -> ApiResult<(Account, T)> {
-    store.transact(|tx| {
-        let mut account = load(tx, id)?;
-        let out = change(tx, &mut account)?;
-        tx.put(&account_key(id), &account)?;
-        Ok((account, out))
-    })
+    store
+        .write(|tx| {
+            let mut account = load(tx, id)?;
+            let out = change(tx, &mut account)?;
+            tx.put(&account_key(id), &account)?;
+            Ok((account, out))
+        })
+        .await
 }
 
-pub fn put_token(store: &Store, key: &[u8], token: &OneTimeToken) -> ApiResult<()> {
-    store.transact(|tx| tx.put(key, token))
+pub async fn put_token(store: &Store, key: &[u8], token: &OneTimeToken) -> ApiResult<()> {
+    store.write(|tx| tx.put(key, token)).await
 }
 
 /// Starts a session with its first refresh token.
-pub fn start_session(
+pub async fn start_session(
     store: &Store,
     session: &Session,
     refresh_hash: &str,
     expires_at: i64,
 ) -> ApiResult<()> {
-    store.transact(|tx| {
-        tx.put(&session_key(&session.id), session)?;
-        tx.put_raw(&key("sa/", &[&session.account_id, &session.id]), &[])?;
-        let record = RefreshRecord {
-            session_id: session.id.clone(),
-            account_id: session.account_id.clone(),
-            expires_at,
-            used: false,
-        };
-        tx.put(&refresh_key(refresh_hash), &record)
-    })
+    store
+        .write(|tx| {
+            tx.put(&session_key(&session.id), session)?;
+            tx.put_raw(&key("sa/", &[&session.account_id, &session.id]), &[])?;
+            let record = RefreshRecord {
+                session_id: session.id.clone(),
+                account_id: session.account_id.clone(),
+                expires_at,
+                used: false,
+            };
+            tx.put(&refresh_key(refresh_hash), &record)
+        })
+        .await
 }
 
 /// What presenting a refresh token did.
@@ -196,55 +204,59 @@ pub enum Rotation {
 }
 
 /// Rotates a refresh token: marks it used and stores its successor, in one transaction.
-pub fn rotate_refresh(
+pub async fn rotate_refresh(
     store: &Store,
     old_hash: &str,
     new_hash: &str,
     expires_at: i64,
 ) -> ApiResult<Rotation> {
-    store.transact(|tx| {
-        let Some(mut record) = tx.get::<RefreshRecord>(&refresh_key(old_hash))? else {
-            return abort(ApiError::Unauthorized("unknown refresh token".into()));
-        };
-        let Some(mut session) = tx.get::<Session>(&session_key(&record.session_id))? else {
-            return abort(ApiError::Unauthorized("unknown session".into()));
-        };
-        if record.used {
-            session.revoked = true;
-            tx.put(&session_key(&session.id), &session)?;
-            return Ok(Rotation::Reused);
-        }
-        if session.revoked {
-            return abort(ApiError::Unauthorized("this session has ended".into()));
-        }
-        if record.expires_at < now() {
-            return abort(ApiError::Unauthorized(
-                "this refresh token has expired".into(),
-            ));
-        }
-        record.used = true;
-        tx.put(&refresh_key(old_hash), &record)?;
-        let next = RefreshRecord {
-            used: false,
-            expires_at,
-            ..record.clone()
-        };
-        tx.put(&refresh_key(new_hash), &next)?;
-        Ok(Rotation::Rotated {
-            account_id: record.account_id.clone(),
-            session_id: record.session_id.clone(),
+    store
+        .write(|tx| {
+            let Some(mut record) = tx.get::<RefreshRecord>(&refresh_key(old_hash))? else {
+                return abort(ApiError::Unauthorized("unknown refresh token".into()));
+            };
+            let Some(mut session) = tx.get::<Session>(&session_key(&record.session_id))? else {
+                return abort(ApiError::Unauthorized("unknown session".into()));
+            };
+            if record.used {
+                session.revoked = true;
+                tx.put(&session_key(&session.id), &session)?;
+                return Ok(Rotation::Reused);
+            }
+            if session.revoked {
+                return abort(ApiError::Unauthorized("this session has ended".into()));
+            }
+            if record.expires_at < now() {
+                return abort(ApiError::Unauthorized(
+                    "this refresh token has expired".into(),
+                ));
+            }
+            record.used = true;
+            tx.put(&refresh_key(old_hash), &record)?;
+            let next = RefreshRecord {
+                used: false,
+                expires_at,
+                ..record.clone()
+            };
+            tx.put(&refresh_key(new_hash), &next)?;
+            Ok(Rotation::Rotated {
+                account_id: record.account_id.clone(),
+                session_id: record.session_id.clone(),
+            })
         })
-    })
+        .await
 }
 
 /// Ends the session a refresh token belongs to. Unknown tokens are not an error.
-pub fn revoke_by_refresh(store: &Store, hash: &str) -> ApiResult<()> {
-    store.transact(|tx| {
-        if let Some(record) = tx.get::<RefreshRecord>(&refresh_key(hash))? {
-            revoke(tx, &record.session_id)?;
-        }
-        Ok(())
-    })
+pub async fn revoke_by_refresh(store: &Store, hash: &str) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            if let Some(record) = tx.get::<RefreshRecord>(&refresh_key(hash))? {
+                revoke(tx, &record.session_id)?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 fn revoke(tx: &Tx, session_id: &str) -> TxResult<()> {
@@ -256,7 +268,11 @@ fn revoke(tx: &Tx, session_id: &str) -> TxResult<()> {
 }
 
 /// Ends every session of an account except `keep`.
-pub fn revoke_other_sessions(store: &Store, account_id: &str, keep: Option<&str>) -> ApiResult<()> {
+pub async fn revoke_other_sessions(
+    store: &Store,
+    account_id: &str,
+    keep: Option<&str>,
+) -> ApiResult<()> {
     let prefix = key("sa/", &[account_id]);
     let sessions: Vec<String> = store
         .scan_after(&prefix, None, usize::MAX)?
@@ -264,7 +280,9 @@ pub fn revoke_other_sessions(store: &Store, account_id: &str, keep: Option<&str>
         .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
         .filter(|sid| Some(sid.as_str()) != keep)
         .collect();
-    store.transact(|tx| sessions.iter().try_for_each(|sid| revoke(tx, sid)))
+    store
+        .write(|tx| sessions.iter().try_for_each(|sid| revoke(tx, sid)))
+        .await
 }
 
 pub fn session_active(store: &Store, session_id: &str) -> ApiResult<bool> {

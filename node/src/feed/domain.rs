@@ -35,6 +35,23 @@ pub struct PostMeta {
     pub shares: u64,
 }
 
+impl From<&crate::posts::events::PostCreated> for PostMeta {
+    fn from(e: &crate::posts::events::PostCreated) -> Self {
+        PostMeta {
+            id: e.post_id.clone(),
+            author_id: e.author_id.clone(),
+            audience: e.audience.clone(),
+            visibility: e.visibility,
+            text: e.text.clone(),
+            shared_post: e.shared_post.clone(),
+            created_at: e.created_at,
+            reactions: 0,
+            comments: 0,
+            shares: 0,
+        }
+    }
+}
+
 /// How the reader stands to a post's author and audience.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Relation {

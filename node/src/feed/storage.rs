@@ -3,13 +3,23 @@
 //! posts by source (for the pull path and rebuilds), `f/<a><b>` friendships, `b/<a><b>`
 //! blocks, `gm/<group><user>` and `mg/<user><group>` memberships, `up/<user><page>` page
 //! follows, `af/<reader><author>` affinity (interaction counts), `rk/<post><user>` who
-//! reacted, `ls/<user>` when the user last read the feed.
+//! reacted: all projections of others' events ([`PROJECTIONS`]); and the feed's own
+//! `ls/<user>`, when the user last read the feed.
 
+use crate::groups::events as groups;
+use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, key};
-use crate::posts::events::Audience;
+use crate::posts::events::{self as posts, Audience, Visibility};
+use crate::users::events as users;
 
 use super::domain::{ACTIVE_SECS, PER_SOURCE, PostMeta, Relation, TIMELINE_CAP};
+
+/// The key prefixes that `rebuild` drops and rebuilds from the stream: everything but
+/// `ls/` (when each reader last read, which only reads produce).
+pub const PROJECTIONS: &[&str] = &[
+    "t/", "pm/", "ap/", "gp/", "pp/", "f/", "b/", "gm/", "mg/", "up/", "af/", "rk/",
+];
 
 fn meta_key(post: &str) -> Vec<u8> {
     key("pm/", &[post])
@@ -38,7 +48,7 @@ fn source_key(meta: &PostMeta) -> Vec<u8> {
     }
 }
 
-// ----- projections -----
+// ----- projections (applied once each by the platform; see `super::subscriptions`) -----
 
 /// The newest posts of a source (`ap/<author>` or `gp/<group>`).
 fn recent_of(store: &Store, prefix: &str, owner: &str) -> ApiResult<Vec<String>> {
@@ -49,97 +59,144 @@ fn recent_of(store: &Store, prefix: &str, owner: &str) -> ApiResult<Vec<String>>
     )?))
 }
 
-/// A new friendship: both ways, and each side's recent posts enter the other's timeline
-/// (the feed converges on befriending too, not only on unfriending).
-pub fn befriend(store: &Store, event_id: &str, a: &str, b: &str) -> ApiResult<bool> {
-    let (from_a, from_b) = (recent_of(store, "ap/", a)?, recent_of(store, "ap/", b)?);
-    store.apply_once(event_id, |tx| {
-        tx.put_raw(&key("f/", &[a, b]), &[])?;
-        tx.put_raw(&key("f/", &[b, a]), &[])?;
-        for (reader, posts) in [(b, &from_a), (a, &from_b)] {
-            for p in posts {
-                tx.put_raw(&key("t/", &[reader, p]), &[])?;
-            }
-        }
-        Ok(())
-    })
+/// Each side's recent posts, read before a friendship is applied.
+pub fn read_befriend(
+    store: &Store,
+    e: &Event<users::FriendshipCreated>,
+) -> ApiResult<(Vec<String>, Vec<String>)> {
+    Ok((
+        recent_of(store, "ap/", &e.data.user_a)?,
+        recent_of(store, "ap/", &e.data.user_b)?,
+    ))
 }
 
-pub fn set_member(
-    store: &Store,
-    event_id: &str,
-    group: &str,
-    user: &str,
-    member: bool,
-) -> ApiResult<bool> {
-    let backfill = if member {
-        recent_of(store, "gp/", group)?
-    } else {
-        Vec::new()
-    };
-    store.apply_once(event_id, |tx| {
-        if member {
-            for p in &backfill {
-                tx.put_raw(&key("t/", &[user, p]), &[])?;
-            }
-            tx.put_raw(&key("gm/", &[group, user]), &[])?;
-            tx.put_raw(&key("mg/", &[user, group]), &[])
-        } else {
-            tx.remove(&key("gm/", &[group, user]))?;
-            tx.remove(&key("mg/", &[user, group])).map(|_| ())
+/// A new friendship: both ways, and each side's recent posts enter the other's timeline
+/// (the feed converges on befriending too, not only on unfriending).
+pub fn befriend(
+    tx: &Tx,
+    e: &Event<users::FriendshipCreated>,
+    (from_a, from_b): &(Vec<String>, Vec<String>),
+) -> TxResult<()> {
+    let (a, b) = (&e.data.user_a, &e.data.user_b);
+    tx.set_pair("f/", a, b, true, true)?;
+    for (reader, posts) in [(b, from_a), (a, from_b)] {
+        for p in posts {
+            tx.put_raw(&key("t/", &[reader, p]), &[])?;
         }
-    })
+    }
+    Ok(())
+}
+
+pub fn unfriend(tx: &Tx, e: &Event<users::FriendshipEnded>) -> TxResult<()> {
+    tx.set_pair("f/", &e.data.user_a, &e.data.user_b, false, true)
+}
+
+pub fn block(tx: &Tx, e: &Event<users::UserBlocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, true, false)
+}
+
+pub fn unblock(tx: &Tx, e: &Event<users::UserUnblocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, false, false)
+}
+
+pub fn follow_page(tx: &Tx, e: &Event<groups::PageFollowed>) -> TxResult<()> {
+    tx.set_pair("up/", &e.data.user_id, &e.data.page_id, true, false)
+}
+
+pub fn unfollow_page(tx: &Tx, e: &Event<groups::PageUnfollowed>) -> TxResult<()> {
+    tx.set_pair("up/", &e.data.user_id, &e.data.page_id, false, false)
+}
+
+/// The group's recent posts, read before a join is applied (backfill).
+pub fn read_join(store: &Store, e: &Event<groups::MemberJoined>) -> ApiResult<Vec<String>> {
+    recent_of(store, "gp/", &e.data.group_id)
+}
+
+pub fn join(tx: &Tx, e: &Event<groups::MemberJoined>, backfill: &Vec<String>) -> TxResult<()> {
+    let (group, user) = (&e.data.group_id, &e.data.user_id);
+    for p in backfill {
+        tx.put_raw(&key("t/", &[user, p]), &[])?;
+    }
+    tx.put_raw(&key("gm/", &[group, user]), &[])?;
+    tx.put_raw(&key("mg/", &[user, group]), &[])
+}
+
+pub fn leave(tx: &Tx, e: &Event<groups::MemberLeft>) -> TxResult<()> {
+    let (group, user) = (&e.data.group_id, &e.data.user_id);
+    tx.remove(&key("gm/", &[group, user]))?;
+    tx.remove(&key("mg/", &[user, group])).map(|_| ())
+}
+
+/// The members of a deleted group, read before it is applied.
+pub fn read_group_members(
+    store: &Store,
+    e: &Event<groups::GroupDeleted>,
+) -> ApiResult<Vec<String>> {
+    all(store, "gm/", &e.data.group_id)
 }
 
 /// A deleted group: its memberships go (its posts then leave every feed).
-pub fn drop_group(store: &Store, event_id: &str, group: &str) -> ApiResult<bool> {
-    let members = all(store, "gm/", group)?;
-    store.apply_once(event_id, |tx| {
-        for u in &members {
-            tx.remove(&key("gm/", &[group, u]))?;
-            tx.remove(&key("mg/", &[u, group]))?;
-        }
-        Ok(())
-    })
+pub fn drop_group(tx: &Tx, e: &Event<groups::GroupDeleted>, members: &Vec<String>) -> TxResult<()> {
+    let group = &e.data.group_id;
+    for u in members {
+        tx.remove(&key("gm/", &[group, u]))?;
+        tx.remove(&key("mg/", &[u, group]))?;
+    }
+    Ok(())
 }
 
 fn active(store: &Store, user: &str, now: i64) -> ApiResult<bool> {
     Ok(last_seen(store, user)?.is_some_and(|t| now - t < ACTIVE_SECS))
 }
 
-/// Records a new post and fans it out to the timelines of the active readers it is for:
-/// the author, the author's friends (profile posts) or the group's members. Page posts are
-/// not fanned out (pages may have very many followers): readers pull them.
-pub fn add_post(store: &Store, event_id: &str, meta: &PostMeta, now: i64) -> ApiResult<bool> {
-    let candidates = match &meta.audience {
-        Audience::Profile if meta.visibility != crate::posts::events::Visibility::OnlyMe => {
-            all(store, "f/", &meta.author_id)?
+/// Who a new post fans out to, and the author of the post it shares.
+pub struct FanOut {
+    readers: Vec<String>,
+    original_author: Option<String>,
+}
+
+/// The active readers a new post is for: the author, the author's friends (profile posts)
+/// or the group's members. Page posts are not fanned out (pages may have very many
+/// followers): readers pull them.
+pub fn read_fan_out(store: &Store, e: &Event<posts::PostCreated>) -> ApiResult<FanOut> {
+    let post = &e.data;
+    let now = crate::platform::unix_now();
+    let candidates = match &post.audience {
+        Audience::Profile if post.visibility != Visibility::OnlyMe => {
+            all(store, "f/", &post.author_id)?
         }
         Audience::Group { id } => all(store, "gm/", id)?,
         _ => Vec::new(),
     };
-    let mut readers = vec![meta.author_id.clone()];
+    let mut readers = vec![post.author_id.clone()];
     for u in candidates {
-        if u != meta.author_id && active(store, &u, now)? {
+        if u != post.author_id && active(store, &u, now)? {
             readers.push(u);
         }
     }
-    let original_author = match &meta.shared_post {
+    let original_author = match &post.shared_post {
         Some(o) => store.get::<PostMeta>(&meta_key(o))?.map(|o| o.author_id),
         None => None,
     };
-    store.apply_once(event_id, |tx| {
-        tx.put(&meta_key(&meta.id), meta)?;
-        tx.put_raw(&source_key(meta), &[])?;
-        for u in &readers {
-            tx.put_raw(&key("t/", &[u, &meta.id]), &[])?;
-        }
-        if let (Some(original), Some(author)) = (&meta.shared_post, &original_author) {
-            bump(tx, original, |m| m.shares += 1)?;
-            interact(tx, &meta.author_id, author)?;
-        }
-        Ok(())
+    Ok(FanOut {
+        readers,
+        original_author,
     })
+}
+
+/// Records a new post and fans it out to the timelines of the readers it is for.
+pub fn add_post(tx: &Tx, e: &Event<posts::PostCreated>, fan_out: &FanOut) -> TxResult<()> {
+    let meta = PostMeta::from(&e.data);
+    tx.put(&meta_key(&meta.id), &meta)?;
+    tx.put_raw(&source_key(&meta), &[])?;
+    for u in &fan_out.readers {
+        tx.put_raw(&key("t/", &[u, &meta.id]), &[])?;
+    }
+    if let (Some(original), Some(author)) = (&meta.shared_post, &fan_out.original_author) {
+        bump(tx, original, |m| m.shares += 1)?;
+        interact(tx, &meta.author_id, author)?;
+    }
+    Ok(())
 }
 
 /// Changes the stored metadata of a post, if the feed knows it.
@@ -163,82 +220,87 @@ fn interact(tx: &Tx, reader: &str, author: &str) -> TxResult<()> {
     tx.put(&k, &(n + 1))
 }
 
-pub fn edit_post(
-    store: &Store,
-    event_id: &str,
-    post: &str,
-    visibility: crate::posts::events::Visibility,
-    text: &str,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        bump(tx, post, |m| {
-            m.visibility = visibility;
-            m.text = text.to_string();
-        })
-        .map(|_| ())
+pub fn edit_post(tx: &Tx, e: &Event<posts::PostEdited>) -> TxResult<()> {
+    bump(tx, &e.data.post_id, |m| {
+        m.visibility = e.data.visibility;
+        m.text = e.data.text.clone();
     })
+    .map(|_| ())
 }
 
 /// A deleted post leaves every feed: reads skip posts the feed no longer knows.
-pub fn delete_post(store: &Store, event_id: &str, post: &str) -> ApiResult<bool> {
-    let meta = store.get::<PostMeta>(&meta_key(post))?;
-    store.apply_once(event_id, |tx| {
-        if let Some(meta) = &meta {
-            tx.remove(&meta_key(post))?;
-            tx.remove(&source_key(meta))?;
-        }
-        Ok(())
-    })
+pub fn delete_post(tx: &Tx, e: &Event<posts::PostDeleted>) -> TxResult<()> {
+    let k = meta_key(&e.data.post_id);
+    if let Some(meta) = tx.get::<PostMeta>(&k)? {
+        tx.remove(&k)?;
+        tx.remove(&source_key(&meta))?;
+    }
+    Ok(())
 }
 
-pub fn comment(
-    store: &Store,
-    event_id: &str,
-    post: &str,
-    commenter: &str,
-    added: bool,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        let meta = bump(tx, post, |m| {
-            m.comments = if added {
-                m.comments + 1
-            } else {
-                m.comments.saturating_sub(1)
-            }
-        })?;
-        match meta {
-            Some(m) if added => interact(tx, commenter, &m.author_id),
-            _ => Ok(()),
+fn count_comment(tx: &Tx, post: &str, commenter: Option<&str>) -> TxResult<()> {
+    let meta = bump(tx, post, |m| {
+        m.comments = if commenter.is_some() {
+            m.comments + 1
+        } else {
+            m.comments.saturating_sub(1)
         }
-    })
+    })?;
+    match (meta, commenter) {
+        (Some(m), Some(c)) => interact(tx, c, &m.author_id),
+        _ => Ok(()),
+    }
+}
+
+pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
+    count_comment(tx, &e.data.post_id, Some(&e.data.author_id))
+}
+
+pub fn comment_deleted(tx: &Tx, e: &Event<posts::CommentDeleted>) -> TxResult<()> {
+    count_comment(tx, &e.data.post_id, None)
 }
 
 /// A reaction to a post (not a comment) set or removed; counted once per user.
-pub fn reaction(
-    store: &Store,
-    event_id: &str,
-    post: &str,
-    user: &str,
-    on: bool,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        let marker = key("rk/", &[post, user]);
-        let had = tx.contains(&marker)?;
-        match (on, had) {
-            (true, false) => {
-                tx.put_raw(&marker, &[])?;
-                if let Some(m) = bump(tx, post, |m| m.reactions += 1)? {
-                    interact(tx, user, &m.author_id)?;
-                }
+fn react(tx: &Tx, post: &str, target: &str, user: &str, on: bool) -> TxResult<()> {
+    if target != post {
+        return Ok(());
+    }
+    let marker = key("rk/", &[post, user]);
+    let had = tx.contains(&marker)?;
+    match (on, had) {
+        (true, false) => {
+            tx.put_raw(&marker, &[])?;
+            if let Some(m) = bump(tx, post, |m| m.reactions += 1)? {
+                interact(tx, user, &m.author_id)?;
             }
-            (false, true) => {
-                tx.remove(&marker)?;
-                bump(tx, post, |m| m.reactions = m.reactions.saturating_sub(1))?;
-            }
-            _ => {}
         }
-        Ok(())
-    })
+        (false, true) => {
+            tx.remove(&marker)?;
+            bump(tx, post, |m| m.reactions = m.reactions.saturating_sub(1))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+pub fn reaction_set(tx: &Tx, e: &Event<posts::ReactionSet>) -> TxResult<()> {
+    react(
+        tx,
+        &e.data.post_id,
+        &e.data.target_id,
+        &e.data.user_id,
+        true,
+    )
+}
+
+pub fn reaction_removed(tx: &Tx, e: &Event<posts::ReactionRemoved>) -> TxResult<()> {
+    react(
+        tx,
+        &e.data.post_id,
+        &e.data.target_id,
+        &e.data.user_id,
+        false,
+    )
 }
 
 // ----- reads -----

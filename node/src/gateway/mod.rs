@@ -28,32 +28,34 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 
 use crate::platform::config::EdgeArgs;
+use crate::platform::context::Context;
 use crate::platform::error::ApiError;
 use crate::platform::http::{method_not_allowed, no_such_route};
 use crate::platform::telemetry::{Metrics, track_http};
 use crate::platform::tokens::{TokenVerifier, VerifiedClaims, bearer};
 
-/// Which context serves a path, or `None` when no context does.
+/// Which context serves a path, or `None` when no context does: the longest of the
+/// contexts' declared path patterns that matches (`*` matches any one segment).
 pub fn context_for(path: &str) -> Option<&'static str> {
     let rest = path.strip_prefix("/api/v1/")?;
-    let mut segments = rest.split('/');
-    let first = segments.next().unwrap_or_default();
-    // A user's timeline belongs to posts, not users.
-    if first == "users" && segments.nth(1) == Some("posts") {
-        return Some("posts");
+    let segments: Vec<&str> = rest.split('/').collect();
+    let mut best: Option<(usize, &'static str)> = None;
+    for c in Context::ALL {
+        let context = crate::bounded_context(c);
+        for pattern in context.paths() {
+            let parts: Vec<&str> = pattern.split('/').collect();
+            let matches = parts.len() <= segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(p, s)| *p == "*" || p == s);
+            if matches && best.is_none_or(|(len, _)| parts.len() > len) {
+                best = Some((parts.len(), context.name()));
+            }
+        }
     }
-    match first {
-        "auth" => Some("auth"),
-        "users" | "friend-requests" => Some("users"),
-        "groups" | "pages" => Some("groups"),
-        "posts" => Some("posts"),
-        "feed" => Some("feed"),
-        _ => None,
-    }
+    best.map(|(_, name)| name)
 }
-
-/// The contexts the gateway can route to.
-pub const CONTEXTS: &[&str] = &["auth", "users", "groups", "posts", "feed"];
 
 /// What the edge middleware needs.
 #[derive(Clone)]

@@ -4,11 +4,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use crate::auth::http::AuthApi;
-use crate::feed::http::FeedApi;
-use crate::groups::http::GroupsApi;
-use crate::posts::http::PostsApi;
-use crate::users::http::UsersApi;
+use crate::platform::context::Context;
 
 #[derive(OpenApi)]
 #[openapi(info(
@@ -20,11 +16,9 @@ struct Base;
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Base::openapi();
-    doc.merge(AuthApi::openapi());
-    doc.merge(UsersApi::openapi());
-    doc.merge(GroupsApi::openapi());
-    doc.merge(PostsApi::openapi());
-    doc.merge(FeedApi::openapi());
+    for c in Context::ALL {
+        doc.merge(crate::bounded_context(c).openapi());
+    }
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -71,6 +65,22 @@ mod tests {
             committed == generated,
             "docs/openapi.json is stale: run AGORA_WRITE_OPENAPI=1 cargo test -p agora-node openapi"
         );
+    }
+
+    /// The gateway's routing table comes from the contexts' declared paths: every path a
+    /// context documents is routed to that context.
+    #[test]
+    fn every_documented_path_routes_to_its_context() {
+        for c in Context::ALL {
+            let context = crate::bounded_context(c);
+            for path in context.openapi().paths.paths.keys() {
+                assert_eq!(
+                    super::super::context_for(path),
+                    Some(context.name()),
+                    "{path}"
+                );
+            }
+        }
     }
 
     #[test]

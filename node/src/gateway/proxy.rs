@@ -21,14 +21,14 @@ impl Upstreams {
     /// Reads `AGORA_UPSTREAM_<CONTEXT>` for every known context; each must be an http(s) URL.
     pub fn from_env(vars: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut map = HashMap::new();
-        for context in super::CONTEXTS {
+        for context in crate::platform::context::Context::ALL.map(|c| c.name()) {
             let name = format!("AGORA_UPSTREAM_{}", context.to_uppercase());
             if let Some(url) = vars(&name) {
                 let url = url.trim_end_matches('/').to_string();
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     anyhow::bail!("{name} must be an http:// or https:// URL, got {url:?}");
                 }
-                map.insert(*context, url);
+                map.insert(context, url);
             }
         }
         if map.is_empty() {

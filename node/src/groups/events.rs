@@ -36,6 +36,7 @@ pub struct GroupUpdated {
     pub privacy: GroupPrivacy,
 }
 impl DomainEvent for GroupUpdated {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "GroupUpdated";
 }
 
@@ -45,6 +46,7 @@ pub struct GroupDeleted {
     pub group_id: String,
 }
 impl DomainEvent for GroupDeleted {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "GroupDeleted";
 }
 
@@ -56,6 +58,7 @@ pub struct MemberJoined {
     pub role: GroupRole,
 }
 impl DomainEvent for MemberJoined {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "MemberJoined";
 }
 
@@ -66,6 +69,7 @@ pub struct MemberLeft {
     pub user_id: String,
 }
 impl DomainEvent for MemberLeft {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "MemberLeft";
 }
 
@@ -76,6 +80,7 @@ pub struct PageUpdated {
     pub name: String,
 }
 impl DomainEvent for PageUpdated {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "PageUpdated";
 }
 
@@ -86,6 +91,7 @@ pub struct PageAdminAdded {
     pub user_id: String,
 }
 impl DomainEvent for PageAdminAdded {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "PageAdminAdded";
 }
 
@@ -95,6 +101,7 @@ pub struct PageFollowed {
     pub user_id: String,
 }
 impl DomainEvent for PageFollowed {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "PageFollowed";
 }
 
@@ -104,5 +111,6 @@ pub struct PageUnfollowed {
     pub user_id: String,
 }
 impl DomainEvent for PageUnfollowed {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "PageUnfollowed";
 }

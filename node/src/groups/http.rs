@@ -179,8 +179,7 @@ async fn create_group(
         created_at: unix_now(),
         member_count: 1,
     };
-    storage::create_group(&s.store, &group)?;
-    s.store.committed_with_events().await?;
+    storage::create_group(&s.store, &group).await?;
     Ok((StatusCode::CREATED, Json(view(group, "admin".into()))))
 }
 
@@ -219,8 +218,8 @@ async fn update_group(
         g.name = name.clone().unwrap_or_else(|| g.name.clone());
         g.description = description.clone().unwrap_or_else(|| g.description.clone());
         g.privacy = req.privacy.unwrap_or(g.privacy);
-    })?;
-    s.store.committed_with_events().await?;
+    })
+    .await?;
     Ok(Json(view(group, standing)))
 }
 
@@ -233,8 +232,7 @@ async fn delete_group(
 ) -> ApiResult<StatusCode> {
     let (group, role, _) = visible_group(&s, &id, Some(user.id()))?;
     domain::require(role, GroupRole::Admin)?;
-    storage::delete_group(&s.store, user.id(), &group.id)?;
-    s.store.committed_with_events().await?;
+    storage::delete_group(&s.store, user.id(), &group.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -258,15 +256,15 @@ async fn join_group(
     let banned = storage::has(&s.store, Edge::Ban, &group.id, user.id())?;
     let status = match domain::join(group.privacy, standing == "invited", banned)? {
         JoinOutcome::Joined => {
-            storage::add_member(&s.store, user.id(), &group.id, user.id(), GroupRole::Member)?;
+            storage::add_member(&s.store, user.id(), &group.id, user.id(), GroupRole::Member)
+                .await?;
             "joined"
         }
         JoinOutcome::Requested => {
-            storage::add_pending(&s.store, Edge::Request, &group.id, user.id())?;
+            storage::add_pending(&s.store, Edge::Request, &group.id, user.id()).await?;
             "requested"
         }
     };
-    s.store.committed_with_events().await?;
     Ok(Json(JoinResult { status }))
 }
 
@@ -279,15 +277,18 @@ async fn leave_group(
 ) -> ApiResult<StatusCode> {
     let (group, role, standing) = visible_group(&s, &id, Some(user.id()))?;
     match (role, standing.as_str()) {
-        (Some(_), _) => storage::remove_member(&s.store, user.id(), &group.id, user.id(), false)?,
-        (None, "requested") => storage::remove_edge(&s.store, Edge::Request, &group.id, user.id())?,
+        (Some(_), _) => {
+            storage::remove_member(&s.store, user.id(), &group.id, user.id(), false).await?
+        }
+        (None, "requested") => {
+            storage::remove_edge(&s.store, Edge::Request, &group.id, user.id()).await?
+        }
         _ => {
             return Err(ApiError::NotFound(
                 "you are not a member of this group".into(),
             ));
         }
     }
-    s.store.committed_with_events().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -417,8 +418,7 @@ async fn approve_request(
             "no pending request from this user".into(),
         ));
     }
-    storage::add_member(&s.store, user.id(), &group.id, &who, GroupRole::Member)?;
-    s.store.committed_with_events().await?;
+    storage::add_member(&s.store, user.id(), &group.id, &who, GroupRole::Member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -441,8 +441,7 @@ async fn drop_edge(
     edge: Edge,
 ) -> ApiResult<StatusCode> {
     let (group, _) = moderated(s, user, id)?;
-    storage::remove_edge(&s.store, edge, &group.id, &path_id(who, "user")?)?;
-    s.store.durable().await?;
+    storage::remove_edge(&s.store, edge, &group.id, &path_id(who, "user")?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -472,8 +471,7 @@ async fn invite(
     if !storage::account_exists(&s.store, &invitee)? {
         return Err(ApiError::NotFound("no such user".into()));
     }
-    storage::add_pending(&s.store, Edge::Invitation, &group.id, &invitee)?;
-    s.store.durable().await?;
+    storage::add_pending(&s.store, Edge::Invitation, &group.id, &invitee).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -487,8 +485,7 @@ async fn remove_member(
     let (group, role) = moderated(&s, &user, &id)?;
     let who = path_id(&who, "user")?;
     outranks(role, storage::role(&s.store, &group.id, &who)?)?;
-    storage::remove_member(&s.store, user.id(), &group.id, &who, false)?;
-    s.store.committed_with_events().await?;
+    storage::remove_member(&s.store, user.id(), &group.id, &who, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -514,8 +511,7 @@ async fn ban(
         return Err(ApiError::BadRequest("you cannot ban yourself".into()));
     }
     outranks(role, storage::role(&s.store, &group.id, &who)?)?;
-    storage::remove_member(&s.store, user.id(), &group.id, &who, true)?;
-    s.store.committed_with_events().await?;
+    storage::remove_member(&s.store, user.id(), &group.id, &who, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -551,8 +547,8 @@ async fn set_role(
         &group.id,
         &path_id(&who, "user")?,
         req.role,
-    )?;
-    s.store.committed_with_events().await?;
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -617,8 +613,7 @@ async fn create_page(
         created_at: unix_now(),
         follower_count: 0,
     };
-    storage::create_page(&s.store, &page)?;
-    s.store.committed_with_events().await?;
+    storage::create_page(&s.store, &page).await?;
     Ok((
         StatusCode::CREATED,
         Json(page_view(&s, page, Some(user.id()))?),
@@ -671,8 +666,8 @@ async fn update_page(
     let page = storage::update_page(&s.store, user.id(), &page.id, |p| {
         p.name = name.clone().unwrap_or_else(|| p.name.clone());
         p.description = description.clone().unwrap_or_else(|| p.description.clone());
-    })?;
-    s.store.committed_with_events().await?;
+    })
+    .await?;
     Ok(Json(page_view(&s, page, Some(user.id()))?))
 }
 
@@ -689,8 +684,7 @@ async fn add_page_admin(
     if !storage::account_exists(&s.store, &who)? {
         return Err(ApiError::NotFound("no such user".into()));
     }
-    storage::add_page_admin(&s.store, user.id(), &page.id, &who)?;
-    s.store.committed_with_events().await?;
+    storage::add_page_admin(&s.store, user.id(), &page.id, &who).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -701,8 +695,7 @@ async fn follow_page(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    storage::set_follow(&s.store, &path_id(&id, "page")?, user.id(), true)?;
-    s.store.committed_with_events().await?;
+    storage::set_follow(&s.store, &path_id(&id, "page")?, user.id(), true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -713,8 +706,7 @@ async fn unfollow_page(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    storage::set_follow(&s.store, &path_id(&id, "page")?, user.id(), false)?;
-    s.store.committed_with_events().await?;
+    storage::set_follow(&s.store, &path_id(&id, "page")?, user.id(), false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

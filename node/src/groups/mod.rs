@@ -16,28 +16,37 @@ use axum::Router;
 
 use crate::auth::events::AccountRegistered;
 use crate::platform::Platform;
-use crate::platform::bus::Applied;
-use crate::platform::envelope::{DomainEvent, Envelope};
-use crate::platform::error::ApiResult;
+use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::storage::Store;
 
 /// Handlers reach the context's store and the token verifier.
 pub type GroupsState = crate::platform::ContextState;
 
-pub fn start(platform: &Platform) -> anyhow::Result<Router> {
-    let state = platform.start_context(
-        events::CONTEXT,
-        vec![format!("auth.{}", AccountRegistered::TYPE)],
-        apply,
-    )?;
-    Ok(http::routes(state))
-}
+/// The groups context (groups and pages).
+pub struct Groups;
 
-pub fn apply(store: &Store, event: &Envelope) -> ApiResult<Applied> {
-    let Some(account) = event.decode_logged::<AccountRegistered>() else {
-        return Ok(Applied::Ignored);
-    };
-    Ok(Applied::once(storage::record_account(
-        store, &event.id, &account,
-    )?))
+impl BoundedContext for Groups {
+    fn name(&self) -> &'static str {
+        Context::Groups.name()
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["groups", "pages"]
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <http::GroupsApi as utoipa::OpenApi>::openapi()
+    }
+
+    fn subscriptions(&self) -> Subscriptions {
+        Subscriptions::default().on::<AccountRegistered>(storage::record_account)
+    }
+
+    fn projections(&self) -> &'static [&'static str] {
+        storage::PROJECTIONS
+    }
+
+    fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        Ok(http::routes(platform.state(store)))
+    }
 }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::events::AccountRegistered;
+use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
@@ -13,7 +14,7 @@ use crate::platform::unix_now;
 
 use super::domain::{Group, GroupRole, Page};
 use super::events::{
-    CONTEXT, GroupDeleted, GroupUpdated, MemberJoined, MemberLeft, PageAdminAdded, PageFollowed,
+    GroupDeleted, GroupUpdated, MemberJoined, MemberLeft, PageAdminAdded, PageFollowed,
     PageUnfollowed, PageUpdated,
 };
 
@@ -31,7 +32,7 @@ pub struct Since {
 }
 
 fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
-    tx.emit(&Envelope::new(CONTEXT, actor, aggregate, event))
+    tx.emit(&Envelope::new(actor, aggregate, event))
 }
 
 fn group_key(g: &str) -> Vec<u8> {
@@ -76,15 +77,12 @@ pub fn account_exists(store: &Store, user: &str) -> ApiResult<bool> {
     store.contains(&key("a/", &[user]))
 }
 
+/// The key prefixes that `rebuild` drops and rebuilds from the stream.
+pub const PROJECTIONS: &[&str] = &["a/"];
+
 /// Records an account (consumed from auth).
-pub fn record_account(
-    store: &Store,
-    event_id: &str,
-    account: &AccountRegistered,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        tx.put_raw(&key("a/", &[&account.account_id]), &[])
-    })
+pub fn record_account(tx: &Tx, e: &Event<AccountRegistered>) -> TxResult<()> {
+    tx.put_raw(&key("a/", &[&e.data.account_id]), &[])
 }
 
 pub fn group(store: &Store, g: &str) -> ApiResult<Option<Group>> {
@@ -115,174 +113,206 @@ fn group_event(g: &Group) -> GroupUpdated {
 }
 
 /// Creates a group with its creator as admin.
-pub fn create_group(store: &Store, group: &Group) -> ApiResult<()> {
-    store.transact(|tx| {
-        let creator = &group.created_by;
-        tx.put(
-            &group_key(&group.id),
-            &Group {
-                member_count: 1,
-                ..group.clone()
-            },
-        )?;
-        tx.put(
-            &member_key(&group.id, creator),
-            &Membership {
-                role: GroupRole::Admin,
-                since: group.created_at,
-            },
-        )?;
-        tx.put_raw(&user_group_key(creator, &group.id), &[])?;
-        emit(tx, creator, &group.id, &group_event(group))?;
-        emit(
-            tx,
-            creator,
-            &group.id,
-            &MemberJoined {
-                group_id: group.id.clone(),
-                user_id: creator.clone(),
-                role: GroupRole::Admin,
-            },
-        )
-    })
+pub async fn create_group(store: &Store, group: &Group) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            let creator = &group.created_by;
+            tx.put(
+                &group_key(&group.id),
+                &Group {
+                    member_count: 1,
+                    ..group.clone()
+                },
+            )?;
+            tx.put(
+                &member_key(&group.id, creator),
+                &Membership {
+                    role: GroupRole::Admin,
+                    since: group.created_at,
+                },
+            )?;
+            tx.put_raw(&user_group_key(creator, &group.id), &[])?;
+            emit(tx, creator, &group.id, &group_event(group))?;
+            emit(
+                tx,
+                creator,
+                &group.id,
+                &MemberJoined {
+                    group_id: group.id.clone(),
+                    user_id: creator.clone(),
+                    role: GroupRole::Admin,
+                },
+            )
+        })
+        .await
 }
 
-pub fn update_group(
+pub async fn update_group(
     store: &Store,
     actor: &str,
     g: &str,
     change: impl Fn(&mut Group),
 ) -> ApiResult<Group> {
-    store.transact(|tx| {
-        let mut group = load_group(tx, g)?;
-        change(&mut group);
-        tx.put(&group_key(g), &group)?;
-        emit(tx, actor, g, &group_event(&group))?;
-        Ok(group)
-    })
+    store
+        .write(|tx| {
+            let mut group = load_group(tx, g)?;
+            change(&mut group);
+            tx.put(&group_key(g), &group)?;
+            emit(tx, actor, g, &group_event(&group))?;
+            Ok(group)
+        })
+        .await
 }
 
 /// Adds a member (joining, an approved request or an accepted invitation).
-pub fn add_member(store: &Store, actor: &str, g: &str, u: &str, role: GroupRole) -> ApiResult<()> {
-    store.transact(|tx| {
-        let mut group = load_group(tx, g)?;
-        if tx.contains(&Edge::Ban.key(g, u))? {
-            return abort(ApiError::Forbidden(
-                "this user is banned from the group".into(),
-            ));
-        }
-        if tx.contains(&member_key(g, u))? {
-            return abort(ApiError::Conflict("already a member".into()));
-        }
-        tx.remove(&Edge::Request.key(g, u))?;
-        tx.remove(&Edge::Invitation.key(g, u))?;
-        tx.put(
-            &member_key(g, u),
-            &Membership {
-                role,
-                since: unix_now(),
-            },
-        )?;
-        tx.put_raw(&user_group_key(u, g), &[])?;
-        group.member_count += 1;
-        tx.put(&group_key(g), &group)?;
-        emit(
-            tx,
-            actor,
-            g,
-            &MemberJoined {
-                group_id: g.into(),
-                user_id: u.into(),
-                role,
-            },
-        )
-    })
+pub async fn add_member(
+    store: &Store,
+    actor: &str,
+    g: &str,
+    u: &str,
+    role: GroupRole,
+) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            let mut group = load_group(tx, g)?;
+            if tx.contains(&Edge::Ban.key(g, u))? {
+                return abort(ApiError::Forbidden(
+                    "this user is banned from the group".into(),
+                ));
+            }
+            if tx.contains(&member_key(g, u))? {
+                return abort(ApiError::Conflict("already a member".into()));
+            }
+            tx.remove(&Edge::Request.key(g, u))?;
+            tx.remove(&Edge::Invitation.key(g, u))?;
+            tx.put(
+                &member_key(g, u),
+                &Membership {
+                    role,
+                    since: unix_now(),
+                },
+            )?;
+            tx.put_raw(&user_group_key(u, g), &[])?;
+            group.member_count += 1;
+            tx.put(&group_key(g), &group)?;
+            emit(
+                tx,
+                actor,
+                g,
+                &MemberJoined {
+                    group_id: g.into(),
+                    user_id: u.into(),
+                    role,
+                },
+            )
+        })
+        .await
 }
 
 /// Records a pending edge (a request or an invitation) unless the user is a member.
-pub fn add_pending(store: &Store, edge: Edge, g: &str, u: &str) -> ApiResult<()> {
-    store.transact(|tx| {
-        load_group(tx, g)?;
-        if tx.contains(&member_key(g, u))? {
-            return abort(ApiError::Conflict("already a member".into()));
-        }
-        if tx.contains(&edge.key(g, u))? {
-            return abort(ApiError::Conflict("already pending".into()));
-        }
-        tx.put(&edge.key(g, u), &Since { at: unix_now() })
-    })
+pub async fn add_pending(store: &Store, edge: Edge, g: &str, u: &str) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            load_group(tx, g)?;
+            if tx.contains(&member_key(g, u))? {
+                return abort(ApiError::Conflict("already a member".into()));
+            }
+            if tx.contains(&edge.key(g, u))? {
+                return abort(ApiError::Conflict("already pending".into()));
+            }
+            tx.put(&edge.key(g, u), &Since { at: unix_now() })
+        })
+        .await
 }
 
 /// Removes a pending edge; 404 when there is none.
-pub fn remove_edge(store: &Store, edge: Edge, owner: &str, u: &str) -> ApiResult<()> {
-    store.transact(|tx| {
-        if !tx.remove(&edge.key(owner, u))? {
-            return abort(ApiError::NotFound("nothing pending for this user".into()));
-        }
-        Ok(())
-    })
+pub async fn remove_edge(store: &Store, edge: Edge, owner: &str, u: &str) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            if !tx.remove(&edge.key(owner, u))? {
+                return abort(ApiError::NotFound("nothing pending for this user".into()));
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// Removes a member (leaving, removal, ban). The last admin cannot leave while others stay.
-pub fn remove_member(store: &Store, actor: &str, g: &str, u: &str, ban: bool) -> ApiResult<()> {
+pub async fn remove_member(
+    store: &Store,
+    actor: &str,
+    g: &str,
+    u: &str,
+    ban: bool,
+) -> ApiResult<()> {
     let admins = list(store, "gm/", g, None, usize::MAX)?
         .into_iter()
         .filter(|(_, v)| from_json::<Membership>(v).is_ok_and(|m| m.role == GroupRole::Admin))
         .count();
-    store.transact(|tx| {
-        let mut group = load_group(tx, g)?;
-        let Some(membership) = tx.get::<Membership>(&member_key(g, u))? else {
-            if ban {
-                return tx.put(&Edge::Ban.key(g, u), &Since { at: unix_now() });
+    store
+        .write(|tx| {
+            let mut group = load_group(tx, g)?;
+            let Some(membership) = tx.get::<Membership>(&member_key(g, u))? else {
+                if ban {
+                    return tx.put(&Edge::Ban.key(g, u), &Since { at: unix_now() });
+                }
+                return abort(ApiError::NotFound("not a member of this group".into()));
+            };
+            if membership.role == GroupRole::Admin && admins <= 1 && group.member_count > 1 {
+                return abort(ApiError::Conflict(
+                    "the last admin cannot leave; make another member admin first".into(),
+                ));
             }
-            return abort(ApiError::NotFound("not a member of this group".into()));
-        };
-        if membership.role == GroupRole::Admin && admins <= 1 && group.member_count > 1 {
-            return abort(ApiError::Conflict(
-                "the last admin cannot leave; make another member admin first".into(),
-            ));
-        }
-        tx.remove(&member_key(g, u))?;
-        tx.remove(&user_group_key(u, g))?;
-        if ban {
-            tx.put(&Edge::Ban.key(g, u), &Since { at: unix_now() })?;
-        }
-        group.member_count = group.member_count.saturating_sub(1);
-        tx.put(&group_key(g), &group)?;
-        emit(
-            tx,
-            actor,
-            g,
-            &MemberLeft {
-                group_id: g.into(),
-                user_id: u.into(),
-            },
-        )
-    })
+            tx.remove(&member_key(g, u))?;
+            tx.remove(&user_group_key(u, g))?;
+            if ban {
+                tx.put(&Edge::Ban.key(g, u), &Since { at: unix_now() })?;
+            }
+            group.member_count = group.member_count.saturating_sub(1);
+            tx.put(&group_key(g), &group)?;
+            emit(
+                tx,
+                actor,
+                g,
+                &MemberLeft {
+                    group_id: g.into(),
+                    user_id: u.into(),
+                },
+            )
+        })
+        .await
 }
 
-pub fn set_role(store: &Store, actor: &str, g: &str, u: &str, role: GroupRole) -> ApiResult<()> {
-    store.transact(|tx| {
-        let Some(mut membership) = tx.get::<Membership>(&member_key(g, u))? else {
-            return abort(ApiError::NotFound("not a member of this group".into()));
-        };
-        membership.role = role;
-        tx.put(&member_key(g, u), &membership)?;
-        emit(
-            tx,
-            actor,
-            g,
-            &MemberJoined {
-                group_id: g.into(),
-                user_id: u.into(),
-                role,
-            },
-        )
-    })
+pub async fn set_role(
+    store: &Store,
+    actor: &str,
+    g: &str,
+    u: &str,
+    role: GroupRole,
+) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            let Some(mut membership) = tx.get::<Membership>(&member_key(g, u))? else {
+                return abort(ApiError::NotFound("not a member of this group".into()));
+            };
+            membership.role = role;
+            tx.put(&member_key(g, u), &membership)?;
+            emit(
+                tx,
+                actor,
+                g,
+                &MemberJoined {
+                    group_id: g.into(),
+                    user_id: u.into(),
+                    role,
+                },
+            )
+        })
+        .await
 }
 
 /// Deletes a group with its members and pending edges.
-pub fn delete_group(store: &Store, actor: &str, g: &str) -> ApiResult<()> {
+pub async fn delete_group(store: &Store, actor: &str, g: &str) -> ApiResult<()> {
     let members: Vec<String> = list(store, "gm/", g, None, usize::MAX)?
         .into_iter()
         .map(|(u, _)| u)
@@ -297,18 +327,20 @@ pub fn delete_group(store: &Store, actor: &str, g: &str) -> ApiResult<()> {
         .into_iter()
         .flatten()
         .collect();
-    store.transact(|tx| {
-        load_group(tx, g)?;
-        tx.remove(&group_key(g))?;
-        for u in &members {
-            tx.remove(&member_key(g, u))?;
-            tx.remove(&user_group_key(u, g))?;
-        }
-        for k in &pending {
-            tx.remove(k)?;
-        }
-        emit(tx, actor, g, &GroupDeleted { group_id: g.into() })
-    })
+    store
+        .write(|tx| {
+            load_group(tx, g)?;
+            tx.remove(&group_key(g))?;
+            for u in &members {
+                tx.remove(&member_key(g, u))?;
+                tx.remove(&user_group_key(u, g))?;
+            }
+            for k in &pending {
+                tx.remove(k)?;
+            }
+            emit(tx, actor, g, &GroupDeleted { group_id: g.into() })
+        })
+        .await
 }
 
 /// One page of `prefix<owner>…` rows: the ids after the prefix and the values.
@@ -337,119 +369,127 @@ fn load_page(tx: &Tx, p: &str) -> TxResult<Page> {
     }
 }
 
-pub fn create_page(store: &Store, page: &Page) -> ApiResult<()> {
-    store.transact(|tx| {
-        tx.put(&page_key(&page.id), page)?;
-        tx.put(
-            &Edge::PageAdmin.key(&page.id, &page.created_by),
-            &Since {
-                at: page.created_at,
-            },
-        )?;
-        emit(
-            tx,
-            &page.created_by,
-            &page.id,
-            &PageUpdated {
-                page_id: page.id.clone(),
-                name: page.name.clone(),
-            },
-        )?;
-        emit(
-            tx,
-            &page.created_by,
-            &page.id,
-            &PageAdminAdded {
-                page_id: page.id.clone(),
-                user_id: page.created_by.clone(),
-            },
-        )
-    })
+pub async fn create_page(store: &Store, page: &Page) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            tx.put(&page_key(&page.id), page)?;
+            tx.put(
+                &Edge::PageAdmin.key(&page.id, &page.created_by),
+                &Since {
+                    at: page.created_at,
+                },
+            )?;
+            emit(
+                tx,
+                &page.created_by,
+                &page.id,
+                &PageUpdated {
+                    page_id: page.id.clone(),
+                    name: page.name.clone(),
+                },
+            )?;
+            emit(
+                tx,
+                &page.created_by,
+                &page.id,
+                &PageAdminAdded {
+                    page_id: page.id.clone(),
+                    user_id: page.created_by.clone(),
+                },
+            )
+        })
+        .await
 }
 
-pub fn update_page(
+pub async fn update_page(
     store: &Store,
     actor: &str,
     p: &str,
     change: impl Fn(&mut Page),
 ) -> ApiResult<Page> {
-    store.transact(|tx| {
-        let mut page = load_page(tx, p)?;
-        change(&mut page);
-        tx.put(&page_key(p), &page)?;
-        emit(
-            tx,
-            actor,
-            p,
-            &PageUpdated {
-                page_id: p.into(),
-                name: page.name.clone(),
-            },
-        )?;
-        Ok(page)
-    })
+    store
+        .write(|tx| {
+            let mut page = load_page(tx, p)?;
+            change(&mut page);
+            tx.put(&page_key(p), &page)?;
+            emit(
+                tx,
+                actor,
+                p,
+                &PageUpdated {
+                    page_id: p.into(),
+                    name: page.name.clone(),
+                },
+            )?;
+            Ok(page)
+        })
+        .await
 }
 
-pub fn add_page_admin(store: &Store, actor: &str, p: &str, u: &str) -> ApiResult<()> {
-    store.transact(|tx| {
-        load_page(tx, p)?;
-        if tx.contains(&Edge::PageAdmin.key(p, u))? {
-            return abort(ApiError::Conflict("already an admin of this page".into()));
-        }
-        tx.put(&Edge::PageAdmin.key(p, u), &Since { at: unix_now() })?;
-        emit(
-            tx,
-            actor,
-            p,
-            &PageAdminAdded {
-                page_id: p.into(),
-                user_id: u.into(),
-            },
-        )
-    })
+pub async fn add_page_admin(store: &Store, actor: &str, p: &str, u: &str) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            load_page(tx, p)?;
+            if tx.contains(&Edge::PageAdmin.key(p, u))? {
+                return abort(ApiError::Conflict("already an admin of this page".into()));
+            }
+            tx.put(&Edge::PageAdmin.key(p, u), &Since { at: unix_now() })?;
+            emit(
+                tx,
+                actor,
+                p,
+                &PageAdminAdded {
+                    page_id: p.into(),
+                    user_id: u.into(),
+                },
+            )
+        })
+        .await
 }
 
 /// Follows (`true`) or unfollows a page.
-pub fn set_follow(store: &Store, p: &str, u: &str, follow: bool) -> ApiResult<()> {
-    store.transact(|tx| {
-        let mut page = load_page(tx, p)?;
-        let following = tx.contains(&Edge::Follower.key(p, u))?;
-        match (follow, following) {
-            (true, true) => {
-                return abort(ApiError::Conflict("you already follow this page".into()));
+pub async fn set_follow(store: &Store, p: &str, u: &str, follow: bool) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            let mut page = load_page(tx, p)?;
+            let following = tx.contains(&Edge::Follower.key(p, u))?;
+            match (follow, following) {
+                (true, true) => {
+                    return abort(ApiError::Conflict("you already follow this page".into()));
+                }
+                (false, false) => {
+                    return abort(ApiError::NotFound("you do not follow this page".into()));
+                }
+                (true, false) => {
+                    tx.put(&Edge::Follower.key(p, u), &Since { at: unix_now() })?;
+                    tx.put_raw(&key("up/", &[u, p]), &[])?;
+                    page.follower_count += 1;
+                    emit(
+                        tx,
+                        u,
+                        p,
+                        &PageFollowed {
+                            page_id: p.into(),
+                            user_id: u.into(),
+                        },
+                    )?;
+                }
+                (false, true) => {
+                    tx.remove(&Edge::Follower.key(p, u))?;
+                    tx.remove(&key("up/", &[u, p]))?;
+                    page.follower_count = page.follower_count.saturating_sub(1);
+                    emit(
+                        tx,
+                        u,
+                        p,
+                        &PageUnfollowed {
+                            page_id: p.into(),
+                            user_id: u.into(),
+                        },
+                    )?;
+                }
             }
-            (false, false) => {
-                return abort(ApiError::NotFound("you do not follow this page".into()));
-            }
-            (true, false) => {
-                tx.put(&Edge::Follower.key(p, u), &Since { at: unix_now() })?;
-                tx.put_raw(&key("up/", &[u, p]), &[])?;
-                page.follower_count += 1;
-                emit(
-                    tx,
-                    u,
-                    p,
-                    &PageFollowed {
-                        page_id: p.into(),
-                        user_id: u.into(),
-                    },
-                )?;
-            }
-            (false, true) => {
-                tx.remove(&Edge::Follower.key(p, u))?;
-                tx.remove(&key("up/", &[u, p]))?;
-                page.follower_count = page.follower_count.saturating_sub(1);
-                emit(
-                    tx,
-                    u,
-                    p,
-                    &PageUnfollowed {
-                        page_id: p.into(),
-                        user_id: u.into(),
-                    },
-                )?;
-            }
-        }
-        tx.put(&page_key(p), &page)
-    })
+            tx.put(&page_key(p), &page)
+        })
+        .await
 }

@@ -8,8 +8,8 @@ use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use super::context::Subscriptions;
 use super::envelope::Envelope;
-use super::error::ApiResult;
 use super::storage::{Store, from_json};
 use super::telemetry::{ContextLabel, Metrics};
 
@@ -206,16 +206,11 @@ impl Applied {
     }
 }
 
-/// A context's handler of consumed events; it must record the event with
-/// [`Store::apply_once`] so that applying and recording are one transaction.
-pub type Handler = Arc<dyn Fn(&Envelope) -> ApiResult<Applied> + Send + Sync>;
-
 /// One durable pull consumer of a context.
 pub struct ConsumerSpec {
     pub context: &'static str,
-    /// `context.EventType` pairs it needs, e.g. `auth.AccountRegistered`.
-    pub events: Vec<String>,
-    pub handler: Handler,
+    /// What it consumes and how each event is applied.
+    pub subscriptions: Arc<Subscriptions>,
 }
 
 /// Consumes forever: reconnects and recreates the consumer after any failure.
@@ -244,6 +239,9 @@ pub async fn run_consumer(
     }
 }
 
+/// How often the applied floor follows JetStream's ack floor (events applied in between).
+const FLOOR_EVERY: u64 = 512;
+
 async fn consume(
     spec: &ConsumerSpec,
     store: &Store,
@@ -251,14 +249,9 @@ async fn consume(
     metrics: &Metrics,
 ) -> anyhow::Result<()> {
     let stream = bus.ensure_stream().await?;
-    let filter_subjects = spec
-        .events
-        .iter()
-        .map(|e| format!("{}.events.{e}", bus.settings.prefix))
-        .collect();
     let config = consumer::pull::Config {
         durable_name: Some(spec.context.to_string()),
-        filter_subjects,
+        filter_subjects: spec.subscriptions.subjects(&bus.settings.prefix),
         ack_policy: consumer::AckPolicy::Explicit,
         // Events delivered to a process that died come back after this long.
         ack_wait: ACK_WAIT,
@@ -267,37 +260,69 @@ async fn consume(
     };
     // Creates the durable consumer, or updates it when the filter changed.
     let consumer = stream.create_consumer(config).await?;
+    // Acknowledged means applied (the ack follows the commit): everything at or below the
+    // ack floor needs no dedup record.
+    store.raise_applied_floor(consumer.get_info().await?.ack_floor.stream_sequence)?;
     let label = ContextLabel::new(spec.context);
     let mut messages = consumer.messages().await?;
     tracing::info!(context = spec.context, "consuming events");
+    let mut since_floor = 0u64;
     while let Some(message) = messages.next().await {
         let message = message?;
-        if message.info().map(|i| i.delivered > 1).unwrap_or(false) {
+        let info = message
+            .info()
+            .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+        let seq = info.stream_sequence;
+        if info.delivered > 1 {
             metrics.redeliveries.get_or_create(&label).inc();
         }
-        let outcome = match serde_json::from_slice::<Envelope>(&message.payload) {
-            Ok(envelope) => (spec.handler)(&envelope)
-                .map_err(|e| anyhow::anyhow!("applying {}: {e}", envelope.kind))?,
-            Err(e) => {
-                tracing::warn!(context = spec.context, subject = %message.subject, error = %e, "undecodable event acknowledged");
-                Applied::Ignored
+        let outcome = {
+            let _gate = store.apply_gate.lock().await;
+            let outcome = apply_message(spec, store, &message.subject, &message.payload, seq)?;
+            if outcome == Applied::Applied {
+                store.durable().await?;
+                // A handler may have emitted (users publishes the profiles it creates).
+                store.outbox_written.notify_one();
+            }
+            outcome
+        };
+        let _ = match outcome {
+            Applied::Applied => metrics.events_applied.get_or_create(&label).inc(),
+            Applied::Duplicate | Applied::Ignored => {
+                metrics.events_skipped.get_or_create(&label).inc()
             }
         };
-        match outcome {
-            Applied::Applied => {
-                store.committed_with_events().await?;
-                metrics.events_applied.get_or_create(&label).inc();
-            }
-            Applied::Duplicate | Applied::Ignored => {
-                metrics.events_skipped.get_or_create(&label).inc();
-            }
-        }
         message
             .ack()
             .await
             .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        since_floor += 1;
+        if since_floor >= FLOOR_EVERY {
+            since_floor = 0;
+            store.raise_applied_floor(consumer.get_info().await?.ack_floor.stream_sequence)?;
+        }
     }
     Ok(())
+}
+
+/// Decodes and applies one consumed message; an undecodable one is logged and skipped.
+pub(crate) fn apply_message(
+    spec: &ConsumerSpec,
+    store: &Store,
+    subject: &str,
+    payload: &[u8],
+    seq: u64,
+) -> anyhow::Result<Applied> {
+    match serde_json::from_slice::<Envelope>(payload) {
+        Ok(envelope) => spec
+            .subscriptions
+            .apply(store, &envelope, seq)
+            .map_err(|e| anyhow::anyhow!("applying {}: {e}", envelope.kind)),
+        Err(e) => {
+            tracing::warn!(context = spec.context, %subject, error = %e, "undecodable event acknowledged");
+            Ok(Applied::Ignored)
+        }
+    }
 }
 
 #[cfg(test)]

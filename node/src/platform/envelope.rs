@@ -21,19 +21,32 @@ pub struct Envelope {
     pub data: serde_json::Value,
 }
 
-/// A payload type with a fixed name and version.
+/// A payload type with a fixed publisher, name and version.
+///
+/// When a payload's shape changes, its `VERSION` goes up and [`DomainEvent::upcast`] turns
+/// each older version's `data` into the current shape, so events written before an upgrade
+/// still apply when the stream is replayed after it.
 pub trait DomainEvent: Serialize {
+    /// The publishing context (the subject's `<context>` part).
+    const CONTEXT: &'static str;
     const TYPE: &'static str;
     const VERSION: u32 = 1;
+
+    /// The `data` of an older `version` in the current shape; `None` when that version
+    /// cannot be read (the event is then acknowledged and logged, never applied).
+    fn upcast(version: u32, data: serde_json::Value) -> Option<serde_json::Value> {
+        let _ = (version, data);
+        None
+    }
 }
 
 impl Envelope {
-    pub fn new<E: DomainEvent>(context: &str, actor: &str, aggregate_id: &str, event: &E) -> Self {
+    pub fn new<E: DomainEvent>(actor: &str, aggregate_id: &str, event: &E) -> Self {
         Envelope {
             id: crate::platform::new_id(),
             kind: E::TYPE.to_string(),
             version: E::VERSION,
-            context: context.to_string(),
+            context: E::CONTEXT.to_string(),
             occurred_at: OffsetDateTime::now_utc(),
             actor: actor.to_string(),
             aggregate_id: aggregate_id.to_string(),
@@ -58,12 +71,21 @@ impl Envelope {
         }
     }
 
-    /// The payload as `E`, if this envelope is an `E` of a version we understand.
+    /// The payload as `E`, if this envelope is an `E` of a version we understand: the
+    /// current one, or an older one that [`DomainEvent::upcast`] can read.
     pub fn decode<E: DomainEvent + serde::de::DeserializeOwned>(
         &self,
     ) -> Option<Result<E, serde_json::Error>> {
-        (self.kind == E::TYPE && self.version == E::VERSION)
-            .then(|| serde_json::from_value(self.data.clone()))
+        if self.context != E::CONTEXT || self.kind != E::TYPE {
+            return None;
+        }
+        if self.version == E::VERSION {
+            return Some(serde_json::from_value(self.data.clone()));
+        }
+        if self.version > E::VERSION {
+            return None;
+        }
+        E::upcast(self.version, self.data.clone()).map(serde_json::from_value)
     }
 }
 
@@ -76,17 +98,40 @@ mod tests {
         n: u32,
     }
     impl DomainEvent for Thing {
+        const CONTEXT: &'static str = "users";
         const TYPE: &'static str = "ThingHappened";
+        const VERSION: u32 = 2;
+        /// Version 1 called the field `count`.
+        fn upcast(version: u32, mut data: serde_json::Value) -> Option<serde_json::Value> {
+            let count = data.as_object_mut()?.remove("count")?;
+            (version == 1).then(|| serde_json::json!({ "n": count }))
+        }
     }
 
     #[test]
     fn envelope_round_trips_and_names_its_subject() {
-        let e = Envelope::new("users", "a", "b", &Thing { n: 3 });
+        let e = Envelope::new("a", "b", &Thing { n: 3 });
         let json = serde_json::to_string(&e).unwrap();
         assert!(json.contains(r#""type":"ThingHappened""#));
         let back: Envelope = serde_json::from_str(&json).unwrap();
         assert_eq!(back, e);
         assert_eq!(e.subject("demo"), "demo.events.users.ThingHappened");
         assert_eq!(back.decode::<Thing>().unwrap().unwrap(), Thing { n: 3 });
+    }
+
+    #[test]
+    fn older_versions_are_upcast_and_newer_ones_left_alone() {
+        let mut e = Envelope::new("a", "b", &Thing { n: 3 });
+        e.version = 1;
+        e.data = serde_json::json!({ "count": 7 });
+        assert_eq!(e.decode::<Thing>().unwrap().unwrap(), Thing { n: 7 });
+        e.version = 3;
+        assert!(e.decode::<Thing>().is_none());
+        e.version = 2;
+        e.context = "posts".into();
+        assert!(
+            e.decode::<Thing>().is_none(),
+            "same type name from another context"
+        );
     }
 }

@@ -1,6 +1,10 @@
 //! Plumbing shared by every context. Imports no context.
 //!
+//! - [`context`]: the skeleton every context fills in (the list of contexts, the trait,
+//!   the typed subscription table);
+//! - [`rebuild`]: projections rebuilt by replaying the stream;
 //! - [`config`]: the typed, validated configuration (flags and `AGORA_*` variables);
+//! - [`mail`]: outgoing mail (SMTP, the dev mailbox, the log);
 //! - [`error`]: the problem+json error model;
 //! - [`http`]: extractors, pagination, health routes, serving;
 //! - [`storage`]: sled per context, transactions, group commit;
@@ -11,9 +15,12 @@
 
 pub mod bus;
 pub mod config;
+pub mod context;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod mail;
+pub mod rebuild;
 pub mod storage;
 pub mod telemetry;
 pub mod text;
@@ -28,9 +35,12 @@ use axum::routing::get;
 use tokio::sync::watch;
 
 use bus::{Bus, ConsumerSpec};
+use config::AuthArgs;
+use context::{BoundedContext, Subscriptions};
+use mail::Mailer;
 use storage::Store;
 use telemetry::Metrics;
-use tokens::TokenVerifier;
+use tokens::{KeyPair, TokenVerifier};
 
 /// Ids increase within a process, also within one millisecond (where ULIDs alone order
 /// at random), so "newest first" and "in order" lists follow creation. The one piece of
@@ -64,6 +74,15 @@ impl axum::extract::FromRef<ContextState> for Arc<TokenVerifier> {
     }
 }
 
+/// A context running in this process: what `rebuild` needs to replay into it.
+#[derive(Clone)]
+pub struct Running {
+    pub name: &'static str,
+    pub store: Store,
+    pub subscriptions: Arc<Subscriptions>,
+    pub projections: &'static [&'static str],
+}
+
 /// What the contexts running in one process share.
 #[derive(Clone)]
 pub struct Platform {
@@ -72,69 +91,84 @@ pub struct Platform {
     pub data_dir: PathBuf,
     pub bus: Bus,
     pub verifier: Arc<TokenVerifier>,
+    /// The signing key pair, where this process issues tokens (auth).
+    pub keys: Option<Arc<KeyPair>>,
+    /// Settings of the auth context.
+    pub auth: Arc<AuthArgs>,
+    /// Where mail goes.
+    pub mailer: Mailer,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
-    /// Every store opened, flushed once more at shutdown.
-    pub stores: Arc<std::sync::Mutex<Vec<Store>>>,
+    /// The contexts started in this process, each store flushed once more at shutdown.
+    pub running: Arc<std::sync::Mutex<Vec<Running>>>,
 }
 
 impl Platform {
+    /// The contexts started so far. A poisoned lock is recovered: the list is only ever
+    /// pushed to, so it cannot be left half-written (the crate's lock policy: recover when
+    /// the guarded data stays valid, as here and for the id generator).
+    pub fn running(&self) -> Vec<Running> {
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// Flushes every store: the last step of a graceful shutdown.
     pub async fn flush_all(&self) -> anyhow::Result<()> {
-        let stores: Vec<Store> = self.stores.lock().expect("stores lock").clone();
-        for store in stores {
-            store.db.flush_async().await?;
+        for running in self.running() {
+            running.store.db.flush_async().await?;
         }
         tracing::info!("stores flushed");
         Ok(())
     }
 
-    /// Opens `<data-dir>/<context>/` and starts its outbox relay.
-    pub fn open_store(&self, context: &'static str) -> anyhow::Result<Store> {
-        let path = self.data_dir.join(context);
+    /// Starts a context: opens `<data-dir>/<name>/`, starts its outbox relay and (when it
+    /// subscribes to anything) its consumer, and returns its routes.
+    pub fn start(&self, context: &dyn BoundedContext) -> anyhow::Result<Router> {
+        let name = context.name();
+        let path = self.data_dir.join(name);
         let store =
             Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
-        self.stores.lock().expect("stores lock").push(store.clone());
         tokio::spawn(bus::run_relay(
             store.clone(),
             self.bus.clone(),
-            context,
+            name,
             self.metrics.clone(),
             self.shutdown.clone(),
         ));
-        Ok(store)
+        let subscriptions = Arc::new(context.subscriptions());
+        if !subscriptions.is_empty() {
+            let spec = ConsumerSpec {
+                context: name,
+                subscriptions: subscriptions.clone(),
+            };
+            tokio::spawn(bus::run_consumer(
+                spec,
+                store.clone(),
+                self.bus.clone(),
+                self.metrics.clone(),
+                self.shutdown.clone(),
+            ));
+        }
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(Running {
+                name,
+                store: store.clone(),
+                subscriptions,
+                projections: context.projections(),
+            });
+        context.routes(self, store)
     }
 
-    /// Opens a context's store and starts its consumer of `events` (`context.Type`), whose
-    /// handler is `apply`.
-    pub fn start_context(
-        &self,
-        context: &'static str,
-        events: Vec<String>,
-        apply: fn(&Store, &envelope::Envelope) -> error::ApiResult<bus::Applied>,
-    ) -> anyhow::Result<ContextState> {
-        let store = self.open_store(context)?;
-        let handler_store = store.clone();
-        let spec = ConsumerSpec {
-            context,
-            events,
-            handler: Arc::new(move |event| apply(&handler_store, event)),
-        };
-        self.spawn_consumer(spec, &store);
-        Ok(ContextState {
+    /// The state of a context whose handlers need only its store and the verifier.
+    pub fn state(&self, store: Store) -> ContextState {
+        ContextState {
             store,
             verifier: self.verifier.clone(),
-        })
-    }
-
-    pub fn spawn_consumer(&self, spec: ConsumerSpec, store: &Store) {
-        tokio::spawn(bus::run_consumer(
-            spec,
-            store.clone(),
-            self.bus.clone(),
-            self.metrics.clone(),
-            self.shutdown.clone(),
-        ));
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! one `flush` (sled 0.34 flushes with `sync_file_range`: safe against a process crash,
 //! weaker than `fsync` against power loss; see docs/architecture.md).
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,16 +21,25 @@ use super::error::{ApiError, ApiResult};
 #[derive(Clone)]
 pub struct Store {
     pub db: sled::Db,
-    /// The context's own records, one key space with a prefix per record kind.
+    /// The context's own records and its projections, one key space with a prefix per
+    /// record kind. Keys starting with `_` are the platform's ([`APPLIED_FLOOR`]).
     pub data: sled::Tree,
     /// Events waiting to be published, keyed by a big-endian sequence number.
     pub outbox: sled::Tree,
-    /// Ids of consumed events already applied (consumer dedup).
-    pub applied: sled::Tree,
+    /// Stream sequences of consumed events applied above the floor (consumer dedup).
+    consumed: sled::Tree,
     commit: Arc<GroupCommit>,
     /// Woken after every commit that wrote to the outbox.
     pub outbox_written: Arc<Notify>,
+    /// Held while a consumed event is applied; `rebuild` takes it to pause the consumer
+    /// for its switch-over.
+    pub(crate) apply_gate: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// The key in `data` of the applied floor: every consumed event at or below this stream
+/// sequence has been applied. Kept in `data` so that a rebuild's switch-over moves the
+/// projections and the floor in one atomic batch.
+pub const APPLIED_FLOOR: &[u8] = b"_/applied-floor";
 
 struct GroupCommit {
     /// Tickets handed out to writers.
@@ -45,23 +55,45 @@ impl Store {
             .path(path)
             .flush_every_ms(Some(500))
             .open()?;
-        let data = db.open_tree("data")?;
-        let outbox = db.open_tree("_outbox")?;
-        let applied = db.open_tree("_applied")?;
+        // Before bounded dedup, every applied event id was kept here forever.
+        db.drop_tree("_applied")?;
         let commit = Arc::new(GroupCommit {
             requested: AtomicU64::new(0),
             flushed: watch::channel(0).0,
             wake: Notify::new(),
         });
         tokio::spawn(flush_loop(db.clone(), commit.clone()));
+        Store::over(db, "", commit)
+    }
+
+    /// The store whose trees are named `<prefix>data`, `<prefix>_outbox`, `<prefix>_consumed`.
+    fn over(db: sled::Db, prefix: &str, commit: Arc<GroupCommit>) -> Result<Self, sled::Error> {
         Ok(Store {
+            data: db.open_tree(format!("{prefix}data"))?,
+            outbox: db.open_tree(format!("{prefix}_outbox"))?,
+            consumed: db.open_tree(format!("{prefix}_consumed"))?,
             db,
-            data,
-            outbox,
-            applied,
             commit,
             outbox_written: Arc::new(Notify::new()),
+            apply_gate: Arc::default(),
         })
+    }
+
+    /// An empty store beside this one, in the same database, for `rebuild` to replay into.
+    /// What its handlers emit stays in its own outbox and is never published.
+    pub(crate) fn shadow(&self) -> Result<Store, sled::Error> {
+        for tree in ["_rebuild/data", "_rebuild/_outbox", "_rebuild/_consumed"] {
+            self.db.drop_tree(tree)?;
+        }
+        Store::over(self.db.clone(), "_rebuild/", self.commit.clone())
+    }
+
+    /// Drops the trees of [`Store::shadow`].
+    pub(crate) fn drop_shadow(&self) -> Result<(), sled::Error> {
+        for tree in ["_rebuild/data", "_rebuild/_outbox", "_rebuild/_consumed"] {
+            self.db.drop_tree(tree)?;
+        }
+        Ok(())
     }
 
     /// Waits until everything written before this call is on disk.
@@ -79,38 +111,75 @@ impl Store {
         Ok(())
     }
 
-    /// Makes a committed write durable and wakes the outbox relay.
-    pub async fn committed_with_events(&self) -> Result<(), sled::Error> {
+    /// The one way to write: runs `f` as one transaction over the data and the outbox,
+    /// waits until it is on disk (sharing the flush with concurrent writers), and wakes the
+    /// outbox relay when `f` emitted events. A caller that has this future's result may
+    /// acknowledge the write. `f` may run more than once (on conflict): no other effects.
+    pub async fn write<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<T> {
+        let (value, emitted) = self.transact(|tx| f(tx).map(|v| (v, tx.emitted.get())))?;
         self.durable().await?;
-        self.outbox_written.notify_one();
-        Ok(())
+        if emitted {
+            self.outbox_written.notify_one();
+        }
+        Ok(value)
     }
 
-    /// Runs `f` as one sled transaction over the data, the outbox and the applied set.
-    /// `f` may run more than once (on conflict): it must have no other side effects.
-    pub fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<T> {
+    /// Runs `f` as one sled transaction over the data, the outbox and the consumed set.
+    fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<T> {
         let result =
-            (&self.data, &self.outbox, &self.applied).transaction(|(data, outbox, applied)| {
+            (&self.data, &self.outbox, &self.consumed).transaction(|(data, outbox, consumed)| {
                 f(&Tx {
                     data,
                     outbox,
-                    applied,
+                    consumed,
+                    emitted: Cell::new(false),
                 })
             });
         Ok(result?)
     }
 
-    /// Applies a consumed event exactly once: `f` runs and `event_id` is recorded as applied
-    /// in one transaction. Returns false when the event had been applied before.
-    pub fn apply_once(&self, event_id: &str, f: impl Fn(&Tx) -> TxResult<()>) -> ApiResult<bool> {
+    /// Applies the consumed event at stream sequence `seq` exactly once: `f` runs and `seq`
+    /// is recorded as applied in one transaction. Returns false when it had been applied.
+    /// Not durable by itself: the consumer flushes before it acknowledges.
+    pub fn apply_at(&self, seq: u64, f: impl Fn(&Tx) -> TxResult<()>) -> ApiResult<bool> {
         self.transact(|tx| {
-            if tx.applied.get(event_id.as_bytes())?.is_some() {
+            let floor: u64 = tx.get(APPLIED_FLOOR)?.unwrap_or(0);
+            if seq <= floor || tx.consumed.get(seq_key(seq))?.is_some() {
                 return Ok(false);
             }
-            tx.applied.insert(event_id.as_bytes(), &[])?;
+            tx.consumed.insert(&seq_key(seq), &[])?;
             f(tx)?;
             Ok(true)
         })
+    }
+
+    /// The applied floor: every consumed event at or below it was applied.
+    pub fn applied_floor(&self) -> ApiResult<u64> {
+        Ok(self.get(APPLIED_FLOOR)?.unwrap_or(0))
+    }
+
+    /// Raises the applied floor to `floor` (JetStream's ack floor: acknowledged means
+    /// applied) and forgets the sequences below it, so the dedup set holds only what is
+    /// in flight. Never lowers it.
+    pub fn raise_applied_floor(&self, floor: u64) -> ApiResult<()> {
+        if floor <= self.applied_floor()? {
+            return Ok(());
+        }
+        self.data.fetch_and_update(APPLIED_FLOOR, |old| {
+            let old: u64 = old.and_then(|b| from_json(b).ok()).unwrap_or(0);
+            Some(to_json(&old.max(floor)))
+        })?;
+        let mut batch = sled::Batch::default();
+        for item in self.consumed.range(..=seq_key(floor)) {
+            batch.remove(item?.0);
+        }
+        self.consumed.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// How many applied sequences the dedup set holds (those above the floor).
+    pub fn consumed_len(&self) -> usize {
+        self.consumed.len()
     }
 
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> ApiResult<Option<T>> {
@@ -181,34 +250,6 @@ impl Store {
 
 pub type TxResult<T> = Result<T, ConflictableTransactionError<ApiError>>;
 
-/// Applies a relation event once: sets (`on`) or clears `prefix<a><b>`, and `prefix<b><a>`
-/// too when the relation is `symmetric` (friendships) rather than directed (blocks).
-pub fn apply_pair(
-    store: &Store,
-    event_id: &str,
-    prefix: &str,
-    a: &str,
-    b: &str,
-    on: bool,
-    symmetric: bool,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        let pairs: &[(&str, &str)] = if symmetric {
-            &[(a, b), (b, a)]
-        } else {
-            &[(a, b)]
-        };
-        for (x, y) in pairs {
-            if on {
-                tx.put_raw(&key(prefix, &[x, y]), &[])?;
-            } else {
-                tx.remove(&key(prefix, &[x, y]))?;
-            }
-        }
-        Ok(())
-    })
-}
-
 /// Aborts a transaction with an API error.
 pub fn abort<T>(e: ApiError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(e))
@@ -218,10 +259,37 @@ pub fn abort<T>(e: ApiError) -> TxResult<T> {
 pub struct Tx<'a> {
     pub data: &'a TransactionalTree,
     outbox: &'a TransactionalTree,
-    applied: &'a TransactionalTree,
+    consumed: &'a TransactionalTree,
+    /// Whether this attempt queued an event (the relay is woken after the commit).
+    emitted: Cell<bool>,
 }
 
 impl Tx<'_> {
+    /// Sets (`on`) or clears the relation `prefix<a><b>`, and `prefix<b><a>` too when it is
+    /// `symmetric` (friendships) rather than directed (blocks).
+    pub fn set_pair(
+        &self,
+        prefix: &str,
+        a: &str,
+        b: &str,
+        on: bool,
+        symmetric: bool,
+    ) -> TxResult<()> {
+        let pairs: &[(&str, &str)] = if symmetric {
+            &[(a, b), (b, a)]
+        } else {
+            &[(a, b)]
+        };
+        for (x, y) in pairs {
+            if on {
+                self.put_raw(&key(prefix, &[x, y]), &[])?;
+            } else {
+                self.remove(&key(prefix, &[x, y]))?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> TxResult<Option<T>> {
         match self.data.get(key)? {
             Some(bytes) => from_json(&bytes).map(Some).or_else(|e| abort(e.into())),
@@ -251,6 +319,7 @@ impl Tx<'_> {
     pub fn emit(&self, event: &Envelope) -> TxResult<()> {
         let seq = self.outbox.generate_id()?;
         self.outbox.insert(&seq_key(seq), to_json(event))?;
+        self.emitted.set(true);
         Ok(())
     }
 }

@@ -106,6 +106,7 @@ pub struct PostCreated {
     pub shared_post: Option<String>,
 }
 impl DomainEvent for PostCreated {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "PostCreated";
 }
 
@@ -120,6 +121,7 @@ pub struct PostEdited {
     pub mentions: Vec<String>,
 }
 impl DomainEvent for PostEdited {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "PostEdited";
 }
 
@@ -130,6 +132,7 @@ pub struct PostDeleted {
     pub author_id: String,
 }
 impl DomainEvent for PostDeleted {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "PostDeleted";
 }
 
@@ -142,6 +145,7 @@ pub struct CommentAdded {
     pub parent_id: Option<String>,
 }
 impl DomainEvent for CommentAdded {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "CommentAdded";
 }
 
@@ -151,6 +155,7 @@ pub struct CommentDeleted {
     pub comment_id: String,
 }
 impl DomainEvent for CommentDeleted {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "CommentDeleted";
 }
 
@@ -164,6 +169,7 @@ pub struct ReactionSet {
     pub kind: ReactionKind,
 }
 impl DomainEvent for ReactionSet {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "ReactionSet";
 }
 
@@ -174,5 +180,6 @@ pub struct ReactionRemoved {
     pub user_id: String,
 }
 impl DomainEvent for ReactionRemoved {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "ReactionRemoved";
 }

@@ -252,8 +252,7 @@ async fn create_post(
         tags(&s, &text)?,
         None,
     );
-    storage::create_post(&s.store, &post)?;
-    s.store.committed_with_events().await?;
+    storage::create_post(&s.store, &post).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(&s, Some(user.id()), post, true)?),
@@ -311,8 +310,8 @@ async fn edit_post(
         req.visibility,
         tags,
         unix_now(),
-    )?;
-    s.store.committed_with_events().await?;
+    )
+    .await?;
     Ok(Json(view(&s, Some(user.id()), post, true)?))
 }
 
@@ -334,8 +333,7 @@ async fn delete_post(
     if !allowed {
         return Err(ApiError::Forbidden("you may not delete this post".into()));
     }
-    storage::delete_post(&s.store, user.id(), &post.id)?;
-    s.store.committed_with_events().await?;
+    storage::delete_post(&s.store, user.id(), &post.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -522,8 +520,7 @@ async fn share_post(
         tags(&s, &text)?,
         Some(original.id.clone()),
     );
-    storage::create_post(&s.store, &post)?;
-    s.store.committed_with_events().await?;
+    storage::create_post(&s.store, &post).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(&s, Some(user.id()), post, true)?),
@@ -634,8 +631,7 @@ async fn add_comment(
         edited_at: None,
         reactions: BTreeMap::new(),
     };
-    storage::add_comment(&s.store, &comment)?;
-    s.store.committed_with_events().await?;
+    storage::add_comment(&s.store, &comment).await?;
     Ok((StatusCode::CREATED, Json(comment_view(comment))))
 }
 
@@ -678,8 +674,8 @@ async fn edit_comment(
         &c.id,
         &clean_comment_text(&req.text)?,
         unix_now(),
-    )?;
-    s.store.durable().await?;
+    )
+    .await?;
     Ok(Json(comment_view(c)))
 }
 
@@ -696,8 +692,7 @@ async fn delete_comment(
             "only the comment's or the post's author deletes a comment".into(),
         ));
     }
-    storage::delete_comment(&s.store, user.id(), &post.id, &c.id)?;
-    s.store.committed_with_events().await?;
+    storage::delete_comment(&s.store, user.id(), &post.id, &c.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -742,8 +737,7 @@ async fn react(
 ) -> ApiResult<Reactions> {
     let post = readable_post(s, Some(user.id()), id)?;
     let comment = comment.map(|c| path_id(c, "comment")).transpose()?;
-    let counts = storage::react(&s.store, &post.id, comment.as_deref(), user.id(), kind)?;
-    s.store.committed_with_events().await?;
+    let counts = storage::react(&s.store, &post.id, comment.as_deref(), user.id(), kind).await?;
     Ok(Reactions { counts, mine: kind })
 }
 

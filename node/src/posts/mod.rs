@@ -19,89 +19,51 @@ use axum::Router;
 
 use crate::groups::events as groups;
 use crate::platform::Platform;
-use crate::platform::bus::Applied;
-use crate::platform::envelope::{DomainEvent, Envelope};
-use crate::platform::error::ApiResult;
-use crate::platform::storage::{Store, apply_pair};
+use crate::platform::context::{BoundedContext, Context, Subscriptions};
+use crate::platform::storage::Store;
 use crate::users::events as users;
 
 /// Handlers reach the context's store and the token verifier.
 pub type PostsState = crate::platform::ContextState;
 
-/// The events posts keeps projections of.
-pub fn consumed() -> Vec<String> {
-    let users = [
-        users::FriendshipCreated::TYPE,
-        users::FriendshipEnded::TYPE,
-        users::UserBlocked::TYPE,
-        users::UserUnblocked::TYPE,
-        users::ProfileUpdated::TYPE,
-    ];
-    let groups = [
-        groups::GroupUpdated::TYPE,
-        groups::GroupDeleted::TYPE,
-        groups::MemberJoined::TYPE,
-        groups::MemberLeft::TYPE,
-        groups::PageUpdated::TYPE,
-        groups::PageAdminAdded::TYPE,
-    ];
-    users
-        .iter()
-        .map(|t| format!("users.{t}"))
-        .chain(groups.iter().map(|t| format!("groups.{t}")))
-        .collect()
-}
+/// The posts context.
+pub struct Posts;
 
-pub fn start(platform: &Platform) -> anyhow::Result<Router> {
-    let state = platform.start_context(events::CONTEXT, consumed(), apply)?;
-    Ok(http::routes(state))
-}
+impl BoundedContext for Posts {
+    fn name(&self) -> &'static str {
+        Context::Posts.name()
+    }
 
-/// Applies one consumed event to the projections.
-pub fn apply(store: &Store, event: &Envelope) -> ApiResult<Applied> {
-    let id = event.id.as_str();
-    let applied = match (event.context.as_str(), event.kind.as_str()) {
-        ("users", users::FriendshipCreated::TYPE) => event
-            .decode_logged::<users::FriendshipCreated>()
-            .map(|e| apply_pair(store, id, "f/", &e.user_a, &e.user_b, true, true)),
-        ("users", users::FriendshipEnded::TYPE) => event
-            .decode_logged::<users::FriendshipEnded>()
-            .map(|e| apply_pair(store, id, "f/", &e.user_a, &e.user_b, false, true)),
-        ("users", users::UserBlocked::TYPE) => event
-            .decode_logged::<users::UserBlocked>()
-            .map(|e| apply_pair(store, id, "b/", &e.blocker, &e.blocked, true, false)),
-        ("users", users::UserUnblocked::TYPE) => event
-            .decode_logged::<users::UserUnblocked>()
-            .map(|e| apply_pair(store, id, "b/", &e.blocker, &e.blocked, false, false)),
-        ("users", users::ProfileUpdated::TYPE) => event
-            .decode_logged::<users::ProfileUpdated>()
-            .map(|e| storage::set_username(store, id, &e.user_id, &e.username)),
-        ("groups", groups::GroupUpdated::TYPE) => event
-            .decode_logged::<groups::GroupUpdated>()
-            .map(|e| storage::set_group(store, id, &e.group_id, Some(e.privacy))),
-        ("groups", groups::GroupDeleted::TYPE) => event
-            .decode_logged::<groups::GroupDeleted>()
-            .map(|e| storage::set_group(store, id, &e.group_id, None)),
-        ("groups", groups::MemberJoined::TYPE) => event
-            .decode_logged::<groups::MemberJoined>()
-            .map(|e| storage::set_member(store, id, &e.group_id, &e.user_id, Some(e.role))),
-        ("groups", groups::MemberLeft::TYPE) => event
-            .decode_logged::<groups::MemberLeft>()
-            .map(|e| storage::set_member(store, id, &e.group_id, &e.user_id, None)),
-        ("groups", groups::PageUpdated::TYPE) => event
-            .decode_logged::<groups::PageUpdated>()
-            .map(|e| storage::set_page(store, id, &e.page_id, None)),
-        ("groups", groups::PageAdminAdded::TYPE) => event
-            .decode_logged::<groups::PageAdminAdded>()
-            .map(|e| storage::set_page(store, id, &e.page_id, Some(&e.user_id))),
-        _ => None,
-    };
-    match applied {
-        Some(result) => result.map(Applied::once),
-        None => {
-            tracing::debug!(kind = %event.kind, "event not handled by posts");
-            Ok(Applied::Ignored)
-        }
+    /// A user's timeline (`users/{id}/posts`) belongs to posts, not users.
+    fn paths(&self) -> &'static [&'static str] {
+        &["posts", "users/*/posts"]
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <http::PostsApi as utoipa::OpenApi>::openapi()
+    }
+
+    fn subscriptions(&self) -> Subscriptions {
+        Subscriptions::default()
+            .on::<users::FriendshipCreated>(storage::befriend)
+            .on::<users::FriendshipEnded>(storage::unfriend)
+            .on::<users::UserBlocked>(storage::block)
+            .on::<users::UserUnblocked>(storage::unblock)
+            .on::<users::ProfileUpdated>(storage::set_username)
+            .on::<groups::GroupUpdated>(storage::set_group)
+            .on::<groups::GroupDeleted>(storage::drop_group)
+            .on::<groups::MemberJoined>(storage::join)
+            .on::<groups::MemberLeft>(storage::leave)
+            .on::<groups::PageUpdated>(storage::set_page)
+            .on::<groups::PageAdminAdded>(storage::add_page_admin)
+    }
+
+    fn projections(&self) -> &'static [&'static str] {
+        storage::PROJECTIONS
+    }
+
+    fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        Ok(http::routes(platform.state(store)))
     }
 }
 
@@ -109,12 +71,16 @@ pub fn apply(store: &Store, event: &Envelope) -> ApiResult<Applied> {
 mod tests {
     use super::*;
 
+    use crate::platform::bus::Applied;
+    use crate::platform::envelope::Envelope;
+
     #[tokio::test]
     async fn a_redelivered_event_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
+        let table = Posts.subscriptions();
+        let apply = |e: &Envelope, seq| table.apply(&store, e, seq);
         let event = Envelope::new(
-            "users",
             "a",
             "a",
             &users::FriendshipCreated {
@@ -122,11 +88,10 @@ mod tests {
                 user_b: "b".into(),
             },
         );
-        assert_eq!(apply(&store, &event).unwrap(), Applied::Applied);
+        assert_eq!(apply(&event, 1).unwrap(), Applied::Applied);
         assert!(storage::friends(&store, "b", "a").unwrap());
         // The friendship ends, then the creation is delivered again: it must not come back.
         let ended = Envelope::new(
-            "users",
             "a",
             "a",
             &users::FriendshipEnded {
@@ -134,11 +99,10 @@ mod tests {
                 user_b: "b".into(),
             },
         );
-        assert_eq!(apply(&store, &ended).unwrap(), Applied::Applied);
-        assert_eq!(apply(&store, &event).unwrap(), Applied::Duplicate);
+        assert_eq!(apply(&ended, 2).unwrap(), Applied::Applied);
+        assert_eq!(apply(&event, 1).unwrap(), Applied::Duplicate);
         assert!(!storage::friends(&store, "a", "b").unwrap());
         let unknown = Envelope::new(
-            "users",
             "a",
             "a",
             &users::UserUnblocked {
@@ -148,6 +112,6 @@ mod tests {
         );
         let mut strange = unknown.clone();
         strange.kind = "SomethingNew".into();
-        assert_eq!(apply(&store, &strange).unwrap(), Applied::Ignored);
+        assert_eq!(apply(&strange, 3).unwrap(), Applied::Ignored);
     }
 }

@@ -4,19 +4,21 @@
 //! `f/<a><b>` friendships, `b/<a><b>` blocks, `un/<username>` user ids, `gv/<group>` group
 //! privacy, `gm/<group><user>` group roles, `pe/<page>` pages, `pa/<page><user>` page admins.
 
-use crate::groups::events::{GroupPrivacy, GroupRole};
+use crate::groups::events::{self as groups, GroupPrivacy, GroupRole};
+use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
+use crate::users::events as users;
 
 use super::domain::{Audience, Comment, Post, ReactionKind, Revision, Standing, Visibility};
 use super::events::{
-    CONTEXT, CommentAdded, CommentDeleted, PostCreated, PostDeleted, PostEdited, ReactionRemoved,
+    CommentAdded, CommentDeleted, PostCreated, PostDeleted, PostEdited, ReactionRemoved,
     ReactionSet,
 };
 
 fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
-    tx.emit(&Envelope::new(CONTEXT, actor, aggregate, event))
+    tx.emit(&Envelope::new(actor, aggregate, event))
 }
 
 fn post_key(id: &str) -> Vec<u8> {
@@ -38,47 +40,58 @@ fn index_key(post: &Post) -> Vec<u8> {
     }
 }
 
-// ----- projections of other contexts' events (each applied once) -----
+// ----- projections of other contexts' events (applied once each by the platform) -----
 
-pub fn set_username(store: &Store, event_id: &str, user: &str, username: &str) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        tx.put_raw(&key("un/", &[username]), user.as_bytes())
-    })
+/// The key prefixes that `rebuild` drops and rebuilds from the stream.
+pub const PROJECTIONS: &[&str] = &["f/", "b/", "un/", "gv/", "gm/", "pe/", "pa/"];
+
+pub fn befriend(tx: &Tx, e: &Event<users::FriendshipCreated>) -> TxResult<()> {
+    tx.set_pair("f/", &e.data.user_a, &e.data.user_b, true, true)
 }
 
-pub fn set_group(
-    store: &Store,
-    event_id: &str,
-    group: &str,
-    privacy: Option<GroupPrivacy>,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| match privacy {
-        Some(p) => tx.put(&key("gv/", &[group]), &p),
-        None => tx.remove(&key("gv/", &[group])).map(|_| ()),
-    })
+pub fn unfriend(tx: &Tx, e: &Event<users::FriendshipEnded>) -> TxResult<()> {
+    tx.set_pair("f/", &e.data.user_a, &e.data.user_b, false, true)
 }
 
-pub fn set_member(
-    store: &Store,
-    event_id: &str,
-    group: &str,
-    user: &str,
-    role: Option<GroupRole>,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| match role {
-        Some(r) => tx.put(&key("gm/", &[group, user]), &r),
-        None => tx.remove(&key("gm/", &[group, user])).map(|_| ()),
-    })
+pub fn block(tx: &Tx, e: &Event<users::UserBlocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, true, false)
 }
 
-pub fn set_page(store: &Store, event_id: &str, page: &str, admin: Option<&str>) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        tx.put_raw(&key("pe/", &[page]), &[])?;
-        if let Some(user) = admin {
-            tx.put_raw(&key("pa/", &[page, user]), &[])?;
-        }
-        Ok(())
-    })
+pub fn unblock(tx: &Tx, e: &Event<users::UserUnblocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, false, false)
+}
+
+pub fn set_username(tx: &Tx, e: &Event<users::ProfileUpdated>) -> TxResult<()> {
+    tx.put_raw(&key("un/", &[&e.data.username]), e.data.user_id.as_bytes())
+}
+
+pub fn set_group(tx: &Tx, e: &Event<groups::GroupUpdated>) -> TxResult<()> {
+    tx.put(&key("gv/", &[&e.data.group_id]), &e.data.privacy)
+}
+
+pub fn drop_group(tx: &Tx, e: &Event<groups::GroupDeleted>) -> TxResult<()> {
+    tx.remove(&key("gv/", &[&e.data.group_id])).map(|_| ())
+}
+
+pub fn join(tx: &Tx, e: &Event<groups::MemberJoined>) -> TxResult<()> {
+    tx.put(
+        &key("gm/", &[&e.data.group_id, &e.data.user_id]),
+        &e.data.role,
+    )
+}
+
+pub fn leave(tx: &Tx, e: &Event<groups::MemberLeft>) -> TxResult<()> {
+    tx.remove(&key("gm/", &[&e.data.group_id, &e.data.user_id]))
+        .map(|_| ())
+}
+
+pub fn set_page(tx: &Tx, e: &Event<groups::PageUpdated>) -> TxResult<()> {
+    tx.put_raw(&key("pe/", &[&e.data.page_id]), &[])
+}
+
+pub fn add_page_admin(tx: &Tx, e: &Event<groups::PageAdminAdded>) -> TxResult<()> {
+    tx.put_raw(&key("pe/", &[&e.data.page_id]), &[])?;
+    tx.put_raw(&key("pa/", &[&e.data.page_id, &e.data.user_id]), &[])
 }
 
 // ----- reads -----
@@ -210,32 +223,34 @@ fn load_post(tx: &Tx, id: &str) -> TxResult<Post> {
 }
 
 /// Publishes a post (and counts the share on the original, if it is one).
-pub fn create_post(store: &Store, post: &Post) -> ApiResult<()> {
-    store.transact(|tx| {
-        if let Some(original) = &post.shared_post {
-            let mut o = load_post(tx, original)?;
-            o.share_count += 1;
-            tx.put(&post_key(original), &o)?;
-        }
-        tx.put(&post_key(&post.id), post)?;
-        tx.put_raw(&index_key(post), &[])?;
-        let event = PostCreated {
-            post_id: post.id.clone(),
-            author_id: post.author_id.clone(),
-            audience: post.audience.clone(),
-            visibility: post.visibility,
-            text: post.text.clone(),
-            created_at: post.created_at,
-            hashtags: post.hashtags.clone(),
-            mentions: post.mentions.clone(),
-            shared_post: post.shared_post.clone(),
-        };
-        emit(tx, &post.author_id, &post.id, &event)
-    })
+pub async fn create_post(store: &Store, post: &Post) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            if let Some(original) = &post.shared_post {
+                let mut o = load_post(tx, original)?;
+                o.share_count += 1;
+                tx.put(&post_key(original), &o)?;
+            }
+            tx.put(&post_key(&post.id), post)?;
+            tx.put_raw(&index_key(post), &[])?;
+            let event = PostCreated {
+                post_id: post.id.clone(),
+                author_id: post.author_id.clone(),
+                audience: post.audience.clone(),
+                visibility: post.visibility,
+                text: post.text.clone(),
+                created_at: post.created_at,
+                hashtags: post.hashtags.clone(),
+                mentions: post.mentions.clone(),
+                shared_post: post.shared_post.clone(),
+            };
+            emit(tx, &post.author_id, &post.id, &event)
+        })
+        .await
 }
 
 /// Replaces a post's text and visibility, keeping the old text in its history.
-pub fn edit_post(
+pub async fn edit_post(
     store: &Store,
     id: &str,
     text: Option<&str>,
@@ -243,33 +258,35 @@ pub fn edit_post(
     tags: (Vec<String>, Vec<String>),
     at: i64,
 ) -> ApiResult<Post> {
-    store.transact(|tx| {
-        let mut post = load_post(tx, id)?;
-        if let Some(text) = text.filter(|t| *t != post.text) {
-            post.history.push(Revision {
-                text: std::mem::replace(&mut post.text, text.to_string()),
-                replaced_at: at,
-            });
-            (post.hashtags, post.mentions) = tags.clone();
-        }
-        post.visibility = visibility.unwrap_or(post.visibility);
-        post.edited_at = Some(at);
-        tx.put(&post_key(id), &post)?;
-        let event = PostEdited {
-            post_id: id.into(),
-            author_id: post.author_id.clone(),
-            visibility: post.visibility,
-            text: post.text.clone(),
-            hashtags: post.hashtags.clone(),
-            mentions: post.mentions.clone(),
-        };
-        emit(tx, &post.author_id, id, &event)?;
-        Ok(post)
-    })
+    store
+        .write(|tx| {
+            let mut post = load_post(tx, id)?;
+            if let Some(text) = text.filter(|t| *t != post.text) {
+                post.history.push(Revision {
+                    text: std::mem::replace(&mut post.text, text.to_string()),
+                    replaced_at: at,
+                });
+                (post.hashtags, post.mentions) = tags.clone();
+            }
+            post.visibility = visibility.unwrap_or(post.visibility);
+            post.edited_at = Some(at);
+            tx.put(&post_key(id), &post)?;
+            let event = PostEdited {
+                post_id: id.into(),
+                author_id: post.author_id.clone(),
+                visibility: post.visibility,
+                text: post.text.clone(),
+                hashtags: post.hashtags.clone(),
+                mentions: post.mentions.clone(),
+            };
+            emit(tx, &post.author_id, id, &event)?;
+            Ok(post)
+        })
+        .await
 }
 
 /// Deletes a post with its comments and reactions.
-pub fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> {
+pub async fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> {
     let comment_ids: Vec<String> = comments(store, id, None, usize::MAX)?
         .into_iter()
         .map(|c| c.id)
@@ -284,114 +301,124 @@ pub fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> {
                 .map(|(k, _)| [prefix.as_slice(), &k].concat()),
         );
     }
-    store.transact(|tx| {
-        let post = load_post(tx, id)?;
-        tx.remove(&post_key(id))?;
-        tx.remove(&index_key(&post))?;
-        if let Some(original) = &post.shared_post
-            && let Some(mut o) = tx.get::<Post>(&post_key(original))?
-        {
-            o.share_count = o.share_count.saturating_sub(1);
-            tx.put(&post_key(original), &o)?;
-        }
-        for c in &comment_ids {
-            tx.remove(&comment_key(id, c))?;
-        }
-        for k in &reaction_keys {
-            tx.remove(k)?;
-        }
-        emit(
-            tx,
-            actor,
-            id,
-            &PostDeleted {
-                post_id: id.into(),
-                author_id: post.author_id.clone(),
-            },
-        )
-    })
-}
-
-pub fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
-    store.transact(|tx| {
-        let mut post = load_post(tx, &comment.post_id)?;
-        if let Some(parent) = &comment.parent_id {
-            match tx.get::<Comment>(&comment_key(&comment.post_id, parent))? {
-                Some(p) if p.parent_id.is_none() => {}
-                Some(_) => {
-                    return abort(ApiError::field(
-                        "parent_id",
-                        "replies have one level: answer the top-level comment",
-                    ));
-                }
-                None => return abort(ApiError::field("parent_id", "no such comment on this post")),
+    store
+        .write(|tx| {
+            let post = load_post(tx, id)?;
+            tx.remove(&post_key(id))?;
+            tx.remove(&index_key(&post))?;
+            if let Some(original) = &post.shared_post
+                && let Some(mut o) = tx.get::<Post>(&post_key(original))?
+            {
+                o.share_count = o.share_count.saturating_sub(1);
+                tx.put(&post_key(original), &o)?;
             }
-        }
-        post.comment_count += 1;
-        tx.put(&post_key(&post.id), &post)?;
-        tx.put(&comment_key(&post.id, &comment.id), comment)?;
-        let event = CommentAdded {
-            post_id: post.id.clone(),
-            comment_id: comment.id.clone(),
-            author_id: comment.author_id.clone(),
-            post_author_id: post.author_id.clone(),
-            parent_id: comment.parent_id.clone(),
-        };
-        emit(tx, &comment.author_id, &post.id, &event)
-    })
+            for c in &comment_ids {
+                tx.remove(&comment_key(id, c))?;
+            }
+            for k in &reaction_keys {
+                tx.remove(k)?;
+            }
+            emit(
+                tx,
+                actor,
+                id,
+                &PostDeleted {
+                    post_id: id.into(),
+                    author_id: post.author_id.clone(),
+                },
+            )
+        })
+        .await
 }
 
-pub fn edit_comment(
+pub async fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            let mut post = load_post(tx, &comment.post_id)?;
+            if let Some(parent) = &comment.parent_id {
+                match tx.get::<Comment>(&comment_key(&comment.post_id, parent))? {
+                    Some(p) if p.parent_id.is_none() => {}
+                    Some(_) => {
+                        return abort(ApiError::field(
+                            "parent_id",
+                            "replies have one level: answer the top-level comment",
+                        ));
+                    }
+                    None => {
+                        return abort(ApiError::field("parent_id", "no such comment on this post"));
+                    }
+                }
+            }
+            post.comment_count += 1;
+            tx.put(&post_key(&post.id), &post)?;
+            tx.put(&comment_key(&post.id, &comment.id), comment)?;
+            let event = CommentAdded {
+                post_id: post.id.clone(),
+                comment_id: comment.id.clone(),
+                author_id: comment.author_id.clone(),
+                post_author_id: post.author_id.clone(),
+                parent_id: comment.parent_id.clone(),
+            };
+            emit(tx, &comment.author_id, &post.id, &event)
+        })
+        .await
+}
+
+pub async fn edit_comment(
     store: &Store,
     post: &str,
     id: &str,
     text: &str,
     at: i64,
 ) -> ApiResult<Comment> {
-    store.transact(|tx| {
-        let Some(mut c) = tx.get::<Comment>(&comment_key(post, id))? else {
-            return abort(ApiError::NotFound("no such comment".into()));
-        };
-        c.text = text.into();
-        c.edited_at = Some(at);
-        tx.put(&comment_key(post, id), &c)?;
-        Ok(c)
-    })
+    store
+        .write(|tx| {
+            let Some(mut c) = tx.get::<Comment>(&comment_key(post, id))? else {
+                return abort(ApiError::NotFound("no such comment".into()));
+            };
+            c.text = text.into();
+            c.edited_at = Some(at);
+            tx.put(&comment_key(post, id), &c)?;
+            Ok(c)
+        })
+        .await
 }
 
 /// Deletes a comment and its replies.
-pub fn delete_comment(store: &Store, actor: &str, post: &str, id: &str) -> ApiResult<()> {
+pub async fn delete_comment(store: &Store, actor: &str, post: &str, id: &str) -> ApiResult<()> {
     let replies: Vec<String> = comments(store, post, None, usize::MAX)?
         .into_iter()
         .filter(|c| c.parent_id.as_deref() == Some(id))
         .map(|c| c.id)
         .collect();
-    store.transact(|tx| {
-        let mut p = load_post(tx, post)?;
-        if !tx.remove(&comment_key(post, id))? {
-            return abort(ApiError::NotFound("no such comment".into()));
-        }
-        let mut removed = 1;
-        for r in &replies {
-            removed += u64::from(tx.remove(&comment_key(post, r))?);
-        }
-        p.comment_count = p.comment_count.saturating_sub(removed);
-        tx.put(&post_key(post), &p)?;
-        emit(
-            tx,
-            actor,
-            post,
-            &CommentDeleted {
-                post_id: post.into(),
-                comment_id: id.into(),
-            },
-        )
-    })
+    store
+        .write(|tx| {
+            let mut p = load_post(tx, post)?;
+            if !tx.remove(&comment_key(post, id))? {
+                return abort(ApiError::NotFound("no such comment".into()));
+            }
+            let mut removed = 1;
+            for r in &replies {
+                removed += u64::from(tx.remove(&comment_key(post, r))?);
+            }
+            p.comment_count = p.comment_count.saturating_sub(removed);
+            tx.put(&post_key(post), &p)?;
+            emit(
+                tx,
+                actor,
+                post,
+                &CommentDeleted {
+                    post_id: post.into(),
+                    comment_id: id.into(),
+                },
+            )
+        })
+        .await
 }
 
 /// Sets (`Some`) or removes (`None`) a user's reaction to a post or one of its comments,
 /// adjusting the target's counts in the same transaction. Returns the new counts.
-pub fn react(
+pub async fn react(
     store: &Store,
     post_id: &str,
     comment_id: Option<&str>,
@@ -399,66 +426,68 @@ pub fn react(
     kind: Option<ReactionKind>,
 ) -> ApiResult<std::collections::BTreeMap<ReactionKind, u64>> {
     let target = comment_id.unwrap_or(post_id).to_string();
-    store.transact(|tx| {
-        let post = load_post(tx, post_id)?;
-        let previous = tx.get::<ReactionKind>(&reaction_key(&target, user))?;
-        if previous == kind {
-            if kind.is_none() {
-                return abort(ApiError::NotFound("you have not reacted to this".into()));
+    store
+        .write(|tx| {
+            let post = load_post(tx, post_id)?;
+            let previous = tx.get::<ReactionKind>(&reaction_key(&target, user))?;
+            if previous == kind {
+                if kind.is_none() {
+                    return abort(ApiError::NotFound("you have not reacted to this".into()));
+                }
+                return counts_of(tx, &post, comment_id);
             }
-            return counts_of(tx, &post, comment_id);
-        }
-        let mut counts = counts_of(tx, &post, comment_id)?;
-        if let Some(p) = previous {
-            let n = counts.entry(p).or_default();
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.remove(&p);
+            let mut counts = counts_of(tx, &post, comment_id)?;
+            if let Some(p) = previous {
+                let n = counts.entry(p).or_default();
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    counts.remove(&p);
+                }
             }
-        }
-        match kind {
-            Some(k) => {
-                *counts.entry(k).or_default() += 1;
-                tx.put(&reaction_key(&target, user), &k)?;
-                let event = ReactionSet {
-                    post_id: post_id.into(),
-                    target_id: target.clone(),
-                    user_id: user.into(),
-                    post_author_id: post.author_id.clone(),
-                    kind: k,
-                };
-                emit(tx, user, post_id, &event)?;
-            }
-            None => {
-                tx.remove(&reaction_key(&target, user))?;
-                emit(
-                    tx,
-                    user,
-                    post_id,
-                    &ReactionRemoved {
+            match kind {
+                Some(k) => {
+                    *counts.entry(k).or_default() += 1;
+                    tx.put(&reaction_key(&target, user), &k)?;
+                    let event = ReactionSet {
                         post_id: post_id.into(),
                         target_id: target.clone(),
                         user_id: user.into(),
+                        post_author_id: post.author_id.clone(),
+                        kind: k,
+                    };
+                    emit(tx, user, post_id, &event)?;
+                }
+                None => {
+                    tx.remove(&reaction_key(&target, user))?;
+                    emit(
+                        tx,
+                        user,
+                        post_id,
+                        &ReactionRemoved {
+                            post_id: post_id.into(),
+                            target_id: target.clone(),
+                            user_id: user.into(),
+                        },
+                    )?;
+                }
+            }
+            match comment_id {
+                None => tx.put(
+                    &post_key(post_id),
+                    &Post {
+                        reactions: counts.clone(),
+                        ..post
                     },
-                )?;
+                )?,
+                Some(c) => {
+                    let mut comment = load_comment(tx, post_id, c)?;
+                    comment.reactions = counts.clone();
+                    tx.put(&comment_key(post_id, c), &comment)?;
+                }
             }
-        }
-        match comment_id {
-            None => tx.put(
-                &post_key(post_id),
-                &Post {
-                    reactions: counts.clone(),
-                    ..post
-                },
-            )?,
-            Some(c) => {
-                let mut comment = load_comment(tx, post_id, c)?;
-                comment.reactions = counts.clone();
-                tx.put(&comment_key(post_id, c), &comment)?;
-            }
-        }
-        Ok(counts)
-    })
+            Ok(counts)
+        })
+        .await
 }
 
 fn load_comment(tx: &Tx, post: &str, id: &str) -> TxResult<Comment> {

@@ -16,6 +16,7 @@ pub struct ProfileUpdated {
     pub privacy: Privacy,
 }
 impl DomainEvent for ProfileUpdated {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "ProfileUpdated";
 }
 
@@ -26,6 +27,7 @@ pub struct FriendshipCreated {
     pub user_b: String,
 }
 impl DomainEvent for FriendshipCreated {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "FriendshipCreated";
 }
 
@@ -36,6 +38,7 @@ pub struct FriendshipEnded {
     pub user_b: String,
 }
 impl DomainEvent for FriendshipEnded {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "FriendshipEnded";
 }
 
@@ -46,6 +49,7 @@ pub struct UserBlocked {
     pub blocked: String,
 }
 impl DomainEvent for UserBlocked {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "UserBlocked";
 }
 
@@ -55,5 +59,6 @@ pub struct UserUnblocked {
     pub blocked: String,
 }
 impl DomainEvent for UserUnblocked {
+    const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "UserUnblocked";
 }

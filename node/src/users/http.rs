@@ -196,8 +196,8 @@ async fn update_my_profile(
         set(&mut p.bio, &change.bio);
         set(&mut p.location, &change.location);
         set(&mut p.website, &change.website);
-    })?;
-    s.store.committed_with_events().await?;
+    })
+    .await?;
     Ok(Json(view(profile, Relationship::Me)))
 }
 
@@ -230,8 +230,8 @@ async fn update_my_privacy(
         privacy.friend_requests = change.friend_requests.unwrap_or(privacy.friend_requests);
         privacy.messages = change.messages.unwrap_or(privacy.messages);
         privacy.searchable = change.searchable.unwrap_or(privacy.searchable);
-    })?;
-    s.store.committed_with_events().await?;
+    })
+    .await?;
     Ok(Json(profile.privacy))
 }
 
@@ -319,8 +319,7 @@ async fn send_friend_request(
             domain::may_request(target.privacy.friend_requests, mutual)?;
         }
     }
-    let outcome = storage::send_request(&s.store, user.id(), &to)?;
-    s.store.committed_with_events().await?;
+    let outcome = storage::send_request(&s.store, user.id(), &to).await?;
     let relationship = match outcome {
         RequestOutcome::Sent => Relationship::RequestSent,
         RequestOutcome::BecameFriends => Relationship::Friends,
@@ -338,8 +337,7 @@ async fn cancel_friend_request(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    storage::cancel_request(&s.store, user.id(), &parse_user_id(&id)?)?;
-    s.store.durable().await?;
+    storage::cancel_request(&s.store, user.id(), &parse_user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -350,8 +348,7 @@ async fn accept_request(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    storage::answer_request(&s.store, user.id(), &parse_user_id(&id)?, true)?;
-    s.store.committed_with_events().await?;
+    storage::answer_request(&s.store, user.id(), &parse_user_id(&id)?, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -362,8 +359,7 @@ async fn decline_request(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    storage::answer_request(&s.store, user.id(), &parse_user_id(&id)?, false)?;
-    s.store.durable().await?;
+    storage::answer_request(&s.store, user.id(), &parse_user_id(&id)?, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -458,8 +454,7 @@ async fn unfriend(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    storage::unfriend(&s.store, user.id(), &parse_user_id(&id)?)?;
-    s.store.committed_with_events().await?;
+    storage::unfriend(&s.store, user.id(), &parse_user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -497,8 +492,7 @@ async fn block_user(
     if other == user.id() {
         return Err(ApiError::BadRequest("you cannot block yourself".into()));
     }
-    storage::block(&s.store, user.id(), &other)?;
-    s.store.committed_with_events().await?;
+    storage::block(&s.store, user.id(), &other).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -509,8 +503,7 @@ async fn unblock_user(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    storage::unblock(&s.store, user.id(), &parse_user_id(&id)?)?;
-    s.store.committed_with_events().await?;
+    storage::unblock(&s.store, user.id(), &parse_user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

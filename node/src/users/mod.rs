@@ -16,34 +16,34 @@ use axum::Router;
 
 use crate::auth::events::AccountRegistered;
 use crate::platform::Platform;
-use crate::platform::bus::Applied;
-use crate::platform::envelope::{DomainEvent, Envelope};
-use crate::platform::error::ApiResult;
+use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::storage::Store;
 
 /// Handlers reach the context's store and the token verifier.
 pub type UsersState = crate::platform::ContextState;
 
-/// Opens the context's store, starts its consumer and returns its routes.
-pub fn start(platform: &Platform) -> anyhow::Result<Router> {
-    let state = platform.start_context(
-        events::CONTEXT,
-        vec![format!("auth.{}", AccountRegistered::TYPE)],
-        apply,
-    )?;
-    Ok(http::routes(state))
-}
+/// The users context. It has no projections: the profiles it creates from registrations
+/// are its own records from then on.
+pub struct Users;
 
-/// Applies one consumed event.
-pub fn apply(store: &Store, event: &Envelope) -> ApiResult<Applied> {
-    let Some(account) = event.decode_logged::<AccountRegistered>() else {
-        return Ok(Applied::Ignored);
-    };
-    let applied = storage::create_profile(
-        store,
-        &event.id,
-        event.occurred_at.unix_timestamp(),
-        &account,
-    )?;
-    Ok(Applied::once(applied))
+impl BoundedContext for Users {
+    fn name(&self) -> &'static str {
+        Context::Users.name()
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["users", "friend-requests"]
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <http::UsersApi as utoipa::OpenApi>::openapi()
+    }
+
+    fn subscriptions(&self) -> Subscriptions {
+        Subscriptions::default().on::<AccountRegistered>(storage::create_profile)
+    }
+
+    fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        Ok(http::routes(platform.state(store)))
+    }
 }

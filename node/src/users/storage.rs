@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::events::AccountRegistered;
+use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::{Store, Tx, TxResult, abort, key};
@@ -13,7 +14,7 @@ use crate::platform::unix_now;
 
 use super::domain::{Profile, Relationship};
 use super::events::{
-    CONTEXT, FriendshipCreated, FriendshipEnded, ProfileUpdated, UserBlocked, UserUnblocked,
+    FriendshipCreated, FriendshipEnded, ProfileUpdated, UserBlocked, UserUnblocked,
 };
 
 /// When an edge (friendship, request, block) began.
@@ -62,7 +63,7 @@ impl List {
 }
 
 fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
-    tx.emit(&Envelope::new(CONTEXT, actor, aggregate, event))
+    tx.emit(&Envelope::new(actor, aggregate, event))
 }
 
 fn profile_event(p: &Profile) -> ProfileUpdated {
@@ -74,22 +75,20 @@ fn profile_event(p: &Profile) -> ProfileUpdated {
     }
 }
 
-/// Creates the profile of a registered account, once per event.
-pub fn create_profile(
-    store: &Store,
-    event_id: &str,
-    occurred_at: i64,
-    account: &AccountRegistered,
-) -> ApiResult<bool> {
-    store.apply_once(event_id, |tx| {
-        if tx.contains(&profile_key(&account.account_id))? {
-            return Ok(());
-        }
-        let profile = Profile::new(&account.account_id, &account.username, occurred_at);
-        tx.put(&profile_key(&profile.id), &profile)?;
-        tx.put_raw(&username_key(&profile.username), profile.id.as_bytes())?;
-        emit(tx, &profile.id, &profile.id, &profile_event(&profile))
-    })
+/// Creates the profile of a registered account (the platform applies each event once).
+pub fn create_profile(tx: &Tx, e: &Event<AccountRegistered>) -> TxResult<()> {
+    let account = &e.data;
+    if tx.contains(&profile_key(&account.account_id))? {
+        return Ok(());
+    }
+    let profile = Profile::new(
+        &account.account_id,
+        &account.username,
+        e.occurred_at.unix_timestamp(),
+    );
+    tx.put(&profile_key(&profile.id), &profile)?;
+    tx.put_raw(&username_key(&profile.username), profile.id.as_bytes())?;
+    emit(tx, &profile.id, &profile.id, &profile_event(&profile))
 }
 
 pub fn profile(store: &Store, id: &str) -> ApiResult<Option<Profile>> {
@@ -104,22 +103,24 @@ pub fn id_by_username(store: &Store, username: &str) -> ApiResult<Option<String>
 }
 
 /// Changes one profile and publishes the result.
-pub fn update_profile(
+pub async fn update_profile(
     store: &Store,
     id: &str,
     change: impl Fn(&mut Profile),
 ) -> ApiResult<Profile> {
-    store.transact(|tx| {
-        let Some(mut profile) = tx.get::<Profile>(&profile_key(id))? else {
-            return abort(ApiError::NotFound(
-                "your profile does not exist yet; retry in a moment".into(),
-            ));
-        };
-        change(&mut profile);
-        tx.put(&profile_key(id), &profile)?;
-        emit(tx, id, id, &profile_event(&profile))?;
-        Ok(profile)
-    })
+    store
+        .write(|tx| {
+            let Some(mut profile) = tx.get::<Profile>(&profile_key(id))? else {
+                return abort(ApiError::NotFound(
+                    "your profile does not exist yet; retry in a moment".into(),
+                ));
+            };
+            change(&mut profile);
+            tx.put(&profile_key(id), &profile)?;
+            emit(tx, id, id, &profile_event(&profile))?;
+            Ok(profile)
+        })
+        .await
 }
 
 /// True when either has blocked the other.
@@ -152,31 +153,33 @@ pub enum RequestOutcome {
     BecameFriends,
 }
 
-pub fn send_request(store: &Store, from: &str, to: &str) -> ApiResult<RequestOutcome> {
-    store.transact(|tx| {
-        if tx.contains(&block_key(from, to))?
-            || tx.contains(&block_key(to, from))?
-            || !tx.contains(&profile_key(to))?
-        {
-            return abort(ApiError::NotFound("no such user".into()));
-        }
-        if tx.contains(&friend_key(from, to))? {
-            return abort(ApiError::Conflict("you are already friends".into()));
-        }
-        if tx.contains(&outgoing_key(from, to))? {
-            return abort(ApiError::Conflict(
-                "you already sent a friend request to this user".into(),
-            ));
-        }
-        if tx.contains(&incoming_key(from, to))? {
-            befriend(tx, from, to)?;
-            return Ok(RequestOutcome::BecameFriends);
-        }
-        let since = Since { at: unix_now() };
-        tx.put(&outgoing_key(from, to), &since)?;
-        tx.put(&incoming_key(to, from), &since)?;
-        Ok(RequestOutcome::Sent)
-    })
+pub async fn send_request(store: &Store, from: &str, to: &str) -> ApiResult<RequestOutcome> {
+    store
+        .write(|tx| {
+            if tx.contains(&block_key(from, to))?
+                || tx.contains(&block_key(to, from))?
+                || !tx.contains(&profile_key(to))?
+            {
+                return abort(ApiError::NotFound("no such user".into()));
+            }
+            if tx.contains(&friend_key(from, to))? {
+                return abort(ApiError::Conflict("you are already friends".into()));
+            }
+            if tx.contains(&outgoing_key(from, to))? {
+                return abort(ApiError::Conflict(
+                    "you already sent a friend request to this user".into(),
+                ));
+            }
+            if tx.contains(&incoming_key(from, to))? {
+                befriend(tx, from, to)?;
+                return Ok(RequestOutcome::BecameFriends);
+            }
+            let since = Since { at: unix_now() };
+            tx.put(&outgoing_key(from, to), &since)?;
+            tx.put(&incoming_key(to, from), &since)?;
+            Ok(RequestOutcome::Sent)
+        })
+        .await
 }
 
 /// Turns the request `requester` → `me` into a friendship.
@@ -207,31 +210,40 @@ fn drop_requests(tx: &Tx, a: &str, b: &str) -> TxResult<bool> {
 }
 
 /// Withdraws `from`'s request to `to`.
-pub fn cancel_request(store: &Store, from: &str, to: &str) -> ApiResult<()> {
-    store.transact(|tx| {
-        if !tx.contains(&outgoing_key(from, to))? {
-            return abort(ApiError::NotFound(
-                "no pending friend request to this user".into(),
-            ));
-        }
-        drop_requests(tx, from, to).map(|_| ())
-    })
+pub async fn cancel_request(store: &Store, from: &str, to: &str) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            if !tx.contains(&outgoing_key(from, to))? {
+                return abort(ApiError::NotFound(
+                    "no pending friend request to this user".into(),
+                ));
+            }
+            drop_requests(tx, from, to).map(|_| ())
+        })
+        .await
 }
 
 /// Accepts (or, with `accept = false`, declines) the request `requester` → `me`.
-pub fn answer_request(store: &Store, me: &str, requester: &str, accept: bool) -> ApiResult<()> {
-    store.transact(|tx| {
-        if !tx.contains(&incoming_key(me, requester))? {
-            return abort(ApiError::NotFound(
-                "no pending friend request from this user".into(),
-            ));
-        }
-        if accept {
-            befriend(tx, me, requester)
-        } else {
-            drop_requests(tx, me, requester).map(|_| ())
-        }
-    })
+pub async fn answer_request(
+    store: &Store,
+    me: &str,
+    requester: &str,
+    accept: bool,
+) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            if !tx.contains(&incoming_key(me, requester))? {
+                return abort(ApiError::NotFound(
+                    "no pending friend request from this user".into(),
+                ));
+            }
+            if accept {
+                befriend(tx, me, requester)
+            } else {
+                drop_requests(tx, me, requester).map(|_| ())
+            }
+        })
+        .await
 }
 
 /// Ends a friendship; true when there was one.
@@ -252,56 +264,62 @@ fn end_friendship(tx: &Tx, me: &str, other: &str) -> TxResult<bool> {
     Ok(was)
 }
 
-pub fn unfriend(store: &Store, me: &str, other: &str) -> ApiResult<()> {
-    store.transact(|tx| {
-        if !end_friendship(tx, me, other)? {
-            return abort(ApiError::NotFound(
-                "you are not friends with this user".into(),
-            ));
-        }
-        Ok(())
-    })
+pub async fn unfriend(store: &Store, me: &str, other: &str) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            if !end_friendship(tx, me, other)? {
+                return abort(ApiError::NotFound(
+                    "you are not friends with this user".into(),
+                ));
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// Blocks `other`: ends the friendship and pending requests. Idempotent.
-pub fn block(store: &Store, me: &str, other: &str) -> ApiResult<()> {
-    store.transact(|tx| {
-        if !tx.contains(&profile_key(other))? {
-            return abort(ApiError::NotFound("no such user".into()));
-        }
-        if tx.contains(&block_key(me, other))? {
-            return Ok(());
-        }
-        end_friendship(tx, me, other)?;
-        drop_requests(tx, me, other)?;
-        tx.put(&block_key(me, other), &Since { at: unix_now() })?;
-        emit(
-            tx,
-            me,
-            me,
-            &UserBlocked {
-                blocker: me.into(),
-                blocked: other.into(),
-            },
-        )
-    })
+pub async fn block(store: &Store, me: &str, other: &str) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            if !tx.contains(&profile_key(other))? {
+                return abort(ApiError::NotFound("no such user".into()));
+            }
+            if tx.contains(&block_key(me, other))? {
+                return Ok(());
+            }
+            end_friendship(tx, me, other)?;
+            drop_requests(tx, me, other)?;
+            tx.put(&block_key(me, other), &Since { at: unix_now() })?;
+            emit(
+                tx,
+                me,
+                me,
+                &UserBlocked {
+                    blocker: me.into(),
+                    blocked: other.into(),
+                },
+            )
+        })
+        .await
 }
 
-pub fn unblock(store: &Store, me: &str, other: &str) -> ApiResult<()> {
-    store.transact(|tx| {
-        if !tx.remove(&block_key(me, other))? {
-            return abort(ApiError::NotFound("you have not blocked this user".into()));
-        }
-        emit(
-            tx,
-            me,
-            me,
-            &UserUnblocked {
-                blocker: me.into(),
-                blocked: other.into(),
-            },
-        )
-    })
+pub async fn unblock(store: &Store, me: &str, other: &str) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            if !tx.remove(&block_key(me, other))? {
+                return abort(ApiError::NotFound("you have not blocked this user".into()));
+            }
+            emit(
+                tx,
+                me,
+                me,
+                &UserUnblocked {
+                    blocker: me.into(),
+                    blocked: other.into(),
+                },
+            )
+        })
+        .await
 }
 
 /// One page of a list: the other users' ids and when each edge began.

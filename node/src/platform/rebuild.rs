@@ -1,0 +1,209 @@
+//! `rebuild`: a context's projections dropped and rebuilt by replaying the stream.
+//!
+//! The replay goes into a shadow store beside the live one (same sled database, trees
+//! under `_rebuild/`), seeded with a copy of the context's own records so that handlers see
+//! the same world they see live. A temporary consumer delivers every subscribed event from
+//! the stream's first, in order. Meanwhile the live store keeps serving reads and applying
+//! new events. When the shadow has caught up, the live consumer is paused (its apply gate),
+//! the shadow catches up with the last few events, and one atomic sled batch replaces the
+//! live projections with the shadow's and raises the applied floor to the last replayed
+//! sequence, so the live consumer skips what the replay already applied. The same steps
+//! run against a stopped data directory (`agora-node rebuild` without `--node-url`).
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::Running;
+use super::bus::{Bus, ConsumerSpec, apply_message};
+use super::error::ApiError;
+use super::storage::{APPLIED_FLOOR, Store, to_json};
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Report {
+    pub context: String,
+    /// Events replayed from the stream (every subscribed event, applied or not).
+    pub events: u64,
+    /// The stream sequence of the last replayed event: the new applied floor.
+    pub last_sequence: u64,
+    /// Projection records after the switch-over.
+    pub records: u64,
+    pub seconds: f64,
+    /// `events / seconds`.
+    pub events_per_second: f64,
+}
+
+/// Rebuilds the projections of `context` from the stream of `bus`. Reads are served from the
+/// old projections until the switch-over; consumed events are paused only for the last
+/// catch-up.
+pub async fn rebuild(context: &Running, bus: &Bus) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let mut report = Report {
+        context: context.name.to_string(),
+        ..Report::default()
+    };
+    if context.projections.is_empty() || context.subscriptions.is_empty() {
+        tracing::info!(context = context.name, "no projections to rebuild");
+        return Ok(report);
+    }
+    let live = &context.store;
+    let shadow = live.shadow()?;
+    copy_own_records(live, &shadow, context.projections)?;
+    let spec = ConsumerSpec {
+        context: context.name,
+        subscriptions: context.subscriptions.clone(),
+    };
+    let stream = bus.ensure_stream().await?;
+    let replay = stream
+        .create_consumer(consumer::pull::Config {
+            name: Some(format!("{}-rebuild-{}", context.name, super::new_id())),
+            filter_subjects: spec.subscriptions.subjects(&bus.settings.prefix),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await?;
+    catch_up(&replay, &spec, &shadow, &mut report).await?;
+    {
+        // The live consumer waits while the last events are replayed and the switch made.
+        let _paused = live.apply_gate.lock().await;
+        catch_up(&replay, &spec, &shadow, &mut report).await?;
+        report.records = switch_over(live, &shadow, context.projections, report.last_sequence)?;
+        live.durable().await?;
+    }
+    let _ = stream.delete_consumer(&replay.cached_info().name).await;
+    live.drop_shadow()?;
+    report.seconds = started.elapsed().as_secs_f64();
+    report.events_per_second = report.events as f64 / report.seconds.max(1e-9);
+    tracing::info!(
+        context = context.name,
+        events = report.events,
+        seconds = report.seconds,
+        "projections rebuilt"
+    );
+    Ok(report)
+}
+
+fn is_projection(key: &[u8], projections: &[&str]) -> bool {
+    projections.iter().any(|p| key.starts_with(p.as_bytes()))
+}
+
+/// The context's own records, copied into the shadow (handlers may read them).
+fn copy_own_records(live: &Store, shadow: &Store, projections: &[&str]) -> anyhow::Result<()> {
+    let mut batch = sled::Batch::default();
+    for item in live.data.iter() {
+        let (k, v) = item?;
+        if !is_projection(&k, projections) && !k.starts_with(b"_/") {
+            batch.insert(k, v);
+        }
+    }
+    shadow.data.apply_batch(batch)?;
+    Ok(())
+}
+
+/// Replays until the temporary consumer has nothing pending.
+async fn catch_up(
+    replay: &consumer::Consumer<consumer::pull::Config>,
+    spec: &ConsumerSpec,
+    shadow: &Store,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    loop {
+        let mut batch = replay
+            .fetch()
+            .max_messages(1_000)
+            .expires(Duration::from_millis(250))
+            .messages()
+            .await?;
+        let mut pending = 0;
+        let mut got = 0;
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|e| anyhow::anyhow!("replay: {e}"))?;
+            let info = message
+                .info()
+                .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            let seq = info.stream_sequence;
+            pending = info.pending;
+            apply_message(spec, shadow, &message.subject, &message.payload, seq)?;
+            report.events += 1;
+            report.last_sequence = report.last_sequence.max(seq);
+            got += 1;
+        }
+        if got == 0 || pending == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// Replaces the live projections with the shadow's and raises the applied floor, in one
+/// atomic batch. Returns the number of projection records now live.
+fn switch_over(
+    live: &Store,
+    shadow: &Store,
+    projections: &[&str],
+    last_sequence: u64,
+) -> anyhow::Result<u64> {
+    let mut batch = sled::Batch::default();
+    for prefix in projections {
+        for item in live.data.scan_prefix(prefix.as_bytes()) {
+            batch.remove(item?.0);
+        }
+    }
+    let mut records = 0;
+    for prefix in projections {
+        for item in shadow.data.scan_prefix(prefix.as_bytes()) {
+            let (k, v) = item?;
+            batch.insert(k, v);
+            records += 1;
+        }
+    }
+    let floor = live.applied_floor()?.max(last_sequence);
+    batch.insert(APPLIED_FLOOR, to_json(&floor));
+    live.data.apply_batch(batch)?;
+    live.raise_applied_floor(floor)?;
+    Ok(records)
+}
+
+/// `POST /ops/rebuild/{context}`: rebuilds a context of this process while it serves.
+/// Only from loopback (inside the pod: `kubectl exec ... agora-node rebuild --node-url`);
+/// the gateway never forwards `/ops/`.
+pub fn routes(platform: super::Platform) -> axum::Router {
+    axum::Router::new()
+        .route("/ops/rebuild/{context}", axum::routing::post(rebuild_route))
+        .with_state(platform)
+}
+
+async fn rebuild_route(
+    axum::extract::State(platform): axum::extract::State<super::Platform>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<axum::Json<Report>, ApiError> {
+    if !peer.ip().is_loopback() {
+        return Err(ApiError::Forbidden(
+            "rebuild is allowed from loopback only".into(),
+        ));
+    }
+    let running = platform
+        .running()
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("context {name} does not run here")))?;
+    let report = rebuild(&running, &platform.bus)
+        .await
+        .map_err(|e| ApiError::Internal(format!("rebuild of {name} failed: {e}")))?;
+    Ok(axum::Json(report))
+}
+
+/// Asks the node at `node_url` to rebuild `context`, and returns its report.
+pub async fn request(node_url: &str, context: &str) -> anyhow::Result<Report> {
+    let url = format!("{}/ops/rebuild/{context}", node_url.trim_end_matches('/'));
+    let response = reqwest::Client::new().post(&url).send().await?;
+    let status = response.status();
+    let body = response.text().await?;
+    anyhow::ensure!(status.is_success(), "{url}: {status}: {body}");
+    Ok(serde_json::from_str(&body)?)
+}
