@@ -28,20 +28,25 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 
 use crate::platform::config::EdgeArgs;
-use crate::platform::context::Context;
+use crate::platform::context::{BoundedContext, Context};
 use crate::platform::error::ApiError;
 use crate::platform::http::{method_not_allowed, no_such_route};
 use crate::platform::telemetry::{Metrics, track_http};
 use crate::platform::tokens::{TokenVerifier, VerifiedClaims, bearer};
 
-/// Which context serves a path, or `None` when no context does: the longest of the
-/// contexts' declared path patterns that matches (`*` matches any one segment).
+/// Which built-in context serves a path, or `None` when no context does.
 pub fn context_for(path: &str) -> Option<&'static str> {
+    let builtin = Context::ALL.map(crate::bounded_context);
+    route(&builtin, path)
+}
+
+/// Which of `contexts` serves a path: the longest of their declared path patterns that
+/// matches (`*` matches any one segment).
+pub fn route(contexts: &[&dyn BoundedContext], path: &str) -> Option<&'static str> {
     let rest = path.strip_prefix("/api/v1/")?;
     let segments: Vec<&str> = rest.split('/').collect();
     let mut best: Option<(usize, &'static str)> = None;
-    for c in Context::ALL {
-        let context = crate::bounded_context(c);
+    for context in contexts {
         for pattern in context.paths() {
             let parts: Vec<&str> = pattern.split('/').collect();
             let matches = parts.len() <= segments.len()

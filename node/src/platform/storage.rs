@@ -421,4 +421,58 @@ mod tests {
         }
         assert_eq!(store.db.len(), 64);
     }
+
+    #[tokio::test]
+    async fn consumed_events_apply_once_and_the_dedup_set_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let count = |store: &Store| store.data.len();
+        let put = |n: u64| move |tx: &Tx| tx.put_raw(&seq_key(n), b"x");
+        assert!(store.apply_at(5, put(5)).unwrap());
+        assert!(
+            store.apply_at(3, put(3)).unwrap(),
+            "out of order above the floor"
+        );
+        assert!(!store.apply_at(5, put(5)).unwrap(), "redelivered");
+        assert_eq!(count(&store), 2);
+        assert_eq!(store.consumed_len(), 2);
+        // The ack floor moves up: what is below it needs no record, and stays applied.
+        store.raise_applied_floor(4).unwrap();
+        assert_eq!(store.consumed_len(), 1);
+        assert!(!store.apply_at(3, put(3)).unwrap());
+        assert!(!store.apply_at(5, put(5)).unwrap());
+        assert!(store.apply_at(4, put(4)).is_ok_and(|applied| !applied));
+        store.raise_applied_floor(2).unwrap();
+        assert_eq!(store.applied_floor().unwrap(), 4, "never lowered");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_emits_wakes_the_relay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write(|tx| tx.put_raw(b"a", b"1")).await.unwrap();
+        let woken = store.outbox_written.notified();
+        tokio::pin!(woken);
+        assert!(
+            futures::poll!(woken.as_mut()).is_pending(),
+            "no event, no wake-up"
+        );
+        store
+            .write(|tx| {
+                tx.emit(&crate::platform::envelope::Envelope {
+                    id: "e".into(),
+                    kind: "K".into(),
+                    version: 1,
+                    context: "c".into(),
+                    occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+                    actor: "a".into(),
+                    aggregate_id: "g".into(),
+                    data: serde_json::Value::Null,
+                })
+            })
+            .await
+            .unwrap();
+        woken.await;
+        assert_eq!(store.outbox.len(), 1);
+    }
 }

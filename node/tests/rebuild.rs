@@ -1,0 +1,331 @@
+//! `rebuild`: projections dropped and rebuilt from the event stream give the same answers,
+//! in a running node (`/ops/rebuild/{context}`) and in a stopped data directory
+//! (`agora-node rebuild`), and a rebuild under load fails no request.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use agora_node::platform::context::Context;
+use common::*;
+use serde_json::{Value, json};
+
+async fn user(anon: &Client, name: &str) -> (String, Client) {
+    let (id, t) = signed_up(anon, name).await;
+    let c = anon.with_token(access(&t));
+    profile_appears(&c).await;
+    (id, c)
+}
+
+fn id(v: Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// A small network: ann and bob are friends, cat blocked ann, mia is in ann's private
+/// group, bob follows ann's page; posts of every audience and visibility, with a
+/// reaction and a comment.
+struct World {
+    people: Vec<(String, Client)>,
+    paths: Vec<String>,
+}
+
+async fn world(node: &Node) -> World {
+    let anon = node.client();
+    let ann = user(&anon, "ann").await;
+    let bob = user(&anon, "bob").await;
+    let cat = user(&anon, "cat").await;
+    let mia = user(&anon, "mia").await;
+    bob.1
+        .post_empty(&format!("/users/{}/friend-request", ann.0))
+        .await
+        .expect(201);
+    ann.1
+        .post_empty(&format!("/friend-requests/{}/accept", bob.0))
+        .await
+        .expect(204);
+    cat.1
+        .post_empty(&format!("/users/{}/block", ann.0))
+        .await
+        .expect(204);
+    for p in [&ann, &bob, &cat, &mia] {
+        p.1.get("/feed").await.expect(200); // active readers get fan-out
+    }
+    let group = id(ann
+        .1
+        .post("/groups", json!({"name": "circle", "privacy": "private"}))
+        .await
+        .expect(201));
+    mia.1
+        .post_empty(&format!("/groups/{group}/join"))
+        .await
+        .expect(200);
+    ann.1
+        .post_empty(&format!("/groups/{group}/requests/{}/approve", mia.0))
+        .await
+        .expect(204);
+    let page = id(ann
+        .1
+        .post("/pages", json!({"name": "News"}))
+        .await
+        .expect(201));
+    bob.1
+        .post_empty(&format!("/pages/{page}/follow"))
+        .await
+        .expect(204);
+    let mut posts = Vec::new();
+    for body in [
+        json!({"text": "friends #one", "visibility": "friends"}),
+        json!({"text": "only me", "visibility": "only_me"}),
+        json!({"text": "hello world", "visibility": "public"}),
+        json!({"text": "circle", "audience": {"type": "group", "id": group}}),
+        json!({"text": "news", "audience": {"type": "page", "id": page}}),
+    ] {
+        // The projections of friendships and groups arrive by events: retry until they did.
+        let mut tries = 0;
+        let post = loop {
+            let r = ann.1.post("/posts", body.clone()).await;
+            if r.status == 201 || tries == 400 {
+                break id(r.expect(201));
+            }
+            tries += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        };
+        posts.push(post);
+    }
+    bob.1
+        .send(
+            "PUT",
+            &format!("/posts/{}/reactions", posts[0]),
+            Some(json!({"kind": "love"})),
+        )
+        .await
+        .expect(200);
+    bob.1
+        .post(
+            &format!("/posts/{}/comments", posts[0]),
+            json!({"text": "hi"}),
+        )
+        .await
+        .expect(201);
+    let mut paths = vec![
+        "/feed?order=recent&limit=100".to_string(),
+        "/feed?order=ranked&limit=100".to_string(),
+        format!("/users/{}/posts", ann.0),
+        format!("/posts?group={group}"),
+        format!("/posts?page={page}"),
+    ];
+    for p in &posts {
+        paths.push(format!("/posts/{p}"));
+        paths.push(format!("/posts/{p}/comments"));
+    }
+    World {
+        people: vec![ann, bob, cat, mia],
+        paths,
+    }
+}
+
+/// Ranking scores decay with time: compare everything but them.
+fn without_scores(mut v: Value) -> Value {
+    if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
+        for item in items {
+            if let Some(o) = item.as_object_mut() {
+                o.remove("score");
+            }
+        }
+    }
+    v
+}
+
+/// What every person reads on every path: status and body.
+async fn answers(w: &World, node: &Node) -> BTreeMap<String, (u16, Value)> {
+    let mut out = BTreeMap::new();
+    for (who, c) in &w.people {
+        let c = Client {
+            base: node.base.clone(),
+            ..c.clone()
+        };
+        for path in &w.paths {
+            let r = c.get(path).await;
+            out.insert(format!("{who} {path}"), (r.status, without_scores(r.body)));
+        }
+    }
+    out
+}
+
+async fn converged(w: &World, node: &Node) -> BTreeMap<String, (u16, Value)> {
+    // Let every event settle: the same answers twice in a row.
+    let mut last = answers(w, node).await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = answers(w, node).await;
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+const REBUILT: [Context; 3] = [Context::Groups, Context::Posts, Context::Feed];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilt_projections_give_the_same_answers_live_and_stopped() {
+    let nats = Nats::start();
+    let mut node = Node::start(&nats);
+    let w = world(&node).await;
+    let before = converged(&w, &node).await;
+    assert!(
+        before.values().any(|(s, _)| *s == 404),
+        "privacy hides something"
+    );
+
+    // Live: each context rebuilds while it serves.
+    let http = reqwest::Client::new();
+    for context in REBUILT {
+        let report: Value = http
+            .post(format!("{}/ops/rebuild/{context}", node.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(report["events"].as_u64().unwrap() > 0, "{report}");
+        assert!(report["records"].as_u64().unwrap() > 0, "{report}");
+    }
+    assert_eq!(answers(&w, &node).await, before);
+
+    // Stopped: wipe every projection record, rebuild from the command line, restart.
+    assert!(node.terminate().success());
+    for context in REBUILT {
+        let projections = agora_node::bounded_context(context).projections();
+        let db = sled::open(node.data.join(context.name())).unwrap();
+        let tree = db.open_tree("data").unwrap();
+        for prefix in projections {
+            for k in tree.scan_prefix(prefix).keys() {
+                tree.remove(k.unwrap()).unwrap();
+            }
+        }
+        db.flush().unwrap();
+        drop((tree, db));
+        let out = Command::new(env!("CARGO_BIN_EXE_agora-node"))
+            .args(["rebuild", "--context", context.name(), "--nats-url"])
+            .arg(nats.url())
+            .arg("--data-dir")
+            .arg(&node.data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(report["records"].as_u64().unwrap() > 0, "{report}");
+    }
+    node.restart();
+    assert_eq!(answers(&w, &node).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_under_load_fails_no_request_and_nothing_goes_backwards() {
+    let nats = Nats::start();
+    let unlimited = [
+        ("AGORA_RATE_LIMIT_IP", "1000000"),
+        ("AGORA_RATE_LIMIT_USER", "1000000"),
+    ];
+    let node = Node::start_with(&nats, &unlimited);
+    let anon = node.client();
+    let ann = user(&anon, "ann").await;
+    let bob = user(&anon, "bob").await;
+    bob.1
+        .post_empty(&format!("/users/{}/friend-request", ann.0))
+        .await
+        .expect(201);
+    ann.1
+        .post_empty(&format!("/friend-requests/{}/accept", bob.0))
+        .await
+        .expect(204);
+    bob.1.get("/feed").await.expect(200);
+    let mut last = String::new();
+    for i in 0..400 {
+        last = id(ann
+            .1
+            .post("/posts", json!({"text": format!("post {i}")}))
+            .await
+            .expect(201));
+    }
+    eventually("bob's feed has ann's posts", || async {
+        let feed = bob.1.get("/feed?order=recent&limit=1").await.expect(200);
+        feed["items"][0]["id"] == json!(last)
+    })
+    .await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (bob, stop) = (bob.1.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut newest = String::new();
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let feed = bob.get("/feed?order=recent&limit=20").await.expect(200);
+                let items = feed["items"].as_array().unwrap();
+                assert_eq!(items.len(), 20, "a full page every time");
+                let first = items[0]["id"].as_str().unwrap().to_string();
+                assert!(
+                    first >= newest,
+                    "the feed went back from {newest} to {first}"
+                );
+                newest = first;
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let writer = {
+        let (ann, stop) = (ann.1.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut written = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = ann.post("/posts", json!({"text": "during"})).await;
+                written.push(id(r.expect(201)));
+            }
+            written
+        })
+    };
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let report: Value = http
+            .post(format!("{}/ops/rebuild/feed", node.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(report["events"].as_u64().unwrap() >= 400, "{report}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.await.unwrap() > 0);
+    let written = writer.await.unwrap();
+    let newest = written.last().unwrap().clone();
+    eventually(
+        "posts written during the rebuilds reach the feed",
+        || async {
+            let feed = bob.1.get("/feed?order=recent&limit=1").await.expect(200);
+            feed["items"][0]["id"] == json!(newest)
+        },
+    )
+    .await;
+    // Nothing applied twice: each post is in the feed once.
+    let page = bob.1.get("/feed?order=recent&limit=100").await.expect(200);
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids, unique);
+}
