@@ -3,9 +3,10 @@
 //! (register, verify, log in, befriend), changes the image and watches the rollout, then
 //! deletes the platform and sees everything collected.
 //!
-//! It needs a Docker engine, `kind`, `kubectl` and `helm`. Where any is missing (as on the
-//! development machines, which have no Docker engine) it is skipped, saying so. CI runs it
-//! from `.github/workflows/e2e.yml`.
+//! It needs a Docker engine, `kind`, `kubectl` and `helm`, so it is `#[ignore]`d: the test
+//! summary shows it as skipped, never as passed. `.github/workflows/e2e.yml` runs it with
+//! `--ignored` on a runner that has Docker; run there without its tools, it fails naming
+//! what is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -110,12 +111,10 @@ fn api(
 }
 
 #[test]
+#[ignore = "needs Docker, kind, kubectl and helm: run by .github/workflows/e2e.yml with --ignored"]
 fn a_platform_on_kind_from_apply_to_delete() {
     if let Some(why) = missing_prerequisite() {
-        eprintln!(
-            "skipped: the kind suite needs Docker, kind, kubectl and helm ({why}); it runs in .github/workflows/e2e.yml"
-        );
-        return;
+        panic!("the kind suite needs Docker, kind, kubectl and helm: {why}");
     }
     let clusters = run("kind", &["get", "clusters"]);
     if !clusters.lines().any(|c| c == CLUSTER) {

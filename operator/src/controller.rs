@@ -39,8 +39,29 @@ pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
-    /// Consecutive failures per platform (`namespace/name`), for the retry backoff.
-    failures: std::sync::Mutex<BTreeMap<String, u32>>,
+    /// Consecutive failures per platform, for the retry backoff.
+    failures: Failures,
+}
+
+/// Consecutive reconcile failures per platform (`namespace/name`): a failure counts up, a
+/// success starts the count again, so an old bad patch does not slow every later retry.
+#[derive(Default)]
+pub struct Failures(std::sync::Mutex<BTreeMap<String, u32>>);
+
+impl Failures {
+    /// Counts a failure and returns how many in a row this platform has now. A poisoned
+    /// lock is recovered: the map holds plain counters, valid whatever panicked.
+    pub fn failed(&self, key: String) -> u32 {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(key).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// A success: the next failure waits the shortest delay again.
+    pub fn succeeded(&self, key: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
 }
 
 impl Context {
@@ -129,11 +150,9 @@ fn scoped<K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = 
 
 fn error_policy(sp: Arc<SocialPlatform>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failures.inc();
-    let mut failures = ctx.failures.lock().expect("failures lock");
-    let n = failures.entry(key(&sp)).or_default();
-    *n += 1;
-    let delay = backoff(*n);
-    tracing::warn!(platform = %sp.name_any(), %error, attempt = *n, retry_in = ?delay, "reconcile failed");
+    let n = ctx.failures.failed(key(&sp));
+    let delay = backoff(n);
+    tracing::warn!(platform = %sp.name_any(), %error, attempt = n, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 
@@ -151,6 +170,9 @@ pub async fn reconcile(sp: Arc<SocialPlatform>, ctx: Arc<Context>) -> Result<Act
     let started = std::time::Instant::now();
     ctx.metrics.reconciles.inc();
     let outcome = reconcile_platform(&sp, &ctx).await;
+    if outcome.is_ok() {
+        ctx.failures.succeeded(&key(&sp));
+    }
     ctx.metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
@@ -438,5 +460,16 @@ mod tests {
     fn retries_back_off_exponentially_up_to_five_minutes() {
         let delays: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+
+    #[test]
+    fn a_success_resets_the_backoff() {
+        let failures = Failures::default();
+        for _ in 0..7 {
+            failures.failed("ns/a".into());
+        }
+        assert_eq!(failures.failed("ns/b".into()), 1, "counted per platform");
+        failures.succeeded("ns/a");
+        assert_eq!(backoff(failures.failed("ns/a".into())), backoff(1));
     }
 }

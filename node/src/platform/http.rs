@@ -193,7 +193,12 @@ impl<T> Page<T> {
         cursor_of: impl Fn(&R) -> String,
         mut item: impl FnMut(R) -> Result<Option<T>, ApiError>,
     ) -> Result<Page<T>, ApiError> {
-        let next_cursor = (rows.len() > limit).then(|| cursor_of(&rows[limit - 1]));
+        // The row before the first one left out; none when nothing is left out (or the
+        // limit is 0, which the extractors refuse, so a page of nothing has no next).
+        let next_cursor = match limit.checked_sub(1).and_then(|last| rows.get(last)) {
+            Some(last) if rows.len() > limit => Some(cursor_of(last)),
+            _ => None,
+        };
         let mut items = Vec::with_capacity(limit.min(rows.len()));
         for row in rows.into_iter().take(limit) {
             items.extend(item(row)?);
@@ -222,6 +227,25 @@ mod tests {
     struct Body {
         name: String,
         age: u8,
+    }
+
+    #[test]
+    fn pages_cut_at_the_limit_and_a_zero_limit_is_an_empty_last_page() {
+        let page = |limit| {
+            Page::from_rows(
+                vec![1, 2, 3],
+                limit,
+                |n: &i32| n.to_string(),
+                |n| Ok(Some(n)),
+            )
+            .unwrap()
+        };
+        let two = page(2);
+        assert_eq!((two.items, two.next_cursor), (vec![1, 2], Some("2".into())));
+        let all = page(3);
+        assert_eq!((all.items, all.next_cursor), (vec![1, 2, 3], None));
+        let none = page(0);
+        assert_eq!((none.items, none.next_cursor), (vec![], None));
     }
 
     fn field_of(e: ApiError) -> String {

@@ -1,6 +1,6 @@
 //! The only code of posts that touches sled. Prefixes: `p/` posts, `c/<post><comment>`
 //! comments, `r/<target><user>` reactions (target: a post or comment id), indexes
-//! `tl/<author><post>` (profile posts), `ga/<group><post>`, `pg/<page><post>`; projections
+//! `cv/<post>` the version of a post's comments and reactions, `tl/<author><post>` (profile posts), `ga/<group><post>`, `pg/<page><post>`; projections
 //! `f/<a><b>` friendships, `b/<a><b>` blocks, `un/<username>` user ids, `gv/<group>` group
 //! privacy, `gm/<group><user>` group roles, `pe/<page>` pages, `pa/<page><user>` page admins.
 
@@ -285,8 +285,31 @@ pub async fn edit_post(
         .await
 }
 
-/// Deletes a post with its comments and reactions.
-pub async fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> {
+/// How many times a delete rescans when comments or reactions keep arriving meanwhile.
+const DELETE_ATTEMPTS: usize = 16;
+
+fn children_key(post: &str) -> Vec<u8> {
+    key("cv/", &[post])
+}
+
+/// The version of a post's comments and reactions: bumped by every transaction that adds
+/// one, so that a delete, which must list them outside its transaction (sled transactions
+/// cannot scan), notices inside it when the list went stale.
+fn children_version(store: &Store, post: &str) -> ApiResult<u64> {
+    Ok(store.get(&children_key(post))?.unwrap_or(0))
+}
+
+fn bump_children(tx: &Tx, post: &str) -> TxResult<()> {
+    let n: u64 = tx.get(&children_key(post))?.unwrap_or(0);
+    tx.put(&children_key(post), &(n + 1))
+}
+
+fn children_unchanged(tx: &Tx, post: &str, seen: u64) -> TxResult<bool> {
+    Ok(tx.get::<u64>(&children_key(post))?.unwrap_or(0) == seen)
+}
+
+/// The keys of a post's comments and of every reaction to it or to them.
+fn children(store: &Store, id: &str) -> ApiResult<(Vec<String>, Vec<Vec<u8>>)> {
     let comment_ids: Vec<String> = comments(store, id, None, usize::MAX)?
         .into_iter()
         .map(|c| c.id)
@@ -301,40 +324,62 @@ pub async fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> 
                 .map(|(k, _)| [prefix.as_slice(), &k].concat()),
         );
     }
-    store
-        .write(|tx| {
-            let post = load_post(tx, id)?;
-            tx.remove(&post_key(id))?;
-            tx.remove(&index_key(&post))?;
-            if let Some(original) = &post.shared_post
-                && let Some(mut o) = tx.get::<Post>(&post_key(original))?
-            {
-                o.share_count = o.share_count.saturating_sub(1);
-                tx.put(&post_key(original), &o)?;
-            }
-            for c in &comment_ids {
-                tx.remove(&comment_key(id, c))?;
-            }
-            for k in &reaction_keys {
-                tx.remove(k)?;
-            }
-            emit(
-                tx,
-                actor,
-                id,
-                &PostDeleted {
-                    post_id: id.into(),
-                    author_id: post.author_id.clone(),
-                },
-            )
-        })
-        .await
+    Ok((comment_ids, reaction_keys))
+}
+
+/// Deletes a post with its comments and reactions, none left behind by a comment or a
+/// reaction added at the same moment.
+pub async fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> {
+    for _ in 0..DELETE_ATTEMPTS {
+        let seen = children_version(store, id)?;
+        let (comment_ids, reaction_keys) = children(store, id)?;
+        let deleted = store
+            .write(|tx| {
+                let post = load_post(tx, id)?;
+                if !children_unchanged(tx, id, seen)? {
+                    return Ok(false);
+                }
+                tx.remove(&post_key(id))?;
+                tx.remove(&index_key(&post))?;
+                tx.remove(&children_key(id))?;
+                if let Some(original) = &post.shared_post
+                    && let Some(mut o) = tx.get::<Post>(&post_key(original))?
+                {
+                    o.share_count = o.share_count.saturating_sub(1);
+                    tx.put(&post_key(original), &o)?;
+                }
+                for c in &comment_ids {
+                    tx.remove(&comment_key(id, c))?;
+                }
+                for k in &reaction_keys {
+                    tx.remove(k)?;
+                }
+                emit(
+                    tx,
+                    actor,
+                    id,
+                    &PostDeleted {
+                        post_id: id.into(),
+                        author_id: post.author_id.clone(),
+                    },
+                )?;
+                Ok(true)
+            })
+            .await?;
+        if deleted {
+            return Ok(());
+        }
+    }
+    Err(ApiError::Conflict(
+        "the post kept changing while it was deleted; try again".into(),
+    ))
 }
 
 pub async fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
     store
         .write(|tx| {
             let mut post = load_post(tx, &comment.post_id)?;
+            bump_children(tx, &comment.post_id)?;
             if let Some(parent) = &comment.parent_id {
                 match tx.get::<Comment>(&comment_key(&comment.post_id, parent))? {
                     Some(p) if p.parent_id.is_none() => {}
@@ -386,34 +431,47 @@ pub async fn edit_comment(
 
 /// Deletes a comment and its replies.
 pub async fn delete_comment(store: &Store, actor: &str, post: &str, id: &str) -> ApiResult<()> {
-    let replies: Vec<String> = comments(store, post, None, usize::MAX)?
-        .into_iter()
-        .filter(|c| c.parent_id.as_deref() == Some(id))
-        .map(|c| c.id)
-        .collect();
-    store
-        .write(|tx| {
-            let mut p = load_post(tx, post)?;
-            if !tx.remove(&comment_key(post, id))? {
-                return abort(ApiError::NotFound("no such comment".into()));
-            }
-            let mut removed = 1;
-            for r in &replies {
-                removed += u64::from(tx.remove(&comment_key(post, r))?);
-            }
-            p.comment_count = p.comment_count.saturating_sub(removed);
-            tx.put(&post_key(post), &p)?;
-            emit(
-                tx,
-                actor,
-                post,
-                &CommentDeleted {
-                    post_id: post.into(),
-                    comment_id: id.into(),
-                },
-            )
-        })
-        .await
+    for _ in 0..DELETE_ATTEMPTS {
+        let seen = children_version(store, post)?;
+        let replies: Vec<String> = comments(store, post, None, usize::MAX)?
+            .into_iter()
+            .filter(|c| c.parent_id.as_deref() == Some(id))
+            .map(|c| c.id)
+            .collect();
+        let deleted = store
+            .write(|tx| {
+                let mut p = load_post(tx, post)?;
+                if !children_unchanged(tx, post, seen)? {
+                    return Ok(false);
+                }
+                if !tx.remove(&comment_key(post, id))? {
+                    return abort(ApiError::NotFound("no such comment".into()));
+                }
+                let mut removed = 1;
+                for r in &replies {
+                    removed += u64::from(tx.remove(&comment_key(post, r))?);
+                }
+                p.comment_count = p.comment_count.saturating_sub(removed);
+                tx.put(&post_key(post), &p)?;
+                emit(
+                    tx,
+                    actor,
+                    post,
+                    &CommentDeleted {
+                        post_id: post.into(),
+                        comment_id: id.into(),
+                    },
+                )?;
+                Ok(true)
+            })
+            .await?;
+        if deleted {
+            return Ok(());
+        }
+    }
+    Err(ApiError::Conflict(
+        "the post kept changing while the comment was deleted; try again".into(),
+    ))
 }
 
 /// Sets (`Some`) or removes (`None`) a user's reaction to a post or one of its comments,
@@ -429,6 +487,7 @@ pub async fn react(
     store
         .write(|tx| {
             let post = load_post(tx, post_id)?;
+            bump_children(tx, post_id)?;
             let previous = tx.get::<ReactionKind>(&reaction_key(&target, user))?;
             if previous == kind {
                 if kind.is_none() {
@@ -505,5 +564,67 @@ fn counts_of(
     match comment {
         None => Ok(post.reactions.clone()),
         Some(c) => Ok(load_comment(tx, &post.id, c)?.reactions),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(id: &str) -> Post {
+        Post {
+            id: id.into(),
+            author_id: "author".into(),
+            audience: Audience::Profile,
+            text: "t".into(),
+            visibility: Visibility::Public,
+            hashtags: vec![],
+            mentions: vec![],
+            shared_post: None,
+            created_at: 0,
+            edited_at: None,
+            history: vec![],
+            reactions: Default::default(),
+            comment_count: 0,
+            share_count: 0,
+        }
+    }
+
+    /// Comments and reactions racing a delete: whatever was added before the delete
+    /// committed goes with it, and nothing can be added after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delete_leaves_no_comment_or_reaction_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for round in 0..40 {
+            let id = format!("post{round:04}");
+            create_post(&store, &post(&id)).await.unwrap();
+            let mut writers = Vec::new();
+            for i in 0..8 {
+                let (store, id) = (store.clone(), id.clone());
+                writers.push(tokio::spawn(async move {
+                    let comment = Comment {
+                        id: format!("c{i}"),
+                        post_id: id.clone(),
+                        author_id: format!("u{i}"),
+                        parent_id: None,
+                        text: "x".into(),
+                        created_at: 0,
+                        edited_at: None,
+                        reactions: Default::default(),
+                    };
+                    let _ = add_comment(&store, &comment).await;
+                    let user = format!("u{i}");
+                    let _ = react(&store, &id, None, &user, Some(ReactionKind::Like)).await;
+                }));
+            }
+            tokio::task::yield_now().await;
+            delete_post(&store, "author", &id).await.unwrap();
+            for w in writers {
+                w.await.unwrap();
+            }
+            let left = |prefix: &str| store.data.scan_prefix(key(prefix, &[&id])).count();
+            assert_eq!((left("c/"), left("r/")), (0, 0), "round {round}");
+        }
     }
 }
