@@ -104,8 +104,15 @@ fn references(text: &str) -> Vec<(String, String)> {
 
 #[test]
 fn references_understand_use_groups() {
-    let found = references("use crate::{posts::events::X, feed::{http, storage}};\ncrate::users::domain::Y");
-    let want = [("posts", "events"), ("feed", "http"), ("feed", "storage"), ("users", "domain")];
+    let found = references(
+        "use crate::{posts::events::X, feed::{http, storage}};\ncrate::users::domain::Y",
+    );
+    let want = [
+        ("posts", "events"),
+        ("feed", "http"),
+        ("feed", "storage"),
+        ("users", "domain"),
+    ];
     for (a, b) in want {
         assert!(found.contains(&(a.to_string(), b.to_string())), "{found:?}");
     }
