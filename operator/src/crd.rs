@@ -576,14 +576,17 @@ mod tests {
     /// The operator deploys exactly the contexts the node can run.
     #[test]
     fn contexts_match_the_node() {
-        let cli =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../node/src/cli.rs"))
-                .unwrap();
-        let line = cli
+        // The node's one list: `Context::name` in node/src/platform/context.rs.
+        let source = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../node/src/platform/context.rs"
+        ))
+        .unwrap();
+        let node: Vec<&str> = source
             .lines()
-            .find(|l| l.starts_with("pub const CONTEXTS"))
-            .expect("node declares CONTEXTS");
-        let node: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+            .filter(|l| l.trim_start().starts_with("Context::") && l.contains("=> \""))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
         assert_eq!(node, CONTEXTS);
         let yaml = crate::crd_yaml();
         for c in CONTEXTS {
