@@ -225,20 +225,31 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     serve(app, args.http_addr, shutdown).await
 }
 
+/// The NATS to use: `url` when given, else a `nats-server` started on `<data-dir>/nats`
+/// (kept running while the returned handle lives).
+async fn local_bus(
+    url: Option<&str>,
+    binary: Option<&std::path::Path>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(Option<nats::NatsServer>, String)> {
+    if let Some(url) = url {
+        return Ok((None, url.to_string()));
+    }
+    let server = nats::NatsServer::start(binary, &data_dir.join("nats")).await?;
+    let url = server.url();
+    Ok((Some(server), url))
+}
+
 async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let data_dir = &args.platform.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let (_nats, url) = match &args.bus.nats_url {
-        Some(url) => (None, url.clone()),
-        None => {
-            let server =
-                nats::NatsServer::start(args.nats_server.as_deref(), &data_dir.join("nats"))
-                    .await?;
-            let url = server.url();
-            (Some(server), url)
-        }
-    };
+    let (_nats, url) = local_bus(
+        args.bus.nats_url.as_deref(),
+        args.nats_server.as_deref(),
+        data_dir,
+    )
+    .await?;
     let keys = KeyPair::load_or_create(data_dir)?;
     let public_pem = keys.public_pem.clone();
     let mailer = args.auth.mailer(Mailer::dev())?;
@@ -270,16 +281,12 @@ async fn run_rebuild(args: RebuildArgs) -> anyhow::Result<()> {
 /// Rebuilds in a data directory no node is running on (sled refuses a second opener).
 async fn rebuild_stopped(args: &RebuildArgs) -> anyhow::Result<platform::rebuild::Report> {
     let data_dir = &args.platform.data_dir;
-    let (_nats, url) = match &args.bus.nats_url {
-        Some(url) => (None, url.clone()),
-        None => {
-            let server =
-                nats::NatsServer::start(args.nats_server.as_deref(), &data_dir.join("nats"))
-                    .await?;
-            let url = server.url();
-            (Some(server), url)
-        }
-    };
+    let (_nats, url) = local_bus(
+        args.bus.nats_url.as_deref(),
+        args.nats_server.as_deref(),
+        data_dir,
+    )
+    .await?;
     let bus = Bus::connect(
         &url,
         args.bus.nats_creds.as_deref(),
