@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::error::ApiError;
+use crate::platform::error::FieldError;
+use crate::platform::text::clean_text;
+
+use super::error::Error;
 
 pub use super::events::{GroupPrivacy, GroupRole};
 
@@ -45,31 +48,98 @@ pub enum JoinOutcome {
 }
 
 /// The effect of a join request, given the group and the asker's standing.
-pub fn join(privacy: GroupPrivacy, invited: bool, banned: bool) -> Result<JoinOutcome, ApiError> {
+pub fn join(privacy: GroupPrivacy, invited: bool, banned: bool) -> Result<JoinOutcome, Error> {
     if banned {
-        return Err(ApiError::Forbidden("you are banned from this group".into()));
+        return Err(Error::Banned);
     }
     match (privacy, invited) {
         (_, true) | (GroupPrivacy::Public, _) => Ok(JoinOutcome::Joined),
         (GroupPrivacy::Private, false) => Ok(JoinOutcome::Requested),
-        (GroupPrivacy::Secret, false) => Err(ApiError::NotFound("no such group".into())),
+        (GroupPrivacy::Secret, false) => Err(Error::GroupNotFound),
     }
 }
 
 /// Requires at least `needed` from the caller's role.
-pub fn require(role: Option<GroupRole>, needed: GroupRole) -> Result<(), ApiError> {
+pub fn require(role: Option<GroupRole>, needed: GroupRole) -> Result<(), Error> {
     match role {
         Some(r) if r >= needed => Ok(()),
-        _ => Err(ApiError::Forbidden(format!(
-            "this needs the group {} role",
-            format!("{needed:?}").to_lowercase()
-        ))),
+        _ => Err(Error::RoleNeeded(needed)),
+    }
+}
+
+/// Moderators act on members; only admins act on moderators and admins.
+pub fn outranks(actor: GroupRole, target: Option<GroupRole>) -> Result<(), Error> {
+    match target {
+        Some(t) if t >= actor && actor != GroupRole::Admin => Err(Error::Outranked),
+        _ => Ok(()),
+    }
+}
+
+/// Who invites: any member of a public or private group; moderators of a secret one.
+pub fn may_invite(privacy: GroupPrivacy, role: Option<GroupRole>) -> Result<(), Error> {
+    let needed = if privacy == GroupPrivacy::Secret {
+        GroupRole::Moderator
+    } else {
+        GroupRole::Member
+    };
+    require(role, needed)
+}
+
+/// A name (1-100 characters) and description (at most 2,000) of a group or page; either
+/// may be absent (a change that leaves it alone).
+pub fn name_and_description(
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<(Option<String>, Option<String>), Error> {
+    let mut errors = Vec::new();
+    let name = name.and_then(|n| match clean_text("name", n, 100, false) {
+        Ok(n) if n.is_empty() => {
+            errors.push(FieldError::new("name", "must not be empty"));
+            None
+        }
+        Ok(n) => Some(n),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    });
+    let description = description.and_then(|d| {
+        clean_text("description", d, 2_000, true)
+            .map_err(|e| errors.push(e))
+            .ok()
+    });
+    if errors.is_empty() {
+        Ok((name, description))
+    } else {
+        Err(Error::Invalid(errors))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moderators_act_on_members_only() {
+        use GroupRole::*;
+        assert!(outranks(Moderator, Some(Member)).is_ok());
+        assert!(matches!(
+            outranks(Moderator, Some(Moderator)),
+            Err(Error::Outranked)
+        ));
+        assert!(outranks(Admin, Some(Admin)).is_ok());
+        assert!(may_invite(GroupPrivacy::Secret, Some(Member)).is_err());
+        assert!(may_invite(GroupPrivacy::Private, Some(Member)).is_ok());
+    }
+
+    #[test]
+    fn names_are_checked_together() {
+        let Err(Error::Invalid(errors)) = name_and_description(Some(" "), Some("\u{202E}x")) else {
+            panic!("both fields are bad");
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "description"]);
+    }
 
     #[test]
     fn secret_groups_are_invisible_to_non_members_and_need_an_invitation() {

@@ -8,6 +8,7 @@
 //! Consumes: `auth.AccountRegistered` (which user ids exist, for invitations and admins).
 
 pub mod domain;
+pub mod error;
 pub mod events;
 pub mod http;
 pub mod storage;

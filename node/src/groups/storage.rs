@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::auth::events::AccountRegistered;
 use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
-use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
 use crate::platform::unix_now;
 
 use super::domain::{Group, GroupRole, Page};
+use super::error::Error;
 use super::events::{
     GroupDeleted, GroupUpdated, MemberJoined, MemberLeft, PageAdminAdded, PageFollowed,
     PageUnfollowed, PageUpdated,
@@ -100,7 +101,7 @@ pub fn has(store: &Store, edge: Edge, owner: &str, user: &str) -> ApiResult<bool
 fn load_group(tx: &Tx, g: &str) -> TxResult<Group> {
     match tx.get::<Group>(&group_key(g))? {
         Some(group) => Ok(group),
-        None => abort(ApiError::NotFound("no such group".into())),
+        None => abort(Error::GroupNotFound),
     }
 }
 
@@ -176,12 +177,10 @@ pub async fn add_member(
         .write(|tx| {
             let mut group = load_group(tx, g)?;
             if tx.contains(&Edge::Ban.key(g, u))? {
-                return abort(ApiError::Forbidden(
-                    "this user is banned from the group".into(),
-                ));
+                return abort(Error::UserBanned);
             }
             if tx.contains(&member_key(g, u))? {
-                return abort(ApiError::Conflict("already a member".into()));
+                return abort(Error::AlreadyMember);
             }
             tx.remove(&Edge::Request.key(g, u))?;
             tx.remove(&Edge::Invitation.key(g, u))?;
@@ -215,10 +214,10 @@ pub async fn add_pending(store: &Store, edge: Edge, g: &str, u: &str) -> ApiResu
         .write(|tx| {
             load_group(tx, g)?;
             if tx.contains(&member_key(g, u))? {
-                return abort(ApiError::Conflict("already a member".into()));
+                return abort(Error::AlreadyMember);
             }
             if tx.contains(&edge.key(g, u))? {
-                return abort(ApiError::Conflict("already pending".into()));
+                return abort(Error::AlreadyPending);
             }
             tx.put(&edge.key(g, u), &Since { at: unix_now() })
         })
@@ -230,7 +229,7 @@ pub async fn remove_edge(store: &Store, edge: Edge, owner: &str, u: &str) -> Api
     store
         .write(|tx| {
             if !tx.remove(&edge.key(owner, u))? {
-                return abort(ApiError::NotFound("nothing pending for this user".into()));
+                return abort(Error::NothingPending);
             }
             Ok(())
         })
@@ -245,9 +244,9 @@ pub async fn remove_member(
     u: &str,
     ban: bool,
 ) -> ApiResult<()> {
-    let admins = list(store, "gm/", g, None, usize::MAX)?
+    let admins = list(store, Roster::Members, g, None, usize::MAX)?
         .into_iter()
-        .filter(|(_, v)| from_json::<Membership>(v).is_ok_and(|m| m.role == GroupRole::Admin))
+        .filter(|m| m.role == Some(GroupRole::Admin))
         .count();
     store
         .write(|tx| {
@@ -256,12 +255,10 @@ pub async fn remove_member(
                 if ban {
                     return tx.put(&Edge::Ban.key(g, u), &Since { at: unix_now() });
                 }
-                return abort(ApiError::NotFound("not a member of this group".into()));
+                return abort(Error::NotAMember);
             };
             if membership.role == GroupRole::Admin && admins <= 1 && group.member_count > 1 {
-                return abort(ApiError::Conflict(
-                    "the last admin cannot leave; make another member admin first".into(),
-                ));
+                return abort(Error::LastAdmin);
             }
             tx.remove(&member_key(g, u))?;
             tx.remove(&user_group_key(u, g))?;
@@ -293,7 +290,7 @@ pub async fn set_role(
     store
         .write(|tx| {
             let Some(mut membership) = tx.get::<Membership>(&member_key(g, u))? else {
-                return abort(ApiError::NotFound("not a member of this group".into()));
+                return abort(Error::NotAMember);
             };
             membership.role = role;
             tx.put(&member_key(g, u), &membership)?;
@@ -313,15 +310,15 @@ pub async fn set_role(
 
 /// Deletes a group with its members and pending edges.
 pub async fn delete_group(store: &Store, actor: &str, g: &str) -> ApiResult<()> {
-    let members: Vec<String> = list(store, "gm/", g, None, usize::MAX)?
+    let members: Vec<String> = list(store, Roster::Members, g, None, usize::MAX)?
         .into_iter()
-        .map(|(u, _)| u)
+        .map(|m| m.id)
         .collect();
     let pending: Vec<Vec<u8>> = [Edge::Request, Edge::Invitation, Edge::Ban]
         .into_iter()
         .map(|e| {
-            list(store, e.prefix(), g, None, usize::MAX)
-                .map(|rows| rows.into_iter().map(move |(u, _)| e.key(g, &u)))
+            list(store, Roster::Edge(e), g, None, usize::MAX)
+                .map(|rows| rows.into_iter().map(move |row| e.key(g, &row.id)))
         })
         .collect::<ApiResult<Vec<_>>>()?
         .into_iter()
@@ -343,19 +340,55 @@ pub async fn delete_group(store: &Store, actor: &str, g: &str) -> ApiResult<()> 
         .await
 }
 
-/// One page of `prefix<owner>…` rows: the ids after the prefix and the values.
+/// A list kept per group, page or user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roster {
+    /// A group's members, with their roles.
+    Members,
+    /// The groups a user belongs to.
+    GroupsOf,
+    /// A group's requests, invitations or bans; a page's admins or followers.
+    Edge(Edge),
+}
+
+/// One row of a roster: the id listed, the role (members), since when (unix seconds).
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: String,
+    pub role: Option<GroupRole>,
+    pub since: i64,
+}
+
+/// One page of a roster of `owner`, after the cursor.
 pub fn list(
     store: &Store,
-    prefix: &str,
+    roster: Roster,
     owner: &str,
     after: Option<&str>,
     limit: usize,
-) -> ApiResult<Vec<(String, sled::IVec)>> {
-    Ok(store
+) -> ApiResult<Vec<Listed>> {
+    let prefix = match roster {
+        Roster::Members => "gm/",
+        Roster::GroupsOf => "ug/",
+        Roster::Edge(edge) => edge.prefix(),
+    };
+    store
         .scan_after(&key(prefix, &[owner]), after.map(str::as_bytes), limit)?
         .into_iter()
-        .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
-        .collect())
+        .map(|(k, v)| {
+            let id = String::from_utf8_lossy(&k).into_owned();
+            let (role, since) = match roster {
+                Roster::Members => {
+                    let m: Membership = from_json(&v)?;
+                    (Some(m.role), m.since)
+                }
+                // The user's side of a membership holds nothing: the group's side does.
+                Roster::GroupsOf => (None, 0),
+                Roster::Edge(_) => (None, from_json::<Since>(&v)?.at),
+            };
+            Ok(Listed { id, role, since })
+        })
+        .collect()
 }
 
 pub fn page(store: &Store, p: &str) -> ApiResult<Option<Page>> {
@@ -365,7 +398,7 @@ pub fn page(store: &Store, p: &str) -> ApiResult<Option<Page>> {
 fn load_page(tx: &Tx, p: &str) -> TxResult<Page> {
     match tx.get::<Page>(&page_key(p))? {
         Some(page) => Ok(page),
-        None => abort(ApiError::NotFound("no such page".into())),
+        None => abort(Error::PageNotFound),
     }
 }
 
@@ -431,7 +464,7 @@ pub async fn add_page_admin(store: &Store, actor: &str, p: &str, u: &str) -> Api
         .write(|tx| {
             load_page(tx, p)?;
             if tx.contains(&Edge::PageAdmin.key(p, u))? {
-                return abort(ApiError::Conflict("already an admin of this page".into()));
+                return abort(Error::AlreadyPageAdmin);
             }
             tx.put(&Edge::PageAdmin.key(p, u), &Since { at: unix_now() })?;
             emit(
@@ -455,10 +488,10 @@ pub async fn set_follow(store: &Store, p: &str, u: &str, follow: bool) -> ApiRes
             let following = tx.contains(&Edge::Follower.key(p, u))?;
             match (follow, following) {
                 (true, true) => {
-                    return abort(ApiError::Conflict("you already follow this page".into()));
+                    return abort(Error::AlreadyFollowing);
                 }
                 (false, false) => {
-                    return abort(ApiError::NotFound("you do not follow this page".into()));
+                    return abort(Error::NotFollowing);
                 }
                 (true, false) => {
                     tx.put(&Edge::Follower.key(p, u), &Since { at: unix_now() })?;

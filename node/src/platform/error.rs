@@ -74,11 +74,7 @@ pub struct ErrorCode {
 impl ApiError {
     /// A validation failure of a single field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        ApiError::Validation {
-            detail: format!("{field}: {message}"),
-            errors: vec![FieldError::new(field, message)],
-        }
+        FieldError::new(field, message).into()
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -175,6 +171,16 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
+    }
+}
+
+/// A single invalid field is a validation failure.
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Validation {
+            detail: format!("{}: {}", e.field, e.message),
+            errors: vec![e],
+        }
     }
 }
 

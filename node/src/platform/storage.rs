@@ -250,9 +250,9 @@ impl Store {
 
 pub type TxResult<T> = Result<T, ConflictableTransactionError<ApiError>>;
 
-/// Aborts a transaction with an API error.
-pub fn abort<T>(e: ApiError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
+/// Aborts a transaction with a context's error (mapped onto the problem table).
+pub fn abort<T>(e: impl Into<ApiError>) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e.into()))
 }
 
 /// The view of a [`Store`] inside a transaction.
@@ -292,7 +292,7 @@ impl Tx<'_> {
 
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> TxResult<Option<T>> {
         match self.data.get(key)? {
-            Some(bytes) => from_json(&bytes).map(Some).or_else(|e| abort(e.into())),
+            Some(bytes) => from_json(&bytes).map(Some).or_else(|e| abort(e)),
             None => Ok(None),
         }
     }

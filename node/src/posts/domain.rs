@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::groups::events::GroupPrivacy;
+use crate::groups::events::{GroupPrivacy, GroupRole};
+use crate::platform::text::clean_text;
 
+use super::error::{Error, Result};
 pub use super::events::{Audience, ReactionKind, Visibility, stored_audience};
 
 /// Longest post, in characters (Mastodon allows 500, Facebook 63,206).
@@ -88,6 +90,111 @@ pub fn readable(post: &Post, standing: &Standing) -> bool {
             Visibility::OnlyMe => false,
         },
     }
+}
+
+/// How an actor stands to the audience of a post they publish or moderate.
+#[derive(Debug, Clone, Copy)]
+pub enum Authority {
+    Profile,
+    /// `privacy` is `None` when the group is unknown or deleted.
+    Group {
+        privacy: Option<GroupPrivacy>,
+        role: Option<GroupRole>,
+    },
+    Page {
+        exists: bool,
+        admin: bool,
+    },
+}
+
+/// Who publishes where: anyone on their profile, members in their group (a secret group
+/// is 404 to others), admins as their page.
+pub fn may_publish(authority: Authority) -> Result<()> {
+    match authority {
+        Authority::Profile => Ok(()),
+        Authority::Group { privacy: None, .. } => Err(Error::GroupNotFound),
+        Authority::Group { role: Some(_), .. } => Ok(()),
+        Authority::Group {
+            privacy: Some(GroupPrivacy::Secret),
+            role: None,
+        } => Err(Error::GroupNotFound),
+        Authority::Group { role: None, .. } => Err(Error::MembersOnly),
+        Authority::Page { exists: false, .. } => Err(Error::PageNotFound),
+        Authority::Page { admin: false, .. } => Err(Error::PageAdminsOnly),
+        Authority::Page { .. } => Ok(()),
+    }
+}
+
+/// Only the author edits a post.
+pub fn may_edit_post(post: &Post, actor: &str) -> Result<()> {
+    if post.author_id != actor {
+        return Err(Error::NotPostAuthor);
+    }
+    Ok(())
+}
+
+/// A post is deleted by its author, an admin of its page, or a moderator of its group.
+pub fn may_delete_post(post: &Post, actor: &str, authority: Authority) -> Result<()> {
+    let allowed = post.author_id == actor
+        || match authority {
+            Authority::Profile => false,
+            Authority::Page { admin, .. } => admin,
+            Authority::Group { role, .. } => role.is_some_and(|r| r >= GroupRole::Moderator),
+        };
+    if !allowed {
+        return Err(Error::MayNotDeletePost);
+    }
+    Ok(())
+}
+
+/// Only the author edits a comment.
+pub fn may_edit_comment(comment: &Comment, actor: &str) -> Result<()> {
+    if comment.author_id != actor {
+        return Err(Error::NotCommentAuthor);
+    }
+    Ok(())
+}
+
+/// A comment is deleted by its author or by the post's author.
+pub fn may_delete_comment(post: &Post, comment: &Comment, actor: &str) -> Result<()> {
+    if comment.author_id != actor && post.author_id != actor {
+        return Err(Error::MayNotDeleteComment);
+    }
+    Ok(())
+}
+
+/// How visible a post is when shared: profile posts keep theirs, page posts and posts of
+/// public groups are public; posts of private and secret groups are not shared at all.
+pub fn shareable_visibility(
+    post: &Post,
+    group_privacy: Option<GroupPrivacy>,
+) -> Result<Visibility> {
+    match &post.audience {
+        Audience::Profile => Ok(post.visibility),
+        Audience::Page { .. } => Ok(Visibility::Public),
+        Audience::Group { .. } => match group_privacy {
+            Some(GroupPrivacy::Public) => Ok(Visibility::Public),
+            _ => Err(Error::Unshareable),
+        },
+    }
+}
+
+/// A post's text, trimmed and checked; empty only where `allow_empty` (a share).
+pub fn post_text(text: &str, allow_empty: bool) -> Result<String> {
+    let text = clean_text("text", text, POST_MAX_CHARS, true)?;
+    if text.is_empty() && !allow_empty {
+        return Err(Error::invalid("text", "must not be empty"));
+    }
+    Ok(text)
+}
+
+/// A comment's text, trimmed and checked; never empty.
+pub fn comment_text(text: &str) -> Result<String> {
+    let text = clean_text("text", text, COMMENT_MAX_CHARS, true)?;
+    if text.is_empty() {
+        return Err(Error::invalid("text", "must not be empty"));
+    }
+    Ok(text)
 }
 
 /// The visibility of a share: never wider than what it shares.
@@ -219,6 +326,39 @@ mod tests {
             let back: Post = serde_json::from_slice(&serde_json::to_vec(&p).unwrap()).unwrap();
             assert_eq!(back.audience, audience);
         }
+    }
+
+    #[test]
+    fn who_publishes_and_deletes_where() {
+        let group = |privacy, role| Authority::Group {
+            privacy: Some(privacy),
+            role,
+        };
+        assert!(may_publish(group(GroupPrivacy::Public, Some(GroupRole::Member))).is_ok());
+        assert!(matches!(
+            may_publish(group(GroupPrivacy::Public, None)),
+            Err(Error::MembersOnly)
+        ));
+        assert!(matches!(
+            may_publish(group(GroupPrivacy::Secret, None)),
+            Err(Error::GroupNotFound),
+        ));
+        assert!(matches!(
+            may_publish(Authority::Page {
+                exists: true,
+                admin: false
+            }),
+            Err(Error::PageAdminsOnly)
+        ));
+        let p = post(Visibility::Public, Audience::Group { id: "g".into() });
+        assert!(
+            may_delete_post(&p, "a", Authority::Profile).is_ok(),
+            "the author"
+        );
+        let member = group(GroupPrivacy::Public, Some(GroupRole::Member));
+        assert!(may_delete_post(&p, "m", member).is_err());
+        let moderator = group(GroupPrivacy::Public, Some(GroupRole::Moderator));
+        assert!(may_delete_post(&p, "m", moderator).is_ok());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! kept as projections (friendships, blocks, usernames, group privacy and roles, page admins).
 
 pub mod domain;
+pub mod error;
 pub mod events;
 pub mod http;
 pub mod storage;

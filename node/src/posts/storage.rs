@@ -7,11 +7,14 @@
 use crate::groups::events::{self as groups, GroupPrivacy, GroupRole};
 use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
-use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
 use crate::users::events as users;
 
-use super::domain::{Audience, Comment, Post, ReactionKind, Revision, Standing, Visibility};
+use super::domain::{
+    Audience, Authority, Comment, Post, ReactionKind, Revision, Standing, Visibility,
+};
+use super::error::Error;
 use super::events::{
     CommentAdded, CommentDeleted, PostCreated, PostDeleted, PostEdited, ReactionRemoved,
     ReactionSet,
@@ -145,6 +148,22 @@ pub fn page_admin(store: &Store, page: &str, user: &str) -> ApiResult<bool> {
     store.contains(&key("pa/", &[page, user]))
 }
 
+/// How `actor` stands to an audience: their role in the group, whether they administer
+/// the page.
+pub fn authority(store: &Store, audience: &Audience, actor: &str) -> ApiResult<Authority> {
+    Ok(match audience {
+        Audience::Profile => Authority::Profile,
+        Audience::Group { id } => Authority::Group {
+            privacy: group_privacy(store, id)?,
+            role: group_role(store, id, actor)?,
+        },
+        Audience::Page { id } => Authority::Page {
+            exists: page_exists(store, id)?,
+            admin: page_admin(store, id, actor)?,
+        },
+    })
+}
+
 pub fn user_by_username(store: &Store, username: &str) -> ApiResult<Option<String>> {
     Ok(store
         .data
@@ -180,16 +199,28 @@ pub fn standing(store: &Store, viewer: Option<&str>, post: &Post) -> ApiResult<S
     Ok(s)
 }
 
-/// Newest-first ids of an index (`tl/`, `ga/`, `pg/`) of `owner`, before the cursor.
+/// A list of posts: a user's timeline (their profile posts), a group's or a page's.
+#[derive(Debug, Clone, Copy)]
+pub enum Listing<'a> {
+    Timeline(&'a str),
+    Group(&'a str),
+    Page(&'a str),
+}
+
+/// Newest-first ids of a listing, before the cursor.
 pub fn index_page(
     store: &Store,
-    prefix: &str,
-    owner: &str,
+    listing: Listing,
     before: Option<&str>,
     limit: usize,
 ) -> ApiResult<Vec<String>> {
+    let prefix = match listing {
+        Listing::Timeline(author) => key("tl/", &[author]),
+        Listing::Group(group) => key("ga/", &[group]),
+        Listing::Page(page) => key("pg/", &[page]),
+    };
     Ok(store
-        .scan_before(&key(prefix, &[owner]), before.map(str::as_bytes), limit)?
+        .scan_before(&prefix, before.map(str::as_bytes), limit)?
         .into_iter()
         .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
         .collect())
@@ -218,7 +249,7 @@ pub fn reaction(store: &Store, target: &str, user: &str) -> ApiResult<Option<Rea
 fn load_post(tx: &Tx, id: &str) -> TxResult<Post> {
     match tx.get::<Post>(&post_key(id))? {
         Some(p) => Ok(p),
-        None => abort(ApiError::NotFound("no such post".into())),
+        None => abort(Error::PostNotFound),
     }
 }
 
@@ -370,9 +401,7 @@ pub async fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> 
             return Ok(());
         }
     }
-    Err(ApiError::Conflict(
-        "the post kept changing while it was deleted; try again".into(),
-    ))
+    Err(Error::KeptChanging.into())
 }
 
 pub async fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
@@ -384,13 +413,13 @@ pub async fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
                 match tx.get::<Comment>(&comment_key(&comment.post_id, parent))? {
                     Some(p) if p.parent_id.is_none() => {}
                     Some(_) => {
-                        return abort(ApiError::field(
+                        return abort(Error::invalid(
                             "parent_id",
                             "replies have one level: answer the top-level comment",
                         ));
                     }
                     None => {
-                        return abort(ApiError::field("parent_id", "no such comment on this post"));
+                        return abort(Error::invalid("parent_id", "no such comment on this post"));
                     }
                 }
             }
@@ -419,7 +448,7 @@ pub async fn edit_comment(
     store
         .write(|tx| {
             let Some(mut c) = tx.get::<Comment>(&comment_key(post, id))? else {
-                return abort(ApiError::NotFound("no such comment".into()));
+                return abort(Error::CommentNotFound);
             };
             c.text = text.into();
             c.edited_at = Some(at);
@@ -445,7 +474,7 @@ pub async fn delete_comment(store: &Store, actor: &str, post: &str, id: &str) ->
                     return Ok(false);
                 }
                 if !tx.remove(&comment_key(post, id))? {
-                    return abort(ApiError::NotFound("no such comment".into()));
+                    return abort(Error::CommentNotFound);
                 }
                 let mut removed = 1;
                 for r in &replies {
@@ -469,9 +498,7 @@ pub async fn delete_comment(store: &Store, actor: &str, post: &str, id: &str) ->
             return Ok(());
         }
     }
-    Err(ApiError::Conflict(
-        "the post kept changing while the comment was deleted; try again".into(),
-    ))
+    Err(Error::KeptChanging.into())
 }
 
 /// Sets (`Some`) or removes (`None`) a user's reaction to a post or one of its comments,
@@ -491,7 +518,7 @@ pub async fn react(
             let previous = tx.get::<ReactionKind>(&reaction_key(&target, user))?;
             if previous == kind {
                 if kind.is_none() {
-                    return abort(ApiError::NotFound("you have not reacted to this".into()));
+                    return abort(Error::NoReaction);
                 }
                 return counts_of(tx, &post, comment_id);
             }
@@ -552,7 +579,7 @@ pub async fn react(
 fn load_comment(tx: &Tx, post: &str, id: &str) -> TxResult<Comment> {
     match tx.get::<Comment>(&comment_key(post, id))? {
         Some(c) => Ok(c),
-        None => abort(ApiError::NotFound("no such comment".into())),
+        None => abort(Error::CommentNotFound),
     }
 }
 

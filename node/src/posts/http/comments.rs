@@ -1,0 +1,172 @@
+//! Comments on posts, with one level of replies.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::platform::error::ApiResult;
+use crate::platform::http::{Json, Page, PageParams, Query, path_id, rfc3339};
+use crate::platform::tokens::{AuthUser, MaybeUser};
+use crate::platform::unix_now;
+
+use super::super::PostsState;
+use super::super::domain::{self, Comment, Post, ReactionKind};
+use super::super::error::Error;
+use super::super::storage;
+use super::{readable_post, viewer_of};
+
+/// A comment as one reader sees it.
+#[derive(Serialize, ToSchema)]
+pub struct CommentView {
+    id: String,
+    post_id: String,
+    author_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_id: Option<String>,
+    text: String,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edited_at: Option<String>,
+    reactions: BTreeMap<ReactionKind, u64>,
+}
+
+fn comment_view(c: Comment) -> CommentView {
+    CommentView {
+        id: c.id,
+        post_id: c.post_id,
+        author_id: c.author_id,
+        parent_id: c.parent_id,
+        text: c.text,
+        created_at: rfc3339(c.created_at),
+        edited_at: c.edited_at.map(rfc3339),
+        reactions: c.reactions,
+    }
+}
+
+/// Comments of a post in order (replies carry `parent_id`); comments of users the caller
+/// blocked, or who blocked the caller, are left out.
+#[utoipa::path(get, path = "/api/v1/posts/{id}/comments", tag = "posts", params(("id" = String, Path), PageParams), responses((status = 200, body = Page<CommentView>), (status = 404)))]
+pub(super) async fn list_comments(
+    State(s): State<PostsState>,
+    viewer: MaybeUser,
+    Path(id): Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Page<CommentView>>> {
+    let v = viewer_of(&viewer);
+    let post = readable_post(&s, v, &id)?;
+    let limit = page.limit()?;
+    let rows = storage::comments(&s.store, &post.id, page.cursor_id()?.as_deref(), limit + 1)?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |c| c.id.clone(),
+        |c| {
+            let hidden = match v {
+                Some(v) => storage::blocked_either(&s.store, v, &c.author_id)?,
+                None => false,
+            };
+            Ok((!hidden).then(|| comment_view(c)))
+        },
+    )?;
+    Ok(Json(page))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    /// At most 2,000 characters.
+    text: String,
+    /// Answer to a top-level comment (one level of replies).
+    parent_id: Option<String>,
+}
+
+/// Comments on a post the caller may read (not one whose author blocked them).
+#[utoipa::path(post, path = "/api/v1/posts/{id}/comments", tag = "posts", params(("id" = String, Path)), request_body = NewComment,
+    responses((status = 201, body = CommentView), (status = 404), (status = 422)), security(("bearer" = [])))]
+pub(super) async fn add_comment(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<NewComment>,
+) -> ApiResult<impl IntoResponse> {
+    let post = readable_post(&s, Some(user.id()), &id)?;
+    let text = domain::comment_text(&req.text)?;
+    let parent_id = req
+        .parent_id
+        .as_deref()
+        .map(|p| {
+            ulid::Ulid::from_string(p)
+                .map(|u| u.to_string())
+                .map_err(|_| Error::invalid("parent_id", "no such comment on this post"))
+        })
+        .transpose()?;
+    let comment = Comment {
+        id: crate::platform::new_id(),
+        post_id: post.id.clone(),
+        author_id: user.id().into(),
+        parent_id,
+        text,
+        created_at: unix_now(),
+        edited_at: None,
+        reactions: BTreeMap::new(),
+    };
+    storage::add_comment(&s.store, &comment).await?;
+    Ok((StatusCode::CREATED, Json(comment_view(comment))))
+}
+
+fn own_comment(
+    s: &PostsState,
+    user: &AuthUser,
+    id: &str,
+    comment: &str,
+) -> ApiResult<(Post, Comment)> {
+    let post = readable_post(s, Some(user.id()), id)?;
+    let c = storage::comment(&s.store, &post.id, &path_id(comment, "comment")?)?
+        .ok_or(Error::CommentNotFound)?;
+    Ok((post, c))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentChange {
+    text: String,
+}
+
+/// Edits a comment (its author).
+#[utoipa::path(patch, path = "/api/v1/posts/{id}/comments/{comment}", tag = "posts", params(("id" = String, Path), ("comment" = String, Path)), request_body = CommentChange,
+    responses((status = 200, body = CommentView), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub(super) async fn edit_comment(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path((id, comment)): Path<(String, String)>,
+    Json(req): Json<CommentChange>,
+) -> ApiResult<Json<CommentView>> {
+    let (post, c) = own_comment(&s, &user, &id, &comment)?;
+    domain::may_edit_comment(&c, user.id())?;
+    let c = storage::edit_comment(
+        &s.store,
+        &post.id,
+        &c.id,
+        &domain::comment_text(&req.text)?,
+        unix_now(),
+    )
+    .await?;
+    Ok(Json(comment_view(c)))
+}
+
+/// Deletes a comment and its replies (its author, or the post's author).
+#[utoipa::path(delete, path = "/api/v1/posts/{id}/comments/{comment}", tag = "posts", params(("id" = String, Path), ("comment" = String, Path)), responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub(super) async fn delete_comment(
+    State(s): State<PostsState>,
+    user: AuthUser,
+    Path((id, comment)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (post, c) = own_comment(&s, &user, &id, &comment)?;
+    domain::may_delete_comment(&post, &c, user.id())?;
+    storage::delete_comment(&s.store, user.id(), &post.id, &c.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
