@@ -292,7 +292,7 @@ impl Tx<'_> {
 
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> TxResult<Option<T>> {
         match self.data.get(key)? {
-            Some(bytes) => from_json(&bytes).map(Some).or_else(|e| abort(e)),
+            Some(bytes) => from_json(&bytes).map(Some).or_else(abort),
             None => Ok(None),
         }
     }
