@@ -10,19 +10,22 @@ fn contexts() -> Vec<&'static str> {
     Context::names()
 }
 
+/// Every `.rs` file under `src/<dir>`, subfolders included, with its text.
 fn sources(dir: &str) -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
-    std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .map(|p| {
-            (
-                p.display().to_string(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect()
+    let mut out = Vec::new();
+    let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir)];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+    out
 }
 
 fn ident(s: &str) -> String {
@@ -152,6 +155,75 @@ fn contexts_use_only_each_others_events() {
                 if contexts().contains(&first.as_str()) && first != context {
                     assert_eq!(second, "events", "{file} uses crate::{first}::{second}");
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn sources_include_subfolders() {
+    let posts = sources("posts");
+    assert!(
+        posts.iter().any(|(f, _)| f.ends_with("http/comments.rs")),
+        "the checks must see files in a context's subfolders"
+    );
+}
+
+/// A key-prefix literal such as `"tl/"`: one to three lower-case letters and a slash.
+fn key_prefixes(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    for (start, _) in text.match_indices('"') {
+        let rest = &bytes[start + 1..];
+        let letters = rest.iter().take_while(|b| b.is_ascii_lowercase()).count();
+        if (1..=3).contains(&letters)
+            && rest.get(letters) == Some(&b'/')
+            && rest.get(letters + 1) == Some(&b'"')
+        {
+            found.push(String::from_utf8_lossy(&rest[..=letters]).into_owned());
+        }
+    }
+    found
+}
+
+/// A context's key layout and raw store access stay in its `storage.rs`.
+#[test]
+fn key_layout_stays_in_storage() {
+    assert_eq!(
+        key_prefixes(r#"key("tl/", &[a]) "a/b" "x/""#),
+        ["tl/", "x/"]
+    );
+    for context in contexts() {
+        for (file, text) in sources(context) {
+            if file.ends_with("/storage.rs") {
+                continue;
+            }
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            assert!(
+                key_prefixes(code).is_empty(),
+                "{file} names key prefixes {:?}: keys belong in storage.rs",
+                key_prefixes(code)
+            );
+            for raw in [".data.", "scan_after(", "scan_before(", "store.get::<"] {
+                assert!(
+                    !code.contains(raw),
+                    "{file} reads the store directly ({raw})"
+                );
+            }
+        }
+    }
+}
+
+/// Policy returns the context's own error; the problem table is reached only through it.
+#[test]
+fn domain_rules_speak_their_contexts_error() {
+    for context in contexts() {
+        for (file, text) in sources(context) {
+            if file.ends_with("/domain.rs") {
+                assert!(
+                    !text.contains("ApiError::"),
+                    "{file} builds an ApiError: return the context's own error instead"
+                );
             }
         }
     }

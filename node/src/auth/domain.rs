@@ -4,7 +4,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::platform::error::{ApiError, FieldError};
+use crate::platform::error::FieldError;
+
+use super::error::Error;
 use crate::platform::tokens::Role;
 
 pub const PASSWORD_MIN_CHARS: usize = 10;
@@ -101,15 +103,69 @@ pub fn normalize_recovery_code(code: &str) -> String {
     code.trim().to_ascii_lowercase()
 }
 
+/// The second factor a request presents.
+pub enum Factor {
+    Totp(String),
+    Recovery(String),
+}
+
+impl Factor {
+    /// Exactly one of a TOTP code or a recovery code.
+    pub fn from_request(code: Option<String>, recovery: Option<String>) -> Result<Factor, Error> {
+        match (code, recovery) {
+            (Some(code), None) => Ok(Factor::Totp(code)),
+            (None, Some(recovery)) => Ok(Factor::Recovery(recovery)),
+            _ => Err(FieldError::new("code", "give either `code` or `recovery_code`").into()),
+        }
+    }
+}
+
+/// Checks a factor against the account's MFA and records its use (the TOTP step, or the
+/// recovery code spent).
+pub fn use_second_factor(
+    account: &mut Account,
+    factor: &Factor,
+    issuer: &str,
+) -> Result<(), Error> {
+    let username = account.username.clone();
+    let Some(mfa) = account.mfa.as_mut() else {
+        return Err(Error::MfaNotEnabled);
+    };
+    match factor {
+        Factor::Totp(code) => mfa.last_step = check_totp(mfa, code, &username, issuer)?,
+        Factor::Recovery(code) => {
+            let hash = token_hash(&normalize_recovery_code(code));
+            let before = mfa.recovery_hashes.len();
+            mfa.recovery_hashes.retain(|h| *h != hash);
+            if mfa.recovery_hashes.len() == before {
+                return Err(Error::UnknownRecoveryCode);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The roles asked for, with `user` always first and no repeats.
+pub fn roles_with_user(asked: Vec<Role>) -> Vec<Role> {
+    let mut roles = vec![Role::User];
+    for role in asked {
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    roles
+}
+
 /// A TOTP for `secret` (base32), SHA-1, 6 digits, 30 s, one step of skew.
-pub fn totp(secret_b32: &str, account: &str, issuer: &str) -> Result<totp_rs::Totp, ApiError> {
-    let secret = totp_rs::Secret::try_from_base32(secret_b32).map_err(ApiError::internal)?;
+pub fn totp(secret_b32: &str, account: &str, issuer: &str) -> Result<totp_rs::Totp, Error> {
+    let secret =
+        totp_rs::Secret::try_from_base32(secret_b32).map_err(|e| Error::Totp(e.to_string()))?;
     totp_rs::Builder::new()
         .with_secret(secret)
         .with_account_name(account)
         .with_issuer(Some(issuer))
         .build()
-        .map_err(ApiError::internal)
+        .map_err(|e| Error::Totp(e.to_string()))
 }
 
 pub fn new_totp_secret() -> String {
@@ -119,21 +175,18 @@ pub fn new_totp_secret() -> String {
 }
 
 /// Checks a TOTP code, refusing a step that was already used. Returns the new last step.
-pub fn check_totp(mfa: &Mfa, code: &str, account: &str, issuer: &str) -> Result<u64, ApiError> {
+pub fn check_totp(mfa: &Mfa, code: &str, account: &str, issuer: &str) -> Result<u64, Error> {
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::field(
-            "code",
-            "must be the 6 digits of the authenticator app",
-        ));
+        return Err(
+            FieldError::new("code", "must be the 6 digits of the authenticator app").into(),
+        );
     }
     let step = totp(&mfa.secret, account, issuer)?.check_current(code);
     match step {
         Some(step) if step > mfa.last_step => Ok(step),
-        Some(_) => Err(ApiError::Unauthorized(
-            "this code was already used; wait for the next one".into(),
-        )),
-        None => Err(ApiError::Unauthorized("wrong or expired code".into())),
+        Some(_) => Err(Error::CodeReused),
+        None => Err(Error::WrongCode),
     }
 }
 
@@ -179,25 +232,17 @@ pub fn check_password(
     field: &str,
     username: &str,
     email: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
+    let invalid = |message: String| Err(FieldError::new(field, message).into());
     let chars = password.chars().count();
     if chars < PASSWORD_MIN_CHARS {
-        return Err(ApiError::field(
-            field,
-            format!("must be at least {PASSWORD_MIN_CHARS} characters"),
-        ));
+        return invalid(format!("must be at least {PASSWORD_MIN_CHARS} characters"));
     }
     if chars > PASSWORD_MAX_CHARS {
-        return Err(ApiError::field(
-            field,
-            format!("must be at most {PASSWORD_MAX_CHARS} characters"),
-        ));
+        return invalid(format!("must be at most {PASSWORD_MAX_CHARS} characters"));
     }
     if password.chars().any(|c| c.is_control()) {
-        return Err(ApiError::field(
-            field,
-            "must not contain control characters",
-        ));
+        return invalid("must not contain control characters".into());
     }
     let entropy = zxcvbn::zxcvbn(password, &[username, email]);
     if entropy.score() < zxcvbn::Score::Three {
@@ -209,7 +254,7 @@ pub fn check_password(
                     .or_else(|| f.suggestions().first().map(|s| s.to_string()))
             })
             .unwrap_or_else(|| "it is too easy to guess".into());
-        return Err(ApiError::field(field, format!("is too weak: {why}")));
+        return invalid(format!("is too weak: {why}"));
     }
     Ok(())
 }

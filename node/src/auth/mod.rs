@@ -7,6 +7,7 @@
 //! Consumes: nothing yet.
 
 pub mod domain;
+pub mod error;
 pub mod events;
 pub mod hashing;
 pub mod http;

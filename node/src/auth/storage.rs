@@ -3,11 +3,13 @@
 //! challenges, `s/` sessions, `sa/` sessions by account, `r/` refresh tokens.
 
 use crate::platform::envelope::Envelope;
-use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, abort, key};
+use crate::platform::tokens::Role;
 
 use super::domain::{Account, OneTimeToken, RefreshRecord, Session, now};
-use super::events::{AccountRegistered, AccountVerified};
+use super::error::Error;
+use super::events::{AccountRegistered, AccountVerified, RolesChanged};
 
 pub fn account_key(id: &str) -> Vec<u8> {
     key("a/", &[id])
@@ -21,11 +23,11 @@ fn email_key(email: &str) -> Vec<u8> {
     key("e/", &[email])
 }
 
-pub fn verify_key(hash: &str) -> Vec<u8> {
+fn verify_key(hash: &str) -> Vec<u8> {
     key("v/", &[hash])
 }
 
-pub fn challenge_key(hash: &str) -> Vec<u8> {
+fn challenge_key(hash: &str) -> Vec<u8> {
     key("c/", &[hash])
 }
 
@@ -40,12 +42,10 @@ fn refresh_key(hash: &str) -> Vec<u8> {
 /// Checks that neither the username nor the e-mail is taken (outside a transaction).
 pub fn check_free(store: &Store, username: &str, email: &str) -> ApiResult<()> {
     if store.contains(&username_key(username))? {
-        return Err(ApiError::Conflict("this username is taken".into()));
+        return Err(Error::UsernameTaken.into());
     }
     if store.contains(&email_key(email))? {
-        return Err(ApiError::Conflict(
-            "an account with this e-mail exists".into(),
-        ));
+        return Err(Error::EmailTaken.into());
     }
     Ok(())
 }
@@ -60,12 +60,10 @@ pub async fn register(
     store
         .write(|tx| {
             if tx.contains(&username_key(&account.username))? {
-                return abort(ApiError::Conflict("this username is taken".into()));
+                return abort(Error::UsernameTaken);
             }
             if tx.contains(&email_key(&account.email))? {
-                return abort(ApiError::Conflict(
-                    "an account with this e-mail exists".into(),
-                ));
+                return abort(Error::EmailTaken);
             }
             tx.put(&account_key(&account.id), account)?;
             tx.put_raw(&username_key(&account.username), account.id.as_bytes())?;
@@ -107,13 +105,13 @@ pub async fn verify(store: &Store, hash: &str) -> ApiResult<Account> {
 }
 
 /// Removes a one-time token and returns it, if it exists and has not expired.
-pub fn take_token(tx: &Tx, key: &[u8]) -> TxResult<OneTimeToken> {
+fn take_token(tx: &Tx, key: &[u8]) -> TxResult<OneTimeToken> {
     let Some(token) = tx.get::<OneTimeToken>(key)? else {
-        return abort(ApiError::BadRequest("unknown or already used token".into()));
+        return abort(Error::UnknownToken);
     };
     tx.remove(key)?;
     if token.expires_at < now() {
-        return abort(ApiError::BadRequest("this token has expired".into()));
+        return abort(Error::TokenExpired);
     }
     Ok(token)
 }
@@ -121,7 +119,7 @@ pub fn take_token(tx: &Tx, key: &[u8]) -> TxResult<OneTimeToken> {
 pub fn load(tx: &Tx, id: &str) -> TxResult<Account> {
     match tx.get::<Account>(&account_key(id))? {
         Some(account) => Ok(account),
-        None => abort(ApiError::NotFound("no such account".into())),
+        None => abort(Error::AccountNotFound),
     }
 }
 
@@ -166,8 +164,56 @@ pub async fn update_account<T>(
         .await
 }
 
-pub async fn put_token(store: &Store, key: &[u8], token: &OneTimeToken) -> ApiResult<()> {
-    store.write(|tx| tx.put(key, token)).await
+/// What a one-time token is for: confirming an address, or completing a login with MFA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Verification,
+    Challenge,
+}
+
+fn token_key(purpose: Purpose, hash: &str) -> Vec<u8> {
+    match purpose {
+        Purpose::Verification => verify_key(hash),
+        Purpose::Challenge => challenge_key(hash),
+    }
+}
+
+/// Stores a one-time token by the hash of its secret.
+pub async fn put_token(
+    store: &Store,
+    purpose: Purpose,
+    hash: &str,
+    token: &OneTimeToken,
+) -> ApiResult<()> {
+    store
+        .write(|tx| tx.put(&token_key(purpose, hash), token))
+        .await
+}
+
+/// A live one-time token, without spending it.
+pub fn peek_token(store: &Store, purpose: Purpose, hash: &str) -> ApiResult<Option<OneTimeToken>> {
+    Ok(store
+        .get::<OneTimeToken>(&token_key(purpose, hash))?
+        .filter(|t| t.expires_at >= now()))
+}
+
+/// Spends a one-time token in a transaction.
+pub fn spend_token(tx: &Tx, purpose: Purpose, hash: &str) -> TxResult<OneTimeToken> {
+    take_token(tx, &token_key(purpose, hash))
+}
+
+/// Sets an account's roles and tells the other contexts.
+pub async fn set_roles(store: &Store, actor: &str, id: &str, roles: &[Role]) -> ApiResult<Account> {
+    let (account, ()) = update_account(store, id, |tx, a| {
+        a.roles = roles.to_vec();
+        let event = RolesChanged {
+            account_id: a.id.clone(),
+            roles: roles.to_vec(),
+        };
+        tx.emit(&Envelope::new(actor, &a.id, &event))
+    })
+    .await?;
+    Ok(account)
 }
 
 /// Starts a session with its first refresh token.
@@ -213,10 +259,10 @@ pub async fn rotate_refresh(
     store
         .write(|tx| {
             let Some(mut record) = tx.get::<RefreshRecord>(&refresh_key(old_hash))? else {
-                return abort(ApiError::Unauthorized("unknown refresh token".into()));
+                return abort(Error::UnknownRefreshToken);
             };
             let Some(mut session) = tx.get::<Session>(&session_key(&record.session_id))? else {
-                return abort(ApiError::Unauthorized("unknown session".into()));
+                return abort(Error::UnknownSession);
             };
             if record.used {
                 session.revoked = true;
@@ -224,12 +270,10 @@ pub async fn rotate_refresh(
                 return Ok(Rotation::Reused);
             }
             if session.revoked {
-                return abort(ApiError::Unauthorized("this session has ended".into()));
+                return abort(Error::SessionEnded);
             }
             if record.expires_at < now() {
-                return abort(ApiError::Unauthorized(
-                    "this refresh token has expired".into(),
-                ));
+                return abort(Error::RefreshTokenExpired);
             }
             record.used = true;
             tx.put(&refresh_key(old_hash), &record)?;

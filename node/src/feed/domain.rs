@@ -4,7 +4,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::platform::error::ApiError;
+use super::error::Error;
 use crate::posts::events::{Audience, Visibility};
 
 /// Entries kept per home timeline (fan-out on write); older ones fall off.
@@ -134,8 +134,8 @@ impl Cursor {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     }
 
-    pub fn decode(s: &str, order: Order) -> Result<Cursor, ApiError> {
-        let bad = || ApiError::field("cursor", "is not a cursor this feed returned");
+    pub fn decode(s: &str, order: Order) -> Result<Cursor, Error> {
+        let bad = || Error::BadCursor;
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(s)
             .map_err(|_| bad())?;

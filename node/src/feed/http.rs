@@ -6,13 +6,14 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::error::ApiResult;
 use crate::platform::http::{Json, Query, rfc3339};
 use crate::platform::tokens::AuthUser;
 use crate::posts::events::Audience;
 
 use super::FeedState;
 use super::domain::{self, ACTIVE_SECS, CANDIDATES, Cursor, Order, PostMeta};
+use super::error::Error;
 use super::storage;
 
 pub fn routes(state: FeedState) -> Router {
@@ -98,7 +99,7 @@ async fn home_feed(
     let limit = match q.limit {
         None => 20,
         Some(n @ 1..=100) => n as usize,
-        Some(_) => return Err(ApiError::field("limit", "must be between 1 and 100")),
+        Some(_) => return Err(Error::BadLimit.into()),
     };
     let cursor = q
         .cursor

@@ -13,6 +13,7 @@
 //! `groups.MemberJoined|MemberLeft|GroupDeleted|PageFollowed|PageUnfollowed`.
 
 pub mod domain;
+pub mod error;
 pub mod http;
 pub mod storage;
 

@@ -5,6 +5,8 @@ use utoipa::ToSchema;
 
 use crate::platform::error::{ApiError, FieldError};
 
+use super::error::Error;
+
 /// Who sees the full profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
@@ -109,17 +111,60 @@ pub fn sees_full_profile(privacy: &Privacy, relation: Relationship) -> bool {
 }
 
 /// Whether the viewer may ask the owner for friendship.
-pub fn may_request(policy: RequestPolicy, mutual_friends: usize) -> Result<(), ApiError> {
+pub fn may_request(policy: RequestPolicy, mutual_friends: usize) -> Result<(), Error> {
     match policy {
         RequestPolicy::Everyone => Ok(()),
         RequestPolicy::FriendsOfFriends if mutual_friends > 0 => Ok(()),
-        RequestPolicy::FriendsOfFriends => Err(ApiError::Forbidden(
-            "this user accepts friend requests only from friends of friends".into(),
-        )),
-        RequestPolicy::Nobody => Err(ApiError::Forbidden(
-            "this user does not accept friend requests".into(),
-        )),
+        RequestPolicy::FriendsOfFriends => Err(Error::FriendsOfFriendsOnly),
+        RequestPolicy::Nobody => Err(Error::NoRequestsAccepted),
     }
+}
+
+/// The editable fields of a profile; absent fields stay, an empty string clears.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileFields {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+    pub location: Option<String>,
+    pub website: Option<String>,
+}
+
+/// Checks every field of a profile change at once: a display name of 1 to 64 characters,
+/// a bio of at most 500 (newlines allowed), a location of at most 100, an http(s) website.
+pub fn clean_profile(fields: ProfileFields) -> Result<ProfileFields, Error> {
+    let mut errors = Vec::<FieldError>::new();
+    let mut check = |r: Result<String, FieldError>| match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    let display_name = fields.display_name.and_then(|v| {
+        check(clean_text("display_name", &v, 64, false).and_then(|v| {
+            if v.is_empty() {
+                Err(FieldError::new("display_name", "must not be empty"))
+            } else {
+                Ok(v)
+            }
+        }))
+    });
+    let bio = fields
+        .bio
+        .and_then(|v| check(clean_text("bio", &v, 500, true)));
+    let location = fields
+        .location
+        .and_then(|v| check(clean_text("location", &v, 100, false)));
+    let website = fields.website.and_then(|v| check(clean_website(&v)));
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Ok(ProfileFields {
+        display_name,
+        bio,
+        location,
+        website,
+    })
 }
 
 pub use crate::platform::text::clean_text;
@@ -184,5 +229,20 @@ mod tests {
         assert!(clean_text("bio", "a\nb", 10, true).is_ok());
         assert!(clean_text("bio", &"é".repeat(11), 10, false).is_err());
         assert!(clean_website("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn a_profile_change_names_every_bad_field() {
+        let change = ProfileFields {
+            display_name: Some("  ".into()),
+            website: Some("ftp://x".into()),
+            bio: Some("fine".into()),
+            ..Default::default()
+        };
+        let Err(Error::Invalid(errors)) = clean_profile(change) else {
+            panic!("two fields are bad");
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["display_name", "website"]);
     }
 }

@@ -8,6 +8,7 @@
 //! by a call).
 
 pub mod domain;
+pub mod error;
 pub mod events;
 pub mod http;
 pub mod storage;

@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::auth::events::AccountRegistered;
 use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
-use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, abort, key};
 use crate::platform::unix_now;
+
+use super::error::Error;
 
 use super::domain::{Profile, Relationship};
 use super::events::{
@@ -111,9 +113,7 @@ pub async fn update_profile(
     store
         .write(|tx| {
             let Some(mut profile) = tx.get::<Profile>(&profile_key(id))? else {
-                return abort(ApiError::NotFound(
-                    "your profile does not exist yet; retry in a moment".into(),
-                ));
+                return abort(Error::ProfileNotYet);
             };
             change(&mut profile);
             tx.put(&profile_key(id), &profile)?;
@@ -160,15 +160,13 @@ pub async fn send_request(store: &Store, from: &str, to: &str) -> ApiResult<Requ
                 || tx.contains(&block_key(to, from))?
                 || !tx.contains(&profile_key(to))?
             {
-                return abort(ApiError::NotFound("no such user".into()));
+                return abort(Error::UserNotFound);
             }
             if tx.contains(&friend_key(from, to))? {
-                return abort(ApiError::Conflict("you are already friends".into()));
+                return abort(Error::AlreadyFriends);
             }
             if tx.contains(&outgoing_key(from, to))? {
-                return abort(ApiError::Conflict(
-                    "you already sent a friend request to this user".into(),
-                ));
+                return abort(Error::AlreadyAsked);
             }
             if tx.contains(&incoming_key(from, to))? {
                 befriend(tx, from, to)?;
@@ -214,9 +212,7 @@ pub async fn cancel_request(store: &Store, from: &str, to: &str) -> ApiResult<()
     store
         .write(|tx| {
             if !tx.contains(&outgoing_key(from, to))? {
-                return abort(ApiError::NotFound(
-                    "no pending friend request to this user".into(),
-                ));
+                return abort(Error::NoRequestTo);
             }
             drop_requests(tx, from, to).map(|_| ())
         })
@@ -233,9 +229,7 @@ pub async fn answer_request(
     store
         .write(|tx| {
             if !tx.contains(&incoming_key(me, requester))? {
-                return abort(ApiError::NotFound(
-                    "no pending friend request from this user".into(),
-                ));
+                return abort(Error::NoRequestFrom);
             }
             if accept {
                 befriend(tx, me, requester)
@@ -268,9 +262,7 @@ pub async fn unfriend(store: &Store, me: &str, other: &str) -> ApiResult<()> {
     store
         .write(|tx| {
             if !end_friendship(tx, me, other)? {
-                return abort(ApiError::NotFound(
-                    "you are not friends with this user".into(),
-                ));
+                return abort(Error::NotFriends);
             }
             Ok(())
         })
@@ -282,7 +274,7 @@ pub async fn block(store: &Store, me: &str, other: &str) -> ApiResult<()> {
     store
         .write(|tx| {
             if !tx.contains(&profile_key(other))? {
-                return abort(ApiError::NotFound("no such user".into()));
+                return abort(Error::UserNotFound);
             }
             if tx.contains(&block_key(me, other))? {
                 return Ok(());
@@ -307,7 +299,7 @@ pub async fn unblock(store: &Store, me: &str, other: &str) -> ApiResult<()> {
     store
         .write(|tx| {
             if !tx.remove(&block_key(me, other))? {
-                return abort(ApiError::NotFound("you have not blocked this user".into()));
+                return abort(Error::NotBlocked);
             }
             emit(
                 tx,

@@ -1,0 +1,90 @@
+//! What can go wrong in auth, in its own words; mapped onto the problem table once, here.
+
+use crate::platform::error::{ApiError, FieldError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("registration is closed on this platform")]
+    RegistrationClosed,
+    #[error("this username is taken")]
+    UsernameTaken,
+    #[error("an account with this e-mail exists")]
+    EmailTaken,
+    #[error("unknown or already used token")]
+    UnknownToken,
+    #[error("this token has expired")]
+    TokenExpired,
+    #[error("no such account")]
+    AccountNotFound,
+    /// Login refuses without saying which of the two was wrong.
+    #[error("wrong username or password")]
+    WrongCredentials,
+    #[error("the password is wrong")]
+    WrongPassword,
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    #[error("confirm your e-mail address first (see /auth/verify)")]
+    NotVerified,
+    #[error("unknown or expired MFA challenge; log in again")]
+    UnknownChallenge,
+    #[error("MFA is not enabled on this account")]
+    MfaNotEnabled,
+    #[error("MFA is already enabled; disable it first")]
+    MfaAlreadyEnabled,
+    #[error("start with /auth/mfa/enroll")]
+    EnrolFirst,
+    #[error("this platform requires a second factor; it cannot be turned off")]
+    MfaRequired,
+    #[error("wrong or expired code")]
+    WrongCode,
+    #[error("this code was already used; wait for the next one")]
+    CodeReused,
+    #[error("unknown or already used recovery code")]
+    UnknownRecoveryCode,
+    #[error("unknown refresh token")]
+    UnknownRefreshToken,
+    #[error("this refresh token has expired")]
+    RefreshTokenExpired,
+    #[error("this refresh token was already used; the session has been revoked")]
+    RefreshTokenReused,
+    #[error("unknown session")]
+    UnknownSession,
+    #[error("this session has ended")]
+    SessionEnded,
+    #[error("the account no longer exists")]
+    AccountGone,
+    /// The TOTP library refused a secret we made: a bug, logged, never shown.
+    #[error("totp: {0}")]
+    Totp(String),
+    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+}
+
+impl From<FieldError> for Error {
+    fn from(e: FieldError) -> Self {
+        Error::Invalid(vec![e])
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        use Error::*;
+        match e {
+            Invalid(errors) => ApiError::Validation {
+                detail: Invalid(errors.clone()).to_string(),
+                errors,
+            },
+            Totp(cause) => ApiError::internal(cause),
+            RegistrationClosed | NotVerified | MfaRequired => ApiError::Forbidden(e.to_string()),
+            UsernameTaken | EmailTaken | MfaAlreadyEnabled => ApiError::Conflict(e.to_string()),
+            UnknownToken | TokenExpired | MfaNotEnabled | EnrolFirst => {
+                ApiError::BadRequest(e.to_string())
+            }
+            AccountNotFound => ApiError::NotFound(e.to_string()),
+            WrongCredentials | WrongPassword | WrongCurrentPassword | UnknownChallenge
+            | WrongCode | CodeReused | UnknownRecoveryCode | UnknownRefreshToken
+            | RefreshTokenExpired | RefreshTokenReused | UnknownSession | SessionEnded
+            | AccountGone => ApiError::Unauthorized(e.to_string()),
+        }
+    }
+}

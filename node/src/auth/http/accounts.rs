@@ -1,0 +1,91 @@
+//! The account itself: password change, roles, and the public key that verifies tokens.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::platform::error::ApiResult;
+use crate::platform::http::Json;
+use crate::platform::tokens::{Admin, AuthUser, RequireRole, Role};
+
+use super::super::AuthState;
+use super::super::domain::{self, Account};
+use super::super::error::Error;
+use super::super::storage;
+use super::AccountView;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the password and ends every other session of the account.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204), (status = 401, description = "wrong current password"), (status = 422, description = "weak new password")), security(("bearer" = [])))]
+pub(super) async fn change_password(
+    State(s): State<AuthState>,
+    user: AuthUser,
+    Json(req): Json<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    let account = own_account(&s, &user)?;
+    domain::check_password(
+        &req.new_password,
+        "new_password",
+        &account.username,
+        &account.email,
+    )?;
+    if !s
+        .hasher
+        .verify(req.current_password, Some(account.password_hash.clone()))
+        .await?
+    {
+        return Err(Error::WrongCurrentPassword.into());
+    }
+    let hash = s.hasher.hash(req.new_password).await?;
+    storage::update_account(&s.store, &account.id, |_, a| {
+        a.password_hash = hash.clone();
+        Ok(())
+    })
+    .await?;
+    storage::revoke_other_sessions(&s.store, &account.id, Some(&user.0.sid)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) fn own_account(s: &AuthState, user: &AuthUser) -> ApiResult<Account> {
+    storage::find_account(&s.store, user.id())?.ok_or(Error::AccountGone.into())
+}
+
+/// The public key that verifies access tokens, as a JSON Web Key Set.
+#[utoipa::path(get, path = "/api/v1/auth/jwks.json", tag = "auth", responses((status = 200, description = "JWKS (RFC 7517)")))]
+pub(super) async fn jwks(State(s): State<AuthState>) -> Json<serde_json::Value> {
+    Json(s.verifier.jwks())
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, body = AccountView)), security(("bearer" = [])))]
+pub(super) async fn me(State(s): State<AuthState>, user: AuthUser) -> ApiResult<Json<AccountView>> {
+    Ok(Json(AccountView::from(&own_account(&s, &user)?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolesRequest {
+    roles: Vec<Role>,
+}
+
+/// Sets the roles of an account (admins only). `user` is always kept.
+#[utoipa::path(put, path = "/api/v1/auth/accounts/{id}/roles", tag = "auth", request_body = RolesRequest,
+    responses((status = 200, body = AccountView), (status = 403, description = "not an admin"), (status = 404)), security(("bearer" = [])))]
+pub(super) async fn set_roles(
+    State(s): State<AuthState>,
+    RequireRole(admin, ..): RequireRole<Admin>,
+    Path(id): Path<String>,
+    Json(req): Json<RolesRequest>,
+) -> ApiResult<Json<AccountView>> {
+    let roles = domain::roles_with_user(req.roles);
+    let account = storage::set_roles(&s.store, admin.id(), &id, &roles).await?;
+    Ok(Json(AccountView::from(&account)))
+}

@@ -1,0 +1,89 @@
+//! The HTTP API of auth, under `/api/v1/auth`, by concern: [`registration`] (register,
+//! verify), [`sessions`] (login, the MFA challenge, refresh, logout), [`mfa`] (enrolment and
+//! recovery codes) and [`accounts`] (password, roles, the public key).
+
+mod accounts;
+mod mfa;
+mod registration;
+mod sessions;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::platform::tokens::Role;
+
+use super::AuthState;
+use super::domain::Account;
+
+pub fn routes(state: AuthState) -> Router {
+    Router::new()
+        .route("/api/v1/auth/register", post(registration::register))
+        .route("/api/v1/auth/verify", post(registration::verify))
+        .route(
+            "/api/v1/auth/verify/resend",
+            post(registration::resend_verification),
+        )
+        .route("/api/v1/auth/login", post(sessions::login))
+        .route("/api/v1/auth/refresh", post(sessions::refresh))
+        .route("/api/v1/auth/logout", post(sessions::logout))
+        .route("/api/v1/auth/password", post(accounts::change_password))
+        .route("/api/v1/auth/mfa/enroll", post(mfa::enroll_mfa))
+        .route("/api/v1/auth/mfa/confirm", post(mfa::confirm_mfa))
+        .route("/api/v1/auth/mfa/challenge", post(sessions::mfa_challenge))
+        .route("/api/v1/auth/mfa/disable", post(mfa::disable_mfa))
+        .route(
+            "/api/v1/auth/mfa/recovery-codes",
+            post(mfa::regenerate_recovery_codes),
+        )
+        .route("/api/v1/auth/jwks.json", get(accounts::jwks))
+        .route("/api/v1/auth/me", get(accounts::me))
+        .route("/api/v1/auth/accounts/{id}/roles", put(accounts::set_roles))
+        .with_state(state)
+}
+
+/// An account as its owner sees it.
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    id: String,
+    username: String,
+    email: String,
+    roles: Vec<Role>,
+    verified: bool,
+    mfa_enabled: bool,
+}
+
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        AccountView {
+            id: a.id.clone(),
+            username: a.username.clone(),
+            email: a.email.clone(),
+            roles: a.roles.clone(),
+            verified: a.verified,
+            mfa_enabled: a.mfa.is_some(),
+        }
+    }
+}
+
+/// The auth part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    registration::register,
+    registration::verify,
+    registration::resend_verification,
+    sessions::login,
+    sessions::mfa_challenge,
+    sessions::refresh,
+    sessions::logout,
+    accounts::change_password,
+    mfa::enroll_mfa,
+    mfa::confirm_mfa,
+    mfa::disable_mfa,
+    mfa::regenerate_recovery_codes,
+    accounts::jwks,
+    accounts::me,
+    accounts::set_roles
+))]
+pub struct AuthApi;

@@ -1,0 +1,229 @@
+//! Sessions: login (with the MFA challenge), refresh-token rotation and logout.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use governor::DefaultKeyedRateLimiter;
+use governor::clock::{Clock, DefaultClock};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::http::Json;
+use crate::platform::storage::abort;
+
+use super::super::AuthState;
+use super::super::domain::{
+    self, Account, Factor, OneTimeToken, Session, now, random_token, token_hash,
+};
+use super::super::error::Error;
+use super::super::storage::{self, Purpose};
+
+/// MFA challenges live five minutes.
+const CHALLENGE_TTL_SECS: i64 = 300;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username or e-mail.
+    login: String,
+    password: String,
+}
+
+/// What a successful login, MFA challenge or refresh returns.
+#[derive(Serialize, ToSchema)]
+pub struct Tokens {
+    access_token: String,
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+    refresh_token: String,
+    account_id: String,
+}
+
+/// A login that needs the second factor.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequired {
+    mfa_required: bool,
+    /// Pass to `/auth/mfa/challenge` with the code, within five minutes.
+    mfa_token: String,
+}
+
+pub(super) fn limited(limiter: &DefaultKeyedRateLimiter<String>, key: String) -> ApiResult<()> {
+    limiter.check_key(&key).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        ApiError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        }
+    })
+}
+
+/// The client's address as the gateway recorded it.
+pub(super) fn client_ip(headers: &HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Checks the password; answers with tokens, or with an MFA challenge when MFA is on.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = Tokens), (status = 401, description = "wrong credentials"), (status = 403, description = "account not verified"), (status = 429, description = "too many attempts")))]
+pub(super) async fn login(
+    State(s): State<AuthState>,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<axum::response::Response> {
+    limited(&s.per_ip, client_ip(&headers))?;
+    limited(&s.per_account, req.login.trim().to_lowercase())?;
+    let account = storage::find_by_login(&s.store, &req.login)?;
+    let ok = s
+        .hasher
+        .verify(
+            req.password,
+            account.as_ref().map(|a| a.password_hash.clone()),
+        )
+        .await?;
+    let account = match account {
+        Some(account) if ok => account,
+        _ => return Err(Error::WrongCredentials.into()),
+    };
+    if !account.verified {
+        return Err(Error::NotVerified.into());
+    }
+    if account.mfa.is_some() {
+        let token = random_token();
+        let record = OneTimeToken {
+            account_id: account.id.clone(),
+            expires_at: now() + CHALLENGE_TTL_SECS,
+        };
+        storage::put_token(&s.store, Purpose::Challenge, &token_hash(&token), &record).await?;
+        return Ok(Json(MfaRequired {
+            mfa_required: true,
+            mfa_token: token,
+        })
+        .into_response());
+    }
+    Ok(Json(start_session(&s, &account).await?).into_response())
+}
+
+pub(super) async fn start_session(s: &AuthState, account: &Account) -> ApiResult<Tokens> {
+    let session = Session {
+        id: crate::platform::new_id(),
+        account_id: account.id.clone(),
+        created_at: now(),
+        revoked: false,
+    };
+    let refresh = random_token();
+    storage::start_session(
+        &s.store,
+        &session,
+        &token_hash(&refresh),
+        now() + s.settings.refresh_token_ttl_secs as i64,
+    )
+    .await?;
+    tokens(s, account, &session.id, refresh)
+}
+
+pub(super) fn tokens(
+    s: &AuthState,
+    account: &Account,
+    session_id: &str,
+    refresh_token: String,
+) -> ApiResult<Tokens> {
+    // A platform that requires a second factor gives accounts without one a token that
+    // only allows enrolling it.
+    let enrol_mfa = s.settings.mfa_required && account.mfa.is_none();
+    Ok(Tokens {
+        access_token: s.issuer.issue_with(
+            &account.id,
+            account.roles.clone(),
+            session_id,
+            enrol_mfa,
+        )?,
+        token_type: "Bearer",
+        expires_in: s.issuer.ttl_secs,
+        refresh_token,
+        account_id: account.id.clone(),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    mfa_token: String,
+    /// The 6-digit TOTP code; or give `recovery_code` instead.
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// Completes a login with the second factor (a TOTP code or an unused recovery code).
+#[utoipa::path(post, path = "/api/v1/auth/mfa/challenge", tag = "auth", request_body = ChallengeRequest,
+    responses((status = 200, body = Tokens), (status = 401, description = "wrong code or expired challenge")))]
+pub(super) async fn mfa_challenge(
+    State(s): State<AuthState>,
+    Json(req): Json<ChallengeRequest>,
+) -> ApiResult<Json<Tokens>> {
+    let factor = Factor::from_request(req.code, req.recovery_code)?;
+    let challenge = token_hash(req.mfa_token.trim());
+    let token = storage::peek_token(&s.store, Purpose::Challenge, &challenge)?
+        .ok_or(Error::UnknownChallenge)?;
+    limited(&s.per_account, token.account_id.clone())?;
+    let platform = s.platform.clone();
+    let (account, ()) = storage::update_account(&s.store, &token.account_id, |tx, account| {
+        domain::use_second_factor(account, &factor, &platform).or_else(abort)?;
+        storage::spend_token(tx, Purpose::Challenge, &challenge).map(|_| ())
+    })
+    .await?;
+    Ok(Json(start_session(&s, &account).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Trades a refresh token for new tokens. A token used twice ends its whole session.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = Tokens), (status = 401, description = "unknown, expired or reused token")))]
+pub(super) async fn refresh(
+    State(s): State<AuthState>,
+    Json(req): Json<RefreshRequest>,
+) -> ApiResult<Json<Tokens>> {
+    let next = random_token();
+    let expires_at = now() + s.settings.refresh_token_ttl_secs as i64;
+    let rotation = storage::rotate_refresh(
+        &s.store,
+        &token_hash(req.refresh_token.trim()),
+        &token_hash(&next),
+        expires_at,
+    )
+    .await?;
+    match rotation {
+        storage::Rotation::Reused => {
+            tracing::warn!("refresh token reused: session revoked");
+            Err(Error::RefreshTokenReused.into())
+        }
+        storage::Rotation::Rotated {
+            account_id,
+            session_id,
+        } => {
+            let account =
+                storage::find_account(&s.store, &account_id)?.ok_or(Error::AccountGone)?;
+            Ok(Json(tokens(&s, &account, &session_id, next)?))
+        }
+    }
+}
+
+/// Ends the session of a refresh token.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204)))]
+pub(super) async fn logout(
+    State(s): State<AuthState>,
+    Json(req): Json<RefreshRequest>,
+) -> ApiResult<StatusCode> {
+    storage::revoke_by_refresh(&s.store, &token_hash(req.refresh_token.trim())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
