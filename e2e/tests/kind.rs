@@ -7,6 +7,12 @@
 //! summary shows it as skipped, never as passed. `.github/workflows/e2e.yml` runs it with
 //! `--ignored` on a runner that has Docker; run there without its tools, it fails naming
 //! what is missing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

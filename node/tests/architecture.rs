@@ -1,6 +1,12 @@
 //! The architecture invariants of docs/architecture.md, checked on the source:
 //! `platform` and the gateway import no context, a context imports only other contexts' `events`,
 //! and the operator deploys the contexts of `Context::ALL`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 use std::path::Path;
 

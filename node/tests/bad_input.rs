@@ -1,4 +1,10 @@
 //! Bad input gets a problem+json 4xx and changes nothing; nothing gets a 500.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

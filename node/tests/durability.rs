@@ -1,4 +1,10 @@
 //! The outbox and the consumers across a NATS outage and a SIGKILL of the node.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

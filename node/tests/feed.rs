@@ -1,5 +1,11 @@
 //! The home feed through the gateway: what goes in, ordering and paging, and convergence
 //! after deletes, unfriends, blocks and leaving a group.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

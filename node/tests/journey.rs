@@ -1,4 +1,10 @@
 //! The black-box journey through the gateway, against a real nats-server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

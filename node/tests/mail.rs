@@ -1,5 +1,11 @@
 //! Mail over SMTP: with `AGORA_SMTP_URL`, verification mail goes to a real SMTP server
 //! (Python's `smtpd` debugging server, which prints what it receives).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

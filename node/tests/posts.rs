@@ -1,4 +1,10 @@
 //! Posts through the gateway: the visibility matrix, comments, reactions, shares, edits.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

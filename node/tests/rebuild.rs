@@ -1,6 +1,12 @@
 //! `rebuild`: projections dropped and rebuilt from the event stream give the same answers,
 //! in a running node (`/ops/rebuild/{context}`) and in a stopped data directory
 //! (`agora-node rebuild`), and a rebuild under load fails no request.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

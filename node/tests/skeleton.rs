@@ -2,6 +2,12 @@
 //! one subscription, started by the platform, driven through the gateway and the bus. Its
 //! event changed shape once (version 1 called the field `title`): a version-1 event still
 //! in the stream applies after the "upgrade", live and when the projection is rebuilt.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

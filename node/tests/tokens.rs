@@ -1,4 +1,10 @@
 //! Refresh rotation and reuse, bad access tokens, roles, logout and password change.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

@@ -1,5 +1,11 @@
 //! The cluster topology on one machine: each context in its own `serve` process with its
 //! own data, and `gateway` routing to them over HTTP, all on one real nats-server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

@@ -43,6 +43,7 @@ impl Metrics {
         })
     }
 
+    #[expect(clippy::expect_used, reason = "writing to a String cannot fail")]
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

@@ -1,5 +1,11 @@
 //! The reconcile loop against a mocked API server: first creation, an idle second pass,
 //! pruning, pause, readiness and the data policy.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod common;
 

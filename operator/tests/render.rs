@@ -1,5 +1,11 @@
 //! The examples against the CRD's own schema, and everything the builders render for
 //! them, pinned as snapshots and checked against the official Kubernetes schemas.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

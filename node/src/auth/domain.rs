@@ -91,6 +91,10 @@ pub fn recovery_codes() -> Vec<String> {
         .collect()
 }
 
+#[expect(
+    clippy::indexing_slicing,
+    reason = "masked to 0..32, the alphabet's length"
+)]
 fn base32_lower(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     bytes

@@ -158,7 +158,10 @@ fn recent(posts: Vec<PostMeta>, limit: usize) -> FeedPage {
         .take(limit)
         .map(|m| item(m, None))
         .collect();
-    let next_cursor = more.then(|| Cursor::Recent(items[limit - 1].id.clone()).encode());
+    let next_cursor = items
+        .last()
+        .filter(|_| more)
+        .map(|last| Cursor::Recent(last.id.clone()).encode());
     FeedPage { items, next_cursor }
 }
 
@@ -203,8 +206,7 @@ fn ranked(
         .take(limit)
         .map(|(sc, m)| item(m, Some(sc)))
         .collect();
-    let next_cursor = more.then(|| {
-        let last = &items[limit - 1];
+    let next_cursor = items.last().filter(|_| more).map(|last| {
         Cursor::Ranked {
             as_of,
             score: last.score.unwrap_or_default(),

@@ -41,6 +41,10 @@ pub trait DomainEvent: Serialize {
 }
 
 impl Envelope {
+    #[expect(
+        clippy::expect_used,
+        reason = "events are plain structs with string keys"
+    )]
     pub fn new<E: DomainEvent>(actor: &str, aggregate_id: &str, event: &E) -> Self {
         Envelope {
             id: crate::platform::new_id(),

@@ -2,7 +2,7 @@
 //! `GET /api/v1/dev/mailbox`; with `AGORA_SMTP_URL` it goes out over SMTP (lettre, rustls);
 //! otherwise it is written to the log.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -65,7 +65,7 @@ impl Mailer {
         };
         match self {
             Mailer::DevMailbox(mailbox) => {
-                let mut mailbox = mailbox.lock().expect("mailbox lock");
+                let mut mailbox = mailbox.lock().unwrap_or_else(PoisonError::into_inner);
                 mailbox.push(mail);
                 let excess = mailbox.len().saturating_sub(1_000);
                 mailbox.drain(..excess);
@@ -84,7 +84,7 @@ impl Mailer {
         match self {
             Mailer::DevMailbox(mailbox) => mailbox
                 .lock()
-                .expect("mailbox lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .iter()
                 .filter(|m| to.is_none_or(|to| m.to.eq_ignore_ascii_case(to)))
                 .cloned()

@@ -182,6 +182,10 @@ pub fn ops_routes(metrics: Arc<Metrics>) -> Router {
 }
 
 /// A sender that flips to true on SIGTERM or Ctrl-C.
+#[expect(
+    clippy::expect_used,
+    reason = "startup: a node that cannot hear SIGTERM must not run"
+)]
 pub fn shutdown_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     let (tx, rx) = watch::channel(false);
     let signal_tx = tx.clone();

@@ -212,10 +212,10 @@ impl Store {
         let mut out = Vec::new();
         for item in self.data.range(start..) {
             let (k, v) = item?;
-            if !k.starts_with(prefix) || out.len() == limit {
+            let Some(rest) = k.strip_prefix(prefix).filter(|_| out.len() < limit) else {
                 break;
-            }
-            out.push((k[prefix.len()..].to_vec(), v));
+            };
+            out.push((rest.to_vec(), v));
         }
         Ok(out)
     }
@@ -242,7 +242,8 @@ impl Store {
                 break;
             }
             let (k, v) = item?;
-            out.push((k[prefix.len()..].to_vec(), v));
+            let rest = k.strip_prefix(prefix).unwrap_or_default();
+            out.push((rest.to_vec(), v));
         }
         Ok(out)
     }
@@ -360,6 +361,8 @@ pub fn key(prefix: &str, parts: &[&str]) -> Vec<u8> {
     k
 }
 
+/// Domain records are plain structs with string keys: serializing them cannot fail.
+#[expect(clippy::expect_used, reason = "records have no non-string map keys")]
 pub fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("domain types serialize")
 }

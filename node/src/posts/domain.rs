@@ -207,17 +207,19 @@ pub fn share_visibility(requested: Visibility, original: Visibility) -> Visibili
 pub fn tags_and_mentions(text: &str) -> (Vec<String>, Vec<String>) {
     let mut hashtags = Vec::new();
     let mut mentions = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let starts_word = i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+    let in_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut chars = text.chars().peekable();
+    let mut previous: Option<char> = None;
+    while let Some(c) = chars.next() {
+        let starts_word = !previous.is_some_and(in_word);
+        previous = Some(c);
         if (c == '#' || c == '@') && starts_word {
-            let word: String = chars[i + 1..]
-                .iter()
-                .take_while(|c| c.is_alphanumeric() || **c == '_')
-                .collect();
-            i += word.chars().count();
+            let mut word = String::new();
+            while let Some(&next) = chars.peek().filter(|n| in_word(**n)) {
+                word.push(next);
+                previous = Some(next);
+                chars.next();
+            }
             let word = word.to_lowercase();
             let list = if c == '#' {
                 &mut hashtags
@@ -228,7 +230,6 @@ pub fn tags_and_mentions(text: &str) -> (Vec<String>, Vec<String>) {
                 list.push(word);
             }
         }
-        i += 1;
     }
     hashtags.truncate(30);
     (hashtags, mentions)

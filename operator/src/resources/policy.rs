@@ -25,6 +25,10 @@ pub fn service_account(p: &Platform) -> Vec<Child> {
 }
 
 /// A fresh Ed25519 key pair as (private PKCS#8 PEM, public SPKI PEM).
+#[expect(
+    clippy::expect_used,
+    reason = "encoding a valid, fresh key cannot fail"
+)]
 pub fn generate_key_pair() -> (String, String) {
     let mut seed = [0u8; 32];
     rand::fill(&mut seed);

@@ -3,6 +3,12 @@
 //!
 //! Each worker owns one keep-alive HTTP/1.1 connection (hyper) and sends requests back to
 //! back; latencies go into per-worker HDR histograms that are merged at the end.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a load generator: a panic is a failed run, reported as such"
+)]
 
 mod social;
 

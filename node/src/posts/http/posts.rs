@@ -238,7 +238,10 @@ fn readable_page(
             }
         }
     }
-    let next_cursor = (items.len() == limit).then(|| items[limit - 1].id.clone());
+    let next_cursor = match items.last() {
+        Some(last) if items.len() == limit => Some(last.id.clone()),
+        _ => None,
+    };
     Ok(Json(Page { items, next_cursor }))
 }
 
