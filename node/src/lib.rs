@@ -7,7 +7,7 @@
 //! - [`platform`]: plumbing shared by every context (config, errors, storage, bus,
 //!   tokens, telemetry); imports no context.
 //! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`]: the bounded contexts, each with the same skeleton
-//!   (`domain`, `storage`, `events`, `http`).
+//!   (`domain`, `error`, `storage`, `events`, `http`).
 //! - [`gateway`]: the public edge under `/api/v1`.
 //! - [`cli`]: the `serve`, `gateway`, `dev` and `rebuild` commands.
 //!

@@ -7,7 +7,8 @@
 //! - [`crd`]: the resource's types (the source of `crds/`);
 //! - [`resources`]: the desired objects, as pure functions of the resource;
 //! - [`status`]: conditions and the rollout plan, as pure functions of what was observed;
-//! - [`controller`]: the reconcile loop: apply, prune, status, events, finalizer;
+//! - [`controller`]: the reconcile loop: apply, prune, status, events (no finalizer:
+//!   deletion is owner references, see the module doc);
 //! - [`leader`]: leader election on a Lease, for more than one replica;
 //! - [`telemetry`]: metrics and the health/metrics HTTP server.
 
