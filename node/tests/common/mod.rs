@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// The nats-server binary: `AGORA_NATS_SERVER`, else the one `scripts/install-nats` put in
 /// `.tools/bin`, else `nats-server` on PATH.
-fn nats_binary() -> PathBuf {
+pub fn nats_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("AGORA_NATS_SERVER") {
         return p.into();
     }
@@ -483,6 +483,14 @@ impl Process {
             stderr,
             child,
         }
+    }
+}
+
+impl Process {
+    /// SIGKILL, and waits for the process to be gone.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 }
 
