@@ -334,3 +334,65 @@ async fn older_posts_surface_when_the_newest_are_hidden() {
     older.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!(ids, older);
 }
+
+/// Every id of the recent feed, paged to the end.
+async fn whole_recent_feed(c: &Client) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut query = "order=recent&limit=100".to_string();
+    loop {
+        let page = c.get(&format!("/feed?{query}")).await.expect(200);
+        ids.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("order=recent&limit=100&cursor={cursor}"),
+            None => return ids,
+        }
+    }
+}
+
+/// A reader whose timeline is rebuilt (first read) gets the newest posts of all their
+/// friends in time order down to the timeline's depth (800), not each friend's newest few.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuilt_timeline_is_complete_down_to_its_depth() {
+    const PER_FRIEND: usize = 300;
+    const DEPTH: usize = 800;
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let reader = user(&anon, "reader").await;
+    let mut friends = Vec::new();
+    for name in ["ann", "bob", "cat"] {
+        let friend = user(&anon, name).await;
+        befriend(&reader, &friend).await;
+        friends.push(friend);
+    }
+    // Interleaved, as friends post in real life; the reader does not read meanwhile.
+    let mut posted = Vec::new();
+    for i in 0..PER_FRIEND {
+        for friend in &friends {
+            posted.push(
+                post_when_ready(
+                    &friend.1,
+                    json!({"text": format!("{i}"), "visibility": "friends"}),
+                )
+                .await,
+            );
+        }
+    }
+    // The feed applies the stream in order: the last post in its author's own feed means
+    // every post before it was applied too.
+    let last_author = &friends.last().unwrap().1;
+    feed_has(last_author, posted.last().unwrap(), true).await;
+    posted.sort_unstable_by(|a, b| b.cmp(a));
+    posted.truncate(DEPTH);
+    assert_eq!(
+        whole_recent_feed(&reader.1).await,
+        posted,
+        "the newest {DEPTH} posts of the reader's friends, newest first"
+    );
+}

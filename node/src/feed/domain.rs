@@ -12,7 +12,8 @@ pub const TIMELINE_CAP: usize = 800;
 /// Timeline entries (plus page posts) considered per read: what bounds the cost of a read
 /// (and the window the ranked order ranks).
 pub const CANDIDATES: usize = 120;
-/// Recent posts taken per followed page (pull path) and per friend or group on a rebuild.
+/// Recent posts taken per followed page per read window (pull path), and back-filled from
+/// a new friend or group.
 pub const PER_SOURCE: usize = 50;
 /// Users not seen for this long get no fan-out; their timeline is rebuilt when they return.
 pub const ACTIVE_SECS: i64 = 30 * 86_400;

@@ -367,32 +367,45 @@ pub fn candidates(
     Ok(out)
 }
 
-/// Rebuilds the timeline of a reader who was away: recent posts of their friends, their
-/// groups and their own, instead of fan-out they did not get.
+/// Rebuilds the timeline of a reader who was away: the newest [`TIMELINE_CAP`] posts of
+/// their own, their friends' and their groups', merged by time (post ids are ULIDs), so the
+/// timeline is complete down to its depth whatever the mix of sources. The merge reads
+/// each source lazily: at most the cap in all, plus one key per source.
 pub fn rebuild(store: &Store, reader: &str) -> ApiResult<()> {
-    let mut posts = ids(store.scan_before(&key("ap/", &[reader]), None, PER_SOURCE)?);
-    for friend in all(store, "f/", reader)? {
-        posts.extend(ids(store.scan_before(
-            &key("ap/", &[&friend]),
-            None,
-            PER_SOURCE,
-        )?));
-    }
-    for group in all(store, "mg/", reader)? {
-        posts.extend(ids(store.scan_before(
-            &key("gp/", &[&group]),
-            None,
-            PER_SOURCE,
-        )?));
-    }
-    posts.sort_unstable_by(|a, b| b.cmp(a));
-    posts.truncate(TIMELINE_CAP);
+    let mut sources = vec![key("ap/", &[reader])];
+    sources.extend(all(store, "f/", reader)?.iter().map(|f| key("ap/", &[f])));
+    sources.extend(all(store, "mg/", reader)?.iter().map(|g| key("gp/", &[g])));
+    let posts = newest_of(store, &sources, TIMELINE_CAP)?;
     let mut batch = sled::Batch::default();
     for p in posts {
         batch.insert(key("t/", &[reader, &p]), &[]);
     }
     store.data.apply_batch(batch)?;
     Ok(())
+}
+
+/// The newest `limit` ids under any of `prefixes`, newest first: a k-way merge.
+fn newest_of(store: &Store, prefixes: &[Vec<u8>], limit: usize) -> ApiResult<Vec<String>> {
+    use std::collections::BinaryHeap;
+    let mut sources: Vec<_> = prefixes
+        .iter()
+        .map(|p| store.keys_newest_first(p))
+        .collect();
+    let mut heads = BinaryHeap::new();
+    for (i, source) in sources.iter_mut().enumerate() {
+        if let Some(id) = source.next().transpose()? {
+            heads.push((id, i));
+        }
+    }
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some((id, i)) = heads.pop() else { break };
+        if let Some(next) = sources.get_mut(i).and_then(Iterator::next).transpose()? {
+            heads.push((next, i));
+        }
+        out.push(String::from_utf8_lossy(&id).into_owned());
+    }
+    Ok(out)
 }
 
 /// Drops timeline entries beyond the cap.

@@ -220,6 +220,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Keys under `prefix` (with the prefix cut off), newest first, read lazily: for merging
+    /// several sources without reading more of each than the merge takes.
+    pub fn keys_newest_first(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = ApiResult<Vec<u8>>> + use<> {
+        let mut end = prefix.to_vec();
+        end.push(0xff);
+        let cut = prefix.len();
+        self.data
+            .range(prefix.to_vec()..end)
+            .rev()
+            .map(move |item| {
+                let (k, _) = item?;
+                Ok(k.get(cut..).unwrap_or_default().to_vec())
+            })
+    }
+
     /// Like [`Store::scan_after`], newest first: keys under `prefix` before `prefix + before`
     /// (exclusive), in descending order. With ULID suffixes that is newest first.
     pub fn scan_before(
