@@ -362,7 +362,14 @@ async fn a_rebuilt_timeline_is_complete_down_to_its_depth() {
     const PER_FRIEND: usize = 300;
     const DEPTH: usize = 800;
     let nats = Nats::start();
-    let node = Node::start(&nats);
+    // 900 posts in a few seconds from one address: the rate limits are not under test here.
+    let node = Node::start_with(
+        &nats,
+        &[
+            ("AGORA_RATE_LIMIT_IP", "1000000"),
+            ("AGORA_RATE_LIMIT_USER", "1000000"),
+        ],
+    );
     let anon = node.client();
     let reader = user(&anon, "reader").await;
     let mut friends = Vec::new();
