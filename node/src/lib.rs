@@ -6,7 +6,7 @@
 //! # Layout
 //! - [`platform`]: plumbing shared by every context (config, errors, storage, bus,
 //!   tokens, telemetry); imports no context.
-//! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`]: the bounded contexts, each with the same skeleton
+//! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`], [`messages`]: the bounded contexts, each with the same skeleton
 //!   (`domain`, `error`, `storage`, `events`, `http`).
 //! - [`gateway`]: the public edge under `/api/v1`.
 //! - [`cli`]: the `serve`, `gateway`, `dev` and `rebuild` commands.
@@ -20,6 +20,7 @@ pub mod cli;
 pub mod feed;
 pub mod gateway;
 pub mod groups;
+pub mod messages;
 pub mod platform;
 pub mod posts;
 pub mod users;
@@ -34,6 +35,7 @@ pub fn bounded_context(context: Context) -> &'static dyn BoundedContext {
         Context::Groups => &groups::Groups,
         Context::Posts => &posts::Posts,
         Context::Feed => &feed::Feed,
+        Context::Messages => &messages::Messages,
     }
 }
 

@@ -26,15 +26,17 @@ pub enum Context {
     Groups,
     Posts,
     Feed,
+    Messages,
 }
 
 impl Context {
-    pub const ALL: [Context; 5] = [
+    pub const ALL: [Context; 6] = [
         Context::Auth,
         Context::Users,
         Context::Groups,
         Context::Posts,
         Context::Feed,
+        Context::Messages,
     ];
 
     /// The name: its data directory, its subjects' `<context>`, its consumer's name.
@@ -45,6 +47,7 @@ impl Context {
             Context::Groups => "groups",
             Context::Posts => "posts",
             Context::Feed => "feed",
+            Context::Messages => "messages",
         }
     }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::domain::Privacy;
+pub use super::domain::{MessagePolicy, Privacy};
 use crate::platform::envelope::DomainEvent;
 
 pub const CONTEXT: &str = "users";

@@ -300,7 +300,7 @@ mod tests {
                 .unwrap()
                 .value
                 .as_deref(),
-            Some("auth,users,groups,posts,feed")
+            Some("auth,users,groups,posts,feed,messages")
         );
     }
 

@@ -161,6 +161,7 @@ mod tests {
                 "demo-groups",
                 "demo-posts",
                 "demo-feed",
+                "demo-messages",
                 "demo-nats"
             ]
         );

@@ -1,0 +1,234 @@
+//! Messages in a conversation: read, send (idempotently), edit, delete for everyone,
+//! react, and mark read.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::platform::error::ApiResult;
+use crate::platform::http::{Json, Page, PageParams, Query, path_id};
+use crate::platform::tokens::AuthUser;
+use crate::platform::unix_now;
+use crate::posts::events::ReactionKind;
+
+use super::super::MessagesState;
+use super::super::domain::{self, Conversation, ConversationKind, Message};
+use super::super::error::Error;
+use super::super::storage;
+use super::{MessageView, member_of, message_view};
+
+/// Messages of a conversation, newest first. New messages never shift later pages.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "messages", params(("id" = String, Path), PageParams),
+    responses((status = 200, body = Page<MessageView>), (status = 404)), security(("bearer" = [])))]
+pub(super) async fn list_messages(
+    State(s): State<MessagesState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Page<MessageView>>> {
+    let c = member_of(&s, &id, user.id())?;
+    let limit = page.limit()?;
+    let rows = storage::messages(&s.store, &c.id, page.cursor_id()?.as_deref(), limit + 1)?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |m| m.id.clone(),
+        |m| Ok(Some(message_view(m, user.id()))),
+    )?;
+    Ok(Json(page))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    /// At most 4,000 characters; may be empty when `media_ids` is not.
+    #[serde(default)]
+    text: String,
+    /// A message of this conversation this one answers.
+    reply_to: Option<String>,
+    /// Up to 10 media ids (checked against the media context once it exists).
+    #[serde(default)]
+    media_ids: Vec<String>,
+}
+
+/// In a direct conversation, every send is checked again: a block or a privacy change
+/// since it began stops new messages (the history stays readable).
+fn may_send(s: &MessagesState, c: &Conversation, sender: &str) -> ApiResult<()> {
+    if c.kind == ConversationKind::Direct {
+        for other in c.others(sender) {
+            domain::may_message(storage::standing(&s.store, sender, &other)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn media_ids(ids: Vec<String>) -> ApiResult<Vec<String>> {
+    if ids.len() > domain::MEDIA_MAX {
+        return Err(Error::invalid("media_ids", format!("at most {}", domain::MEDIA_MAX)).into());
+    }
+    ids.iter()
+        .map(|id| {
+            ulid::Ulid::from_string(id)
+                .map(|u| u.to_string())
+                .map_err(|_| Error::invalid("media_ids", format!("not a media id: {id}")).into())
+        })
+        .collect()
+}
+
+/// Sends a message. With an `Idempotency-Key` header, a retried send returns the first
+/// message (200) instead of sending it twice.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "messages",
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "1-64 visible ASCII characters; a retry with the same key returns the first message")),
+    request_body = NewMessage,
+    responses((status = 201, body = MessageView), (status = 200, description = "a retry: the message its key already sent", body = MessageView),
+        (status = 403, description = "a block or their privacy"), (status = 404), (status = 422)), security(("bearer" = [])))]
+pub(super) async fn send_message(
+    State(s): State<MessagesState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(req): Json<NewMessage>,
+) -> ApiResult<impl IntoResponse> {
+    let c = member_of(&s, &id, user.id())?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(domain::idempotency_key(v.to_str().unwrap_or(""))?),
+        None => None,
+    };
+    let media_ids = media_ids(req.media_ids)?;
+    let text = domain::message_text(&req.text, !media_ids.is_empty())?;
+    let reply_to = req
+        .reply_to
+        .as_deref()
+        .map(|r| {
+            ulid::Ulid::from_string(r)
+                .map(|u| u.to_string())
+                .map_err(|_| Error::invalid("reply_to", "no such message in this conversation"))
+        })
+        .transpose()?;
+    may_send(&s, &c, user.id())?;
+    let message = Message {
+        id: crate::platform::new_id(),
+        conversation_id: c.id.clone(),
+        sender_id: user.id().into(),
+        text,
+        reply_to,
+        media_ids,
+        created_at: unix_now(),
+        edited_at: None,
+        deleted: false,
+        reactions: BTreeMap::new(),
+    };
+    let (message, created) = storage::send(&s.store, &message, key.as_deref()).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(message_view(message, user.id()))))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageChange {
+    text: String,
+}
+
+/// Edits a message (its sender, within 15 minutes of sending).
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}/messages/{message}", tag = "messages", params(("id" = String, Path), ("message" = String, Path)),
+    request_body = MessageChange,
+    responses((status = 200, body = MessageView), (status = 403, description = "not the sender, or the window is over"), (status = 404), (status = 409, description = "deleted")), security(("bearer" = [])))]
+pub(super) async fn edit_message(
+    State(s): State<MessagesState>,
+    user: AuthUser,
+    Path((id, message)): Path<(String, String)>,
+    Json(req): Json<MessageChange>,
+) -> ApiResult<Json<MessageView>> {
+    let c = member_of(&s, &id, user.id())?;
+    let message = path_id(&message, "message")?;
+    let current = storage::message(&s.store, &c.id, &message)?.ok_or(Error::MessageNotFound)?;
+    let text = domain::message_text(&req.text, !current.media_ids.is_empty())?;
+    let m = storage::edit(&s.store, user.id(), &c.id, &message, &text, unix_now()).await?;
+    Ok(Json(message_view(m, user.id())))
+}
+
+/// Deletes a message for everyone (its sender, within 48 hours of sending). A tombstone
+/// stays in its place.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}/messages/{message}", tag = "messages", params(("id" = String, Path), ("message" = String, Path)),
+    responses((status = 204), (status = 403, description = "not the sender, or the window is over"), (status = 404)), security(("bearer" = [])))]
+pub(super) async fn delete_message(
+    State(s): State<MessagesState>,
+    user: AuthUser,
+    Path((id, message)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let c = member_of(&s, &id, user.id())?;
+    let message = path_id(&message, "message")?;
+    storage::delete(&s.store, user.id(), &c.id, &message, unix_now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageReaction {
+    kind: ReactionKind,
+}
+
+/// Sets or changes the caller's reaction to a message (one per member).
+#[utoipa::path(put, path = "/api/v1/conversations/{id}/messages/{message}/reactions", tag = "messages", params(("id" = String, Path), ("message" = String, Path)),
+    request_body = MessageReaction, responses((status = 200, body = MessageView), (status = 404), (status = 409, description = "deleted")), security(("bearer" = [])))]
+pub(super) async fn react(
+    State(s): State<MessagesState>,
+    user: AuthUser,
+    Path((id, message)): Path<(String, String)>,
+    Json(req): Json<MessageReaction>,
+) -> ApiResult<Json<MessageView>> {
+    let c = member_of(&s, &id, user.id())?;
+    let message = path_id(&message, "message")?;
+    let m = storage::react(&s.store, user.id(), &c.id, &message, Some(req.kind)).await?;
+    Ok(Json(message_view(m, user.id())))
+}
+
+/// Removes the caller's reaction to a message.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}/messages/{message}/reactions", tag = "messages", params(("id" = String, Path), ("message" = String, Path)),
+    responses((status = 204), (status = 404)), security(("bearer" = [])))]
+pub(super) async fn unreact(
+    State(s): State<MessagesState>,
+    user: AuthUser,
+    Path((id, message)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let c = member_of(&s, &id, user.id())?;
+    let message = path_id(&message, "message")?;
+    storage::react(&s.store, user.id(), &c.id, &message, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadUpTo {
+    /// The newest message the caller has read; reading never goes backwards.
+    message_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadState {
+    /// Messages of others still unread in this conversation.
+    unread_count: u64,
+}
+
+/// Marks the conversation read up to a message.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/read", tag = "messages", params(("id" = String, Path)), request_body = ReadUpTo,
+    responses((status = 200, body = ReadState), (status = 404)), security(("bearer" = [])))]
+pub(super) async fn mark_read(
+    State(s): State<MessagesState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<ReadUpTo>,
+) -> ApiResult<Json<ReadState>> {
+    let c = member_of(&s, &id, user.id())?;
+    let up_to = path_id(&req.message_id, "message")?;
+    let unread_count = storage::mark_read(&s.store, user.id(), &c.id, &up_to).await?;
+    Ok(Json(ReadState { unread_count }))
+}

@@ -1,0 +1,64 @@
+//! # messages
+//!
+//! Owns conversations (direct: two people, one per pair; group: up to 250, with a title
+//! and admins), their messages (text, replies, media ids, edits and deletes for everyone
+//! within a window, reactions, an idempotency key per send) and each member's read state
+//! (last read, unread counts, read receipts that a member may hide).
+//! Who may message whom follows the recipient's `messages` privacy and blocks either way.
+//!
+//! Publishes: `ConversationCreated`, `MembersAdded`, `MemberLeft`, `MessageSent`,
+//! `MessageEdited`, `MessageDeleted`, `ConversationRead` ([`events`]; no message text).
+//! Consumes: `auth.AccountRegistered`, `users.ProfileUpdated|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
+//! kept as projections (accounts, message privacy, friendships, blocks).
+
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod storage;
+
+use axum::Router;
+
+use crate::auth::events::AccountRegistered;
+use crate::platform::Platform;
+use crate::platform::context::{BoundedContext, Context, Subscriptions};
+use crate::platform::storage::Store;
+use crate::users::events as users;
+
+/// Handlers reach the context's store and the token verifier.
+pub type MessagesState = crate::platform::ContextState;
+
+/// The messages context.
+pub struct Messages;
+
+impl BoundedContext for Messages {
+    fn name(&self) -> &'static str {
+        Context::Messages.name()
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["conversations"]
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <http::MessagesApi as utoipa::OpenApi>::openapi()
+    }
+
+    fn subscriptions(&self) -> Subscriptions {
+        Subscriptions::default()
+            .on::<AccountRegistered>(storage::record_account)
+            .on::<users::ProfileUpdated>(storage::set_policy)
+            .on::<users::FriendshipCreated>(storage::befriend)
+            .on::<users::FriendshipEnded>(storage::unfriend)
+            .on::<users::UserBlocked>(storage::block)
+            .on::<users::UserUnblocked>(storage::unblock)
+    }
+
+    fn projections(&self) -> &'static [&'static str] {
+        storage::PROJECTIONS
+    }
+
+    fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        Ok(http::routes(platform.state(store)))
+    }
+}

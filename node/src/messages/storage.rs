@@ -1,0 +1,535 @@
+//! The only code of messages that touches sled. Prefixes: `c/<conv>` conversations,
+//! `dm/<a><b>` the direct conversation of a pair (both orders), `m/<conv><msg>` messages,
+//! `ik/<conv><sender><key>` idempotency keys (the message each created),
+//! `ua/<user><activity><conv>` a user's conversations by last activity (`activity` is the
+//! newest message id, or the conversation id before any), `ul/<user><conv>` the activity of
+//! that entry (to move it), `un/<user><conv>` unread counts, `pr/<user>` preferences;
+//! projections ([`PROJECTIONS`]): `a/<user>` accounts, `f/<a><b>` friendships,
+//! `b/<blocker><blocked>` blocks, `mp/<user>` who may message the user.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::events::AccountRegistered;
+use crate::platform::context::Event;
+use crate::platform::envelope::{DomainEvent, Envelope};
+use crate::platform::error::ApiResult;
+use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
+use crate::posts::events::ReactionKind;
+use crate::users::events::{self as users, MessagePolicy};
+
+use super::domain::{self, Conversation, ConversationKind, Member, MemberRole, Message, Standing};
+use super::error::Error;
+use super::events::{
+    ConversationCreated, ConversationRead, MemberLeft, MembersAdded, MessageDeleted, MessageEdited,
+    MessageSent,
+};
+
+/// The key prefixes that `rebuild` drops and rebuilds from the stream.
+pub const PROJECTIONS: &[&str] = &["a/", "f/", "b/", "mp/"];
+
+/// A member's messaging preferences.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Preferences {
+    /// Whether others see how far you have read (and you see theirs): off means neither.
+    pub read_receipts: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences {
+            read_receipts: true,
+        }
+    }
+}
+
+fn emit<E: DomainEvent>(tx: &Tx, actor: &str, aggregate: &str, event: &E) -> TxResult<()> {
+    tx.emit(&Envelope::new(actor, aggregate, event))
+}
+
+fn conversation_key(id: &str) -> Vec<u8> {
+    key("c/", &[id])
+}
+fn message_key(conv: &str, id: &str) -> Vec<u8> {
+    key("m/", &[conv, id])
+}
+fn unread_key(user: &str, conv: &str) -> Vec<u8> {
+    key("un/", &[user, conv])
+}
+
+// ----- projections of other contexts' events (applied once each by the platform) -----
+
+pub fn record_account(tx: &Tx, e: &Event<AccountRegistered>) -> TxResult<()> {
+    tx.put_raw(&key("a/", &[&e.data.account_id]), &[])
+}
+pub fn befriend(tx: &Tx, e: &Event<users::FriendshipCreated>) -> TxResult<()> {
+    tx.set_pair("f/", &e.data.user_a, &e.data.user_b, true, true)
+}
+pub fn unfriend(tx: &Tx, e: &Event<users::FriendshipEnded>) -> TxResult<()> {
+    tx.set_pair("f/", &e.data.user_a, &e.data.user_b, false, true)
+}
+pub fn block(tx: &Tx, e: &Event<users::UserBlocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, true, false)
+}
+pub fn unblock(tx: &Tx, e: &Event<users::UserUnblocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, false, false)
+}
+pub fn set_policy(tx: &Tx, e: &Event<users::ProfileUpdated>) -> TxResult<()> {
+    tx.put(&key("mp/", &[&e.data.user_id]), &e.data.privacy.messages)
+}
+
+// ----- reads -----
+
+pub fn account_exists(store: &Store, user: &str) -> ApiResult<bool> {
+    store.contains(&key("a/", &[user]))
+}
+
+/// How `recipient` stands to `sender`: their policy, friendship, a block either way.
+pub fn standing(store: &Store, sender: &str, recipient: &str) -> ApiResult<Standing> {
+    Ok(Standing {
+        policy: store
+            .get::<MessagePolicy>(&key("mp/", &[recipient]))?
+            .unwrap_or_default(),
+        friends: store.contains(&key("f/", &[sender, recipient]))?,
+        blocked: store.contains(&key("b/", &[sender, recipient]))?
+            || store.contains(&key("b/", &[recipient, sender]))?,
+    })
+}
+
+pub fn conversation(store: &Store, id: &str) -> ApiResult<Option<Conversation>> {
+    store.get(&conversation_key(id))
+}
+
+pub fn message(store: &Store, conv: &str, id: &str) -> ApiResult<Option<Message>> {
+    store.get(&message_key(conv, id))
+}
+
+/// Messages of a conversation, newest first, older than `before`.
+pub fn messages(
+    store: &Store,
+    conv: &str,
+    before: Option<&str>,
+    limit: usize,
+) -> ApiResult<Vec<Message>> {
+    store
+        .scan_before(&key("m/", &[conv]), before.map(str::as_bytes), limit)?
+        .into_iter()
+        .map(|(_, v)| Ok(from_json(&v)?))
+        .collect()
+}
+
+/// A position in a user's list of conversations: the activity and the conversation id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub at: String,
+    pub conversation: String,
+}
+
+/// A user's conversations, most recently active first, after `before`.
+pub fn conversations_of(
+    store: &Store,
+    user: &str,
+    before: Option<&Activity>,
+    limit: usize,
+) -> ApiResult<Vec<Activity>> {
+    let before = before.map(|a| key("", &[&a.at, &a.conversation]));
+    Ok(store
+        .scan_before(&key("ua/", &[user]), before.as_deref(), limit)?
+        .into_iter()
+        .filter_map(|(k, _)| {
+            let k = String::from_utf8_lossy(&k).into_owned();
+            let (at, conversation) = k.split_at_checked(26)?;
+            Some(Activity {
+                at: at.into(),
+                conversation: conversation.into(),
+            })
+        })
+        .collect())
+}
+
+pub fn unread(store: &Store, user: &str, conv: &str) -> ApiResult<u64> {
+    Ok(store.get(&unread_key(user, conv))?.unwrap_or(0))
+}
+
+/// Unread messages over all of a user's conversations.
+pub fn unread_total(store: &Store, user: &str) -> ApiResult<u64> {
+    store
+        .scan_after(&key("un/", &[user]), None, usize::MAX)?
+        .into_iter()
+        .map(|(_, v)| Ok(from_json::<u64>(&v)?))
+        .sum()
+}
+
+pub fn preferences(store: &Store, user: &str) -> ApiResult<Preferences> {
+    Ok(store.get(&key("pr/", &[user]))?.unwrap_or_default())
+}
+
+pub async fn set_preferences(store: &Store, user: &str, prefs: Preferences) -> ApiResult<()> {
+    store.write(|tx| tx.put(&key("pr/", &[user]), &prefs)).await
+}
+
+// ----- writes -----
+
+fn load(tx: &Tx, id: &str) -> TxResult<Conversation> {
+    match tx.get::<Conversation>(&conversation_key(id))? {
+        Some(c) => Ok(c),
+        None => abort(Error::ConversationNotFound),
+    }
+}
+
+/// The conversation, if `user` is a member (else it does not exist for them).
+fn load_for(tx: &Tx, id: &str, user: &str) -> TxResult<Conversation> {
+    let c = load(tx, id)?;
+    if !c.is_member(user) {
+        return abort(Error::ConversationNotFound);
+    }
+    Ok(c)
+}
+
+fn load_message(tx: &Tx, conv: &str, id: &str) -> TxResult<Message> {
+    match tx.get::<Message>(&message_key(conv, id))? {
+        Some(m) => Ok(m),
+        None => abort(Error::MessageNotFound),
+    }
+}
+
+/// Moves `user`'s entry of `conv` to `activity` in their list.
+fn touch(tx: &Tx, user: &str, conv: &str, activity: &str) -> TxResult<()> {
+    let last = key("ul/", &[user, conv]);
+    if let Some(old) = tx.get::<String>(&last)? {
+        tx.remove(&key("ua/", &[user, &old, conv]))?;
+    }
+    tx.put_raw(&key("ua/", &[user, activity, conv]), &[])?;
+    tx.put(&last, &activity)
+}
+
+/// Takes `user`'s entry of `conv` out of their list.
+fn forget(tx: &Tx, user: &str, conv: &str) -> TxResult<()> {
+    let last = key("ul/", &[user, conv]);
+    if let Some(old) = tx.get::<String>(&last)? {
+        tx.remove(&key("ua/", &[user, &old, conv]))?;
+    }
+    tx.remove(&last)?;
+    tx.remove(&unread_key(user, conv))?;
+    Ok(())
+}
+
+/// What starting a conversation did.
+pub enum Started {
+    Created(Conversation),
+    /// A direct conversation of the pair already existed: it is returned.
+    Existing(Conversation),
+}
+
+/// Starts a conversation; a second direct conversation of the same pair is the first.
+pub async fn start(store: &Store, conv: &Conversation) -> ApiResult<Started> {
+    store
+        .write(|tx| {
+            let pair: Vec<&String> = conv.members.keys().collect();
+            let direct = match (conv.kind, pair.as_slice()) {
+                (ConversationKind::Direct, [a, b]) => {
+                    Some((key("dm/", &[a, b]), key("dm/", &[b, a])))
+                }
+                _ => None,
+            };
+            if let Some((ab, _)) = &direct
+                && let Some(existing) = tx.get::<String>(ab)?
+            {
+                return Ok(Started::Existing(load(tx, &existing)?));
+            }
+            if let Some((ab, ba)) = &direct {
+                tx.put(ab, &conv.id)?;
+                tx.put(ba, &conv.id)?;
+            }
+            tx.put(&conversation_key(&conv.id), conv)?;
+            for user in conv.members.keys() {
+                touch(tx, user, &conv.id, &conv.id)?;
+            }
+            emit(
+                tx,
+                &conv.created_by,
+                &conv.id,
+                &ConversationCreated {
+                    conversation_id: conv.id.clone(),
+                    kind: conv.kind,
+                    members: conv.members.keys().cloned().collect(),
+                },
+            )?;
+            Ok(Started::Created(conv.clone()))
+        })
+        .await
+}
+
+/// Sends a message. With an idempotency key that this sender already used in this
+/// conversation, nothing is written and the first message is returned (`false`).
+pub async fn send(
+    store: &Store,
+    msg: &Message,
+    idempotency: Option<&str>,
+) -> ApiResult<(Message, bool)> {
+    let conv_id = &msg.conversation_id;
+    store
+        .write(|tx| {
+            let mut conv = load_for(tx, conv_id, &msg.sender_id)?;
+            let ik = idempotency.map(|k| key("ik/", &[conv_id, &msg.sender_id, k]));
+            if let Some(ik) = &ik
+                && let Some(first) = tx.get::<String>(ik)?
+            {
+                return Ok((load_message(tx, conv_id, &first)?, false));
+            }
+            if let Some(reply) = &msg.reply_to
+                && !tx.contains(&message_key(conv_id, reply))?
+            {
+                return abort(Error::invalid(
+                    "reply_to",
+                    "no such message in this conversation",
+                ));
+            }
+            tx.put(&message_key(conv_id, &msg.id), msg)?;
+            if let Some(ik) = &ik {
+                tx.put(ik, &msg.id)?;
+            }
+            for (user, member) in conv.members.iter_mut() {
+                touch(tx, user, conv_id, &msg.id)?;
+                if *user == msg.sender_id {
+                    member.last_read = Some(msg.id.clone());
+                } else {
+                    let unread: u64 = tx.get(&unread_key(user, conv_id))?.unwrap_or(0);
+                    tx.put(&unread_key(user, conv_id), &(unread + 1))?;
+                }
+            }
+            conv.last_message = Some(msg.id.clone());
+            tx.put(&conversation_key(conv_id), &conv)?;
+            emit(
+                tx,
+                &msg.sender_id,
+                conv_id,
+                &MessageSent {
+                    conversation_id: conv_id.clone(),
+                    message_id: msg.id.clone(),
+                    sender_id: msg.sender_id.clone(),
+                    recipients: conv.others(&msg.sender_id),
+                    reply_to: msg.reply_to.clone(),
+                },
+            )?;
+            Ok((msg.clone(), true))
+        })
+        .await
+}
+
+/// Changes a message's text (its sender, within the window).
+pub async fn edit(
+    store: &Store,
+    actor: &str,
+    conv: &str,
+    id: &str,
+    text: &str,
+    now: i64,
+) -> ApiResult<Message> {
+    store
+        .write(|tx| {
+            load_for(tx, conv, actor)?;
+            let mut m = load_message(tx, conv, id)?;
+            domain::may_edit(&m, actor, now).or_else(abort)?;
+            m.text = text.to_string();
+            m.edited_at = Some(now);
+            tx.put(&message_key(conv, id), &m)?;
+            let event = MessageEdited {
+                conversation_id: conv.into(),
+                message_id: id.into(),
+            };
+            emit(tx, actor, conv, &event)?;
+            Ok(m)
+        })
+        .await
+}
+
+/// Deletes a message for everyone (its sender, within the window): a tombstone stays, so
+/// replies still point somewhere and lists do not shift.
+pub async fn delete(store: &Store, actor: &str, conv: &str, id: &str, now: i64) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            load_for(tx, conv, actor)?;
+            let mut m = load_message(tx, conv, id)?;
+            domain::may_delete(&m, actor, now).or_else(abort)?;
+            if m.deleted {
+                return Ok(());
+            }
+            m.deleted = true;
+            m.text.clear();
+            m.media_ids.clear();
+            m.reactions.clear();
+            tx.put(&message_key(conv, id), &m)?;
+            let event = MessageDeleted {
+                conversation_id: conv.into(),
+                message_id: id.into(),
+            };
+            emit(tx, actor, conv, &event)
+        })
+        .await
+}
+
+/// Sets (`Some`) or removes (`None`) a member's reaction to a message.
+pub async fn react(
+    store: &Store,
+    actor: &str,
+    conv: &str,
+    id: &str,
+    kind: Option<ReactionKind>,
+) -> ApiResult<Message> {
+    store
+        .write(|tx| {
+            load_for(tx, conv, actor)?;
+            let mut m = load_message(tx, conv, id)?;
+            if m.deleted {
+                return abort(Error::Deleted);
+            }
+            match kind {
+                Some(k) => {
+                    m.reactions.insert(actor.into(), k);
+                }
+                None if m.reactions.remove(actor).is_none() => return abort(Error::NoReaction),
+                None => {}
+            }
+            tx.put(&message_key(conv, id), &m)?;
+            Ok(m)
+        })
+        .await
+}
+
+/// Marks `conv` read by `user` up to message `up_to` (never backwards). Returns the
+/// unread count left.
+pub async fn mark_read(store: &Store, user: &str, conv: &str, up_to: &str) -> ApiResult<u64> {
+    for _ in 0..16 {
+        // Count the messages of others after `up_to` outside (a transaction cannot scan),
+        // then commit only if no message arrived meanwhile.
+        let Some(seen) = conversation(store, conv)? else {
+            return Err(Error::ConversationNotFound.into());
+        };
+        let after: Vec<Message> = store
+            .scan_after(&key("m/", &[conv]), Some(up_to.as_bytes()), usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| Ok(from_json(&v)?))
+            .collect::<ApiResult<_>>()?;
+        let left = after.iter().filter(|m| m.sender_id != user).count() as u64;
+        let done = store
+            .write(|tx| {
+                let mut c = load_for(tx, conv, user)?;
+                if c.last_message != seen.last_message {
+                    return Ok(None);
+                }
+                load_message(tx, conv, up_to)?;
+                let Some(member) = c.members.get_mut(user) else {
+                    return abort(Error::ConversationNotFound);
+                };
+                if member.last_read.as_deref() >= Some(up_to) {
+                    return Ok(Some(tx.get(&unread_key(user, conv))?.unwrap_or(0)));
+                }
+                member.last_read = Some(up_to.to_string());
+                tx.put(&conversation_key(conv), &c)?;
+                tx.put(&unread_key(user, conv), &left)?;
+                let event = ConversationRead {
+                    conversation_id: conv.into(),
+                    user_id: user.into(),
+                    up_to: up_to.into(),
+                };
+                emit(tx, user, conv, &event)?;
+                Ok(Some(left))
+            })
+            .await?;
+        if let Some(left) = done {
+            return Ok(left);
+        }
+    }
+    Err(Error::KeptArriving.into())
+}
+
+/// Renames a group conversation (its admins).
+pub async fn rename(
+    store: &Store,
+    actor: &str,
+    conv: &str,
+    title: &str,
+) -> ApiResult<Conversation> {
+    store
+        .write(|tx| {
+            let mut c = load_for(tx, conv, actor)?;
+            domain::may_manage(&c, actor).or_else(abort)?;
+            c.title = title.to_string();
+            tx.put(&conversation_key(conv), &c)?;
+            Ok(c)
+        })
+        .await
+}
+
+/// Adds members to a group conversation (its admins), up to the size limit.
+pub async fn add_members(
+    store: &Store,
+    actor: &str,
+    conv: &str,
+    users: &[String],
+    now: i64,
+) -> ApiResult<Conversation> {
+    store
+        .write(|tx| {
+            let mut c = load_for(tx, conv, actor)?;
+            domain::may_manage(&c, actor).or_else(abort)?;
+            if users.iter().any(|u| c.is_member(u)) {
+                return abort(Error::AlreadyMember);
+            }
+            if c.members.len() + users.len() > domain::GROUP_MAX_MEMBERS {
+                return abort(Error::TooManyMembers(domain::GROUP_MAX_MEMBERS));
+            }
+            let activity = c.last_message.clone().unwrap_or_else(|| c.id.clone());
+            for u in users {
+                let member = Member {
+                    role: MemberRole::Member,
+                    joined_at: now,
+                    // Joiners start with nothing unread: the history is theirs to scroll.
+                    last_read: c.last_message.clone(),
+                };
+                c.members.insert(u.clone(), member);
+                touch(tx, u, conv, &activity)?;
+            }
+            tx.put(&conversation_key(conv), &c)?;
+            let event = MembersAdded {
+                conversation_id: conv.into(),
+                user_ids: users.to_vec(),
+                added_by: actor.into(),
+            };
+            emit(tx, actor, conv, &event)?;
+            Ok(c)
+        })
+        .await
+}
+
+/// `user` leaves a group conversation, or an admin (`actor`) removes them. When the last
+/// admin leaves, the longest-standing member becomes admin.
+pub async fn remove_member(store: &Store, actor: &str, conv: &str, user: &str) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            let mut c = load_for(tx, conv, actor)?;
+            if actor != user {
+                domain::may_manage(&c, actor).or_else(abort)?;
+            } else if c.kind == ConversationKind::Direct {
+                return abort(Error::DirectIsFixed);
+            }
+            if !c.is_member(user) {
+                return abort(Error::UserNotFound);
+            }
+            if let Some(next) = domain::successor(&c, user)
+                && let Some(m) = c.members.get_mut(&next)
+            {
+                m.role = MemberRole::Admin;
+            }
+            c.members.remove(user);
+            forget(tx, user, conv)?;
+            tx.put(&conversation_key(conv), &c)?;
+            let event = MemberLeft {
+                conversation_id: conv.into(),
+                user_id: user.into(),
+                removed_by: (actor != user).then(|| actor.to_string()),
+            };
+            emit(tx, actor, conv, &event)
+        })
+        .await
+}
