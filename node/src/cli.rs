@@ -100,6 +100,9 @@ pub struct GatewayArgs {
     pub http_addr: SocketAddr,
     #[command(flatten)]
     pub edge: EdgeArgs,
+    /// The bus, for the push channel (`/api/v1/stream`): without `--nats-url` it answers 503.
+    #[command(flatten)]
+    pub bus: BusArgs,
 }
 
 #[derive(Debug, Args)]
@@ -219,9 +222,28 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     )?);
     let metrics = Metrics::new();
     let (_stop, shutdown) = platform::shutdown_signal();
-    let edge = Edge::new(verifier, &args.edge);
+    let edge = Edge::new(verifier.clone(), &args.edge);
     let inner = gateway::proxy::routes(upstreams, args.edge.max_body_bytes as usize)?;
-    let app = gateway::wrap(inner, edge, &args.edge, metrics.clone()).merge(ops_routes(metrics));
+    let nats = match &args.bus.nats_url {
+        Some(url) => {
+            let settings = args.bus.stream_settings(&args.platform);
+            Some(
+                Bus::connect(url, args.bus.nats_creds.as_deref(), settings)
+                    .await?
+                    .client,
+            )
+        }
+        None => None,
+    };
+    let push = gateway::push::routes(gateway::push::Hub {
+        nats,
+        prefix: args.bus.stream_settings(&args.platform).prefix,
+        contexts: inner.clone(),
+        verifier,
+        shutdown: shutdown.clone(),
+    });
+    let app = gateway::wrap(inner.merge(push), edge, &args.edge, metrics.clone())
+        .merge(ops_routes(metrics));
     serve(app, args.http_addr, shutdown).await
 }
 
@@ -260,6 +282,14 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     };
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));
+    let push = gateway::push::routes(gateway::push::Hub {
+        nats: Some(platform.bus.client.clone()),
+        prefix: platform.bus.settings.prefix.clone(),
+        contexts: inner.clone(),
+        verifier: platform.verifier.clone(),
+        shutdown: platform.shutdown.clone(),
+    });
+    let inner = inner.merge(push);
     let edge = Edge::new(platform.verifier.clone(), &args.edge);
     let app = gateway::wrap(inner, edge, &args.edge, platform.metrics.clone())
         .merge(ops_routes(platform.metrics.clone()));

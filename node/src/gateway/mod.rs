@@ -9,6 +9,7 @@
 
 pub mod openapi;
 pub mod proxy;
+pub mod push;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;

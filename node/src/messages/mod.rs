@@ -17,16 +17,32 @@ pub mod events;
 pub mod http;
 pub mod storage;
 
+use std::sync::Arc;
+
 use axum::Router;
+use axum::extract::FromRef;
 
 use crate::auth::events::AccountRegistered;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
+use crate::platform::push::Push;
 use crate::platform::storage::Store;
+use crate::platform::tokens::TokenVerifier;
 use crate::users::events as users;
 
-/// Handlers reach the context's store and the token verifier.
-pub type MessagesState = crate::platform::ContextState;
+/// Handlers reach the context's store, the token verifier and the push channel.
+#[derive(Clone)]
+pub struct MessagesState {
+    pub store: Store,
+    pub verifier: Arc<TokenVerifier>,
+    pub push: Push,
+}
+
+impl FromRef<MessagesState> for Arc<TokenVerifier> {
+    fn from_ref(state: &MessagesState) -> Self {
+        state.verifier.clone()
+    }
+}
 
 /// The messages context.
 pub struct Messages;
@@ -59,6 +75,10 @@ impl BoundedContext for Messages {
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
-        Ok(http::routes(platform.state(store)))
+        Ok(http::routes(MessagesState {
+            store,
+            verifier: platform.verifier.clone(),
+            push: platform.push(),
+        }))
     }
 }

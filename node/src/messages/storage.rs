@@ -146,6 +146,28 @@ pub fn conversations_of(
         .collect())
 }
 
+/// Messages newer than `after` in any of `user`'s conversations, oldest first: what a
+/// client that was away missed. Reads only the conversations active since then.
+pub fn updates(store: &Store, user: &str, after: &str, limit: usize) -> ApiResult<Vec<Message>> {
+    let mut out = Vec::new();
+    for entry in store.keys_newest_first(&key("ua/", &[user])) {
+        let entry = entry?;
+        let Some((activity, conv)) = entry.split_at_checked(26) else {
+            continue;
+        };
+        if activity <= after.as_bytes() {
+            break;
+        }
+        let conv = String::from_utf8_lossy(conv);
+        for (_, v) in store.scan_after(&key("m/", &[&conv]), Some(after.as_bytes()), limit)? {
+            out.push(from_json::<Message>(&v)?);
+        }
+    }
+    out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    out.truncate(limit);
+    Ok(out)
+}
+
 pub fn unread(store: &Store, user: &str, conv: &str) -> ApiResult<u64> {
     Ok(store.get(&unread_key(user, conv))?.unwrap_or(0))
 }

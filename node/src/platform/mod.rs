@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod push;
 pub mod rebuild;
 pub mod storage;
 pub mod telemetry;
@@ -161,6 +162,11 @@ impl Platform {
                 projections: context.projections(),
             });
         context.routes(self, store)
+    }
+
+    /// The publisher of real-time signals to users.
+    pub fn push(&self) -> push::Push {
+        push::Push::new(self.bus.client.clone(), self.bus.settings.prefix.clone())
     }
 
     /// The state of a context whose handlers need only its store and the verifier.

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::platform::error::ApiResult;
 use crate::platform::http::{Json, Page, PageParams, Query, path_id};
+use crate::platform::push::PushEvent;
 use crate::platform::tokens::AuthUser;
 use crate::platform::unix_now;
 use crate::posts::events::ReactionKind;
@@ -124,6 +125,13 @@ pub(super) async fn send_message(
     };
     let (message, created) = storage::send(&s.store, &message, key.as_deref()).await?;
     let status = if created {
+        let event = PushEvent::new(
+            &message.id,
+            "message.created",
+            message_view(message.clone(), ""),
+        );
+        s.push
+            .send(&c.members.keys().cloned().collect::<Vec<_>>(), &event);
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -152,6 +160,7 @@ pub(super) async fn edit_message(
     let current = storage::message(&s.store, &c.id, &message)?.ok_or(Error::MessageNotFound)?;
     let text = domain::message_text(&req.text, !current.media_ids.is_empty())?;
     let m = storage::edit(&s.store, user.id(), &c.id, &message, &text, unix_now()).await?;
+    updated(&s, &c, &m);
     Ok(Json(message_view(m, user.id())))
 }
 
@@ -167,6 +176,11 @@ pub(super) async fn delete_message(
     let c = member_of(&s, &id, user.id())?;
     let message = path_id(&message, "message")?;
     storage::delete(&s.store, user.id(), &c.id, &message, unix_now()).await?;
+    let gone = serde_json::json!({"conversation_id": c.id, "message_id": message});
+    s.push.send(
+        &members(&c),
+        &PushEvent::new(crate::platform::new_id(), "message.deleted", gone),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,6 +202,7 @@ pub(super) async fn react(
     let c = member_of(&s, &id, user.id())?;
     let message = path_id(&message, "message")?;
     let m = storage::react(&s.store, user.id(), &c.id, &message, Some(req.kind)).await?;
+    updated(&s, &c, &m);
     Ok(Json(message_view(m, user.id())))
 }
 
@@ -201,7 +216,8 @@ pub(super) async fn unreact(
 ) -> ApiResult<StatusCode> {
     let c = member_of(&s, &id, user.id())?;
     let message = path_id(&message, "message")?;
-    storage::react(&s.store, user.id(), &c.id, &message, None).await?;
+    let m = storage::react(&s.store, user.id(), &c.id, &message, None).await?;
+    updated(&s, &c, &m);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -230,5 +246,101 @@ pub(super) async fn mark_read(
     let c = member_of(&s, &id, user.id())?;
     let up_to = path_id(&req.message_id, "message")?;
     let unread_count = storage::mark_read(&s.store, user.id(), &c.id, &up_to).await?;
+    // The reader's own devices, and the members who see the reader's receipts.
+    let shares = storage::preferences(&s.store, user.id())?.read_receipts;
+    let mut to = vec![user.id().to_string()];
+    for other in c.others(user.id()) {
+        if domain::sees_receipt(
+            storage::preferences(&s.store, &other)?.read_receipts,
+            shares,
+        ) {
+            to.push(other);
+        }
+    }
+    let read = serde_json::json!({"conversation_id": c.id, "user_id": user.id(), "up_to": up_to});
+    s.push.send(
+        &to,
+        &PushEvent::new(crate::platform::new_id(), "conversation.read", read),
+    );
     Ok(Json(ReadState { unread_count }))
+}
+
+fn members(c: &Conversation) -> Vec<String> {
+    c.members.keys().cloned().collect()
+}
+
+/// Tells the members a message changed (edit, reaction). `my_reaction` is left out: the
+/// signal is the same for everyone.
+fn updated(s: &MessagesState, c: &Conversation, m: &Message) {
+    let event = PushEvent::new(
+        crate::platform::new_id(),
+        "message.updated",
+        message_view(m.clone(), ""),
+    );
+    s.push.send(&members(c), &event);
+}
+
+/// Tells the other members that the caller is typing. Never stored; clients show it for
+/// about 5 seconds unless it is repeated.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/typing", tag = "messages", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, description = "a block or their privacy"), (status = 404)), security(("bearer" = [])))]
+pub(super) async fn typing(
+    State(s): State<MessagesState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let c = member_of(&s, &id, user.id())?;
+    may_send(&s, &c, user.id())?;
+    let typing = serde_json::json!({"conversation_id": c.id, "user_id": user.id()});
+    s.push.send(
+        &c.others(user.id()),
+        &PushEvent::new(crate::platform::new_id(), "typing", typing),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatesQuery {
+    /// The id of the newest message the client has (a push event's `id`).
+    after: String,
+    /// 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Updates {
+    /// New messages in any of the caller's conversations, oldest first.
+    items: Vec<MessageView>,
+    /// More than `limit` arrived: ask again after the last one.
+    has_more: bool,
+}
+
+/// New messages since `after`, over all the caller's conversations: what a client that was
+/// away (or whose push connection dropped) missed. The push channel resumes through it.
+#[utoipa::path(get, path = "/api/v1/conversations/updates", tag = "messages", params(UpdatesQuery),
+    responses((status = 200, body = Updates), (status = 422)), security(("bearer" = [])))]
+pub(super) async fn updates(
+    State(s): State<MessagesState>,
+    user: AuthUser,
+    Query(q): Query<UpdatesQuery>,
+) -> ApiResult<Json<Updates>> {
+    let after = ulid::Ulid::from_string(&q.after)
+        .map(|u| u.to_string())
+        .map_err(|_| Error::invalid("after", "must be a message id"))?;
+    let limit = match q.limit {
+        None => 100,
+        Some(n @ 1..=500) => n as usize,
+        Some(_) => return Err(Error::invalid("limit", "must be between 1 and 500").into()),
+    };
+    let mut items = storage::updates(&s.store, user.id(), &after, limit + 1)?;
+    let has_more = items.len() > limit;
+    items.truncate(limit);
+    Ok(Json(Updates {
+        items: items
+            .into_iter()
+            .map(|m| message_view(m, user.id()))
+            .collect(),
+        has_more,
+    }))
 }

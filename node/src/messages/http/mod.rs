@@ -28,6 +28,7 @@ pub fn routes(state: MessagesState) -> Router {
             get(conversations::list_conversations).post(conversations::start_conversation),
         )
         .route("/api/v1/conversations/unread", get(conversations::unread))
+        .route("/api/v1/conversations/updates", get(chat::updates))
         .route(
             "/api/v1/conversations/preferences",
             get(conversations::get_preferences).put(conversations::set_preferences),
@@ -57,6 +58,7 @@ pub fn routes(state: MessagesState) -> Router {
             put(chat::react).delete(chat::unreact),
         )
         .route("/api/v1/conversations/{id}/read", post(chat::mark_read))
+        .route("/api/v1/conversations/{id}/typing", post(chat::typing))
         .with_state(state)
 }
 
@@ -192,6 +194,8 @@ fn member_of(s: &MessagesState, id: &str, viewer: &str) -> ApiResult<Conversatio
     chat::delete_message,
     chat::react,
     chat::unreact,
-    chat::mark_read
+    chat::mark_read,
+    chat::typing,
+    chat::updates
 ))]
 pub struct MessagesApi;

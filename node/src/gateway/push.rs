@@ -1,0 +1,345 @@
+//! The push channel, `GET /api/v1/stream`: a WebSocket, or Server-Sent Events when the
+//! client asks for `text/event-stream`. Both carry the same events (`{"id", "type",
+//! "data"}`, [`PushEvent`]).
+//!
+//! Each connection subscribes to its user's core NATS subject only, so a sender on one
+//! gateway reaches a recipient on another. A client that reconnects with the id of the
+//! last event it saw (`?since=`, or SSE's `Last-Event-ID`) first gets the messages it
+//! missed, read back through the messages context's `GET /conversations/updates` (over
+//! the same routes every request takes: in process in `dev`, over HTTP in a cluster), then
+//! live events, without repeats. Each connection has a bounded queue: a client that does
+//! not read is disconnected (close code 4008), never allowed to grow the gateway's memory.
+//! The connection ends when the access token expires (4002) and on shutdown (1001).
+
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+use tower::ServiceExt;
+
+use crate::platform::error::ApiError;
+use crate::platform::push::{PushEvent, subject};
+use crate::platform::tokens::{Claims, TokenVerifier, VerifiedClaims, bearer};
+
+/// Events queued per connection before a client that does not read is dropped.
+pub const QUEUE: usize = 256;
+/// Largest frame a client may send (it has nothing to say but pings and close).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// How often a WebSocket is pinged, and an SSE stream gets a comment, to survive proxies.
+const HEARTBEAT: Duration = Duration::from_secs(20);
+/// A write that takes longer than this means the client stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Missed messages replayed on resume; beyond that the client is told to reload.
+const RESUME_PAGES: usize = 5;
+
+/// Close codes (also in docs/api.md).
+pub mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const UNAVAILABLE: u16 = 1011;
+    pub const TOKEN_EXPIRED: u16 = 4002;
+    pub const TOO_SLOW: u16 = 4008;
+}
+
+/// What the push routes need.
+pub struct Hub {
+    /// `None`: this gateway has no NATS (`/stream` answers 503).
+    pub nats: Option<async_nats::Client>,
+    pub prefix: String,
+    /// The routes every request takes to the contexts, to read back what a client missed.
+    pub contexts: Router,
+    pub verifier: Arc<TokenVerifier>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub fn routes(hub: Hub) -> Router {
+    Router::new()
+        .route("/api/v1/stream", axum::routing::get(stream))
+        .with_state(Arc::new(hub))
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    /// For clients that cannot set headers (browsers' WebSocket and EventSource).
+    access_token: Option<String>,
+    /// Resume after this event id.
+    since: Option<String>,
+}
+
+/// Why a connection ended, set once by whichever part ends it.
+type Ending = Arc<OnceLock<(u16, &'static str)>>;
+
+async fn stream(
+    State(hub): State<Arc<Hub>>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+    verified: Option<Extension<VerifiedClaims>>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    match open(&hub, q, &headers, verified) {
+        Ok((claims, token, since)) => {
+            let Some(nats) = hub.nats.clone() else {
+                return ApiError::Unavailable.into_response();
+            };
+            let sub = match nats.subscribe(subject(&hub.prefix, &claims.sub)).await {
+                Ok(sub) => sub,
+                Err(e) => {
+                    tracing::warn!(error = %e, "push subscription failed");
+                    return ApiError::Unavailable.into_response();
+                }
+            };
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let ending: Ending = Arc::default();
+            let sse = accepts_sse(&headers);
+            if !sse && ws.is_err() {
+                return ApiError::BadRequest(
+                    "connect with a WebSocket, or ask for text/event-stream".into(),
+                )
+                .into_response();
+            }
+            tokio::spawn(feed(
+                hub.clone(),
+                sub,
+                claims,
+                token,
+                since,
+                tx,
+                ending.clone(),
+            ));
+            match ws {
+                Ok(ws) if !sse => ws
+                    .max_message_size(MAX_FRAME_BYTES)
+                    .max_frame_size(MAX_FRAME_BYTES)
+                    .on_upgrade(move |socket| websocket(socket, rx, ending)),
+                _ => server_sent_events(rx).into_response(),
+            }
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// The caller's claims, their token (to read back missed events as them) and where to
+/// resume.
+fn open(
+    hub: &Hub,
+    q: StreamQuery,
+    headers: &HeaderMap,
+    verified: Option<Extension<VerifiedClaims>>,
+) -> Result<(Arc<Claims>, String, Option<String>), ApiError> {
+    let token = bearer(headers)
+        .map(str::to_string)
+        .or(q.access_token)
+        .ok_or_else(|| ApiError::Unauthorized("missing access token".into()))?;
+    let claims = match verified {
+        Some(Extension(VerifiedClaims(claims))) => claims,
+        None => hub.verifier.verify(&token)?,
+    };
+    let since = q.since.or_else(|| {
+        headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
+    let since = since
+        .map(|s| {
+            ulid::Ulid::from_string(&s)
+                .map(|u| u.to_string())
+                .map_err(|_| {
+                    ApiError::field("since", "must be the id of an event this stream sent")
+                })
+        })
+        .transpose()?;
+    Ok((claims, token, since))
+}
+
+/// Queues an event; a full queue means the client stopped reading.
+fn offer(tx: &mpsc::Sender<PushEvent>, event: PushEvent, ending: &Ending) -> bool {
+    match tx.try_send(event) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            let _ = ending.set((close::TOO_SLOW, "too slow: events were not read"));
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// Feeds one connection: what it missed, then its user's live signals, until the client
+/// leaves, the token expires, the client is too slow or the gateway shuts down.
+async fn feed(
+    hub: Arc<Hub>,
+    mut sub: async_nats::Subscriber,
+    claims: Arc<Claims>,
+    token: String,
+    since: Option<String>,
+    tx: mpsc::Sender<PushEvent>,
+    ending: Ending,
+) {
+    let mut resumed_to: Option<String> = None;
+    if let Some(since) = since {
+        match missed(&hub.contexts, &token, &since).await {
+            Ok(events) => {
+                for event in events {
+                    if !event.id.is_empty() {
+                        resumed_to = Some(event.id.clone());
+                    }
+                    if !offer(&tx, event, &ending) {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "missed messages not read back"),
+        }
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let left = u64::try_from((claims.exp as i64).saturating_sub(now)).unwrap_or(0);
+    let expiry = tokio::time::sleep(Duration::from_secs(left));
+    tokio::pin!(expiry);
+    let mut shutdown = hub.shutdown.clone();
+    loop {
+        tokio::select! {
+            msg = sub.next() => {
+                let Some(msg) = msg else {
+                    let _ = ending.set((close::UNAVAILABLE, "push is unavailable"));
+                    return;
+                };
+                let Ok(event) = serde_json::from_slice::<PushEvent>(&msg.payload) else {
+                    continue;
+                };
+                // Read back already (it arrived while the missed ones were read).
+                if event.kind == "message.created" && resumed_to.as_ref().is_some_and(|r| event.id <= *r) {
+                    continue;
+                }
+                if !offer(&tx, event, &ending) {
+                    return;
+                }
+            }
+            () = &mut expiry => {
+                let _ = ending.set((close::TOKEN_EXPIRED, "the access token expired"));
+                return;
+            }
+            _ = shutdown.changed() => {
+                let _ = ending.set((close::GOING_AWAY, "the gateway is shutting down"));
+                return;
+            }
+            () = tx.closed() => return,
+        }
+    }
+}
+
+/// A page of `GET /conversations/updates`.
+#[derive(Deserialize)]
+struct UpdatesPage {
+    items: Vec<serde_json::Value>,
+    has_more: bool,
+}
+
+/// The messages created after `since` in the caller's conversations, oldest first.
+async fn missed(contexts: &Router, token: &str, since: &str) -> anyhow::Result<Vec<PushEvent>> {
+    let mut events = Vec::new();
+    let mut after = since.to_string();
+    for _ in 0..RESUME_PAGES {
+        let request = Request::get(format!(
+            "/api/v1/conversations/updates?after={after}&limit=500"
+        ))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())?;
+        let response = contexts.clone().oneshot(request).await?;
+        anyhow::ensure!(
+            response.status() == StatusCode::OK,
+            "updates answered {}",
+            response.status()
+        );
+        let body = axum::body::to_bytes(response.into_body(), 16 << 20).await?;
+        let page: UpdatesPage = serde_json::from_slice(&body)?;
+        for item in page.items {
+            let id = item
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            after.clone_from(&id);
+            events.push(PushEvent::new(id, "message.created", item));
+        }
+        if !page.has_more {
+            return Ok(events);
+        }
+    }
+    // More was missed than is worth replaying: the client reloads its lists.
+    events.push(PushEvent::new("", "resync", serde_json::json!({})));
+    Ok(events)
+}
+
+fn frame(event: &PushEvent) -> Message {
+    Message::Text(serde_json::to_string(event).unwrap_or_default().into())
+}
+
+async fn websocket(socket: WebSocket, mut rx: mpsc::Receiver<PushEvent>, ending: Ending) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    let (code, reason) = loop {
+        tokio::select! {
+            event = rx.recv() => {
+                if let Some(end) = ending.get() {
+                    break *end;
+                }
+                let Some(event) = event else {
+                    break ending.get().copied().unwrap_or((close::NORMAL, ""));
+                };
+                match tokio::time::timeout(SEND_TIMEOUT, sink.send(frame(&event))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => break (close::TOO_SLOW, "too slow: events were not read"),
+                }
+            }
+            frame = incoming.next() => match frame {
+                // Clients have nothing to say but pings (answered by the library) and close.
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+            _ = heartbeat.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let close = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(close)).await;
+}
+
+fn server_sent_events(rx: mpsc::Receiver<PushEvent>) -> impl IntoResponse {
+    let events = futures::stream::unfold(rx, |mut rx| async move {
+        let event = rx.recv().await?;
+        let mut sse = Event::default()
+            .event(event.kind.clone())
+            .data(serde_json::to_string(&event).unwrap_or_default());
+        // Only events a reconnect can resume from carry an id (`Last-Event-ID`).
+        if event.kind == "message.created" {
+            sse = sse.id(event.id.clone());
+        }
+        Some((Ok::<_, Infallible>(sse), rx))
+    });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT))
+}

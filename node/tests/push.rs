@@ -1,0 +1,330 @@
+//! The push channel (`/api/v1/stream`) over real WebSocket and SSE clients: live chat,
+//! resuming after a reconnect, and the connections it refuses or closes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn user(anon: &Client, name: &str) -> (String, Client) {
+    let (id, t) = signed_up(anon, name).await;
+    let c = anon.with_token(access(&t));
+    profile_appears(&c).await;
+    (id, c)
+}
+
+/// A WebSocket to the stream, authenticated with the header (or `query` as given).
+async fn connect(node: &Node, c: &Client, query: &str) -> Result<Socket, tungstenite::Error> {
+    let url = format!(
+        "{}/api/v1/stream{query}",
+        node.base.replacen("http", "ws", 1)
+    );
+    let mut req = url.into_client_request().unwrap();
+    if let Some(token) = &c.token {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
+}
+
+/// The next event (pings skipped), or a panic after 10 s.
+async fn next_event(ws: &mut Socket) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = tokio::time::timeout(left, ws.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream is open")
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+/// The next event of a type, skipping others (typing, updates).
+async fn next_of(ws: &mut Socket, kind: &str) -> Value {
+    loop {
+        let event = next_event(ws).await;
+        if event["type"] == kind {
+            return event;
+        }
+    }
+}
+
+/// How the server closed the socket: its close code, after any events still queued.
+async fn closed_with(ws: &mut Socket) -> Option<CloseCode> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next())
+            .await
+            .expect("closed within 20 s")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+async fn chat(ann: &(String, Client), bob: &(String, Client)) -> String {
+    let start = Instant::now();
+    loop {
+        let r = ann
+            .1
+            .post(
+                "/conversations",
+                json!({"kind": "direct", "user_id": bob.0}),
+            )
+            .await;
+        if r.status == 201 {
+            return r.body["id"].as_str().unwrap().to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn say(c: &Client, conv: &str, text: &str) -> String {
+    c.post(
+        &format!("/conversations/{conv}/messages"),
+        json!({ "text": text }),
+    )
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_arrives_live_with_typing_and_read_receipts() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
+    let conv = chat(&ann, &bob).await;
+    let mut bob_ws = connect(&node, &bob.1, "").await.unwrap();
+    let mut ann_ws = connect(&node, &ann.1, "").await.unwrap();
+
+    ann.1
+        .post_empty(&format!("/conversations/{conv}/typing"))
+        .await
+        .expect(204);
+    let typing = next_of(&mut bob_ws, "typing").await;
+    assert_eq!(typing["data"]["user_id"], ann.0.as_str());
+
+    let sent = say(&ann.1, &conv, "hello live").await;
+    let got = next_of(&mut bob_ws, "message.created").await;
+    assert_eq!(got["id"], sent.as_str());
+    assert_eq!(got["data"]["text"], "hello live");
+    assert_eq!(got["data"]["conversation_id"], conv.as_str());
+    // The sender's other devices hear of it too.
+    assert_eq!(
+        next_of(&mut ann_ws, "message.created").await["id"],
+        sent.as_str()
+    );
+
+    bob.1
+        .post(
+            &format!("/conversations/{conv}/read"),
+            json!({"message_id": sent}),
+        )
+        .await
+        .expect(200);
+    let read = next_of(&mut ann_ws, "conversation.read").await;
+    assert_eq!(read["data"]["user_id"], bob.0.as_str());
+    assert_eq!(read["data"]["up_to"], sent.as_str());
+
+    ann.1
+        .patch(
+            &format!("/conversations/{conv}/messages/{sent}"),
+            json!({"text": "hello, live"}),
+        )
+        .await
+        .expect(200);
+    let edited = next_of(&mut bob_ws, "message.updated").await;
+    assert_eq!(edited["data"]["text"], "hello, live");
+    ann.1
+        .delete(&format!("/conversations/{conv}/messages/{sent}"))
+        .await
+        .expect(204);
+    let deleted = next_of(&mut bob_ws, "message.deleted").await;
+    assert_eq!(deleted["data"]["message_id"], sent.as_str());
+
+    // A stranger's stream hears nothing of it.
+    let (_, eve) = user(&anon, "eve").await;
+    let mut eve_ws = connect(&node, &eve, "").await.unwrap();
+    say(&ann.1, &conv, "private").await;
+    next_of(&mut bob_ws, "message.created").await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), eve_ws.next())
+            .await
+            .is_err(),
+        "nothing for eve"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_gets_exactly_what_it_missed() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
+    let conv = chat(&ann, &bob).await;
+    let mut ws = connect(&node, &bob.1, "").await.unwrap();
+    let first = say(&ann.1, &conv, "one").await;
+    assert_eq!(
+        next_of(&mut ws, "message.created").await["id"],
+        first.as_str()
+    );
+    ws.close(None).await.unwrap();
+    drop(ws);
+
+    let missed = [
+        say(&ann.1, &conv, "two").await,
+        say(&ann.1, &conv, "three").await,
+    ];
+    let mut ws = connect(&node, &bob.1, &format!("?since={first}"))
+        .await
+        .unwrap();
+    for id in &missed {
+        assert_eq!(next_of(&mut ws, "message.created").await["id"], id.as_str());
+    }
+    let live = say(&ann.1, &conv, "four").await;
+    assert_eq!(
+        next_of(&mut ws, "message.created").await["id"],
+        live.as_str(),
+        "live after the missed ones, none twice"
+    );
+
+    // SSE resumes the same way, from Last-Event-ID.
+    let sse = reqwest::Client::new()
+        .get(format!("{}/api/v1/stream", node.base))
+        .bearer_auth(bob.1.token.as_deref().unwrap())
+        .header("accept", "text/event-stream")
+        .header("last-event-id", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    assert!(
+        sse.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut sse = sse;
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text.contains(&format!("id: {live}")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, sse.chunk())
+            .await
+            .expect("SSE events within 10 s")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let ids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .collect();
+    assert_eq!(ids, [missed[0].as_str(), missed[1].as_str(), live.as_str()]);
+    assert!(text.contains("event: message.created"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_connections_are_refused_or_closed() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let bob = user(&anon, "bob").await;
+
+    // No token, a forged one: refused before any upgrade, as a problem.
+    let refused = |e: tungstenite::Error| match e {
+        tungstenite::Error::Http(r) => r.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    };
+    assert_eq!(refused(connect(&node, &anon, "").await.unwrap_err()), 401);
+    let forged = anon.with_token("not.a.token");
+    assert_eq!(refused(connect(&node, &forged, "").await.unwrap_err()), 401);
+    assert_eq!(
+        refused(connect(&node, &bob.1, "?since=garbage").await.unwrap_err()),
+        422
+    );
+    // Neither a WebSocket nor SSE.
+    bob.1.get("/stream").await.problem(400);
+
+    // Browsers pass the token in the query.
+    let token = bob.1.token.clone().unwrap();
+    let mut ws = connect(&node, &anon, &format!("?access_token={token}"))
+        .await
+        .unwrap();
+    // A 10 MB frame (the limit is 64 KiB) ends the connection.
+    let _ = ws.send(Message::Binary(vec![0u8; 10 << 20].into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "an oversized frame closes the socket");
+
+    // The token expires mid-connection: closed with 4002. (A two-second token, signed with
+    // the platform's key from the data dir, as auth would.)
+    let keys = agora_node::platform::tokens::KeyPair::load_or_create(&node.data).unwrap();
+    let issuer = agora_node::platform::tokens::TokenIssuer::new(&keys, "dev", 2).unwrap();
+    let short = issuer
+        .issue(&bob.0, vec![agora_node::platform::tokens::Role::User], "s")
+        .unwrap();
+    let mut ws = connect(&node, &anon.with_token(&short), "").await.unwrap();
+    assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Library(4002)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_dropped_not_buffered() {
+    let nats = Nats::start();
+    let node = Node::start_with(
+        &nats,
+        &[
+            ("AGORA_RATE_LIMIT_IP", "1000000"),
+            ("AGORA_RATE_LIMIT_USER", "1000000"),
+        ],
+    );
+    let anon = node.client();
+    let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
+    let conv = chat(&ann, &bob).await;
+    let mut ws = connect(&node, &bob.1, "").await.unwrap();
+    // bob reads nothing while ann sends far more than the queue and the socket buffers
+    // hold (4 KB each).
+    let text = "x".repeat(3_900);
+    for _ in 0..1_500 {
+        say(&ann.1, &conv, &text).await;
+    }
+    assert_eq!(
+        closed_with(&mut ws).await,
+        Some(CloseCode::Library(4008)),
+        "dropped with 4008 once its queue was full"
+    );
+}
