@@ -11,7 +11,7 @@ use k8s_openapi::api::autoscaling::v2::{
     MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Container, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Container, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -21,10 +21,10 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::node::{NODE_USER, spread};
+use super::node::{self, NODE_USER, spread};
 use super::{
     CONFIG_HASH, Child, HTTP_PORT, Platform, env, env_from_secret, hardened_container,
-    hardened_pod, hash_of, http_probe, image_tag, port,
+    hardened_pod, hash_of, http_probe, image_tag, nats, port,
 };
 use crate::crd::{CONTEXTS, ServiceType};
 
@@ -105,7 +105,10 @@ fn container(p: &Platform, image: &str) -> Container {
             spec.rate_limit_per_user.to_string(),
         ),
         env_from_secret("AGORA_JWT_PUBLIC_KEY", &p.jwt_secret(), "public.pem", false),
+        // The push channel subscribes to its connected users' signals on the bus.
+        env("AGORA_NATS_URL", nats::url(p)),
     ];
+    vars.extend(node::creds_env(p));
     for context in CONTEXTS {
         let service = p.object_name(&p.workload_of(context));
         vars.push(env(
@@ -122,11 +125,16 @@ fn container(p: &Platform, image: &str) -> Container {
         liveness_probe: Some(http_probe("/healthz", HTTP_PORT, 10, 3)),
         readiness_probe: Some(http_probe("/readyz", HTTP_PORT, 5, 3)),
         resources: Some(spec.resources.clone()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(
+            [VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..Default::default()
+            }]
+            .into_iter()
+            .chain(node::creds_mount(p))
+            .collect(),
+        ),
         ..Default::default()
     })
 }
@@ -139,11 +147,7 @@ fn deployment(p: &Platform, image: &str, version: &str) -> Deployment {
         enable_service_links: Some(false),
         security_context: Some(hardened_pod(NODE_USER)),
         affinity: Some(spread(p, COMPONENT)),
-        volumes: Some(vec![Volume {
-            name: "tmp".into(),
-            empty_dir: Some(Default::default()),
-            ..Default::default()
-        }]),
+        volumes: Some(node::volumes(p)),
         ..Default::default()
     };
     let annotations = BTreeMap::from([(CONFIG_HASH.to_string(), hash_of(&pod))]);

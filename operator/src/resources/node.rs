@@ -116,14 +116,7 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         ),
         env_from_secret("AGORA_JWT_PUBLIC_KEY", &secret, "public.pem", false),
     ];
-    if spec
-        .event_bus
-        .external
-        .as_ref()
-        .is_some_and(|e| e.credentials_secret.is_some())
-    {
-        vars.push(env("AGORA_NATS_CREDS", "/etc/nats-creds/nats.creds"));
-    }
+    vars.extend(creds_env(p));
     if w.contexts.iter().any(|c| c == "auth") {
         let auth = &spec.auth;
         vars.push(env_from_secret(
@@ -173,20 +166,7 @@ fn container(p: &Platform, w: &Workload, image: &str) -> Container {
             ..Default::default()
         },
     ];
-    if p.sp
-        .spec
-        .event_bus
-        .external
-        .as_ref()
-        .is_some_and(|e| e.credentials_secret.is_some())
-    {
-        mounts.push(VolumeMount {
-            name: "nats-creds".into(),
-            mount_path: "/etc/nats-creds".into(),
-            read_only: Some(true),
-            ..Default::default()
-        });
-    }
+    mounts.extend(creds_mount(p));
     hardened_container(Container {
         name: "agora-node".into(),
         image: Some(image.into()),
@@ -201,7 +181,31 @@ fn container(p: &Platform, w: &Workload, image: &str) -> Container {
     })
 }
 
-fn volumes(p: &Platform) -> Vec<Volume> {
+fn has_creds(p: &Platform) -> bool {
+    p.sp.spec
+        .event_bus
+        .external
+        .as_ref()
+        .is_some_and(|e| e.credentials_secret.is_some())
+}
+
+/// `AGORA_NATS_CREDS`, where an external bus needs credentials.
+pub(super) fn creds_env(p: &Platform) -> Option<EnvVar> {
+    has_creds(p).then(|| env("AGORA_NATS_CREDS", "/etc/nats-creds/nats.creds"))
+}
+
+/// The credentials Secret's mount, where an external bus needs credentials.
+pub(super) fn creds_mount(p: &Platform) -> Option<VolumeMount> {
+    has_creds(p).then(|| VolumeMount {
+        name: "nats-creds".into(),
+        mount_path: "/etc/nats-creds".into(),
+        read_only: Some(true),
+        ..Default::default()
+    })
+}
+
+/// A scratch `/tmp`, and the bus credentials where there are some.
+pub(super) fn volumes(p: &Platform) -> Vec<Volume> {
     let mut volumes = vec![Volume {
         name: "tmp".into(),
         empty_dir: Some(Default::default()),
