@@ -13,13 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn user(anon: &Client, name: &str) -> (String, Client) {
     let (id, t) = signed_up(anon, name).await;
@@ -28,44 +24,8 @@ async fn user(anon: &Client, name: &str) -> (String, Client) {
     (id, c)
 }
 
-/// A WebSocket to the stream, authenticated with the header (or `query` as given).
 async fn connect(node: &Node, c: &Client, query: &str) -> Result<Socket, tungstenite::Error> {
-    let url = format!(
-        "{}/api/v1/stream{query}",
-        node.base.replacen("http", "ws", 1)
-    );
-    let mut req = url.into_client_request().unwrap();
-    if let Some(token) = &c.token {
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    }
-    tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
-}
-
-/// The next event (pings skipped), or a panic after 10 s.
-async fn next_event(ws: &mut Socket) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let frame = tokio::time::timeout(left, ws.next())
-            .await
-            .expect("an event within 10 s")
-            .expect("the stream is open")
-            .expect("a frame");
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-/// The next event of a type, skipping others (typing, updates).
-async fn next_of(ws: &mut Socket, kind: &str) -> Value {
-    loop {
-        let event = next_event(ws).await;
-        if event["type"] == kind {
-            return event;
-        }
-    }
+    stream_socket(&node.base, c.token.as_deref(), query).await
 }
 
 /// How the server closed the socket: its close code, after any events still queued.

@@ -222,3 +222,140 @@ fn logged_token(auth: &Process) -> String {
         }
     }
 }
+
+/// Push across gateways: the sender on gateway 1, the recipient on gateway 2; gateway 2
+/// dies, the client reconnects to gateway 1 with its last id and gets exactly what it
+/// missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_crosses_gateways_and_survives_losing_one() {
+    let nats = Nats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = agora_node::platform::tokens::KeyPair::generate();
+    let (private, public) = (
+        dir.path().join("private.pem"),
+        dir.path().join("public.pem"),
+    );
+    std::fs::write(&private, &keys.private_pem).unwrap();
+    std::fs::write(&public, &keys.public_pem).unwrap();
+    let (private, public) = (private.to_str().unwrap(), public.to_str().unwrap());
+    let data = |c: &str| dir.path().join(c).to_str().unwrap().to_string();
+    let nats_url = nats.url();
+    let common = [
+        ("AGORA_NATS_URL", nats_url.as_str()),
+        ("AGORA_PLATFORM", "demo"),
+        ("AGORA_LOG_FORMAT", "json"),
+        ("RUST_LOG", "info"),
+    ];
+    let auth_data = data("auth");
+    let auth = Process::start(
+        &[
+            "serve",
+            "--context",
+            "auth",
+            "--data-dir",
+            &auth_data,
+            "--jwt-private-key",
+            private,
+        ],
+        &common,
+    );
+    let serve = |context: &str| {
+        let dir = data(context);
+        let args = [
+            "serve",
+            "--context",
+            context,
+            "--data-dir",
+            &dir,
+            "--jwt-public-key",
+            public,
+        ];
+        Process::start(&args, &common)
+    };
+    let (users, messages) = (serve("users"), serve("messages"));
+    let upstreams = [
+        ("AGORA_UPSTREAM_AUTH", auth.base.as_str()),
+        ("AGORA_UPSTREAM_USERS", users.base.as_str()),
+        ("AGORA_UPSTREAM_MESSAGES", messages.base.as_str()),
+        ("AGORA_NATS_URL", nats_url.as_str()),
+    ];
+    let gateway = || {
+        Process::start(
+            &["gateway", "--jwt-public-key", public, "--platform", "demo"],
+            &upstreams,
+        )
+    };
+    let (one, mut two) = (gateway(), gateway());
+    let via = |g: &Process| Client {
+        base: g.base.clone(),
+        http: reqwest::Client::new(),
+        token: None,
+    };
+    let sign_up = async |name: &str| {
+        let c = via(&one);
+        let id = register(&c, name).await;
+        c.post("/auth/verify", json!({"token": logged_token(&auth)}))
+            .await
+            .expect(200);
+        let tokens = c
+            .post("/auth/login", json!({"login": name, "password": PASSWORD}))
+            .await
+            .expect(200);
+        (id, access(&tokens).to_string())
+    };
+    let (_ann, ann_token) = sign_up("ann").await;
+    let (bob, bob_token) = sign_up("bob").await;
+    let ann_one = via(&one).with_token(&ann_token);
+    let start = std::time::Instant::now();
+    let conv = loop {
+        // messages learns of bob's account from auth's event.
+        let r = ann_one
+            .post("/conversations", json!({"kind": "direct", "user_id": bob}))
+            .await;
+        if r.status == 201 {
+            break r.body["id"].as_str().unwrap().to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let say = async |text: &str| {
+        ann_one
+            .post(
+                &format!("/conversations/{conv}/messages"),
+                json!({ "text": text }),
+            )
+            .await
+            .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let mut bob_two = stream_socket(&two.base, Some(&bob_token), "")
+        .await
+        .unwrap();
+    let first = say("through two").await;
+    assert_eq!(
+        next_of(&mut bob_two, "message.created").await["id"],
+        first.as_str()
+    );
+
+    two.kill();
+    drop(bob_two);
+    let missed = [say("while away").await, say("still away").await];
+    let mut bob_one = stream_socket(&one.base, Some(&bob_token), &format!("?since={first}"))
+        .await
+        .unwrap();
+    for id in &missed {
+        assert_eq!(
+            next_of(&mut bob_one, "message.created").await["id"],
+            id.as_str()
+        );
+    }
+    let live = say("back").await;
+    assert_eq!(
+        next_of(&mut bob_one, "message.created").await["id"],
+        live.as_str(),
+        "exactly the missed ones, then live"
+    );
+}

@@ -500,3 +500,54 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+// ----- the push stream -----
+
+use futures::StreamExt as _;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to the push stream of the gateway at `base`, authenticated with the header
+/// (or `query` as given).
+pub async fn stream_socket(
+    base: &str,
+    token: Option<&str>,
+    query: &str,
+) -> Result<Socket, tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{base}/api/v1/stream{query}").replacen("http", "ws", 1);
+    let mut req = url.into_client_request().unwrap();
+    if let Some(token) = token {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
+}
+
+/// The next event (pings skipped), or a panic after 10 s.
+pub async fn next_event(ws: &mut Socket) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = tokio::time::timeout(left, ws.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream is open")
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+/// The next event of a type, skipping others (typing, updates).
+pub async fn next_of(ws: &mut Socket, kind: &str) -> Value {
+    loop {
+        let event = next_event(ws).await;
+        if event["type"] == kind {
+            return event;
+        }
+    }
+}
