@@ -35,6 +35,8 @@ use crate::platform::tokens::{Claims, TokenVerifier, VerifiedClaims, bearer};
 pub const QUEUE: usize = 256;
 /// Largest frame a client may send (it has nothing to say but pings and close).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// The read buffer of a WebSocket (grown as needed up to [`MAX_FRAME_BYTES`]).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// How often a WebSocket is pinged, and an SSE stream gets a comment, to survive proxies.
 const HEARTBEAT: Duration = Duration::from_secs(20);
 /// A write that takes longer than this means the client stopped reading.
@@ -117,7 +119,12 @@ async fn stream(
                 ending.clone(),
             ));
             match ws {
+                // Small buffers: tungstenite's defaults (128 KiB to read, allocated up front)
+                // made an idle connection cost about 144 KB; events are small and written
+                // one at a time.
                 Ok(ws) if !sse => ws
+                    .read_buffer_size(READ_BUFFER_BYTES)
+                    .write_buffer_size(0)
                     .max_message_size(MAX_FRAME_BYTES)
                     .max_frame_size(MAX_FRAME_BYTES)
                     .on_upgrade(move |socket| websocket(socket, rx, ending)),

@@ -11,6 +11,7 @@
 )]
 
 mod social;
+mod stream;
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,9 @@ enum Command {
     /// The social-network workload (DeathStarBench-like): seed a Reed98-sized graph, then
     /// an open-loop mix of feed reads, timeline reads and composes.
     Social(social::SocialArgs),
+    /// The push channel: idle WebSocket connections (memory per connection), then message
+    /// delivery from a sender's request to the recipient's socket.
+    Stream(stream::StreamArgs),
     /// A burst of logins, while a probe measures `GET /users/me` latency beside it.
     Logins {
         #[arg(long, default_value_t = 16)]
@@ -316,5 +320,6 @@ async fn main() -> anyhow::Result<()> {
             seconds,
         } => logins(&cli.addr, concurrency, seconds).await,
         Command::Social(args) => social::run(&cli.addr, args).await,
+        Command::Stream(args) => stream::run(&cli.addr, args).await,
     }
 }
