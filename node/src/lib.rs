@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`platform`]: plumbing shared by every context (config, errors, storage, bus,
 //!   tokens, telemetry); imports no context.
-//! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`], [`messages`]: the bounded contexts, each with the same skeleton
+//! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`], [`messages`],
+//!   [`notifications`]: the bounded contexts, each with the same skeleton
 //!   (`domain`, `error`, `storage`, `events`, `http`).
 //! - [`gateway`]: the public edge under `/api/v1`.
 //! - [`cli`]: the `serve`, `gateway`, `dev` and `rebuild` commands.
@@ -21,6 +22,7 @@ pub mod feed;
 pub mod gateway;
 pub mod groups;
 pub mod messages;
+pub mod notifications;
 pub mod platform;
 pub mod posts;
 pub mod users;
@@ -36,6 +38,7 @@ pub fn bounded_context(context: Context) -> &'static dyn BoundedContext {
         Context::Posts => &posts::Posts,
         Context::Feed => &feed::Feed,
         Context::Messages => &messages::Messages,
+        Context::Notifications => &notifications::Notifications,
     }
 }
 

@@ -242,10 +242,14 @@ fn the_operator_knows_the_same_contexts() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../operator/src/crd.rs"),
     )
     .unwrap();
-    let list = crd
-        .lines()
-        .find(|l| l.starts_with("pub const CONTEXTS"))
+    // The declaration, however rustfmt wraps it: up to its closing `];`.
+    let start = crd
+        .find("pub const CONTEXTS")
         .expect("operator/src/crd.rs declares CONTEXTS");
+    let list = crd
+        .get(start..)
+        .and_then(|rest| rest.split("];").next())
+        .unwrap();
     let names: Vec<String> = list
         .split('"')
         .skip(1)

@@ -10,7 +10,15 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 /// The bounded contexts an `agora-node` image of this version can run, in rollout order.
-pub const CONTEXTS: &[&str] = &["auth", "users", "groups", "posts", "feed", "messages"];
+pub const CONTEXTS: &[&str] = &[
+    "auth",
+    "users",
+    "groups",
+    "posts",
+    "feed",
+    "messages",
+    "notifications",
+];
 
 /// A complete, isolated social network for one tenant.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -119,12 +127,12 @@ impl Default for StorageSpec {
 /// Settings of every context, with per-context overrides.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users', 'groups', 'posts', 'feed', 'messages'])").message("overrides may name only known contexts: auth, users, groups, posts, feed, messages"))]
+#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users', 'groups', 'posts', 'feed', 'messages', 'notifications'])").message("overrides may name only known contexts: auth, users, groups, posts, feed, messages, notifications"))]
 pub struct ContextsSpec {
     /// Applied to every context unless overridden.
     #[serde(default)]
     pub defaults: ContextSettings,
-    /// Per context (`auth`, `users`, `groups`, `posts`, `feed`, `messages`): fields set here win over `defaults`.
+    /// Per context (`auth`, `users`, `groups`, `posts`, `feed`, `messages`, `notifications`): fields set here win over `defaults`.
     #[serde(default)]
     pub overrides: BTreeMap<String, ContextOverride>,
 }

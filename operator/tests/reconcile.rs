@@ -95,6 +95,7 @@ async fn first_creation_applies_every_child_generates_keys_and_reports_progress(
             "demo-groups",
             "demo-messages",
             "demo-nats",
+            "demo-notifications",
             "demo-posts",
             "demo-users"
         ]
@@ -120,7 +121,7 @@ async fn first_creation_applies_every_child_generates_keys_and_reports_progress(
     assert_eq!(condition(&server, "demo", "Progressing")["status"], "True");
     let status = server.get(PLATFORMS, "demo").unwrap()["status"].clone();
     assert_eq!(status["observedGeneration"], 1);
-    assert_eq!(status["contextsReady"], "0/6");
+    assert_eq!(status["contextsReady"], "0/7");
     assert!(
         server
             .events()
@@ -269,7 +270,7 @@ async fn ready_once_every_child_is_and_the_transition_is_recorded() {
         "it did not"
     );
     let status = server.get(PLATFORMS, "demo").unwrap()["status"].clone();
-    assert_eq!(status["contextsReady"], "6/6");
+    assert_eq!(status["contextsReady"], "7/7");
     assert_eq!(
         status["gatewayEndpoint"],
         "http://demo-gateway.tenants.svc:8080"
@@ -339,6 +340,10 @@ async fn a_new_image_rolls_contexts_one_at_a_time_then_the_gateway() {
     make_everything_ready(&server);
     pass(&server, &ctx, "demo").await.unwrap();
     assert_eq!(image(&sets(), "demo-messages"), json!("agora-node:2"));
+    assert_eq!(image(&sets(), "demo-notifications"), json!("agora-node:1"));
+    make_everything_ready(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(image(&sets(), "demo-notifications"), json!("agora-node:2"));
     assert_eq!(image(&deployments(), "demo-gateway"), json!("agora-node:1"));
     make_everything_ready(&server);
     pass(&server, &ctx, "demo").await.unwrap();

@@ -27,16 +27,18 @@ pub enum Context {
     Posts,
     Feed,
     Messages,
+    Notifications,
 }
 
 impl Context {
-    pub const ALL: [Context; 6] = [
+    pub const ALL: [Context; 7] = [
         Context::Auth,
         Context::Users,
         Context::Groups,
         Context::Posts,
         Context::Feed,
         Context::Messages,
+        Context::Notifications,
     ];
 
     /// The name: its data directory, its subjects' `<context>`, its consumer's name.
@@ -48,6 +50,7 @@ impl Context {
             Context::Posts => "posts",
             Context::Feed => "feed",
             Context::Messages => "messages",
+            Context::Notifications => "notifications",
         }
     }
 

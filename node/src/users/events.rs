@@ -20,7 +20,18 @@ impl DomainEvent for ProfileUpdated {
     const TYPE: &'static str = "ProfileUpdated";
 }
 
-/// Two users became friends (a request was accepted).
+/// `from` asked `to` for friendship (the request is pending).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FriendRequestSent {
+    pub from: String,
+    pub to: String,
+}
+impl DomainEvent for FriendRequestSent {
+    const CONTEXT: &'static str = CONTEXT;
+    const TYPE: &'static str = "FriendRequestSent";
+}
+
+/// Two users became friends (a request was accepted): `user_b` accepted `user_a`'s request.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FriendshipCreated {
     pub user_a: String,

@@ -2,7 +2,7 @@
 //!
 //! Owns profiles, privacy settings, friend requests, friendships and blocks.
 //!
-//! Publishes: `ProfileUpdated`, `FriendshipCreated`, `FriendshipEnded`, `UserBlocked`,
+//! Publishes: `FriendRequestSent`, `ProfileUpdated`, `FriendshipCreated`, `FriendshipEnded`, `UserBlocked`,
 //! `UserUnblocked` ([`events`]).
 //! Consumes: `auth.AccountRegistered` (creates the profile; a profile is never created
 //! by a call).

@@ -16,7 +16,8 @@ use super::error::Error;
 
 use super::domain::{Profile, Relationship};
 use super::events::{
-    FriendshipCreated, FriendshipEnded, ProfileUpdated, UserBlocked, UserUnblocked,
+    FriendRequestSent, FriendshipCreated, FriendshipEnded, ProfileUpdated, UserBlocked,
+    UserUnblocked,
 };
 
 /// When an edge (friendship, request, block) began.
@@ -175,6 +176,11 @@ pub async fn send_request(store: &Store, from: &str, to: &str) -> ApiResult<Requ
             let since = Since { at: unix_now() };
             tx.put(&outgoing_key(from, to), &since)?;
             tx.put(&incoming_key(to, from), &since)?;
+            let event = FriendRequestSent {
+                from: from.into(),
+                to: to.into(),
+            };
+            emit(tx, from, from, &event)?;
             Ok(RequestOutcome::Sent)
         })
         .await

@@ -304,7 +304,7 @@ mod tests {
                 .unwrap()
                 .value
                 .as_deref(),
-            Some("auth,users,groups,posts,feed,messages")
+            Some("auth,users,groups,posts,feed,messages,notifications")
         );
     }
 

@@ -162,6 +162,7 @@ mod tests {
                 "demo-posts",
                 "demo-feed",
                 "demo-messages",
+                "demo-notifications",
                 "demo-nats"
             ]
         );

@@ -1,0 +1,146 @@
+//! # notifications
+//!
+//! Owns each user's notifications, made from other contexts' events, never by a call:
+//! friend requests and acceptances, comments on your posts, replies to your comments,
+//! reactions (grouped per post or comment: "A and 12 others reacted"), mentions in posts
+//! you may read, shares of your posts. Nothing is told about someone a block stands
+//! between, or about content the recipient may not read. Read marks, deletions,
+//! preferences per kind and muted posts are the user's own records; the notifications
+//! themselves are projections, rebuilt with the same ids.
+//! New activity is pushed live (`notification`) to the user's devices.
+//!
+//! Publishes: nothing ([`events`]).
+//! Consumes: `users.FriendRequestSent|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
+//! `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted|ReactionSet`,
+//! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft`.
+
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod storage;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+
+use crate::groups::events as groups;
+use crate::platform::Platform;
+use crate::platform::context::{BoundedContext, Context, Subscriptions};
+use crate::platform::push::{Push, PushEvent};
+use crate::platform::storage::Store;
+use crate::platform::tokens::TokenVerifier;
+use crate::posts::events as posts;
+use crate::users::events as users;
+
+/// Handlers reach the context's store and the token verifier.
+#[derive(Clone)]
+pub struct NotificationsState {
+    pub store: Store,
+    pub verifier: Arc<TokenVerifier>,
+}
+
+impl FromRef<NotificationsState> for Arc<TokenVerifier> {
+    fn from_ref(state: &NotificationsState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// The notifications context.
+pub struct Notifications;
+
+impl BoundedContext for Notifications {
+    fn name(&self) -> &'static str {
+        Context::Notifications.name()
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["notifications"]
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <http::NotificationsApi as utoipa::OpenApi>::openapi()
+    }
+
+    fn subscriptions(&self) -> Subscriptions {
+        Subscriptions::default()
+            .on::<users::FriendRequestSent>(storage::friend_request)
+            .on::<users::FriendshipCreated>(storage::befriend)
+            .on::<users::FriendshipEnded>(storage::unfriend)
+            .on::<users::UserBlocked>(storage::block)
+            .on::<users::UserUnblocked>(storage::unblock)
+            .on::<groups::GroupUpdated>(storage::set_group)
+            .on::<groups::GroupDeleted>(storage::drop_group)
+            .on::<groups::MemberJoined>(storage::join)
+            .on::<groups::MemberLeft>(storage::leave)
+            .on_read::<posts::PostCreated, _>(storage::read_mentions, storage::add_post)
+            .on::<posts::PostEdited>(storage::edit_post)
+            .on::<posts::PostDeleted>(storage::delete_post)
+            .on::<posts::CommentAdded>(storage::comment_added)
+            .on::<posts::CommentDeleted>(storage::comment_deleted)
+            .on::<posts::ReactionSet>(storage::reaction_set)
+    }
+
+    fn projections(&self) -> &'static [&'static str] {
+        storage::PROJECTIONS
+    }
+
+    fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        tokio::spawn(push_new_activity(store.clone(), platform.push()));
+        Ok(http::routes(NotificationsState {
+            store,
+            verifier: platform.verifier.clone(),
+        }))
+    }
+}
+
+/// Activity older than this is not pushed: a rebuild rewrites every list entry, and those
+/// are not news.
+const PUSH_WINDOW_MS: u64 = 60_000;
+
+/// Pushes each new list entry (a new notification, or someone joining a grouped one) to
+/// its user, with the unread count, unless the user turned pushing that kind off.
+async fn push_new_activity(store: Store, push: Push) {
+    let mut entries = storage::watch_list(&store);
+    while let Some(event) = (&mut entries).await {
+        let sled::Event::Insert { key, .. } = event else {
+            continue;
+        };
+        let Some((user, activity, id)) = storage::list_entry(&key) else {
+            continue;
+        };
+        let fresh = ulid::Ulid::from_string(&activity).is_ok_and(|u| {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+            (now as u64).saturating_sub(u.timestamp_ms()) < PUSH_WINDOW_MS
+        });
+        if !fresh {
+            continue;
+        }
+        if let Err(e) = push_one(&store, &push, &user, &id) {
+            tracing::warn!(error = %e, "notification not pushed");
+        }
+    }
+}
+
+fn push_one(
+    store: &Store,
+    push: &Push,
+    user: &str,
+    id: &str,
+) -> crate::platform::error::ApiResult<()> {
+    let Some(n) = storage::notification(store, user, id)? else {
+        return Ok(());
+    };
+    if !storage::preferences(store, user)?.of(n.kind).push || !storage::shown(store, &n)? {
+        return Ok(());
+    }
+    let unread = storage::unread(store, user)?;
+    let read = storage::read(store, &n)?;
+    let data = serde_json::json!({"notification": http::view(n, read), "unread_count": unread});
+    push.send(
+        &[user.to_string()],
+        &PushEvent::new(id, "notification", data),
+    );
+    Ok(())
+}

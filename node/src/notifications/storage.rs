@@ -1,0 +1,512 @@
+//! The only code of notifications that touches sled. Projections ([`PROJECTIONS`], rebuilt
+//! from the stream): `n/<user><id>` notifications, `nl/<user><activity><id>` each user's list
+//! by newest activity, `ng/<user><group key>` the notification a grouped kind adds to,
+//! `b/<blocker><blocked>` blocks, `f/<a><b>` friendships, `gv/<group>` group privacy,
+//! `gm/<group><user>` memberships, `pv/<post>` who may read a post, `ca/<comment>` comment
+//! authors. Own truth (kept by rebuild): `rd/<user><id>` read marks (the activity read),
+//! `ra/<user>` "all read up to", `hd/<user><id>` deleted by the user, `pr/<user>`
+//! preferences, `mu/<user><post>` muted posts.
+
+use crate::groups::events::{self as groups, GroupPrivacy};
+use crate::platform::context::Event;
+use crate::platform::error::ApiResult;
+use crate::platform::storage::{Store, Tx, TxResult, key};
+use crate::posts::events::{self as posts, Audience};
+use crate::users::events as users;
+
+use super::domain::{self, Kind, Notification, PostAccess, Preferences, Standing, Target};
+
+/// The key prefixes that `rebuild` drops and rebuilds from the stream.
+pub const PROJECTIONS: &[&str] = &["n/", "nl/", "ng/", "b/", "f/", "gv/", "gm/", "pv/", "ca/"];
+
+/// The list entries' prefix, watched to push new activity.
+pub const LIST: &str = "nl/";
+
+fn notification_key(user: &str, id: &str) -> Vec<u8> {
+    key("n/", &[user, id])
+}
+
+// ----- projections, and the notifications they make -----
+
+fn blocked_either(tx: &Tx, a: &str, b: &str) -> TxResult<bool> {
+    Ok(tx.contains(&key("b/", &[a, b]))? || tx.contains(&key("b/", &[b, a]))?)
+}
+
+/// Tells `recipient` that `actor` did something (`kind`, about `target`), unless it is
+/// their own doing, a block stands between them, they muted the post or turned the kind
+/// off. Grouped kinds add the actor to the one notification per target.
+fn notify(
+    tx: &Tx,
+    event_id: &str,
+    at: i64,
+    recipient: &str,
+    kind: Kind,
+    actor: &str,
+    target: Target,
+) -> TxResult<()> {
+    if !domain::worth_telling(recipient, actor) || blocked_either(tx, recipient, actor)? {
+        return Ok(());
+    }
+    if let Some(post) = &target.post_id
+        && tx.contains(&key("mu/", &[recipient, post]))?
+    {
+        return Ok(());
+    }
+    let prefs: Preferences = tx.get(&key("pr/", &[recipient]))?.unwrap_or_default();
+    if !prefs.of(kind).in_app {
+        return Ok(());
+    }
+    let group = kind.grouped().then(|| {
+        let about = target.comment_id.as_deref().or(target.post_id.as_deref());
+        key(
+            "ng/",
+            &[recipient, &format!("{kind:?}"), about.unwrap_or_default()],
+        )
+    });
+    let existing = match &group {
+        Some(g) => tx.get::<String>(g)?,
+        None => None,
+    };
+    let notification = match existing {
+        Some(id) => match tx.get::<Notification>(&notification_key(recipient, &id))? {
+            Some(mut n) => {
+                tx.remove(&key("nl/", &[recipient, &n.activity, &n.id]))?;
+                n.add_actor(actor, event_id, at);
+                n
+            }
+            None => fresh(event_id, at, recipient, kind, actor, target),
+        },
+        None => fresh(event_id, at, recipient, kind, actor, target),
+    };
+    if let Some(g) = &group {
+        tx.put(g, &notification.id)?;
+    }
+    tx.put(
+        &notification_key(recipient, &notification.id),
+        &notification,
+    )?;
+    tx.put_raw(
+        &key(
+            "nl/",
+            &[recipient, &notification.activity, &notification.id],
+        ),
+        &[],
+    )
+}
+
+fn fresh(
+    event_id: &str,
+    at: i64,
+    user: &str,
+    kind: Kind,
+    actor: &str,
+    target: Target,
+) -> Notification {
+    Notification {
+        id: event_id.to_string(),
+        user_id: user.to_string(),
+        kind,
+        actors: vec![actor.to_string()],
+        actor_count: 1,
+        target,
+        created_at: at,
+        activity: event_id.to_string(),
+        updated_at: at,
+    }
+}
+
+fn at<E>(e: &Event<E>) -> i64 {
+    e.occurred_at.unix_timestamp()
+}
+
+pub fn friend_request(tx: &Tx, e: &Event<users::FriendRequestSent>) -> TxResult<()> {
+    let d = &e.data;
+    notify(
+        tx,
+        e.id,
+        at(e),
+        &d.to,
+        Kind::FriendRequest,
+        &d.from,
+        Target::default(),
+    )
+}
+
+pub fn befriend(tx: &Tx, e: &Event<users::FriendshipCreated>) -> TxResult<()> {
+    let d = &e.data;
+    tx.set_pair("f/", &d.user_a, &d.user_b, true, true)?;
+    // `user_b` accepted `user_a`'s request.
+    notify(
+        tx,
+        e.id,
+        at(e),
+        &d.user_a,
+        Kind::FriendAccepted,
+        &d.user_b,
+        Target::default(),
+    )
+}
+
+pub fn unfriend(tx: &Tx, e: &Event<users::FriendshipEnded>) -> TxResult<()> {
+    tx.set_pair("f/", &e.data.user_a, &e.data.user_b, false, true)
+}
+
+pub fn block(tx: &Tx, e: &Event<users::UserBlocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, true, false)
+}
+
+pub fn unblock(tx: &Tx, e: &Event<users::UserUnblocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, false, false)
+}
+
+pub fn set_group(tx: &Tx, e: &Event<groups::GroupUpdated>) -> TxResult<()> {
+    tx.put(&key("gv/", &[&e.data.group_id]), &e.data.privacy)
+}
+
+pub fn drop_group(tx: &Tx, e: &Event<groups::GroupDeleted>) -> TxResult<()> {
+    tx.remove(&key("gv/", &[&e.data.group_id])).map(|_| ())
+}
+
+pub fn join(tx: &Tx, e: &Event<groups::MemberJoined>) -> TxResult<()> {
+    tx.put_raw(&key("gm/", &[&e.data.group_id, &e.data.user_id]), &[])
+}
+
+pub fn leave(tx: &Tx, e: &Event<groups::MemberLeft>) -> TxResult<()> {
+    tx.remove(&key("gm/", &[&e.data.group_id, &e.data.user_id]))
+        .map(|_| ())
+}
+
+/// How each mentioned user stands to a new post, read before it is applied (whether they
+/// are friends of friends of the author takes a scan).
+pub fn read_mentions(
+    store: &Store,
+    e: &Event<posts::PostCreated>,
+) -> ApiResult<Vec<(String, Standing)>> {
+    let d = &e.data;
+    let group = match &d.audience {
+        Audience::Group { id } => Some(id.as_str()),
+        _ => None,
+    };
+    d.mentions
+        .iter()
+        .map(|m| Ok((m.clone(), standing(store, m, &d.author_id, group)?)))
+        .collect()
+}
+
+fn standing(store: &Store, reader: &str, author: &str, group: Option<&str>) -> ApiResult<Standing> {
+    let friends = store.contains(&key("f/", &[reader, author]))?;
+    let friend_of_friend = !friends
+        && store
+            .scan_after(&key("f/", &[reader]), None, usize::MAX)?
+            .into_iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .map(|f| store.contains(&key("f/", &[&f, author])))
+            .collect::<ApiResult<Vec<bool>>>()?
+            .into_iter()
+            .any(|b| b);
+    let (group_privacy, group_member) = match group {
+        Some(g) => (
+            store.get::<GroupPrivacy>(&key("gv/", &[g]))?,
+            store.contains(&key("gm/", &[g, reader]))?,
+        ),
+        None => (None, false),
+    };
+    Ok(Standing {
+        friends,
+        friend_of_friend,
+        group_privacy,
+        group_member,
+    })
+}
+
+/// A new post: who may read it; mentions and shares notify.
+pub fn add_post(
+    tx: &Tx,
+    e: &Event<posts::PostCreated>,
+    mentioned: &Vec<(String, Standing)>,
+) -> TxResult<()> {
+    let d = &e.data;
+    let access = PostAccess {
+        author_id: d.author_id.clone(),
+        visibility: d.visibility,
+        group: match &d.audience {
+            Audience::Group { id } => Some(id.clone()),
+            _ => None,
+        },
+        page: matches!(d.audience, Audience::Page { .. }),
+    };
+    tx.put(&key("pv/", &[&d.post_id]), &access)?;
+    let about = Target {
+        post_id: Some(d.post_id.clone()),
+        comment_id: None,
+    };
+    for (user, standing) in mentioned {
+        if domain::may_read(&access, user, *standing) {
+            notify(
+                tx,
+                e.id,
+                at(e),
+                user,
+                Kind::Mention,
+                &d.author_id,
+                about.clone(),
+            )?;
+        }
+    }
+    if let Some(original) = &d.shared_post
+        && let Some(o) = tx.get::<PostAccess>(&key("pv/", &[original]))?
+    {
+        let shared = Target {
+            post_id: Some(original.clone()),
+            comment_id: None,
+        };
+        notify(
+            tx,
+            e.id,
+            at(e),
+            &o.author_id,
+            Kind::Share,
+            &d.author_id,
+            shared,
+        )?;
+    }
+    Ok(())
+}
+
+pub fn edit_post(tx: &Tx, e: &Event<posts::PostEdited>) -> TxResult<()> {
+    let k = key("pv/", &[&e.data.post_id]);
+    if let Some(mut access) = tx.get::<PostAccess>(&k)? {
+        access.visibility = e.data.visibility;
+        tx.put(&k, &access)?;
+    }
+    Ok(())
+}
+
+/// A deleted post: what notified about it is no longer shown (checked on read).
+pub fn delete_post(tx: &Tx, e: &Event<posts::PostDeleted>) -> TxResult<()> {
+    tx.remove(&key("pv/", &[&e.data.post_id])).map(|_| ())
+}
+
+pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
+    let d = &e.data;
+    tx.put(&key("ca/", &[&d.comment_id]), &d.author_id)?;
+    let parent_author = match &d.parent_id {
+        Some(p) => tx.get::<String>(&key("ca/", &[p]))?,
+        None => None,
+    };
+    if let (Some(parent), Some(parent_author)) = (&d.parent_id, &parent_author) {
+        let target = Target {
+            post_id: Some(d.post_id.clone()),
+            comment_id: Some(parent.clone()),
+        };
+        notify(
+            tx,
+            e.id,
+            at(e),
+            parent_author,
+            Kind::Reply,
+            &d.author_id,
+            target,
+        )?;
+    }
+    // The post's author hears of it once: as a reply when it answers their own comment.
+    if parent_author.as_deref() != Some(d.post_author_id.as_str()) {
+        let target = Target {
+            post_id: Some(d.post_id.clone()),
+            comment_id: None,
+        };
+        notify(
+            tx,
+            e.id,
+            at(e),
+            &d.post_author_id,
+            Kind::Comment,
+            &d.author_id,
+            target,
+        )?;
+    }
+    Ok(())
+}
+
+pub fn comment_deleted(tx: &Tx, e: &Event<posts::CommentDeleted>) -> TxResult<()> {
+    tx.remove(&key("ca/", &[&e.data.comment_id])).map(|_| ())
+}
+
+pub fn reaction_set(tx: &Tx, e: &Event<posts::ReactionSet>) -> TxResult<()> {
+    let d = &e.data;
+    let on_post = d.target_id == d.post_id;
+    let author = if on_post {
+        Some(d.post_author_id.clone())
+    } else {
+        tx.get::<String>(&key("ca/", &[&d.target_id]))?
+    };
+    let Some(author) = author else {
+        return Ok(());
+    };
+    let target = Target {
+        post_id: Some(d.post_id.clone()),
+        comment_id: (!on_post).then(|| d.target_id.clone()),
+    };
+    notify(tx, e.id, at(e), &author, Kind::Reaction, &d.user_id, target)
+}
+
+// ----- reads -----
+
+pub fn notification(store: &Store, user: &str, id: &str) -> ApiResult<Option<Notification>> {
+    store.get(&notification_key(user, id))
+}
+
+/// A position in a user's list: the activity and the notification id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub activity: String,
+    pub id: String,
+}
+
+/// Whether a notification is still shown to its user: not deleted by them, no block with
+/// its actors, and its post still there.
+pub fn shown(store: &Store, n: &Notification) -> ApiResult<bool> {
+    if store.contains(&key("hd/", &[&n.user_id, &n.id]))? {
+        return Ok(false);
+    }
+    for actor in &n.actors {
+        if store.contains(&key("b/", &[&n.user_id, actor]))?
+            || store.contains(&key("b/", &[actor, &n.user_id]))?
+        {
+            return Ok(false);
+        }
+    }
+    match &n.target.post_id {
+        Some(post) => store.contains(&key("pv/", &[post])),
+        None => Ok(true),
+    }
+}
+
+/// Whether the user read the notification since its last activity.
+pub fn read(store: &Store, n: &Notification) -> ApiResult<bool> {
+    let all: Option<String> = store.get(&key("ra/", &[&n.user_id]))?;
+    let one: Option<String> = store.get(&key("rd/", &[&n.user_id, &n.id]))?;
+    Ok(all.as_deref() >= Some(n.activity.as_str()) || one.as_deref() >= Some(n.activity.as_str()))
+}
+
+/// A user's notifications, newest activity first, after `before`.
+pub fn list(
+    store: &Store,
+    user: &str,
+    before: Option<&Position>,
+    limit: usize,
+) -> ApiResult<Vec<(Position, Notification)>> {
+    let before = before.map(|p| key("", &[&p.activity, &p.id]));
+    let mut out = Vec::new();
+    for (k, _) in store.scan_before(&key("nl/", &[user]), before.as_deref(), limit)? {
+        let k = String::from_utf8_lossy(&k).into_owned();
+        let Some((activity, id)) = k.split_at_checked(26) else {
+            continue;
+        };
+        if let Some(n) = notification(store, user, id)? {
+            let position = Position {
+                activity: activity.into(),
+                id: id.into(),
+            };
+            out.push((position, n));
+        }
+    }
+    Ok(out)
+}
+
+/// Unread notifications still shown, counted up to [`domain::UNREAD_CAP`].
+pub fn unread(store: &Store, user: &str) -> ApiResult<usize> {
+    let all: Option<String> = store.get(&key("ra/", &[user]))?;
+    let mut count = 0;
+    for entry in store.keys_newest_first(&key("nl/", &[user])) {
+        let entry = entry?;
+        let Some((activity, id)) = entry.split_at_checked(26) else {
+            continue;
+        };
+        if all.as_deref().is_some_and(|a| a.as_bytes() >= activity) || count >= domain::UNREAD_CAP {
+            break;
+        }
+        let id = String::from_utf8_lossy(id);
+        if let Some(n) = notification(store, user, &id)?
+            && !read(store, &n)?
+            && shown(store, &n)?
+        {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+pub fn preferences(store: &Store, user: &str) -> ApiResult<Preferences> {
+    Ok(store.get(&key("pr/", &[user]))?.unwrap_or_default())
+}
+
+pub fn muted(store: &Store, user: &str, post: &str) -> ApiResult<bool> {
+    store.contains(&key("mu/", &[user, post]))
+}
+
+pub fn post_exists(store: &Store, post: &str) -> ApiResult<bool> {
+    store.contains(&key("pv/", &[post]))
+}
+
+/// The user and notification of a list entry's key (`nl/<user><activity><id>`).
+pub fn list_entry(raw: &[u8]) -> Option<(String, String, String)> {
+    let rest = raw.strip_prefix(LIST.as_bytes())?;
+    let rest = std::str::from_utf8(rest).ok()?;
+    let (user, rest) = rest.split_at_checked(26)?;
+    let (activity, id) = rest.split_at_checked(26)?;
+    Some((user.into(), activity.into(), id.into()))
+}
+
+// ----- the user's own writes -----
+
+pub async fn mark_read(store: &Store, n: &Notification) -> ApiResult<()> {
+    store
+        .write(|tx| tx.put(&key("rd/", &[&n.user_id, &n.id]), &n.activity))
+        .await
+}
+
+/// Marks everything up to the newest activity read.
+pub async fn mark_all_read(store: &Store, user: &str) -> ApiResult<()> {
+    let newest = store
+        .keys_newest_first(&key("nl/", &[user]))
+        .next()
+        .transpose()?;
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    let activity = String::from_utf8_lossy(newest.get(..26).unwrap_or_default()).into_owned();
+    store
+        .write(|tx| tx.put(&key("ra/", &[user]), &activity))
+        .await
+}
+
+pub async fn hide(store: &Store, user: &str, id: &str) -> ApiResult<()> {
+    store
+        .write(|tx| tx.put_raw(&key("hd/", &[user, id]), &[]))
+        .await
+}
+
+pub async fn set_preferences(store: &Store, user: &str, prefs: &Preferences) -> ApiResult<()> {
+    store.write(|tx| tx.put(&key("pr/", &[user]), prefs)).await
+}
+
+pub async fn set_mute(store: &Store, user: &str, post: &str, on: bool) -> ApiResult<bool> {
+    store
+        .write(|tx| {
+            let k = key("mu/", &[user, post]);
+            let was = tx.contains(&k)?;
+            if on {
+                tx.put_raw(&k, &[])?;
+            } else {
+                tx.remove(&k)?;
+            }
+            Ok(was)
+        })
+        .await
+}
+
+/// For the push watcher: the raw data tree.
+pub fn watch_list(store: &Store) -> sled::Subscriber {
+    store.data.watch_prefix(LIST.as_bytes())
+}
