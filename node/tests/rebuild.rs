@@ -114,7 +114,25 @@ async fn world(node: &Node) -> World {
         )
         .await
         .expect(201);
+    // ann reads one of her notifications: a read mark (her own record) that must still
+    // apply to the rebuilt notification, which keeps its id.
+    let mut tries = 0;
+    let first = loop {
+        let list = ann.1.get("/notifications").await.expect(200);
+        if let Some(n) = list["items"].as_array().and_then(|i| i.last()) {
+            break n["id"].as_str().unwrap().to_string();
+        }
+        assert!(tries < 400, "ann never got a notification");
+        tries += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    ann.1
+        .post_empty(&format!("/notifications/{first}/read"))
+        .await
+        .expect(204);
     let mut paths = vec![
+        "/notifications?limit=100".to_string(),
+        "/notifications/unread".to_string(),
         "/feed?order=recent&limit=100".to_string(),
         "/feed?order=ranked&limit=100".to_string(),
         format!("/users/{}/posts", ann.0),
@@ -172,7 +190,12 @@ async fn converged(w: &World, node: &Node) -> BTreeMap<String, (u16, Value)> {
     }
 }
 
-const REBUILT: [Context; 3] = [Context::Groups, Context::Posts, Context::Feed];
+const REBUILT: [Context; 4] = [
+    Context::Groups,
+    Context::Posts,
+    Context::Feed,
+    Context::Notifications,
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuilt_projections_give_the_same_answers_live_and_stopped() {
@@ -183,6 +206,20 @@ async fn rebuilt_projections_give_the_same_answers_live_and_stopped() {
     assert!(
         before.values().any(|(s, _)| *s == 404),
         "privacy hides something"
+    );
+    let ann_notes = &before[&format!("{} /notifications?limit=100", w.people[0].0)].1["items"];
+    assert!(
+        ann_notes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["read"] == true)
+            && ann_notes
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["read"] == false),
+        "notifications read and unread: {ann_notes}"
     );
 
     // Live: each context rebuilds while it serves.
