@@ -36,6 +36,13 @@ pub struct StreamArgs {
     /// Step the rate up by 25 % until delivery p99 exceeds this (ms).
     #[arg(long)]
     find_max_p99_ms: Option<f64>,
+    /// Users who each send one friend request to a connected user (0 skips the
+    /// notification phase): the time from each request to its notification on the socket.
+    #[arg(long, default_value_t = 0)]
+    notify: usize,
+    /// Friend requests per second in the notification phase.
+    #[arg(long, default_value_t = 50)]
+    notify_rate: u64,
 }
 
 type Socket =
@@ -266,7 +273,81 @@ async fn delivery(addr: &str, args: &StreamArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Friend requests to one connected user; latency from each request's intended send time
+/// to its `notification` on the user's socket.
+async fn notification_latency(addr: &str, n: usize, rate: u64) -> anyhow::Result<()> {
+    let mut conn = Conn::open(addr).await?;
+    let tag = now_micros() % 1_000_000_000;
+    let target_name = format!("star{tag}");
+    let target = sign_up(&mut conn, &target_name).await?;
+    let target_token = login(&mut conn, &target_name).await?;
+    let mut senders = Vec::new();
+    for i in 0..n {
+        let name = format!("fan{tag}x{i}");
+        let id = sign_up(&mut conn, &name).await?;
+        senders.push((id, login(&mut conn, &name).await?));
+    }
+    let mut ws = socket(addr, &target_token).await?;
+    let sent_at = Arc::new(Mutex::new(std::collections::HashMap::<String, u64>::new()));
+    let h = Arc::new(Mutex::new(histogram()));
+    let (times, hist) = (sent_at.clone(), h.clone());
+    let reader = tokio::spawn(async move {
+        let mut seen = 0;
+        while seen < n {
+            let Some(Ok(frame)) = ws.next().await else {
+                break;
+            };
+            let Message::Text(text) = frame else { continue };
+            let Ok(event) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            if event["type"] != "notification" {
+                continue;
+            }
+            let Some(actor) = event["data"]["notification"]["actors"][0].as_str() else {
+                continue;
+            };
+            if let Some(sent) = times.lock().await.get(actor).copied() {
+                let _ = hist
+                    .lock()
+                    .await
+                    .record(now_micros().saturating_sub(sent).max(1));
+                seen += 1;
+            }
+        }
+    });
+    // Let the profiles (made from registration events) exist before asking.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let (start, start_unix) = (Instant::now(), now_micros());
+    let mut errors = 0;
+    for (i, (id, token)) in senders.iter().enumerate() {
+        let next = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(next.into()).await;
+        sent_at
+            .lock()
+            .await
+            .insert(id.clone(), start_unix + (next - start).as_micros() as u64);
+        let path = format!("/api/v1/users/{target}/friend-request");
+        let (status, _) = conn.call("POST", &path, Some(token), None).await?;
+        if status != 201 {
+            errors += 1;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
+    let snapshot = h.lock().await.clone();
+    println!(
+        "notifications: {n} friend requests at {rate}/s ({errors} errors), {} notifications pushed",
+        snapshot.len()
+    );
+    print_latency("request to the recipient's socket", &snapshot);
+    Ok(())
+}
+
 pub async fn run(addr: &str, args: StreamArgs) -> anyhow::Result<()> {
+    if args.notify > 0 {
+        notification_latency(addr, args.notify, args.notify_rate).await?;
+    }
     if args.idle > 0 {
         idle(addr, args.idle, args.pid).await?;
     }
