@@ -3,7 +3,7 @@
 
 use crate::platform::error::{ApiError, FieldError};
 
-use super::domain::GroupRole;
+use super::events::GroupRole;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
