@@ -327,3 +327,66 @@ async fn a_notification_is_pushed_to_a_connected_device() {
     assert_eq!(pushed["data"]["notification"]["actors"], json!([bob.0]));
     assert_eq!(pushed["data"]["unread_count"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_invitations_and_join_requests_reach_the_right_people() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
+    let (cat, dan) = (user(&anon, "cat").await, user(&anon, "dan").await);
+    let group = ann
+        .1
+        .post(
+            "/groups",
+            json!({"name": "quiet club", "privacy": "private"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // ann invites bob, who joins: a plain member.
+    let start = Instant::now();
+    loop {
+        let r = ann
+            .1
+            .post(
+                &format!("/groups/{group}/invitations"),
+                json!({"user_id": bob.0}),
+            )
+            .await;
+        if r.status == 201 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let invited = until_kind(&bob.1, "group_invitation", |_| true).await;
+    assert_eq!(invited["target"]["group_id"], group.as_str());
+    assert_eq!(invited["actors"], json!([ann.0]));
+    bob.1
+        .post_empty(&format!("/groups/{group}/join"))
+        .await
+        .expect(200);
+    // cat asks to join: the admin hears of it, the plain member does not.
+    cat.1
+        .post_empty(&format!("/groups/{group}/join"))
+        .await
+        .expect(200);
+    let asked = until_kind(&ann.1, "group_request", |_| true).await;
+    assert_eq!(asked["actors"], json!([cat.0]));
+    // A marker for bob: once it is there, a request would have been too.
+    dan.1
+        .post_empty(&format!("/users/{}/friend-request", bob.0))
+        .await
+        .expect(201);
+    until_kind(&bob.1, "friend_request", |_| true).await;
+    assert!(
+        !notifications(&bob.1)
+            .await
+            .iter()
+            .any(|n| n["kind"] == "group_request"),
+        "members do not moderate"
+    );
+}

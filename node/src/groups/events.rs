@@ -28,6 +28,29 @@ pub enum GroupRole {
     Admin,
 }
 
+/// `invited_by` invited `user_id` to a group (pending until they join).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupInvitationSent {
+    pub group_id: String,
+    pub user_id: String,
+    pub invited_by: String,
+}
+impl DomainEvent for GroupInvitationSent {
+    const CONTEXT: &'static str = CONTEXT;
+    const TYPE: &'static str = "GroupInvitationSent";
+}
+
+/// `user_id` asked to join a private group (pending until a moderator decides).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JoinRequested {
+    pub group_id: String,
+    pub user_id: String,
+}
+impl DomainEvent for JoinRequested {
+    const CONTEXT: &'static str = CONTEXT;
+    const TYPE: &'static str = "JoinRequested";
+}
+
 /// A group exists, or its name or privacy changed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GroupUpdated {

@@ -3,7 +3,7 @@
 //! Owns groups (public, private, secret), their members, roles, join requests, invitations
 //! and bans; and pages, their admins and followers.
 //!
-//! Publishes: `GroupUpdated`, `GroupDeleted`, `MemberJoined`, `MemberLeft`, `PageUpdated`,
+//! Publishes: `GroupUpdated`, `GroupDeleted`, `GroupInvitationSent`, `JoinRequested`, `MemberJoined`, `MemberLeft`, `PageUpdated`,
 //! `PageAdminAdded`, `PageFollowed`, `PageUnfollowed` ([`events`]).
 //! Consumes: `auth.AccountRegistered` (which user ids exist, for invitations and admins).
 

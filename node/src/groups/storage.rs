@@ -15,8 +15,8 @@ use crate::platform::unix_now;
 use super::domain::{Group, GroupRole, Page};
 use super::error::Error;
 use super::events::{
-    GroupDeleted, GroupUpdated, MemberJoined, MemberLeft, PageAdminAdded, PageFollowed,
-    PageUnfollowed, PageUpdated,
+    GroupDeleted, GroupInvitationSent, GroupUpdated, JoinRequested, MemberJoined, MemberLeft,
+    PageAdminAdded, PageFollowed, PageUnfollowed, PageUpdated,
 };
 
 /// A membership: the role and since when.
@@ -209,7 +209,14 @@ pub async fn add_member(
 }
 
 /// Records a pending edge (a request or an invitation) unless the user is a member.
-pub async fn add_pending(store: &Store, edge: Edge, g: &str, u: &str) -> ApiResult<()> {
+/// A pending request (`u` asked) or invitation (`actor` invited `u`), told to the others.
+pub async fn add_pending(
+    store: &Store,
+    actor: &str,
+    edge: Edge,
+    g: &str,
+    u: &str,
+) -> ApiResult<()> {
     store
         .write(|tx| {
             load_group(tx, g)?;
@@ -219,7 +226,25 @@ pub async fn add_pending(store: &Store, edge: Edge, g: &str, u: &str) -> ApiResu
             if tx.contains(&edge.key(g, u))? {
                 return abort(Error::AlreadyPending);
             }
-            tx.put(&edge.key(g, u), &Since { at: unix_now() })
+            tx.put(&edge.key(g, u), &Since { at: unix_now() })?;
+            match edge {
+                Edge::Invitation => {
+                    let event = GroupInvitationSent {
+                        group_id: g.into(),
+                        user_id: u.into(),
+                        invited_by: actor.into(),
+                    };
+                    emit(tx, actor, g, &event)
+                }
+                Edge::Request => {
+                    let event = JoinRequested {
+                        group_id: g.into(),
+                        user_id: u.into(),
+                    };
+                    emit(tx, actor, g, &event)
+                }
+                _ => Ok(()),
+            }
         })
         .await
 }

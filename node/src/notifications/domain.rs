@@ -31,10 +31,14 @@ pub enum Kind {
     Mention,
     /// Someone shared your post.
     Share,
+    /// Someone invited you to a group.
+    GroupInvitation,
+    /// Someone asked to join a group you moderate.
+    GroupRequest,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::FriendRequest,
         Kind::FriendAccepted,
         Kind::Comment,
@@ -42,6 +46,8 @@ impl Kind {
         Kind::Reaction,
         Kind::Mention,
         Kind::Share,
+        Kind::GroupInvitation,
+        Kind::GroupRequest,
     ];
 
     /// Kinds that gather every actor on one notification per target.
@@ -57,6 +63,8 @@ pub struct Target {
     pub post_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,8 @@
 //! Owns each user's notifications, made from other contexts' events, never by a call:
 //! friend requests and acceptances, comments on your posts, replies to your comments,
 //! reactions (grouped per post or comment: "A and 12 others reacted"), mentions in posts
-//! you may read, shares of your posts. Nothing is told about someone a block stands
+//! you may read, shares of your posts, group invitations, and join requests (to the
+//! group's moderators and admins). Nothing is told about someone a block stands
 //! between, or about content the recipient may not read. Read marks, deletions,
 //! preferences per kind and muted posts are the user's own records; the notifications
 //! themselves are projections, rebuilt with the same ids.
@@ -12,7 +13,7 @@
 //! Publishes: nothing ([`events`]).
 //! Consumes: `users.FriendRequestSent|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
 //! `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted|ReactionSet`,
-//! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft`.
+//! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|GroupInvitationSent|JoinRequested`.
 
 pub mod domain;
 pub mod error;
@@ -74,6 +75,8 @@ impl BoundedContext for Notifications {
             .on::<groups::GroupDeleted>(storage::drop_group)
             .on::<groups::MemberJoined>(storage::join)
             .on::<groups::MemberLeft>(storage::leave)
+            .on::<groups::GroupInvitationSent>(storage::group_invitation)
+            .on_read::<groups::JoinRequested, _>(storage::read_moderators, storage::join_request)
             .on_read::<posts::PostCreated, _>(storage::read_mentions, storage::add_post)
             .on::<posts::PostEdited>(storage::edit_post)
             .on::<posts::PostDeleted>(storage::delete_post)

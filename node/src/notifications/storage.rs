@@ -167,8 +167,58 @@ pub fn drop_group(tx: &Tx, e: &Event<groups::GroupDeleted>) -> TxResult<()> {
     tx.remove(&key("gv/", &[&e.data.group_id])).map(|_| ())
 }
 
+/// A membership and its role (a role change comes as another `MemberJoined`).
 pub fn join(tx: &Tx, e: &Event<groups::MemberJoined>) -> TxResult<()> {
-    tx.put_raw(&key("gm/", &[&e.data.group_id, &e.data.user_id]), &[])
+    tx.put(
+        &key("gm/", &[&e.data.group_id, &e.data.user_id]),
+        &e.data.role,
+    )
+}
+
+pub fn group_invitation(tx: &Tx, e: &Event<groups::GroupInvitationSent>) -> TxResult<()> {
+    let d = &e.data;
+    let target = Target {
+        group_id: Some(d.group_id.clone()),
+        ..Target::default()
+    };
+    notify(
+        tx,
+        e.id,
+        at(e),
+        &d.user_id,
+        Kind::GroupInvitation,
+        &d.invited_by,
+        target,
+    )
+}
+
+/// The group's moderators and admins, read before a join request is applied.
+pub fn read_moderators(store: &Store, e: &Event<groups::JoinRequested>) -> ApiResult<Vec<String>> {
+    store
+        .scan_after(&key("gm/", &[&e.data.group_id]), None, usize::MAX)?
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let role: Option<groups::GroupRole> = serde_json::from_slice(&v).ok();
+            role.filter(|r| *r >= groups::GroupRole::Moderator)
+                .map(|_| Ok(String::from_utf8_lossy(&k).into_owned()))
+        })
+        .collect()
+}
+
+pub fn join_request(
+    tx: &Tx,
+    e: &Event<groups::JoinRequested>,
+    moderators: &Vec<String>,
+) -> TxResult<()> {
+    let d = &e.data;
+    for m in moderators {
+        let target = Target {
+            group_id: Some(d.group_id.clone()),
+            ..Target::default()
+        };
+        notify(tx, e.id, at(e), m, Kind::GroupRequest, &d.user_id, target)?;
+    }
+    Ok(())
 }
 
 pub fn leave(tx: &Tx, e: &Event<groups::MemberLeft>) -> TxResult<()> {
@@ -239,6 +289,7 @@ pub fn add_post(
     let about = Target {
         post_id: Some(d.post_id.clone()),
         comment_id: None,
+        group_id: None,
     };
     for (user, standing) in mentioned {
         if domain::may_read(&access, user, *standing) {
@@ -259,6 +310,7 @@ pub fn add_post(
         let shared = Target {
             post_id: Some(original.clone()),
             comment_id: None,
+            group_id: None,
         };
         notify(
             tx,
@@ -298,6 +350,7 @@ pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
         let target = Target {
             post_id: Some(d.post_id.clone()),
             comment_id: Some(parent.clone()),
+            group_id: None,
         };
         notify(
             tx,
@@ -314,6 +367,7 @@ pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
         let target = Target {
             post_id: Some(d.post_id.clone()),
             comment_id: None,
+            group_id: None,
         };
         notify(
             tx,
@@ -346,6 +400,7 @@ pub fn reaction_set(tx: &Tx, e: &Event<posts::ReactionSet>) -> TxResult<()> {
     let target = Target {
         post_id: Some(d.post_id.clone()),
         comment_id: (!on_post).then(|| d.target_id.clone()),
+        group_id: None,
     };
     notify(tx, e.id, at(e), &author, Kind::Reaction, &d.user_id, target)
 }
@@ -375,6 +430,11 @@ pub fn shown(store: &Store, n: &Notification) -> ApiResult<bool> {
         {
             return Ok(false);
         }
+    }
+    if let Some(group) = &n.target.group_id
+        && !store.contains(&key("gv/", &[group]))?
+    {
+        return Ok(false);
     }
     match &n.target.post_id {
         Some(post) => store.contains(&key("pv/", &[post])),

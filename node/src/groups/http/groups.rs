@@ -152,7 +152,7 @@ pub(super) async fn join_group(
             "joined"
         }
         JoinOutcome::Requested => {
-            storage::add_pending(&s.store, Edge::Request, &group.id, user.id()).await?;
+            storage::add_pending(&s.store, user.id(), Edge::Request, &group.id, user.id()).await?;
             "requested"
         }
     };

@@ -87,7 +87,7 @@ pub(super) async fn invite(
     if !storage::account_exists(&s.store, &invitee)? {
         return Err(Error::UserNotFound.into());
     }
-    storage::add_pending(&s.store, Edge::Invitation, &group.id, &invitee).await?;
+    storage::add_pending(&s.store, user.id(), Edge::Invitation, &group.id, &invitee).await?;
     Ok(StatusCode::CREATED)
 }
 
