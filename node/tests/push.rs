@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures::{SinkExt, StreamExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -287,4 +287,95 @@ async fn a_client_that_never_reads_is_dropped_not_buffered() {
         Some(CloseCode::Library(4008)),
         "dropped with 4008 once its queue was full"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_shows_to_contacts_who_share_it() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
+    let conv = chat(&ann, &bob).await;
+    let mut ann_ws = connect(&node, &ann.1, "").await.unwrap();
+
+    let bob_ws = connect(&node, &bob.1, "").await.unwrap();
+    let online = next_of(&mut ann_ws, "presence").await;
+    assert_eq!(online["data"]["user_id"], bob.0.as_str());
+    assert_eq!(online["data"]["online"], true);
+    let member = |v: &Value, who: &str| {
+        v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user_id"] == who)
+            .unwrap()
+            .clone()
+    };
+    let seen = ann
+        .1
+        .get(&format!("/conversations/{conv}"))
+        .await
+        .expect(200);
+    assert_eq!(member(&seen, &bob.0)["presence"]["online"], true);
+
+    drop(bob_ws);
+    let offline = next_of(&mut ann_ws, "presence").await;
+    assert_eq!(offline["data"]["online"], false);
+    assert!(offline["data"]["last_seen"].is_string());
+    let seen = ann
+        .1
+        .get(&format!("/conversations/{conv}"))
+        .await
+        .expect(200);
+    assert_eq!(member(&seen, &bob.0)["presence"]["online"], false);
+    assert!(member(&seen, &bob.0)["presence"]["last_seen"].is_string());
+
+    // bob hides his presence: ann sees none of it (and bob none of hers).
+    bob.1
+        .send(
+            "PUT",
+            "/conversations/preferences",
+            Some(json!({"read_receipts": true, "presence": false})),
+        )
+        .await
+        .expect(200);
+    let seen = ann
+        .1
+        .get(&format!("/conversations/{conv}"))
+        .await
+        .expect(200);
+    assert!(member(&seen, &bob.0)["presence"].is_null());
+    let seen = bob
+        .1
+        .get(&format!("/conversations/{conv}"))
+        .await
+        .expect(200);
+    assert!(member(&seen, &ann.0)["presence"].is_null());
+    // A stranger, who shares no conversation, is told nothing when bob comes back.
+    let (_, eve) = user(&anon, "eve").await;
+    let mut eve_ws = connect(&node, &eve, "").await.unwrap();
+    bob.1
+        .send(
+            "PUT",
+            "/conversations/preferences",
+            Some(json!({"read_receipts": true, "presence": true})),
+        )
+        .await
+        .expect(200);
+    let _bob_again = connect(&node, &bob.1, "").await.unwrap();
+    assert_eq!(
+        next_of(&mut ann_ws, "presence").await["data"]["online"],
+        true
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), eve_ws.next())
+            .await
+            .is_err(),
+        "nothing for eve"
+    );
+    // Bad connection ids are refused.
+    bob.1
+        .post("/conversations/presence", json!({"connection": ""}))
+        .await
+        .problem(422);
 }

@@ -41,6 +41,9 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 const HEARTBEAT: Duration = Duration::from_secs(20);
 /// A write that takes longer than this means the client stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a connected device is reported alive (presence; the messages context keeps
+/// it alive for 75 s per report).
+const PRESENCE_EVERY: Duration = Duration::from_secs(30);
 /// Missed messages replayed on resume; beyond that the client is told to reload.
 const RESUME_PAGES: usize = 5;
 
@@ -188,20 +191,64 @@ fn offer(tx: &mpsc::Sender<PushEvent>, event: PushEvent, ending: &Ending) -> boo
     }
 }
 
-/// Feeds one connection: what it missed, then its user's live signals, until the client
-/// leaves, the token expires, the client is too slow or the gateway shuts down.
+/// Reports this connection alive (or gone) to the messages context, as the user, over the
+/// routes every request takes. Presence is best effort: a failure is only logged.
+async fn presence(contexts: &Router, token: &str, connection: &str, alive: bool) {
+    let request = if alive {
+        Request::post("/api/v1/conversations/presence")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(
+                serde_json::json!({ "connection": connection }).to_string(),
+            ))
+    } else {
+        Request::delete(format!("/api/v1/conversations/presence/{connection}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+    };
+    let Ok(request) = request else { return };
+    match contexts.clone().oneshot(request).await {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => tracing::debug!(status = %r.status(), "presence not recorded"),
+        Err(e) => tracing::debug!(error = %e, "presence not recorded"),
+    }
+}
+
+/// Feeds one connection, with its presence reported while it lasts.
 async fn feed(
     hub: Arc<Hub>,
-    mut sub: async_nats::Subscriber,
+    sub: async_nats::Subscriber,
     claims: Arc<Claims>,
     token: String,
     since: Option<String>,
     tx: mpsc::Sender<PushEvent>,
     ending: Ending,
 ) {
+    let connection = crate::platform::new_id();
+    presence(&hub.contexts, &token, &connection, true).await;
+    events(&hub, sub, &claims, &token, &connection, since, tx, ending).await;
+    presence(&hub.contexts, &token, &connection, false).await;
+}
+
+/// What it missed, then its user's live signals, until the client leaves, the token
+/// expires, the client is too slow or the gateway shuts down.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one connection's whole state, used once"
+)]
+async fn events(
+    hub: &Hub,
+    mut sub: async_nats::Subscriber,
+    claims: &Claims,
+    token: &str,
+    connection: &str,
+    since: Option<String>,
+    tx: mpsc::Sender<PushEvent>,
+    ending: Ending,
+) {
     let mut resumed_to: Option<String> = None;
     if let Some(since) = since {
-        match missed(&hub.contexts, &token, &since).await {
+        match missed(&hub.contexts, token, &since).await {
             Ok(events) => {
                 for event in events {
                     if !event.id.is_empty() {
@@ -220,8 +267,11 @@ async fn feed(
     let expiry = tokio::time::sleep(Duration::from_secs(left));
     tokio::pin!(expiry);
     let mut shutdown = hub.shutdown.clone();
+    let mut alive = tokio::time::interval(PRESENCE_EVERY);
+    alive.tick().await;
     loop {
         tokio::select! {
+            _ = alive.tick() => presence(&hub.contexts, token, connection, true).await,
             msg = sub.next() => {
                 let Some(msg) = msg else {
                     let _ = ending.set((close::UNAVAILABLE, "push is unavailable"));

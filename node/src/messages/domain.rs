@@ -175,6 +175,22 @@ pub fn idempotency_key(key: &str) -> Result<String, Error> {
     Ok(key.to_string())
 }
 
+/// A connection reported alive stays so this long without another heartbeat (a device
+/// repeats it every 30 s; a gateway that dies takes its users offline within this).
+pub const PRESENCE_TTL_SECS: i64 = 75;
+
+/// A connection id: 1 to 64 visible ASCII characters.
+pub fn connection_id(id: &str) -> Result<String, Error> {
+    let ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err(Error::invalid(
+            "connection",
+            "must be 1 to 64 visible ASCII characters",
+        ));
+    }
+    Ok(id.to_string())
+}
+
 /// Whether `viewer` sees `member`'s read position: both must share read receipts, as in
 /// the big messengers (who hides theirs sees no one's).
 pub fn sees_receipt(viewer_shares: bool, member_shares: bool) -> bool {

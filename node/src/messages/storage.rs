@@ -32,12 +32,21 @@ pub const PROJECTIONS: &[&str] = &["a/", "f/", "b/", "mp/"];
 pub struct Preferences {
     /// Whether others see how far you have read (and you see theirs): off means neither.
     pub read_receipts: bool,
+    /// Whether the members of your conversations see when you are online or were last seen
+    /// (and you see theirs): off means neither.
+    #[serde(default = "on")]
+    pub presence: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 impl Default for Preferences {
     fn default() -> Self {
         Preferences {
             read_receipts: true,
+            presence: true,
         }
     }
 }
@@ -187,6 +196,74 @@ pub fn preferences(store: &Store, user: &str) -> ApiResult<Preferences> {
 
 pub async fn set_preferences(store: &Store, user: &str, prefs: Preferences) -> ApiResult<()> {
     store.write(|tx| tx.put(&key("pr/", &[user]), &prefs)).await
+}
+
+// ----- presence: `pc/<user><connection>` online until, `pl/<user>` last seen -----
+
+/// Whether any of the user's connections is live at `now`.
+pub fn online(store: &Store, user: &str, now: i64) -> ApiResult<bool> {
+    Ok(store
+        .scan_after(&key("pc/", &[user]), None, usize::MAX)?
+        .into_iter()
+        .any(|(_, v)| from_json::<i64>(&v).is_ok_and(|until| until > now)))
+}
+
+pub fn last_seen(store: &Store, user: &str) -> ApiResult<Option<i64>> {
+    store.get(&key("pl/", &[user]))
+}
+
+/// A connection of `user` is alive until `until`; returns whether the user just came
+/// online. Connections that lapsed (a gateway that died) are swept here.
+pub async fn heartbeat(
+    store: &Store,
+    user: &str,
+    conn: &str,
+    until: i64,
+    now: i64,
+) -> ApiResult<bool> {
+    let was = online(store, user, now)?;
+    let lapsed: Vec<Vec<u8>> = store
+        .scan_after(&key("pc/", &[user]), None, usize::MAX)?
+        .into_iter()
+        .filter(|(_, v)| from_json::<i64>(v).map_or(true, |u| u <= now))
+        .map(|(k, _)| [key("pc/", &[user]), k].concat())
+        .collect();
+    store
+        .write(|tx| {
+            for k in &lapsed {
+                tx.remove(k)?;
+            }
+            tx.put(&key("pc/", &[user, conn]), &until)?;
+            tx.put(&key("pl/", &[user]), &now)
+        })
+        .await?;
+    Ok(!was)
+}
+
+/// A connection of `user` ended; returns whether the user is now offline.
+pub async fn disconnect(store: &Store, user: &str, conn: &str, now: i64) -> ApiResult<bool> {
+    store
+        .write(|tx| {
+            tx.remove(&key("pc/", &[user, conn]))?;
+            tx.put(&key("pl/", &[user]), &now)
+        })
+        .await?;
+    Ok(!online(store, user, now)?)
+}
+
+/// Everyone `user` shares a conversation with.
+pub fn contacts(store: &Store, user: &str) -> ApiResult<Vec<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for entry in store.keys_newest_first(&key("ua/", &[user])) {
+        let entry = entry?;
+        let Some(conv) = entry.get(26..) else {
+            continue;
+        };
+        if let Some(c) = conversation(store, &String::from_utf8_lossy(conv))? {
+            out.extend(c.others(user));
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 // ----- writes -----

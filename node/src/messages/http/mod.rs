@@ -4,6 +4,7 @@
 
 mod chat;
 mod conversations;
+mod presence;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,11 @@ pub fn routes(state: MessagesState) -> Router {
         )
         .route("/api/v1/conversations/unread", get(conversations::unread))
         .route("/api/v1/conversations/updates", get(chat::updates))
+        .route("/api/v1/conversations/presence", post(presence::heartbeat))
+        .route(
+            "/api/v1/conversations/presence/{connection}",
+            delete(presence::disconnect),
+        )
         .route(
             "/api/v1/conversations/preferences",
             get(conversations::get_preferences).put(conversations::set_preferences),
@@ -73,6 +79,16 @@ pub struct MemberView {
     /// receipts (and always for the viewer's own entry).
     #[serde(skip_serializing_if = "Option::is_none")]
     last_read: Option<String>,
+    /// Online, or when last seen: present when both they and the viewer share presence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence: Option<PresenceView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PresenceView {
+    online: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seen: Option<String>,
 }
 
 /// A conversation as one member sees it.
@@ -139,18 +155,26 @@ fn conversation_view(
     c: Conversation,
     viewer: &str,
 ) -> ApiResult<ConversationView> {
-    let viewer_shares = storage::preferences(&s.store, viewer)?.read_receipts;
+    let mine = storage::preferences(&s.store, viewer)?;
+    let now = crate::platform::unix_now();
     let mut members = Vec::new();
     for (user_id, m) in &c.members {
-        let visible = user_id == viewer
-            || domain::sees_receipt(
-                viewer_shares,
-                storage::preferences(&s.store, user_id)?.read_receipts,
-            );
+        let theirs = storage::preferences(&s.store, user_id)?;
+        let visible =
+            user_id == viewer || domain::sees_receipt(mine.read_receipts, theirs.read_receipts);
+        let presence = if mine.presence && theirs.presence {
+            Some(PresenceView {
+                online: storage::online(&s.store, user_id, now)?,
+                last_seen: storage::last_seen(&s.store, user_id)?.map(rfc3339),
+            })
+        } else {
+            None
+        };
         members.push(MemberView {
             user_id: user_id.clone(),
             role: (c.kind == ConversationKind::Group).then_some(m.role),
             last_read: m.last_read.clone().filter(|_| visible),
+            presence,
         });
     }
     let last_message = match &c.last_message {
@@ -196,6 +220,8 @@ fn member_of(s: &MessagesState, id: &str, viewer: &str) -> ApiResult<Conversatio
     chat::unreact,
     chat::mark_read,
     chat::typing,
-    chat::updates
+    chat::updates,
+    presence::heartbeat,
+    presence::disconnect
 ))]
 pub struct MessagesApi;
