@@ -379,3 +379,28 @@ async fn presence_shows_to_contacts_who_share_it() {
         .await
         .problem(422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_closes_sockets_with_going_away() {
+    let nats = Nats::start();
+    let mut node = Node::start(&nats);
+    let anon = node.client();
+    let (_, ann) = user(&anon, "ann").await;
+    let mut ws = connect(&node, &ann, "").await.unwrap();
+    let sse = reqwest::Client::new()
+        .get(format!("{}/api/v1/stream", node.base))
+        .bearer_auth(ann.token.as_deref().unwrap())
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let status = tokio::task::spawn_blocking(move || node.terminate())
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM drains and exits 0 with sockets open"
+    );
+    assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Away));
+}
