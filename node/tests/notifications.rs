@@ -390,3 +390,125 @@ async fn group_invitations_and_join_requests_reach_the_right_people() {
         "members do not moderate"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_notify_only_those_no_push_reached() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
+    let cat = user(&anon, "cat").await;
+    let start = Instant::now();
+    let conv = loop {
+        let r = ann
+            .1
+            .post(
+                "/conversations",
+                json!({"kind": "group", "title": "trio", "member_ids": [bob.0, cat.0]}),
+            )
+            .await;
+        if r.status == 201 {
+            break r.body["id"].as_str().unwrap().to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    // cat is connected (the push reaches her); bob is not.
+    let mut cat_ws = stream_socket(&node.base, cat.1.token.as_deref(), "")
+        .await
+        .unwrap();
+    // (The gateway reports the connection alive just after it opens: wait until it has.)
+    let start = Instant::now();
+    loop {
+        let c = ann
+            .1
+            .get(&format!("/conversations/{conv}"))
+            .await
+            .expect(200);
+        let online = c["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user_id"] == cat.0.as_str() && m["presence"]["online"] == true);
+        if online {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "cat never online"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let say = async |text: &str| {
+        ann.1
+            .post(
+                &format!("/conversations/{conv}/messages"),
+                json!({ "text": text }),
+            )
+            .await
+            .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = say("one").await;
+    next_of(&mut cat_ws, "message.created").await;
+    say("two").await;
+    let n = until_kind(&bob.1, "message", |n| {
+        n["target"]["conversation_id"] == conv.as_str()
+    })
+    .await;
+    assert_eq!(n["actors"], json!([ann.0]));
+    let bobs: Vec<_> = notifications(&bob.1)
+        .await
+        .into_iter()
+        .filter(|n| n["kind"] == "message")
+        .collect();
+    assert_eq!(bobs.len(), 1, "one per conversation");
+    // Reading the conversation settles it.
+    bob.1
+        .post(
+            &format!("/conversations/{conv}/read"),
+            json!({"message_id": first}),
+        )
+        .await
+        .expect(200);
+    let start = Instant::now();
+    while notifications(&bob.1)
+        .await
+        .iter()
+        .any(|n| n["kind"] == "message")
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "still there");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Muting the conversation: nothing more about it. (A friend request is the marker.)
+    bob.1
+        .send("PUT", &format!("/notifications/mutes/{conv}"), None)
+        .await
+        .expect(204);
+    say("three").await;
+    cat.1
+        .post_empty(&format!("/users/{}/friend-request", bob.0))
+        .await
+        .expect(201);
+    until_kind(&bob.1, "friend_request", |_| true).await;
+    assert!(
+        !notifications(&bob.1)
+            .await
+            .iter()
+            .any(|n| n["kind"] == "message")
+    );
+    assert!(
+        !notifications(&cat.1)
+            .await
+            .iter()
+            .any(|n| n["kind"] == "message"),
+        "cat was connected: the push reached her"
+    );
+    // Someone outside the conversation cannot mute it.
+    let (_, eve) = user(&anon, "eve").await;
+    eve.send("PUT", &format!("/notifications/mutes/{conv}"), None)
+        .await
+        .problem(404);
+}

@@ -61,6 +61,10 @@ pub struct MessageSent {
     pub sender_id: String,
     pub recipients: Vec<String>,
     pub reply_to: Option<String>,
+    /// The recipients with no live connection when it was sent (no push reached them):
+    /// the ones to notify. Absent in events written before it existed.
+    #[serde(default)]
+    pub unreached: Vec<String>,
 }
 impl DomainEvent for MessageSent {
     const CONTEXT: &'static str = CONTEXT;

@@ -366,6 +366,16 @@ pub async fn send(
     idempotency: Option<&str>,
 ) -> ApiResult<(Message, bool)> {
     let conv_id = &msg.conversation_id;
+    // Who has no live connection (no push will reach them): notifications tells them.
+    let now = crate::platform::unix_now();
+    let mut unreached = Vec::new();
+    if let Some(c) = conversation(store, conv_id)? {
+        for u in c.others(&msg.sender_id) {
+            if !online(store, &u, now)? {
+                unreached.push(u);
+            }
+        }
+    }
     store
         .write(|tx| {
             let mut conv = load_for(tx, conv_id, &msg.sender_id)?;
@@ -408,6 +418,11 @@ pub async fn send(
                     sender_id: msg.sender_id.clone(),
                     recipients: conv.others(&msg.sender_id),
                     reply_to: msg.reply_to.clone(),
+                    unreached: unreached
+                        .iter()
+                        .filter(|u| conv.is_member(u))
+                        .cloned()
+                        .collect(),
                 },
             )?;
             Ok((msg.clone(), true))

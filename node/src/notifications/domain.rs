@@ -35,10 +35,12 @@ pub enum Kind {
     GroupInvitation,
     /// Someone asked to join a group you moderate.
     GroupRequest,
+    /// Messages arrived while you had no connection open (grouped per conversation).
+    Message,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::FriendRequest,
         Kind::FriendAccepted,
         Kind::Comment,
@@ -48,11 +50,12 @@ impl Kind {
         Kind::Share,
         Kind::GroupInvitation,
         Kind::GroupRequest,
+        Kind::Message,
     ];
 
     /// Kinds that gather every actor on one notification per target.
     pub fn grouped(self) -> bool {
-        matches!(self, Kind::Comment | Kind::Reaction)
+        matches!(self, Kind::Comment | Kind::Reaction | Kind::Message)
     }
 }
 
@@ -65,6 +68,8 @@ pub struct Target {
     pub comment_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

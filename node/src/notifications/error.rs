@@ -8,7 +8,7 @@ pub enum Error {
     /// Also what a notification of someone else is: 404.
     #[error("no such notification")]
     NotFound,
-    #[error("no such post")]
+    #[error("no such post or conversation")]
     PostNotFound,
     #[error("this post is already muted")]
     AlreadyMuted,

@@ -186,8 +186,8 @@ async fn set_preferences(
     Ok(Json(prefs))
 }
 
-/// Mutes a post: nothing about it notifies the caller any more.
-#[utoipa::path(put, path = "/api/v1/notifications/mutes/{post}", tag = "notifications", params(("post" = String, Path)),
+/// Mutes a post or a conversation (of the caller's): nothing about it notifies them any more.
+#[utoipa::path(put, path = "/api/v1/notifications/mutes/{post}", tag = "notifications", params(("post" = String, Path, description = "a post id or a conversation id")),
     responses((status = 204), (status = 404), (status = 409)), security(("bearer" = [])))]
 async fn mute_post(
     State(s): State<NotificationsState>,
@@ -195,7 +195,7 @@ async fn mute_post(
     Path(post): Path<String>,
 ) -> ApiResult<StatusCode> {
     let post = path_id(&post, "post")?;
-    if !storage::post_exists(&s.store, &post)? {
+    if !storage::mutable(&s.store, user.id(), &post)? {
         return Err(Error::PostNotFound.into());
     }
     if storage::set_mute(&s.store, user.id(), &post, true).await? {
@@ -204,7 +204,7 @@ async fn mute_post(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Unmutes a post.
+/// Unmutes a post or a conversation.
 #[utoipa::path(delete, path = "/api/v1/notifications/mutes/{post}", tag = "notifications", params(("post" = String, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 async fn unmute_post(

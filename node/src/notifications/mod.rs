@@ -4,7 +4,8 @@
 //! friend requests and acceptances, comments on your posts, replies to your comments,
 //! reactions (grouped per post or comment: "A and 12 others reacted"), mentions in posts
 //! you may read, shares of your posts, group invitations, and join requests (to the
-//! group's moderators and admins). Nothing is told about someone a block stands
+//! group's moderators and admins), and messages that arrived while the recipient had no
+//! connection open (grouped per conversation, gone once it is read). Nothing is told about someone a block stands
 //! between, or about content the recipient may not read. Read marks, deletions,
 //! preferences per kind and muted posts are the user's own records; the notifications
 //! themselves are projections, rebuilt with the same ids.
@@ -13,7 +14,8 @@
 //! Publishes: nothing ([`events`]).
 //! Consumes: `users.FriendRequestSent|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
 //! `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted|ReactionSet`,
-//! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|GroupInvitationSent|JoinRequested`.
+//! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|GroupInvitationSent|JoinRequested`,
+//! `messages.ConversationCreated|MembersAdded|MemberLeft|MessageSent|ConversationRead`.
 
 pub mod domain;
 pub mod error;
@@ -27,6 +29,7 @@ use axum::Router;
 use axum::extract::FromRef;
 
 use crate::groups::events as groups;
+use crate::messages::events as messages;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::push::{Push, PushEvent};
@@ -83,6 +86,11 @@ impl BoundedContext for Notifications {
             .on::<posts::CommentAdded>(storage::comment_added)
             .on::<posts::CommentDeleted>(storage::comment_deleted)
             .on::<posts::ReactionSet>(storage::reaction_set)
+            .on::<messages::ConversationCreated>(storage::conversation_started)
+            .on::<messages::MembersAdded>(storage::members_added)
+            .on::<messages::MemberLeft>(storage::member_left)
+            .on::<messages::MessageSent>(storage::message_sent)
+            .on::<messages::ConversationRead>(storage::conversation_read)
     }
 
     fn projections(&self) -> &'static [&'static str] {

@@ -8,6 +8,7 @@
 //! preferences, `mu/<user><post>` muted posts.
 
 use crate::groups::events::{self as groups, GroupPrivacy};
+use crate::messages::events as messages;
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, key};
@@ -17,7 +18,9 @@ use crate::users::events as users;
 use super::domain::{self, Kind, Notification, PostAccess, Preferences, Standing, Target};
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
-pub const PROJECTIONS: &[&str] = &["n/", "nl/", "ng/", "b/", "f/", "gv/", "gm/", "pv/", "ca/"];
+pub const PROJECTIONS: &[&str] = &[
+    "n/", "nl/", "ng/", "b/", "f/", "gv/", "gm/", "pv/", "ca/", "cv/",
+];
 
 /// The list entries' prefix, watched to push new activity.
 pub const LIST: &str = "nl/";
@@ -47,17 +50,22 @@ fn notify(
     if !domain::worth_telling(recipient, actor) || blocked_either(tx, recipient, actor)? {
         return Ok(());
     }
-    if let Some(post) = &target.post_id
-        && tx.contains(&key("mu/", &[recipient, post]))?
+    for muted in [&target.post_id, &target.conversation_id]
+        .into_iter()
+        .flatten()
     {
-        return Ok(());
+        if tx.contains(&key("mu/", &[recipient, muted]))? {
+            return Ok(());
+        }
     }
     let prefs: Preferences = tx.get(&key("pr/", &[recipient]))?.unwrap_or_default();
     if !prefs.of(kind).in_app {
         return Ok(());
     }
     let group = kind.grouped().then(|| {
-        let about = target.comment_id.as_deref().or(target.post_id.as_deref());
+        let about = (target.comment_id.as_deref())
+            .or(target.post_id.as_deref())
+            .or(target.conversation_id.as_deref());
         key(
             "ng/",
             &[recipient, &format!("{kind:?}"), about.unwrap_or_default()],
@@ -290,6 +298,7 @@ pub fn add_post(
         post_id: Some(d.post_id.clone()),
         comment_id: None,
         group_id: None,
+        conversation_id: None,
     };
     for (user, standing) in mentioned {
         if domain::may_read(&access, user, *standing) {
@@ -311,6 +320,7 @@ pub fn add_post(
             post_id: Some(original.clone()),
             comment_id: None,
             group_id: None,
+            conversation_id: None,
         };
         notify(
             tx,
@@ -351,6 +361,7 @@ pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
             post_id: Some(d.post_id.clone()),
             comment_id: Some(parent.clone()),
             group_id: None,
+            conversation_id: None,
         };
         notify(
             tx,
@@ -368,6 +379,7 @@ pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
             post_id: Some(d.post_id.clone()),
             comment_id: None,
             group_id: None,
+            conversation_id: None,
         };
         notify(
             tx,
@@ -401,8 +413,64 @@ pub fn reaction_set(tx: &Tx, e: &Event<posts::ReactionSet>) -> TxResult<()> {
         post_id: Some(d.post_id.clone()),
         comment_id: (!on_post).then(|| d.target_id.clone()),
         group_id: None,
+        conversation_id: None,
     };
     notify(tx, e.id, at(e), &author, Kind::Reaction, &d.user_id, target)
+}
+
+pub fn conversation_started(tx: &Tx, e: &Event<messages::ConversationCreated>) -> TxResult<()> {
+    for m in &e.data.members {
+        tx.put_raw(&key("cv/", &[&e.data.conversation_id, m]), &[])?;
+    }
+    Ok(())
+}
+
+pub fn members_added(tx: &Tx, e: &Event<messages::MembersAdded>) -> TxResult<()> {
+    for m in &e.data.user_ids {
+        tx.put_raw(&key("cv/", &[&e.data.conversation_id, m]), &[])?;
+    }
+    Ok(())
+}
+
+pub fn member_left(tx: &Tx, e: &Event<messages::MemberLeft>) -> TxResult<()> {
+    tx.remove(&key("cv/", &[&e.data.conversation_id, &e.data.user_id]))
+        .map(|_| ())
+}
+
+/// Messages no push reached: one notification per conversation ("3 new messages").
+pub fn message_sent(tx: &Tx, e: &Event<messages::MessageSent>) -> TxResult<()> {
+    let d = &e.data;
+    for user in &d.unreached {
+        let target = Target {
+            conversation_id: Some(d.conversation_id.clone()),
+            ..Target::default()
+        };
+        notify(tx, e.id, at(e), user, Kind::Message, &d.sender_id, target)?;
+    }
+    Ok(())
+}
+
+/// Reading a conversation settles its message notification: it goes, and the next
+/// message starts a new one.
+pub fn conversation_read(tx: &Tx, e: &Event<messages::ConversationRead>) -> TxResult<()> {
+    let d = &e.data;
+    let group = key(
+        "ng/",
+        &[
+            &d.user_id,
+            &format!("{:?}", Kind::Message),
+            &d.conversation_id,
+        ],
+    );
+    let Some(id) = tx.get::<String>(&group)? else {
+        return Ok(());
+    };
+    tx.remove(&group)?;
+    if let Some(n) = tx.get::<Notification>(&notification_key(&d.user_id, &id))? {
+        tx.remove(&key("nl/", &[&d.user_id, &n.activity, &n.id]))?;
+        tx.remove(&notification_key(&d.user_id, &id))?;
+    }
+    Ok(())
 }
 
 // ----- reads -----
@@ -433,6 +501,11 @@ pub fn shown(store: &Store, n: &Notification) -> ApiResult<bool> {
     }
     if let Some(group) = &n.target.group_id
         && !store.contains(&key("gv/", &[group]))?
+    {
+        return Ok(false);
+    }
+    if let Some(conv) = &n.target.conversation_id
+        && !store.contains(&key("cv/", &[conv, &n.user_id]))?
     {
         return Ok(false);
     }
@@ -505,8 +578,9 @@ pub fn muted(store: &Store, user: &str, post: &str) -> ApiResult<bool> {
     store.contains(&key("mu/", &[user, post]))
 }
 
-pub fn post_exists(store: &Store, post: &str) -> ApiResult<bool> {
-    store.contains(&key("pv/", &[post]))
+/// Whether `user` may mute `id`: a post that exists, or a conversation they belong to.
+pub fn mutable(store: &Store, user: &str, id: &str) -> ApiResult<bool> {
+    Ok(store.contains(&key("pv/", &[id]))? || store.contains(&key("cv/", &[id, user]))?)
 }
 
 /// The user and notification of a list entry's key (`nl/<user><activity><id>`).
