@@ -219,5 +219,5 @@ fn ranked(
 
 /// The feed part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(home_feed))]
+#[openapi(paths(home_feed), components(schemas(domain::Order)))]
 pub struct FeedApi;

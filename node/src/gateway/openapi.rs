@@ -71,6 +71,35 @@ mod tests {
         );
     }
 
+    /// Every `$ref` of the document points at a schema it defines (generated clients and
+    /// testers cannot build a request whose parameter refers to nothing).
+    #[test]
+    fn every_schema_reference_resolves() {
+        fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    map.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(!all.is_empty());
+        for r in all {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or(&r);
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{r} refers to nothing"
+            );
+        }
+    }
+
     /// The gateway's routing table comes from the contexts' declared paths: every path a
     /// context documents is routed to that context.
     #[test]
