@@ -225,7 +225,7 @@ fn logged_token(auth: &Process) -> String {
 
 /// Push across gateways: the sender on gateway 1, the recipient on gateway 2; gateway 2
 /// dies, the client reconnects to gateway 1 with its last id and gets exactly what it
-/// missed.
+/// missed; then a notification made in its own process arrives on the same socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_crosses_gateways_and_survives_losing_one() {
     let nats = Nats::start();
@@ -273,10 +273,12 @@ async fn push_crosses_gateways_and_survives_losing_one() {
         Process::start(&args, &common)
     };
     let (users, messages) = (serve("users"), serve("messages"));
+    let notifications = serve("notifications");
     let upstreams = [
         ("AGORA_UPSTREAM_AUTH", auth.base.as_str()),
         ("AGORA_UPSTREAM_USERS", users.base.as_str()),
         ("AGORA_UPSTREAM_MESSAGES", messages.base.as_str()),
+        ("AGORA_UPSTREAM_NOTIFICATIONS", notifications.base.as_str()),
         ("AGORA_NATS_URL", nats_url.as_str()),
     ];
     let gateway = || {
@@ -358,4 +360,20 @@ async fn push_crosses_gateways_and_survives_losing_one() {
         live.as_str(),
         "exactly the missed ones, then live"
     );
+
+    // A notification made in its own process reaches bob's socket through the bus:
+    // ann asks bob for friendship (users → JetStream → notifications → core NATS →
+    // gateway 1).
+    ann_one
+        .post_empty(&format!("/users/{bob}/friend-request"))
+        .await
+        .expect(201);
+    let pushed = next_of(&mut bob_one, "notification").await;
+    assert_eq!(pushed["data"]["notification"]["kind"], "friend_request");
+    let listed = via(&one)
+        .with_token(&bob_token)
+        .get("/notifications")
+        .await
+        .expect(200);
+    assert_eq!(listed["items"][0]["kind"], "friend_request");
 }
