@@ -8,7 +8,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::context::Subscriptions;
+use super::context::{Applied, Subscriptions};
 use super::envelope::Envelope;
 use super::storage::{Store, from_json};
 use super::telemetry::{ContextLabel, Metrics};
@@ -183,27 +183,6 @@ async fn publish_batch(store: &Store, bus: &Bus) -> anyhow::Result<usize> {
         store.outbox.remove(key)?;
     }
     Ok(n)
-}
-
-/// What a handler did with an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Applied,
-    /// Seen before: nothing changed.
-    Duplicate,
-    /// A type or version this context does not handle: acknowledged and logged.
-    Ignored,
-}
-
-impl Applied {
-    /// `Applied` when the transaction applied the event, `Duplicate` when it had been before.
-    pub fn once(applied: bool) -> Self {
-        if applied {
-            Applied::Applied
-        } else {
-            Applied::Duplicate
-        }
-    }
 }
 
 /// One durable pull consumer of a context.

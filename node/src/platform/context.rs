@@ -11,7 +11,6 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::Platform;
-use super::bus::Applied;
 use super::envelope::{DomainEvent, Envelope};
 use super::error::ApiResult;
 use super::storage::{Store, Tx, TxResult};
@@ -126,6 +125,27 @@ impl<'a, E: DomainEvent + DeserializeOwned> Event<'a, E> {
             occurred_at: envelope.occurred_at,
             data: envelope.decode_logged::<E>()?,
         })
+    }
+}
+
+/// What a handler did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    /// Seen before: nothing changed.
+    Duplicate,
+    /// A type or version this context does not handle: acknowledged and logged.
+    Ignored,
+}
+
+impl Applied {
+    /// `Applied` when the transaction applied the event, `Duplicate` when it had been before.
+    pub fn once(applied: bool) -> Self {
+        if applied {
+            Applied::Applied
+        } else {
+            Applied::Duplicate
+        }
     }
 }
 

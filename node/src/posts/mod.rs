@@ -72,7 +72,7 @@ impl BoundedContext for Posts {
 mod tests {
     use super::*;
 
-    use crate::platform::bus::Applied;
+    use crate::platform::context::Applied;
     use crate::platform::envelope::Envelope;
 
     #[tokio::test]

@@ -21,7 +21,8 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::node::{self, NODE_USER, spread};
+use super::node::{self, NODE_USER};
+use super::spread;
 use super::{
     CONFIG_HASH, Child, HTTP_PORT, Platform, env, env_from_secret, hardened_container,
     hardened_pod, hash_of, http_probe, image_tag, nats, port,

@@ -299,7 +299,7 @@ fn stateful_set(p: &Platform, nats: &ManagedNats, config: &str, version: &str) -
                             ..Default::default()
                         },
                     ]),
-                    affinity: Some(super::node::spread(p, COMPONENT)),
+                    affinity: Some(super::spread(p, COMPONENT)),
                     ..Default::default()
                 }),
             },

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, EnvVar, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec,
-    SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
-    WeightedPodAffinityTerm,
+    Container, EnvVar, PodSpec, PodTemplateSpec, SecretVolumeSource, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -15,32 +14,12 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
     CONFIG_HASH, Child, HTTP_PORT, Platform, Workload, env, env_from_secret, hardened_container,
-    hardened_pod, hash_of, http_probe, image_tag, nats, port,
+    hardened_pod, hash_of, http_probe, image_tag, nats, port, spread,
 };
 use crate::crd::RegistrationMode;
 
 /// The user the `agora-node` image runs as (distroless `nonroot`).
 pub const NODE_USER: i64 = 65532;
-
-/// Prefer spreading a component's pods over nodes.
-pub fn spread(p: &Platform, component: &str) -> Affinity {
-    Affinity {
-        pod_anti_affinity: Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![
-                WeightedPodAffinityTerm {
-                    weight: 100,
-                    pod_affinity_term: PodAffinityTerm {
-                        label_selector: Some(p.label_selector(component)),
-                        topology_key: "kubernetes.io/hostname".into(),
-                        ..Default::default()
-                    },
-                },
-            ]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 pub fn objects(p: &Platform, w: &Workload, image: &str) -> Vec<Child> {
     let version = image_tag(image).to_string();
