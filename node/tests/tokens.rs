@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reusing_a_refresh_token_revokes_the_whole_session() {
@@ -359,4 +359,87 @@ async fn a_platform_that_requires_mfa_lets_accounts_without_it_only_enrol() {
     )
     .await
     .problem(403);
+}
+
+/// Where one is logged in: each session with its device and approximate network, the
+/// current one marked; ending one (or all others) stops their refresh tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_list_devices_and_end_one_or_all_others() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, first) = signed_up(&anon, "ivan").await;
+    let login = async |agent: &str| {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", node.base))
+            .header("user-agent", agent)
+            .json(&json!({"login": "ivan", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    let phone = login("AgoraPhone/1.0 (Android 15)").await;
+    let tablet = login("AgoraTablet/2.1").await;
+    let me = anon.with_token(access(&phone));
+
+    let sessions = me.get("/auth/sessions").await.expect(200);
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["user_agent"], "AgoraPhone/1.0 (Android 15)");
+    assert_eq!(
+        current[0]["ip"], "127.0.0.0/24",
+        "approximate, as the gateway saw it"
+    );
+    let tablet_session = sessions
+        .iter()
+        .find(|s| s["user_agent"] == "AgoraTablet/2.1")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // End the tablet's session: its refresh token no longer works.
+    me.delete(&format!("/auth/sessions/{tablet_session}"))
+        .await
+        .expect(204);
+    anon.post(
+        "/auth/refresh",
+        json!({"refresh_token": tablet["refresh_token"]}),
+    )
+    .await
+    .problem(401);
+    me.delete(&format!("/auth/sessions/{tablet_session}"))
+        .await
+        .problem(404);
+    // Someone else's session is not theirs to end.
+    let (_, other) = signed_up(&anon, "judy").await;
+    let current_id = current[0]["id"].as_str().unwrap();
+    anon.with_token(access(&other))
+        .delete(&format!("/auth/sessions/{current_id}"))
+        .await
+        .problem(404);
+
+    // Log out everywhere else: only the current session is left.
+    me.post_empty("/auth/sessions/revoke-others")
+        .await
+        .expect(204);
+    let left = me.get("/auth/sessions").await.expect(200);
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["current"], true);
+    anon.post(
+        "/auth/refresh",
+        json!({"refresh_token": first["refresh_token"]}),
+    )
+    .await
+    .problem(401);
+    anon.post(
+        "/auth/refresh",
+        json!({"refresh_token": phone["refresh_token"]}),
+    )
+    .await
+    .expect(200);
 }

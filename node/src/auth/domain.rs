@@ -45,6 +45,40 @@ pub struct Session {
     pub account_id: String,
     pub created_at: i64,
     pub revoked: bool,
+    /// The device, as its `User-Agent` said at login (at most 200 characters).
+    #[serde(default)]
+    pub user_agent: String,
+    /// The client's network at login, as the gateway saw it ([`approximate_ip`]).
+    #[serde(default)]
+    pub ip: String,
+    /// The last login or refresh (unix seconds).
+    #[serde(default)]
+    pub last_used_at: i64,
+}
+
+/// An address made approximate for showing in a session list: the /24 of an IPv4
+/// address, the /48 of an IPv6 one (enough to recognise "home" or "work", not a house).
+pub fn approximate_ip(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let [a, b, c, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}::/48")
+        }
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// A `User-Agent` kept for a session: control characters out, at most 200 characters.
+pub fn device(user_agent: &str) -> String {
+    user_agent
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect()
 }
 
 /// A refresh token, stored under the hash of its value.

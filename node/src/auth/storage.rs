@@ -277,6 +277,8 @@ pub async fn rotate_refresh(
             }
             record.used = true;
             tx.put(&refresh_key(old_hash), &record)?;
+            session.last_used_at = now();
+            tx.put(&session_key(&session.id), &session)?;
             let next = RefreshRecord {
                 used: false,
                 expires_at,
@@ -326,6 +328,33 @@ pub async fn revoke_other_sessions(
         .collect();
     store
         .write(|tx| sessions.iter().try_for_each(|sid| revoke(tx, sid)))
+        .await
+}
+
+/// The live sessions of an account, newest first.
+pub fn sessions_of(store: &Store, account_id: &str) -> ApiResult<Vec<Session>> {
+    let mut out = Vec::new();
+    for (sid, _) in store.scan_before(&key("sa/", &[account_id]), None, usize::MAX)? {
+        let sid = String::from_utf8_lossy(&sid).into_owned();
+        if let Some(session) = store.get::<Session>(&session_key(&sid))?
+            && !session.revoked
+        {
+            out.push(session);
+        }
+    }
+    Ok(out)
+}
+
+/// Ends one session of an account; false when it has no such live session.
+pub async fn revoke_session(store: &Store, account_id: &str, session_id: &str) -> ApiResult<bool> {
+    store
+        .write(|tx| match tx.get::<Session>(&session_key(session_id))? {
+            Some(s) if s.account_id == account_id && !s.revoked => {
+                revoke(tx, session_id)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
         .await
 }
 

@@ -3,6 +3,7 @@
 //! recovery codes) and [`accounts`] (password, roles, the public key).
 
 mod accounts;
+mod devices;
 mod mfa;
 mod registration;
 mod sessions;
@@ -40,6 +41,15 @@ pub fn routes(state: AuthState) -> Router {
         .route("/api/v1/auth/jwks.json", get(accounts::jwks))
         .route("/api/v1/auth/me", get(accounts::me))
         .route("/api/v1/auth/accounts/{id}/roles", put(accounts::set_roles))
+        .route("/api/v1/auth/sessions", get(devices::list_sessions))
+        .route(
+            "/api/v1/auth/sessions/revoke-others",
+            post(devices::end_other_sessions),
+        )
+        .route(
+            "/api/v1/auth/sessions/{id}",
+            axum::routing::delete(devices::end_session),
+        )
         .with_state(state)
 }
 
@@ -84,6 +94,9 @@ impl From<&Account> for AccountView {
     mfa::regenerate_recovery_codes,
     accounts::jwks,
     accounts::me,
-    accounts::set_roles
+    accounts::set_roles,
+    devices::list_sessions,
+    devices::end_session,
+    devices::end_other_sessions
 ))]
 pub struct AuthApi;

@@ -106,15 +106,26 @@ pub(super) async fn login(
         })
         .into_response());
     }
-    Ok(Json(start_session(&s, &account).await?).into_response())
+    Ok(Json(start_session(&s, &account, &headers).await?).into_response())
 }
 
-pub(super) async fn start_session(s: &AuthState, account: &Account) -> ApiResult<Tokens> {
+pub(super) async fn start_session(
+    s: &AuthState,
+    account: &Account,
+    headers: &HeaderMap,
+) -> ApiResult<Tokens> {
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let session = Session {
         id: crate::platform::new_id(),
         account_id: account.id.clone(),
         created_at: now(),
         revoked: false,
+        user_agent: domain::device(user_agent),
+        ip: domain::approximate_ip(&client_ip(headers)),
+        last_used_at: now(),
     };
     let refresh = random_token();
     storage::start_session(
@@ -164,6 +175,7 @@ pub struct ChallengeRequest {
     responses((status = 200, body = Tokens), (status = 401, description = "wrong code or expired challenge")))]
 pub(super) async fn mfa_challenge(
     State(s): State<AuthState>,
+    headers: HeaderMap,
     Json(req): Json<ChallengeRequest>,
 ) -> ApiResult<Json<Tokens>> {
     let factor = Factor::from_request(req.code, req.recovery_code)?;
@@ -177,7 +189,7 @@ pub(super) async fn mfa_challenge(
         storage::spend_token(tx, Purpose::Challenge, &challenge).map(|_| ())
     })
     .await?;
-    Ok(Json(start_session(&s, &account).await?))
+    Ok(Json(start_session(&s, &account, &headers).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
