@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -235,16 +236,21 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let connections = gateway::push::Connections::default();
     let push = gateway::push::routes(gateway::push::Hub {
         nats,
         prefix: args.bus.stream_settings(&args.platform).prefix,
         contexts: inner.clone(),
         verifier,
         shutdown: shutdown.clone(),
+        connections: connections.clone(),
     });
     let app = gateway::wrap(inner.merge(push), edge, &args.edge, metrics.clone())
         .merge(ops_routes(metrics));
-    serve(app, args.http_addr, shutdown).await
+    serve(app, args.http_addr, shutdown).await?;
+    // Upgraded sockets outlive the HTTP server: let them send their close frames.
+    connections.drained(Duration::from_secs(2)).await;
+    Ok(())
 }
 
 /// The NATS to use: `url` when given, else a `nats-server` started on `<data-dir>/nats`
@@ -282,12 +288,14 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     };
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));
+    let connections = gateway::push::Connections::default();
     let push = gateway::push::routes(gateway::push::Hub {
         nats: Some(platform.bus.client.clone()),
         prefix: platform.bus.settings.prefix.clone(),
         contexts: inner.clone(),
         verifier: platform.verifier.clone(),
         shutdown: platform.shutdown.clone(),
+        connections: connections.clone(),
     });
     let inner = inner.merge(push);
     let edge = Edge::new(platform.verifier.clone(), &args.edge);
@@ -295,6 +303,8 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         .merge(ops_routes(platform.metrics.clone()));
     tracing::info!(nats = %url, data_dir = %data_dir.display(), "dev platform starting");
     serve(app, args.http_addr, platform.shutdown.clone()).await?;
+    // Upgraded sockets outlive the HTTP server: let them send their close frames.
+    connections.drained(Duration::from_secs(2)).await;
     platform.flush_all().await
 }
 

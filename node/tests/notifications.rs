@@ -251,10 +251,19 @@ async fn nothing_about_blocked_users_unreadable_posts_or_muted_things() {
     }
 
     // Muting a post; turning a kind off.
-    ann.1
-        .send("PUT", &format!("/notifications/mutes/{public}"), None)
-        .await
-        .expect(204);
+    // (notifications learns of the post by event: until then it is no post to mute.)
+    let start = Instant::now();
+    loop {
+        let r = ann
+            .1
+            .send("PUT", &format!("/notifications/mutes/{public}"), None)
+            .await;
+        if r.status == 204 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     ann.1
         .send("PUT", &format!("/notifications/mutes/{public}"), None)
         .await

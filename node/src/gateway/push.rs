@@ -56,6 +56,47 @@ pub mod close {
     pub const TOO_SLOW: u16 = 4008;
 }
 
+/// The live push connections of a process, so that a shutdown can let them say goodbye
+/// (close 1001) before the process exits.
+#[derive(Clone, Default)]
+pub struct Connections(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+
+/// Counts one connection while it lives.
+struct Live(Connections);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let (count, ended) = &*self.0.0;
+        count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        ended.notify_waiters();
+    }
+}
+
+impl Connections {
+    fn live(&self) -> Live {
+        self.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Live(self.clone())
+    }
+
+    /// Waits until every connection has ended, at most `within`.
+    pub async fn drained(&self, within: Duration) {
+        let (count, ended) = &*self.0;
+        let _ = tokio::time::timeout(within, async {
+            loop {
+                // Registered before the check, so an end between the two is not missed.
+                let next = ended.notified();
+                tokio::pin!(next);
+                next.as_mut().enable();
+                if count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return;
+                }
+                next.await;
+            }
+        })
+        .await;
+    }
+}
+
 /// What the push routes need.
 pub struct Hub {
     /// `None`: this gateway has no NATS (`/stream` answers 503).
@@ -65,6 +106,8 @@ pub struct Hub {
     pub contexts: Router,
     pub verifier: Arc<TokenVerifier>,
     pub shutdown: watch::Receiver<bool>,
+    /// Counted so that a shutdown waits for their close frames.
+    pub connections: Connections,
 }
 
 pub fn routes(hub: Hub) -> Router {
@@ -104,6 +147,7 @@ async fn stream(
                 }
             };
             let (tx, rx) = mpsc::channel(QUEUE);
+            let live = hub.connections.live();
             let ending: Ending = Arc::default();
             let sse = accepts_sse(&headers);
             if !sse && ws.is_err() {
@@ -130,8 +174,14 @@ async fn stream(
                     .write_buffer_size(0)
                     .max_message_size(MAX_FRAME_BYTES)
                     .max_frame_size(MAX_FRAME_BYTES)
-                    .on_upgrade(move |socket| websocket(socket, rx, ending)),
-                _ => server_sent_events(rx).into_response(),
+                    .on_upgrade(move |socket| async move {
+                        websocket(socket, rx, ending).await;
+                        drop(live);
+                    }),
+                _ => {
+                    drop(live);
+                    server_sent_events(rx).into_response()
+                }
             }
         }
         Err(e) => e.into_response(),

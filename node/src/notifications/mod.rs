@@ -80,7 +80,7 @@ impl BoundedContext for Notifications {
             .on::<groups::MemberLeft>(storage::leave)
             .on::<groups::GroupInvitationSent>(storage::group_invitation)
             .on_read::<groups::JoinRequested, _>(storage::read_moderators, storage::join_request)
-            .on_read::<posts::PostCreated, _>(storage::read_mentions, storage::add_post)
+            .on::<posts::PostCreated>(storage::add_post)
             .on::<posts::PostEdited>(storage::edit_post)
             .on::<posts::PostDeleted>(storage::delete_post)
             .on::<posts::CommentAdded>(storage::comment_added)

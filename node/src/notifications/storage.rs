@@ -234,23 +234,6 @@ pub fn leave(tx: &Tx, e: &Event<groups::MemberLeft>) -> TxResult<()> {
         .map(|_| ())
 }
 
-/// How each mentioned user stands to a new post, read before it is applied (whether they
-/// are friends of friends of the author takes a scan).
-pub fn read_mentions(
-    store: &Store,
-    e: &Event<posts::PostCreated>,
-) -> ApiResult<Vec<(String, Standing)>> {
-    let d = &e.data;
-    let group = match &d.audience {
-        Audience::Group { id } => Some(id.as_str()),
-        _ => None,
-    };
-    d.mentions
-        .iter()
-        .map(|m| Ok((m.clone(), standing(store, m, &d.author_id, group)?)))
-        .collect()
-}
-
 fn standing(store: &Store, reader: &str, author: &str, group: Option<&str>) -> ApiResult<Standing> {
     let friends = store.contains(&key("f/", &[reader, author]))?;
     let friend_of_friend = !friends
@@ -277,12 +260,10 @@ fn standing(store: &Store, reader: &str, author: &str, group: Option<&str>) -> A
     })
 }
 
-/// A new post: who may read it; mentions and shares notify.
-pub fn add_post(
-    tx: &Tx,
-    e: &Event<posts::PostCreated>,
-    mentioned: &Vec<(String, Standing)>,
-) -> TxResult<()> {
+/// A new post: who may read it; mentions and shares notify. A mention is kept for every
+/// mentioned user and shown only to those who may read the post, checked on each read
+/// ([`shown`]).
+pub fn add_post(tx: &Tx, e: &Event<posts::PostCreated>) -> TxResult<()> {
     let d = &e.data;
     let access = PostAccess {
         author_id: d.author_id.clone(),
@@ -300,18 +281,9 @@ pub fn add_post(
         group_id: None,
         conversation_id: None,
     };
-    for (user, standing) in mentioned {
-        if domain::may_read(&access, user, *standing) {
-            notify(
-                tx,
-                e.id,
-                at(e),
-                user,
-                Kind::Mention,
-                &d.author_id,
-                about.clone(),
-            )?;
-        }
+    for user in &d.mentions {
+        let about = about.clone();
+        notify(tx, e.id, at(e), user, Kind::Mention, &d.author_id, about)?;
     }
     if let Some(original) = &d.shared_post
         && let Some(o) = tx.get::<PostAccess>(&key("pv/", &[original]))?
@@ -509,10 +481,25 @@ pub fn shown(store: &Store, n: &Notification) -> ApiResult<bool> {
     {
         return Ok(false);
     }
-    match &n.target.post_id {
-        Some(post) => store.contains(&key("pv/", &[post])),
-        None => Ok(true),
+    let Some(post) = &n.target.post_id else {
+        return Ok(true);
+    };
+    let Some(access) = store.get::<PostAccess>(&key("pv/", &[post]))? else {
+        return Ok(false);
+    };
+    // Who may read the post is checked on every read, not only when the notification was
+    // made: the friendship that makes a mention readable may arrive after the post (two
+    // contexts' events are not ordered), and one that ends hides it again.
+    if n.kind == Kind::Mention {
+        let standing = standing(
+            store,
+            &n.user_id,
+            &access.author_id,
+            access.group.as_deref(),
+        )?;
+        return Ok(domain::may_read(&access, &n.user_id, standing));
     }
+    Ok(true)
 }
 
 /// Whether the user read the notification since its last activity.
