@@ -56,7 +56,7 @@ pub enum Error {
     /// The TOTP library refused a secret we made: a bug, logged, never shown.
     #[error("totp: {0}")]
     Totp(String),
-    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    #[error("{}", crate::platform::error::describe(.0))]
     Invalid(Vec<FieldError>),
 }
 
@@ -70,10 +70,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use Error::*;
         match e {
-            Invalid(errors) => ApiError::Validation {
-                detail: Invalid(errors.clone()).to_string(),
-                errors,
-            },
+            Invalid(errors) => errors.into(),
             Totp(cause) => ApiError::internal(cause),
             RegistrationClosed | NotVerified | MfaRequired => ApiError::Forbidden(e.to_string()),
             UsernameTaken | EmailTaken | MfaAlreadyEnabled => ApiError::Conflict(e.to_string()),

@@ -46,7 +46,7 @@ pub enum Error {
     AlreadyFollowing,
     #[error("the last admin cannot leave; make another member admin first")]
     LastAdmin,
-    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    #[error("{}", crate::platform::error::describe(.0))]
     Invalid(Vec<FieldError>),
 }
 
@@ -54,10 +54,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use Error::*;
         match e {
-            Invalid(errors) => ApiError::Validation {
-                detail: Invalid(errors.clone()).to_string(),
-                errors,
-            },
+            Invalid(errors) => errors.into(),
             GroupNotFound | PageNotFound | UserNotFound | NotAMember | NoRequest
             | NothingPending | NotFollowing => ApiError::NotFound(e.to_string()),
             Banned | UserBanned | RoleNeeded(_) | Outranked | MembersOnly | PageAdminsOnly => {

@@ -40,7 +40,7 @@ pub enum Error {
     WithYourself,
     #[error("messages kept arriving while marking read; try again")]
     KeptArriving,
-    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    #[error("{}", crate::platform::error::describe(.0))]
     Invalid(Vec<FieldError>),
 }
 
@@ -60,10 +60,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use Error::*;
         match e {
-            Invalid(errors) => ApiError::Validation {
-                detail: Invalid(errors.clone()).to_string(),
-                errors,
-            },
+            Invalid(errors) => errors.into(),
             ConversationNotFound | MessageNotFound | UserNotFound | NoReaction => {
                 ApiError::NotFound(e.to_string())
             }

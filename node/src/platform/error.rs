@@ -174,12 +174,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Invalid fields in one line: `name: must not be empty; bio: too long`.
+pub fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A single invalid field is a validation failure.
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
+        vec![e].into()
+    }
+}
+
+/// Invalid fields, all named, are one validation failure.
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
         ApiError::Validation {
-            detail: format!("{}: {}", e.field, e.message),
-            errors: vec![e],
+            detail: describe(&errors),
+            errors,
         }
     }
 }

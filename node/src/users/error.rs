@@ -32,7 +32,7 @@ pub enum Error {
     AlreadyFriends,
     #[error("you already sent a friend request to this user")]
     AlreadyAsked,
-    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    #[error("{}", crate::platform::error::describe(.0))]
     Invalid(Vec<FieldError>),
 }
 
@@ -40,10 +40,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use Error::*;
         match e {
-            Invalid(errors) => ApiError::Validation {
-                detail: Invalid(errors.clone()).to_string(),
-                errors,
-            },
+            Invalid(errors) => errors.into(),
             UserNotFound | UsernameNotFound | ProfileNotYet | NoRequestTo | NoRequestFrom
             | NotFriends | NotBlocked => ApiError::NotFound(e.to_string()),
             FriendsOfFriendsOnly | NoRequestsAccepted => ApiError::Forbidden(e.to_string()),
