@@ -9,33 +9,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::*;
 use serde_json::{Value, json};
 
-async fn user(anon: &Client, name: &str) -> (String, Client) {
-    let (id, t) = signed_up(anon, name).await;
-    let c = anon.with_token(access(&t));
-    profile_appears(&c).await;
-    (id, c)
-}
-
-/// Retries while the messages context has not yet learned of an account or a privacy
-/// change (it does so by event, milliseconds later); returns the last reply.
-async fn until(status: u16, mut attempt: impl AsyncFnMut() -> Reply) -> Reply {
-    let start = Instant::now();
-    loop {
-        let r = attempt().await;
-        if r.status == status || start.elapsed() > Duration::from_secs(20) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 async fn direct(a: &Client, b: &str) -> Value {
-    until(201, async || {
+    until_status(201, async || {
         a.post("/conversations", json!({"kind": "direct", "user_id": b}))
             .await
     })
@@ -261,7 +239,7 @@ async fn privacy_and_blocks_decide_who_may_message_whom() {
         .patch("/users/me/privacy", json!({"messages": "friends"}))
         .await
         .expect(200);
-    let refused = until(403, async || {
+    let refused = until_status(403, async || {
         ann.1
             .post(
                 "/conversations",
@@ -280,7 +258,7 @@ async fn privacy_and_blocks_decide_who_may_message_whom() {
         .patch("/users/me/privacy", json!({"messages": "nobody"}))
         .await
         .expect(200);
-    until(403, async || {
+    until_status(403, async || {
         ann.1
             .post(
                 "/conversations",
@@ -306,7 +284,7 @@ async fn privacy_and_blocks_decide_who_may_message_whom() {
         .await
         .expect(204);
     // (Until messages learns of the block, milliseconds later, a send still goes through.)
-    until(403, async || {
+    until_status(403, async || {
         ann.1.post(&path, json!({"text": "after"})).await
     })
     .await
@@ -366,7 +344,7 @@ async fn groups_have_admins_members_and_a_successor() {
     let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
     let (cat, dan) = (user(&anon, "cat").await, user(&anon, "dan").await);
 
-    let g = until(201, async || {
+    let g = until_status(201, async || {
         ann.1
             .post(
                 "/conversations",

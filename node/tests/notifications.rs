@@ -14,13 +14,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{Value, json};
 
-async fn user(anon: &Client, name: &str) -> (String, Client) {
-    let (id, t) = signed_up(anon, name).await;
-    let c = anon.with_token(access(&t));
-    profile_appears(&c).await;
-    (id, c)
-}
-
 async fn befriend(a: &(String, Client), b: &(String, Client)) {
     a.1.post_empty(&format!("/users/{}/friend-request", b.0))
         .await
@@ -56,15 +49,12 @@ async fn until_kind(c: &Client, kind: &str, check: impl Fn(&Value) -> bool) -> V
 }
 
 async fn post(c: &Client, body: Value) -> String {
-    let start = Instant::now();
-    loop {
-        let r = c.post("/posts", body.clone()).await;
-        if r.status == 201 {
-            return r.body["id"].as_str().unwrap().to_string();
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    until_status(201, async || c.post("/posts", body.clone()).await)
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,18 +242,10 @@ async fn nothing_about_blocked_users_unreadable_posts_or_muted_things() {
 
     // Muting a post; turning a kind off.
     // (notifications learns of the post by event: until then it is no post to mute.)
-    let start = Instant::now();
-    loop {
-        let r = ann
-            .1
-            .send("PUT", &format!("/notifications/mutes/{public}"), None)
-            .await;
-        if r.status == 204 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let mute = format!("/notifications/mutes/{public}");
+    until_status(204, async || ann.1.send("PUT", &mute, None).await)
+        .await
+        .expect(204);
     ann.1
         .send("PUT", &format!("/notifications/mutes/{public}"), None)
         .await
@@ -362,21 +344,12 @@ async fn group_invitations_and_join_requests_reach_the_right_people() {
         .unwrap()
         .to_string();
     // ann invites bob, who joins: a plain member.
-    let start = Instant::now();
-    loop {
-        let r = ann
-            .1
-            .post(
-                &format!("/groups/{group}/invitations"),
-                json!({"user_id": bob.0}),
-            )
-            .await;
-        if r.status == 201 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let invite = format!("/groups/{group}/invitations");
+    until_status(201, async || {
+        ann.1.post(&invite, json!({"user_id": bob.0})).await
+    })
+    .await
+    .expect(201);
     let invited = until_kind(&bob.1, "group_invitation", |_| true).await;
     assert_eq!(invited["target"]["group_id"], group.as_str());
     assert_eq!(invited["actors"], json!([ann.0]));
@@ -413,21 +386,15 @@ async fn messages_notify_only_those_no_push_reached() {
     let anon = node.client();
     let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
     let cat = user(&anon, "cat").await;
-    let start = Instant::now();
-    let conv = loop {
-        let r = ann
-            .1
-            .post(
-                "/conversations",
-                json!({"kind": "group", "title": "trio", "member_ids": [bob.0, cat.0]}),
-            )
-            .await;
-        if r.status == 201 {
-            break r.body["id"].as_str().unwrap().to_string();
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let trio = json!({"kind": "group", "title": "trio", "member_ids": [bob.0, cat.0]});
+    let conv = until_status(201, async || {
+        ann.1.post("/conversations", trio.clone()).await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // cat is connected (the push reaches her); bob is not.
     let mut cat_ws = stream_socket(&node.base, cat.1.token.as_deref(), "")
         .await

@@ -17,13 +17,6 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-async fn user(anon: &Client, name: &str) -> (String, Client) {
-    let (id, t) = signed_up(anon, name).await;
-    let c = anon.with_token(access(&t));
-    profile_appears(&c).await;
-    (id, c)
-}
-
 async fn connect(node: &Node, c: &Client, query: &str) -> Result<Socket, tungstenite::Error> {
     stream_socket(&node.base, c.token.as_deref(), query).await
 }
@@ -45,21 +38,15 @@ async fn closed_with(ws: &mut Socket) -> Option<CloseCode> {
 }
 
 async fn chat(ann: &(String, Client), bob: &(String, Client)) -> String {
-    let start = Instant::now();
-    loop {
-        let r = ann
-            .1
-            .post(
-                "/conversations",
-                json!({"kind": "direct", "user_id": bob.0}),
-            )
-            .await;
-        if r.status == 201 {
-            return r.body["id"].as_str().unwrap().to_string();
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let direct = json!({"kind": "direct", "user_id": bob.0});
+    until_status(201, async || {
+        ann.1.post("/conversations", direct.clone()).await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn say(c: &Client, conv: &str, text: &str) -> String {

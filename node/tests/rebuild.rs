@@ -17,13 +17,6 @@ use agora_node::platform::context::Context;
 use common::*;
 use serde_json::{Value, json};
 
-async fn user(anon: &Client, name: &str) -> (String, Client) {
-    let (id, t) = signed_up(anon, name).await;
-    let c = anon.with_token(access(&t));
-    profile_appears(&c).await;
-    (id, c)
-}
-
 fn id(v: Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }

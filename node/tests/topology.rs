@@ -14,16 +14,23 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 
+/// A fresh signing key pair written to `dir`, as the operator's Secret would hold it: the
+/// paths of the private and the public PEM.
+fn key_files(dir: &std::path::Path) -> (String, String) {
+    let keys = agora_node::platform::tokens::KeyPair::generate();
+    let (private, public) = (dir.join("private.pem"), dir.join("public.pem"));
+    std::fs::write(&private, &keys.private_pem).unwrap();
+    std::fs::write(&public, &keys.public_pem).unwrap();
+    let path = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
+    (path(private), path(public))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contexts_in_separate_processes_behind_the_gateway() {
     let nats = Nats::start();
     let dir = tempfile::tempdir().unwrap();
-    let keys = agora_node::platform::tokens::KeyPair::generate();
-    let private = dir.path().join("private.pem");
-    let public = dir.path().join("public.pem");
-    std::fs::write(&private, &keys.private_pem).unwrap();
-    std::fs::write(&public, &keys.public_pem).unwrap();
-    let (private, public) = (private.to_str().unwrap(), public.to_str().unwrap());
+    let (private, public) = key_files(dir.path());
+    let (private, public) = (private.as_str(), public.as_str());
     let data = |c: &str| dir.path().join(c).to_str().unwrap().to_string();
     let nats_url = nats.url();
     let common = [
@@ -230,14 +237,8 @@ fn logged_token(auth: &Process) -> String {
 async fn push_crosses_gateways_and_survives_losing_one() {
     let nats = Nats::start();
     let dir = tempfile::tempdir().unwrap();
-    let keys = agora_node::platform::tokens::KeyPair::generate();
-    let (private, public) = (
-        dir.path().join("private.pem"),
-        dir.path().join("public.pem"),
-    );
-    std::fs::write(&private, &keys.private_pem).unwrap();
-    std::fs::write(&public, &keys.public_pem).unwrap();
-    let (private, public) = (private.to_str().unwrap(), public.to_str().unwrap());
+    let (private, public) = key_files(dir.path());
+    let (private, public) = (private.as_str(), public.as_str());
     let data = |c: &str| dir.path().join(c).to_str().unwrap().to_string();
     let nats_url = nats.url();
     let common = [

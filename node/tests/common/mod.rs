@@ -347,6 +347,28 @@ impl Client {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// A signed-up person whose profile exists already: their id and a client with their
+/// access token.
+pub async fn user(anon: &Client, name: &str) -> (String, Client) {
+    let (id, t) = signed_up(anon, name).await;
+    let c = anon.with_token(access(&t));
+    profile_appears(&c).await;
+    (id, c)
+}
+
+/// Repeats `attempt` until it answers `status` (a context learning of something by event,
+/// milliseconds later), at most 20 s; returns the last reply.
+pub async fn until_status(status: u16, mut attempt: impl AsyncFnMut() -> Reply) -> Reply {
+    let start = Instant::now();
+    loop {
+        let r = attempt().await;
+        if r.status == status || start.elapsed() > Duration::from_secs(20) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Registers `name` (`name@example.org`) and returns the account id.
 pub async fn register(c: &Client, name: &str) -> String {
     let body = c
