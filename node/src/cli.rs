@@ -161,11 +161,17 @@ async fn platform(
     .await
     .with_context(|| format!("cannot use NATS at {url}"))?;
     let (stop, shutdown) = platform::shutdown_signal();
+    let verifier = Arc::new(TokenVerifier::new(public_pem, &args.platform)?);
+    tokio::spawn(platform::revocation::follow(
+        bus.clone(),
+        verifier.clone(),
+        shutdown.clone(),
+    ));
     let platform = Platform {
         name: args.platform.clone(),
         data_dir: args.data_dir.clone(),
         bus,
-        verifier: Arc::new(TokenVerifier::new(public_pem, &args.platform)?),
+        verifier,
         keys: shared.keys.map(Arc::new),
         auth: Arc::new(shared.auth),
         mailer: shared.mailer,
@@ -228,11 +234,13 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let nats = match &args.bus.nats_url {
         Some(url) => {
             let settings = args.bus.stream_settings(&args.platform);
-            Some(
-                Bus::connect(url, args.bus.nats_creds.as_deref(), settings)
-                    .await?
-                    .client,
-            )
+            let bus = Bus::connect(url, args.bus.nats_creds.as_deref(), settings).await?;
+            tokio::spawn(platform::revocation::follow(
+                bus.clone(),
+                verifier.clone(),
+                shutdown.clone(),
+            ));
+            Some(bus.client)
         }
         None => None,
     };

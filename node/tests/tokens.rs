@@ -95,8 +95,7 @@ async fn expired_tampered_and_foreign_tokens_get_401_and_missing_roles_403() {
     // Expired: signed with the platform's own key, but two minutes past `exp`.
     let pem = std::fs::read_to_string(node.data.join("jwt-ed25519.pem")).unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
-    let sign = |iss: &str, exp: u64| {
-        let claims = json!({"sub": grace_id, "iss": iss, "aud": "agora", "roles": ["user", "admin"], "sid": "s", "iat": now - 1000, "exp": exp, "jti": "j"});
+    let sign_claims = |claims: Value| {
         let key = jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()).unwrap();
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
@@ -105,6 +104,8 @@ async fn expired_tampered_and_foreign_tokens_get_401_and_missing_roles_403() {
         )
         .unwrap()
     };
+    let claims = |iss: &str, iat: u64, nbf: u64, exp: u64| json!({"sub": grace_id, "iss": iss, "aud": "agora", "roles": ["user", "admin"], "sid": "s", "iat": iat, "nbf": nbf, "exp": exp, "jti": "j"});
+    let sign = |iss: &str, exp: u64| sign_claims(claims(iss, now - 1000, now - 1000, exp));
     let expired = anon
         .with_token(&sign("dev", now - 120))
         .get("/users/me")
@@ -119,6 +120,25 @@ async fn expired_tampered_and_foreign_tokens_get_401_and_missing_roles_403() {
         .get("/users/me")
         .await
         .problem(401);
+    // Signed with the platform's key, but: not valid yet; without `nbf`; living longer
+    // than any token the platform issues (an hour at most).
+    let refused = |claims: Value, why: &'static str| {
+        let token = sign_claims(claims);
+        let anon = anon.clone();
+        async move {
+            let reply = anon.with_token(&token).get("/users/me").await.problem(401);
+            assert!(reply["detail"].as_str().unwrap().contains(why), "{reply}");
+        }
+    };
+    refused(claims("dev", now, now + 300, now + 600), "not valid yet").await;
+    let mut no_nbf = claims("dev", now, now, now + 600);
+    no_nbf.as_object_mut().unwrap().remove("nbf");
+    refused(no_nbf, "lacks").await;
+    refused(claims("dev", now, now, now + 7_200), "lifetime").await;
+    anon.with_token(&sign_claims(claims("dev", now, now, now + 600)))
+        .get("/users/me")
+        .await
+        .expect(200);
 
     // Roles: a user may not change roles; the first admin (AGORA_ADMIN_EMAILS) may.
     let grace = anon.with_token(&token);
@@ -187,6 +207,17 @@ async fn logout_and_password_change_end_sessions() {
     )
     .await
     .problem(401);
+    // Its access token stops at once too, in every context, not when it expires.
+    let tablet_token = anon.with_token(access(&tablet));
+    for path in ["/auth/me", "/users/me", "/feed", "/notifications"] {
+        let refused = tablet_token.get(path).await.problem(401);
+        assert!(
+            refused["detail"].as_str().unwrap().contains("ended"),
+            "{path}: {refused}"
+        );
+    }
+    let phone_token = anon.with_token(access(&phone));
+    phone_token.get("/users/me").await.expect(200);
 
     let heidi = anon.with_token(access(&laptop));
     let new_password = "a much longer passphrase, 2026";
@@ -212,6 +243,8 @@ async fn logout_and_password_change_end_sessions() {
         .await
         .expect(204);
     // The phone's session ended; the laptop's, which changed the password, goes on.
+    phone_token.get("/users/me").await.problem(401);
+    heidi.get("/users/me").await.expect(200);
     anon.post(
         "/auth/refresh",
         json!({"refresh_token": phone["refresh_token"]}),
@@ -415,6 +448,10 @@ async fn sessions_list_devices_and_end_one_or_all_others() {
     me.delete(&format!("/auth/sessions/{tablet_session}"))
         .await
         .problem(404);
+    anon.with_token(access(&tablet))
+        .get("/users/me")
+        .await
+        .problem(401);
     // Someone else's session is not theirs to end.
     let (_, other) = signed_up(&anon, "judy").await;
     let current_id = current[0]["id"].as_str().unwrap();
@@ -430,6 +467,11 @@ async fn sessions_list_devices_and_end_one_or_all_others() {
     let left = me.get("/auth/sessions").await.expect(200);
     assert_eq!(left.as_array().unwrap().len(), 1);
     assert_eq!(left[0]["current"], true);
+    anon.with_token(access(&first))
+        .get("/posts?group=x")
+        .await
+        .problem(401);
+    me.get("/users/me").await.expect(200);
     anon.post(
         "/auth/refresh",
         json!({"refresh_token": first["refresh_token"]}),

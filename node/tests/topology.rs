@@ -106,6 +106,48 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
     // The users process built the profile from the event auth published.
     assert_eq!(profile_appears(&nina).await["id"], id.as_str());
 
+    // Instant revocation: a second session logs out; every other process (the gateway,
+    // users, posts and feed, asked directly) refuses its access token within about a
+    // second, from auth's `SessionsRevoked` event, long before the token expires.
+    let second = c
+        .post(
+            "/auth/login",
+            json!({"login": "nina", "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
+    let direct = |p: &Process| Client {
+        base: p.base.clone(),
+        http: reqwest::Client::new(),
+        token: Some(access(&second).to_string()),
+    };
+    let paths = [
+        (direct(&gateway), "/users/me"),
+        (direct(&users), "/users/me"),
+        (direct(&posts), &format!("/users/{id}/posts") as &str),
+        (direct(&feed), "/feed"),
+    ];
+    for (client, path) in &paths {
+        client.get(path).await.expect(200);
+    }
+    c.post(
+        "/auth/logout",
+        json!({"refresh_token": second["refresh_token"]}),
+    )
+    .await
+    .expect(204);
+    for (client, path) in &paths {
+        let refused = until_status(401, async || client.get(path).await).await;
+        assert!(
+            refused.problem(401)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("ended"),
+            "{path}"
+        );
+    }
+    nina.get("/users/me").await.expect(200);
+
     // The edge: request ids, bad tokens refused before any context, unknown routes, no mailbox.
     let reply = nina.get("/users/me").await;
     assert!(reply.headers.get("x-request-id").is_some());

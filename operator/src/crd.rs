@@ -417,7 +417,7 @@ pub enum MfaPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct AuthPolicy {
     #[serde(default = "default_access_ttl")]
-    #[x_kube(validation = Rule::new("self >= 30 && self <= 86400").message("accessTokenTtlSeconds must be 30 to 86400"))]
+    #[x_kube(validation = Rule::new("self >= 30 && self <= 3600").message("accessTokenTtlSeconds must be 30 to 3600"))]
     pub access_token_ttl_seconds: i32,
     #[serde(default = "default_refresh_ttl")]
     #[x_kube(validation = Rule::new("self >= 60 && self <= 31536000").message("refreshTokenTtlSeconds must be 60 to 31536000"))]

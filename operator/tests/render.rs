@@ -222,7 +222,12 @@ fn cel_rules_accept_the_examples_and_refuse_what_they_forbid() {
     );
     refused(
         serde_json::json!({"auth": {"accessTokenTtlSeconds": 5}}),
-        "30 to 86400",
+        "30 to 3600",
+    );
+    // Longer than the node's maximum token lifetime (it would refuse to start).
+    refused(
+        serde_json::json!({"auth": {"accessTokenTtlSeconds": 7200}}),
+        "30 to 3600",
     );
     // A transition rule: the bus's storage class cannot change once set.
     let with_class = |class: &str| serde_json::json!({"eventBus": {"managed": {"storage": {"size": "1Gi", "className": class}}}});

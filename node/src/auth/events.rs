@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::platform::envelope::DomainEvent;
 use crate::platform::tokens::Role;
 
+/// Sessions that ended; every process follows these (see `platform::revocation`).
+pub use crate::platform::tokens::SessionsRevoked;
+
 pub const CONTEXT: &str = "auth";
 
 /// A new account exists (not yet verified).

@@ -3,7 +3,8 @@
 //! Owns credentials (argon2id), sessions and refresh tokens, MFA (TOTP and recovery
 //! codes), account verification and roles.
 //!
-//! Publishes: `AccountRegistered`, `AccountVerified`, `RolesChanged` ([`events`]).
+//! Publishes: `AccountRegistered`, `AccountVerified`, `RolesChanged`, `SessionsRevoked`
+//! ([`events`]).
 //! Consumes: nothing yet.
 
 pub mod domain;
@@ -46,6 +47,16 @@ pub struct AuthState {
 impl FromRef<AuthState> for Arc<TokenVerifier> {
     fn from_ref(state: &AuthState) -> Self {
         state.verifier.clone()
+    }
+}
+
+impl AuthState {
+    /// Refuses the ended sessions' tokens in this process at once; the other processes
+    /// learn it from the `SessionsRevoked` event within about a second.
+    pub fn sessions_ended(&self, revoked: Option<&events::SessionsRevoked>) {
+        if let Some(revoked) = revoked {
+            self.verifier.revoke(revoked);
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::platform::tokens::Role;
 
 use super::domain::{Account, OneTimeToken, RefreshRecord, Session, now};
 use super::error::Error;
-use super::events::{AccountRegistered, AccountVerified, RolesChanged};
+use super::events::{AccountRegistered, AccountVerified, RolesChanged, SessionsRevoked};
 
 pub fn account_key(id: &str) -> Vec<u8> {
     key("a/", &[id])
@@ -246,7 +246,7 @@ pub enum Rotation {
         session_id: String,
     },
     /// It had been used before: the whole session is now revoked.
-    Reused,
+    Reused(SessionsRevoked),
 }
 
 /// Rotates a refresh token: marks it used and stores its successor, in one transaction.
@@ -265,9 +265,10 @@ pub async fn rotate_refresh(
                 return abort(Error::UnknownSession);
             };
             if record.used {
-                session.revoked = true;
-                tx.put(&session_key(&session.id), &session)?;
-                return Ok(Rotation::Reused);
+                revoke(tx, &session.id)?;
+                let revoked = SessionsRevoked::now(&session.account_id, vec![session.id.clone()]);
+                tx.emit(&Envelope::new("system", &session.account_id, &revoked))?;
+                return Ok(Rotation::Reused(revoked));
             }
             if session.revoked {
                 return abort(Error::SessionEnded);
@@ -294,23 +295,45 @@ pub async fn rotate_refresh(
 }
 
 /// Ends the session a refresh token belongs to. Unknown tokens are not an error.
-pub async fn revoke_by_refresh(store: &Store, hash: &str) -> ApiResult<()> {
+pub async fn revoke_by_refresh(store: &Store, hash: &str) -> ApiResult<Option<SessionsRevoked>> {
     store
-        .write(|tx| {
-            if let Some(record) = tx.get::<RefreshRecord>(&refresh_key(hash))? {
-                revoke(tx, &record.session_id)?;
-            }
-            Ok(())
+        .write(|tx| match tx.get::<RefreshRecord>(&refresh_key(hash))? {
+            Some(record) => end_sessions(tx, &record.account_id, [record.session_id]),
+            None => Ok(None),
         })
         .await
 }
 
-fn revoke(tx: &Tx, session_id: &str) -> TxResult<()> {
-    if let Some(mut session) = tx.get::<Session>(&session_key(session_id))? {
-        session.revoked = true;
-        tx.put(&session_key(session_id), &session)?;
+/// Marks a session revoked; false when it was unknown or had already ended.
+fn revoke(tx: &Tx, session_id: &str) -> TxResult<bool> {
+    match tx.get::<Session>(&session_key(session_id))? {
+        Some(mut session) if !session.revoked => {
+            session.revoked = true;
+            tx.put(&session_key(session_id), &session)?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
-    Ok(())
+}
+
+/// Ends the live ones of `sessions` and tells every process to refuse their tokens at once.
+fn end_sessions(
+    tx: &Tx,
+    account_id: &str,
+    sessions: impl IntoIterator<Item = String>,
+) -> TxResult<Option<SessionsRevoked>> {
+    let mut ended = Vec::new();
+    for sid in sessions {
+        if revoke(tx, &sid)? {
+            ended.push(sid);
+        }
+    }
+    if ended.is_empty() {
+        return Ok(None);
+    }
+    let revoked = SessionsRevoked::now(account_id, ended);
+    tx.emit(&Envelope::new(account_id, account_id, &revoked))?;
+    Ok(Some(revoked))
 }
 
 /// Ends every session of an account except `keep`.
@@ -318,7 +341,7 @@ pub async fn revoke_other_sessions(
     store: &Store,
     account_id: &str,
     keep: Option<&str>,
-) -> ApiResult<()> {
+) -> ApiResult<Option<SessionsRevoked>> {
     let prefix = key("sa/", &[account_id]);
     let sessions: Vec<String> = store
         .scan_after(&prefix, None, usize::MAX)?
@@ -327,7 +350,7 @@ pub async fn revoke_other_sessions(
         .filter(|sid| Some(sid.as_str()) != keep)
         .collect();
     store
-        .write(|tx| sessions.iter().try_for_each(|sid| revoke(tx, sid)))
+        .write(|tx| end_sessions(tx, account_id, sessions.iter().cloned()))
         .await
 }
 
@@ -345,15 +368,18 @@ pub fn sessions_of(store: &Store, account_id: &str) -> ApiResult<Vec<Session>> {
     Ok(out)
 }
 
-/// Ends one session of an account; false when it has no such live session.
-pub async fn revoke_session(store: &Store, account_id: &str, session_id: &str) -> ApiResult<bool> {
+/// Ends one session of an account; `None` when it has no such live session.
+pub async fn revoke_session(
+    store: &Store,
+    account_id: &str,
+    session_id: &str,
+) -> ApiResult<Option<SessionsRevoked>> {
     store
         .write(|tx| match tx.get::<Session>(&session_key(session_id))? {
-            Some(s) if s.account_id == account_id && !s.revoked => {
-                revoke(tx, session_id)?;
-                Ok(true)
+            Some(s) if s.account_id == account_id => {
+                end_sessions(tx, account_id, [session_id.to_string()])
             }
-            _ => Ok(false),
+            _ => Ok(None),
         })
         .await
 }

@@ -166,8 +166,8 @@ pub enum Registration {
 /// Settings of the auth context (see docs/configuration.md).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthArgs {
-    /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "AGORA_ACCESS_TOKEN_TTL_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(30..=86_400))]
+    /// Lifetime of access tokens, in seconds (at most an hour: see `MAX_TOKEN_LIFETIME_SECS`).
+    #[arg(long, env = "AGORA_ACCESS_TOKEN_TTL_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(30..=3_600))]
     pub access_token_ttl_secs: u64,
     /// Lifetime of refresh tokens, in seconds.
     #[arg(long, env = "AGORA_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 86_400, value_parser = clap::value_parser!(u64).range(60..=31_536_000))]

@@ -10,6 +10,7 @@
 //! - [`storage`]: sled per context, transactions, group commit;
 //! - [`envelope`], [`bus`]: events, the outbox relay and consumers on JetStream;
 //! - [`tokens`]: JWT issue/verify and the authentication extractors;
+//! - [`revocation`]: ended sessions followed from the stream into the verifier;
 //! - [`telemetry`]: logs and metrics;
 //! - [`text`]: the rules for free text.
 
@@ -22,6 +23,7 @@ pub mod http;
 pub mod mail;
 pub mod push;
 pub mod rebuild;
+pub mod revocation;
 pub mod storage;
 pub mod telemetry;
 pub mod text;

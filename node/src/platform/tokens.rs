@@ -1,8 +1,10 @@
 //! JWT access tokens (EdDSA over Ed25519): issued by auth, verified locally everywhere.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -15,6 +17,49 @@ use super::error::ApiError;
 
 /// The audience of every access token.
 pub const AUDIENCE: &str = "agora";
+
+/// The longest an access token may live (`exp - iat`); a token claiming more is refused.
+/// It also bounds how long a revocation must be remembered and how far back a process
+/// reads revocations when it starts ([`super::revocation`]).
+pub const MAX_TOKEN_LIFETIME_SECS: u64 = 3_600;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY_SECS: u64 = 30;
+
+fn unix_now() -> u64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() as u64
+}
+
+/// Sessions that ended (logout, password change or reset, "log out everywhere", a reused
+/// refresh token): their access tokens are refused by every process until `until`, when
+/// they would have expired anyway.
+///
+/// Published by auth (`<prefix>.events.auth.SessionsRevoked`); defined here, beside the
+/// claims, because every process that verifies tokens follows it. `auth::events`
+/// re-exports it as part of auth's published language.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionsRevoked {
+    pub account_id: String,
+    pub session_ids: Vec<String>,
+    /// Unix seconds after which no token of these sessions is valid anyway.
+    pub until: u64,
+}
+
+impl super::envelope::DomainEvent for SessionsRevoked {
+    const CONTEXT: &'static str = "auth";
+    const TYPE: &'static str = "SessionsRevoked";
+}
+
+impl SessionsRevoked {
+    /// Revokes `session_ids` now: `until` covers a token issued this second.
+    pub fn now(account_id: &str, session_ids: Vec<String>) -> Self {
+        SessionsRevoked {
+            account_id: account_id.to_string(),
+            session_ids,
+            until: unix_now() + MAX_TOKEN_LIFETIME_SECS + LEEWAY_SECS,
+        }
+    }
+}
 
 #[derive(
     Debug,
@@ -48,6 +93,9 @@ pub struct Claims {
     /// The session the token belongs to.
     pub sid: String,
     pub iat: u64,
+    /// Not before: the issuing second (checked, with the leeway).
+    #[serde(default)]
+    pub nbf: u64,
     pub exp: u64,
     pub jti: String,
     /// The platform requires a second factor and this account has none yet: the token
@@ -124,6 +172,10 @@ pub struct TokenVerifier {
     validation: Validation,
     /// Tokens whose signature and claims were checked, by their exact text.
     verified: quick_cache::sync::Cache<String, Arc<Claims>>,
+    /// Revoked sessions, each until its tokens expire anyway ([`SessionsRevoked`]).
+    revoked: std::sync::RwLock<HashMap<String, u64>>,
+    /// Whether `revoked` has entries: the common case (none) costs one atomic load.
+    any_revoked: AtomicBool,
     /// The public key as a JWK `x` (base64url of the 32 raw bytes).
     pub jwk_x: String,
     pub kid: String,
@@ -138,35 +190,79 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[issuer]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
         let kid = jwk_x.chars().take(16).collect();
         Ok(TokenVerifier {
             decoding,
             validation,
             verified: quick_cache::sync::Cache::new(VERIFIED_CACHE_TOKENS),
+            revoked: Default::default(),
+            any_revoked: AtomicBool::new(false),
             jwk_x,
             kid,
         })
     }
 
     /// Verifies a token. Tokens verified before are answered from a small cache (an
-    /// Ed25519 verification is about half of the CPU of a cheap request); their expiry is
-    /// still checked on every use.
+    /// Ed25519 verification is about half of the CPU of a cheap request); their expiry and
+    /// their session's revocation are still checked on every use.
     pub fn verify(&self, token: &str) -> Result<Arc<Claims>, ApiError> {
-        if let Some(claims) = self.verified.get(token) {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
-            if now <= claims.exp + self.validation.leeway {
-                return Ok(claims);
+        let claims = match self.verified.get(token) {
+            Some(claims) if unix_now() <= claims.exp + LEEWAY_SECS => claims,
+            cached => {
+                if cached.is_some() {
+                    self.verified.remove(token);
+                }
+                let claims = Arc::new(self.verify_signature(token)?);
+                self.verified.insert(token.to_string(), claims.clone());
+                claims
             }
-            self.verified.remove(token);
+        };
+        if self.is_revoked(&claims.sid) {
+            return Err(ApiError::Unauthorized(
+                "this session has ended; log in again".into(),
+            ));
         }
-        let claims = Arc::new(self.verify_signature(token)?);
-        self.verified.insert(token.to_string(), claims.clone());
         Ok(claims)
     }
 
+    fn is_revoked(&self, sid: &str) -> bool {
+        self.any_revoked.load(Ordering::Acquire)
+            && self
+                .revoked
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(sid)
+    }
+
+    /// Refuses the tokens of `revoked`'s sessions from now on, and forgets revocations
+    /// whose tokens have all expired. (A poisoned lock is recovered: the map is only ever
+    /// changed by whole inserts and removals.)
+    pub fn revoke(&self, revoked: &SessionsRevoked) {
+        let now = unix_now();
+        let mut map = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, until| *until >= now);
+        if revoked.until >= now {
+            for sid in &revoked.session_ids {
+                let until = map.entry(sid.clone()).or_insert(0);
+                *until = (*until).max(revoked.until);
+            }
+        }
+        self.any_revoked.store(!map.is_empty(), Ordering::Release);
+    }
+
+    /// How many sessions are remembered as revoked.
+    pub fn revoked_sessions(&self) -> usize {
+        self.revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     fn verify_signature(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind as K;
@@ -177,10 +273,19 @@ impl TokenVerifier {
                         "the access token was issued for another platform"
                     }
                     K::ImmatureSignature => "the access token is not valid yet",
+                    K::MissingRequiredClaim(_) => "the access token lacks a required claim",
                     _ => "the access token is malformed",
                 };
                 ApiError::Unauthorized(why.into())
-            })
+            })?;
+        if claims.exp.saturating_sub(claims.iat) > MAX_TOKEN_LIFETIME_SECS
+            || claims.iat > unix_now() + LEEWAY_SECS
+        {
+            return Err(ApiError::Unauthorized(
+                "the access token claims a lifetime this platform does not issue".into(),
+            ));
+        }
+        Ok(claims)
     }
 
     /// The JSON Web Key Set served at `/auth/jwks.json`.
@@ -228,7 +333,7 @@ impl TokenIssuer {
         session_id: &str,
         enrol_mfa: bool,
     ) -> Result<String, ApiError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+        let now = unix_now();
         let claims = Claims {
             sub: account_id.to_string(),
             iss: self.issuer.clone(),
@@ -236,6 +341,7 @@ impl TokenIssuer {
             roles,
             sid: session_id.to_string(),
             iat: now,
+            nbf: now,
             exp: now + self.ttl_secs,
             jti: crate::platform::new_id(),
             enrol_mfa,
@@ -426,6 +532,7 @@ mod tests {
             roles: vec![Role::User],
             sid: "sid".into(),
             iat: now - 1_000,
+            nbf: now - 1_000,
             exp: now - 100,
             jti: "j".into(),
             enrol_mfa: false,
@@ -440,6 +547,27 @@ mod tests {
             verifier.verified.get(&token).is_none(),
             "the stale entry is dropped"
         );
+    }
+
+    #[test]
+    fn a_revoked_session_is_refused_until_its_tokens_expire_anyway() {
+        let keys = KeyPair::generate();
+        let issuer = TokenIssuer::new(&keys, "demo", 900).unwrap();
+        let verifier = TokenVerifier::new(&keys.public_pem, "demo").unwrap();
+        let ended = issuer.issue("acc", vec![Role::User], "s1").unwrap();
+        let other = issuer.issue("acc", vec![Role::User], "s2").unwrap();
+        verifier.verify(&ended).unwrap(); // now in the cache
+        verifier.revoke(&SessionsRevoked::now("acc", vec!["s1".into()]));
+        assert!(
+            verifier.verify(&ended).is_err(),
+            "the cache does not bypass it"
+        );
+        verifier.verify(&other).unwrap();
+        // A revocation whose tokens have all expired is forgotten at the next one.
+        let mut stale = SessionsRevoked::now("acc", vec!["s3".into()]);
+        stale.until = unix_now() - 1;
+        verifier.revoke(&stale);
+        assert_eq!(verifier.revoked_sessions(), 1);
     }
 
     #[test]

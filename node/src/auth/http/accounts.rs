@@ -50,7 +50,8 @@ pub(super) async fn change_password(
         Ok(())
     })
     .await?;
-    storage::revoke_other_sessions(&s.store, &account.id, Some(&user.0.sid)).await?;
+    let revoked = storage::revoke_other_sessions(&s.store, &account.id, Some(&user.0.sid)).await?;
+    s.sessions_ended(revoked.as_ref());
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,6 +1,6 @@
 //! Sessions and devices: where the caller is logged in, and ending those sessions.
-//! (Ending a session stops its refresh token at once; its access token lives until it
-//! expires, at most the access-token lifetime: instant revocation is not built yet.)
+//! Ending a session stops its refresh token at once, and its access tokens everywhere
+//! within about a second (`SessionsRevoked`, followed by every process).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -59,9 +59,10 @@ pub(super) async fn end_session(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id(&id, "session")?;
-    if !storage::revoke_session(&s.store, user.id(), &id).await? {
+    let Some(revoked) = storage::revoke_session(&s.store, user.id(), &id).await? else {
         return Err(ApiError::NotFound("no such session".into()));
-    }
+    };
+    s.sessions_ended(Some(&revoked));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -71,6 +72,7 @@ pub(super) async fn end_other_sessions(
     State(s): State<AuthState>,
     user: AuthUser,
 ) -> ApiResult<StatusCode> {
-    storage::revoke_other_sessions(&s.store, user.id(), Some(&user.0.sid)).await?;
+    let revoked = storage::revoke_other_sessions(&s.store, user.id(), Some(&user.0.sid)).await?;
+    s.sessions_ended(revoked.as_ref());
     Ok(StatusCode::NO_CONTENT)
 }

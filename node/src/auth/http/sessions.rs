@@ -215,8 +215,9 @@ pub(super) async fn refresh(
     )
     .await?;
     match rotation {
-        storage::Rotation::Reused => {
+        storage::Rotation::Reused(revoked) => {
             tracing::warn!("refresh token reused: session revoked");
+            s.sessions_ended(Some(&revoked));
             Err(Error::RefreshTokenReused.into())
         }
         storage::Rotation::Rotated {
@@ -236,6 +237,8 @@ pub(super) async fn logout(
     State(s): State<AuthState>,
     Json(req): Json<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
-    storage::revoke_by_refresh(&s.store, &token_hash(req.refresh_token.trim())).await?;
+    let revoked =
+        storage::revoke_by_refresh(&s.store, &token_hash(req.refresh_token.trim())).await?;
+    s.sessions_ended(revoked.as_ref());
     Ok(StatusCode::NO_CONTENT)
 }
