@@ -12,14 +12,13 @@ pub mod error;
 pub mod events;
 pub mod hashing;
 pub mod http;
+pub mod limits;
 pub mod storage;
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use anyhow::Context as _;
 
@@ -40,8 +39,7 @@ pub struct AuthState {
     pub mailer: Mailer,
     pub settings: Arc<AuthArgs>,
     pub platform: String,
-    pub per_account: Arc<DefaultKeyedRateLimiter<String>>,
-    pub per_ip: Arc<DefaultKeyedRateLimiter<String>>,
+    pub limits: Arc<limits::Limits>,
 }
 
 impl FromRef<AuthState> for Arc<TokenVerifier> {
@@ -58,11 +56,6 @@ impl AuthState {
             self.verifier.revoke(revoked);
         }
     }
-}
-
-fn per_minute(n: u32) -> Arc<DefaultKeyedRateLimiter<String>> {
-    let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-    Arc::new(RateLimiter::keyed(Quota::per_minute(n)))
 }
 
 /// The auth context.
@@ -98,8 +91,7 @@ impl BoundedContext for Auth {
             verifier: platform.verifier.clone(),
             hasher: hashing::Hasher::new(),
             mailer: platform.mailer.clone(),
-            per_account: per_minute(settings.login_attempts_per_account),
-            per_ip: per_minute(settings.login_attempts_per_ip),
+            limits: limits::Limits::new(&settings),
             settings,
             platform: platform.name.clone(),
         };

@@ -1,6 +1,7 @@
 //! The only code of auth that touches sled. One key space, a prefix per record kind:
 //! `a/` accounts, `u/` usernames, `e/` e-mails, `v/` verification tokens, `c/` MFA
-//! challenges, `s/` sessions, `sa/` sessions by account, `r/` refresh tokens.
+//! challenges, `pr/` password-reset tokens, `s/` sessions, `sa/` sessions by account,
+//! `r/` refresh tokens.
 
 use crate::platform::envelope::Envelope;
 use crate::platform::error::ApiResult;
@@ -164,17 +165,20 @@ pub async fn update_account<T>(
         .await
 }
 
-/// What a one-time token is for: confirming an address, or completing a login with MFA.
+/// What a one-time token is for: confirming an address, completing a login with MFA, or
+/// setting a new password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Verification,
     Challenge,
+    PasswordReset,
 }
 
 fn token_key(purpose: Purpose, hash: &str) -> Vec<u8> {
     match purpose {
         Purpose::Verification => verify_key(hash),
         Purpose::Challenge => challenge_key(hash),
+        Purpose::PasswordReset => key("pr/", &[hash]),
     }
 }
 
@@ -342,16 +346,44 @@ pub async fn revoke_other_sessions(
     account_id: &str,
     keep: Option<&str>,
 ) -> ApiResult<Option<SessionsRevoked>> {
-    let prefix = key("sa/", &[account_id]);
-    let sessions: Vec<String> = store
-        .scan_after(&prefix, None, usize::MAX)?
+    let sessions: Vec<String> = session_ids(store, account_id)?
         .into_iter()
-        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
         .filter(|sid| Some(sid.as_str()) != keep)
         .collect();
     store
         .write(|tx| end_sessions(tx, account_id, sessions.iter().cloned()))
         .await
+}
+
+/// Spends a password-reset token: sets the new password hash and ends every session of
+/// the account (whoever knew the old password is out).
+pub async fn reset_password(
+    store: &Store,
+    token_hash: &str,
+    account_id: &str,
+    password_hash: &str,
+) -> ApiResult<Option<SessionsRevoked>> {
+    let sessions = session_ids(store, account_id)?;
+    store
+        .write(|tx| {
+            let token = spend_token(tx, Purpose::PasswordReset, token_hash)?;
+            let mut account = load(tx, &token.account_id)?;
+            if account.id != account_id {
+                return abort(Error::UnknownToken);
+            }
+            account.password_hash = password_hash.to_string();
+            tx.put(&account_key(&account.id), &account)?;
+            end_sessions(tx, account_id, sessions.iter().cloned())
+        })
+        .await
+}
+
+fn session_ids(store: &Store, account_id: &str) -> ApiResult<Vec<String>> {
+    Ok(store
+        .scan_after(&key("sa/", &[account_id]), None, usize::MAX)?
+        .into_iter()
+        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+        .collect())
 }
 
 /// The live sessions of an account, newest first.
@@ -384,8 +416,83 @@ pub async fn revoke_session(
         .await
 }
 
-pub fn session_active(store: &Store, session_id: &str) -> ApiResult<bool> {
-    Ok(store
-        .get::<Session>(&session_key(session_id))?
-        .is_some_and(|s| !s.revoked))
+/// How many of an account's newest sessions tell which networks it logs in from.
+const KNOWN_NETWORK_SESSIONS: usize = 50;
+
+/// Whether the account had a session (live or ended) from `network` among its newest.
+pub fn known_network(store: &Store, account_id: &str, network: &str) -> ApiResult<bool> {
+    if network == "unknown" {
+        return Ok(false);
+    }
+    let sessions = store.scan_before(&key("sa/", &[account_id]), None, KNOWN_NETWORK_SESSIONS)?;
+    for (sid, _) in sessions {
+        let sid = String::from_utf8_lossy(&sid).into_owned();
+        if let Some(session) = store.get::<Session>(&session_key(&sid))?
+            && session.ip == network
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: &str) -> Account {
+        Account {
+            id: id.into(),
+            username: id.into(),
+            email: format!("{id}@example.org"),
+            password_hash: "old".into(),
+            roles: vec![Role::User],
+            verified: true,
+            created_at: now(),
+            mfa: None,
+            mfa_pending: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_reset_token_changes_nothing_and_a_live_one_works_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|tx| tx.put(&account_key("a1"), &account("a1")))
+            .await
+            .unwrap();
+        let expired = OneTimeToken {
+            account_id: "a1".into(),
+            expires_at: now() - 1,
+        };
+        put_token(&store, Purpose::PasswordReset, "h", &expired)
+            .await
+            .unwrap();
+        assert!(
+            peek_token(&store, Purpose::PasswordReset, "h")
+                .unwrap()
+                .is_none()
+        );
+        let refused = reset_password(&store, "h", "a1", "new").await;
+        assert!(refused.is_err());
+        assert_eq!(
+            find_account(&store, "a1").unwrap().unwrap().password_hash,
+            "old"
+        );
+        // A live token works once.
+        let live = OneTimeToken {
+            expires_at: now() + 60,
+            ..expired
+        };
+        put_token(&store, Purpose::PasswordReset, "h2", &live)
+            .await
+            .unwrap();
+        reset_password(&store, "h2", "a1", "new").await.unwrap();
+        assert_eq!(
+            find_account(&store, "a1").unwrap().unwrap().password_hash,
+            "new"
+        );
+        assert!(reset_password(&store, "h2", "a1", "newer").await.is_err());
+    }
 }

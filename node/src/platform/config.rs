@@ -179,7 +179,8 @@ pub struct AuthArgs {
     /// how the first admin is made.
     #[arg(long, env = "AGORA_ADMIN_EMAILS", value_delimiter = ',')]
     pub admin_emails: Vec<String>,
-    /// Login attempts allowed per account per minute.
+    /// Attempts at one account's credentials from one client address per minute (new
+    /// networks also share a per-account budget of three times this).
     #[arg(long, env = "AGORA_LOGIN_ATTEMPTS_PER_ACCOUNT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_attempts_per_account: u32,
     /// SMTP server for outgoing mail, e.g. `smtp://user:pass@mail.example.org:587?tls=required`
@@ -196,7 +197,8 @@ pub struct AuthArgs {
     /// Require a second factor: accounts without one get tokens that only allow enrolling.
     #[arg(long, env = "AGORA_MFA_REQUIRED")]
     pub mfa_required: bool,
-    /// Login attempts allowed per client IP per minute.
+    /// Logins, MFA challenges, password resets and verification resends per client IP per
+    /// minute.
     #[arg(long, env = "AGORA_LOGIN_ATTEMPTS_PER_IP", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_attempts_per_ip: u32,
 }

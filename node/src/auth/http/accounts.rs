@@ -1,7 +1,7 @@
 //! The account itself: password change, roles, and the public key that verifies tokens.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -14,6 +14,7 @@ use super::super::domain::{self, Account};
 use super::super::error::Error;
 use super::super::storage;
 use super::AccountView;
+use super::sessions::client_ip;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,12 +25,14 @@ pub struct PasswordChange {
 
 /// Changes the password and ends every other session of the account.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
-    responses((status = 204), (status = 401, description = "wrong current password"), (status = 422, description = "weak new password")), security(("bearer" = [])))]
+    responses((status = 204), (status = 401, description = "wrong current password"), (status = 422, description = "weak new password"), (status = 429, description = "too many attempts")), security(("bearer" = [])))]
 pub(super) async fn change_password(
     State(s): State<AuthState>,
     user: AuthUser,
+    headers: HeaderMap,
     Json(req): Json<PasswordChange>,
 ) -> ApiResult<StatusCode> {
+    s.limits.attempt(user.id(), &client_ip(&headers))?;
     let account = own_account(&s, &user)?;
     domain::check_password(
         &req.new_password,

@@ -1,7 +1,7 @@
 //! Enrolling, confirming and turning off the second factor; recovery codes.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,6 +15,7 @@ use super::super::domain::{self, Factor, Mfa, token_hash};
 use super::super::error::Error;
 use super::super::storage;
 use super::accounts::own_account;
+use super::sessions::client_ip;
 
 /// A new TOTP secret, to be confirmed with a code.
 #[derive(Serialize, ToSchema)]
@@ -68,8 +69,10 @@ pub struct RecoveryCodes {
 pub(super) async fn confirm_mfa(
     State(s): State<AuthState>,
     user: EnrollingUser,
+    headers: HeaderMap,
     Json(req): Json<CodeRequest>,
 ) -> ApiResult<Json<RecoveryCodes>> {
+    s.limits.attempt(user.id(), &client_ip(&headers))?;
     let codes = domain::recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| token_hash(c)).collect();
     let platform = s.platform.clone();
@@ -106,12 +109,14 @@ pub struct DisableMfa {
 }
 
 /// Turns MFA off; needs the password and a second factor.
-#[utoipa::path(post, path = "/api/v1/auth/mfa/disable", tag = "auth", request_body = DisableMfa, responses((status = 204)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/auth/mfa/disable", tag = "auth", request_body = DisableMfa, responses((status = 204), (status = 401, description = "wrong password or code"), (status = 429, description = "too many attempts")), security(("bearer" = [])))]
 pub(super) async fn disable_mfa(
     State(s): State<AuthState>,
     user: AuthUser,
+    headers: HeaderMap,
     Json(req): Json<DisableMfa>,
 ) -> ApiResult<StatusCode> {
+    s.limits.attempt(user.id(), &client_ip(&headers))?;
     if s.settings.mfa_required {
         return Err(Error::MfaRequired.into());
     }
@@ -135,12 +140,14 @@ pub(super) async fn disable_mfa(
 }
 
 /// Replaces the recovery codes; needs a current TOTP code.
-#[utoipa::path(post, path = "/api/v1/auth/mfa/recovery-codes", tag = "auth", request_body = CodeRequest, responses((status = 200, body = RecoveryCodes)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/auth/mfa/recovery-codes", tag = "auth", request_body = CodeRequest, responses((status = 200, body = RecoveryCodes), (status = 401, description = "wrong code"), (status = 429, description = "too many attempts")), security(("bearer" = [])))]
 pub(super) async fn regenerate_recovery_codes(
     State(s): State<AuthState>,
     user: AuthUser,
+    headers: HeaderMap,
     Json(req): Json<CodeRequest>,
 ) -> ApiResult<Json<RecoveryCodes>> {
+    s.limits.attempt(user.id(), &client_ip(&headers))?;
     let codes = domain::recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| token_hash(c)).collect();
     let platform = s.platform.clone();

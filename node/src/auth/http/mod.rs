@@ -1,10 +1,12 @@
 //! The HTTP API of auth, under `/api/v1/auth`, by concern: [`registration`] (register,
 //! verify), [`sessions`] (login, the MFA challenge, refresh, logout), [`mfa`] (enrolment and
-//! recovery codes) and [`accounts`] (password, roles, the public key).
+//! recovery codes), [`recovery`] (password reset), [`devices`] (sessions and devices) and
+//! [`accounts`] (password, roles, the public key).
 
 mod accounts;
 mod devices;
 mod mfa;
+mod recovery;
 mod registration;
 mod sessions;
 
@@ -30,6 +32,14 @@ pub fn routes(state: AuthState) -> Router {
         .route("/api/v1/auth/refresh", post(sessions::refresh))
         .route("/api/v1/auth/logout", post(sessions::logout))
         .route("/api/v1/auth/password", post(accounts::change_password))
+        .route(
+            "/api/v1/auth/password/reset",
+            post(recovery::request_password_reset),
+        )
+        .route(
+            "/api/v1/auth/password/reset/confirm",
+            post(recovery::confirm_password_reset),
+        )
         .route("/api/v1/auth/mfa/enroll", post(mfa::enroll_mfa))
         .route("/api/v1/auth/mfa/confirm", post(mfa::confirm_mfa))
         .route("/api/v1/auth/mfa/challenge", post(sessions::mfa_challenge))
@@ -88,6 +98,8 @@ impl From<&Account> for AccountView {
     sessions::refresh,
     sessions::logout,
     accounts::change_password,
+    recovery::request_password_reset,
+    recovery::confirm_password_reset,
     mfa::enroll_mfa,
     mfa::confirm_mfa,
     mfa::disable_mfa,

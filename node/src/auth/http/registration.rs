@@ -1,7 +1,7 @@
 //! Registration and confirming the e-mail address.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -16,6 +16,7 @@ use super::super::domain::{self, Account, OneTimeToken, now, random_token, token
 use super::super::error::Error;
 use super::super::storage::{self, Purpose};
 use super::AccountView;
+use super::sessions::client_ip;
 
 /// Verification tokens live a day.
 const VERIFY_TTL_SECS: i64 = 86_400;
@@ -117,27 +118,46 @@ pub struct EmailRequest {
     email: String,
 }
 
-/// Sends a fresh verification token. Always 202, so it does not tell which addresses exist.
-#[utoipa::path(post, path = "/api/v1/auth/verify/resend", tag = "auth", request_body = EmailRequest, responses((status = 202)))]
+/// Sends a fresh verification token. Always 202, at once: the lookup and the mail happen
+/// after the answer, so neither the status nor the time tells which addresses exist. At
+/// most five mails an hour reach one address.
+#[utoipa::path(post, path = "/api/v1/auth/verify/resend", tag = "auth", request_body = EmailRequest,
+    responses((status = 202), (status = 422, description = "not an e-mail address"), (status = 429, description = "too many requests from this address")))]
 pub(super) async fn resend_verification(
     State(s): State<AuthState>,
+    headers: HeaderMap,
     Json(req): Json<EmailRequest>,
 ) -> ApiResult<StatusCode> {
     let email = domain::validate_email(&req.email).map_err(Error::from)?;
-    if let Some(account) = storage::find_by_email(&s.store, &email)?.filter(|a| !a.verified) {
-        let token = random_token();
-        let record = OneTimeToken {
-            account_id: account.id.clone(),
-            expires_at: now() + VERIFY_TTL_SECS,
-        };
-        storage::put_token(
-            &s.store,
-            Purpose::Verification,
-            &token_hash(&token),
-            &record,
-        )
-        .await?;
-        send_verification(&s, &account, &token);
-    }
+    s.limits.source(&client_ip(&headers))?;
+    tokio::spawn(async move {
+        if let Err(e) = mail_verification_again(&s, &email).await {
+            tracing::error!(error = ?e, "verification mail not sent");
+        }
+    });
     Ok(StatusCode::ACCEPTED)
+}
+
+async fn mail_verification_again(s: &AuthState, email: &str) -> ApiResult<()> {
+    let Some(account) = storage::find_by_email(&s.store, email)?.filter(|a| !a.verified) else {
+        return Ok(());
+    };
+    if !s.limits.may_mail(&account.email) {
+        tracing::info!(account_id = %account.id, "verification mail throttled");
+        return Ok(());
+    }
+    let token = random_token();
+    let record = OneTimeToken {
+        account_id: account.id.clone(),
+        expires_at: now() + VERIFY_TTL_SECS,
+    };
+    storage::put_token(
+        &s.store,
+        Purpose::Verification,
+        &token_hash(&token),
+        &record,
+    )
+    .await?;
+    send_verification(s, &account, &token);
+    Ok(())
 }

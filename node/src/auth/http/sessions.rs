@@ -3,12 +3,10 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use governor::DefaultKeyedRateLimiter;
-use governor::clock::{Clock, DefaultClock};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::error::ApiResult;
 use crate::platform::http::Json;
 use crate::platform::storage::abort;
 
@@ -49,15 +47,6 @@ pub struct MfaRequired {
     mfa_token: String,
 }
 
-pub(super) fn limited(limiter: &DefaultKeyedRateLimiter<String>, key: String) -> ApiResult<()> {
-    limiter.check_key(&key).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        ApiError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        }
-    })
-}
-
 /// The client's address as the gateway recorded it.
 pub(super) fn client_ip(headers: &HeaderMap) -> String {
     headers
@@ -76,9 +65,16 @@ pub(super) async fn login(
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<axum::response::Response> {
-    limited(&s.per_ip, client_ip(&headers))?;
-    limited(&s.per_account, req.login.trim().to_lowercase())?;
+    let source = client_ip(&headers);
     let account = storage::find_by_login(&s.store, &req.login)?;
+    let known = match &account {
+        Some(a) => storage::known_network(&s.store, &a.id, &domain::approximate_ip(&source))?,
+        None => false,
+    };
+    let key = account
+        .as_ref()
+        .map_or_else(|| req.login.trim().to_lowercase(), |a| a.id.clone());
+    s.limits.login(&key, &source, known).await?;
     let ok = s
         .hasher
         .verify(
@@ -182,7 +178,7 @@ pub(super) async fn mfa_challenge(
     let challenge = token_hash(req.mfa_token.trim());
     let token = storage::peek_token(&s.store, Purpose::Challenge, &challenge)?
         .ok_or(Error::UnknownChallenge)?;
-    limited(&s.per_account, token.account_id.clone())?;
+    s.limits.attempt(&token.account_id, &client_ip(&headers))?;
     let platform = s.platform.clone();
     let (account, ()) = storage::update_account(&s.store, &token.account_id, |tx, account| {
         domain::use_second_factor(account, &factor, &platform).or_else(abort)?;

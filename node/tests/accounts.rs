@@ -1,0 +1,282 @@
+//! Accounts a person runs themselves: password reset by mail, answers that do not tell
+//! which accounts exist, and attempt limits nobody else can use to lock the owner out.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+mod common;
+
+use std::net::IpAddr;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// The mails `name@example.org` received with `subject`, waiting (bounded) for `count` of
+/// them: mail goes out after the request is answered.
+async fn mails(c: &Client, name: &str, subject: &str, count: usize) -> Vec<String> {
+    let start = std::time::Instant::now();
+    loop {
+        let box_ = c
+            .get(&format!("/dev/mailbox?to={name}@example.org"))
+            .await
+            .expect(200);
+        let bodies: Vec<String> = box_["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["subject"] == subject)
+            .map(|m| m["body"].as_str().unwrap().to_string())
+            .collect();
+        if bodies.len() >= count || start.elapsed() > std::time::Duration::from_secs(10) {
+            return bodies;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn token_in(body: &str) -> String {
+    let after = body.split("token:").nth(1).expect("the mail has a token");
+    after.split_whitespace().next().unwrap().to_string()
+}
+
+const RESET: &str = "Reset your Agora password";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_password_is_reset_by_mail_and_every_session_ends() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, laptop) = signed_up(&anon, "kim").await;
+    let phone = anon
+        .post("/auth/login", json!({"login": "kim", "password": PASSWORD}))
+        .await
+        .expect(200);
+
+    anon.post("/auth/password/reset", json!({"login": "kim"}))
+        .await
+        .expect(202);
+    let mail = mails(&anon, "kim", RESET, 1).await;
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].contains("\"kim\""), "the mail names the account");
+    let token = token_in(&mail[0]);
+
+    // The new password follows the registration rules; a refusal spends nothing.
+    let weak = anon
+        .post(
+            "/auth/password/reset/confirm",
+            json!({"token": token, "new_password": "kim123"}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(weak["errors"][0]["field"], "new_password", "{weak}");
+    let new_password = "a brand new passphrase for kim";
+    anon.post(
+        "/auth/password/reset/confirm",
+        json!({"token": token, "new_password": new_password}),
+    )
+    .await
+    .expect(204);
+    // Single use.
+    anon.post(
+        "/auth/password/reset/confirm",
+        json!({"token": token, "new_password": "yet another passphrase 99"}),
+    )
+    .await
+    .problem(400);
+
+    // Whoever knew the old password is out: every session ended, tokens and all.
+    for tokens in [&laptop, &phone] {
+        anon.post(
+            "/auth/refresh",
+            json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await
+        .problem(401);
+        anon.with_token(access(tokens))
+            .get("/users/me")
+            .await
+            .problem(401);
+    }
+    anon.post("/auth/login", json!({"login": "kim", "password": PASSWORD}))
+        .await
+        .problem(401);
+    anon.post(
+        "/auth/login",
+        json!({"login": "kim@example.org", "password": new_password}),
+    )
+    .await
+    .expect(200);
+
+    // Requested by e-mail address works the same.
+    anon.post("/auth/password/reset", json!({"login": "KIM@example.org"}))
+        .await
+        .expect(202);
+    assert_eq!(mails(&anon, "kim", RESET, 2).await.len(), 2);
+    anon.post(
+        "/auth/password/reset/confirm",
+        json!({"token": "never-issued", "new_password": new_password}),
+    )
+    .await
+    .problem(400);
+    anon.post("/auth/password/reset", json!({"login": ""}))
+        .await
+        .problem(422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_and_resend_answer_alike_whether_the_account_exists_or_not() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    signed_up(&anon, "lena").await;
+    register(&anon, "milo").await; // never verified
+
+    let answer = |path: &'static str, body: Value| {
+        let anon = anon.clone();
+        async move {
+            let r = anon.post(path, body).await;
+            (r.status, r.body)
+        }
+    };
+    let known = answer("/auth/password/reset", json!({"login": "lena"})).await;
+    let unknown = answer("/auth/password/reset", json!({"login": "nobody"})).await;
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, 202);
+    let unverified = answer("/auth/verify/resend", json!({"email": "milo@example.org"})).await;
+    let verified = answer("/auth/verify/resend", json!({"email": "lena@example.org"})).await;
+    let unknown = answer(
+        "/auth/verify/resend",
+        json!({"email": "nobody@example.org"}),
+    )
+    .await;
+    assert_eq!(unverified, unknown);
+    assert_eq!(verified, unknown);
+    assert_eq!(unknown.0, 202);
+    // Only the real, eligible accounts got mail: a reset for the verified one, a fresh
+    // verification for the unverified one (and none for what does not exist).
+    assert_eq!(mails(&anon, "lena", RESET, 1).await.len(), 1);
+    let confirm = "Confirm your Agora account";
+    assert_eq!(mails(&anon, "milo", confirm, 2).await.len(), 2);
+    assert_eq!(
+        mails(&anon, "lena", confirm, 1).await.len(),
+        1,
+        "only at signup"
+    );
+    // An unverified account gets no reset (nobody proved they own the address). The
+    // reset asked for lena afterwards arriving means milo's request was handled.
+    anon.post("/auth/password/reset", json!({"login": "milo"}))
+        .await
+        .expect(202);
+    anon.post("/auth/password/reset", json!({"login": "lena"}))
+        .await
+        .expect(202);
+    assert_eq!(mails(&anon, "lena", RESET, 2).await.len(), 2);
+    assert!(
+        mails(&anon, "milo", RESET, 0).await.is_empty(),
+        "no reset for an unverified account"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_cannot_be_flooded() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    signed_up(&anon, "nora").await;
+    signed_up(&anon, "oskar").await;
+    for _ in 0..8 {
+        anon.post("/auth/password/reset", json!({"login": "nora"}))
+            .await
+            .expect(202);
+    }
+    // Five an hour reach the address; the rest are answered alike and not sent. (Oskar's
+    // reset, asked after them, arriving means nora's requests were all handled.)
+    anon.post("/auth/password/reset", json!({"login": "oskar"}))
+        .await
+        .expect(202);
+    assert_eq!(mails(&anon, "oskar", RESET, 1).await.len(), 1);
+    let sent = mails(&anon, "nora", RESET, 5).await;
+    assert_eq!(sent.len(), 5, "{sent:?}");
+}
+
+/// A client whose requests come from `ip` (any 127.x address reaches the loopback node).
+fn from(node: &Node, ip: &str) -> Client {
+    Client {
+        base: node.base.clone(),
+        http: reqwest::Client::builder()
+            .local_address(ip.parse::<IpAddr>().unwrap())
+            .build()
+            .unwrap(),
+        token: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessers_on_other_networks_cannot_lock_the_owner_out() {
+    let nats = Nats::start();
+    let node = Node::start_with(&nats, &[("AGORA_LOGIN_ATTEMPTS_PER_ACCOUNT", "3")]);
+    let home = from(&node, "127.0.0.1");
+    signed_up(&home, "olga").await; // logs in once from 127.0.0.0/24
+    let wrong = json!({"login": "olga", "password": "not her password 1"});
+    let right = json!({"login": "olga", "password": PASSWORD});
+
+    // One guesser on another network: three wrong tries, then a wall for that source.
+    let guesser = from(&node, "127.0.5.1");
+    for _ in 0..3 {
+        guesser
+            .post("/auth/login", wrong.clone())
+            .await
+            .problem(401);
+    }
+    let walled = guesser.post("/auth/login", wrong.clone()).await;
+    assert!(walled.headers.get("retry-after").is_some());
+    walled.problem(429);
+
+    // More guessers elsewhere meet the account's limit for new networks (three times the
+    // per-source one: nine a minute here, one of them spent by her first login): the
+    // ninth try overall waits (at most five seconds), then is refused.
+    for (ip, tries) in [("127.0.6.1", 3), ("127.0.7.1", 2)] {
+        for _ in 0..tries {
+            from(&node, ip)
+                .post("/auth/login", wrong.clone())
+                .await
+                .problem(401);
+        }
+    }
+    from(&node, "127.0.8.1")
+        .post("/auth/login", wrong.clone())
+        .await
+        .problem(429);
+
+    // The owner, from the network she used before, is not locked out.
+    home.post("/auth/login", right.clone()).await.expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_access_token_does_not_buy_unlimited_password_guesses() {
+    let nats = Nats::start();
+    let node = Node::start_with(&nats, &[("AGORA_LOGIN_ATTEMPTS_PER_ACCOUNT", "3")]);
+    let anon = node.client();
+    let (_, tokens) = signed_up(&anon, "pia").await;
+    let thief = anon.with_token(access(&tokens));
+    let guess = json!({"current_password": "a wrong guess 42", "new_password": "the thief's new password 1"});
+    // The login counted too: two guesses, then the wall (three a minute here).
+    for _ in 0..2 {
+        thief
+            .post("/auth/password", guess.clone())
+            .await
+            .problem(401);
+    }
+    thief
+        .post("/auth/password", guess.clone())
+        .await
+        .problem(429);
+    // The same limit guards the second factor's checks inside a session.
+    thief
+        .post("/auth/mfa/recovery-codes", json!({"code": "123456"}))
+        .await
+        .problem(429);
+}
