@@ -99,6 +99,21 @@ async fn acknowledged_writes_survive_sigkill_and_projections_catch_up() {
     for (name, id) in &acknowledged {
         let again = json!({"username": name, "email": format!("other-{name}@example.org"), "password": PASSWORD});
         anon.post("/auth/register", again).await.problem(409);
+        // The account survived, unverified: a fresh token verifies it (the dev mailbox
+        // died with the process), and only then do the other contexts learn of it.
+        anon.post(
+            "/auth/verify/resend",
+            json!({"email": format!("{name}@example.org")}),
+        )
+        .await
+        .expect(202);
+        let token = mailed_token(&anon, name).await;
+        anon.post(
+            "/auth/verify",
+            json!({"token": token, "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
         eventually("the profile of an acknowledged account appears", || {
             let anon = anon.clone();
             let path = format!("/users/{id}");

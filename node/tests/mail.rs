@@ -112,9 +112,12 @@ async fn verification_mail_goes_out_over_smtp() {
             .any(|l| l.contains("From: Agora <no-reply@example.org>")),
         "{received:?}"
     );
-    c.post("/auth/verify", json!({"token": token}))
-        .await
-        .expect(200);
+    c.post(
+        "/auth/verify",
+        json!({"token": token, "password": PASSWORD}),
+    )
+    .await
+    .expect(200);
 }
 
 /// Stops the SMTP server however the test ends.

@@ -92,9 +92,12 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
 
     let id = register(&c, "nina").await;
     let token = logged_token(&auth);
-    c.post("/auth/verify", json!({"token": token}))
-        .await
-        .expect(200);
+    c.post(
+        "/auth/verify",
+        json!({"token": token, "password": PASSWORD}),
+    )
+    .await
+    .expect(200);
     let tokens = c
         .post(
             "/auth/login",
@@ -183,9 +186,12 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
 
     // Posts and the feed, each in its own process, through the gateway.
     let oleg_id = register(&c, "oleg").await;
-    c.post("/auth/verify", json!({"token": logged_token(&auth)}))
-        .await
-        .expect(200);
+    c.post(
+        "/auth/verify",
+        json!({"token": logged_token(&auth), "password": PASSWORD}),
+    )
+    .await
+    .expect(200);
     let tokens = c
         .post(
             "/auth/login",
@@ -339,9 +345,12 @@ async fn push_crosses_gateways_and_survives_losing_one() {
     let sign_up = async |name: &str| {
         let c = via(&one);
         let id = register(&c, name).await;
-        c.post("/auth/verify", json!({"token": logged_token(&auth)}))
-            .await
-            .expect(200);
+        c.post(
+            "/auth/verify",
+            json!({"token": logged_token(&auth), "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
         let tokens = c
             .post("/auth/login", json!({"login": name, "password": PASSWORD}))
             .await

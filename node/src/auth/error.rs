@@ -8,8 +8,10 @@ pub enum Error {
     RegistrationClosed,
     #[error("this username is taken")]
     UsernameTaken,
-    #[error("an account with this e-mail exists")]
-    EmailTaken,
+    #[error(
+        "this address already belongs to another account; log in to that one or reset its password"
+    )]
+    AddressHeld,
     #[error("unknown or already used token")]
     UnknownToken,
     #[error("this token has expired")]
@@ -73,7 +75,7 @@ impl From<Error> for ApiError {
             Invalid(errors) => errors.into(),
             Totp(cause) => ApiError::internal(cause),
             RegistrationClosed | NotVerified | MfaRequired => ApiError::Forbidden(e.to_string()),
-            UsernameTaken | EmailTaken | MfaAlreadyEnabled => ApiError::Conflict(e.to_string()),
+            UsernameTaken | AddressHeld | MfaAlreadyEnabled => ApiError::Conflict(e.to_string()),
             UnknownToken | TokenExpired | MfaNotEnabled | EnrolFirst => {
                 ApiError::BadRequest(e.to_string())
             }

@@ -10,7 +10,9 @@ pub use crate::platform::tokens::SessionsRevoked;
 
 pub const CONTEXT: &str = "auth";
 
-/// A new account exists (not yet verified).
+/// A new account exists: published when its address is confirmed (an unverified
+/// registration stays inside auth and expires there). Streams written before that change
+/// also hold this event for accounts never verified; consumers treat both alike.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AccountRegistered {
     pub account_id: String,

@@ -95,6 +95,29 @@ impl BoundedContext for Auth {
             settings,
             platform: platform.name.clone(),
         };
+        tokio::spawn(expire_unverified(
+            state.store.clone(),
+            platform.shutdown.clone(),
+        ));
         Ok(http::routes(state))
+    }
+}
+
+/// How often registrations nobody verified in time are deleted.
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes registrations nobody verified within a day, freeing their usernames (their
+/// addresses were never held). Runs until shutdown.
+async fn expire_unverified(store: Store, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match storage::expire_unverified(&store, domain::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "unverified registrations deleted"),
+            Err(e) => tracing::warn!(error = ?e, "expiring unverified registrations failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EXPIRY_SWEEP) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The only code of auth that touches sled. One key space, a prefix per record kind:
-//! `a/` accounts, `u/` usernames, `e/` e-mails, `v/` verification tokens, `c/` MFA
+//! `a/` accounts, `u/` usernames, `e/` e-mails of verified accounts, `pe/` e-mails of
+//! unverified ones, `uv/` unverified accounts by deadline, `v/` verification tokens, `c/` MFA
 //! challenges, `pr/` password-reset tokens, `s/` sessions, `sa/` sessions by account,
 //! `r/` refresh tokens.
 
@@ -40,22 +41,45 @@ fn refresh_key(hash: &str) -> Vec<u8> {
     key("r/", &[hash])
 }
 
-/// Checks that neither the username nor the e-mail is taken (outside a transaction).
-pub fn check_free(store: &Store, username: &str, email: &str) -> ApiResult<()> {
+/// Checks that the username is free (outside a transaction). Addresses are not checked:
+/// an unverified registration holds none, and answering "taken" would tell who is here.
+pub fn check_free(store: &Store, username: &str) -> ApiResult<()> {
     if store.contains(&username_key(username))? {
         return Err(Error::UsernameTaken.into());
-    }
-    if store.contains(&email_key(email))? {
-        return Err(Error::EmailTaken.into());
     }
     Ok(())
 }
 
-/// Creates the account, its verification token and the `AccountRegistered` event.
+/// An unverified registration of `email` (NUL ends the address: one address is never a
+/// prefix of another's entries).
+fn pending_key(email: &str, account_id: &str) -> Vec<u8> {
+    key("pe/", &[email, "\0", account_id])
+}
+
+/// An unverified account by its deadline: 20 digits of unix seconds, then the id.
+fn unverified_key(expires_at: i64, account_id: &str) -> Vec<u8> {
+    key("uv/", &[&deadline(expires_at), account_id])
+}
+
+fn deadline(at: i64) -> String {
+    format!("{:020}", at.max(0))
+}
+
+/// The account that holds `email` (a verified one), if any.
+pub fn address_holder(store: &Store, email: &str) -> ApiResult<Option<String>> {
+    Ok(store
+        .data
+        .get(email_key(email))?
+        .map(|id| String::from_utf8_lossy(&id).into_owned()))
+}
+
+/// Creates an unverified account and its verification token (when the address is free to
+/// confirm). The address is not held until it is verified; the account expires at
+/// `expires_at` unless verified before. Other contexts learn of it only then.
 pub async fn register(
     store: &Store,
     account: &Account,
-    verify_hash: &str,
+    verify_hash: Option<&str>,
     expires_at: i64,
 ) -> ApiResult<()> {
     store
@@ -63,46 +87,109 @@ pub async fn register(
             if tx.contains(&username_key(&account.username))? {
                 return abort(Error::UsernameTaken);
             }
-            if tx.contains(&email_key(&account.email))? {
-                return abort(Error::EmailTaken);
-            }
             tx.put(&account_key(&account.id), account)?;
             tx.put_raw(&username_key(&account.username), account.id.as_bytes())?;
-            tx.put_raw(&email_key(&account.email), account.id.as_bytes())?;
-            tx.put(
-                &verify_key(verify_hash),
-                &OneTimeToken {
+            tx.put_raw(&pending_key(&account.email, &account.id), &[])?;
+            tx.put_raw(&unverified_key(expires_at, &account.id), &[])?;
+            if let Some(hash) = verify_hash {
+                let token = OneTimeToken {
                     account_id: account.id.clone(),
                     expires_at,
-                },
-            )?;
-            let event = AccountRegistered {
-                account_id: account.id.clone(),
-                username: account.username.clone(),
-                roles: account.roles.clone(),
-            };
-            tx.emit(&Envelope::new(&account.id, &account.id, &event))
+                };
+                tx.put(&verify_key(hash), &token)?;
+            }
+            Ok(())
         })
         .await
 }
 
-/// Consumes a verification token and marks its account verified.
-pub async fn verify(store: &Store, hash: &str) -> ApiResult<Account> {
+/// Consumes a verification token (the caller checked the account's password): the
+/// account is verified, holds its address from now on, and the other contexts learn it
+/// exists (`AccountRegistered`, then `AccountVerified`).
+pub async fn verify(store: &Store, hash: &str, account_id: &str) -> ApiResult<Account> {
     store
         .write(|tx| {
             let token = take_token(tx, &verify_key(hash))?;
-            let mut account = load(tx, &token.account_id)?;
-            if !account.verified {
-                account.verified = true;
-                tx.put(&account_key(&account.id), &account)?;
-                let event = AccountVerified {
-                    account_id: account.id.clone(),
-                };
-                tx.emit(&Envelope::new(&account.id, &account.id, &event))?;
+            if token.account_id != account_id {
+                return abort(Error::UnknownToken);
             }
+            let mut account = load(tx, &token.account_id)?;
+            if account.verified {
+                return Ok(account);
+            }
+            if tx
+                .get_raw(&email_key(&account.email))?
+                .is_some_and(|holder| holder != account.id.as_bytes())
+            {
+                return abort(Error::AddressHeld);
+            }
+            account.verified = true;
+            tx.put(&account_key(&account.id), &account)?;
+            tx.put_raw(&email_key(&account.email), account.id.as_bytes())?;
+            tx.remove(&pending_key(&account.email, &account.id))?;
+            let registered = AccountRegistered {
+                account_id: account.id.clone(),
+                username: account.username.clone(),
+                roles: account.roles.clone(),
+            };
+            tx.emit(&Envelope::new(&account.id, &account.id, &registered))?;
+            let verified = AccountVerified {
+                account_id: account.id.clone(),
+            };
+            tx.emit(&Envelope::new(&account.id, &account.id, &verified))?;
             Ok(account)
         })
         .await
+}
+
+/// The unverified accounts registered with `email`, at most `limit`.
+pub fn unverified_with_address(
+    store: &Store,
+    email: &str,
+    limit: usize,
+) -> ApiResult<Vec<Account>> {
+    let mut out = Vec::new();
+    for (id, _) in store.scan_after(&key("pe/", &[email, "\0"]), None, limit)? {
+        let id = String::from_utf8_lossy(&id).into_owned();
+        if let Some(account) = find_account(store, &id)?.filter(|a| !a.verified) {
+            out.push(account);
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes the registrations that were not verified by their deadline (before `now`),
+/// freeing their usernames; returns how many. Verified accounts only lose the index entry.
+pub async fn expire_unverified(store: &Store, now: i64) -> ApiResult<usize> {
+    let before = deadline(now);
+    let due: Vec<(String, String)> = store
+        .scan_after(b"uv/", None, 1_000)?
+        .into_iter()
+        .filter_map(|(k, _)| {
+            let k = String::from_utf8_lossy(&k).into_owned();
+            let (when, id) = (k.get(..20)?, k.get(20..)?);
+            (when < before.as_str()).then(|| (when.to_string(), id.to_string()))
+        })
+        .collect();
+    let mut expired = 0;
+    for (when, id) in due {
+        let gone = store
+            .write(|tx| {
+                tx.remove(&key("uv/", &[&when, &id]))?;
+                match tx.get::<Account>(&account_key(&id))? {
+                    Some(a) if !a.verified => {
+                        tx.remove(&account_key(&id))?;
+                        tx.remove(&username_key(&a.username))?;
+                        tx.remove(&pending_key(&a.email, &id))?;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            })
+            .await?;
+        expired += usize::from(gone);
+    }
+    Ok(expired)
 }
 
 /// Removes a one-time token and returns it, if it exists and has not expired.
@@ -142,6 +229,7 @@ pub fn find_by_login(store: &Store, login: &str) -> ApiResult<Option<Account>> {
     }
 }
 
+/// The verified account holding `email`.
 pub fn find_by_email(store: &Store, email: &str) -> ApiResult<Option<Account>> {
     match store.data.get(email_key(email))? {
         Some(id) => find_account(store, &String::from_utf8_lossy(&id)),
@@ -452,6 +540,44 @@ mod tests {
             mfa: None,
             mfa_pending: None,
         }
+    }
+
+    #[tokio::test]
+    async fn unverified_registrations_expire_and_free_their_username() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut late = account("late");
+        late.verified = false;
+        register(&store, &late, Some("t"), now() + 100)
+            .await
+            .unwrap();
+        let mut kept = account("kept");
+        kept.verified = false;
+        register(&store, &kept, Some("t2"), now() + 100)
+            .await
+            .unwrap();
+        // Not due yet.
+        assert_eq!(expire_unverified(&store, now()).await.unwrap(), 0);
+        // "kept" is verified in time; "late" is not.
+        verify(&store, "t2", "kept").await.unwrap();
+        assert_eq!(expire_unverified(&store, now() + 101).await.unwrap(), 1);
+        assert!(find_account(&store, "late").unwrap().is_none());
+        assert!(
+            check_free(&store, "late").is_ok(),
+            "the username is free again"
+        );
+        assert!(
+            unverified_with_address(&store, "late@example.org", 3)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(find_account(&store, "kept").unwrap().unwrap().verified);
+        assert_eq!(
+            address_holder(&store, "kept@example.org")
+                .unwrap()
+                .as_deref(),
+            Some("kept")
+        );
     }
 
     #[tokio::test]

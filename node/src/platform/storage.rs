@@ -320,6 +320,11 @@ impl Tx<'_> {
         Ok(self.data.get(key)?.is_some())
     }
 
+    /// The bytes stored under `key` (an index entry, not a record).
+    pub fn get_raw(&self, key: &[u8]) -> TxResult<Option<sled::IVec>> {
+        Ok(self.data.get(key)?)
+    }
+
     pub fn put<T: serde::Serialize>(&self, key: &[u8], value: &T) -> TxResult<()> {
         self.data.insert(key, to_json(value))?;
         Ok(())

@@ -383,18 +383,22 @@ pub async fn register(c: &Client, name: &str) -> String {
 
 /// The latest verification token mailed to `name@example.org`.
 pub async fn mailed_token(c: &Client, name: &str) -> String {
-    let mail = c
-        .get(&format!("/dev/mailbox?to={name}@example.org"))
-        .await
-        .expect(200);
-    let body = mail["items"]
-        .as_array()
-        .unwrap()
-        .last()
-        .expect("a mail was sent")["body"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // Mail goes out after the request is answered: wait (bounded) for it.
+    let start = Instant::now();
+    let body = loop {
+        let mail = c
+            .get(&format!("/dev/mailbox?to={name}@example.org"))
+            .await
+            .expect(200);
+        let last = mail["items"].as_array().unwrap().last().cloned();
+        match last {
+            Some(m) => break m["body"].as_str().unwrap().to_string(),
+            None if start.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            None => panic!("no mail reached {name}"),
+        }
+    };
     let after = body.split("token:").nth(1).expect("the mail has a token");
     after.split_whitespace().next().unwrap().to_string()
 }
@@ -403,9 +407,12 @@ pub async fn mailed_token(c: &Client, name: &str) -> String {
 pub async fn signed_up(c: &Client, name: &str) -> (String, Value) {
     let id = register(c, name).await;
     let token = mailed_token(c, name).await;
-    c.post("/auth/verify", json!({"token": token}))
-        .await
-        .expect(200);
+    c.post(
+        "/auth/verify",
+        json!({"token": token, "password": PASSWORD}),
+    )
+    .await
+    .expect(200);
     let tokens = c
         .post("/auth/login", json!({"login": name, "password": PASSWORD}))
         .await

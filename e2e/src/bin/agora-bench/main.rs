@@ -166,7 +166,7 @@ pub(crate) async fn sign_up(conn: &mut Conn, name: &str) -> anyhow::Result<Strin
         "POST",
         "/api/v1/auth/verify",
         None,
-        Some(json!({"token": token})),
+        Some(json!({"token": token, "password": PASSWORD})),
     )
     .await?;
     Ok(account["id"].as_str().context("no account id")?.to_string())

@@ -78,12 +78,18 @@ async fn mail_reset_token(s: &AuthState, login: &str) -> ApiResult<()> {
 
 fn send_reset(s: &AuthState, account: &Account, token: &str) {
     let body = format!(
-        "Hello {},\n\nsomeone (hopefully you) asked to reset the password of the account \"{}\" on {}. \
-         To choose a new one, use this token:\n\n{token}\n\n\
-         (POST /api/v1/auth/password/reset/confirm with {{\"token\": \"{token}\", \"new_password\": \"...\"}}; \
-         it works once and expires in one hour. Every device logged in to the account is logged out.)\n\n\
-         If it was not you, ignore this mail: your password stays as it is.\n",
-        account.username, account.username, s.platform
+        "Hello {username},\n\n\
+         someone (hopefully you) asked to reset the password of the\n\
+         account \"{username}\" on {platform}. To choose a new one, use\n\
+         this token:\n\n\
+         {token}\n\n\
+         (POST /api/v1/auth/password/reset/confirm with the token and\n\
+         the new password; it works once and expires in one hour. Every\n\
+         device logged in to the account is logged out.)\n\n\
+         If it was not you, ignore this mail: your password stays as\n\
+         it is.\n",
+        username = account.username,
+        platform = s.platform,
     );
     s.mailer
         .send(&account.email, "Reset your Agora password", body);

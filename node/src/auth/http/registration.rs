@@ -18,7 +18,7 @@ use super::super::storage::{self, Purpose};
 use super::AccountView;
 use super::sessions::client_ip;
 
-/// Verification tokens live a day.
+/// Verification tokens live a day, and so does an account nobody verified.
 const VERIFY_TTL_SECS: i64 = 86_400;
 
 #[derive(Deserialize, ToSchema)]
@@ -33,7 +33,7 @@ pub struct RegisterRequest {
 
 /// Creates an account and mails its verification token. The profile follows by event.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = AccountView), (status = 409, description = "username or e-mail taken"), (status = 422, description = "invalid field or weak password")))]
+    responses((status = 201, body = AccountView), (status = 409, description = "username taken (an e-mail address is never answered as taken)"), (status = 422, description = "invalid field or weak password")))]
 pub(super) async fn register(
     State(s): State<AuthState>,
     Json(req): Json<RegisterRequest>,
@@ -54,7 +54,7 @@ pub(super) async fn register(
     let username = domain::validate_username(&req.username).map_err(Error::from)?;
     let email = domain::validate_email(&req.email).map_err(Error::from)?;
     domain::check_password(&req.password, "password", &username, &email)?;
-    storage::check_free(&s.store, &username, &email)?;
+    storage::check_free(&s.store, &username)?;
     let mut roles = vec![Role::User];
     if s.settings
         .admin_emails
@@ -74,41 +74,99 @@ pub(super) async fn register(
         mfa: None,
         mfa_pending: None,
     };
-    let token = random_token();
+    // An address a verified account holds gets no token, only a word to its owner; the
+    // answer is the same, so registering does not tell which addresses are here.
+    let holder = storage::address_holder(&s.store, &account.email)?;
+    let token = holder.is_none().then(random_token);
     storage::register(
         &s.store,
         &account,
-        &token_hash(&token),
+        token.as_deref().map(token_hash).as_deref(),
         now() + VERIFY_TTL_SECS,
     )
     .await?;
-    send_verification(&s, &account, &token);
+    if s.limits.may_mail(&account.email) {
+        match (&token, holder) {
+            (Some(token), _) => send_verification(&s, &account, token),
+            (None, Some(holder)) => send_address_held(&s, &account, &holder)?,
+            (None, None) => {}
+        }
+    }
     Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
 }
 
 pub(super) fn send_verification(s: &AuthState, account: &Account, token: &str) {
     let body = format!(
-        "Hello {},\n\nconfirm your address with this token:\n\n{token}\n\n(POST /api/v1/auth/verify with {{\"token\": \"{token}\"}}; it expires in 24 hours.)\n",
-        account.username
+        "Hello,\n\n\
+         the account \"{username}\" was registered on {platform} with this\n\
+         address. If you registered it, confirm it with the account's\n\
+         password and this token:\n\n\
+         {token}\n\n\
+         (POST /api/v1/auth/verify with the token and the password;\n\
+         it expires in 24 hours.)\n\n\
+         If you did not, ignore this mail: the account is deleted in\n\
+         24 hours and never holds your address.\n",
+        username = account.username,
+        platform = s.platform,
     );
     s.mailer
         .send(&account.email, "Confirm your Agora account", body);
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    token: String,
+/// Someone registered with an address a verified account holds: its owner is told, and
+/// no token is sent (the new account can never hold the address).
+fn send_address_held(s: &AuthState, account: &Account, holder: &str) -> ApiResult<()> {
+    let Some(owner) = storage::find_account(&s.store, holder)? else {
+        return Ok(());
+    };
+    let body = format!(
+        "Hello {owner},\n\n\
+         someone registered the account \"{new}\" on {platform} with this\n\
+         address, which already belongs to your account \"{owner}\".\n\
+         It cannot be confirmed and is deleted in 24 hours.\n\n\
+         If it was you, log in as \"{owner}\" (or reset its password:\n\
+         POST /api/v1/auth/password/reset). If it was not, you need do\n\
+         nothing.\n",
+        owner = owner.username,
+        new = account.username,
+        platform = s.platform,
+    );
+    s.mailer
+        .send(&owner.email, "Someone used your address on Agora", body);
+    Ok(())
 }
 
-/// Consumes a verification token.
-#[utoipa::path(post, path = "/api/v1/auth/verify", tag = "auth", request_body = TokenRequest,
-    responses((status = 200, body = AccountView), (status = 400, description = "unknown, used or expired token")))]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The token from the mail: proves control of the address.
+    token: String,
+    /// The account's password: proves the one confirming is the one who registered (a
+    /// token alone would let the address's owner confirm someone else's account by mistake).
+    password: String,
+}
+
+/// Confirms the address of a new account; from now on it holds the address and can log in.
+#[utoipa::path(post, path = "/api/v1/auth/verify", tag = "auth", request_body = VerifyRequest,
+    responses((status = 200, body = AccountView), (status = 400, description = "unknown, used or expired token"), (status = 401, description = "wrong password"), (status = 409, description = "the address was confirmed for another account meanwhile"), (status = 429, description = "too many attempts")))]
 pub(super) async fn verify(
     State(s): State<AuthState>,
-    Json(req): Json<TokenRequest>,
+    headers: HeaderMap,
+    Json(req): Json<VerifyRequest>,
 ) -> ApiResult<Json<AccountView>> {
-    let account = storage::verify(&s.store, &token_hash(req.token.trim())).await?;
+    let hash = token_hash(req.token.trim());
+    let token =
+        storage::peek_token(&s.store, Purpose::Verification, &hash)?.ok_or(Error::UnknownToken)?;
+    s.limits.attempt(&token.account_id, &client_ip(&headers))?;
+    let account = storage::find_account(&s.store, &token.account_id)?.ok_or(Error::UnknownToken)?;
+    if !s
+        .hasher
+        .verify(req.password, Some(account.password_hash.clone()))
+        .await?
+    {
+        return Err(Error::WrongPassword.into());
+    }
+    let account = storage::verify(&s.store, &hash, &account.id).await?;
     Ok(Json(AccountView::from(&account)))
 }
 
@@ -139,25 +197,28 @@ pub(super) async fn resend_verification(
 }
 
 async fn mail_verification_again(s: &AuthState, email: &str) -> ApiResult<()> {
-    let Some(account) = storage::find_by_email(&s.store, email)?.filter(|a| !a.verified) else {
-        return Ok(());
-    };
-    if !s.limits.may_mail(&account.email) {
-        tracing::info!(account_id = %account.id, "verification mail throttled");
-        return Ok(());
+    if storage::address_holder(&s.store, email)?.is_some() {
+        return Ok(()); // confirmed already: nothing more can be confirmed with it
     }
-    let token = random_token();
-    let record = OneTimeToken {
-        account_id: account.id.clone(),
-        expires_at: now() + VERIFY_TTL_SECS,
-    };
-    storage::put_token(
-        &s.store,
-        Purpose::Verification,
-        &token_hash(&token),
-        &record,
-    )
-    .await?;
-    send_verification(s, &account, &token);
+    for account in storage::unverified_with_address(&s.store, email, 3)? {
+        if !s.limits.may_mail(&account.email) {
+            tracing::info!(account_id = %account.id, "verification mail throttled");
+            return Ok(());
+        }
+        let token = random_token();
+        // The token lives until the account's own deadline, not longer.
+        let record = OneTimeToken {
+            account_id: account.id.clone(),
+            expires_at: account.created_at + VERIFY_TTL_SECS,
+        };
+        storage::put_token(
+            &s.store,
+            Purpose::Verification,
+            &token_hash(&token),
+            &record,
+        )
+        .await?;
+        send_verification(s, &account, &token);
+    }
     Ok(())
 }
