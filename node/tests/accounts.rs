@@ -358,3 +358,125 @@ async fn an_unverified_registration_holds_no_address_and_only_its_registrant_con
         "no token for an address that is taken"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_changes_when_the_new_one_confirms_and_the_old_one_can_undo_it() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, tokens) = signed_up(&anon, "rosa").await;
+    let rosa = anon.with_token(access(&tokens));
+    let login = |login: &'static str| {
+        let anon = anon.clone();
+        async move {
+            anon.post("/auth/login", json!({"login": login, "password": PASSWORD}))
+                .await
+                .status
+        }
+    };
+    let change =
+        |password: &str| json!({"new_email": "rosa.new@example.org", "password": password});
+    rosa.post("/auth/email", change("not her password 12"))
+        .await
+        .problem(401);
+    let same = rosa
+        .post(
+            "/auth/email",
+            json!({"new_email": "ROSA@example.org", "password": PASSWORD}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(same["errors"][0]["field"], "new_email");
+    rosa.post("/auth/email", change(PASSWORD)).await.expect(202);
+
+    // The old address is told (the new one masked) and keeps working until confirmed.
+    let notice = mails(&anon, "rosa", "Your Agora address is being changed", 1).await;
+    assert_eq!(notice.len(), 1);
+    assert!(notice[0].contains("r***@example.org"), "{}", notice[0]);
+    assert_eq!(login("rosa@example.org").await, 200);
+    assert_eq!(login("rosa.new@example.org").await, 401);
+
+    let confirm = mails(&anon, "rosa.new", "Confirm your new Agora address", 1).await;
+    let token = token_in(&confirm[0]);
+    let account = anon
+        .post("/auth/email/confirm", json!({"token": token}))
+        .await
+        .expect(200);
+    assert_eq!(account["email"], "rosa.new@example.org");
+    anon.post("/auth/email/confirm", json!({"token": token}))
+        .await
+        .problem(400);
+    assert_eq!(login("rosa.new@example.org").await, 200);
+    assert_eq!(login("rosa@example.org").await, 401);
+
+    // It was not her: the old address reports it; the change is undone and every
+    // session ends.
+    let report = token_in(&notice[0]);
+    anon.post("/auth/email/report", json!({"token": report}))
+        .await
+        .expect(204);
+    rosa.get("/users/me").await.problem(401);
+    assert_eq!(login("rosa@example.org").await, 200);
+    assert_eq!(login("rosa.new@example.org").await, 401);
+    anon.post("/auth/email/report", json!({"token": report}))
+        .await
+        .problem(400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_address_needs_the_second_factor_where_enrolled() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, tokens) = signed_up(&anon, "sara").await;
+    let sara = anon.with_token(access(&tokens));
+    let secret = sara.post_empty("/auth/mfa/enroll").await.expect(200)["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let totp = agora_node::auth::domain::totp(&secret, "sara", "dev").unwrap();
+    let recovery = sara
+        .post(
+            "/auth/mfa/confirm",
+            json!({"code": totp.generate_current().to_string()}),
+        )
+        .await
+        .expect(200)["recovery_codes"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let without = sara
+        .post(
+            "/auth/email",
+            json!({"new_email": "sara2@example.org", "password": PASSWORD}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(without["errors"][0]["field"], "code", "{without}");
+    // The code just used for enrolment is refused (each code works once), and nothing
+    // is mailed to the new address.
+    sara.post(
+        "/auth/email",
+        json!({"new_email": "sara2@example.org", "password": PASSWORD, "code": totp.generate_current().to_string()}),
+    )
+    .await
+    .problem(401);
+    assert!(
+        mails(&anon, "sara2", "Confirm your new Agora address", 0)
+            .await
+            .is_empty()
+    );
+    // A recovery code stands in for the code, as at login.
+    sara.post(
+        "/auth/email",
+        json!({"new_email": "sara2@example.org", "password": PASSWORD, "recovery_code": recovery}),
+    )
+    .await
+    .expect(202);
+    assert_eq!(
+        mails(&anon, "sara2", "Confirm your new Agora address", 1)
+            .await
+            .len(),
+        1
+    );
+}

@@ -97,6 +97,31 @@ pub struct OneTimeToken {
     pub expires_at: i64,
 }
 
+/// A change of address waiting for the new address to confirm it. Stored under the hash of
+/// the token mailed to the new address; the old address gets a second token that reports
+/// the change (cancels it, or reverts it when already made, and ends every session).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmailChange {
+    pub account_id: String,
+    pub old_email: String,
+    pub new_email: String,
+    /// Until when the new address may confirm.
+    pub expires_at: i64,
+    /// The hash of the confirmation token (kept in the report record to cancel it).
+    pub confirm_hash: String,
+}
+
+/// A masked address for mail to the other one: `q***@example.org`.
+pub fn masked(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
 pub use crate::platform::unix_now as now;
 
 /// A random opaque secret: 32 bytes, base64url.

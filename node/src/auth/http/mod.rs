@@ -1,10 +1,11 @@
 //! The HTTP API of auth, under `/api/v1/auth`, by concern: [`registration`] (register,
 //! verify), [`sessions`] (login, the MFA challenge, refresh, logout), [`mfa`] (enrolment and
-//! recovery codes), [`recovery`] (password reset), [`devices`] (sessions and devices) and
+//! recovery codes), [`recovery`] (password reset), [`email`] (changing the address), [`devices`] (sessions and devices) and
 //! [`accounts`] (password, roles, the public key).
 
 mod accounts;
 mod devices;
+mod email;
 mod mfa;
 mod recovery;
 mod registration;
@@ -47,6 +48,12 @@ pub fn routes(state: AuthState) -> Router {
         .route(
             "/api/v1/auth/mfa/recovery-codes",
             post(mfa::regenerate_recovery_codes),
+        )
+        .route("/api/v1/auth/email", post(email::change_email))
+        .route("/api/v1/auth/email/confirm", post(email::confirm_email))
+        .route(
+            "/api/v1/auth/email/report",
+            post(email::report_email_change),
         )
         .route("/api/v1/auth/jwks.json", get(accounts::jwks))
         .route("/api/v1/auth/me", get(accounts::me))
@@ -98,6 +105,9 @@ impl From<&Account> for AccountView {
     sessions::refresh,
     sessions::logout,
     accounts::change_password,
+    email::change_email,
+    email::confirm_email,
+    email::report_email_change,
     recovery::request_password_reset,
     recovery::confirm_password_reset,
     mfa::enroll_mfa,
