@@ -480,3 +480,135 @@ async fn changing_the_address_needs_the_second_factor_where_enrolled() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_admit_as_many_as_they_count_until_revoked() {
+    let nats = Nats::start();
+    let node = Node::start_with(
+        &nats,
+        &[
+            ("AGORA_REGISTRATION", "invite"),
+            ("AGORA_ADMIN_EMAILS", "root@example.org"),
+        ],
+    );
+    let anon = node.client();
+    // The first admin registers without one; anyone else needs an invitation.
+    let (root_id, tokens) = signed_up(&anon, "root").await;
+    let root = anon.with_token(access(&tokens));
+    let closed = anon
+        .post(
+            "/auth/register",
+            json!({"username": "tom", "email": "tom@example.org", "password": PASSWORD}),
+        )
+        .await
+        .problem(403);
+    assert!(closed["detail"].as_str().unwrap().contains("invitation"));
+
+    let invitation = root
+        .post(
+            "/auth/invitations",
+            json!({"max_uses": 2, "expires_in_days": 3}),
+        )
+        .await
+        .expect(201);
+    let code = invitation["code"].as_str().unwrap().to_string();
+    let with_code = |name: &str, code: &str| json!({"username": name, "email": format!("{name}@example.org"), "password": PASSWORD, "invitation": code});
+    for name in ["tom", "uma"] {
+        let account = anon
+            .post("/auth/register", with_code(name, &code))
+            .await
+            .expect(201);
+        assert_eq!(account["invited_by"], root_id.as_str(), "who invited whom");
+    }
+    let used_up = anon
+        .post("/auth/register", with_code("vic", &code))
+        .await
+        .problem(422);
+    assert_eq!(used_up["errors"][0]["field"], "invitation");
+    assert!(
+        used_up["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("used up")
+    );
+    anon.post("/auth/register", with_code("vic", "made-up"))
+        .await
+        .problem(422);
+
+    // Listed with its uses (the code is not shown again).
+    let listed = root.get("/auth/invitations").await.expect(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"][0]["used_by"].as_array().unwrap().len(), 2);
+    assert!(listed["items"][0].get("code").is_none());
+
+    // An invited user may invite too (AGORA_INVITATIONS_BY=users), sees only their own,
+    // and cannot revoke someone else's; an admin revokes any.
+    let tom_token = mailed_token(&anon, "tom").await;
+    anon.post(
+        "/auth/verify",
+        json!({"token": tom_token, "password": PASSWORD}),
+    )
+    .await
+    .expect(200);
+    let tom_tokens = anon
+        .post("/auth/login", json!({"login": "tom", "password": PASSWORD}))
+        .await
+        .expect(200);
+    let tom = anon.with_token(access(&tom_tokens));
+    let toms = tom.post("/auth/invitations", json!({})).await.expect(201);
+    assert_eq!(toms["max_uses"], 1);
+    assert_eq!(
+        tom.get("/auth/invitations").await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    tom.get("/auth/invitations?all=true").await.problem(403);
+    let roots_id = invitation["id"].as_str().unwrap();
+    tom.delete(&format!("/auth/invitations/{roots_id}"))
+        .await
+        .problem(404);
+    assert_eq!(
+        root.get("/auth/invitations?all=true").await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let toms_id = toms["id"].as_str().unwrap();
+    root.delete(&format!("/auth/invitations/{toms_id}"))
+        .await
+        .expect(204);
+    let revoked = anon
+        .post(
+            "/auth/register",
+            with_code("wes", toms["code"].as_str().unwrap()),
+        )
+        .await
+        .problem(422);
+    assert!(
+        revoked["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked")
+    );
+    root.post("/auth/invitations", json!({"max_uses": 0}))
+        .await
+        .problem(422);
+    root.post("/auth/invitations", json!({"expires_in_days": 31}))
+        .await
+        .problem(422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_only_admins_invite_users_cannot() {
+    let nats = Nats::start();
+    let node = Node::start_with(&nats, &[("AGORA_INVITATIONS_BY", "admins")]);
+    let anon = node.client();
+    let (_, tokens) = signed_up(&anon, "xena").await;
+    anon.with_token(access(&tokens))
+        .post("/auth/invitations", json!({}))
+        .await
+        .problem(403);
+}

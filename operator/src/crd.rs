@@ -404,6 +404,18 @@ pub enum RegistrationMode {
     Closed,
 }
 
+/// Who may create invitations where registration is `Invite`.
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum InvitationsBy {
+    /// Every account.
+    #[default]
+    Users,
+    /// Admins only.
+    Admins,
+}
+
 #[derive(
     Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
 )]
@@ -422,9 +434,13 @@ pub struct AuthPolicy {
     #[serde(default = "default_refresh_ttl")]
     #[x_kube(validation = Rule::new("self >= 60 && self <= 31536000").message("refreshTokenTtlSeconds must be 60 to 31536000"))]
     pub refresh_token_ttl_seconds: i32,
-    /// Who may register. `Invite` is accepted and, until invitations exist, acts as `Closed`.
+    /// Who may register: anyone (`Open`), holders of a valid invitation (`Invite`; the
+    /// `adminEmails` register without one), nobody (`Closed`).
     #[serde(default)]
     pub registration: RegistrationMode,
+    /// Who may create invitations: every account (`Users`) or admins only (`Admins`).
+    #[serde(default)]
+    pub invitations_by: InvitationsBy,
     /// Whether every account must enrol TOTP (`Required`: accounts without it get tokens
     /// that only allow enrolling).
     #[serde(default)]
@@ -451,6 +467,7 @@ impl Default for AuthPolicy {
             access_token_ttl_seconds: default_access_ttl(),
             refresh_token_ttl_seconds: default_refresh_ttl(),
             registration: RegistrationMode::Open,
+            invitations_by: InvitationsBy::Users,
             mfa: MfaPolicy::Optional,
             admin_emails: Vec::new(),
             smtp_secret: None,

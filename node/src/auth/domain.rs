@@ -26,6 +26,9 @@ pub struct Account {
     pub mfa: Option<Mfa>,
     /// A TOTP secret enrolled but not yet confirmed.
     pub mfa_pending: Option<String>,
+    /// Who invited this account (the creator of the invitation it registered with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_by: Option<String>,
 }
 
 /// Second factor: a TOTP secret and the hashes of unused recovery codes.
@@ -95,6 +98,39 @@ pub struct RefreshRecord {
 pub struct OneTimeToken {
     pub account_id: String,
     pub expires_at: i64,
+}
+
+/// An invitation to register (registration `invite`): a code, shown once, stored by its
+/// hash; it expires and counts its uses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub max_uses: u32,
+    /// The accounts registered with it, in order.
+    pub used_by: Vec<String>,
+    pub revoked: bool,
+}
+
+pub const INVITATION_MAX_USES: u32 = 100;
+pub const INVITATION_MAX_DAYS: u32 = 30;
+
+impl Invitation {
+    /// Whether one more account may register with it now.
+    pub fn admits(&self, now: i64) -> Result<(), Error> {
+        let why = if self.revoked {
+            "was revoked"
+        } else if self.expires_at < now {
+            "has expired"
+        } else if self.used_by.len() >= self.max_uses as usize {
+            "has been used up"
+        } else {
+            return Ok(());
+        };
+        Err(FieldError::new("invitation", why).into())
+    }
 }
 
 /// A change of address waiting for the new address to confirm it. Stored under the hash of
@@ -325,6 +361,30 @@ pub fn check_password(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invitation_admits_until_it_expires_is_used_up_or_revoked() {
+        let mut invitation = Invitation {
+            id: "i".into(),
+            created_by: "a".into(),
+            created_at: 0,
+            expires_at: 1_000,
+            max_uses: 2,
+            used_by: vec!["x".into()],
+            revoked: false,
+        };
+        let why = |i: &Invitation, now| match i.admits(now) {
+            Ok(()) => "admits".to_string(),
+            Err(Error::Invalid(e)) => e[0].message.clone(),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(why(&invitation, 999), "admits");
+        assert_eq!(why(&invitation, 1_001), "has expired");
+        invitation.used_by.push("y".into());
+        assert_eq!(why(&invitation, 999), "has been used up");
+        invitation.revoked = true;
+        assert_eq!(why(&invitation, 999), "was revoked");
+    }
 
     #[test]
     fn usernames_and_emails_are_normalised_or_refused() {

@@ -6,6 +6,12 @@ use crate::platform::error::{ApiError, FieldError};
 pub enum Error {
     #[error("registration is closed on this platform")]
     RegistrationClosed,
+    #[error("this platform registers by invitation only: give `invitation`")]
+    InvitationRequired,
+    #[error("only admins create invitations on this platform")]
+    InvitationsByAdmins,
+    #[error("no such invitation")]
+    InvitationNotFound,
     #[error("this username is taken")]
     UsernameTaken,
     #[error(
@@ -74,12 +80,13 @@ impl From<Error> for ApiError {
         match e {
             Invalid(errors) => errors.into(),
             Totp(cause) => ApiError::internal(cause),
-            RegistrationClosed | NotVerified | MfaRequired => ApiError::Forbidden(e.to_string()),
+            RegistrationClosed | InvitationRequired | InvitationsByAdmins | NotVerified
+            | MfaRequired => ApiError::Forbidden(e.to_string()),
             UsernameTaken | AddressHeld | MfaAlreadyEnabled => ApiError::Conflict(e.to_string()),
             UnknownToken | TokenExpired | MfaNotEnabled | EnrolFirst => {
                 ApiError::BadRequest(e.to_string())
             }
-            AccountNotFound => ApiError::NotFound(e.to_string()),
+            AccountNotFound | InvitationNotFound => ApiError::NotFound(e.to_string()),
             WrongCredentials | WrongPassword | WrongCurrentPassword | UnknownChallenge
             | WrongCode | CodeReused | UnknownRecoveryCode | UnknownRefreshToken
             | RefreshTokenExpired | RefreshTokenReused | UnknownSession | SessionEnded

@@ -3,14 +3,14 @@
 //! unverified ones, `uv/` unverified accounts by deadline, `v/` verification tokens, `c/` MFA
 //! challenges, `pr/` password-reset tokens, `ec/` and `er/` address changes by their
 //! confirmation and report tokens, `s/` sessions, `sa/` sessions by account,
-//! `r/` refresh tokens.
+//! `r/` refresh tokens, `in/` invitations, `ih/` invitations by code hash, `ib/` by creator.
 
 use crate::platform::envelope::Envelope;
-use crate::platform::error::ApiResult;
+use crate::platform::error::{ApiResult, FieldError};
 use crate::platform::storage::{Store, Tx, TxResult, abort, key};
 use crate::platform::tokens::Role;
 
-use super::domain::{Account, EmailChange, OneTimeToken, RefreshRecord, Session, now};
+use super::domain::{Account, EmailChange, Invitation, OneTimeToken, RefreshRecord, Session, now};
 use super::error::Error;
 use super::events::{AccountRegistered, AccountVerified, RolesChanged, SessionsRevoked};
 
@@ -80,14 +80,20 @@ pub fn address_holder(store: &Store, email: &str) -> ApiResult<Option<String>> {
 pub async fn register(
     store: &Store,
     account: &Account,
+    invitation: Option<&str>,
     verify_hash: Option<&str>,
     expires_at: i64,
-) -> ApiResult<()> {
+) -> ApiResult<Account> {
     store
         .write(|tx| {
             if tx.contains(&username_key(&account.username))? {
                 return abort(Error::UsernameTaken);
             }
+            let mut account = account.clone();
+            if let Some(code_hash) = invitation {
+                account.invited_by = Some(use_invitation(tx, code_hash, &account.id)?);
+            }
+            let account = &account;
             tx.put(&account_key(&account.id), account)?;
             tx.put_raw(&username_key(&account.username), account.id.as_bytes())?;
             tx.put_raw(&pending_key(&account.email, &account.id), &[])?;
@@ -99,7 +105,78 @@ pub async fn register(
                 };
                 tx.put(&verify_key(hash), &token)?;
             }
-            Ok(())
+            Ok(account.clone())
+        })
+        .await
+}
+
+/// Counts one use of the invitation whose code hashes to `code_hash`; its creator.
+fn use_invitation(tx: &Tx, code_hash: &str, account_id: &str) -> TxResult<String> {
+    let Some(id) = tx.get_raw(&key("ih/", &[code_hash]))? else {
+        return abort(Error::from(FieldError::new("invitation", "is unknown")));
+    };
+    let id = String::from_utf8_lossy(&id).into_owned();
+    let Some(mut invitation) = tx.get::<Invitation>(&key("in/", &[&id]))? else {
+        return abort(Error::from(FieldError::new("invitation", "is unknown")));
+    };
+    invitation.admits(now()).or_else(abort)?;
+    invitation.used_by.push(account_id.to_string());
+    tx.put(&key("in/", &[&id]), &invitation)?;
+    Ok(invitation.created_by)
+}
+
+/// Stores a new invitation, findable by its code's hash and listed under its creator.
+pub async fn create_invitation(
+    store: &Store,
+    invitation: &Invitation,
+    code_hash: &str,
+) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            tx.put(&key("in/", &[&invitation.id]), invitation)?;
+            tx.put_raw(&key("ih/", &[code_hash]), invitation.id.as_bytes())?;
+            tx.put_raw(&key("ib/", &[&invitation.created_by, &invitation.id]), &[])
+        })
+        .await
+}
+
+/// Invitations newest first after `cursor`: `by` one creator, or everyone's.
+pub fn invitations(
+    store: &Store,
+    by: Option<&str>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> ApiResult<Vec<Invitation>> {
+    let ids: Vec<String> = match by {
+        Some(creator) => {
+            store.scan_before(&key("ib/", &[creator]), cursor.map(str::as_bytes), limit)?
+        }
+        None => store.scan_before(b"in/", cursor.map(str::as_bytes), limit)?,
+    }
+    .into_iter()
+    .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+    .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(store.get::<Invitation>(&key("in/", &[&id]))?);
+    }
+    Ok(out)
+}
+
+pub fn find_invitation(store: &Store, id: &str) -> ApiResult<Option<Invitation>> {
+    store.get(&key("in/", &[id]))
+}
+
+/// Marks an invitation revoked (its code admits nobody from now on).
+pub async fn revoke_invitation(store: &Store, id: &str) -> ApiResult<Invitation> {
+    store
+        .write(|tx| {
+            let Some(mut invitation) = tx.get::<Invitation>(&key("in/", &[id]))? else {
+                return abort(Error::InvitationNotFound);
+            };
+            invitation.revoked = true;
+            tx.put(&key("in/", &[id]), &invitation)?;
+            Ok(invitation)
         })
         .await
 }
@@ -627,6 +704,7 @@ mod tests {
             created_at: now(),
             mfa: None,
             mfa_pending: None,
+            invited_by: None,
         }
     }
 
@@ -636,12 +714,12 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let mut late = account("late");
         late.verified = false;
-        register(&store, &late, Some("t"), now() + 100)
+        register(&store, &late, None, Some("t"), now() + 100)
             .await
             .unwrap();
         let mut kept = account("kept");
         kept.verified = false;
-        register(&store, &kept, Some("t2"), now() + 100)
+        register(&store, &kept, None, Some("t2"), now() + 100)
             .await
             .unwrap();
         // Not due yet.

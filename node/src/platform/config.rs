@@ -159,8 +159,21 @@ impl AuthArgs {
 /// Who may register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Registration {
+    /// Anyone.
     Open,
+    /// Whoever holds a valid invitation (`POST /auth/invitations`).
+    Invite,
+    /// Nobody.
     Closed,
+}
+
+/// Who may create invitations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InvitationsBy {
+    /// Every verified account.
+    Users,
+    /// Admins only.
+    Admins,
 }
 
 /// Settings of the auth context (see docs/configuration.md).
@@ -172,9 +185,13 @@ pub struct AuthArgs {
     /// Lifetime of refresh tokens, in seconds.
     #[arg(long, env = "AGORA_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 86_400, value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
     pub refresh_token_ttl_secs: u64,
-    /// Whether anyone may register (`open`) or nobody (`closed`).
+    /// Who may register: anyone (`open`), holders of an invitation (`invite`), nobody
+    /// (`closed`).
     #[arg(long, env = "AGORA_REGISTRATION", value_enum, default_value_t = Registration::Open)]
     pub registration: Registration,
+    /// Who may create invitations: every account (`users`) or only admins (`admins`).
+    #[arg(long, env = "AGORA_INVITATIONS_BY", value_enum, default_value_t = InvitationsBy::Users)]
+    pub invitations_by: InvitationsBy,
     /// E-mail addresses whose accounts get the admin role at registration (comma list):
     /// how the first admin is made.
     #[arg(long, env = "AGORA_ADMIN_EMAILS", value_delimiter = ',')]

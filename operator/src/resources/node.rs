@@ -114,9 +114,13 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         ));
         let registration = match auth.registration {
             RegistrationMode::Open => "open",
-            RegistrationMode::Invite | RegistrationMode::Closed => "closed",
+            RegistrationMode::Invite => "invite",
+            RegistrationMode::Closed => "closed",
         };
         vars.push(env("AGORA_REGISTRATION", registration));
+        if auth.invitations_by == crate::crd::InvitationsBy::Admins {
+            vars.push(env("AGORA_INVITATIONS_BY", "admins"));
+        }
         if auth.mfa == crate::crd::MfaPolicy::Required {
             vars.push(env("AGORA_MFA_REQUIRED", "true"));
         }
@@ -268,6 +272,23 @@ mod tests {
             nats_url.value.as_deref(),
             Some("nats://demo-nats.tenants.svc:4222")
         );
+    }
+
+    #[test]
+    fn invite_registration_reaches_the_auth_node_as_it_is() {
+        let sp = platform(
+            "demo",
+            serde_json::json!({"auth": {"registration": "Invite", "invitationsBy": "Admins"}}),
+        );
+        let p = Platform::new(&sp);
+        let auth = environment(&p, &p.workloads()[0]);
+        let value = |name: &str| {
+            auth.iter()
+                .find(|e| e.name == name)
+                .and_then(|e| e.value.clone())
+        };
+        assert_eq!(value("AGORA_REGISTRATION").as_deref(), Some("invite"));
+        assert_eq!(value("AGORA_INVITATIONS_BY").as_deref(), Some("admins"));
     }
 
     #[test]

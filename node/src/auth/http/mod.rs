@@ -1,11 +1,12 @@
 //! The HTTP API of auth, under `/api/v1/auth`, by concern: [`registration`] (register,
 //! verify), [`sessions`] (login, the MFA challenge, refresh, logout), [`mfa`] (enrolment and
-//! recovery codes), [`recovery`] (password reset), [`email`] (changing the address), [`devices`] (sessions and devices) and
+//! recovery codes), [`recovery`] (password reset), [`email`] (changing the address), [`invitations`], [`devices`] (sessions and devices) and
 //! [`accounts`] (password, roles, the public key).
 
 mod accounts;
 mod devices;
 mod email;
+mod invitations;
 mod mfa;
 mod recovery;
 mod registration;
@@ -55,6 +56,14 @@ pub fn routes(state: AuthState) -> Router {
             "/api/v1/auth/email/report",
             post(email::report_email_change),
         )
+        .route(
+            "/api/v1/auth/invitations",
+            post(invitations::create_invitation).get(invitations::list_invitations),
+        )
+        .route(
+            "/api/v1/auth/invitations/{id}",
+            axum::routing::delete(invitations::revoke_invitation),
+        )
         .route("/api/v1/auth/jwks.json", get(accounts::jwks))
         .route("/api/v1/auth/me", get(accounts::me))
         .route("/api/v1/auth/accounts/{id}/roles", put(accounts::set_roles))
@@ -79,6 +88,9 @@ pub struct AccountView {
     roles: Vec<Role>,
     verified: bool,
     mfa_enabled: bool,
+    /// Who invited this account, where it registered with an invitation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invited_by: Option<String>,
 }
 
 impl From<&Account> for AccountView {
@@ -90,6 +102,7 @@ impl From<&Account> for AccountView {
             roles: a.roles.clone(),
             verified: a.verified,
             mfa_enabled: a.mfa.is_some(),
+            invited_by: a.invited_by.clone(),
         }
     }
 }
@@ -105,6 +118,9 @@ impl From<&Account> for AccountView {
     sessions::refresh,
     sessions::logout,
     accounts::change_password,
+    invitations::create_invitation,
+    invitations::list_invitations,
+    invitations::revoke_invitation,
     email::change_email,
     email::confirm_email,
     email::report_email_change,

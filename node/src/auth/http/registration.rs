@@ -29,18 +29,30 @@ pub struct RegisterRequest {
     email: String,
     /// 10 to 128 characters, and not easy to guess.
     password: String,
+    /// An invitation code: required where registration is by invitation, recorded (who
+    /// invited whom) wherever it is given.
+    invitation: Option<String>,
 }
 
 /// Creates an account and mails its verification token. The profile follows by event.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = AccountView), (status = 409, description = "username taken (an e-mail address is never answered as taken)"), (status = 422, description = "invalid field or weak password")))]
+    responses((status = 201, body = AccountView), (status = 403, description = "registration closed, or by invitation and none given"), (status = 409, description = "username taken (an e-mail address is never answered as taken)"), (status = 422, description = "invalid field, weak password, or an invitation that is unknown, revoked, expired or used up")))]
 pub(super) async fn register(
     State(s): State<AuthState>,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    if s.settings.registration == Registration::Closed {
-        return Err(Error::RegistrationClosed.into());
-    }
+    // The addresses of AGORA_ADMIN_EMAILS register without an invitation: how the first
+    // admin of an invitation-only platform comes to be.
+    let first_admin = s.settings.registration == Registration::Invite
+        && req.invitation.is_none()
+        && is_admin_email(&s, &req.email);
+    let invitation = match (s.settings.registration, &req.invitation) {
+        (Registration::Closed, _) => return Err(Error::RegistrationClosed.into()),
+        (Registration::Invite, None) if !first_admin => {
+            return Err(Error::InvitationRequired.into());
+        }
+        (_, code) => code.as_deref().map(|c| token_hash(c.trim())),
+    };
     let fields: Vec<FieldError> = [
         domain::validate_username(&req.username).err(),
         domain::validate_email(&req.email).err(),
@@ -56,11 +68,7 @@ pub(super) async fn register(
     domain::check_password(&req.password, "password", &username, &email)?;
     storage::check_free(&s.store, &username)?;
     let mut roles = vec![Role::User];
-    if s.settings
-        .admin_emails
-        .iter()
-        .any(|a| a.trim().eq_ignore_ascii_case(&email))
-    {
+    if is_admin_email(&s, &email) {
         roles.push(Role::Admin);
     }
     let account = Account {
@@ -73,14 +81,16 @@ pub(super) async fn register(
         created_at: now(),
         mfa: None,
         mfa_pending: None,
+        invited_by: None,
     };
     // An address a verified account holds gets no token, only a word to its owner; the
     // answer is the same, so registering does not tell which addresses are here.
     let holder = storage::address_holder(&s.store, &account.email)?;
     let token = holder.is_none().then(random_token);
-    storage::register(
+    let account = storage::register(
         &s.store,
         &account,
+        invitation.as_deref(),
         token.as_deref().map(token_hash).as_deref(),
         now() + VERIFY_TTL_SECS,
     )
@@ -93,6 +103,13 @@ pub(super) async fn register(
         }
     }
     Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
+}
+
+fn is_admin_email(s: &AuthState, email: &str) -> bool {
+    s.settings
+        .admin_emails
+        .iter()
+        .any(|a| a.trim().eq_ignore_ascii_case(email.trim()))
 }
 
 pub(super) fn send_verification(s: &AuthState, account: &Account, token: &str) {
