@@ -21,7 +21,7 @@ use crate::platform::http::{Json, Query, no_such_route};
 use crate::platform::mail::Mailer;
 use crate::platform::telemetry::{LogFormat, Metrics, init_logging, track_http};
 use crate::platform::tokens::{KeyPair, TokenVerifier};
-use crate::platform::{self, Platform, ops_routes, serve};
+use crate::platform::{self, Platform, edge_ops_routes, ops_routes, serve};
 
 pub mod nats;
 
@@ -253,12 +253,28 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         connections: connections.clone(),
     });
+    spawn_metrics_listener(&args.edge, metrics.clone(), shutdown.clone());
     let app = gateway::wrap(inner.merge(push), edge, &args.edge, metrics.clone())
-        .merge(ops_routes(metrics));
+        .merge(edge_ops_routes(metrics));
     serve(app, args.http_addr, shutdown).await?;
     // Upgraded sockets outlive the HTTP server: let them send their close frames.
     connections.drained(Duration::from_secs(2)).await;
     Ok(())
+}
+
+/// The gateway's scrape port, when `AGORA_METRICS_ADDR` asks for one.
+fn spawn_metrics_listener(
+    edge: &EdgeArgs,
+    metrics: Arc<Metrics>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    if let Some(addr) = edge.metrics_addr {
+        tokio::spawn(async move {
+            if let Err(e) = platform::serve_metrics(metrics, addr, shutdown).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
 }
 
 /// The NATS to use: `url` when given, else a `nats-server` started on `<data-dir>/nats`
@@ -307,8 +323,13 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     });
     let inner = inner.merge(push);
     let edge = Edge::new(platform.verifier.clone(), &args.edge);
+    spawn_metrics_listener(
+        &args.edge,
+        platform.metrics.clone(),
+        platform.shutdown.clone(),
+    );
     let app = gateway::wrap(inner, edge, &args.edge, platform.metrics.clone())
-        .merge(ops_routes(platform.metrics.clone()));
+        .merge(edge_ops_routes(platform.metrics.clone()));
     tracing::info!(nats = %url, data_dir = %data_dir.display(), "dev platform starting");
     serve(app, args.http_addr, platform.shutdown.clone()).await?;
     // Upgraded sockets outlive the HTTP server: let them send their close frames.

@@ -74,9 +74,11 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
         serve("posts"),
         serve("feed"),
     );
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
     let gateway = Process::start(
         &["gateway", "--jwt-public-key", public, "--platform", "demo"],
         &[
+            ("AGORA_METRICS_ADDR", metrics_addr.as_str()),
             ("AGORA_UPSTREAM_AUTH", auth.base.as_str()),
             ("AGORA_UPSTREAM_USERS", users.base.as_str()),
             ("AGORA_UPSTREAM_GROUPS", groups.base.as_str()),
@@ -182,6 +184,24 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
     assert!(
         metrics.contains("agora_events_applied_total{context=\"users\"} 1"),
         "{metrics}"
+    );
+    // The gateway's scrape port serves its metrics (and nothing else).
+    let scrape = format!("http://{metrics_addr}");
+    let gateway_metrics = reqwest::get(format!("{scrape}/metrics")).await.unwrap();
+    assert_eq!(gateway_metrics.status(), 200);
+    assert!(
+        gateway_metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("agora_http_requests")
+    );
+    assert_eq!(
+        reqwest::get(format!("{scrape}/api/v1/users/me"))
+            .await
+            .unwrap()
+            .status(),
+        404
     );
 
     // Posts and the feed, each in its own process, through the gateway.

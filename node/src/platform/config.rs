@@ -109,6 +109,10 @@ pub struct EdgeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "AGORA_MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1024..=(64 * 1024 * 1024)))]
     pub max_body_bytes: u64,
+    /// A second listener serving only `/metrics`, for Prometheus in a cluster. The public
+    /// listener answers `/metrics` to loopback clients only.
+    #[arg(long, env = "AGORA_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The HTTP listener.

@@ -180,13 +180,56 @@ impl Platform {
     }
 }
 
-/// `/healthz`, `/readyz` and `/metrics`.
+/// `/healthz`, `/readyz` and `/metrics`, for a context's listener (which only the cluster
+/// reaches: the NetworkPolicies keep clients out).
 pub fn ops_routes(metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }))
         .route("/metrics", get(telemetry::serve_metrics))
         .with_state(metrics)
+}
+
+/// `/healthz`, `/readyz` and `/metrics` for a public listener (the gateway, `dev`): the
+/// metrics answer loopback clients only (404 to anyone else, as if absent); a cluster
+/// scrapes them on the separate `AGORA_METRICS_ADDR` listener.
+pub fn edge_ops_routes(metrics: Arc<Metrics>) -> Router {
+    async fn loopback_metrics(
+        state: axum::extract::State<Arc<Metrics>>,
+        axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        if peer.ip().is_loopback() {
+            telemetry::serve_metrics(state).await
+        } else {
+            error::ApiError::NotFound("no such route".into()).into_response()
+        }
+    }
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+        .route("/metrics", get(loopback_metrics))
+        .with_state(metrics)
+}
+
+/// Serves only `/metrics` on `addr` until shutdown (the gateway's scrape port).
+pub async fn serve_metrics(
+    metrics: Arc<Metrics>,
+    addr: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for metrics: {e}"))?;
+    let app = Router::new()
+        .route("/metrics", get(telemetry::serve_metrics))
+        .with_state(metrics);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    Ok(())
 }
 
 /// A sender that flips to true on SIGTERM or Ctrl-C.

@@ -24,8 +24,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::node::{self, NODE_USER};
 use super::spread;
 use super::{
-    CONFIG_HASH, Child, HTTP_PORT, Platform, env, env_from_secret, hardened_container,
-    hardened_pod, hash_of, http_probe, image_tag, nats, port,
+    CONFIG_HASH, Child, HTTP_PORT, METRICS_PORT, Platform, env, env_from_secret,
+    hardened_container, hardened_pod, hash_of, http_probe, image_tag, nats, port,
 };
 use crate::crd::{CONTEXTS, ServiceType};
 
@@ -99,6 +99,7 @@ fn container(p: &Platform, image: &str) -> Container {
     let mut vars = vec![
         env("AGORA_PLATFORM", &p.name),
         env("AGORA_HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
+        env("AGORA_METRICS_ADDR", format!("0.0.0.0:{METRICS_PORT}")),
         env("AGORA_LOG_FORMAT", "json"),
         env("AGORA_RATE_LIMIT_IP", spec.rate_limit_per_ip.to_string()),
         env(
@@ -122,7 +123,7 @@ fn container(p: &Platform, image: &str) -> Container {
         image: Some(image.into()),
         args: Some(vec!["gateway".into()]),
         env: Some(vars),
-        ports: Some(vec![port("http", HTTP_PORT)]),
+        ports: Some(vec![port("http", HTTP_PORT), port("metrics", METRICS_PORT)]),
         liveness_probe: Some(http_probe("/healthz", HTTP_PORT, 10, 3)),
         readiness_probe: Some(http_probe("/readyz", HTTP_PORT, 5, 3)),
         resources: Some(spec.resources.clone()),

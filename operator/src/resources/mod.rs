@@ -29,6 +29,8 @@ use crate::crd::{CONTEXTS, SocialPlatform, Topology};
 pub const MANAGER: &str = "agora-operator";
 /// The port every `agora-node` serves HTTP on.
 pub const HTTP_PORT: i32 = 8080;
+/// The gateway's scrape port: its public port answers `/metrics` to loopback only.
+pub const METRICS_PORT: i32 = 9090;
 /// Annotation on pod templates: a hash of their configuration, so a change rolls them.
 pub const CONFIG_HASH: &str = "agora.dev/config-hash";
 
