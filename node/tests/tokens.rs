@@ -172,6 +172,21 @@ async fn expired_tampered_and_foreign_tokens_get_401_and_missing_roles_403() {
     )
     .await
     .problem(404);
+
+    // The last admin cannot give up the role; once there is another, they can.
+    let root_id = root_tokens["account_id"].as_str().unwrap();
+    let root_path = format!("/auth/accounts/{root_id}/roles");
+    let demote_root = || root.send("PUT", &root_path, Some(json!({"roles": []})));
+    let last = demote_root().await.problem(409);
+    assert!(last["detail"].as_str().unwrap().contains("last admin"));
+    root.send(
+        "PUT",
+        &format!("/auth/accounts/{grace_id}/roles"),
+        Some(json!({"roles": ["admin"]})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(demote_root().await.expect(200)["roles"], json!(["user"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -484,4 +499,37 @@ async fn sessions_list_devices_and_end_one_or_all_others() {
     )
     .await
     .expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_answers_are_never_cached_and_every_answer_carries_security_headers() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    signed_up(&anon, "yuri").await;
+    let login = anon
+        .post(
+            "/auth/login",
+            json!({"login": "yuri", "password": PASSWORD}),
+        )
+        .await;
+    let header = |r: &Reply, name: &str| {
+        r.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(&login, "cache-control"), "no-store");
+    let tokens = login.expect(200);
+    for reply in [
+        anon.with_token(access(&tokens)).get("/users/me").await,
+        anon.get("/nowhere").await,
+        anon.post("/auth/refresh", json!({"refresh_token": "x"}))
+            .await,
+    ] {
+        assert_eq!(header(&reply, "x-content-type-options"), "nosniff");
+        assert_eq!(header(&reply, "referrer-policy"), "no-referrer");
+        assert!(header(&reply, "content-security-policy").contains("default-src 'none'"));
+        assert_eq!(header(&reply, "cache-control"), "no-store");
+    }
 }

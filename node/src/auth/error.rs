@@ -12,6 +12,8 @@ pub enum Error {
     InvitationsByAdmins,
     #[error("no such invitation")]
     InvitationNotFound,
+    #[error("this is the platform's last admin: make another admin first")]
+    LastAdmin,
     #[error("this username is taken")]
     UsernameTaken,
     #[error(
@@ -82,7 +84,9 @@ impl From<Error> for ApiError {
             Totp(cause) => ApiError::internal(cause),
             RegistrationClosed | InvitationRequired | InvitationsByAdmins | NotVerified
             | MfaRequired => ApiError::Forbidden(e.to_string()),
-            UsernameTaken | AddressHeld | MfaAlreadyEnabled => ApiError::Conflict(e.to_string()),
+            UsernameTaken | AddressHeld | MfaAlreadyEnabled | LastAdmin => {
+                ApiError::Conflict(e.to_string())
+            }
             UnknownToken | TokenExpired | MfaNotEnabled | EnrolFirst => {
                 ApiError::BadRequest(e.to_string())
             }

@@ -372,6 +372,23 @@ pub fn spend_token(tx: &Tx, purpose: Purpose, hash: &str) -> TxResult<OneTimeTok
     take_token(tx, &token_key(purpose, hash))
 }
 
+/// How many accounts hold the admin role besides `except`, counting up to `enough`. (A
+/// scan of the accounts: role changes are rare, and it stops early.)
+pub fn other_admins(store: &Store, except: &str, enough: usize) -> ApiResult<usize> {
+    let mut found = 0;
+    for item in store.data.scan_prefix(b"a/") {
+        let (_, value) = item?;
+        let account: Account = crate::platform::storage::from_json(&value)?;
+        if account.id != except && account.roles.contains(&Role::Admin) {
+            found += 1;
+            if found >= enough {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Sets an account's roles and tells the other contexts.
 pub async fn set_roles(store: &Store, actor: &str, id: &str, roles: &[Role]) -> ApiResult<Account> {
     let (account, ()) = update_account(store, id, |tx, a| {

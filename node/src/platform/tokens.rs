@@ -150,15 +150,26 @@ impl KeyPair {
         })
     }
 
-    /// Reads the key of `dir/jwt-ed25519.pem`, creating it on first use (dev only).
+    /// Reads the key of `dir/jwt-ed25519.pem`, creating it on first use (dev only), readable
+    /// by its owner only (0600; a key left readable by an older version is tightened).
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
+        use std::io::Write as _;
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
         let path = dir.join("jwt-ed25519.pem");
+        let owner_only = std::fs::Permissions::from_mode(0o600);
         if path.exists() {
+            std::fs::set_permissions(&path, owner_only)?;
             return Self::from_private_pem(&std::fs::read_to_string(&path)?);
         }
         std::fs::create_dir_all(dir)?;
         let pair = Self::generate();
-        std::fs::write(&path, &pair.private_pem)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(pair.private_pem.as_bytes())?;
+        file.sync_all()?;
         Ok(pair)
     }
 }
@@ -568,6 +579,21 @@ mod tests {
         stale.until = unix_now() - 1;
         verifier.revoke(&stale);
         assert_eq!(verifier.revoked_sessions(), 1);
+    }
+
+    #[test]
+    fn the_dev_key_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let created = KeyPair::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join("jwt-ed25519.pem");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        // One written world-readable by an older version is tightened when read.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let again = KeyPair::load_or_create(dir.path()).unwrap();
+        assert_eq!(again.public_pem, created.public_pem);
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]

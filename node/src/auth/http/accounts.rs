@@ -82,7 +82,7 @@ pub struct RolesRequest {
 
 /// Sets the roles of an account (admins only). `user` is always kept.
 #[utoipa::path(put, path = "/api/v1/auth/accounts/{id}/roles", tag = "auth", request_body = RolesRequest,
-    responses((status = 200, body = AccountView), (status = 403, description = "not an admin"), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = AccountView), (status = 403, description = "not an admin"), (status = 404), (status = 409, description = "the last admin cannot lose the role")), security(("bearer" = [])))]
 pub(super) async fn set_roles(
     State(s): State<AuthState>,
     RequireRole(admin, ..): RequireRole<Admin>,
@@ -90,6 +90,12 @@ pub(super) async fn set_roles(
     Json(req): Json<RolesRequest>,
 ) -> ApiResult<Json<AccountView>> {
     let roles = domain::roles_with_user(req.roles);
+    // The platform never ends up without an admin: the last one keeps the role.
+    let demoted = storage::find_account(&s.store, &id)?
+        .is_some_and(|a| a.roles.contains(&Role::Admin) && !roles.contains(&Role::Admin));
+    if demoted && storage::other_admins(&s.store, &id, 1)? == 0 {
+        return Err(Error::LastAdmin.into());
+    }
     let account = storage::set_roles(&s.store, admin.id(), &id, &roles).await?;
     Ok(Json(AccountView::from(&account)))
 }

@@ -77,6 +77,11 @@ pub fn routes(state: AuthState) -> Router {
             axum::routing::delete(devices::end_session),
         )
         .with_state(state)
+        // Tokens, codes and account data never sit in a cache, whoever forwards them.
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        ))
 }
 
 /// An account as its owner sees it.
