@@ -157,6 +157,8 @@ async fn bad_profile_edits_and_unknown_ids_change_nothing() {
         json!({"display_name": "x".repeat(65)}),
         json!({"display_name": ""}),
         json!({"display_name": "a\u{202E}b"}),
+        json!({"display_name": "\u{3164}"}),
+        json!({"display_name": "Bea\u{1160}"}),
         json!({"bio": "b".repeat(501)}),
         json!({"bio": "zero\u{200B}width"}),
         json!({"website": "javascript:alert(1)"}),
