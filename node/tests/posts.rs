@@ -142,6 +142,29 @@ async fn exactly_who_should_see_a_post_sees_it() {
             .await,
         ));
     }
+    // A group post follows its group: asking for a visibility is refused on create as on
+    // edit, and none is echoed.
+    let asked = author
+        .post(
+            "/posts",
+            json!({"text": "x", "visibility": "public", "audience": {"type": "group", "id": secret_g}}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(asked["errors"][0]["field"], "visibility");
+    let secret_post = &posts.last().unwrap().1;
+    let shown = author
+        .get(&format!("/posts/{secret_post}"))
+        .await
+        .expect(200);
+    assert!(shown.get("visibility").is_none(), "{shown}");
+    author
+        .patch(
+            &format!("/posts/{secret_post}"),
+            json!({"visibility": "public"}),
+        )
+        .await
+        .problem(422);
     posts.push((
         "page".into(),
         post_when_ready(

@@ -125,6 +125,19 @@ pub fn may_publish(authority: Authority) -> Result<()> {
     }
 }
 
+/// The visibility a post gets: profile posts choose (default `public`); group and page
+/// posts follow their group or page, so asking for one is refused, on create as on edit.
+pub fn visibility_for(audience: &Audience, asked: Option<Visibility>) -> Result<Visibility> {
+    match (audience, asked) {
+        (Audience::Profile, asked) => Ok(asked.unwrap_or_default()),
+        (_, None) => Ok(Visibility::Public),
+        (_, Some(_)) => Err(Error::invalid(
+            "visibility",
+            "group and page posts follow their group or page",
+        )),
+    }
+}
+
 /// Only the author edits a post.
 pub fn may_edit_post(post: &Post, actor: &str) -> Result<()> {
     if post.author_id != actor {

@@ -72,7 +72,9 @@ pub struct PostView {
     author_id: String,
     audience: Audience,
     text: String,
-    visibility: Visibility,
+    /// Profile posts only: group and page posts follow their group or page (absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visibility: Option<Visibility>,
     hashtags: Vec<String>,
     /// Ids of the users mentioned.
     mentions: Vec<String>,
@@ -124,12 +126,13 @@ fn view(s: &PostsState, viewer: Option<&str>, post: Post, embed: bool) -> ApiRes
             _ => shared_unavailable = true,
         }
     }
+    let visibility = (post.audience == Audience::Profile).then_some(post.visibility);
     Ok(PostView {
         id: post.id,
         author_id: post.author_id,
         audience: post.audience,
         text: post.text,
-        visibility: post.visibility,
+        visibility,
         hashtags: post.hashtags,
         mentions: post.mentions,
         created_at: rfc3339(post.created_at),

@@ -91,10 +91,7 @@ pub(super) async fn create_post(
         },
     };
     domain::may_publish(storage::authority(&s.store, &audience, user.id())?)?;
-    let visibility = match audience {
-        Audience::Profile => req.visibility.unwrap_or_default(),
-        _ => Visibility::Public,
-    };
+    let visibility = domain::visibility_for(&audience, req.visibility)?;
     let post = new_post(
         user.id(),
         audience,
@@ -145,12 +142,8 @@ pub(super) async fn edit_post(
         .as_deref()
         .map(|t| domain::post_text(t, post.shared_post.is_some()))
         .transpose()?;
-    if req.visibility.is_some() && post.audience != Audience::Profile {
-        return Err(Error::invalid(
-            "visibility",
-            "group and page posts follow their group or page",
-        )
-        .into());
+    if req.visibility.is_some() {
+        domain::visibility_for(&post.audience, req.visibility)?;
     }
     let tags = tags(&s, text.as_deref().unwrap_or(&post.text))?;
     let post = storage::edit_post(
