@@ -187,6 +187,30 @@ async fn exactly_who_should_see_a_post_sees_it() {
     })
     .await;
 
+    // A block stops mentions both ways: the name stays in the text, nobody is mentioned.
+    let public_post = posts[0].1.clone();
+    eventually("posts knows the block", || {
+        let (b, p) = (c("blocked"), public_post.clone());
+        async move { !readable(&b, &p).await }
+    })
+    .await;
+    let mentioning = |who: &str, whom: &str| {
+        let (client, text) = (c(who), format!("hello @{whom}"));
+        async move {
+            client
+                .post("/posts", json!({"text": text}))
+                .await
+                .expect(201)["mentions"]
+                .clone()
+        }
+    };
+    assert_eq!(mentioning("blocked", "author").await, json!([]));
+    assert_eq!(mentioning("author", "blocked").await, json!([]));
+    assert_eq!(
+        mentioning("stranger", "author").await,
+        json!([id("author")])
+    );
+
     let readers = [
         "author",
         "friend",

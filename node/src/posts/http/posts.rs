@@ -20,12 +20,16 @@ use super::super::error::Error;
 use super::super::storage::{self, Listing};
 use super::{PostView, readable_post, view, viewer_of};
 
-/// Hashtags, and the mentioned usernames that exist, as user ids.
-fn tags(s: &PostsState, text: &str) -> ApiResult<(Vec<String>, Vec<String>)> {
+/// Hashtags, and the mentioned usernames that exist, as user ids. Someone who blocked the
+/// author, or whom the author blocked, is not mentioned (the text keeps the name; nobody
+/// is notified or linked).
+fn tags(s: &PostsState, author: &str, text: &str) -> ApiResult<(Vec<String>, Vec<String>)> {
     let (hashtags, usernames) = domain::tags_and_mentions(text);
     let mut mentions = Vec::new();
     for name in usernames {
-        if let Some(id) = storage::user_by_username(&s.store, &name)? {
+        if let Some(id) = storage::user_by_username(&s.store, &name)?
+            && !storage::blocked_either(&s.store, author, &id)?
+        {
             mentions.push(id);
         }
     }
@@ -97,7 +101,7 @@ pub(super) async fn create_post(
         audience,
         text.clone(),
         visibility,
-        tags(&s, &text)?,
+        tags(&s, user.id(), &text)?,
         None,
     );
     storage::create_post(&s.store, &post).await?;
@@ -145,7 +149,7 @@ pub(super) async fn edit_post(
     if req.visibility.is_some() {
         domain::visibility_for(&post.audience, req.visibility)?;
     }
-    let tags = tags(&s, text.as_deref().unwrap_or(&post.text))?;
+    let tags = tags(&s, user.id(), text.as_deref().unwrap_or(&post.text))?;
     let post = storage::edit_post(
         &s.store,
         &post.id,
@@ -347,7 +351,7 @@ pub(super) async fn share_post(
         Audience::Profile,
         text.clone(),
         visibility,
-        tags(&s, &text)?,
+        tags(&s, user.id(), &text)?,
         Some(original.id.clone()),
     );
     storage::create_post(&s.store, &post).await?;
