@@ -403,3 +403,65 @@ async fn a_rebuilt_timeline_is_complete_down_to_its_depth() {
         "the newest {DEPTH} posts of the reader's friends, newest first"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_in_the_feed_never_reveals_an_original_the_reader_may_not_see() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ana, ben, cy) = (
+        user(&anon, "ana").await,
+        user(&anon, "ben").await,
+        user(&anon, "cyd").await,
+    );
+    // Ben is friends with both; Ana and Cy are not friends.
+    befriend(&ana, &ben).await;
+    befriend(&ben, &cy).await;
+    let friends_only = post_when_ready(
+        &ana.1,
+        json!({"text": "for my friends", "visibility": "friends"}),
+    )
+    .await;
+    let public = post_when_ready(&ana.1, json!({"text": "for everyone"})).await;
+    let share = |original: &str| {
+        let (ben, original) = (ben.1.clone(), original.to_string());
+        async move {
+            until_status(201, async || {
+                ben.post(&format!("/posts/{original}/shares"), json!({}))
+                    .await
+            })
+            .await
+            .expect(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (hidden, shown) = (share(&friends_only).await, share(&public).await);
+    feed_has(&cy.1, &hidden, true).await;
+    feed_has(&cy.1, &shown, true).await;
+    let items = cy.1.get("/feed?order=recent&limit=100").await.expect(200)["items"].clone();
+    let find = |id: &str| {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let of_hidden = find(&hidden);
+    assert!(of_hidden.get("shared_post").is_none(), "{of_hidden}");
+    assert_eq!(of_hidden["shared_unavailable"], true);
+    assert_eq!(find(&shown)["shared_post"], public.as_str());
+    // Ana's friend Ben sees both originals' ids in his own feed.
+    let bens = ben.1.get("/feed?order=recent&limit=100").await.expect(200)["items"].clone();
+    let of_hidden_for_ben = bens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == hidden.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(of_hidden_for_ben["shared_post"], friends_only.as_str());
+}

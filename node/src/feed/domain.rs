@@ -79,6 +79,28 @@ pub fn in_feed(post: &PostMeta, r: &Relation) -> bool {
     }
 }
 
+/// Whether the reader may see a shared original: theirs; else not across a block; a
+/// profile post by its visibility (friends of friends only for friends: the feed does not
+/// know the second degree, so it errs on hiding); a group post for members, or anyone when
+/// the group is public; a page post for anyone.
+pub fn original_visible(original: &PostMeta, r: &Relation, public_group: bool) -> bool {
+    if r.is_author {
+        return true;
+    }
+    if r.blocked {
+        return false;
+    }
+    match &original.audience {
+        Audience::Profile => match original.visibility {
+            Visibility::Public => true,
+            Visibility::Friends | Visibility::FriendsOfFriends => r.friends,
+            Visibility::OnlyMe => false,
+        },
+        Audience::Group { .. } => r.group_member || public_group,
+        Audience::Page { .. } => true,
+    }
+}
+
 /// The ranking score (EdgeRank-like), at time `as_of` (unix seconds):
 ///
 /// `score = affinity × weight × engagement × decay`, where

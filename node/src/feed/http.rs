@@ -41,8 +41,12 @@ pub struct FeedItem {
     author_id: String,
     audience: Audience,
     text: String,
+    /// The post this one shares, when the reader may see it.
     #[serde(skip_serializing_if = "Option::is_none")]
     shared_post: Option<String>,
+    /// A share whose original the reader may not see (or that is gone): its id is not shown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    shared_unavailable: bool,
     created_at: String,
     reactions: u64,
     comments: u64,
@@ -66,6 +70,7 @@ fn item(m: PostMeta, score: Option<f64>) -> FeedItem {
         audience: m.audience,
         text: m.text,
         shared_post: m.shared_post,
+        shared_unavailable: false,
         created_at: rfc3339(m.created_at),
         reactions: m.reactions,
         comments: m.comments,
@@ -144,10 +149,19 @@ async fn home_feed(
             break;
         }
     }
-    let page = match q.order {
+    let mut page = match q.order {
         Order::Recent => recent(posts, limit),
         Order::Ranked => ranked(&s, reader, posts, cursor, limit, now)?,
     };
+    // A share never reveals an original the reader may not see, not even its id.
+    for item in &mut page.items {
+        if let Some(original) = &item.shared_post
+            && !storage::original_visible(&s.store, reader, original)?
+        {
+            item.shared_post = None;
+            item.shared_unavailable = true;
+        }
+    }
     Ok(Json(page))
 }
 

@@ -60,6 +60,7 @@ impl BoundedContext for Feed {
             .on::<users::UserUnblocked>(storage::unblock)
             .on_read::<groups::MemberJoined, _>(storage::read_join, storage::join)
             .on::<groups::MemberLeft>(storage::leave)
+            .on::<groups::GroupUpdated>(storage::group_updated)
             .on_read::<groups::GroupDeleted, _>(storage::read_group_members, storage::drop_group)
             .on::<groups::PageFollowed>(storage::follow_page)
             .on::<groups::PageUnfollowed>(storage::unfollow_page)

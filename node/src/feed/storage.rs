@@ -1,7 +1,8 @@
 //! The only code of feed that touches sled. Prefixes: `t/<user><post>` home timelines,
 //! `pm/<post>` post metadata, `ap/<author><post>`, `gp/<group><post>`, `pp/<page><post>`
 //! posts by source (for the pull path and rebuilds), `f/<a><b>` friendships, `b/<a><b>`
-//! blocks, `gm/<group><user>` and `mg/<user><group>` memberships, `up/<user><page>` page
+//! blocks, `gm/<group><user>` and `mg/<user><group>` memberships, `gv/<group>` group privacy,
+//! `up/<user><page>` page
 //! follows, `af/<reader><author>` affinity (interaction counts), `rk/<post><user>` who
 //! reacted: all projections of others' events ([`PROJECTIONS`]); and the feed's own
 //! `ls/<user>`, when the user last read the feed.
@@ -18,7 +19,7 @@ use super::domain::{ACTIVE_SECS, PER_SOURCE, PostMeta, Relation, TIMELINE_CAP};
 /// The key prefixes that `rebuild` drops and rebuilds from the stream: everything but
 /// `ls/` (when each reader last read, which only reads produce).
 pub const PROJECTIONS: &[&str] = &[
-    "t/", "pm/", "ap/", "gp/", "pp/", "f/", "b/", "gm/", "mg/", "up/", "af/", "rk/",
+    "t/", "pm/", "ap/", "gp/", "pp/", "f/", "b/", "gm/", "mg/", "gv/", "up/", "af/", "rk/",
 ];
 
 fn meta_key(post: &str) -> Vec<u8> {
@@ -142,7 +143,35 @@ pub fn drop_group(tx: &Tx, e: &Event<groups::GroupDeleted>, members: &Vec<String
         tx.remove(&key("gm/", &[group, u]))?;
         tx.remove(&key("mg/", &[u, group]))?;
     }
-    Ok(())
+    tx.remove(&key("gv/", &[group])).map(|_| ())
+}
+
+/// A group's privacy, for deciding who may see the original of a share.
+pub fn group_updated(tx: &Tx, e: &Event<groups::GroupUpdated>) -> TxResult<()> {
+    tx.put(&key("gv/", &[&e.data.group_id]), &e.data.privacy)
+}
+
+/// Whether the reader may see the original a share points at, by what the feed knows:
+/// the original itself, how the reader stands to its author and audience, and its group's
+/// privacy. Doubtful cases (a friends-of-friends original from a non-friend) say no: the
+/// share's own page (`GET /posts/{id}`) decides those exactly.
+pub fn original_visible(store: &Store, reader: &str, original: &str) -> ApiResult<bool> {
+    let Some(meta) = meta(store, original)? else {
+        return Ok(false);
+    };
+    let relation = relation(store, reader, &meta)?;
+    let public_group = match &meta.audience {
+        Audience::Group { id } => {
+            store.get::<groups::GroupPrivacy>(&key("gv/", &[id]))?
+                == Some(groups::GroupPrivacy::Public)
+        }
+        _ => false,
+    };
+    Ok(super::domain::original_visible(
+        &meta,
+        &relation,
+        public_group,
+    ))
 }
 
 fn active(store: &Store, user: &str, now: i64) -> ApiResult<bool> {
