@@ -612,3 +612,79 @@ async fn where_only_admins_invite_users_cannot() {
         .await
         .problem(403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_username_keeps_the_old_one_reserved_and_lookups_working() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (zack_id, tokens) = signed_up(&anon, "zack").await;
+    let zack = anon.with_token(access(&tokens));
+    profile_appears(&zack).await;
+    let (_, walt) = user(&anon, "walt").await;
+    let rename = |name: &str, password: &str| json!({"username": name, "password": password});
+    zack.post("/auth/username", rename("zachary", "not his password 1"))
+        .await
+        .problem(401);
+    zack.post("/auth/username", rename("no spaces!", PASSWORD))
+        .await
+        .problem(422);
+    zack.post("/auth/username", rename("walt", PASSWORD))
+        .await
+        .problem(409);
+    let renamed = zack
+        .post("/auth/username", rename("Zachary", PASSWORD))
+        .await
+        .expect(200);
+    assert_eq!(renamed["username"], "zachary");
+    assert_eq!(renamed["id"], zack_id.as_str());
+
+    let login = |name: &'static str| {
+        let anon = anon.clone();
+        async move {
+            anon.post("/auth/login", json!({"login": name, "password": PASSWORD}))
+                .await
+                .status
+        }
+    };
+    assert_eq!(login("zachary").await, 200);
+    assert_eq!(login("zack").await, 401);
+    // The profile follows; the old name still finds the account; mentions of the new
+    // name resolve once posts has heard of it.
+    eventually("the profile is renamed", || {
+        let zack = zack.clone();
+        async move { zack.get("/users/me").await.body["username"] == "zachary" }
+    })
+    .await;
+    assert_eq!(
+        walt.get("/users?username=zack").await.expect(200)["id"],
+        zack_id.as_str()
+    );
+    eventually("posts resolves the new name", || {
+        let walt = walt.clone();
+        let zack_id = zack_id.clone();
+        async move {
+            walt.post("/posts", json!({"text": "hi @zachary"}))
+                .await
+                .body["mentions"]
+                == json!([zack_id])
+        }
+    })
+    .await;
+
+    // Nobody else may take the old name for now; Zack may not rename again for 30 days.
+    anon.post(
+        "/auth/register",
+        json!({"username": "zack", "email": "imposter@example.org", "password": PASSWORD}),
+    )
+    .await
+    .problem(409);
+    let again = zack.post("/auth/username", rename("zack", PASSWORD)).await;
+    let wait: u64 = again.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait > 29 * 86_400, "{wait}");
+    again.problem(429);
+}

@@ -12,6 +12,26 @@ use crate::platform::tokens::Role;
 pub const PASSWORD_MIN_CHARS: usize = 10;
 pub const PASSWORD_MAX_CHARS: usize = 128;
 pub const RECOVERY_CODES: usize = 10;
+/// How long after a change of username the next one may come (30 days).
+pub const USERNAME_COOLDOWN_SECS: i64 = 30 * 86_400;
+/// How long an old username stays reserved to its account, so nobody can take it at once
+/// to impersonate (90 days; the account itself may take it back, after the cooldown).
+pub const USERNAME_RESERVED_SECS: i64 = 90 * 86_400;
+
+/// A username an account left, reserved to it until `until`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reservation {
+    pub account_id: String,
+    pub until: i64,
+}
+
+/// When `account` may change its username again, if not now.
+pub fn username_cooldown(account: &Account, now: i64) -> Option<i64> {
+    account
+        .username_changed_at
+        .map(|at| at + USERNAME_COOLDOWN_SECS)
+        .filter(|next| *next > now)
+}
 
 /// An account: the credentials and the roles of one person.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +46,9 @@ pub struct Account {
     pub mfa: Option<Mfa>,
     /// A TOTP secret enrolled but not yet confirmed.
     pub mfa_pending: Option<String>,
+    /// When the username last changed (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_changed_at: Option<i64>,
     /// Who invited this account (the creator of the invitation it registered with).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invited_by: Option<String>,

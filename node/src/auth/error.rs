@@ -16,6 +16,8 @@ pub enum Error {
     LastAdmin,
     #[error("this username is taken")]
     UsernameTaken,
+    #[error("the username changed recently; it may change again from {}", crate::platform::http::rfc3339(*next))]
+    UsernameCooldown { next: i64 },
     #[error(
         "this address already belongs to another account; log in to that one or reset its password"
     )]
@@ -81,6 +83,9 @@ impl From<Error> for ApiError {
         use Error::*;
         match e {
             Invalid(errors) => errors.into(),
+            UsernameCooldown { next } => ApiError::RateLimited {
+                retry_after_secs: (next - crate::platform::unix_now()).max(1) as u64,
+            },
             Totp(cause) => ApiError::internal(cause),
             RegistrationClosed | InvitationRequired | InvitationsByAdmins | NotVerified
             | MfaRequired => ApiError::Forbidden(e.to_string()),

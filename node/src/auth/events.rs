@@ -5,6 +5,19 @@ use serde::{Deserialize, Serialize};
 use crate::platform::envelope::DomainEvent;
 use crate::platform::tokens::Role;
 
+/// An account took a new username. The old one stays reserved to it for a while
+/// (`auth::domain::USERNAME_RESERVED_SECS`); lookups by id are unaffected.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UsernameChanged {
+    pub account_id: String,
+    pub username: String,
+    pub previous: String,
+}
+impl DomainEvent for UsernameChanged {
+    const CONTEXT: &'static str = CONTEXT;
+    const TYPE: &'static str = "UsernameChanged";
+}
+
 /// Sessions that ended; every process follows these (see `platform::revocation`).
 pub use crate::platform::tokens::SessionsRevoked;
 

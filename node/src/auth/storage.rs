@@ -2,17 +2,22 @@
 //! `a/` accounts, `u/` usernames, `e/` e-mails of verified accounts, `pe/` e-mails of
 //! unverified ones, `uv/` unverified accounts by deadline, `v/` verification tokens, `c/` MFA
 //! challenges, `pr/` password-reset tokens, `ec/` and `er/` address changes by their
-//! confirmation and report tokens, `s/` sessions, `sa/` sessions by account,
-//! `r/` refresh tokens, `in/` invitations, `ih/` invitations by code hash, `ib/` by creator.
+//! confirmation and report tokens, `s/` sessions, `sa/` sessions by account, `r/` refresh
+//! tokens, `ur/` usernames left and reserved to their account, `in/` invitations, `ih/`
+//! invitations by code hash, `ib/` by creator.
 
 use crate::platform::envelope::Envelope;
 use crate::platform::error::{ApiResult, FieldError};
 use crate::platform::storage::{Store, Tx, TxResult, abort, key};
 use crate::platform::tokens::Role;
 
-use super::domain::{Account, EmailChange, Invitation, OneTimeToken, RefreshRecord, Session, now};
+use super::domain::{
+    self, Account, EmailChange, Invitation, OneTimeToken, RefreshRecord, Reservation, Session, now,
+};
 use super::error::Error;
-use super::events::{AccountRegistered, AccountVerified, RolesChanged, SessionsRevoked};
+use super::events::{
+    AccountRegistered, AccountVerified, RolesChanged, SessionsRevoked, UsernameChanged,
+};
 
 pub fn account_key(id: &str) -> Vec<u8> {
     key("a/", &[id])
@@ -45,10 +50,61 @@ fn refresh_key(hash: &str) -> Vec<u8> {
 /// Checks that the username is free (outside a transaction). Addresses are not checked:
 /// an unverified registration holds none, and answering "taken" would tell who is here.
 pub fn check_free(store: &Store, username: &str) -> ApiResult<()> {
-    if store.contains(&username_key(username))? {
+    if store.contains(&username_key(username))? || reserved_to_another(store, username, "")? {
         return Err(Error::UsernameTaken.into());
     }
     Ok(())
+}
+
+fn reservation_key(username: &str) -> Vec<u8> {
+    key("ur/", &[username])
+}
+
+fn reserved_to_another(store: &Store, username: &str, account_id: &str) -> ApiResult<bool> {
+    Ok(store
+        .get::<Reservation>(&reservation_key(username))?
+        .is_some_and(|r| r.account_id != account_id && r.until > now()))
+}
+
+/// Gives an account a new username: the old one is reserved to it for a while, the new one
+/// must be free (or its own reservation). Refused within the cooldown of the last change.
+pub async fn change_username(store: &Store, account_id: &str, new: &str) -> ApiResult<Account> {
+    store
+        .write(|tx| {
+            let mut account = load(tx, account_id)?;
+            if account.username == new {
+                return Ok(account);
+            }
+            if let Some(next) = domain::username_cooldown(&account, now()) {
+                return abort(Error::UsernameCooldown { next });
+            }
+            let taken = tx.contains(&username_key(new))?
+                || tx
+                    .get::<Reservation>(&reservation_key(new))?
+                    .is_some_and(|r| r.account_id != account.id && r.until > now());
+            if taken {
+                return abort(Error::UsernameTaken);
+            }
+            let previous = std::mem::replace(&mut account.username, new.to_string());
+            account.username_changed_at = Some(now());
+            tx.remove(&username_key(&previous))?;
+            tx.put_raw(&username_key(new), account.id.as_bytes())?;
+            tx.remove(&reservation_key(new))?;
+            let reservation = Reservation {
+                account_id: account.id.clone(),
+                until: now() + domain::USERNAME_RESERVED_SECS,
+            };
+            tx.put(&reservation_key(&previous), &reservation)?;
+            tx.put(&account_key(&account.id), &account)?;
+            let event = UsernameChanged {
+                account_id: account.id.clone(),
+                username: new.to_string(),
+                previous,
+            };
+            tx.emit(&Envelope::new(&account.id, &account.id, &event))?;
+            Ok(account)
+        })
+        .await
 }
 
 /// An unverified registration of `email` (NUL ends the address: one address is never a
@@ -86,7 +142,10 @@ pub async fn register(
 ) -> ApiResult<Account> {
     store
         .write(|tx| {
-            if tx.contains(&username_key(&account.username))? {
+            let reserved = tx
+                .get::<Reservation>(&reservation_key(&account.username))?
+                .is_some_and(|r| r.until > now());
+            if tx.contains(&username_key(&account.username))? || reserved {
                 return abort(Error::UsernameTaken);
             }
             let mut account = account.clone();
@@ -722,6 +781,7 @@ mod tests {
             mfa: None,
             mfa_pending: None,
             invited_by: None,
+            username_changed_at: None,
         }
     }
 

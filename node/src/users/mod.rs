@@ -4,7 +4,8 @@
 //!
 //! Publishes: `FriendRequestSent`, `ProfileUpdated`, `FriendshipCreated`, `FriendshipEnded`, `UserBlocked`,
 //! `UserUnblocked` ([`events`]).
-//! Consumes: `auth.AccountRegistered` (creates the profile; a profile is never created
+//! Consumes: `auth.UsernameChanged` (renames the profile; the old name keeps finding it
+//! until another account takes it), `auth.AccountRegistered` (creates the profile; a profile is never created
 //! by a call).
 
 pub mod domain;
@@ -15,7 +16,7 @@ pub mod storage;
 
 use axum::Router;
 
-use crate::auth::events::AccountRegistered;
+use crate::auth::events::{AccountRegistered, UsernameChanged};
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::storage::Store;
@@ -41,7 +42,9 @@ impl BoundedContext for Users {
     }
 
     fn subscriptions(&self) -> Subscriptions {
-        Subscriptions::default().on::<AccountRegistered>(storage::create_profile)
+        Subscriptions::default()
+            .on::<AccountRegistered>(storage::create_profile)
+            .on::<UsernameChanged>(storage::rename)
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::events::AccountRegistered;
+use crate::auth::events::{AccountRegistered, UsernameChanged};
 use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::ApiResult;
@@ -89,6 +89,18 @@ pub fn create_profile(tx: &Tx, e: &Event<AccountRegistered>) -> TxResult<()> {
         &account.username,
         e.occurred_at.unix_timestamp(),
     );
+    tx.put(&profile_key(&profile.id), &profile)?;
+    tx.put_raw(&username_key(&profile.username), profile.id.as_bytes())?;
+    emit(tx, &profile.id, &profile.id, &profile_event(&profile))
+}
+
+/// Renames a profile. The old name keeps finding it (as Mastodon redirects a moved
+/// account) until another account registers that name and its entry is overwritten.
+pub fn rename(tx: &Tx, e: &Event<UsernameChanged>) -> TxResult<()> {
+    let Some(mut profile) = tx.get::<Profile>(&profile_key(&e.data.account_id))? else {
+        return Ok(());
+    };
+    profile.username = e.data.username.clone();
     tx.put(&profile_key(&profile.id), &profile)?;
     tx.put_raw(&username_key(&profile.username), profile.id.as_bytes())?;
     emit(tx, &profile.id, &profile.id, &profile_event(&profile))

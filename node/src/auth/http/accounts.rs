@@ -99,3 +99,37 @@ pub(super) async fn set_roles(
     let account = storage::set_roles(&s.store, admin.id(), &id, &roles).await?;
     Ok(Json(AccountView::from(&account)))
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsernameChange {
+    /// 3 to 30 characters of a-z, 0-9 and `_`.
+    username: String,
+    password: String,
+}
+
+/// Changes the username (once in 30 days). The old one stays reserved to the account for
+/// 90 days, so nobody can take it at once to impersonate; everything that refers to the
+/// account by id is unaffected, and mentions of the old name keep resolving to it.
+#[utoipa::path(post, path = "/api/v1/auth/username", tag = "auth", request_body = UsernameChange,
+    responses((status = 200, body = AccountView), (status = 401, description = "wrong password"), (status = 409, description = "username taken or reserved"), (status = 422, description = "not a valid username"), (status = 429, description = "changed within the last 30 days (`Retry-After`), or too many attempts")),
+    security(("bearer" = [])))]
+pub(super) async fn change_username(
+    State(s): State<AuthState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    Json(req): Json<UsernameChange>,
+) -> ApiResult<Json<AccountView>> {
+    let username = domain::validate_username(&req.username).map_err(Error::from)?;
+    s.limits.attempt(user.id(), &client_ip(&headers))?;
+    let account = own_account(&s, &user)?;
+    if !s
+        .hasher
+        .verify(req.password, Some(account.password_hash.clone()))
+        .await?
+    {
+        return Err(Error::WrongPassword.into());
+    }
+    let account = storage::change_username(&s.store, &account.id, &username).await?;
+    Ok(Json(AccountView::from(&account)))
+}

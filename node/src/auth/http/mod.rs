@@ -50,6 +50,7 @@ pub fn routes(state: AuthState) -> Router {
             "/api/v1/auth/mfa/recovery-codes",
             post(mfa::regenerate_recovery_codes),
         )
+        .route("/api/v1/auth/username", post(accounts::change_username))
         .route("/api/v1/auth/email", post(email::change_email))
         .route("/api/v1/auth/email/confirm", post(email::confirm_email))
         .route(
@@ -123,6 +124,7 @@ impl From<&Account> for AccountView {
     sessions::refresh,
     sessions::logout,
     accounts::change_password,
+    accounts::change_username,
     invitations::create_invitation,
     invitations::list_invitations,
     invitations::revoke_invitation,
