@@ -688,3 +688,54 @@ async fn a_new_username_keeps_the_old_one_reserved_and_lookups_working() {
     assert!(wait > 29 * 86_400, "{wait}");
     again.problem(429);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_from_a_new_device_is_mailed_unless_turned_off() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, tokens) = signed_up(&anon, "ada").await; // the first login: no alert
+    let ada = anon.with_token(access(&tokens));
+    let login_as = |agent: &'static str| {
+        let base = node.base.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{base}/api/v1/auth/login"))
+                .header("user-agent", agent)
+                .json(&json!({"login": "ada", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    const ALERT: &str = "New sign-in to your Agora account";
+    // The same device again: nothing. A new one: a mail naming it.
+    anon.post("/auth/login", json!({"login": "ada", "password": PASSWORD}))
+        .await
+        .expect(200);
+    assert!(mails(&anon, "ada", ALERT, 0).await.is_empty());
+    login_as("AgoraPhone/2.0 (iOS 19)").await;
+    let alerts = mails(&anon, "ada", ALERT, 1).await;
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        alerts[0].contains("AgoraPhone/2.0 (iOS 19)"),
+        "{}",
+        alerts[0]
+    );
+    login_as("AgoraPhone/2.0 (iOS 19)").await;
+    assert_eq!(mails(&anon, "ada", ALERT, 1).await.len(), 1, "known now");
+
+    // Turned off: no more alerts.
+    let settings = ada
+        .send(
+            "PUT",
+            "/auth/settings",
+            Some(json!({"sign_in_alerts": false})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(settings["sign_in_alerts"], false);
+    login_as("SomeBrowser/1.0").await;
+    assert_eq!(mails(&anon, "ada", ALERT, 1).await.len(), 1);
+}

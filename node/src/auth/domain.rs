@@ -46,6 +46,10 @@ pub struct Account {
     pub mfa: Option<Mfa>,
     /// A TOTP secret enrolled but not yet confirmed.
     pub mfa_pending: Option<String>,
+    /// Whether a login from a new device or network is mailed to the owner (on unless
+    /// turned off).
+    #[serde(default = "yes", skip_serializing_if = "is_on")]
+    pub sign_in_alerts: bool,
     /// When the username last changed (unix seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_changed_at: Option<i64>,
@@ -179,6 +183,14 @@ pub fn masked(email: &str) -> String {
         }
         None => "***".into(),
     }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_on(on: &bool) -> bool {
+    *on
 }
 
 pub use crate::platform::unix_now as now;

@@ -745,6 +745,28 @@ pub async fn revoke_session(
         .await
 }
 
+/// Whether the account logged in before, and whether from this device (same `User-Agent`
+/// and approximate network) among its newest sessions.
+pub fn seen_device(
+    store: &Store,
+    account_id: &str,
+    device: &str,
+    network: &str,
+) -> ApiResult<(bool, bool)> {
+    let sessions = store.scan_before(&key("sa/", &[account_id]), None, KNOWN_NETWORK_SESSIONS)?;
+    let any = !sessions.is_empty();
+    for (sid, _) in sessions {
+        let sid = String::from_utf8_lossy(&sid).into_owned();
+        if let Some(session) = store.get::<Session>(&session_key(&sid))?
+            && session.user_agent == device
+            && session.ip == network
+        {
+            return Ok((any, true));
+        }
+    }
+    Ok((any, false))
+}
+
 /// How many of an account's newest sessions tell which networks it logs in from.
 const KNOWN_NETWORK_SESSIONS: usize = 50;
 
@@ -782,6 +804,7 @@ mod tests {
             mfa_pending: None,
             invited_by: None,
             username_changed_at: None,
+            sign_in_alerts: true,
         }
     }
 

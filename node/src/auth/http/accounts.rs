@@ -133,3 +133,28 @@ pub(super) async fn change_username(
     let account = storage::change_username(&s.store, &account.id, &username).await?;
     Ok(Json(AccountView::from(&account)))
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Mail the owner when the account is logged in to from a new device or network.
+    sign_in_alerts: Option<bool>,
+}
+
+/// Changes the account's settings; answers the account.
+#[utoipa::path(put, path = "/api/v1/auth/settings", tag = "auth", request_body = Settings,
+    responses((status = 200, body = AccountView)), security(("bearer" = [])))]
+pub(super) async fn update_settings(
+    State(s): State<AuthState>,
+    user: AuthUser,
+    Json(req): Json<Settings>,
+) -> ApiResult<Json<AccountView>> {
+    let (account, ()) = storage::update_account(&s.store, user.id(), |_, a| {
+        if let Some(on) = req.sign_in_alerts {
+            a.sign_in_alerts = on;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Json(AccountView::from(&account)))
+}

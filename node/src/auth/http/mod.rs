@@ -51,6 +51,7 @@ pub fn routes(state: AuthState) -> Router {
             post(mfa::regenerate_recovery_codes),
         )
         .route("/api/v1/auth/username", post(accounts::change_username))
+        .route("/api/v1/auth/settings", put(accounts::update_settings))
         .route("/api/v1/auth/email", post(email::change_email))
         .route("/api/v1/auth/email/confirm", post(email::confirm_email))
         .route(
@@ -94,6 +95,8 @@ pub struct AccountView {
     roles: Vec<Role>,
     verified: bool,
     mfa_enabled: bool,
+    /// Whether logins from new devices or networks are mailed (`PUT /auth/settings`).
+    sign_in_alerts: bool,
     /// Who invited this account, where it registered with an invitation.
     #[serde(skip_serializing_if = "Option::is_none")]
     invited_by: Option<String>,
@@ -109,6 +112,7 @@ impl From<&Account> for AccountView {
             verified: a.verified,
             mfa_enabled: a.mfa.is_some(),
             invited_by: a.invited_by.clone(),
+            sign_in_alerts: a.sign_in_alerts,
         }
     }
 }
@@ -125,6 +129,7 @@ impl From<&Account> for AccountView {
     sessions::logout,
     accounts::change_password,
     accounts::change_username,
+    accounts::update_settings,
     invitations::create_invitation,
     invitations::list_invitations,
     invitations::revoke_invitation,

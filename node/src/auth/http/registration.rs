@@ -83,6 +83,7 @@ pub(super) async fn register(
         mfa_pending: None,
         invited_by: None,
         username_changed_at: None,
+        sign_in_alerts: true,
     };
     // An address a verified account holds gets no token, only a word to its owner; the
     // answer is the same, so registering does not tell which addresses are here.

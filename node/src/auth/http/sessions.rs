@@ -123,6 +123,13 @@ pub(super) async fn start_session(
         ip: domain::approximate_ip(&client_ip(headers)),
         last_used_at: now(),
     };
+    if account.sign_in_alerts {
+        let (before, known) =
+            storage::seen_device(&s.store, &account.id, &session.user_agent, &session.ip)?;
+        if before && !known {
+            send_sign_in_alert(s, account, &session);
+        }
+    }
     let refresh = random_token();
     storage::start_session(
         &s.store,
@@ -132,6 +139,31 @@ pub(super) async fn start_session(
     )
     .await?;
     tokens(s, account, &session.id, refresh)
+}
+
+/// Tells the owner of a login from a device or network the account had not used lately.
+fn send_sign_in_alert(s: &AuthState, account: &Account, session: &Session) {
+    let device = if session.user_agent.is_empty() {
+        "an unnamed device"
+    } else {
+        &session.user_agent
+    };
+    let body = format!(
+        "Hello {username},\n\n\
+         your account \"{username}\" on {platform} was just logged in to from\n\
+         {device}, network {network}, at {at}.\n\n\
+         If it was you, nothing more is needed. If it was not, reset your\n\
+         password (POST /api/v1/auth/password/reset) and end that session\n\
+         (GET /api/v1/auth/sessions, DELETE /api/v1/auth/sessions/{{id}}).\n\n\
+         (These mails can be turned off: PUT /api/v1/auth/settings with\n\
+         {{\"sign_in_alerts\": false}}.)\n",
+        username = account.username,
+        platform = s.platform,
+        network = session.ip,
+        at = crate::platform::http::rfc3339(session.created_at),
+    );
+    s.mailer
+        .send(&account.email, "New sign-in to your Agora account", body);
 }
 
 pub(super) fn tokens(
