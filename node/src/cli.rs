@@ -175,6 +175,7 @@ async fn platform(
         keys: shared.keys.map(Arc::new),
         auth: Arc::new(shared.auth),
         mailer: shared.mailer,
+        digest_interval: Duration::from_secs(args.digest_interval_secs),
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),

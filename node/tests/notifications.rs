@@ -494,3 +494,70 @@ async fn messages_notify_only_those_no_push_reached() {
         .await
         .problem(404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_turned_on_for_email_come_as_a_digest_of_what_is_new_and_unread() {
+    let nats = Nats::start();
+    let node = Node::start_with(&nats, &[("AGORA_DIGEST_INTERVAL_SECS", "1")]);
+    let anon = node.client();
+    let (dina, eve) = (user(&anon, "dina").await, user(&anon, "eve").await);
+    profile_appears(&dina.1).await;
+    profile_appears(&eve.1).await;
+    let prefs = json!({"kinds": {"comment": {"in_app": true, "push": true, "email": true}}});
+    dina.1
+        .send("PUT", "/notifications/preferences", Some(prefs))
+        .await
+        .expect(200);
+    let p = post(&dina.1, json!({"text": "tell me by mail"})).await;
+    let comment = async || {
+        until_status(201, async || {
+            eve.1
+                .post(&format!("/posts/{p}/comments"), json!({"text": "hi!"}))
+                .await
+        })
+        .await;
+    };
+    comment().await;
+    // Reactions are not mailed (not turned on).
+    eve.1
+        .send(
+            "PUT",
+            &format!("/posts/{p}/reactions"),
+            Some(json!({"kind": "like"})),
+        )
+        .await
+        .expect(200);
+    let digests = |count: usize| {
+        let anon = anon.clone();
+        async move {
+            let start = std::time::Instant::now();
+            loop {
+                let mails = anon
+                    .get("/dev/mailbox?to=dina@example.org")
+                    .await
+                    .expect(200)["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m["subject"] == "Your Agora notifications")
+                    .map(|m| m["body"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>();
+                if mails.len() >= count || start.elapsed() > Duration::from_secs(20) {
+                    return mails;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let first = digests(1).await;
+    assert_eq!(first.len(), 1);
+    assert!(first[0].contains("1 × comment"), "{}", first[0]);
+    assert!(!first[0].contains("reaction"), "{}", first[0]);
+    assert!(!first[0].contains("hi!"), "counts only, never content");
+
+    // The next digest counts only what is new since the last one.
+    comment().await;
+    let second = digests(2).await;
+    assert_eq!(second.len(), 2);
+    assert!(second[1].contains("1 × comment"), "{}", second[1]);
+}

@@ -143,6 +143,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         keys: None,
         auth: Arc::new(settings.auth),
         mailer: Mailer::Log,
+        digest_interval: std::time::Duration::from_secs(86_400),
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),

@@ -5,7 +5,7 @@
 //!
 //! Publishes: `AccountRegistered`, `AccountVerified`, `RolesChanged`, `SessionsRevoked`
 //! ([`events`]).
-//! Consumes: nothing yet.
+//! Consumes: `notifications.DigestDue` (queues the digest mail; auth keeps the addresses).
 
 pub mod domain;
 pub mod error;
@@ -74,6 +74,11 @@ impl BoundedContext for Auth {
         <http::AuthApi as utoipa::OpenApi>::openapi()
     }
 
+    fn subscriptions(&self) -> crate::platform::context::Subscriptions {
+        crate::platform::context::Subscriptions::default()
+            .on::<crate::notifications::events::DigestDue>(storage::queue_digest)
+    }
+
     /// Needs the platform's signing key pair (`AGORA_JWT_PRIVATE_KEY`).
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let keys = platform
@@ -99,8 +104,59 @@ impl BoundedContext for Auth {
             state.store.clone(),
             platform.shutdown.clone(),
         ));
+        tokio::spawn(mail_digests(state.clone(), platform.shutdown.clone()));
         Ok(http::routes(state))
     }
+}
+
+/// Mails the digests the notifications context asked for, as they are queued. Runs until
+/// shutdown.
+async fn mail_digests(s: AuthState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut queued = storage::watch_queue(&s.store);
+    loop {
+        match storage::queued_digests(&s.store) {
+            Ok(digests) => {
+                for (queue_key, digest) in digests {
+                    send_digest(&s, &digest);
+                    if let Err(e) = storage::unqueue(&s.store, &queue_key).await {
+                        tracing::warn!(error = ?e, "digest left in the queue");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = ?e, "reading the digest queue failed"),
+        }
+        tokio::select! {
+            _ = &mut queued => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+fn send_digest(s: &AuthState, digest: &storage::QueuedDigest) {
+    let account = match storage::find_account(&s.store, &digest.account_id) {
+        Ok(Some(a)) if a.verified => a,
+        _ => return,
+    };
+    if !s.limits.may_mail(&account.email) {
+        return;
+    }
+    let total: u32 = digest.counts.values().sum();
+    let lines: String = digest
+        .counts
+        .iter()
+        .map(|(kind, n)| format!("  {n} × {}\n", kind.replace('_', " ")))
+        .collect();
+    let body = format!(
+        "Hello {username},\n\n\
+         you have {total} unread notification(s) on {platform}:\n\n{lines}\n\
+         (GET /api/v1/notifications to read them; choose what comes by mail with\n\
+         PUT /api/v1/notifications/preferences.)\n",
+        username = account.username,
+        platform = s.platform,
+    );
+    s.mailer
+        .send(&account.email, "Your Agora notifications", body);
 }
 
 /// How often registrations nobody verified in time are deleted.

@@ -4,7 +4,7 @@
 //! challenges, `pr/` password-reset tokens, `ec/` and `er/` address changes by their
 //! confirmation and report tokens, `s/` sessions, `sa/` sessions by account, `r/` refresh
 //! tokens, `ur/` usernames left and reserved to their account, `in/` invitations, `ih/`
-//! invitations by code hash, `ib/` by creator.
+//! invitations by code hash, `ib/` by creator, `mq/` digests waiting to be mailed.
 
 use crate::platform::envelope::Envelope;
 use crate::platform::error::{ApiResult, FieldError};
@@ -429,6 +429,50 @@ pub fn peek_token(store: &Store, purpose: Purpose, hash: &str) -> ApiResult<Opti
 /// Spends a one-time token in a transaction.
 pub fn spend_token(tx: &Tx, purpose: Purpose, hash: &str) -> TxResult<OneTimeToken> {
     take_token(tx, &token_key(purpose, hash))
+}
+
+/// A digest the notifications context asked to mail, queued until it is sent.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct QueuedDigest {
+    pub account_id: String,
+    pub counts: std::collections::BTreeMap<String, u32>,
+}
+
+/// Digests older than this when applied (a replay, a long outage) are not mailed.
+const DIGEST_FRESH_SECS: i64 = 3_600;
+
+/// Queues a digest (`mq/<event id>`) in the transaction that applies the event; the mail
+/// goes out from the queue ([`queued_digests`]), so a retried transaction never mails twice.
+pub fn queue_digest(
+    tx: &Tx,
+    e: &crate::platform::context::Event<crate::notifications::events::DigestDue>,
+) -> TxResult<()> {
+    if e.occurred_at.unix_timestamp() < now() - DIGEST_FRESH_SECS {
+        return Ok(());
+    }
+    let queued = QueuedDigest {
+        account_id: e.data.user_id.clone(),
+        counts: e.data.counts.clone(),
+    };
+    tx.put(&key("mq/", &[e.id]), &queued)
+}
+
+/// The queued digests, oldest first, with their queue keys.
+pub fn queued_digests(store: &Store) -> ApiResult<Vec<(Vec<u8>, QueuedDigest)>> {
+    let mut out = Vec::new();
+    for (id, value) in store.scan_after(b"mq/", None, 256)? {
+        let digest: QueuedDigest = crate::platform::storage::from_json(&value)?;
+        out.push((key("mq/", &[&String::from_utf8_lossy(&id)]), digest));
+    }
+    Ok(out)
+}
+
+pub async fn unqueue(store: &Store, queue_key: &[u8]) -> ApiResult<()> {
+    store.write(|tx| tx.remove(queue_key).map(|_| ())).await
+}
+
+pub fn watch_queue(store: &Store) -> sled::Subscriber {
+    store.data.watch_prefix(b"mq/")
 }
 
 /// How many accounts hold the admin role besides `except`, counting up to `enough`. (A

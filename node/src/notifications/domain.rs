@@ -105,13 +105,16 @@ impl Notification {
     }
 }
 
-/// Whether each kind shows in the list (and is pushed).
+/// Whether each kind shows in the list, is pushed, and is counted in the e-mail digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KindSettings {
     /// Kept in the notification list.
     pub in_app: bool,
     /// Pushed live to connected devices.
     pub push: bool,
+    /// Counted in the e-mail digest (off unless turned on).
+    #[serde(default)]
+    pub email: bool,
 }
 
 impl Default for KindSettings {
@@ -119,6 +122,7 @@ impl Default for KindSettings {
         KindSettings {
             in_app: true,
             push: true,
+            email: false,
         }
     }
 }
@@ -128,6 +132,16 @@ impl Default for KindSettings {
 pub struct Preferences {
     #[serde(default)]
     pub kinds: BTreeMap<Kind, KindSettings>,
+}
+
+impl Kind {
+    /// The kind as the API spells it (`friend_request`, ...).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
 }
 
 impl Preferences {

@@ -164,7 +164,7 @@ async fn delete_notification(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The caller's preferences per kind (kinds not named are on).
+/// The caller's preferences per kind (kinds not named are in the list and pushed, not mailed).
 #[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications", responses((status = 200, body = Preferences)), security(("bearer" = [])))]
 async fn get_preferences(
     State(s): State<NotificationsState>,
@@ -174,7 +174,8 @@ async fn get_preferences(
 }
 
 /// Sets the caller's preferences per kind: `in_app` off keeps a kind out of the list,
-/// `push` off keeps it off the push channel.
+/// `push` off keeps it off the push channel, `email` on counts it in the e-mail digest
+/// (every `AGORA_DIGEST_INTERVAL_SECS`, a day by default).
 #[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications", request_body = Preferences,
     responses((status = 200, body = Preferences), (status = 422)), security(("bearer" = [])))]
 async fn set_preferences(

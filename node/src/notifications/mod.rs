@@ -11,7 +11,8 @@
 //! themselves are projections, rebuilt with the same ids.
 //! New activity is pushed live (`notification`) to the user's devices.
 //!
-//! Publishes: nothing ([`events`]).
+//! Publishes: `DigestDue` ([`events`]): counts of unread notifications a user wants by
+//! e-mail, every `AGORA_DIGEST_INTERVAL_SECS`; auth mails them.
 //! Consumes: `users.FriendRequestSent|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
 //! `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted|ReactionSet`,
 //! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|GroupInvitationSent|JoinRequested`,
@@ -99,11 +100,58 @@ impl BoundedContext for Notifications {
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         tokio::spawn(push_new_activity(store.clone(), platform.push()));
+        tokio::spawn(send_digests(
+            store.clone(),
+            platform.digest_interval,
+            platform.shutdown.clone(),
+        ));
         Ok(http::routes(NotificationsState {
             store,
             verifier: platform.verifier.clone(),
         }))
     }
+}
+
+/// Every `interval`, counts for each user who wants some kind by e-mail what is unread
+/// since their last digest, and publishes `DigestDue` when there is anything (auth mails
+/// it). Runs until shutdown.
+async fn send_digests(
+    store: Store,
+    interval: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = digest_round(&store).await {
+            tracing::warn!(error = ?e, "digest round failed");
+        }
+    }
+}
+
+async fn digest_round(store: &Store) -> crate::platform::error::ApiResult<()> {
+    // A boundary every activity so far sorts below (ULIDs of this millisecond or older).
+    let until = ulid::Ulid::from_parts(
+        u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+            .unwrap_or_default(),
+        u128::MAX,
+    )
+    .to_string();
+    for user in storage::digest_subscribers(store)? {
+        let since = storage::last_digest(store, &user)?;
+        let counts = storage::digest_counts(store, &user, since.as_deref())?;
+        let digest = (!counts.is_empty()).then(|| events::DigestDue {
+            user_id: user.clone(),
+            counts: counts
+                .into_iter()
+                .map(|(kind, n)| (kind.name(), n))
+                .collect(),
+        });
+        storage::record_digest(store, &user, &until, digest.as_ref()).await?;
+    }
+    Ok(())
 }
 
 /// Activity older than this is not pushed: a rebuild rewrites every list entry, and those

@@ -5,7 +5,8 @@
 //! `gm/<group><user>` memberships, `pv/<post>` who may read a post, `ca/<comment>` comment
 //! authors. Own truth (kept by rebuild): `rd/<user><id>` read marks (the activity read),
 //! `ra/<user>` "all read up to", `hd/<user><id>` deleted by the user, `pr/<user>`
-//! preferences, `mu/<user><post>` muted posts.
+//! preferences, `mu/<user><post>` muted posts, `dg/<user>` where the last e-mail digest
+//! ended.
 
 use crate::groups::events::{self as groups, GroupPrivacy};
 use crate::messages::events as messages;
@@ -630,4 +631,76 @@ pub async fn set_mute(store: &Store, user: &str, post: &str, on: bool) -> ApiRes
 /// For the push watcher: the raw data tree.
 pub fn watch_list(store: &Store) -> sled::Subscriber {
     store.data.watch_prefix(LIST.as_bytes())
+}
+
+// ----- the e-mail digest -----
+
+/// How many list entries one digest looks at, newest first.
+const DIGEST_SCAN: usize = 1_000;
+
+/// The users who want some kind by e-mail (only those who changed their preferences can).
+pub fn digest_subscribers(store: &Store) -> ApiResult<Vec<String>> {
+    let mut out = Vec::new();
+    for (user, value) in store.scan_after(b"pr/", None, usize::MAX)? {
+        let prefs: Preferences = crate::platform::storage::from_json(&value)?;
+        if prefs.kinds.values().any(|k| k.email) {
+            out.push(String::from_utf8_lossy(&user).into_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Unread notifications still shown, of kinds the user wants by e-mail, with activity
+/// after `since` (a ULID boundary), counted by kind.
+pub fn digest_counts(
+    store: &Store,
+    user: &str,
+    since: Option<&str>,
+) -> ApiResult<std::collections::BTreeMap<Kind, u32>> {
+    let prefs = preferences(store, user)?;
+    let mut counts = std::collections::BTreeMap::new();
+    for entry in store
+        .keys_newest_first(&key("nl/", &[user]))
+        .take(DIGEST_SCAN)
+    {
+        let entry = entry?;
+        let Some((activity, id)) = entry.split_at_checked(26) else {
+            continue;
+        };
+        if since.is_some_and(|s| s.as_bytes() >= activity) {
+            break;
+        }
+        let id = String::from_utf8_lossy(id);
+        if let Some(n) = notification(store, user, &id)?
+            && prefs.of(n.kind).email
+            && !read(store, &n)?
+            && shown(store, &n)?
+        {
+            *counts.entry(n.kind).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// Where the user's last digest ended (a ULID boundary), if any.
+pub fn last_digest(store: &Store, user: &str) -> ApiResult<Option<String>> {
+    store.get(&key("dg/", &[user]))
+}
+
+/// Records that a digest up to `until` went out, and publishes it, in one transaction.
+pub async fn record_digest(
+    store: &Store,
+    user: &str,
+    until: &str,
+    digest: Option<&super::events::DigestDue>,
+) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            tx.put(&key("dg/", &[user]), &until)?;
+            match digest {
+                Some(d) => tx.emit(&crate::platform::envelope::Envelope::new("system", user, d)),
+                None => Ok(()),
+            }
+        })
+        .await
 }

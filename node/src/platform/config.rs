@@ -20,6 +20,10 @@ pub struct PlatformArgs {
     /// Directory holding one sled database per context.
     #[arg(long, env = "AGORA_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Seconds between e-mail digests of unread notifications (the notifications context;
+    /// only kinds a user turned `email` on are counted).
+    #[arg(long, env = "AGORA_DIGEST_INTERVAL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub digest_interval_secs: u64,
 }
 
 /// The event bus.

@@ -100,6 +100,8 @@ pub struct Platform {
     pub auth: Arc<AuthArgs>,
     /// Where mail goes.
     pub mailer: Mailer,
+    /// How often the notifications context counts what to mail as a digest.
+    pub digest_interval: std::time::Duration,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
     /// The contexts started in this process, each store flushed once more at shutdown.
