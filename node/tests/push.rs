@@ -190,12 +190,91 @@ async fn a_reconnect_gets_exactly_what_it_missed() {
             .unwrap();
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
-    let ids: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("id: "))
-        .collect();
-    assert_eq!(ids, [missed[0].as_str(), missed[1].as_str(), live.as_str()]);
-    assert!(text.contains("event: message.created"), "{text}");
+    // The messages, in order; besides them only the notification that messages came
+    // while Bob had no connection (it is in his list, so it is replayed too).
+    let mut message_ids = Vec::new();
+    for block in text.split("\n\n") {
+        let field = |name: &str| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .map(str::to_string)
+        };
+        match field("event").as_deref() {
+            Some("message.created") => message_ids.push(field("id").unwrap()),
+            Some("notification") => assert!(block.contains("\"kind\":\"message\""), "{block}"),
+            Some(other) => panic!("unexpected {other}: {block}"),
+            None => {}
+        }
+    }
+    assert_eq!(
+        message_ids,
+        [missed[0].as_str(), missed[1].as_str(), live.as_str()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_gets_the_notifications_it_missed() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
+    let post = until_status(201, async || {
+        bob.1.post("/posts", json!({"text": "mine"})).await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ws = connect(&node, &bob.1, "").await.unwrap();
+    ann.1
+        .post_empty(&format!("/users/{}/friend-request", bob.0))
+        .await
+        .expect(201);
+    let seen = next_of(&mut ws, "notification").await;
+    assert_eq!(seen["data"]["notification"]["kind"], "friend_request");
+    let seen = seen["id"].as_str().unwrap().to_string();
+    ws.close(None).await.unwrap();
+    drop(ws);
+
+    until_status(201, async || {
+        ann.1
+            .post(&format!("/posts/{post}/comments"), json!({"text": "nice"}))
+            .await
+    })
+    .await;
+    eventually("the comment is notified", || {
+        let bob = bob.1.clone();
+        async move {
+            bob.get("/notifications").await.body["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|n| n["kind"] == "comment"))
+        }
+    })
+    .await;
+    let mut ws = connect(&node, &bob.1, &format!("?since={seen}"))
+        .await
+        .unwrap();
+    let missed = next_of(&mut ws, "notification").await;
+    assert_eq!(
+        missed["data"]["notification"]["kind"], "comment",
+        "{missed}"
+    );
+    assert!(missed["id"].as_str().unwrap() > seen.as_str());
+    ann.1
+        .send(
+            "PUT",
+            &format!("/posts/{post}/reactions"),
+            Some(json!({"kind": "like"})),
+        )
+        .await
+        .expect(200);
+    let live = next_of(&mut ws, "notification").await;
+    assert_eq!(
+        live["data"]["notification"]["kind"], "reaction",
+        "live after the missed one, the comment not twice: {live}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,10 +4,12 @@
 //!
 //! Each connection subscribes to its user's core NATS subject only, so a sender on one
 //! gateway reaches a recipient on another. A client that reconnects with the id of the
-//! last event it saw (`?since=`, or SSE's `Last-Event-ID`) first gets the messages it
-//! missed, read back through the messages context's `GET /conversations/updates` (over
-//! the same routes every request takes: in process in `dev`, over HTTP in a cluster), then
-//! live events, without repeats. Each connection has a bounded queue: a client that does
+//! last event it saw (`?since=`, or SSE's `Last-Event-ID`) first gets what it missed: the
+//! messages, read back through the messages context's `GET /conversations/updates`, and
+//! the notifications with new activity, through `GET /notifications/updates` (over the
+//! same routes every request takes: in process in `dev`, over HTTP in a cluster), then
+//! live events, without repeats. Every push id is a ULID (a message's id, a notification's
+//! latest activity), so one `since` serves both. Each connection has a bounded queue: a client that does
 //! not read is disconnected (close code 4008), never allowed to grow the gateway's memory.
 //! The connection ends when the access token expires (4002) and on shutdown (1001).
 
@@ -309,7 +311,7 @@ async fn events(
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "missed messages not read back"),
+            Err(e) => tracing::warn!(error = %e, "missed events not read back"),
         }
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -331,7 +333,8 @@ async fn events(
                     continue;
                 };
                 // Read back already (it arrived while the missed ones were read).
-                if event.kind == "message.created" && resumed_to.as_ref().is_some_and(|r| event.id <= *r) {
+                let replayable = matches!(event.kind.as_str(), "message.created" | "notification");
+                if replayable && resumed_to.as_ref().is_some_and(|r| event.id <= *r) {
                     continue;
                 }
                 if !offer(&tx, event, &ending) {
@@ -358,24 +361,57 @@ struct UpdatesPage {
     has_more: bool,
 }
 
-/// The messages created after `since` in the caller's conversations, oldest first.
+/// A page of `GET /notifications/updates`.
+#[derive(Deserialize)]
+struct NotificationPage {
+    items: Vec<serde_json::Value>,
+    has_more: bool,
+    unread_count: u64,
+}
+
+/// What happened after `since` that the client must not miss, oldest first: the messages
+/// created in its conversations, and the notifications with new activity. (Every push id
+/// is a ULID, so one `since` serves both.)
 async fn missed(contexts: &Router, token: &str, since: &str) -> anyhow::Result<Vec<PushEvent>> {
+    let mut events = missed_messages(contexts, token, since).await?;
+    match missed_notifications(contexts, token, since).await {
+        Ok(notifications) => events.extend(notifications),
+        // A platform without the notifications context still resumes its messages.
+        Err(e) => tracing::debug!(error = %e, "missed notifications not read back"),
+    }
+    // A `resync` (too much missed) goes last; the rest in the order it happened.
+    events.sort_by(|a, b| (a.id.is_empty(), &a.id).cmp(&(b.id.is_empty(), &b.id)));
+    Ok(events)
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    contexts: &Router,
+    token: &str,
+    uri: String,
+) -> anyhow::Result<T> {
+    let request = Request::get(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())?;
+    let response = contexts.clone().oneshot(request).await?;
+    anyhow::ensure!(
+        response.status() == StatusCode::OK,
+        "updates answered {}",
+        response.status()
+    );
+    let body = axum::body::to_bytes(response.into_body(), 16 << 20).await?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+async fn missed_messages(
+    contexts: &Router,
+    token: &str,
+    since: &str,
+) -> anyhow::Result<Vec<PushEvent>> {
     let mut events = Vec::new();
     let mut after = since.to_string();
     for _ in 0..RESUME_PAGES {
-        let request = Request::get(format!(
-            "/api/v1/conversations/updates?after={after}&limit=500"
-        ))
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Body::empty())?;
-        let response = contexts.clone().oneshot(request).await?;
-        anyhow::ensure!(
-            response.status() == StatusCode::OK,
-            "updates answered {}",
-            response.status()
-        );
-        let body = axum::body::to_bytes(response.into_body(), 16 << 20).await?;
-        let page: UpdatesPage = serde_json::from_slice(&body)?;
+        let uri = format!("/api/v1/conversations/updates?after={after}&limit=500");
+        let page: UpdatesPage = get_json(contexts, token, uri).await?;
         for item in page.items {
             let id = item
                 .get("id")
@@ -391,6 +427,35 @@ async fn missed(contexts: &Router, token: &str, since: &str) -> anyhow::Result<V
     }
     // More was missed than is worth replaying: the client reloads its lists.
     events.push(PushEvent::new("", "resync", serde_json::json!({})));
+    Ok(events)
+}
+
+async fn missed_notifications(
+    contexts: &Router,
+    token: &str,
+    since: &str,
+) -> anyhow::Result<Vec<PushEvent>> {
+    let uri = format!("/api/v1/notifications/updates?after={since}&limit=500");
+    let page: NotificationPage = get_json(contexts, token, uri).await?;
+    let mut events: Vec<PushEvent> = page
+        .items
+        .into_iter()
+        .map(|item| {
+            let id = item
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let data = serde_json::json!({
+                "notification": item.get("notification"),
+                "unread_count": page.unread_count,
+            });
+            PushEvent::new(id, "notification", data)
+        })
+        .collect();
+    if page.has_more {
+        events.push(PushEvent::new("", "resync", serde_json::json!({})));
+    }
     Ok(events)
 }
 

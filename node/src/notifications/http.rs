@@ -5,8 +5,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::http::{Json, Page, PageParams, Query, path_id, rfc3339};
@@ -21,6 +21,7 @@ pub fn routes(state: NotificationsState) -> Router {
     Router::new()
         .route("/api/v1/notifications", get(list_notifications))
         .route("/api/v1/notifications/unread", get(unread))
+        .route("/api/v1/notifications/updates", get(updates))
         .route("/api/v1/notifications/read-all", post(read_all))
         .route(
             "/api/v1/notifications/preferences",
@@ -75,6 +76,69 @@ fn decode_cursor(cursor: &str) -> ApiResult<Position> {
         activity: ulid(activity)?,
         id: ulid(id)?,
     })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatesQuery {
+    /// The id of the last push event seen (a ULID).
+    after: String,
+    /// 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+/// One notification with new activity, as the push channel sent it (`id`: the activity).
+#[derive(Serialize, ToSchema)]
+pub struct Activity {
+    /// The activity: the id of the push event that announced it.
+    id: String,
+    notification: NotificationView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationUpdates {
+    /// Oldest activity first.
+    items: Vec<Activity>,
+    has_more: bool,
+    unread_count: usize,
+}
+
+/// What a reconnecting device missed: notifications with activity after `after`, oldest
+/// first (the push channel's resume reads it; so may a client).
+#[utoipa::path(get, path = "/api/v1/notifications/updates", tag = "notifications", params(UpdatesQuery),
+    responses((status = 200, body = NotificationUpdates), (status = 422)), security(("bearer" = [])))]
+async fn updates(
+    State(s): State<NotificationsState>,
+    user: AuthUser,
+    Query(q): Query<UpdatesQuery>,
+) -> ApiResult<Json<NotificationUpdates>> {
+    let after = ulid::Ulid::from_string(&q.after)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::field("after", "must be the id of a push event"))?;
+    let limit = match q.limit {
+        None => 100,
+        Some(n @ 1..=500) => n as usize,
+        Some(_) => return Err(ApiError::field("limit", "must be between 1 and 500")),
+    };
+    let rows = storage::updates(&s.store, user.id(), &after, limit + 1)?;
+    let has_more = rows.len() > limit;
+    let mut items = Vec::new();
+    for (position, n) in rows.into_iter().take(limit) {
+        if storage::shown(&s.store, &n)?
+            && storage::preferences(&s.store, user.id())?.of(n.kind).push
+        {
+            let read = storage::read(&s.store, &n)?;
+            items.push(Activity {
+                id: position.activity,
+                notification: view(n, read),
+            });
+        }
+    }
+    Ok(Json(NotificationUpdates {
+        items,
+        has_more,
+        unread_count: storage::unread(&s.store, user.id())?,
+    }))
 }
 
 /// The caller's notifications, newest activity first (a grouped one moves up when
@@ -226,6 +290,7 @@ async fn unmute_post(
 #[openapi(paths(
     list_notifications,
     unread,
+    updates,
     read_one,
     read_all,
     delete_notification,

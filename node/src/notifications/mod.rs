@@ -176,16 +176,19 @@ async fn push_new_activity(store: Store, push: Push) {
         if !fresh {
             continue;
         }
-        if let Err(e) = push_one(&store, &push, &user, &id) {
+        if let Err(e) = push_one(&store, &push, &user, &activity, &id) {
             tracing::warn!(error = %e, "notification not pushed");
         }
     }
 }
 
+/// Pushes one notification's new activity; the push event's id is the activity (a ULID,
+/// like every push id, so a reconnecting device resumes after it).
 fn push_one(
     store: &Store,
     push: &Push,
     user: &str,
+    activity: &str,
     id: &str,
 ) -> crate::platform::error::ApiResult<()> {
     let Some(n) = storage::notification(store, user, id)? else {
@@ -199,7 +202,7 @@ fn push_one(
     let data = serde_json::json!({"notification": http::view(n, read), "unread_count": unread});
     push.send(
         &[user.to_string()],
-        &PushEvent::new(id, "notification", data),
+        &PushEvent::new(activity, "notification", data),
     );
     Ok(())
 }

@@ -535,6 +535,38 @@ pub fn list(
     Ok(out)
 }
 
+/// A user's notifications with activity after `after` (a ULID), oldest activity first, at
+/// most `limit` list entries read: what a reconnecting device missed.
+pub fn updates(
+    store: &Store,
+    user: &str,
+    after: &str,
+    limit: usize,
+) -> ApiResult<Vec<(Position, Notification)>> {
+    let prefix = key("nl/", &[user]);
+    // Past every entry of the `after` activity: ids are ULIDs, and '~' sorts above them.
+    let start = key("nl/", &[user, after, "~"]);
+    let mut out = Vec::new();
+    for item in store.data.range(start..).take(limit) {
+        let (k, _) = item?;
+        let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
+            break;
+        };
+        let rest = String::from_utf8_lossy(rest).into_owned();
+        let Some((activity, id)) = rest.split_at_checked(26) else {
+            continue;
+        };
+        if let Some(n) = notification(store, user, id)? {
+            let position = Position {
+                activity: activity.into(),
+                id: id.into(),
+            };
+            out.push((position, n));
+        }
+    }
+    Ok(out)
+}
+
 /// Unread notifications still shown, counted up to [`domain::UNREAD_CAP`].
 pub fn unread(store: &Store, user: &str) -> ApiResult<usize> {
     let all: Option<String> = store.get(&key("ra/", &[user]))?;
