@@ -29,6 +29,7 @@ pub struct FeedQuery {
     #[serde(default)]
     order: Order,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page (of the same order).
     cursor: Option<String>,

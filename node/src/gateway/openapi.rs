@@ -2,15 +2,21 @@
 
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr};
 
 use crate::platform::context::Context;
+use crate::platform::error::{FieldError, Problem};
 
 #[derive(OpenApi)]
-#[openapi(info(
-    title = "Agora API",
-    description = "The public API of one Agora platform. Errors are RFC 9457 problem+json."
-))]
+#[openapi(
+    info(
+        title = "Agora API",
+        description = "The public API of one Agora platform. Errors are RFC 9457 problem+json."
+    ),
+    components(schemas(Problem, FieldError))
+)]
 struct Base;
 
 /// The whole document.
@@ -29,7 +35,123 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            complete(operation);
+        }
+    }
+    unique_operation_ids(&mut doc);
     doc
+}
+
+/// Operation ids are the handlers' names; where two contexts chose the same name
+/// (`remove_member`), both are prefixed with their context (`groups_remove_member`).
+fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for item in doc.paths.paths.values() {
+        for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = &op.operation_id {
+                *seen.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let tag = op.tags.iter().flatten().next().cloned().unwrap_or_default();
+            if let Some(id) = op.operation_id.as_mut()
+                && seen.get(id.as_str()).is_some_and(|n| *n > 1)
+            {
+                *id = format!("{tag}_{id}");
+            }
+        }
+    }
+}
+
+/// Adds what every operation can answer besides what its handler documents, in one place
+/// so that no operation forgets one: 401 where a token is needed, 400/413/415/422 where a
+/// body is read, 422 where a query is, 404 where a path names a resource, 429 (the edge's
+/// rate limits) and 503 (a context unavailable behind the gateway) everywhere; every
+/// response gets a description, and every error response the problem+json schema.
+fn complete(operation: &mut Operation) {
+    use utoipa::openapi::Response as Answer;
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let has_body = operation.request_body.is_some();
+    let params = operation.parameters.iter().flatten();
+    let (mut in_path, mut in_query) = (false, false);
+    for param in params {
+        if let RefOr::T(p) = param {
+            in_path |= p.parameter_in == ParameterIn::Path;
+            in_query |= p.parameter_in == ParameterIn::Query;
+        }
+    }
+    let responses = &mut operation.responses.responses;
+    let mut add = |status: &str, why: &str| {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::T(Answer::new(why)));
+    };
+    if secured {
+        add(
+            "401",
+            "Missing, invalid or expired access token, or a session that ended",
+        );
+    }
+    if has_body {
+        add("400", "The body is not valid JSON");
+        add("413", "The body is larger than the platform accepts");
+        add("415", "The body is not `application/json`");
+    }
+    if has_body || in_query {
+        add(
+            "422",
+            "A field or parameter is invalid (each named in `errors`)",
+        );
+    }
+    if in_path {
+        add("404", "No such resource, or not one the caller may see");
+    }
+    add("429", "Rate limited; `Retry-After` says when to try again");
+    add("503", "A context behind the gateway is unavailable; retry");
+    let problem = Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem"))));
+    for (status, answer) in responses.iter_mut() {
+        let RefOr::T(answer) = answer else { continue };
+        if answer.description.trim().is_empty() {
+            answer.description = reason(status).to_string();
+        }
+        let error = status.starts_with('4') || status.starts_with('5');
+        if error && answer.content.is_empty() {
+            answer
+                .content
+                .insert("application/problem+json".into(), RefOr::T(problem.clone()));
+        }
+    }
+}
+
+/// The reason phrase of a status, for responses documented without a description.
+fn reason(status: &str) -> &'static str {
+    status
+        .parse::<u16>()
+        .ok()
+        .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or("Response")
 }
 
 /// The document as pretty JSON (what `docs/openapi.json` holds).
@@ -54,6 +176,56 @@ pub async fn serve() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The committed document is valid OpenAPI 3.1, by a validator that is not ours
+    /// (openapi-spec-validator, installed by scripts/install-tools).
+    #[test]
+    fn the_document_is_valid_openapi_3_1() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let tool = root.join(".tools/bin/openapi-spec-validator");
+        assert!(
+            tool.exists(),
+            "openapi-spec-validator is missing: run scripts/install-tools (scripts/test does)"
+        );
+        let out = std::process::Command::new(&tool)
+            .args(["--schema", "3.1", "--errors", "all"])
+            .arg(root.join("docs/openapi.json"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Every secured operation documents 401, every error response the problem schema.
+    #[test]
+    fn every_operation_documents_its_failures_as_problems() {
+        let doc = document();
+        for (path, item) in &doc.paths.paths {
+            for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                let responses = &op.responses.responses;
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    assert!(responses.contains_key("401"), "{path}: no 401");
+                }
+                for (status, answer) in responses {
+                    let RefOr::T(answer) = answer else { continue };
+                    assert!(!answer.description.is_empty(), "{path} {status}");
+                    if status.starts_with('4') {
+                        assert!(
+                            answer.content.contains_key("application/problem+json"),
+                            "{path} {status}: not a problem"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     /// `docs/openapi.json` is generated: this fails when it drifts from the code.
     /// Regenerate with `AGORA_WRITE_OPENAPI=1 cargo test -p agora-node openapi`.

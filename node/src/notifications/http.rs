@@ -84,6 +84,7 @@ pub struct UpdatesQuery {
     /// The id of the last push event seen (a ULID).
     after: String,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 

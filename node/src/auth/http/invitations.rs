@@ -117,6 +117,7 @@ pub struct InvitationQuery {
     /// Everyone's invitations (admins only); otherwise the caller's own.
     #[serde(default)]
     all: bool,
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     cursor: Option<String>,
 }

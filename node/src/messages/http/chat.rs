@@ -305,6 +305,7 @@ pub struct UpdatesQuery {
     /// The id of the newest message the client has (a push event's `id`).
     after: String,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 

@@ -267,11 +267,13 @@ pub struct AudienceQuery {
     group: Option<String>,
     /// Posts of this page.
     page: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     cursor: Option<String>,
 }
 
-/// The posts of a group (`?group=`) or page (`?page=`), newest first.
+/// The posts of a group (`?group=`) or page (`?page=`), newest first: exactly one of the
+/// two is required (422 otherwise).
 #[utoipa::path(get, path = "/api/v1/posts", tag = "posts", params(AudienceQuery), responses((status = 200, body = Page<PostView>), (status = 404), (status = 422)))]
 pub(super) async fn list_posts(
     State(s): State<PostsState>,
