@@ -85,7 +85,8 @@ fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
 }
 
 /// Adds what every operation can answer besides what its handler documents, in one place
-/// so that no operation forgets one: 401 where a token is needed, 400/413/415/422 where a
+/// so that no operation forgets one: 401 everywhere (a bad token is refused at the edge
+/// even where none is needed), 400/413/415/422 where a
 /// body is read, 422 where a query is, 404 where a path names a resource, 429 (the edge's
 /// rate limits) and 503 (a context unavailable behind the gateway) everywhere; every
 /// response gets a description, and every error response the problem+json schema.
@@ -107,12 +108,16 @@ fn complete(operation: &mut Operation) {
             .entry(status.to_string())
             .or_insert_with(|| RefOr::T(Answer::new(why)));
     };
-    if secured {
-        add(
-            "401",
-            "Missing, invalid or expired access token, or a session that ended",
-        );
-    }
+    // The edge checks any bearer token on any route, so even an open operation answers
+    // 401 to a bad one.
+    add(
+        "401",
+        if secured {
+            "Missing, invalid or expired access token, or a session that ended"
+        } else {
+            "A token was given and is invalid, expired or of a session that ended (optional here)"
+        },
+    );
     if has_body {
         add("400", "The body is not valid JSON");
         add("413", "The body is larger than the platform accepts");
@@ -198,6 +203,28 @@ mod tests {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Schemas are merged by name: two contexts naming different schemas alike would
+    /// leave one of them describing the other's responses.
+    #[test]
+    fn no_two_contexts_define_a_schema_of_the_same_name() {
+        let mut seen = std::collections::BTreeMap::<String, (String, String)>::new();
+        for c in Context::ALL {
+            let doc = crate::bounded_context(c).openapi();
+            for (name, schema) in doc.components.iter().flat_map(|c| c.schemas.iter()) {
+                let json = serde_json::to_string(schema).unwrap();
+                if let Some((other, earlier)) = seen.get(name) {
+                    assert_eq!(
+                        earlier,
+                        &json,
+                        "schema {name} differs between {other} and {}",
+                        c.name()
+                    );
+                }
+                seen.insert(name.clone(), (c.name().to_string(), json));
+            }
+        }
     }
 
     /// Every secured operation documents 401, every error response the problem schema.

@@ -127,8 +127,10 @@ impl Default for KindSettings {
     }
 }
 
-/// A user's notification preferences: per kind; kinds not named keep the default (on).
+/// A user's notification preferences: per kind; kinds not named keep the default (in the
+/// list and pushed, not mailed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = NotificationPreferences)]
 pub struct Preferences {
     #[serde(default)]
     pub kinds: BTreeMap<Kind, KindSettings>,

@@ -178,6 +178,7 @@ async fn list_notifications(
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = UnreadNotifications)]
 pub struct Unread {
     /// Unread notifications, counted up to 1,000 (show "999+").
     count: usize,

@@ -2,7 +2,7 @@
 //! needs one. Their creators (every account, or only admins, by `AGORA_INVITATIONS_BY`)
 //! set an expiry and a number of uses; admins see and revoke everyone's.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::platform::config::{InvitationsBy, Registration};
 use crate::platform::error::{ApiError, ApiResult, FieldError};
-use crate::platform::http::{Json, Page, PageParams, path_id, rfc3339};
+use crate::platform::http::{Json, Page, PageParams, Query, path_id, rfc3339};
 use crate::platform::tokens::{AuthUser, Role};
 
 use super::super::AuthState;
