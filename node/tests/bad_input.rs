@@ -274,4 +274,18 @@ async fn no_body_shape_gets_a_500() {
             }
         }
     }
+    // A struct is not read from an array (serde would, field by field): the body must be
+    // an object, and nothing changes.
+    let before = c.get("/users/me").await.expect(200);
+    let array = c
+        .raw(
+            "PATCH",
+            "/users/me",
+            "application/json",
+            b"[\"Someone else\", null]".to_vec(),
+        )
+        .await
+        .problem(422);
+    assert_eq!(array["errors"][0]["field"], "body", "{array}");
+    assert_eq!(c.get("/users/me").await.expect(200), before);
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::http::{Json, Page, PageParams, Query, path_id, rfc3339};
+use crate::platform::http::{ActivityPageParams, Json, Page, Query, path_id, rfc3339};
 use crate::platform::tokens::AuthUser;
 
 use super::NotificationsState;
@@ -82,6 +82,7 @@ fn decode_cursor(cursor: &str) -> ApiResult<Position> {
 #[serde(deny_unknown_fields)]
 pub struct UpdatesQuery {
     /// The id of the last push event seen (a ULID).
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")]
     after: String,
     /// 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500)]
@@ -144,12 +145,12 @@ async fn updates(
 
 /// The caller's notifications, newest activity first (a grouped one moves up when
 /// someone new joins it).
-#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(ActivityPageParams),
     responses((status = 200, body = Page<NotificationView>), (status = 422)), security(("bearer" = [])))]
 async fn list_notifications(
     State(s): State<NotificationsState>,
     user: AuthUser,
-    Query(page): Query<PageParams>,
+    Query(page): Query<ActivityPageParams>,
 ) -> ApiResult<Json<Page<NotificationView>>> {
     let limit = page.limit()?;
     let mut before = page.cursor.as_deref().map(decode_cursor).transpose()?;

@@ -42,6 +42,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 ApiError::MalformedBody(rejection.body_text())
             }
         })?;
+        // Every body of this API is an object; serde would also read a struct from an
+        // array (`[null, null]`, field by field), which no client means.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::field("body", "must be a JSON object"));
+        }
         parse_json(&bytes).map(Json)
     }
 }
@@ -132,6 +137,29 @@ pub struct PageParams {
     /// The `next_cursor` of the previous page.
     #[param(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")]
     pub cursor: Option<String>,
+}
+
+/// `?limit=&cursor=` of a list ordered by activity (conversations, notifications), whose
+/// cursor is an activity and an id: two ULIDs.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityPageParams {
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Z]{52}$")]
+    pub cursor: Option<String>,
+}
+
+impl ActivityPageParams {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        PageParams {
+            limit: self.limit,
+            cursor: None,
+        }
+        .limit()
+    }
 }
 
 impl PageParams {

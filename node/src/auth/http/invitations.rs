@@ -119,6 +119,8 @@ pub struct InvitationQuery {
     all: bool,
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")]
     cursor: Option<String>,
 }
 

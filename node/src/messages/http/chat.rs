@@ -303,6 +303,7 @@ pub(super) async fn typing(
 #[serde(deny_unknown_fields)]
 pub struct UpdatesQuery {
     /// The id of the newest message the client has (a push event's `id`).
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")]
     after: String,
     /// 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::platform::error::ApiResult;
-use crate::platform::http::{Json, Page, PageParams, Query, path_id};
+use crate::platform::http::{ActivityPageParams, Json, Page, Query, path_id};
 use crate::platform::tokens::AuthUser;
 use crate::platform::unix_now;
 
@@ -119,12 +119,12 @@ fn decode_cursor(cursor: &str) -> ApiResult<Activity> {
 
 /// The caller's conversations, most recently active first. A conversation that gets a
 /// new message moves to the top: pages already served never shift or repeat.
-#[utoipa::path(get, path = "/api/v1/conversations", tag = "messages", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "messages", params(ActivityPageParams),
     responses((status = 200, body = Page<ConversationView>), (status = 422)), security(("bearer" = [])))]
 pub(super) async fn list_conversations(
     State(s): State<MessagesState>,
     user: AuthUser,
-    Query(page): Query<PageParams>,
+    Query(page): Query<ActivityPageParams>,
 ) -> ApiResult<Json<Page<ConversationView>>> {
     let limit = page.limit()?;
     let before = page.cursor.as_deref().map(decode_cursor).transpose()?;

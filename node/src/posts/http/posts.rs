@@ -269,6 +269,8 @@ pub struct AudienceQuery {
     page: Option<String>,
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")]
     cursor: Option<String>,
 }
 
