@@ -164,6 +164,8 @@ async fn bad_profile_edits_and_unknown_ids_change_nothing() {
         json!({"website": "javascript:alert(1)"}),
         json!({"display_name": "ok", "bio": 5}),
         json!({"nickname": "x"}),
+        json!({}),
+        json!({"bio": null, "location": null}),
     ];
     for body in bad {
         bea.patch("/users/me", body.clone()).await.problem(422);

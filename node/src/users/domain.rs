@@ -132,6 +132,16 @@ pub struct ProfileFields {
 /// Checks every field of a profile change at once: a display name of 1 to 64 characters,
 /// a bio of at most 500 (newlines allowed), a location of at most 100, an http(s) website.
 pub fn clean_profile(fields: ProfileFields) -> Result<ProfileFields, Error> {
+    let nothing = fields.display_name.is_none()
+        && fields.bio.is_none()
+        && fields.location.is_none()
+        && fields.website.is_none();
+    if nothing {
+        return Err(Error::Invalid(vec![FieldError::new(
+            "body",
+            "give at least one of display_name, bio, location, website",
+        )]));
+    }
     let mut errors = Vec::<FieldError>::new();
     let mut check = |r: Result<String, FieldError>| match r {
         Ok(v) => Some(v),

@@ -34,7 +34,7 @@ pub(super) async fn list_requests(
 }
 
 /// Approves a join request (moderators and admins).
-#[utoipa::path(post, path = "/api/v1/groups/{id}/requests/{user}/approve", tag = "groups", params(("id" = String, Path), ("user" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/groups/{id}/requests/{user}/approve", tag = "groups", params(("id" = String, Path), ("user" = String, Path)), responses((status = 204), (status = 403, description = "not a moderator or admin of the group"), (status = 404)), security(("bearer" = [])))]
 pub(super) async fn approve_request(
     State(s): State<GroupsState>,
     user: AuthUser,
@@ -50,7 +50,7 @@ pub(super) async fn approve_request(
 }
 
 /// Denies a join request (moderators and admins).
-#[utoipa::path(post, path = "/api/v1/groups/{id}/requests/{user}/deny", tag = "groups", params(("id" = String, Path), ("user" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/groups/{id}/requests/{user}/deny", tag = "groups", params(("id" = String, Path), ("user" = String, Path)), responses((status = 204), (status = 403, description = "not a moderator or admin of the group"), (status = 404)), security(("bearer" = [])))]
 pub(super) async fn deny_request(
     State(s): State<GroupsState>,
     user: AuthUser,
@@ -123,7 +123,7 @@ pub(super) async fn ban(
 }
 
 /// Lifts a ban (moderators and admins).
-#[utoipa::path(delete, path = "/api/v1/groups/{id}/bans/{user}", tag = "groups", params(("id" = String, Path), ("user" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/groups/{id}/bans/{user}", tag = "groups", params(("id" = String, Path), ("user" = String, Path)), responses((status = 204), (status = 403, description = "not a moderator or admin of the group"), (status = 404)), security(("bearer" = [])))]
 pub(super) async fn unban(
     State(s): State<GroupsState>,
     user: AuthUser,

@@ -59,7 +59,7 @@ fn member(role: MemberRole, now: i64) -> Member {
 /// (everyone, friends, nobody) and blocks in either direction.
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "messages", request_body = NewConversation,
     responses((status = 201, body = ConversationView), (status = 200, description = "the pair's existing direct conversation", body = ConversationView),
-        (status = 403, description = "their privacy or a block forbids it"), (status = 422)), security(("bearer" = [])))]
+        (status = 403, description = "their privacy or a block forbids it"), (status = 404, description = "no such user"), (status = 422)), security(("bearer" = [])))]
 pub(super) async fn start_conversation(
     State(s): State<MessagesState>,
     user: AuthUser,

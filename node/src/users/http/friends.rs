@@ -24,7 +24,7 @@ pub struct FriendRequestResult {
 
 /// Asks a user for friendship. If they had already asked the caller, both become friends.
 #[utoipa::path(post, path = "/api/v1/users/{id}/friend-request", tag = "users", params(("id" = String, Path)),
-    responses((status = 201, body = FriendRequestResult), (status = 403, description = "their privacy forbids it"), (status = 404), (status = 409, description = "already friends or already asked")),
+    responses((status = 201, body = FriendRequestResult), (status = 400, description = "asking oneself"), (status = 403, description = "their privacy forbids it"), (status = 404), (status = 409, description = "already friends or already asked")),
     security(("bearer" = [])))]
 pub(super) async fn send_friend_request(
     State(s): State<UsersState>,
@@ -161,7 +161,7 @@ pub(super) async fn mutual_friends(
 }
 
 /// Blocks a user: ends the friendship and pending requests; each is hidden from the other.
-#[utoipa::path(post, path = "/api/v1/users/{id}/block", tag = "users", params(("id" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/block", tag = "users", params(("id" = String, Path)), responses((status = 204), (status = 400, description = "blocking oneself"), (status = 404)), security(("bearer" = [])))]
 pub(super) async fn block_user(
     State(s): State<UsersState>,
     user: AuthUser,
@@ -176,7 +176,7 @@ pub(super) async fn block_user(
 }
 
 /// Lifts a block.
-#[utoipa::path(delete, path = "/api/v1/users/{id}/block", tag = "users", params(("id" = String, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/users/{id}/block", tag = "users", params(("id" = String, Path)), responses((status = 204), (status = 400, description = "blocking oneself"), (status = 404)), security(("bearer" = [])))]
 pub(super) async fn unblock_user(
     State(s): State<UsersState>,
     user: AuthUser,

@@ -31,9 +31,10 @@ pub(super) async fn my_profile(
     Ok(Json(view(own_profile(&s, &user)?, Relationship::Me)))
 }
 
-/// Fields to change; absent fields stay, an empty string clears.
+/// Fields to change (at least one); absent or null fields stay, an empty string clears.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct ProfileChange {
     /// 1 to 64 characters.
     display_name: Option<String>,
