@@ -50,6 +50,18 @@ pub enum Command {
     /// Drop a context's projections and rebuild them by replaying the event stream: in a
     /// running node (`--node-url`), or in a stopped data directory.
     Rebuild(RebuildArgs),
+    /// Write a new Ed25519 key pair for access tokens (`private.pem`, mode 0600, and
+    /// `public.pem`) into a directory: for running contexts as separate processes without
+    /// the operator, which otherwise makes the pair (its Secret).
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write `private.pem` and `public.pem` (created if missing; existing files
+    /// are not overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway(args) => run_gateway(args).await,
         Command::Dev(args) => run_dev(args).await,
         Command::Rebuild(args) => run_rebuild(args).await,
+        Command::Keygen(args) => keygen(&args.out),
     }
 }
 
@@ -336,6 +349,29 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     // Upgraded sockets outlive the HTTP server: let them send their close frames.
     connections.drained(Duration::from_secs(2)).await;
     platform.flush_all().await
+}
+
+/// `keygen`: a fresh key pair, the private half readable by its owner only.
+fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let pair = KeyPair::generate();
+    for (name, pem, mode) in [
+        ("private.pem", &pair.private_pem, 0o600),
+        ("public.pem", &pair.public_pem, 0o644),
+    ] {
+        let path = out.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+        file.write_all(pem.as_bytes())?;
+    }
+    println!("{}", out.display());
+    Ok(())
 }
 
 /// `rebuild`: asks a running node, or opens the stopped data directory itself.
