@@ -48,7 +48,178 @@ pub fn document() -> utoipa::openapi::OpenApi {
         }
     }
     unique_operation_ids(&mut doc);
+    add_links(&mut doc);
     doc
+}
+
+/// The main resource lifecycles as OpenAPI links (what a stateful tester, or a client
+/// generator, follows): from the answer of one operation to the next, by operation id,
+/// with the parameter the answer supplies.
+const LINKS: &[(&str, &str, &str, &str, &str)] = &[
+    // (from operation, status, link name, to operation, parameter `id` from)
+    (
+        "register",
+        "201",
+        "profile",
+        "user_profile",
+        "$response.body#/id",
+    ),
+    (
+        "create_post",
+        "201",
+        "read",
+        "get_post",
+        "$response.body#/id",
+    ),
+    (
+        "create_post",
+        "201",
+        "comment",
+        "add_comment",
+        "$response.body#/id",
+    ),
+    (
+        "create_post",
+        "201",
+        "comments",
+        "list_comments",
+        "$response.body#/id",
+    ),
+    (
+        "create_post",
+        "201",
+        "react",
+        "react_to_post",
+        "$response.body#/id",
+    ),
+    (
+        "create_post",
+        "201",
+        "reactions",
+        "get_reactions",
+        "$response.body#/id",
+    ),
+    (
+        "create_post",
+        "201",
+        "share",
+        "share_post",
+        "$response.body#/id",
+    ),
+    (
+        "create_post",
+        "201",
+        "edit",
+        "edit_post",
+        "$response.body#/id",
+    ),
+    (
+        "create_post",
+        "201",
+        "delete",
+        "delete_post",
+        "$response.body#/id",
+    ),
+    (
+        "create_group",
+        "201",
+        "read",
+        "get_group",
+        "$response.body#/id",
+    ),
+    (
+        "create_group",
+        "201",
+        "members",
+        "list_members",
+        "$response.body#/id",
+    ),
+    (
+        "create_group",
+        "201",
+        "join",
+        "join_group",
+        "$response.body#/id",
+    ),
+    (
+        "create_group",
+        "201",
+        "update",
+        "update_group",
+        "$response.body#/id",
+    ),
+    (
+        "create_group",
+        "201",
+        "delete",
+        "delete_group",
+        "$response.body#/id",
+    ),
+    (
+        "start_conversation",
+        "201",
+        "read",
+        "get_conversation",
+        "$response.body#/id",
+    ),
+    (
+        "start_conversation",
+        "201",
+        "send",
+        "send_message",
+        "$response.body#/id",
+    ),
+    (
+        "start_conversation",
+        "201",
+        "messages",
+        "list_messages",
+        "$response.body#/id",
+    ),
+    (
+        "send_friend_request",
+        "201",
+        "cancel",
+        "cancel_friend_request",
+        "$request.path.id",
+    ),
+    (
+        "send_friend_request",
+        "201",
+        "profile",
+        "user_profile",
+        "$request.path.id",
+    ),
+];
+
+fn add_links(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::link::Link;
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let Some(id) = op.operation_id.clone() else {
+                continue;
+            };
+            for (from, status, name, to, value) in LINKS {
+                if *from != id {
+                    continue;
+                }
+                if let Some(RefOr::T(answer)) = op.responses.responses.get_mut(*status) {
+                    let link = Link::builder()
+                        .operation_id(*to)
+                        .parameter("id", *value)
+                        .build();
+                    answer.links.insert((*name).to_string(), RefOr::T(link));
+                }
+            }
+        }
+    }
 }
 
 /// Operation ids are the handlers' names; where two contexts chose the same name
@@ -225,6 +396,32 @@ mod tests {
                 seen.insert(name.clone(), (c.name().to_string(), json));
             }
         }
+    }
+
+    /// Every link starts at an answer that exists and leads to an operation that exists.
+    #[test]
+    fn links_join_operations_that_exist() {
+        let doc = document();
+        let mut ids = std::collections::HashSet::new();
+        let mut linked = 0;
+        for item in doc.paths.paths.values() {
+            for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                ids.extend(op.operation_id.clone());
+                for answer in op.responses.responses.values() {
+                    if let RefOr::T(answer) = answer {
+                        linked += answer.links.len();
+                    }
+                }
+            }
+        }
+        for (from, _, _, to, _) in LINKS {
+            assert!(ids.contains(*from), "no operation {from}");
+            assert!(ids.contains(*to), "no operation {to}");
+        }
+        assert_eq!(linked, LINKS.len(), "a link's answer is not documented");
     }
 
     /// Every secured operation documents 401, every error response the problem schema.
