@@ -155,6 +155,8 @@ struct Shared {
     keys: Option<KeyPair>,
     auth: AuthArgs,
     mailer: Mailer,
+    /// How many stores the process opens (its contexts), to share the cache budget.
+    stores: usize,
 }
 
 async fn platform(
@@ -189,6 +191,10 @@ async fn platform(
         auth: Arc::new(shared.auth),
         mailer: shared.mailer,
         digest_interval: Duration::from_secs(args.digest_interval_secs),
+        store_cache_bytes: platform::memory::cache_per_store(
+            platform::memory::budget_bytes(args.memory_mib),
+            shared.stores,
+        ),
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),
@@ -215,6 +221,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         keys: args.keys.key_pair()?,
         auth: args.auth,
         mailer: Mailer::Log,
+        stores: args.context.len(),
     };
     let (platform, _stop) = platform(
         &args.platform,
@@ -323,6 +330,7 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         keys: Some(keys),
         auth: args.auth,
         mailer: mailer.clone(),
+        stores: Context::ALL.len(),
     };
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));

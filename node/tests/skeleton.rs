@@ -144,6 +144,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         auth: Arc::new(settings.auth),
         mailer: Mailer::Log,
         digest_interval: std::time::Duration::from_secs(86_400),
+        store_cache_bytes: agora_node::platform::storage::DEFAULT_CACHE_BYTES,
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),

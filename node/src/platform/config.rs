@@ -24,6 +24,11 @@ pub struct PlatformArgs {
     /// only kinds a user turned `email` on are counted).
     #[arg(long, env = "AGORA_DIGEST_INTERVAL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub digest_interval_secs: u64,
+    /// Memory budget of the process, in MiB: sled's page caches get a quarter of it,
+    /// shared by the stores. Default: the cgroup's memory limit (the container's), else
+    /// 1024.
+    #[arg(long, env = "AGORA_MEMORY_MIB", value_parser = clap::value_parser!(u64).range(64..))]
+    pub memory_mib: Option<u64>,
 }
 
 /// The event bus.

@@ -5,6 +5,7 @@
 //! - [`rebuild`]: projections rebuilt by replaying the stream;
 //! - [`config`]: the typed, validated configuration (flags and `AGORA_*` variables);
 //! - [`mail`]: outgoing mail (SMTP, the dev mailbox, the log);
+//! - [`memory`]: the process's memory budget, which sizes the caches;
 //! - [`error`]: the problem+json error model;
 //! - [`http`]: extractors, pagination, health routes, serving;
 //! - [`storage`]: sled per context, transactions, group commit;
@@ -21,6 +22,7 @@ pub mod envelope;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod memory;
 pub mod push;
 pub mod rebuild;
 pub mod revocation;
@@ -102,6 +104,8 @@ pub struct Platform {
     pub mailer: Mailer,
     /// How often the notifications context counts what to mail as a digest.
     pub digest_interval: std::time::Duration,
+    /// The page cache of each store this process opens ([`memory`]).
+    pub store_cache_bytes: u64,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
     /// The contexts started in this process, each store flushed once more at shutdown.
@@ -133,8 +137,8 @@ impl Platform {
     pub fn start(&self, context: &dyn BoundedContext) -> anyhow::Result<Router> {
         let name = context.name();
         let path = self.data_dir.join(name);
-        let store =
-            Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+        let store = Store::open_with_cache(&path, self.store_cache_bytes)
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
         tokio::spawn(bus::run_relay(
             store.clone(),
             self.bus.clone(),

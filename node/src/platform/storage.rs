@@ -49,10 +49,20 @@ struct GroupCommit {
     wake: Notify,
 }
 
+/// The page cache of a store opened without a budget (tests, tools): 64 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+
 impl Store {
     pub fn open(path: &Path) -> Result<Self, sled::Error> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the store with a page cache of at most about `cache_bytes` (sled's default is
+    /// 1 GiB per database, whatever the process may use: [`super::memory`] derives it).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, sled::Error> {
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(Some(500))
             .open()?;
         // Before bounded dedup, every applied event id was kept here forever.
