@@ -18,13 +18,33 @@ pub fn clean_text(
         ));
     }
     let odd = |c: char| (c.is_control() && !(multiline && c == '\n')) || invisible(c);
-    if value.chars().any(odd) {
+    let chars: Vec<char> = value.chars().collect();
+    let refused = chars.iter().enumerate().any(|(i, &c)| {
+        // A zero-width joiner between two emoji joins them (👩‍💻, 👨‍👩‍👧): kept there.
+        let joins_emoji = c == ZWJ
+            && i.checked_sub(1)
+                .and_then(|p| chars.get(p))
+                .is_some_and(|&p| emoji_part(p))
+            && chars.get(i + 1).is_some_and(|&n| emoji_part(n));
+        odd(c) && !joins_emoji
+    });
+    if refused {
         return Err(FieldError::new(
             field,
             "must not contain control, zero-width, invisible filler or direction-override characters",
         ));
     }
     Ok(value.to_string())
+}
+
+const ZWJ: char = '\u{200D}';
+
+/// A character that ends or starts an emoji in a joined sequence: the pictographic
+/// blocks, the older symbol and dingbat blocks, and the emoji variation selector.
+fn emoji_part(c: char) -> bool {
+    matches!(c,
+        '\u{1F000}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}' | '\u{2B00}'..='\u{2BFF}'
+        | '\u{FE0F}')
 }
 
 /// Characters that render as nothing (or as a blank) yet are not whitespace, so a name of
@@ -66,5 +86,19 @@ mod tests {
             .is_ok()
         );
         assert!(clean_text("name", "Zoë Ünal", 50, false).is_ok());
+        // Joined emoji keep their joiner; a joiner elsewhere is still refused.
+        assert!(clean_text("name", "\u{1F469}\u{200D}\u{1F4BB} coder", 50, false).is_ok());
+        assert!(
+            clean_text(
+                "name",
+                "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}",
+                50,
+                false
+            )
+            .is_ok()
+        );
+        assert!(clean_text("name", "\u{1F3F3}\u{FE0F}\u{200D}\u{1F308}", 50, false).is_ok());
+        assert!(clean_text("name", "ad\u{200D}min", 50, false).is_err());
+        assert!(clean_text("name", "\u{200D}\u{1F4BB}", 50, false).is_err());
     }
 }
