@@ -20,6 +20,7 @@ use super::sessions::client_ip;
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
+    #[schema(min_length = 10, max_length = 128)]
     new_password: String,
 }
 
@@ -104,6 +105,7 @@ pub(super) async fn set_roles(
 #[serde(deny_unknown_fields)]
 pub struct UsernameChange {
     /// 3 to 30 characters of a-z, 0-9 and `_`.
+    #[schema(min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_]+$")]
     username: String,
     password: String,
 }

@@ -101,6 +101,7 @@ pub struct ResetConfirmation {
     /// The token from the mail.
     token: String,
     /// The new password: same rules as at registration.
+    #[schema(min_length = 10, max_length = 128)]
     new_password: String,
 }
 

@@ -25,9 +25,11 @@ const VERIFY_TTL_SECS: i64 = 86_400;
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3 to 30 characters of a-z, 0-9 and `_`; stored lower-case.
+    #[schema(min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_]+$")]
     username: String,
     email: String,
     /// 10 to 128 characters, and not easy to guess.
+    #[schema(min_length = 10, max_length = 128)]
     password: String,
     /// An invitation code: required where registration is by invitation, recorded (who
     /// invited whom) wherever it is given.
