@@ -518,21 +518,8 @@ pub fn list(
     limit: usize,
 ) -> ApiResult<Vec<(Position, Notification)>> {
     let before = before.map(|p| key("", &[&p.activity, &p.id]));
-    let mut out = Vec::new();
-    for (k, _) in store.scan_before(&key("nl/", &[user]), before.as_deref(), limit)? {
-        let k = String::from_utf8_lossy(&k).into_owned();
-        let Some((activity, id)) = k.split_at_checked(26) else {
-            continue;
-        };
-        if let Some(n) = notification(store, user, id)? {
-            let position = Position {
-                activity: activity.into(),
-                id: id.into(),
-            };
-            out.push((position, n));
-        }
-    }
-    Ok(out)
+    let rows = store.scan_before(&key("nl/", &[user]), before.as_deref(), limit)?;
+    listed(store, user, rows)
 }
 
 /// A user's notifications with activity after `after` (a ULID), oldest activity first, at
@@ -543,17 +530,22 @@ pub fn updates(
     after: &str,
     limit: usize,
 ) -> ApiResult<Vec<(Position, Notification)>> {
-    let prefix = key("nl/", &[user]);
     // Past every entry of the `after` activity: ids are ULIDs, and '~' sorts above them.
-    let start = key("nl/", &[user, after, "~"]);
+    let past = format!("{after}~");
+    let rows = store.scan_after(&key("nl/", &[user]), Some(past.as_bytes()), limit)?;
+    listed(store, user, rows)
+}
+
+/// The notifications of list entries (`<activity><id>`, the prefix cut off).
+fn listed(
+    store: &Store,
+    user: &str,
+    rows: Vec<(Vec<u8>, sled::IVec)>,
+) -> ApiResult<Vec<(Position, Notification)>> {
     let mut out = Vec::new();
-    for item in store.data.range(start..).take(limit) {
-        let (k, _) = item?;
-        let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
-            break;
-        };
-        let rest = String::from_utf8_lossy(rest).into_owned();
-        let Some((activity, id)) = rest.split_at_checked(26) else {
+    for (k, _) in rows {
+        let k = String::from_utf8_lossy(&k).into_owned();
+        let Some((activity, id)) = k.split_at_checked(26) else {
             continue;
         };
         if let Some(n) = notification(store, user, id)? {
