@@ -35,21 +35,34 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
+    operations_mut(&mut doc).for_each(complete);
+    unique_operation_ids(&mut doc);
+    add_links(&mut doc);
+    doc
+}
+
+/// Every operation of the document, to change.
+fn operations_mut(doc: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
             &mut item.get,
             &mut item.put,
             &mut item.post,
             &mut item.delete,
             &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            complete(operation);
-        }
-    }
-    unique_operation_ids(&mut doc);
-    add_links(&mut doc);
-    doc
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// Every operation of the document.
+fn operations(doc: &utoipa::openapi::OpenApi) -> impl Iterator<Item = &Operation> {
+    doc.paths.paths.values().flat_map(|item| {
+        [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+            .into_iter()
+            .flatten()
+    })
 }
 
 /// The main resource lifecycles as OpenAPI links (what a stateful tester, or a client
@@ -194,29 +207,20 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
 
 fn add_links(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::link::Link;
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in operations.into_iter().flatten() {
-            let Some(id) = op.operation_id.clone() else {
+    for op in operations_mut(doc) {
+        let Some(id) = op.operation_id.clone() else {
+            continue;
+        };
+        for (from, status, name, to, value) in LINKS {
+            if *from != id {
                 continue;
-            };
-            for (from, status, name, to, value) in LINKS {
-                if *from != id {
-                    continue;
-                }
-                if let Some(RefOr::T(answer)) = op.responses.responses.get_mut(*status) {
-                    let link = Link::builder()
-                        .operation_id(*to)
-                        .parameter("id", *value)
-                        .build();
-                    answer.links.insert((*name).to_string(), RefOr::T(link));
-                }
+            }
+            if let Some(RefOr::T(answer)) = op.responses.responses.get_mut(*status) {
+                let link = Link::builder()
+                    .operation_id(*to)
+                    .parameter("id", *value)
+                    .build();
+                answer.links.insert((*name).to_string(), RefOr::T(link));
             }
         }
     }
@@ -226,31 +230,15 @@ fn add_links(doc: &mut utoipa::openapi::OpenApi) {
 /// (`remove_member`), both are prefixed with their context (`groups_remove_member`).
 fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
     let mut seen = std::collections::HashMap::<String, usize>::new();
-    for item in doc.paths.paths.values() {
-        for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(id) = &op.operation_id {
-                *seen.entry(id.clone()).or_default() += 1;
-            }
-        }
+    for id in operations(doc).filter_map(|op| op.operation_id.clone()) {
+        *seen.entry(id).or_default() += 1;
     }
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in operations.into_iter().flatten() {
-            let tag = op.tags.iter().flatten().next().cloned().unwrap_or_default();
-            if let Some(id) = op.operation_id.as_mut()
-                && seen.get(id.as_str()).is_some_and(|n| *n > 1)
-            {
-                *id = format!("{tag}_{id}");
-            }
+    for op in operations_mut(doc) {
+        let tag = op.tags.iter().flatten().next().cloned().unwrap_or_default();
+        if let Some(id) = op.operation_id.as_mut()
+            && seen.get(id.as_str()).is_some_and(|n| *n > 1)
+        {
+            *id = format!("{tag}_{id}");
         }
     }
 }
@@ -404,16 +392,11 @@ mod tests {
         let doc = document();
         let mut ids = std::collections::HashSet::new();
         let mut linked = 0;
-        for item in doc.paths.paths.values() {
-            for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
-                .into_iter()
-                .flatten()
-            {
-                ids.extend(op.operation_id.clone());
-                for answer in op.responses.responses.values() {
-                    if let RefOr::T(answer) = answer {
-                        linked += answer.links.len();
-                    }
+        for op in operations(&doc) {
+            ids.extend(op.operation_id.clone());
+            for answer in op.responses.responses.values() {
+                if let RefOr::T(answer) = answer {
+                    linked += answer.links.len();
                 }
             }
         }
