@@ -49,6 +49,25 @@ impl FromRef<AuthState> for Arc<TokenVerifier> {
 }
 
 impl AuthState {
+    /// Checks a password the caller gave against the account's (argon2, on the hashing
+    /// pool); `wrong` when it does not match.
+    pub async fn require_password(
+        &self,
+        account: &domain::Account,
+        password: String,
+        wrong: error::Error,
+    ) -> crate::platform::error::ApiResult<()> {
+        if self
+            .hasher
+            .verify(password, Some(account.password_hash.clone()))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(wrong.into())
+        }
+    }
+
     /// Refuses the ended sessions' tokens in this process at once; the other processes
     /// learn it from the `SessionsRevoked` event within about a second.
     pub fn sessions_ended(&self, revoked: Option<&events::SessionsRevoked>) {

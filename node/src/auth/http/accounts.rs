@@ -41,13 +41,8 @@ pub(super) async fn change_password(
         &account.username,
         &account.email,
     )?;
-    if !s
-        .hasher
-        .verify(req.current_password, Some(account.password_hash.clone()))
-        .await?
-    {
-        return Err(Error::WrongCurrentPassword.into());
-    }
+    s.require_password(&account, req.current_password, Error::WrongCurrentPassword)
+        .await?;
     let hash = s.hasher.hash(req.new_password).await?;
     storage::update_account(&s.store, &account.id, |_, a| {
         a.password_hash = hash.clone();
@@ -125,13 +120,8 @@ pub(super) async fn change_username(
     let username = domain::validate_username(&req.username).map_err(Error::from)?;
     s.limits.attempt(user.id(), &client_ip(&headers))?;
     let account = own_account(&s, &user)?;
-    if !s
-        .hasher
-        .verify(req.password, Some(account.password_hash.clone()))
-        .await?
-    {
-        return Err(Error::WrongPassword.into());
-    }
+    s.require_password(&account, req.password, Error::WrongPassword)
+        .await?;
     let account = storage::change_username(&s.store, &account.id, &username).await?;
     Ok(Json(AccountView::from(&account)))
 }

@@ -61,13 +61,8 @@ pub(super) async fn change_email(
         (None, ..) => None,
         (Some(_), code, recovery) => Some(Factor::from_request(code, recovery)?),
     };
-    if !s
-        .hasher
-        .verify(req.password, Some(account.password_hash.clone()))
-        .await?
-    {
-        return Err(Error::WrongPassword.into());
-    }
+    s.require_password(&account, req.password, Error::WrongPassword)
+        .await?;
     if let Some(factor) = factor {
         let platform = s.platform.clone();
         storage::update_account(&s.store, &account.id, |_, a| {

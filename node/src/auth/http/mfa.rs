@@ -122,13 +122,8 @@ pub(super) async fn disable_mfa(
     }
     let factor = Factor::from_request(req.code, req.recovery_code)?;
     let account = own_account(&s, &user)?;
-    if !s
-        .hasher
-        .verify(req.password, Some(account.password_hash.clone()))
-        .await?
-    {
-        return Err(Error::WrongPassword.into());
-    }
+    s.require_password(&account, req.password, Error::WrongPassword)
+        .await?;
     let platform = s.platform.clone();
     storage::update_account(&s.store, user.id(), |_, a| {
         domain::use_second_factor(a, &factor, &platform).or_else(abort)?;

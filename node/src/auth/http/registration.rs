@@ -180,13 +180,8 @@ pub(super) async fn verify(
         storage::peek_token(&s.store, Purpose::Verification, &hash)?.ok_or(Error::UnknownToken)?;
     s.limits.attempt(&token.account_id, &client_ip(&headers))?;
     let account = storage::find_account(&s.store, &token.account_id)?.ok_or(Error::UnknownToken)?;
-    if !s
-        .hasher
-        .verify(req.password, Some(account.password_hash.clone()))
-        .await?
-    {
-        return Err(Error::WrongPassword.into());
-    }
+    s.require_password(&account, req.password, Error::WrongPassword)
+        .await?;
     let account = storage::verify(&s.store, &hash, &account.id).await?;
     Ok(Json(AccountView::from(&account)))
 }
