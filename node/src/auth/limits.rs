@@ -24,11 +24,11 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::platform::config::AuthArgs;
 use crate::platform::error::ApiError;
+use crate::platform::http::within_limit;
 
 /// The longest an attempt from a new network waits for the account's soft limit.
 pub const MAX_DELAY: Duration = Duration::from_secs(5);
@@ -48,17 +48,6 @@ fn per_minute(n: u32) -> DefaultKeyedRateLimiter<String> {
     RateLimiter::keyed(Quota::per_minute(
         NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN),
     ))
-}
-
-fn refused(limiter: &DefaultKeyedRateLimiter<String>, key: &String) -> Result<(), ApiError> {
-    limiter
-        .check_key(key)
-        .map_err(|not_until| ApiError::RateLimited {
-            retry_after_secs: not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1),
-        })
 }
 
 impl Limits {
@@ -90,12 +79,12 @@ impl Limits {
 
     /// Any request that costs a password hash or sends mail, from `source`.
     pub fn source(&self, source: &str) -> Result<(), ApiError> {
-        refused(&self.per_source, &source.to_string())
+        within_limit(&self.per_source, &source.to_string())
     }
 
     /// One attempt at `account`'s credentials from `source` (hard).
     pub fn attempt(&self, account: &str, source: &str) -> Result<(), ApiError> {
-        refused(&self.per_account_source, &format!("{account}\u{0}{source}"))
+        within_limit(&self.per_account_source, &format!("{account}\u{0}{source}"))
     }
 
     /// A login attempt: the hard limits, then, from a network the account never used,

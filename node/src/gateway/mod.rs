@@ -21,7 +21,6 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -31,8 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::platform::config::EdgeArgs;
 use crate::platform::context::{BoundedContext, Context};
-use crate::platform::error::ApiError;
-use crate::platform::http::{method_not_allowed, no_such_route};
+use crate::platform::http::{method_not_allowed, no_such_route, within_limit};
 use crate::platform::telemetry::{Metrics, track_http};
 use crate::platform::tokens::{TokenVerifier, VerifiedClaims, bearer};
 
@@ -102,20 +100,6 @@ impl Edge {
     }
 }
 
-fn check<K: std::hash::Hash + Eq + Clone>(
-    limiter: &DefaultKeyedRateLimiter<K>,
-    key: &K,
-) -> Result<(), ApiError> {
-    limiter
-        .check_key(key)
-        .map_err(|not_until| ApiError::RateLimited {
-            retry_after_secs: not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1),
-        })
-}
-
 static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Rate limits, client address and token verification, before any context sees the request.
@@ -125,7 +109,7 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if let Some(ip) = ip {
-        if let Err(e) = check(&edge.per_ip, &ip) {
+        if let Err(e) = within_limit(&edge.per_ip, &ip) {
             return e.into_response();
         }
         // The gateway is the edge: whatever the client claimed is replaced.
@@ -138,7 +122,7 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
             Ok(claims) => claims,
             Err(e) => return e.into_response(),
         };
-        if let Err(e) = check(&edge.per_user, &claims.sub) {
+        if let Err(e) = within_limit(&edge.per_user, &claims.sub) {
             return e.into_response();
         }
         req.extensions_mut().insert(VerifiedClaims(claims));

@@ -237,6 +237,22 @@ impl<T> Page<T> {
     }
 }
 
+/// One request against a keyed rate limiter: a 429 with `Retry-After` when it is over.
+pub fn within_limit<K: std::hash::Hash + Eq + Clone>(
+    limiter: &governor::DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Result<(), ApiError> {
+    use governor::clock::{Clock, DefaultClock};
+    limiter
+        .check_key(key)
+        .map_err(|not_until| ApiError::RateLimited {
+            retry_after_secs: not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1),
+        })
+}
+
 /// The answer of the fallback route.
 pub async fn no_such_route() -> ApiError {
     ApiError::NotFound("no such route".into())
