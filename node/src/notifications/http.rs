@@ -5,11 +5,13 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::http::{ActivityPageParams, Json, Page, Query, path_id, rfc3339};
+use crate::platform::http::{
+    ActivityPageParams, Json, Page, Query, ResumeParams, path_id, rfc3339,
+};
 use crate::platform::tokens::AuthUser;
 
 use super::NotificationsState;
@@ -78,17 +80,6 @@ fn decode_cursor(cursor: &str) -> ApiResult<Position> {
     })
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct UpdatesQuery {
-    /// The id of the last push event seen (a ULID).
-    #[param(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")]
-    after: String,
-    /// 1 to 500 (default 100).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
-}
-
 /// One notification with new activity, as the push channel sent it (`id`: the activity).
 #[derive(Serialize, ToSchema)]
 pub struct Activity {
@@ -107,21 +98,14 @@ pub struct NotificationUpdates {
 
 /// What a reconnecting device missed: notifications with activity after `after`, oldest
 /// first (the push channel's resume reads it; so may a client).
-#[utoipa::path(get, path = "/api/v1/notifications/updates", tag = "notifications", params(UpdatesQuery),
+#[utoipa::path(get, path = "/api/v1/notifications/updates", tag = "notifications", params(ResumeParams),
     responses((status = 200, body = NotificationUpdates), (status = 422)), security(("bearer" = [])))]
 async fn updates(
     State(s): State<NotificationsState>,
     user: AuthUser,
-    Query(q): Query<UpdatesQuery>,
+    Query(q): Query<ResumeParams>,
 ) -> ApiResult<Json<NotificationUpdates>> {
-    let after = ulid::Ulid::from_string(&q.after)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::field("after", "must be the id of a push event"))?;
-    let limit = match q.limit {
-        None => 100,
-        Some(n @ 1..=500) => n as usize,
-        Some(_) => return Err(ApiError::field("limit", "must be between 1 and 500")),
-    };
+    let (after, limit) = (q.after()?, q.limit()?);
     let rows = storage::updates(&s.store, user.id(), &after, limit + 1)?;
     let has_more = rows.len() > limit;
     let mut items = Vec::new();

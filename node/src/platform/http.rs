@@ -237,6 +237,35 @@ impl<T> Page<T> {
     }
 }
 
+/// `?after=&limit=` of the resume lists (what a reconnecting device missed).
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeParams {
+    /// The id of the last push event the client saw (a ULID).
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub after: String,
+    /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+impl ResumeParams {
+    /// The `after` id, or a 422 naming it.
+    pub fn after(&self) -> Result<String, ApiError> {
+        ulid::Ulid::from_string(&self.after)
+            .map(|u| u.to_string())
+            .map_err(|_| ApiError::field("after", "must be the id of a push event"))
+    }
+
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n @ 1..=500) => Ok(n as usize),
+            Some(_) => Err(ApiError::field("limit", "must be between 1 and 500")),
+        }
+    }
+}
+
 /// One request against a keyed rate limiter: a 429 with `Retry-After` when it is over.
 pub fn within_limit<K: std::hash::Hash + Eq + Clone>(
     limiter: &governor::DefaultKeyedRateLimiter<K>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::platform::error::ApiResult;
-use crate::platform::http::{Json, Page, PageParams, Query, path_id};
+use crate::platform::http::{Json, Page, PageParams, Query, ResumeParams, path_id};
 use crate::platform::push::PushEvent;
 use crate::platform::tokens::AuthUser;
 use crate::platform::unix_now;
@@ -299,17 +299,6 @@ pub(super) async fn typing(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct UpdatesQuery {
-    /// The id of the newest message the client has (a push event's `id`).
-    #[param(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")]
-    after: String,
-    /// 1 to 500 (default 100).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct Updates {
     /// New messages in any of the caller's conversations, oldest first.
@@ -320,21 +309,14 @@ pub struct Updates {
 
 /// New messages since `after`, over all the caller's conversations: what a client that was
 /// away (or whose push connection dropped) missed. The push channel resumes through it.
-#[utoipa::path(get, path = "/api/v1/conversations/updates", tag = "messages", params(UpdatesQuery),
+#[utoipa::path(get, path = "/api/v1/conversations/updates", tag = "messages", params(ResumeParams),
     responses((status = 200, body = Updates), (status = 422)), security(("bearer" = [])))]
 pub(super) async fn updates(
     State(s): State<MessagesState>,
     user: AuthUser,
-    Query(q): Query<UpdatesQuery>,
+    Query(q): Query<ResumeParams>,
 ) -> ApiResult<Json<Updates>> {
-    let after = ulid::Ulid::from_string(&q.after)
-        .map(|u| u.to_string())
-        .map_err(|_| Error::invalid("after", "must be a message id"))?;
-    let limit = match q.limit {
-        None => 100,
-        Some(n @ 1..=500) => n as usize,
-        Some(_) => return Err(Error::invalid("limit", "must be between 1 and 500").into()),
-    };
+    let (after, limit) = (q.after()?, q.limit()?);
     let mut items = storage::updates(&s.store, user.id(), &after, limit + 1)?;
     let has_more = items.len() > limit;
     items.truncate(limit);
