@@ -158,6 +158,20 @@ pub async fn revoke_session(
         .await
 }
 
+/// How many of an account's newest sessions tell which devices and networks it logs in
+/// from.
+pub(super) const RECENT_SESSIONS: usize = 50;
+
+/// The account's newest sessions, live or ended.
+fn recent_sessions(store: &Store, account_id: &str) -> ApiResult<Vec<Session>> {
+    let mut out = Vec::new();
+    for (sid, _) in store.scan_before(&key("sa/", &[account_id]), None, RECENT_SESSIONS)? {
+        let sid = String::from_utf8_lossy(&sid).into_owned();
+        out.extend(store.get::<Session>(&session_key(&sid))?);
+    }
+    Ok(out)
+}
+
 /// Whether the account logged in before, and whether from this device (same `User-Agent`
 /// and approximate network) among its newest sessions.
 pub fn seen_device(
@@ -166,36 +180,19 @@ pub fn seen_device(
     device: &str,
     network: &str,
 ) -> ApiResult<(bool, bool)> {
-    let sessions = store.scan_before(&key("sa/", &[account_id]), None, KNOWN_NETWORK_SESSIONS)?;
-    let any = !sessions.is_empty();
-    for (sid, _) in sessions {
-        let sid = String::from_utf8_lossy(&sid).into_owned();
-        if let Some(session) = store.get::<Session>(&session_key(&sid))?
-            && session.user_agent == device
-            && session.ip == network
-        {
-            return Ok((any, true));
-        }
-    }
-    Ok((any, false))
+    let sessions = recent_sessions(store, account_id)?;
+    let seen = sessions
+        .iter()
+        .any(|s| s.user_agent == device && s.ip == network);
+    Ok((!sessions.is_empty(), seen))
 }
-
-/// How many of an account's newest sessions tell which networks it logs in from.
-pub(super) const KNOWN_NETWORK_SESSIONS: usize = 50;
 
 /// Whether the account had a session (live or ended) from `network` among its newest.
 pub fn known_network(store: &Store, account_id: &str, network: &str) -> ApiResult<bool> {
     if network == "unknown" {
         return Ok(false);
     }
-    let sessions = store.scan_before(&key("sa/", &[account_id]), None, KNOWN_NETWORK_SESSIONS)?;
-    for (sid, _) in sessions {
-        let sid = String::from_utf8_lossy(&sid).into_owned();
-        if let Some(session) = store.get::<Session>(&session_key(&sid))?
-            && session.ip == network
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(recent_sessions(store, account_id)?
+        .iter()
+        .any(|s| s.ip == network))
 }
