@@ -529,25 +529,7 @@ async fn kinds_turned_on_for_email_come_as_a_digest_of_what_is_new_and_unread() 
         .expect(200);
     let digests = |count: usize| {
         let anon = anon.clone();
-        async move {
-            let start = std::time::Instant::now();
-            loop {
-                let mails = anon
-                    .get("/dev/mailbox?to=dina@example.org")
-                    .await
-                    .expect(200)["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|m| m["subject"] == "Your Agora notifications")
-                    .map(|m| m["body"].as_str().unwrap().to_string())
-                    .collect::<Vec<_>>();
-                if mails.len() >= count || start.elapsed() > Duration::from_secs(20) {
-                    return mails;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        async move { mails(&anon, "dina", Some("Your Agora notifications"), count).await }
     };
     let first = digests(1).await;
     assert_eq!(first.len(), 1);

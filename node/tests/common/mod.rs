@@ -383,22 +383,39 @@ pub async fn register(c: &Client, name: &str) -> String {
 
 /// The latest verification token mailed to `name@example.org`.
 pub async fn mailed_token(c: &Client, name: &str) -> String {
-    // Mail goes out after the request is answered: wait (bounded) for it.
+    let body = mails(c, name, None, 1)
+        .await
+        .pop()
+        .unwrap_or_else(|| panic!("no mail reached {name}"));
+    token_in(&body)
+}
+
+/// The bodies of the mails `name@example.org` received (with `subject`, when given),
+/// oldest first, waiting (at most 20 s) until there are `count`: mail may go out after
+/// the request that causes it is answered.
+pub async fn mails(c: &Client, name: &str, subject: Option<&str>, count: usize) -> Vec<String> {
     let start = Instant::now();
-    let body = loop {
-        let mail = c
+    loop {
+        let mailbox = c
             .get(&format!("/dev/mailbox?to={name}@example.org"))
             .await
             .expect(200);
-        let last = mail["items"].as_array().unwrap().last().cloned();
-        match last {
-            Some(m) => break m["body"].as_str().unwrap().to_string(),
-            None if start.elapsed() < Duration::from_secs(10) => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            None => panic!("no mail reached {name}"),
+        let bodies: Vec<String> = mailbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| subject.is_none_or(|s| m["subject"] == s))
+            .map(|m| m["body"].as_str().unwrap().to_string())
+            .collect();
+        if bodies.len() >= count || start.elapsed() > Duration::from_secs(20) {
+            return bodies;
         }
-    };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The token a mail carries (after `token:`).
+pub fn token_in(body: &str) -> String {
     let after = body.split("token:").nth(1).expect("the mail has a token");
     after.split_whitespace().next().unwrap().to_string()
 }
