@@ -15,10 +15,11 @@ use serde::Deserialize;
 
 use crate::gateway::{self, Edge, proxy::Upstreams};
 use crate::platform::bus::Bus;
-use crate::platform::config::{AuthArgs, BusArgs, EdgeArgs, KeyArgs, PlatformArgs};
+use crate::platform::config::{AuthArgs, BusArgs, EdgeArgs, KeyArgs, MediaArgs, PlatformArgs};
 use crate::platform::context::Context;
 use crate::platform::http::{Json, Query, no_such_route};
 use crate::platform::mail::Mailer;
+use crate::platform::media_urls::MediaUrls;
 use crate::platform::telemetry::{LogFormat, Metrics, init_logging, track_http};
 use crate::platform::tokens::{KeyPair, TokenVerifier};
 use crate::platform::{self, Platform, edge_ops_routes, ops_routes, serve};
@@ -99,6 +100,8 @@ pub struct ServeArgs {
     pub http_addr: SocketAddr,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub media: MediaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +119,9 @@ pub struct GatewayArgs {
     /// The bus, for the push channel (`/api/v1/stream`): without `--nats-url` it answers 503.
     #[command(flatten)]
     pub bus: BusArgs,
+    /// Its upload limit lets media uploads through (the rest is the media context's).
+    #[command(flatten)]
+    pub media: MediaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +141,8 @@ pub struct DevArgs {
     pub edge: EdgeArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub media: MediaArgs,
 }
 
 /// Runs the chosen role until SIGTERM or Ctrl-C.
@@ -157,6 +165,8 @@ struct Shared {
     mailer: Mailer,
     /// How many stores the process opens (its contexts), to share the cache budget.
     stores: usize,
+    media: crate::platform::config::MediaLimits,
+    media_urls: Option<crate::platform::media_urls::MediaUrls>,
 }
 
 async fn platform(
@@ -191,6 +201,8 @@ async fn platform(
         auth: Arc::new(shared.auth),
         mailer: shared.mailer,
         digest_interval: Duration::from_secs(args.digest_interval_secs),
+        media: shared.media,
+        media_urls: shared.media_urls.map(Arc::new),
         store_cache_bytes: platform::memory::cache_per_store(
             platform::memory::budget_bytes(args.memory_mib),
             shared.stores,
@@ -222,6 +234,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: args.auth,
         mailer: Mailer::Log,
         stores: args.context.len(),
+        media: args.media.limits(),
+        media_urls: args.media.urls()?,
     };
     let (platform, _stop) = platform(
         &args.platform,
@@ -251,7 +265,11 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let (_stop, shutdown) = platform::shutdown_signal();
     let edge = Edge::new(verifier.clone(), &args.edge);
-    let inner = gateway::proxy::routes(upstreams, args.edge.max_body_bytes as usize)?;
+    let inner = gateway::proxy::routes(
+        upstreams,
+        args.edge.max_body_bytes,
+        args.media.limits().max_upload_bytes,
+    )?;
     let nats = match &args.bus.nats_url {
         Some(url) => {
             let settings = args.bus.stream_settings(&args.platform);
@@ -331,6 +349,11 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         auth: args.auth,
         mailer: mailer.clone(),
         stores: Context::ALL.len(),
+        media: args.media.limits(),
+        media_urls: match args.media.urls()? {
+            Some(urls) => Some(urls),
+            None => Some(MediaUrls::load_or_create(data_dir)?),
+        },
     };
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));
@@ -378,6 +401,14 @@ fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
         file.write_all(pem.as_bytes())?;
     }
+    let path = out.join("media-url.key");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?
+        .write_all(MediaUrls::generate().as_bytes())?;
     println!("{}", out.display());
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! # Layout
 //! - [`platform`]: plumbing shared by every context (config, errors, storage, bus,
 //!   tokens, telemetry); imports no context.
-//! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`], [`messages`],
+//! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`], [`messages`], [`media`],
 //!   [`notifications`]: the bounded contexts, each with the same skeleton
 //!   (`domain`, `error`, `storage`, `events`, `http`).
 //! - [`gateway`]: the public edge under `/api/v1`.
@@ -21,6 +21,7 @@ pub mod cli;
 pub mod feed;
 pub mod gateway;
 pub mod groups;
+pub mod media;
 pub mod messages;
 pub mod notifications;
 pub mod platform;
@@ -38,6 +39,7 @@ pub fn bounded_context(context: Context) -> &'static dyn BoundedContext {
         Context::Posts => &posts::Posts,
         Context::Feed => &feed::Feed,
         Context::Messages => &messages::Messages,
+        Context::Media => &media::MediaContext,
         Context::Notifications => &notifications::Notifications,
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use agora_node::gateway::{self, Edge};
 use agora_node::platform::bus::{Bus, StreamSettings};
-use agora_node::platform::config::{AuthArgs, EdgeArgs};
+use agora_node::platform::config::{AuthArgs, EdgeArgs, MediaArgs};
 use agora_node::platform::context::{BoundedContext, Event, Subscriptions};
 use agora_node::platform::envelope::{DomainEvent, Envelope};
 use agora_node::platform::error::{ApiError, ApiResult};
@@ -106,6 +106,8 @@ struct Settings {
     auth: AuthArgs,
     #[command(flatten)]
     edge: EdgeArgs,
+    #[command(flatten)]
+    media: MediaArgs,
 }
 
 async fn status(app: &Router, method: &str, path: &str) -> u16 {
@@ -144,6 +146,8 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         auth: Arc::new(settings.auth),
         mailer: Mailer::Log,
         digest_interval: std::time::Duration::from_secs(86_400),
+        media: settings.media.limits(),
+        media_urls: None,
         store_cache_bytes: agora_node::platform::storage::DEFAULT_CACHE_BYTES,
         metrics: Metrics::new(),
         shutdown,

@@ -449,3 +449,116 @@ async fn push_crosses_gateways_and_survives_losing_one() {
         .expect(200);
     assert_eq!(listed["items"][0]["kind"], "friend_request");
 }
+
+/// An MP4 as far as sniffing goes: an `ftyp` box, then `len` bytes.
+fn mp4(len: usize) -> Vec<u8> {
+    let mut out = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
+    out.extend((0..len).map(|i| (i % 251) as u8));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_stream_through_the_gateway_to_the_media_process() {
+    let nats = Nats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = key_files(dir.path());
+    let media_key = dir.path().join("media-url.key");
+    std::fs::write(
+        &media_key,
+        agora_node::platform::media_urls::MediaUrls::generate(),
+    )
+    .unwrap();
+    let data = |c: &str| dir.path().join(c).to_str().unwrap().to_string();
+    let nats_url = nats.url();
+    let common = [
+        ("AGORA_NATS_URL", nats_url.as_str()),
+        ("AGORA_LOG_FORMAT", "json"),
+        ("RUST_LOG", "info"),
+        ("AGORA_MEDIA_MAX_UPLOAD_MIB", "1"),
+    ];
+    let (auth_data, media_data) = (data("auth"), data("media"));
+    let auth = Process::start(
+        &[
+            "serve",
+            "--context",
+            "auth",
+            "--data-dir",
+            &auth_data,
+            "--jwt-private-key",
+            &private,
+        ],
+        &common,
+    );
+    let media = Process::start(
+        &[
+            "serve",
+            "--context",
+            "media",
+            "--data-dir",
+            &media_data,
+            "--jwt-public-key",
+            &public,
+            "--media-url-key",
+            media_key.to_str().unwrap(),
+        ],
+        &common,
+    );
+    let gateway = Process::start(
+        &["gateway", "--jwt-public-key", &public],
+        &[
+            ("AGORA_UPSTREAM_AUTH", auth.base.as_str()),
+            ("AGORA_UPSTREAM_MEDIA", media.base.as_str()),
+            ("AGORA_MEDIA_MAX_UPLOAD_MIB", "1"),
+        ],
+    );
+    let c = Client {
+        base: gateway.base.clone(),
+        http: reqwest::Client::new(),
+        token: None,
+    };
+    register(&c, "uma").await;
+    let token = logged_token(&auth);
+    c.post(
+        "/auth/verify",
+        json!({"token": token, "password": PASSWORD}),
+    )
+    .await
+    .expect(200);
+    let tokens = c
+        .post("/auth/login", json!({"login": "uma", "password": PASSWORD}))
+        .await
+        .expect(200);
+    let uma = c.with_token(access(&tokens));
+
+    // 300 KB: past the gateway's 64 KiB limit for JSON, within the upload limit.
+    let video = mp4(300_000);
+    let m = uma
+        .raw("POST", "/media", "video/mp4", video.clone())
+        .await
+        .expect(201);
+    let signed = m["url"].as_str().unwrap().strip_prefix("/api/v1").unwrap();
+    let fetched = reqwest::get(format!("{}/api/v1{signed}", gateway.base))
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["content-type"], "video/mp4");
+    assert_eq!(
+        fetched.bytes().await.unwrap().to_vec(),
+        video,
+        "anyone with the signed URL"
+    );
+    let part = reqwest::Client::new()
+        .get(format!("{}/api/v1{signed}", gateway.base))
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().to_vec(), video[10..20]);
+
+    uma.raw("POST", "/media", "video/mp4", mp4(1_100_000))
+        .await
+        .problem(413);
+    let big_json = json!({"login": "x".repeat(100_000), "password": "y"});
+    c.post("/auth/login", big_json).await.problem(413);
+}

@@ -187,7 +187,14 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
         write_status(sp, ctx, &facts).await?;
         return Ok(Action::requeue(RESYNC));
     }
-    ensure_jwt_secret(&p, ctx).await?;
+    ensure_secret(&p, ctx, &p.jwt_secret(), "the JWT key pair", || {
+        resources::policy::jwt_secret(&p, resources::policy::generate_key_pair())
+    })
+    .await?;
+    ensure_secret(&p, ctx, &p.media_url_secret(), "the media URL key", || {
+        resources::policy::media_url_secret(&p, resources::policy::generate_media_url_key())
+    })
+    .await?;
     let plan = status::rollout_plan(&sp.spec.image, &workload_names(&p), &observed.workloads);
     for (workload, image) in &plan {
         if let Some(running) = observed
@@ -300,13 +307,19 @@ fn facts(p: &Platform, seen: Seen, error: Option<String>, paused: bool) -> Facts
     }
 }
 
-/// Creates the JWT Secret when it does not exist. Never updates it.
-async fn ensure_jwt_secret(p: &Platform<'_>, ctx: &Context) -> Result<()> {
+/// Creates a Secret of generated keys (`what`) when it does not exist. Never updates it.
+async fn ensure_secret(
+    p: &Platform<'_>,
+    ctx: &Context,
+    name: &str,
+    what: &str,
+    make: impl FnOnce() -> Secret,
+) -> Result<()> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &p.namespace);
-    if secrets.get_opt(&p.jwt_secret()).await?.is_some() {
+    if secrets.get_opt(name).await?.is_some() {
         return Ok(());
     }
-    let secret = resources::policy::jwt_secret(p, resources::policy::generate_key_pair());
+    let secret = make();
     match secrets
         .create(
             &PostParams {
@@ -324,7 +337,7 @@ async fn ensure_jwt_secret(p: &Platform<'_>, ctx: &Context) -> Result<()> {
                 EventType::Normal,
                 "KeysGenerated",
                 "Create",
-                format!("generated the JWT key pair in Secret {}", p.jwt_secret()),
+                format!("generated {what} in Secret {name}"),
             )
             .await;
             Ok(())

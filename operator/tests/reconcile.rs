@@ -93,6 +93,7 @@ async fn first_creation_applies_every_child_generates_keys_and_reports_progress(
             "demo-auth",
             "demo-feed",
             "demo-groups",
+            "demo-media",
             "demo-messages",
             "demo-nats",
             "demo-notifications",
@@ -101,6 +102,11 @@ async fn first_creation_applies_every_child_generates_keys_and_reports_progress(
         ]
     );
     assert_eq!(server.names(&deployments()), ["demo-gateway"]);
+    let media_key = server
+        .get(&secrets(), "demo-media-url")
+        .expect("the media URL key's Secret is created");
+    let key = media_key["stringData"]["key"].as_str().unwrap();
+    assert_eq!(key.len(), 44, "32 bytes, base64: {key}");
     let secret = server
         .get(&secrets(), "demo-jwt")
         .expect("the JWT Secret is created");
@@ -121,7 +127,7 @@ async fn first_creation_applies_every_child_generates_keys_and_reports_progress(
     assert_eq!(condition(&server, "demo", "Progressing")["status"], "True");
     let status = server.get(PLATFORMS, "demo").unwrap()["status"].clone();
     assert_eq!(status["observedGeneration"], 1);
-    assert_eq!(status["contextsReady"], "0/7");
+    assert_eq!(status["contextsReady"], "0/8");
     assert!(
         server
             .events()
@@ -132,7 +138,9 @@ async fn first_creation_applies_every_child_generates_keys_and_reports_progress(
     let applies: Vec<_> = server
         .calls()
         .into_iter()
-        .filter(|c| c.method == "PATCH" && !c.path.ends_with("/status"))
+        .filter(|c| {
+            c.method == "PATCH" && !c.path.ends_with("/status") && !c.path.contains("/events/")
+        })
         .collect();
     assert!(!applies.is_empty());
     assert!(
@@ -270,7 +278,7 @@ async fn ready_once_every_child_is_and_the_transition_is_recorded() {
         "it did not"
     );
     let status = server.get(PLATFORMS, "demo").unwrap()["status"].clone();
-    assert_eq!(status["contextsReady"], "7/7");
+    assert_eq!(status["contextsReady"], "8/8");
     assert_eq!(
         status["gatewayEndpoint"],
         "http://demo-gateway.tenants.svc:8080"
@@ -340,6 +348,10 @@ async fn a_new_image_rolls_contexts_one_at_a_time_then_the_gateway() {
     make_everything_ready(&server);
     pass(&server, &ctx, "demo").await.unwrap();
     assert_eq!(image(&sets(), "demo-messages"), json!("agora-node:2"));
+    assert_eq!(image(&sets(), "demo-media"), json!("agora-node:1"));
+    make_everything_ready(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(image(&sets(), "demo-media"), json!("agora-node:2"));
     assert_eq!(image(&sets(), "demo-notifications"), json!("agora-node:1"));
     make_everything_ready(&server);
     pass(&server, &ctx, "demo").await.unwrap();

@@ -71,6 +71,34 @@ fn operations(doc: &utoipa::openapi::OpenApi) -> impl Iterator<Item = &Operation
 const LINKS: &[(&str, &str, &str, &str, &str)] = &[
     // (from operation, status, link name, to operation, parameter `id` from)
     (
+        "upload_media",
+        "201",
+        "read",
+        "get_media",
+        "$response.body#/id",
+    ),
+    (
+        "upload_media",
+        "201",
+        "describe",
+        "describe_media",
+        "$response.body#/id",
+    ),
+    (
+        "upload_media",
+        "201",
+        "file",
+        "media_file",
+        "$response.body#/id",
+    ),
+    (
+        "upload_media",
+        "201",
+        "delete",
+        "delete_media",
+        "$response.body#/id",
+    ),
+    (
         "register",
         "201",
         "profile",

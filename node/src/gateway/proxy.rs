@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -44,20 +45,28 @@ impl Upstreams {
 struct ProxyState {
     upstreams: Arc<Upstreams>,
     client: reqwest::Client,
-    max_body: usize,
+    max_body: u64,
+    max_upload: u64,
 }
 
-/// A router that forwards every `/api/v1/<context>/...` request to its upstream.
-pub fn routes(upstreams: Upstreams, max_body: usize) -> anyhow::Result<Router> {
+/// The one route whose bodies may pass `AGORA_MAX_BODY_BYTES`: media uploads, up to
+/// `AGORA_MEDIA_MAX_UPLOAD_MIB`.
+const UPLOAD_PATH: &str = "/api/v1/media";
+
+/// A router that forwards every `/api/v1/<context>/...` request to its upstream, bodies
+/// streamed both ways (an upload is never held whole in the gateway's memory): requests up
+/// to `max_body` bytes, uploads up to `max_upload`.
+pub fn routes(upstreams: Upstreams, max_body: u64, max_upload: u64) -> anyhow::Result<Router> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(60))
         .build()?;
     let state = ProxyState {
         upstreams: Arc::new(upstreams),
         client,
         max_body,
+        max_upload,
     };
     Ok(Router::new()
         .route("/api/v1/{*rest}", axum::routing::any(forward))
@@ -100,33 +109,69 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
             .map(|p| p.as_str())
             .unwrap_or(path)
     );
+    let limit = if path == UPLOAD_PATH {
+        s.max_upload
+    } else {
+        s.max_body
+    };
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, s.max_body)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
+    if declared_length(&parts.headers).is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let over = Arc::new(AtomicBool::new(false));
+    let body = limited(body, limit, over.clone());
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
     let upstream = s
         .client
         .request(parts.method, url)
         .headers(headers)
-        .body(body)
+        .body(reqwest::Body::wrap_stream(body))
         .send()
         .await
         .map_err(|e| {
+            if over.load(Ordering::Relaxed) {
+                return ApiError::PayloadTooLarge;
+            }
             tracing::warn!(error = %e, "upstream unreachable");
             ApiError::Unavailable
         })?;
     let mut response = Response::builder().status(upstream.status());
     if let Some(h) = response.headers_mut() {
         copy_headers(upstream.headers(), h);
-        h.remove(header::CONTENT_LENGTH);
     }
-    let bytes = upstream.bytes().await.map_err(|_| ApiError::Unavailable)?;
     Ok(response
-        .body(Body::from(bytes))
+        .body(Body::from_stream(upstream.bytes_stream()))
         .map_err(ApiError::internal)?
         .into_response())
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The body as a stream that fails (and sets `over`) once it passes `limit` bytes.
+fn limited(
+    body: Body,
+    limit: u64,
+    over: Arc<AtomicBool>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    use futures::StreamExt as _;
+    let mut seen = 0u64;
+    body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen += chunk.len() as u64;
+        if seen > limit {
+            over.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("request body over the limit"));
+        }
+        Ok(chunk)
+    })
 }
 
 #[cfg(test)]

@@ -106,6 +106,47 @@ fn pem_or_file(value: &str, name: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(value).map_err(|e| anyhow::anyhow!("{name}: cannot read {value}: {e}"))
 }
 
+/// Uploaded media: the limits (the media context) and the key that signs media URLs (the
+/// media context, and every context that shows media).
+#[derive(Debug, Clone, Args)]
+pub struct MediaArgs {
+    /// Largest upload, in MiB (`spec.media.maxUploadMiB`).
+    #[arg(long, env = "AGORA_MEDIA_MAX_UPLOAD_MIB", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub media_max_upload_mib: u64,
+    /// Bytes of media each user may keep, in MiB (`spec.media.quotaPerUserMiB`).
+    #[arg(long, env = "AGORA_MEDIA_QUOTA_MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub media_quota_mib: u64,
+    /// The key that signs media URLs: base64 of at least 32 random bytes, or a path to a
+    /// file holding it. The same on every process of a platform; `dev` makes one in its data
+    /// directory (`media-url.key`).
+    #[arg(long, env = "AGORA_MEDIA_URL_KEY", hide_env_values = true)]
+    pub media_url_key: Option<String>,
+}
+
+/// The limits of uploads, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaLimits {
+    pub max_upload_bytes: u64,
+    pub quota_bytes: u64,
+}
+
+impl MediaArgs {
+    pub fn limits(&self) -> MediaLimits {
+        MediaLimits {
+            max_upload_bytes: self.media_max_upload_mib * 1024 * 1024,
+            quota_bytes: self.media_quota_mib * 1024 * 1024,
+        }
+    }
+
+    /// The URL key when one is configured.
+    pub fn urls(&self) -> anyhow::Result<Option<super::media_urls::MediaUrls>> {
+        self.media_url_key
+            .as_deref()
+            .map(super::media_urls::MediaUrls::from_setting)
+            .transpose()
+    }
+}
+
 /// Limits at the public edge.
 #[derive(Debug, Clone, Args)]
 pub struct EdgeArgs {

@@ -26,17 +26,19 @@ pub enum Context {
     Posts,
     Feed,
     Messages,
+    Media,
     Notifications,
 }
 
 impl Context {
-    pub const ALL: [Context; 7] = [
+    pub const ALL: [Context; 8] = [
         Context::Auth,
         Context::Users,
         Context::Groups,
         Context::Posts,
         Context::Feed,
         Context::Messages,
+        Context::Media,
         Context::Notifications,
     ];
 
@@ -49,6 +51,7 @@ impl Context {
             Context::Posts => "posts",
             Context::Feed => "feed",
             Context::Messages => "messages",
+            Context::Media => "media",
             Context::Notifications => "notifications",
         }
     }

@@ -33,8 +33,9 @@ impl FieldError {
 pub enum ApiError {
     #[error("{0}")]
     MalformedBody(String),
-    #[error("request body must be JSON (Content-Type: application/json)")]
-    UnsupportedMediaType,
+    /// The body's type is not one the route takes (JSON, or an accepted media type).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("request body is larger than the limit")]
     PayloadTooLarge,
     #[error("{detail}")]
@@ -54,6 +55,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// An upload that would take its owner's stored bytes over their quota.
+    #[error("storage quota exceeded: {used} of {quota} bytes used")]
+    QuotaExceeded { used: u64, quota: u64 },
     #[error("too many requests, retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("the upstream context is unavailable")]
@@ -88,7 +92,7 @@ impl ApiError {
             ApiError::MalformedBody(_) => {
                 ("malformed-body", "Malformed request body", S::BAD_REQUEST)
             }
-            ApiError::UnsupportedMediaType => (
+            ApiError::UnsupportedMediaType(_) => (
                 "unsupported-media-type",
                 "Unsupported media type",
                 S::UNSUPPORTED_MEDIA_TYPE,
@@ -113,6 +117,9 @@ impl ApiError {
             ApiError::Forbidden(_) => ("forbidden", "Forbidden", S::FORBIDDEN),
             ApiError::NotFound(_) => ("not-found", "Not found", S::NOT_FOUND),
             ApiError::Conflict(_) => ("conflict", "Conflict", S::CONFLICT),
+            ApiError::QuotaExceeded { .. } => {
+                ("quota-exceeded", "Storage quota exceeded", S::FORBIDDEN)
+            }
             ApiError::RateLimited { .. } => {
                 ("rate-limited", "Too many requests", S::TOO_MANY_REQUESTS)
             }
@@ -137,6 +144,12 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// With `quota-exceeded`: the owner's quota, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_bytes: Option<u64>,
+    /// With `quota-exceeded`: the bytes the owner's media take now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_bytes: Option<u64>,
 }
 
 impl IntoResponse for ApiError {
@@ -159,6 +172,16 @@ impl IntoResponse for ApiError {
             status: code.status.as_u16(),
             detail: self.to_string(),
             errors,
+            quota_bytes: None,
+            used_bytes: None,
+        };
+        let problem = match &self {
+            ApiError::QuotaExceeded { used, quota } => Problem {
+                quota_bytes: Some(*quota),
+                used_bytes: Some(*used),
+                ..problem
+            },
+            _ => problem,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (code.status, body).into_response();

@@ -6,6 +6,7 @@
 //! - [`config`]: the typed, validated configuration (flags and `AGORA_*` variables);
 //! - [`mail`]: outgoing mail (SMTP, the dev mailbox, the log);
 //! - [`memory`]: the process's memory budget, which sizes the caches;
+//! - [`media_urls`]: signed URLs of media, made where media is shown, checked by media;
 //! - [`error`]: the problem+json error model;
 //! - [`http`]: extractors, pagination, health routes, serving;
 //! - [`storage`]: sled per context, transactions, group commit;
@@ -22,6 +23,7 @@ pub mod envelope;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod media_urls;
 pub mod memory;
 pub mod push;
 pub mod rebuild;
@@ -104,6 +106,10 @@ pub struct Platform {
     pub mailer: Mailer,
     /// How often the notifications context counts what to mail as a digest.
     pub digest_interval: std::time::Duration,
+    /// Upload limits (the media context).
+    pub media: config::MediaLimits,
+    /// The key of media URLs, where configured.
+    pub media_urls: Option<Arc<media_urls::MediaUrls>>,
     /// The page cache of each store this process opens ([`memory`]).
     pub store_cache_bytes: u64,
     pub metrics: Arc<Metrics>,
@@ -170,6 +176,15 @@ impl Platform {
                 projections: context.projections(),
             });
         context.routes(self, store)
+    }
+
+    /// The key of media URLs, which media and the contexts that show media need.
+    pub fn media_urls(&self) -> anyhow::Result<Arc<media_urls::MediaUrls>> {
+        self.media_urls.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "AGORA_MEDIA_URL_KEY is required where media is served or shown (generate one: `agora-node keygen`)"
+            )
+        })
     }
 
     /// The publisher of real-time signals to users.

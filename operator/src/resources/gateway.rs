@@ -109,6 +109,11 @@ fn container(p: &Platform, image: &str) -> Container {
         env_from_secret("AGORA_JWT_PUBLIC_KEY", &p.jwt_secret(), "public.pem", false),
         // The push channel subscribes to its connected users' signals on the bus.
         env("AGORA_NATS_URL", nats::url(p)),
+        // Uploads pass the gateway's body limit up to this size.
+        env(
+            "AGORA_MEDIA_MAX_UPLOAD_MIB",
+            p.sp.spec.media.max_upload_mib.to_string(),
+        ),
     ];
     vars.extend(node::creds_env(p));
     for context in CONTEXTS {

@@ -156,6 +156,11 @@ impl<'a> Platform<'a> {
         self.object_name("jwt")
     }
 
+    /// The Secret holding the key of signed media URLs.
+    pub fn media_url_secret(&self) -> String {
+        self.object_name("media-url")
+    }
+
     pub fn service_account(&self) -> String {
         self.object_name("node")
     }

@@ -94,8 +94,20 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
             spec.event_bus.stream_max_age_days.to_string(),
         ),
         env_from_secret("AGORA_JWT_PUBLIC_KEY", &secret, "public.pem", false),
+        // Every context that shows media signs its URLs; media checks them.
+        env_from_secret("AGORA_MEDIA_URL_KEY", &p.media_url_secret(), "key", false),
     ];
     vars.extend(creds_env(p));
+    if w.contexts.iter().any(|c| c == "media") {
+        vars.push(env(
+            "AGORA_MEDIA_MAX_UPLOAD_MIB",
+            spec.media.max_upload_mib.to_string(),
+        ));
+        vars.push(env(
+            "AGORA_MEDIA_QUOTA_MIB",
+            spec.media.quota_per_user_mib.to_string(),
+        ));
+    }
     if w.contexts.iter().any(|c| c == "auth") {
         let auth = &spec.auth;
         vars.push(env_from_secret(
@@ -304,7 +316,7 @@ mod tests {
                 .unwrap()
                 .value
                 .as_deref(),
-            Some("auth,users,groups,posts,feed,messages,notifications")
+            Some("auth,users,groups,posts,feed,messages,media,notifications")
         );
     }
 

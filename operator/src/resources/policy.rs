@@ -1,5 +1,5 @@
-//! Identity and isolation: the nodes' ServiceAccount (no API access), the JWT key pair
-//! Secret, and NetworkPolicies that let in only what each part needs.
+//! Identity and isolation: the nodes' ServiceAccount (no API access), the Secrets of the
+//! JWT key pair and of the media URL key, and NetworkPolicies that let in only what each part needs.
 
 use std::collections::BTreeMap;
 
@@ -54,6 +54,25 @@ pub fn jwt_secret(p: &Platform, (private, public): (String, String)) -> Secret {
             ("private.pem".to_string(), private),
             ("public.pem".to_string(), public),
         ])),
+        ..Default::default()
+    }
+}
+
+/// A fresh media URL key: 32 random bytes, base64.
+pub fn generate_media_url_key() -> String {
+    use base64::Engine as _;
+    let mut key = [0u8; 32];
+    rand::fill(&mut key);
+    base64::engine::general_purpose::STANDARD.encode(key)
+}
+
+/// The Secret with the key that signs media URLs (`key`). Created once, like the JWT
+/// Secret: replacing it would break every media URL handed out in the last two hours.
+pub fn media_url_secret(p: &Platform, key: String) -> Secret {
+    Secret {
+        metadata: p.meta(p.media_url_secret(), "media", image_tag(&p.sp.spec.image)),
+        type_: Some("Opaque".into()),
+        string_data: Some(BTreeMap::from([("key".to_string(), key)])),
         ..Default::default()
     }
 }
@@ -162,6 +181,7 @@ mod tests {
                 "demo-posts",
                 "demo-feed",
                 "demo-messages",
+                "demo-media",
                 "demo-notifications",
                 "demo-nats"
             ]

@@ -1,0 +1,226 @@
+//! # media
+//!
+//! Owns uploaded files: their bytes, content-addressed on this context's volume (the same
+//! bytes stored once), their metadata, thumbnails and each owner's quota. The type of an
+//! upload is decided by its content; pictures are decoded under limits, turned upright,
+//! re-encoded without metadata ([`processing`]); videos are stored as uploaded.
+//!
+//! Who may fetch a file is decided by the context that shows it (posts, messages, users),
+//! which signs its URLs for the viewer ([`crate::platform::media_urls`]); this context
+//! checks the signature, or that the caller owns the file. It keeps no projection of the
+//! social graph.
+//!
+//! Publishes: `MediaUploaded`, `MediaDescribed`, `MediaDeleted` ([`events`]).
+//! Consumes: nothing yet.
+
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod processing;
+pub mod storage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use futures::Stream;
+
+use crate::platform::Platform;
+use crate::platform::config::MediaLimits;
+use crate::platform::context::{BoundedContext, Context};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::media_urls::MediaUrls;
+use crate::platform::storage::Store;
+use crate::platform::tokens::TokenVerifier;
+use events::Dimensions;
+use storage::blobs::{Blobs, Received};
+use storage::{Media, Rendition};
+
+/// How long a blob nobody names is kept before the sweep removes it (an upload in
+/// progress names its files only when it commits).
+const SWEEP_GRACE: Duration = Duration::from_secs(3_600);
+
+/// How often the sweep runs.
+const SWEEP_EVERY: Duration = Duration::from_secs(900);
+
+/// Handlers reach the store, the files, the URL key and the limits.
+#[derive(Clone)]
+pub struct MediaState {
+    pub store: Store,
+    pub verifier: Arc<TokenVerifier>,
+    pub blobs: Blobs,
+    pub urls: Arc<MediaUrls>,
+    pub limits: MediaLimits,
+    /// Pictures decoded at once: decoding is CPU- and memory-bound (up to 144 MB each).
+    pub decoding: Arc<tokio::sync::Semaphore>,
+}
+
+impl FromRef<MediaState> for Arc<TokenVerifier> {
+    fn from_ref(state: &MediaState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+impl MediaState {
+    /// Receives an upload's bytes to disk, within the size limit.
+    async fn receive<S, E>(&self, body: S) -> ApiResult<Received>
+    where
+        S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let limit = self.limits.max_upload_bytes;
+        self.blobs.receive(body, limit, limit / (1024 * 1024)).await
+    }
+
+    /// Turns a received upload into stored renditions and records it.
+    async fn store_upload(&self, owner: &str, received: Received, alt: String) -> ApiResult<Media> {
+        let result = self.process_and_record(owner, &received, alt).await;
+        if received.path.exists() {
+            let _ = tokio::fs::remove_file(&received.path).await;
+        }
+        result
+    }
+
+    async fn process_and_record(
+        &self,
+        owner: &str,
+        received: &Received,
+        alt: String,
+    ) -> ApiResult<Media> {
+        let used = storage::usage(&self.store, owner)?;
+        domain::check_quota(used, self.limits.quota_bytes, received.size)?;
+        let mut media = Media {
+            id: crate::platform::new_id(),
+            owner: owner.to_string(),
+            uploaded: received.format,
+            main: Rendition {
+                sha256: received.sha256.clone(),
+                format: received.format,
+                size: received.size,
+                dimensions: None,
+            },
+            thumbnails: Vec::new(),
+            blurhash: None,
+            alt,
+            created_at: crate::platform::unix_now(),
+        };
+        let processed = match received.format.kind() {
+            domain::Kind::Video => None,
+            _ => Some(self.process(received).await?),
+        };
+        // From placing the files until the record names them, the sweep keeps away.
+        let _placing = self.blobs.placing().await;
+        let blobs = self.blobs.clone();
+        let (main, thumbnails) = match processed {
+            None => {
+                let received = received.clone();
+                blocking(move || blobs.put_received(&received)).await?;
+                (media.main.clone(), Vec::new())
+            }
+            Some(p) => {
+                media.blurhash = Some(p.blurhash.clone());
+                blocking(move || {
+                    let main = place(&blobs, &p.main)?;
+                    let thumbnails = p
+                        .thumbnails
+                        .iter()
+                        .map(|(size, e)| Ok((*size, place(&blobs, e)?)))
+                        .collect::<std::io::Result<Vec<_>>>()?;
+                    Ok((main, thumbnails))
+                })
+                .await?
+            }
+        };
+        media.main = main;
+        media.thumbnails = thumbnails;
+        storage::add(&self.store, &media, self.limits.quota_bytes).await?;
+        Ok(media)
+    }
+
+    /// Decodes and re-encodes a picture on a blocking thread, a few at a time.
+    async fn process(&self, received: &Received) -> ApiResult<processing::Processed> {
+        let _permit = self.decoding.acquire().await.map_err(ApiError::internal)?;
+        let (path, format) = (received.path.clone(), received.format);
+        tokio::task::spawn_blocking(move || processing::process(&path, format))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::from)
+    }
+}
+
+fn place(blobs: &Blobs, encoded: &processing::Encoded) -> std::io::Result<Rendition> {
+    Ok(Rendition {
+        sha256: blobs.put_bytes(&encoded.bytes)?,
+        format: encoded.format,
+        size: encoded.bytes.len() as u64,
+        dimensions: Some(Dimensions {
+            width: encoded.width,
+            height: encoded.height,
+        }),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(format!("media files: {e}")))
+}
+
+/// The media context.
+pub struct MediaContext;
+
+impl BoundedContext for MediaContext {
+    fn name(&self) -> &'static str {
+        Context::Media.name()
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["media"]
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <http::MediaApi as utoipa::OpenApi>::openapi()
+    }
+
+    fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        let blobs = Blobs::open(&platform.data_dir)?;
+        let urls = platform.media_urls()?;
+        tokio::spawn(sweep(
+            store.clone(),
+            blobs.clone(),
+            platform.shutdown.clone(),
+        ));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(http::routes(MediaState {
+            store,
+            verifier: platform.verifier.clone(),
+            blobs,
+            urls,
+            limits: platform.media,
+            decoding: Arc::new(tokio::sync::Semaphore::new(cores.min(4))),
+        }))
+    }
+}
+
+/// Every [`SWEEP_EVERY`], removes blobs no media has named for [`SWEEP_GRACE`].
+async fn sweep(store: Store, blobs: Blobs, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match blobs
+            .sweep(|sha256| storage::referenced(&store, sha256), SWEEP_GRACE)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "unreferenced media files removed"),
+            Err(e) => tracing::warn!(error = %e, "media sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Turning an uploaded picture into what is stored: decoded under limits (the `image`
+//! crate's `Limits` set before any pixel is read, and the pixel count checked from the
+//! header), turned upright by its EXIF orientation, re-encoded (which leaves EXIF, GPS,
+//! XMP and every other metadata behind), with thumbnails and a blurhash. CPU-bound: the
+//! caller runs it on a blocking thread, a few at a time.
+
+use std::io::{BufRead, BufReader, Cursor, Seek};
+use std::path::Path;
+
+use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::{AnimationDecoder, DynamicImage, Frame, ImageDecoder, ImageReader, Limits};
+
+use super::domain::{self, Format, Thumbnail};
+use super::error::Error;
+
+/// JPEG quality of re-encoded photos and of thumbnails.
+const JPEG_QUALITY: u8 = 85;
+
+/// One encoded picture: the stored bytes and what they show.
+#[derive(Debug)]
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub format: Format,
+}
+
+/// What a picture upload becomes.
+#[derive(Debug)]
+pub struct Processed {
+    pub main: Encoded,
+    pub thumbnails: Vec<(Thumbnail, Encoded)>,
+    pub blurhash: String,
+}
+
+/// The decoders' allocation limit. Width and height are checked by
+/// [`domain::check_dimensions`] from the header, which says why a picture is refused.
+fn limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(domain::MAX_DECODE_ALLOC);
+    limits
+}
+
+fn undecodable(e: impl std::fmt::Display) -> Error {
+    Error::Undecodable(e.to_string())
+}
+
+/// Processes the picture in `path`, which sniffing found to be `format` (an image or GIF).
+pub fn process(path: &Path, format: Format) -> Result<Processed, Error> {
+    let file = std::fs::File::open(path).map_err(undecodable)?;
+    let reader = BufReader::new(file);
+    match format {
+        Format::Gif => process_gif(reader),
+        _ => process_still(reader, format),
+    }
+}
+
+fn process_still(reader: impl BufRead + Seek, format: Format) -> Result<Processed, Error> {
+    let mut reader = ImageReader::new(reader)
+        .with_guessed_format()
+        .map_err(undecodable)?;
+    reader.limits(limits());
+    let mut decoder = reader.into_decoder().map_err(undecodable)?;
+    let (width, height) = decoder.dimensions();
+    domain::check_dimensions(width, height)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    image.apply_orientation(orientation);
+    // A PNG stays a PNG; a JPEG a JPEG; a WebP becomes a PNG when it has transparency,
+    // else a JPEG (the image crate writes lossless WebP only, too large for photos).
+    let out = match format {
+        Format::Png => Format::Png,
+        Format::Webp if image.color().has_alpha() => Format::Png,
+        _ => Format::Jpeg,
+    };
+    let main = encode_still(&image, out)?;
+    Ok(Processed {
+        thumbnails: thumbnails(&image)?,
+        blurhash: blurhash(&image)?,
+        main,
+    })
+}
+
+fn encode_still(image: &DynamicImage, format: Format) -> Result<Encoded, Error> {
+    let mut bytes = Vec::new();
+    match format {
+        Format::Png => image
+            .write_with_encoder(PngEncoder::new(&mut bytes))
+            .map_err(undecodable)?,
+        _ => DynamicImage::ImageRgb8(image.to_rgb8())
+            .write_with_encoder(JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY))
+            .map_err(undecodable)?,
+    }
+    Ok(Encoded {
+        bytes,
+        width: image.width(),
+        height: image.height(),
+        format: if format == Format::Png {
+            Format::Png
+        } else {
+            Format::Jpeg
+        },
+    })
+}
+
+/// A still thumbnail of every size: PNG when the picture has transparency, else JPEG.
+fn thumbnails(image: &DynamicImage) -> Result<Vec<(Thumbnail, Encoded)>, Error> {
+    let format = if image.color().has_alpha() {
+        Format::Png
+    } else {
+        Format::Jpeg
+    };
+    Thumbnail::ALL
+        .into_iter()
+        .map(|size| {
+            let (w, h) = domain::fit(image.width(), image.height(), size.max_side());
+            let scaled = if (w, h) == (image.width(), image.height()) {
+                image.clone()
+            } else {
+                image.thumbnail_exact(w, h)
+            };
+            Ok((size, encode_still(&scaled, format)?))
+        })
+        .collect()
+}
+
+/// The blurhash (4 × 3 components, as Mastodon sends) of a 32-pixel rendition.
+fn blurhash(image: &DynamicImage) -> Result<String, Error> {
+    let (w, h) = domain::fit(image.width(), image.height(), 32);
+    let small = image.thumbnail_exact(w, h).to_rgba8();
+    blurhash::encode(4, 3, w, h, small.as_raw()).map_err(|e| undecodable(format!("{e:?}")))
+}
+
+/// A GIF keeps every frame and its timing; it is decoded frame by frame, and refused once
+/// the frames together pass the pixel limit.
+fn process_gif(reader: impl BufRead + Seek) -> Result<Processed, Error> {
+    let mut decoder = GifDecoder::new(reader).map_err(undecodable)?;
+    decoder.set_limits(limits()).map_err(undecodable)?;
+    let (width, height) = decoder.dimensions();
+    domain::check_dimensions(width, height)?;
+    let per_frame = u64::from(width) * u64::from(height);
+    let mut frames: Vec<Frame> = Vec::new();
+    for frame in decoder.into_frames() {
+        let frame = frame.map_err(undecodable)?;
+        if per_frame * (frames.len() as u64 + 1) > domain::MAX_PIXELS {
+            return Err(Error::TooManyPixels { width, height });
+        }
+        frames.push(frame);
+    }
+    let Some(first) = frames.first() else {
+        return Err(undecodable("the GIF has no frames"));
+    };
+    let still = DynamicImage::ImageRgba8(first.buffer().clone());
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = GifEncoder::new_with_speed(Cursor::new(&mut bytes), 10);
+        encoder.set_repeat(Repeat::Infinite).map_err(undecodable)?;
+        encoder.encode_frames(frames).map_err(undecodable)?;
+    }
+    Ok(Processed {
+        main: Encoded {
+            bytes,
+            width,
+            height,
+            format: Format::Gif,
+        },
+        thumbnails: thumbnails(&DynamicImage::ImageRgb8(still.to_rgb8()))?,
+        blurhash: blurhash(&still)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageFormat, Rgb, RgbImage};
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let img = RgbImage::from_fn(width, height, |x, _| Rgb([(x % 256) as u8, 40, 200]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    }
+
+    fn process_bytes(bytes: &[u8]) -> Result<Processed, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upload");
+        std::fs::write(&path, bytes).unwrap();
+        process(&path, Format::sniff(bytes).unwrap())
+    }
+
+    #[test]
+    fn a_photo_gets_thumbnails_that_fit_and_a_blurhash() {
+        let p = process_bytes(&jpeg(2000, 1000)).unwrap();
+        assert_eq!((p.main.width, p.main.height), (2000, 1000));
+        assert_eq!(p.main.format, Format::Jpeg);
+        let sizes: Vec<_> = p
+            .thumbnails
+            .iter()
+            .map(|(t, e)| (*t, e.width, e.height))
+            .collect();
+        assert_eq!(
+            sizes,
+            [(Thumbnail::Small, 320, 160), (Thumbnail::Medium, 1280, 640)]
+        );
+        assert_eq!(
+            p.blurhash.len(),
+            1 + 1 + 4 + 2 * (4 * 3 - 1),
+            "{}",
+            p.blurhash
+        );
+    }
+
+    #[test]
+    fn a_truncated_picture_is_refused_not_a_panic() {
+        let img = RgbImage::from_fn(200, 200, |x, y| Rgb([(x ^ y) as u8, 0, 0]));
+        let mut png = Cursor::new(Vec::new());
+        img.write_to(&mut png, ImageFormat::Png).unwrap();
+        let bytes = png.into_inner();
+        let cut = bytes.get(..bytes.len() / 3).unwrap();
+        assert!(matches!(process_bytes(cut), Err(Error::Undecodable(_))));
+        // A cut JPEG decodes as far as it goes (grey below), as browsers show it.
+        let bytes = jpeg(200, 200);
+        assert!(process_bytes(bytes.get(..bytes.len() / 3).unwrap()).is_ok());
+    }
+}

@@ -1,0 +1,462 @@
+//! Media through the gateway: what is accepted and how it is stored (metadata gone,
+//! upright, thumbnails, animation kept), limits and quota, serving (Range, ETag), and who
+//! may fetch a file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+mod common;
+
+use std::io::Cursor;
+
+use common::*;
+use image::{AnimationDecoder, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+use serde_json::Value;
+
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let img = RgbImage::from_fn(width, height, |x, y| {
+        Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// An APP1 segment with EXIF: orientation 6 (turn 90° clockwise to view) and a GPS IFD
+/// holding a latitude, as a phone writes them.
+fn exif_segment() -> Vec<u8> {
+    let mut tiff: Vec<u8> = b"II*\0\x08\0\0\0".to_vec();
+    // IFD0 at 8: two entries, then the next-IFD offset (0).
+    tiff.extend_from_slice(&2u16.to_le_bytes());
+    tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0]); // Orientation = 6
+    tiff.extend_from_slice(&[0x25, 0x88, 4, 0, 1, 0, 0, 0, 38, 0, 0, 0]); // GPS IFD at 38
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    // GPS IFD at 38: GPSLatitudeRef = "N".
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&[0x01, 0x00, 2, 0, 2, 0, 0, 0, b'N', 0, 0, 0]);
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend_from_slice(&tiff);
+    let mut segment = vec![0xFF, 0xE1];
+    segment.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    segment.extend_from_slice(&payload);
+    segment
+}
+
+/// A phone photo: 200 × 100 as stored, with EXIF saying to turn it, and a GPS position.
+fn phone_photo() -> Vec<u8> {
+    let plain = jpeg(200, 100);
+    let mut out = plain[..2].to_vec(); // SOI
+    out.extend_from_slice(&exif_segment());
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+/// A PNG whose header claims 50,000 × 50,000 pixels (10 GB decoded), with the start of
+/// its compressed data: what a bomb looks like up to where a decoder would allocate.
+fn png_bomb() -> Vec<u8> {
+    let mut ihdr = 50_000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [
+        (b"IHDR", ihdr),
+        (b"IDAT", b"x\x9c\xed\xc1\x01\x0d\0\0\0".to_vec()),
+        (b"IEND", vec![]),
+    ] {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(&data);
+        out.extend_from_slice(&chunk);
+        out.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    out
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn gif(frames: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut out);
+        for i in 0..frames {
+            let img = RgbaImage::from_pixel(40, 30, Rgba([(i * 80) as u8, 10, 10, 255]));
+            encoder.encode_frame(image::Frame::new(img)).unwrap();
+        }
+    }
+    out
+}
+
+/// An MP4 as far as sniffing goes: an `ftyp` box, then `len` bytes.
+fn mp4(len: usize) -> Vec<u8> {
+    let mut out = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
+    out.extend((0..len).map(|i| (i % 251) as u8));
+    out
+}
+
+async fn upload(c: &Client, bytes: Vec<u8>) -> Reply {
+    c.raw("POST", "/media", "application/octet-stream", bytes)
+        .await
+}
+
+/// GET of a path relative to the gateway (signed URLs are given so), with extra headers.
+async fn fetch(
+    c: &Client,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let mut req = c.http.get(format!("{}/api/v1{path}", c.base));
+    if let Some(token) = &c.token {
+        req = req.bearer_auth(token);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.bytes().await.unwrap().to_vec())
+}
+
+fn url(v: &Value) -> String {
+    v["url"].as_str().unwrap().to_string()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_photo_comes_back_upright_without_its_metadata_and_with_thumbnails() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let (_, me) = user(&node.client(), "photographer").await;
+    let photo = phone_photo();
+    assert!(contains(&photo, b"Exif"));
+    let m = upload(&me, photo).await.expect(201);
+    assert_eq!(m["kind"], "image");
+    assert_eq!(m["content_type"], "image/jpeg");
+    assert_eq!(
+        (m["width"].as_u64(), m["height"].as_u64()),
+        (Some(100), Some(200)),
+        "{m}"
+    );
+    assert_eq!(m["blurhash"].as_str().unwrap().len(), 28);
+    let sizes: Vec<_> = m["thumbnails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["size"].clone())
+        .collect();
+    assert_eq!(sizes, ["small", "medium"]);
+
+    let (status, headers, stored) = fetch(&me, &url(&m), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "image/jpeg");
+    assert!(!contains(&stored, b"Exif"), "EXIF is gone");
+    let decoded = image::load_from_memory(&stored).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (100, 200), "upright");
+
+    let small = &m["thumbnails"][0];
+    let (status, _, thumb) = fetch(&me, &url(small), &[]).await;
+    assert_eq!(status, 200);
+    let thumb = image::load_from_memory(&thumb).unwrap();
+    assert_eq!(
+        (thumb.width(), thumb.height()),
+        (100, 200),
+        "never enlarged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_type_is_stored_and_the_rest_refused() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let (_, me) = user(&node.client(), "uploader").await;
+
+    let m = upload(&me, gif(3)).await.expect(201);
+    assert_eq!(m["kind"], "gif");
+    let (_, _, stored) = fetch(&me, &url(&m), &[]).await;
+    let frames = image::codecs::gif::GifDecoder::new(Cursor::new(stored))
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap();
+    assert_eq!(frames.len(), 3, "the animation is kept");
+
+    let mut webp = Vec::new();
+    RgbImage::from_pixel(64, 48, Rgb([1, 2, 3]))
+        .write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut webp))
+        .unwrap();
+    let m = upload(&me, webp).await.expect(201);
+    assert_eq!(
+        (m["kind"].as_str(), m["content_type"].as_str()),
+        (Some("image"), Some("image/jpeg"))
+    );
+
+    let mut png = Vec::new();
+    RgbaImage::from_pixel(10, 10, Rgba([0, 0, 0, 0]))
+        .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+        .unwrap();
+    let m = upload(&me, png).await.expect(201);
+    assert_eq!(m["content_type"], "image/png", "transparency is kept");
+
+    let m = upload(&me, mp4(1000)).await.expect(201);
+    assert_eq!(
+        (m["kind"].as_str(), m["content_type"].as_str()),
+        (Some("video"), Some("video/mp4"))
+    );
+    assert_eq!(m["thumbnails"], serde_json::json!([]));
+    let mut webm = vec![
+        0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81, 0x01, 0x42, 0xF7, 0x81, 0x01, 0x42, 0xF2,
+        0x81, 0x04, 0x42, 0xF3, 0x81, 0x08, 0x42, 0x82, 0x84,
+    ];
+    webm.extend_from_slice(b"webm");
+    webm.extend([0u8; 300]);
+    let m = upload(&me, webm).await.expect(201);
+    assert_eq!(m["content_type"], "video/webm");
+
+    // A text file called a JPEG by its header and name.
+    let text = b"These are my holiday notes, honest, not a picture at all. ".repeat(4);
+    let r = me
+        .raw("POST", "/media?alt=photo.jpg", "image/jpeg", text)
+        .await;
+    assert_eq!(
+        r.problem(415)["type"],
+        "https://agora.dev/problems/unsupported-media-type"
+    );
+    upload(&me, Vec::new()).await.problem(422);
+    let mut png = Vec::new();
+    RgbImage::from_fn(64, 64, |x, y| Rgb([(x ^ y) as u8, 7, 7]))
+        .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+        .unwrap();
+    upload(&me, png[..png.len() / 2].to_vec())
+        .await
+        .problem(422);
+    me.raw("POST", "/media", "image/jpeg", jpeg(10, 10))
+        .await
+        .expect(201);
+    node.client()
+        .raw("POST", "/media", "image/jpeg", jpeg(10, 10))
+        .await
+        .problem(401);
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decompression_bomb_is_refused_from_its_header() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let (_, me) = user(&node.client(), "bomber").await;
+    let before = peak_rss_kib(node.pid());
+    let p = upload(&me, png_bomb()).await.problem(422);
+    assert!(
+        p["detail"].as_str().unwrap().contains("50000 × 50000"),
+        "{p}"
+    );
+    let grown_mib = (peak_rss_kib(node.pid()) - before) / 1024;
+    assert!(
+        grown_mib < 64,
+        "the peak grew by {grown_mib} MiB: something was decoded"
+    );
+    assert_eq!(me.get("/media/usage").await.expect(200)["used_bytes"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_keep_to_the_size_limit_and_the_quota() {
+    let nats = Nats::start();
+    let node = Node::start_with(
+        &nats,
+        &[
+            ("AGORA_MEDIA_MAX_UPLOAD_MIB", "1"),
+            ("AGORA_MEDIA_QUOTA_MIB", "1"),
+        ],
+    );
+    let (_, me) = user(&node.client(), "hoarder").await;
+    upload(&me, mp4(1_100_000)).await.problem(413);
+    let first = upload(&me, mp4(600_000)).await.expect(201);
+    let usage = me.get("/media/usage").await.expect(200);
+    assert_eq!(usage["used_bytes"], first["size_bytes"]);
+    assert_eq!(usage["quota_bytes"], 1024 * 1024);
+    let p = upload(&me, mp4(600_001)).await.problem(403);
+    assert_eq!(p["type"], "https://agora.dev/problems/quota-exceeded");
+    assert_eq!(p["quota_bytes"], 1024 * 1024);
+    assert_eq!(p["used_bytes"], first["size_bytes"]);
+    // Deleting gives the room back.
+    let id = first["id"].as_str().unwrap();
+    me.delete(&format!("/media/{id}")).await.expect(204);
+    assert_eq!(me.get("/media/usage").await.expect(200)["used_bytes"], 0);
+    upload(&me, mp4(600_001)).await.expect(201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_served_with_ranges_and_validators_and_stored_once() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let (_, me) = user(&node.client(), "filmmaker").await;
+    let video = mp4(10_000);
+    let m = upload(&me, video.clone()).await.expect(201);
+    let again = upload(&me, video.clone()).await.expect(201);
+    assert_ne!(m["id"], again["id"]);
+    let blobs: Vec<_> = walk(&node.data.join("media-files/sha256"));
+    assert_eq!(blobs.len(), 1, "the same bytes are stored once: {blobs:?}");
+
+    let (status, headers, part) = fetch(&me, &url(&m), &[("range", "bytes=100-199")]).await;
+    assert_eq!(status, 206);
+    assert_eq!(part, video[100..200]);
+    assert_eq!(headers["content-type"], "video/mp4");
+    assert_eq!(
+        headers["content-range"],
+        format!("bytes 100-199/{}", video.len()).as_str()
+    );
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("private")
+    );
+    let (status, _, body) = fetch(&me, &url(&m), &[("if-none-match", &etag)]).await;
+    assert_eq!((status, body.len()), (304, 0));
+    let (status, _, _) = fetch(&me, &url(&m), &[("range", "bytes=999999-")]).await;
+    assert_eq!(status, 416);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_owner_or_a_signed_url_opens_a_file() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, owner) = user(&anon, "owner").await;
+    let (_, stranger) = user(&anon, "stranger").await;
+    let m = upload(&owner, jpeg(30, 30)).await.expect(201);
+    let id = m["id"].as_str().unwrap();
+    let signed = url(&m);
+
+    assert_eq!(
+        fetch(&anon, &signed, &[]).await.0,
+        200,
+        "the signed URL opens it"
+    );
+    let unsigned = format!("/media/{id}/file");
+    assert_eq!(
+        fetch(&owner, &unsigned, &[]).await.0,
+        200,
+        "the owner's token opens it"
+    );
+    assert_eq!(fetch(&stranger, &unsigned, &[]).await.0, 404);
+    assert_eq!(fetch(&anon, &unsigned, &[]).await.0, 404);
+    let tampered = signed.replace("sig=", "sig=A");
+    assert_eq!(fetch(&anon, &tampered, &[]).await.0, 404);
+    let other = upload(&owner, jpeg(31, 31)).await.expect(201);
+    let borrowed = signed.replace(id, other["id"].as_str().unwrap());
+    assert_eq!(
+        fetch(&anon, &borrowed, &[]).await.0,
+        404,
+        "a grant opens its own media only"
+    );
+    stranger.get(&format!("/media/{id}")).await.problem(404);
+    stranger.delete(&format!("/media/{id}")).await.problem(404);
+    stranger
+        .patch(
+            &format!("/media/{id}"),
+            serde_json::json!({"alt": "mine now"}),
+        )
+        .await
+        .problem(404);
+    owner
+        .get(&format!("/media/{id}/thumbnails/huge"))
+        .await
+        .problem(404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_upload_carries_its_alt_text_which_the_owner_can_change() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let (_, me) = user(&node.client(), "describer").await;
+    let form = reqwest::multipart::Form::new()
+        .text("alt", "A red square on a white table")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(jpeg(40, 40)).file_name("square.png"),
+        );
+    let resp = me
+        .http
+        .post(format!("{}/api/v1/media", me.base))
+        .bearer_auth(me.token.as_deref().unwrap())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let m: Value = resp.json().await.unwrap();
+    assert_eq!(m["alt"], "A red square on a white table");
+    assert_eq!(
+        m["content_type"], "image/jpeg",
+        "the content decides, not the name"
+    );
+    let id = m["id"].as_str().unwrap();
+    let changed = me
+        .patch(
+            &format!("/media/{id}"),
+            serde_json::json!({"alt": "A red square"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(changed["alt"], "A red square");
+    assert_eq!(
+        me.get(&format!("/media/{id}")).await.expect(200)["alt"],
+        "A red square"
+    );
+    let long = "x".repeat(1501);
+    me.patch(&format!("/media/{id}"), serde_json::json!({"alt": long}))
+        .await
+        .problem(422);
+
+    let no_file = reqwest::multipart::Form::new().text("alt", "nothing attached");
+    let resp = me
+        .http
+        .post(format!("{}/api/v1/media", me.base))
+        .bearer_auth(me.token.as_deref().unwrap())
+        .multipart(no_file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+}
