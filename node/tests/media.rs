@@ -460,3 +460,141 @@ async fn a_multipart_upload_carries_its_alt_text_which_the_owner_can_change() {
         .unwrap();
     assert_eq!(resp.status(), 422);
 }
+
+/// Makes `a` and `b` friends.
+async fn befriend(a: &Client, a_id: &str, b: &Client, b_id: &str) {
+    a.post_empty(&format!("/users/{b_id}/friend-request"))
+        .await
+        .expect(201);
+    b.post_empty(&format!("/friend-requests/{a_id}/accept"))
+        .await
+        .expect(204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_follows_its_post_who_may_see_it_and_goes_with_it() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (author_id, author) = user(&anon, "author").await;
+    let (friend_id, friend) = user(&anon, "friend").await;
+    let (_, stranger) = user(&anon, "stranger").await;
+    befriend(&author, &author_id, &friend, &friend_id).await;
+
+    let m = upload(&author, jpeg(64, 48)).await.expect(201);
+    let media_id = m["id"].as_str().unwrap().to_string();
+    // Right after the upload: posts waits the moment it takes to hear of it.
+    let post = author
+        .post(
+            "/posts",
+            serde_json::json!({"text": "", "visibility": "friends", "media_ids": [media_id]}),
+        )
+        .await
+        .expect(201);
+    let post_id = post["id"].as_str().unwrap().to_string();
+    assert_eq!(post["media"][0]["id"], media_id.as_str());
+    assert_eq!(post["media"][0]["width"], 64);
+
+    let seen = until_status(200, async || friend.get(&format!("/posts/{post_id}")).await)
+        .await
+        .expect(200);
+    let friends_url = url(&seen["media"][0]);
+    assert_eq!(
+        fetch(&anon, &friends_url, &[]).await.0,
+        200,
+        "the friend's signed URL works"
+    );
+    let thumb = url(&seen["media"][0]["thumbnails"][0]);
+    assert_eq!(fetch(&anon, &thumb, &[]).await.0, 200);
+    eventually("the picture reaches the friend's feed", async || {
+        let feed = friend.get("/feed").await.expect(200);
+        feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == post_id.as_str() && i["media"][0]["id"] == media_id.as_str())
+    })
+    .await;
+
+    stranger
+        .get(&format!("/posts/{post_id}"))
+        .await
+        .problem(404);
+    let bare = format!("/media/{media_id}/file");
+    assert_eq!(
+        fetch(&stranger, &bare, &[]).await.0,
+        404,
+        "the id alone opens nothing"
+    );
+    stranger
+        .get(&format!("/media/{media_id}"))
+        .await
+        .problem(404);
+
+    author
+        .delete(&format!("/media/{media_id}"))
+        .await
+        .problem(409);
+    author
+        .delete(&format!("/posts/{post_id}"))
+        .await
+        .expect(204);
+    eventually("the media goes with its post", async || {
+        author.get(&format!("/media/{media_id}")).await.status == 404
+    })
+    .await;
+    assert_eq!(
+        author.get("/media/usage").await.expect(200)["used_bytes"],
+        0
+    );
+    assert_eq!(fetch(&anon, &friends_url, &[]).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_takes_only_its_authors_media_in_a_set_that_goes_together() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, me) = user(&anon, "mine").await;
+    let (_, other) = user(&anon, "other").await;
+    let mut pictures = Vec::new();
+    for side in 10..15 {
+        let m = upload(&me, jpeg(side, side)).await.expect(201);
+        pictures.push(m["id"].as_str().unwrap().to_string());
+    }
+    let video = upload(&me, mp4(100)).await.expect(201)["id"].clone();
+    let theirs = upload(&other, jpeg(9, 9)).await.expect(201)["id"].clone();
+    let post = |media: Value| {
+        let me = me.clone();
+        async move {
+            me.post(
+                "/posts",
+                serde_json::json!({"text": "look", "media_ids": media}),
+            )
+            .await
+        }
+    };
+    // Wait until posts knows every upload (they are a moment old).
+    until_status(201, async || post(serde_json::json!([pictures[4]])).await).await;
+    until_status(201, async || post(serde_json::json!([video])).await).await;
+    let p = post(serde_json::json!(pictures)).await.problem(422);
+    assert!(p["detail"].as_str().unwrap().contains("at most 4"), "{p}");
+    post(serde_json::json!([pictures[0], video]))
+        .await
+        .problem(422);
+    post(serde_json::json!([pictures[0], pictures[0]]))
+        .await
+        .problem(422);
+    post(serde_json::json!([theirs])).await.problem(422);
+    post(serde_json::json!(["not-an-id"])).await.problem(422);
+    me.post("/posts", serde_json::json!({"text": ""}))
+        .await
+        .problem(422);
+    let ok = post(serde_json::json!(&pictures[..4])).await.expect(201);
+    assert_eq!(ok["media"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        ok["media"][2]["id"],
+        pictures[2].as_str(),
+        "in the order given"
+    );
+}

@@ -33,8 +33,10 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
     let (private, public) = (private.as_str(), public.as_str());
     let data = |c: &str| dir.path().join(c).to_str().unwrap().to_string();
     let nats_url = nats.url();
+    let media_key = agora_node::platform::media_urls::MediaUrls::generate();
     let common = [
         ("AGORA_NATS_URL", nats_url.as_str()),
+        ("AGORA_MEDIA_URL_KEY", media_key.as_str()),
         ("AGORA_PLATFORM", "demo"),
         ("AGORA_LOG_FORMAT", "json"),
         ("RUST_LOG", "info"),
@@ -309,8 +311,10 @@ async fn push_crosses_gateways_and_survives_losing_one() {
     let (private, public) = (private.as_str(), public.as_str());
     let data = |c: &str| dir.path().join(c).to_str().unwrap().to_string();
     let nats_url = nats.url();
+    let media_key = agora_node::platform::media_urls::MediaUrls::generate();
     let common = [
         ("AGORA_NATS_URL", nats_url.as_str()),
+        ("AGORA_MEDIA_URL_KEY", media_key.as_str()),
         ("AGORA_PLATFORM", "demo"),
         ("AGORA_LOG_FORMAT", "json"),
         ("RUST_LOG", "info"),

@@ -34,6 +34,9 @@ pub struct PostMeta {
     pub reactions: u64,
     pub comments: u64,
     pub shares: u64,
+    /// The attached media as posted (alt text as it was then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<crate::media::events::MediaUploaded>,
 }
 
 impl From<&crate::posts::events::PostCreated> for PostMeta {
@@ -49,6 +52,7 @@ impl From<&crate::posts::events::PostCreated> for PostMeta {
             reactions: 0,
             comments: 0,
             shares: 0,
+            media: e.media.clone(),
         }
     }
 }
@@ -197,6 +201,7 @@ mod tests {
             reactions,
             comments: 0,
             shares: 0,
+            media: Vec::new(),
         }
     }
 

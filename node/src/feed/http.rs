@@ -55,6 +55,9 @@ pub struct FeedItem {
     /// The ranking score (ranked order only).
     #[serde(skip_serializing_if = "Option::is_none")]
     score: Option<f64>,
+    /// The attached pictures and videos, their URLs signed for this reader.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    media: Vec<crate::media::events::Attachment>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -64,8 +67,10 @@ pub struct FeedPage {
     next_cursor: Option<String>,
 }
 
-fn item(m: PostMeta, score: Option<f64>) -> FeedItem {
+fn item(s: &FeedState, m: PostMeta, score: Option<f64>) -> FeedItem {
+    let now = crate::platform::unix_now();
     FeedItem {
+        media: m.media.iter().map(|a| a.attachment(&s.urls, now)).collect(),
         id: m.id,
         author_id: m.author_id,
         audience: m.audience,
@@ -151,7 +156,7 @@ async fn home_feed(
         }
     }
     let mut page = match q.order {
-        Order::Recent => recent(posts, limit),
+        Order::Recent => recent(&s, posts, limit),
         Order::Ranked => ranked(&s, reader, posts, cursor, limit, now)?,
     };
     // A share never reveals an original the reader may not see, not even its id.
@@ -166,12 +171,12 @@ async fn home_feed(
     Ok(Json(page))
 }
 
-fn recent(posts: Vec<PostMeta>, limit: usize) -> FeedPage {
+fn recent(s: &FeedState, posts: Vec<PostMeta>, limit: usize) -> FeedPage {
     let more = posts.len() > limit;
     let items: Vec<FeedItem> = posts
         .into_iter()
         .take(limit)
-        .map(|m| item(m, None))
+        .map(|m| item(s, m, None))
         .collect();
     let next_cursor = items
         .last()
@@ -219,7 +224,7 @@ fn ranked(
     let items: Vec<FeedItem> = rest
         .into_iter()
         .take(limit)
-        .map(|(sc, m)| item(m, Some(sc)))
+        .map(|(sc, m)| item(s, m, Some(sc)))
         .collect();
     let next_cursor = items.last().filter(|_| more).map(|last| {
         Cursor::Ranked {

@@ -27,7 +27,19 @@ use crate::posts::events as posts;
 use crate::users::events as users;
 
 /// Handlers reach the context's store and the token verifier.
-pub type FeedState = crate::platform::ContextState;
+#[derive(Clone)]
+pub struct FeedState {
+    pub store: Store,
+    pub verifier: std::sync::Arc<crate::platform::tokens::TokenVerifier>,
+    /// Signs the URLs of attached media for each reader.
+    pub urls: std::sync::Arc<crate::platform::media_urls::MediaUrls>,
+}
+
+impl axum::extract::FromRef<FeedState> for std::sync::Arc<crate::platform::tokens::TokenVerifier> {
+    fn from_ref(state: &FeedState) -> Self {
+        state.verifier.clone()
+    }
+}
 
 /// The feed context.
 pub struct Feed;
@@ -71,6 +83,10 @@ impl BoundedContext for Feed {
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
-        Ok(http::routes(platform.state(store)))
+        Ok(http::routes(FeedState {
+            store,
+            verifier: platform.verifier.clone(),
+            urls: platform.media_urls()?,
+        }))
     }
 }

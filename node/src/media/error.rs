@@ -25,6 +25,8 @@ pub enum Error {
     QuotaExceeded { used: u64, quota: u64 },
     #[error("a multipart upload needs one `file` part")]
     NoFilePart,
+    #[error("this media is attached to a post; deleting the post deletes it")]
+    Attached,
     #[error("{}", .0.message)]
     Field(FieldError),
 }
@@ -39,6 +41,7 @@ impl From<Error> for ApiError {
                 ApiError::field("file", e.to_string())
             }
             Error::NoFilePart => ApiError::field("file", e.to_string()),
+            Error::Attached => ApiError::Conflict(e.to_string()),
             Error::QuotaExceeded { used, quota } => ApiError::QuotaExceeded { used, quota },
             Error::Field(f) => f.into(),
         }

@@ -10,8 +10,11 @@
 //! checks the signature, or that the caller owns the file. It keeps no projection of the
 //! social graph.
 //!
+//! Media attached to a post cannot be deleted by itself; deleting the post (its last post)
+//! deletes it.
+//!
 //! Publishes: `MediaUploaded`, `MediaDescribed`, `MediaDeleted` ([`events`]).
-//! Consumes: nothing yet.
+//! Consumes: `posts.PostCreated|PostDeleted`: which posts show which media (a projection).
 
 pub mod domain;
 pub mod error;
@@ -29,11 +32,12 @@ use futures::Stream;
 
 use crate::platform::Platform;
 use crate::platform::config::MediaLimits;
-use crate::platform::context::{BoundedContext, Context};
+use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::media_urls::MediaUrls;
 use crate::platform::storage::Store;
 use crate::platform::tokens::TokenVerifier;
+use crate::posts::events as posts;
 use events::Dimensions;
 use storage::blobs::{Blobs, Received};
 use storage::{Media, Rendition};
@@ -187,8 +191,23 @@ impl BoundedContext for MediaContext {
         <http::MediaApi as utoipa::OpenApi>::openapi()
     }
 
+    fn subscriptions(&self) -> Subscriptions {
+        use storage::attachments;
+        Subscriptions::default()
+            .on::<posts::PostCreated>(attachments::post_created)
+            .on_read::<posts::PostDeleted, _>(
+                attachments::read_post_media,
+                attachments::post_deleted,
+            )
+    }
+
+    fn projections(&self) -> &'static [&'static str] {
+        storage::PROJECTIONS
+    }
+
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let blobs = Blobs::open(&platform.data_dir)?;
+        tokio::spawn(release_detached(store.clone()));
         let urls = platform.media_urls()?;
         tokio::spawn(sweep(
             store.clone(),
@@ -204,6 +223,28 @@ impl BoundedContext for MediaContext {
             limits: platform.media,
             decoding: Arc::new(tokio::sync::Semaphore::new(cores.min(4))),
         }))
+    }
+}
+
+/// Deletes media whose last post was deleted: those queued before this process started,
+/// then each as it is queued.
+async fn release_detached(store: Store) {
+    use storage::attachments;
+    let mut queued = attachments::watch_release(&store);
+    let pending = attachments::to_release(&store).unwrap_or_default();
+    for id in pending {
+        release_one(&store, &id).await;
+    }
+    while let Some(event) = (&mut queued).await {
+        if let Some(id) = attachments::queued(&event) {
+            release_one(&store, &id).await;
+        }
+    }
+}
+
+async fn release_one(store: &Store, id: &str) {
+    if let Err(e) = storage::attachments::release(store, id).await {
+        tracing::warn!(media_id = %id, error = %e, "detached media not released");
     }
 }
 

@@ -36,6 +36,9 @@ pub struct Post {
     pub hashtags: Vec<String>,
     pub mentions: Vec<String>,
     pub shared_post: Option<String>,
+    /// Ids of the attached media, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<String>,
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub history: Vec<Revision>,
@@ -201,6 +204,25 @@ pub fn post_text(text: &str, allow_empty: bool) -> Result<String> {
     Ok(text)
 }
 
+/// Most media one post carries (Mastodon's limit).
+pub const MEDIA_MAX: usize = 4;
+
+/// Whether these media may go together on one post: at most [`MEDIA_MAX`], each once, and
+/// a video only alone (as Mastodon).
+pub fn media_together(kinds: &[crate::media::events::Kind]) -> Result<()> {
+    use crate::media::events::Kind;
+    if kinds.len() > MEDIA_MAX {
+        return Err(Error::invalid("media_ids", format!("at most {MEDIA_MAX}")));
+    }
+    if kinds.len() > 1 && kinds.contains(&Kind::Video) {
+        return Err(Error::invalid(
+            "media_ids",
+            "a video goes alone: no other media on the same post",
+        ));
+    }
+    Ok(())
+}
+
 /// A comment's text, trimmed and checked; never empty.
 pub fn comment_text(text: &str) -> Result<String> {
     let text = clean_text("text", text, COMMENT_MAX_CHARS, true)?;
@@ -262,6 +284,7 @@ mod tests {
             hashtags: vec![],
             mentions: vec![],
             shared_post: None,
+            media: Vec::new(),
             created_at: 0,
             edited_at: None,
             history: vec![],

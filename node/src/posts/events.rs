@@ -104,6 +104,9 @@ pub struct PostCreated {
     /// Mentioned user ids.
     pub mentions: Vec<String>,
     pub shared_post: Option<String>,
+    /// The attached media, as media published them (absent in events of before media).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<crate::media::events::MediaUploaded>,
 }
 impl DomainEvent for PostCreated {
     const CONTEXT: &'static str = CONTEXT;

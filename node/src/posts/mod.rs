@@ -7,8 +7,10 @@
 //! Publishes: `PostCreated`, `PostEdited`, `PostDeleted`, `CommentAdded`, `CommentDeleted`,
 //! `ReactionSet`, `ReactionRemoved` ([`events`]).
 //! Consumes: `users.FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked|ProfileUpdated`
-//! and `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|PageUpdated|PageAdminAdded`,
-//! kept as projections (friendships, blocks, usernames, group privacy and roles, page admins).
+//! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|PageUpdated|PageAdminAdded` and
+//! `media.MediaUploaded|MediaDescribed|MediaDeleted`, kept as projections (friendships,
+//! blocks, usernames, group privacy and roles, page admins, and each media item's metadata,
+//! so a post's attachments are validated and drawn without a call).
 
 pub mod domain;
 pub mod error;
@@ -18,14 +20,31 @@ pub mod storage;
 
 use axum::Router;
 
+use std::sync::Arc;
+
 use crate::groups::events as groups;
+use crate::media::events as media;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
+use crate::platform::media_urls::MediaUrls;
 use crate::platform::storage::Store;
+use crate::platform::tokens::TokenVerifier;
 use crate::users::events as users;
 
-/// Handlers reach the context's store and the token verifier.
-pub type PostsState = crate::platform::ContextState;
+/// Handlers reach the context's store, the token verifier and the key that signs the
+/// URLs of attached media for each reader.
+#[derive(Clone)]
+pub struct PostsState {
+    pub store: Store,
+    pub verifier: Arc<TokenVerifier>,
+    pub urls: Arc<MediaUrls>,
+}
+
+impl axum::extract::FromRef<PostsState> for Arc<TokenVerifier> {
+    fn from_ref(state: &PostsState) -> Self {
+        state.verifier.clone()
+    }
+}
 
 /// The posts context.
 pub struct Posts;
@@ -57,6 +76,9 @@ impl BoundedContext for Posts {
             .on::<groups::MemberLeft>(storage::leave)
             .on::<groups::PageUpdated>(storage::set_page)
             .on::<groups::PageAdminAdded>(storage::add_page_admin)
+            .on::<media::MediaUploaded>(storage::media_uploaded)
+            .on::<media::MediaDescribed>(storage::media_described)
+            .on::<media::MediaDeleted>(storage::media_deleted)
     }
 
     fn projections(&self) -> &'static [&'static str] {
@@ -64,7 +86,11 @@ impl BoundedContext for Posts {
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
-        Ok(http::routes(platform.state(store)))
+        Ok(http::routes(PostsState {
+            store,
+            verifier: platform.verifier.clone(),
+            urls: platform.media_urls()?,
+        }))
     }
 }
 

@@ -2,9 +2,10 @@
 //!
 //! Keys: `m/<media>` the record; `o/<owner><media>` an owner's media; `u/<owner>` the
 //! bytes an owner's media take (what the quota counts); `b/<sha256>/<media>` which media
-//! name a blob (the sweep removes blobs nobody names). All of it is this context's own
-//! truth: media keeps no projection.
+//! name a blob (the sweep removes blobs nobody names). That is this context's own truth;
+//! what media is attached to is a projection of posts' events ([`attachments`]).
 
+pub mod attachments;
 pub mod blobs;
 
 use serde::{Deserialize, Serialize};
@@ -81,6 +82,9 @@ impl Media {
     }
 }
 
+/// The key prefixes `rebuild` drops and replays.
+pub const PROJECTIONS: &[&str] = attachments::PROJECTIONS;
+
 fn media_key(id: &str) -> Vec<u8> {
     key("m/", &[id])
 }
@@ -155,12 +159,29 @@ pub async fn describe(store: &Store, id: &str, owner: &str, alt: &str) -> ApiRes
         .await
 }
 
-/// Deletes `owner`'s media `id`: its bytes leave the quota at once, its blobs when the
-/// sweep finds nothing names them.
+/// Deletes `owner`'s media `id`, unless a post shows it (delete the post, and the media
+/// goes with it): its bytes leave the quota at once, its blobs when the sweep finds
+/// nothing names them.
 pub async fn delete(store: &Store, id: &str, owner: &str) -> ApiResult<()> {
+    if owned(store, id, owner).is_ok() && attachments::attached(store, id)? {
+        return Err(Error::Attached.into());
+    }
+    remove(store, id, Some(owner)).await
+}
+
+/// Removes media `id` (only `owner`'s, when given), publishing `MediaDeleted`, and its
+/// place in the release queue.
+async fn remove(store: &Store, id: &str, owner: Option<&str>) -> ApiResult<()> {
     store
         .write(|tx| {
-            let media = load_owned(tx, id, owner)?;
+            tx.remove(&key(attachments::RELEASE, &[id]))?;
+            let media = match (tx.get::<Media>(&media_key(id))?, owner) {
+                (Some(m), Some(o)) if m.owner != o => return abort(Error::NotFound),
+                (Some(m), _) => m,
+                (None, Some(_)) => return abort(Error::NotFound),
+                (None, None) => return Ok(()),
+            };
+            let owner = media.owner.as_str();
             let used: u64 = tx.get(&usage_key(owner))?.unwrap_or(0);
             tx.put(
                 &usage_key(owner),

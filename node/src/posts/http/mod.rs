@@ -94,6 +94,9 @@ pub struct PostView {
     /// True when this is a share of a post the reader may not (or can no longer) read.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     shared_unavailable: bool,
+    /// The attached pictures and videos, their URLs signed for this reader.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    media: Vec<crate::media::events::Attachment>,
 }
 
 fn readable(s: &PostsState, viewer: Option<&str>, post: &Post) -> ApiResult<bool> {
@@ -127,6 +130,11 @@ fn view(s: &PostsState, viewer: Option<&str>, post: Post, embed: bool) -> ApiRes
         }
     }
     let visibility = (post.audience == Audience::Profile).then_some(post.visibility);
+    let now = crate::platform::unix_now();
+    let media = storage::attachments(&s.store, &post.media)?
+        .iter()
+        .map(|m| m.attachment(&s.urls, now))
+        .collect();
     Ok(PostView {
         id: post.id,
         author_id: post.author_id,
@@ -143,6 +151,7 @@ fn view(s: &PostsState, viewer: Option<&str>, post: Post, embed: bool) -> ApiRes
         share_count: post.share_count,
         shared,
         shared_unavailable,
+        media,
     })
 }
 

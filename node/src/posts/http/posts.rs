@@ -46,6 +46,41 @@ pub struct NewPost {
     /// Where to publish (default: the author's profile).
     #[serde(default)]
     audience: Audience,
+    /// Media the author uploaded (`POST /media`), up to 4; a video goes alone. With media,
+    /// the text may be empty.
+    #[serde(default)]
+    #[schema(max_items = 4)]
+    media_ids: Vec<String>,
+}
+
+/// How long a post waits for media it names that this context has not heard of yet (an
+/// upload answered a moment ago).
+const MEDIA_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The author's media named by `ids`, checked: known ids of theirs, each once, a set that
+/// may go together. An id they do not own is as unknown as one that does not exist.
+async fn attached_media(
+    s: &PostsState,
+    author: &str,
+    ids: &[String],
+) -> ApiResult<Vec<crate::media::events::MediaUploaded>> {
+    if ids.len() > domain::MEDIA_MAX {
+        return Err(Error::invalid("media_ids", format!("at most {}", domain::MEDIA_MAX)).into());
+    }
+    let mut found: Vec<crate::media::events::MediaUploaded> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let unknown = || Error::invalid("media_ids", format!("no media {id} of yours"));
+        let id = ulid::Ulid::from_string(id)
+            .map_err(|_| unknown())?
+            .to_string();
+        if found.iter().any(|m| m.media_id == id) {
+            return Err(Error::invalid("media_ids", format!("{id} is named twice")).into());
+        }
+        let media = storage::owned_media(&s.store, &id, author, MEDIA_WAIT).await?;
+        found.push(media.ok_or_else(unknown)?);
+    }
+    domain::media_together(&found.iter().map(|m| m.kind).collect::<Vec<_>>())?;
+    Ok(found)
 }
 
 fn new_post(
@@ -65,6 +100,7 @@ fn new_post(
         hashtags: tags.0,
         mentions: tags.1,
         shared_post,
+        media: Vec::new(),
         created_at: unix_now(),
         edited_at: None,
         history: Vec::new(),
@@ -83,7 +119,7 @@ pub(super) async fn create_post(
     user: AuthUser,
     Json(req): Json<NewPost>,
 ) -> ApiResult<impl IntoResponse> {
-    let text = domain::post_text(&req.text, false)?;
+    let text = domain::post_text(&req.text, !req.media_ids.is_empty())?;
     // Ids are read as ULIDs in any case, stored canonical; a malformed one is no such thing.
     let audience = match req.audience {
         Audience::Profile => Audience::Profile,
@@ -96,7 +132,8 @@ pub(super) async fn create_post(
     };
     domain::may_publish(storage::authority(&s.store, &audience, user.id())?)?;
     let visibility = domain::visibility_for(&audience, req.visibility)?;
-    let post = new_post(
+    let attached = attached_media(&s, user.id(), &req.media_ids).await?;
+    let mut post = new_post(
         user.id(),
         audience,
         text.clone(),
@@ -104,7 +141,8 @@ pub(super) async fn create_post(
         tags(&s, user.id(), &text)?,
         None,
     );
-    storage::create_post(&s.store, &post).await?;
+    post.media = attached.iter().map(|m| m.media_id.clone()).collect();
+    storage::create_post(&s.store, &post, &attached).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(&s, Some(user.id()), post, true)?),
@@ -358,7 +396,7 @@ pub(super) async fn share_post(
         tags(&s, user.id(), &text)?,
         Some(original.id.clone()),
     );
-    storage::create_post(&s.store, &post).await?;
+    storage::create_post(&s.store, &post, &[]).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(&s, Some(user.id()), post, true)?),

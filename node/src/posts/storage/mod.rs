@@ -2,7 +2,12 @@
 //! comments, `r/<target><user>` reactions (target: a post or comment id), indexes
 //! `cv/<post>` the version of a post's comments and reactions, `tl/<author><post>` (profile posts), `ga/<group><post>`, `pg/<page><post>`; projections
 //! `f/<a><b>` friendships, `b/<a><b>` blocks, `un/<username>` user ids, `gv/<group>` group
-//! privacy, `gm/<group><user>` group roles, `pe/<page>` pages, `pa/<page><user>` page admins.
+//! privacy, `gm/<group><user>` group roles, `pe/<page>` pages, `pa/<page><user>` page admins,
+//! `md/<media>` media metadata ([`media`]).
+
+mod media;
+
+pub use media::{attachments, media_deleted, media_described, media_uploaded, owned_media};
 
 use crate::groups::events::{self as groups, GroupPrivacy, GroupRole};
 use crate::platform::context::Event;
@@ -46,7 +51,7 @@ fn index_key(post: &Post) -> Vec<u8> {
 // ----- projections of other contexts' events (applied once each by the platform) -----
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
-pub const PROJECTIONS: &[&str] = &["f/", "b/", "un/", "gv/", "gm/", "pe/", "pa/"];
+pub const PROJECTIONS: &[&str] = &["f/", "b/", "un/", "gv/", "gm/", "pe/", "pa/", "md/"];
 
 pub fn befriend(tx: &Tx, e: &Event<users::FriendshipCreated>) -> TxResult<()> {
     tx.set_pair("f/", &e.data.user_a, &e.data.user_b, true, true)
@@ -254,7 +259,13 @@ fn load_post(tx: &Tx, id: &str) -> TxResult<Post> {
 }
 
 /// Publishes a post (and counts the share on the original, if it is one).
-pub async fn create_post(store: &Store, post: &Post) -> ApiResult<()> {
+/// Publishes `post`; `attached` is the metadata of its media (in `post.media`'s order),
+/// carried by `PostCreated` so the feed can draw them.
+pub async fn create_post(
+    store: &Store,
+    post: &Post,
+    attached: &[crate::media::events::MediaUploaded],
+) -> ApiResult<()> {
     store
         .write(|tx| {
             if let Some(original) = &post.shared_post {
@@ -274,6 +285,7 @@ pub async fn create_post(store: &Store, post: &Post) -> ApiResult<()> {
                 hashtags: post.hashtags.clone(),
                 mentions: post.mentions.clone(),
                 shared_post: post.shared_post.clone(),
+                media: attached.to_vec(),
             };
             emit(tx, &post.author_id, &post.id, &event)
         })
@@ -608,6 +620,7 @@ mod tests {
             hashtags: vec![],
             mentions: vec![],
             shared_post: None,
+            media: Vec::new(),
             created_at: 0,
             edited_at: None,
             history: vec![],
@@ -625,7 +638,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         for round in 0..40 {
             let id = format!("post{round:04}");
-            create_post(&store, &post(&id)).await.unwrap();
+            create_post(&store, &post(&id), &[]).await.unwrap();
             let mut writers = Vec::new();
             for i in 0..8 {
                 let (store, id) = (store.clone(), id.clone());
