@@ -7,7 +7,7 @@
 //! - [`platform`]: plumbing shared by every context (config, errors, storage, bus,
 //!   tokens, telemetry); imports no context.
 //! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`], [`messages`], [`media`],
-//!   [`notifications`]: the bounded contexts, each with the same skeleton
+//!   [`search`], [`notifications`]: the bounded contexts, each with the same skeleton
 //!   (`domain`, `error`, `storage`, `events`, `http`).
 //! - [`gateway`]: the public edge under `/api/v1`.
 //! - [`cli`]: the `serve`, `gateway`, `dev` and `rebuild` commands.
@@ -26,6 +26,7 @@ pub mod messages;
 pub mod notifications;
 pub mod platform;
 pub mod posts;
+pub mod search;
 pub mod users;
 
 use platform::context::{BoundedContext, Context};
@@ -40,6 +41,7 @@ pub fn bounded_context(context: Context) -> &'static dyn BoundedContext {
         Context::Feed => &feed::Feed,
         Context::Messages => &messages::Messages,
         Context::Media => &media::MediaContext,
+        Context::Search => &search::Search,
         Context::Notifications => &notifications::Notifications,
     }
 }

@@ -18,6 +18,7 @@ pub const CONTEXTS: &[&str] = &[
     "feed",
     "messages",
     "media",
+    "search",
     "notifications",
 ];
 
@@ -128,12 +129,12 @@ impl Default for StorageSpec {
 /// Settings of every context, with per-context overrides.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users', 'groups', 'posts', 'feed', 'messages', 'media', 'notifications'])").message("overrides may name only known contexts: auth, users, groups, posts, feed, messages, media, notifications"))]
+#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users', 'groups', 'posts', 'feed', 'messages', 'media', 'search', 'notifications'])").message("overrides may name only known contexts: auth, users, groups, posts, feed, messages, media, search, notifications"))]
 pub struct ContextsSpec {
     /// Applied to every context unless overridden.
     #[serde(default)]
     pub defaults: ContextSettings,
-    /// Per context (`auth`, `users`, `groups`, `posts`, `feed`, `messages`, `media`, `notifications`): fields set here win over `defaults`.
+    /// Per context (`auth`, `users`, `groups`, `posts`, `feed`, `messages`, `media`, `search`, `notifications`): fields set here win over `defaults`.
     #[serde(default)]
     pub overrides: BTreeMap<String, ContextOverride>,
 }

@@ -205,7 +205,7 @@ fn cel_rules_accept_the_examples_and_refuse_what_they_forbid() {
         "nats://",
     );
     refused(
-        serde_json::json!({"contexts": {"overrides": {"search": {"replicas": 2}}}}),
+        serde_json::json!({"contexts": {"overrides": {"trending": {"replicas": 2}}}}),
         "known contexts",
     );
     refused(

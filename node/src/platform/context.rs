@@ -27,11 +27,12 @@ pub enum Context {
     Feed,
     Messages,
     Media,
+    Search,
     Notifications,
 }
 
 impl Context {
-    pub const ALL: [Context; 8] = [
+    pub const ALL: [Context; 9] = [
         Context::Auth,
         Context::Users,
         Context::Groups,
@@ -39,6 +40,7 @@ impl Context {
         Context::Feed,
         Context::Messages,
         Context::Media,
+        Context::Search,
         Context::Notifications,
     ];
 
@@ -52,6 +54,7 @@ impl Context {
             Context::Feed => "feed",
             Context::Messages => "messages",
             Context::Media => "media",
+            Context::Search => "search",
             Context::Notifications => "notifications",
         }
     }

@@ -13,6 +13,9 @@ pub struct ProfileUpdated {
     pub user_id: String,
     pub username: String,
     pub display_name: String,
+    /// Absent in events of before search.
+    #[serde(default)]
+    pub bio: String,
     pub privacy: Privacy,
 }
 impl DomainEvent for ProfileUpdated {

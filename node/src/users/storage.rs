@@ -74,6 +74,7 @@ fn profile_event(p: &Profile) -> ProfileUpdated {
         user_id: p.id.clone(),
         username: p.username.clone(),
         display_name: p.display_name.clone(),
+        bio: p.bio.clone(),
         privacy: p.privacy,
     }
 }

@@ -182,6 +182,7 @@ mod tests {
                 "demo-feed",
                 "demo-messages",
                 "demo-media",
+                "demo-search",
                 "demo-notifications",
                 "demo-nats"
             ]

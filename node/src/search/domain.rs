@@ -1,0 +1,247 @@
+//! The rules of search, without I/O: what a query may be, how it is split into words and
+//! `#tags`, and who may find a document, as *access tokens*.
+//!
+//! Every document carries the tokens that open it (`public`, `author:<id>`,
+//! `friends:<id>`, `fof:<id>`, `member:<group>`); a query carries the tokens its viewer
+//! holds (from the friendships and memberships this context keeps) and excludes the
+//! authors a block stands between. So privacy is part of the query itself: hidden
+//! documents are never ranked, counted or paginated over.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::Error;
+use crate::groups::events::GroupPrivacy;
+use crate::posts::events::{Audience, Visibility};
+
+/// What is searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = SearchType)]
+pub enum Kind {
+    People,
+    Posts,
+    Groups,
+    Pages,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::People => "people",
+            Kind::Posts => "posts",
+            Kind::Groups => "groups",
+            Kind::Pages => "pages",
+        }
+    }
+}
+
+/// A document as indexed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Doc {
+    pub kind: Kind,
+    pub id: String,
+    /// Names: a person's username and display name, a group's or page's name.
+    pub title: String,
+    /// A person's bio, a post's text.
+    pub body: String,
+    /// A post's hashtags, lower-case, without `#`.
+    pub tags: Vec<String>,
+    /// The person, or the post's author: whom a block hides.
+    pub owner: Option<String>,
+    pub access: Vec<String>,
+    pub created_at: i64,
+    /// A person's username (shown in results).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    /// A person's display name (shown in results).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+}
+
+pub const PUBLIC: &str = "public";
+
+pub fn author_token(user: &str) -> String {
+    format!("author:{user}")
+}
+
+pub fn friends_token(user: &str) -> String {
+    format!("friends:{user}")
+}
+
+pub fn fof_token(user: &str) -> String {
+    format!("fof:{user}")
+}
+
+pub fn member_token(group: &str) -> String {
+    format!("member:{group}")
+}
+
+/// Who finds a person: anyone when they are searchable, else their friends (and they).
+pub fn person_access(user: &str, searchable: bool) -> Vec<String> {
+    let mut access = vec![author_token(user)];
+    access.push(if searchable {
+        PUBLIC.to_string()
+    } else {
+        friends_token(user)
+    });
+    access
+}
+
+/// Who finds a group: anyone, unless it is secret (members only).
+pub fn group_access(group: &str, privacy: GroupPrivacy) -> Vec<String> {
+    match privacy {
+        GroupPrivacy::Secret => vec![member_token(group)],
+        _ => vec![PUBLIC.to_string()],
+    }
+}
+
+/// Who finds a post: exactly who may read it (the rules of posts). `group_privacy` is the
+/// group's, for a group post (`None`: unknown or deleted, so members only).
+pub fn post_access(
+    author: &str,
+    audience: &Audience,
+    visibility: Visibility,
+    group_privacy: Option<GroupPrivacy>,
+) -> Vec<String> {
+    let mut access = vec![author_token(author)];
+    match audience {
+        Audience::Page { .. } => access.push(PUBLIC.into()),
+        Audience::Group { id } => access.push(match group_privacy {
+            Some(GroupPrivacy::Public) => PUBLIC.into(),
+            _ => member_token(id),
+        }),
+        Audience::Profile => match visibility {
+            Visibility::Public => access.push(PUBLIC.into()),
+            Visibility::Friends => access.push(friends_token(author)),
+            Visibility::FriendsOfFriends => {
+                access.push(friends_token(author));
+                access.push(fof_token(author));
+            }
+            Visibility::OnlyMe => {}
+        },
+    }
+    access
+}
+
+/// Longest query, in characters.
+pub const QUERY_MAX: usize = 256;
+/// Most words a query is split into.
+pub const WORDS_MAX: usize = 16;
+/// How far results can be paged (as Elasticsearch's `max_result_window`, smaller).
+pub const WINDOW_MAX: usize = 1_000;
+
+/// A query: words (matched with typos and, for names, as prefixes) and `#tags` (exact).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub words: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// Splits `q` into words and tags. Operators of any query language are just characters
+/// here: `title:x`, quotes, `*` and parentheses are split away like any punctuation.
+pub fn parse_query(q: &str) -> Result<Query, Error> {
+    let q = q.trim();
+    if q.is_empty() {
+        return Err(Error::field("q", "must not be empty"));
+    }
+    if q.chars().count() > QUERY_MAX {
+        return Err(Error::field(
+            "q",
+            format!("must be at most {QUERY_MAX} characters"),
+        ));
+    }
+    let mut query = Query {
+        words: Vec::new(),
+        tags: Vec::new(),
+    };
+    for part in q.split_whitespace() {
+        if let Some(tag) = part.strip_prefix('#') {
+            let tag: String = tag
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .flat_map(char::to_lowercase)
+                .collect();
+            if !tag.is_empty() {
+                query.tags.push(tag);
+            }
+            continue;
+        }
+        query.words.extend(words(part));
+    }
+    if query.words.is_empty() && query.tags.is_empty() {
+        return Err(Error::field("q", "has no words to search for"));
+    }
+    if query.words.len() + query.tags.len() > WORDS_MAX {
+        return Err(Error::field("q", format!("at most {WORDS_MAX} words")));
+    }
+    Ok(query)
+}
+
+/// The lower-case words of `text`, as the index splits it (letters and digits).
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Typos forgiven in a word: none in short words, one from 4 letters, two from 8.
+pub fn typos(word: &str) -> u8 {
+    match word.chars().count() {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+/// How much newer posts weigh: relevance × (½ + ½ · 2^(−age / 14 days)), so a post two
+/// weeks old counts three quarters as much as a new one with the same words.
+pub fn recency(score: f32, age_secs: i64) -> f32 {
+    let age_days = age_secs.max(0) as f32 / 86_400.0;
+    score * (0.5 + 0.5 * (-age_days / 14.0).exp2())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_syntax_is_only_punctuation() {
+        let q = parse_query("title:admin \"unbalanced (x OR y) * #Rust").unwrap();
+        assert_eq!(q.words, ["title", "admin", "unbalanced", "x", "or", "y"]);
+        assert_eq!(q.tags, ["rust"]);
+        assert!(parse_query("   ").is_err());
+        assert!(parse_query("* \" ( )").is_err());
+        assert!(parse_query(&"a".repeat(QUERY_MAX + 1)).is_err());
+        assert!(parse_query(&"ab ".repeat(WORDS_MAX + 1)).is_err());
+    }
+
+    #[test]
+    fn a_post_is_found_by_exactly_who_may_read_it() {
+        let profile = |v| post_access("a", &Audience::Profile, v, None);
+        assert_eq!(profile(Visibility::Public), ["author:a", "public"]);
+        assert_eq!(profile(Visibility::Friends), ["author:a", "friends:a"]);
+        assert_eq!(
+            profile(Visibility::FriendsOfFriends),
+            ["author:a", "friends:a", "fof:a"]
+        );
+        assert_eq!(profile(Visibility::OnlyMe), ["author:a"]);
+        let group = Audience::Group { id: "g".into() };
+        let in_group = |p| post_access("a", &group, Visibility::Public, p);
+        assert_eq!(in_group(Some(GroupPrivacy::Public)), ["author:a", "public"]);
+        assert_eq!(
+            in_group(Some(GroupPrivacy::Secret)),
+            ["author:a", "member:g"]
+        );
+        assert_eq!(in_group(None), ["author:a", "member:g"]);
+        assert_eq!(person_access("u", false), ["author:u", "friends:u"]);
+        assert_eq!(group_access("g", GroupPrivacy::Private), ["public"]);
+    }
+
+    #[test]
+    fn newer_posts_weigh_more_but_relevance_leads() {
+        assert_eq!(recency(2.0, 0), 2.0);
+        assert!((recency(2.0, 14 * 86_400) - 1.5).abs() < 1e-4);
+        assert!(recency(2.0, 365 * 86_400) >= 1.0, "never below half");
+    }
+}

@@ -1,0 +1,190 @@
+//! # search
+//!
+//! Finds people (username, display name, bio), posts (text, hashtags), groups and pages
+//! (names) with Tantivy, fed only by events, for a viewer who may read what is found
+//! ([`domain`]: privacy is part of every query, so hidden documents are never ranked,
+//! counted or paged over).
+//!
+//! Event handlers write the documents and a queue of changes in sled, in the apply-once
+//! transaction; a task moves the queue into the index (one writer, a commit per batch of
+//! up to 1,000 changes, at most every 100 ms) and reloads the one reader. The index is
+//! derived: an empty one is filled from the documents at start.
+//!
+//! Publishes: nothing.
+//! Consumes: `users.ProfileUpdated|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
+//! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|PageUpdated`,
+//! `posts.PostCreated|PostEdited|PostDeleted`.
+
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod storage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+
+use crate::groups::events as groups;
+use crate::platform::Platform;
+use crate::platform::context::{BoundedContext, Context, Subscriptions};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::storage::Store;
+use crate::platform::tokens::TokenVerifier;
+use crate::posts::events as posts;
+use crate::users::events as users;
+use storage::index::SearchIndex;
+
+/// Most changes one commit takes.
+const BATCH: usize = 1_000;
+/// Least time between two commits: changes arriving meanwhile share the next one.
+const COMMIT_EVERY: Duration = Duration::from_millis(100);
+
+#[derive(Clone)]
+pub struct SearchState {
+    pub store: Store,
+    pub verifier: Arc<TokenVerifier>,
+    pub index: Arc<SearchIndex>,
+}
+
+impl FromRef<SearchState> for Arc<TokenVerifier> {
+    fn from_ref(state: &SearchState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// The search context.
+pub struct Search;
+
+impl BoundedContext for Search {
+    fn name(&self) -> &'static str {
+        Context::Search.name()
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["search"]
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <http::SearchApi as utoipa::OpenApi>::openapi()
+    }
+
+    fn subscriptions(&self) -> Subscriptions {
+        Subscriptions::default()
+            .on::<users::ProfileUpdated>(storage::profile_updated)
+            .on::<users::FriendshipCreated>(storage::befriend)
+            .on::<users::FriendshipEnded>(storage::unfriend)
+            .on::<users::UserBlocked>(storage::block)
+            .on::<users::UserUnblocked>(storage::unblock)
+            .on_read::<groups::GroupUpdated, _>(storage::read_group_posts, storage::group_updated)
+            .on_read::<groups::GroupDeleted, _>(
+                storage::read_deleted_group_posts,
+                storage::group_deleted,
+            )
+            .on::<groups::MemberJoined>(storage::member_joined)
+            .on::<groups::MemberLeft>(storage::member_left)
+            .on::<groups::PageUpdated>(storage::page_updated)
+            .on::<posts::PostCreated>(storage::post_created)
+            .on::<posts::PostEdited>(storage::post_edited)
+            .on::<posts::PostDeleted>(storage::post_deleted)
+    }
+
+    fn projections(&self) -> &'static [&'static str] {
+        storage::PROJECTIONS
+    }
+
+    fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        let index = Arc::new(SearchIndex::open(&platform.data_dir.join("search-index"))?);
+        tokio::spawn(index_changes(
+            store.clone(),
+            index.clone(),
+            platform.shutdown.clone(),
+        ));
+        Ok(http::routes(SearchState {
+            store,
+            verifier: platform.verifier.clone(),
+            index,
+        }))
+    }
+}
+
+/// Moves queued changes into the index until shutdown; first fills an empty index from
+/// the documents (a first start, or an index that was lost).
+async fn index_changes(
+    store: Store,
+    index: Arc<SearchIndex>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    // sled makes writers wait for a subscriber that falls behind: this one is drained all
+    // the time, into a permit the loop below takes when it has nothing to do.
+    let queued = Arc::new(tokio::sync::Notify::new());
+    let mut changes = storage::watch_queue(&store);
+    let signal = queued.clone();
+    tokio::spawn(async move {
+        while (&mut changes).await.is_some() {
+            signal.notify_one();
+        }
+    });
+    if index.is_empty()
+        && let Err(e) = fill(&store, &index).await
+    {
+        tracing::warn!(error = %e, "search index not filled");
+    }
+    loop {
+        match index_batch(&store, &index).await {
+            Ok(0) => {
+                tokio::select! {
+                    _ = queued.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+            Ok(_) => tokio::time::sleep(COMMIT_EVERY).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "search index not updated; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn fill(store: &Store, index: &Arc<SearchIndex>) -> ApiResult<()> {
+    let changes: Vec<_> = storage::all_docs(store)?
+        .into_iter()
+        .map(|d| (storage::doc_id(d.kind, &d.id), Some(d)))
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    apply(index, changes).await
+}
+
+/// Indexes up to [`BATCH`] queued changes in one commit; returns how many.
+async fn index_batch(store: &Store, index: &Arc<SearchIndex>) -> ApiResult<usize> {
+    let queued = storage::queued(store, BATCH)?;
+    if queued.is_empty() {
+        return Ok(0);
+    }
+    let mut changes: Vec<(String, Option<domain::Doc>)> = Vec::with_capacity(queued.len());
+    for q in &queued {
+        if !changes.iter().any(|(id, _)| id == &q.doc) {
+            changes.push((q.doc.clone(), storage::doc(store, &q.doc)?));
+        }
+    }
+    apply(index, changes).await?;
+    let keys: Vec<Vec<u8>> = queued.into_iter().map(|q| q.key).collect();
+    storage::done(store, &keys).await?;
+    Ok(keys.len())
+}
+
+async fn apply(
+    index: &Arc<SearchIndex>,
+    changes: Vec<(String, Option<domain::Doc>)>,
+) -> ApiResult<()> {
+    let index = index.clone();
+    tokio::task::spawn_blocking(move || index.apply(&changes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+}

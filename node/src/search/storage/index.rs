@@ -1,0 +1,288 @@
+//! The Tantivy side of search: one index (`<data-dir>/search-index/`) holding people,
+//! posts, groups and pages, told apart by a `kind` field: one writer (a single thread with
+//! a 32 MB budget, the only one the process has) and one reader, reloaded after each
+//! commit. Queries are built from words, never parsed from the user's text, so no query
+//! syntax reaches Tantivy.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Mutex;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Term, doc};
+
+use super::super::domain::{self, Doc, Kind, Query as Words};
+use super::super::error::Error;
+
+/// Bytes the writer may buffer before it writes a segment.
+const WRITER_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    key: Field,
+    kind: Field,
+    id: Field,
+    owner: Field,
+    title: Field,
+    body: Field,
+    tags: Field,
+    access: Field,
+    created_at: Field,
+    username: Field,
+    display_name: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        key: b.add_text_field("key", STRING),
+        kind: b.add_text_field("kind", STRING),
+        id: b.add_text_field("id", STORED),
+        owner: b.add_text_field("owner", STORED),
+        title: b.add_text_field("title", TEXT | STORED),
+        body: b.add_text_field("body", TEXT | STORED),
+        tags: b.add_text_field("tags", STRING | STORED),
+        access: b.add_text_field("access", STRING),
+        created_at: b.add_i64_field("created_at", INDEXED | FAST | STORED),
+        username: b.add_text_field("username", STORED),
+        display_name: b.add_text_field("display_name", STORED),
+    };
+    (b.build(), fields)
+}
+
+/// The index, its writer and its reader.
+pub struct SearchIndex {
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+}
+
+/// A search: what, for whom, which page.
+pub struct Request<'a> {
+    pub kind: Kind,
+    pub words: &'a Words,
+    /// The access tokens the viewer holds.
+    pub holds: &'a [String],
+    /// `author:<id>` of everyone a block stands between the viewer and.
+    pub blocked: &'a [String],
+    pub offset: usize,
+    pub limit: usize,
+    pub now: i64,
+}
+
+/// One result.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub id: String,
+    pub owner: String,
+    pub title: String,
+    pub username: String,
+    pub display_name: String,
+    pub tags: Vec<String>,
+    pub created_at: i64,
+    /// The best passage of the body, and the byte ranges in it that matched.
+    pub snippet: Option<(String, Vec<Range<usize>>)>,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it when absent.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Index(e.to_string()))?;
+        let (schema, fields) = schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| Error::Index(e.to_string()))?;
+        let index = Index::open_or_create(directory, schema)?;
+        let writer = index.writer_with_num_threads(1, WRITER_BYTES)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SearchIndex {
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reader.searcher().num_docs() == 0
+    }
+
+    /// Replaces each named document by its current version (`None`: removes it), commits,
+    /// and makes the change visible to searches. Blocking.
+    pub fn apply(&self, changes: &[(String, Option<Doc>)]) -> Result<(), Error> {
+        let f = self.fields;
+        let mut writer = self
+            .writer
+            .lock()
+            .map_err(|_| Error::Index("the writer lock is poisoned".into()))?;
+        for (key, doc) in changes {
+            writer.delete_term(Term::from_field_text(f.key, key));
+            if let Some(d) = doc {
+                writer.add_document(self.document(key, d))?;
+            }
+        }
+        writer.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn document(&self, key: &str, d: &Doc) -> TantivyDocument {
+        let f = self.fields;
+        let mut document = doc!(
+            f.key => key,
+            f.kind => d.kind.name(),
+            f.id => d.id.as_str(),
+            f.owner => d.owner.as_deref().unwrap_or_default(),
+            f.title => d.title.as_str(),
+            f.body => d.body.as_str(),
+            f.created_at => d.created_at,
+            f.username => d.username.as_str(),
+            f.display_name => d.display_name.as_str(),
+        );
+        for tag in &d.tags {
+            document.add_text(f.tags, tag);
+        }
+        for token in &d.access {
+            document.add_text(f.access, token);
+        }
+        document
+    }
+
+    /// The hits of a search, best first, and whether more follow. Blocking.
+    pub fn search(&self, r: &Request) -> Result<(Vec<Hit>, bool), Error> {
+        let query = self.query(r);
+        let searcher = self.reader.searcher();
+        let want = TopDocs::with_limit(r.limit + 1).and_offset(r.offset);
+        let found: Vec<(Score, DocAddress)> = if r.kind == Kind::Posts {
+            let now = r.now;
+            let recent = want.tweak_score(move |segment: &tantivy::SegmentReader| {
+                let created = segment
+                    .fast_fields()
+                    .i64("created_at")
+                    .ok()
+                    .map(|c| c.first_or_default_col(now));
+                move |doc: tantivy::DocId, score: Score| match &created {
+                    Some(col) => domain::recency(score, now - col.get_val(doc)),
+                    None => score,
+                }
+            });
+            searcher.search(&query, &recent)?
+        } else {
+            searcher.search(&query, &want.order_by_score())?
+        };
+        let more = found.len() > r.limit;
+        let snippets = SnippetGenerator::create(&searcher, &query, self.fields.body)?;
+        let hits = found
+            .into_iter()
+            .take(r.limit)
+            .map(|(_, address)| {
+                let d: TantivyDocument = searcher.doc(address)?;
+                Ok(self.hit(&d, r.kind, &snippets))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok((hits, more))
+    }
+
+    fn hit(&self, d: &TantivyDocument, kind: Kind, snippets: &SnippetGenerator) -> Hit {
+        let f = self.fields;
+        let text = |field| {
+            d.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let snippet = (kind == Kind::Posts || kind == Kind::People).then(|| {
+            let s = snippets.snippet_from_doc(d);
+            (s.fragment().to_string(), s.highlighted().to_vec())
+        });
+        Hit {
+            id: text(f.id),
+            owner: text(f.owner),
+            title: text(f.title),
+            username: text(f.username),
+            display_name: text(f.display_name),
+            tags: d
+                .get_all(f.tags)
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            created_at: d
+                .get_first(f.created_at)
+                .and_then(|v| v.as_i64())
+                .unwrap_or_default(),
+            snippet: snippet.filter(|(text, _)| !text.is_empty()),
+        }
+    }
+
+    /// Kind, access and blocks as filters (scoring nothing), and every word and tag as a
+    /// must: a word matches exactly (scored by BM25), with the typos [`domain::typos`]
+    /// allows (half the weight), and as a prefix in names, and in any field for the last
+    /// word (the one being typed: "ali" finds "alice", "volcano" finds "volcanoes").
+    fn query(&self, r: &Request) -> BooleanQuery {
+        let f = self.fields;
+        let filter = |q: Box<dyn Query>| -> Box<dyn Query> { Box::new(BoostQuery::new(q, 0.0)) };
+        let set = |field: Field, tokens: &[String]| {
+            TermSetQuery::new(tokens.iter().map(|t| Term::from_field_text(field, t)))
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, filter(Box::new(term(f.kind, r.kind.name())))),
+            (Occur::Must, filter(Box::new(set(f.access, r.holds)))),
+        ];
+        if !r.blocked.is_empty() {
+            clauses.push((Occur::MustNot, Box::new(set(f.access, r.blocked))));
+        }
+        let fields: &[Field] = match r.kind {
+            Kind::People => &[f.title, f.body],
+            Kind::Posts => &[f.body],
+            Kind::Groups | Kind::Pages => &[f.title],
+        };
+        let last = r.words.words.len().saturating_sub(1);
+        for (n, word) in r.words.words.iter().enumerate() {
+            // Names always match as prefixes; any field does for the word being typed.
+            let typing = n == last && word.chars().count() >= 3;
+            let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for (i, field) in fields.iter().enumerate() {
+                let exact = Term::from_field_text(*field, word);
+                // Names weigh more than bios.
+                let weight = if i == 0 { 2.0 } else { 1.0 };
+                let mut alternative = |q: Box<dyn Query>, boost: f32| {
+                    alternatives.push((Occur::Should, Box::new(BoostQuery::new(q, boost))));
+                };
+                alternative(
+                    Box::new(TermQuery::new(exact.clone(), IndexRecordOption::WithFreqs)),
+                    weight,
+                );
+                let typos = domain::typos(word);
+                if typos > 0 {
+                    alternative(
+                        Box::new(FuzzyTermQuery::new(exact.clone(), typos, true)),
+                        0.5 * weight,
+                    );
+                }
+                let name = i == 0 && r.kind != Kind::Posts;
+                if name || typing {
+                    alternative(
+                        Box::new(FuzzyTermQuery::new_prefix(exact, 0, true)),
+                        0.5 * weight,
+                    );
+                }
+            }
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
+        }
+        for tag in &r.words.tags {
+            clauses.push((Occur::Must, Box::new(term(f.tags, tag))));
+        }
+        BooleanQuery::new(clauses)
+    }
+}
+
+fn term(field: Field, text: &str) -> TermQuery {
+    TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic)
+}

@@ -1,0 +1,353 @@
+//! The sled side of search: everything is a projection of other contexts' events.
+//!
+//! Keys: `d/<kind>/<id>` the document as it should be indexed; `q/<event><kind>/<id>` the
+//! documents an event changed, in order, until the indexer ([`index`]) has them in
+//! Tantivy; `f/<a><b>` friendships, `b/<a><b>` blocks, `gm/<user><group>` memberships,
+//! `gv/<group>` group privacy, `gp/<group><post>` the posts of a group, `pm/<post>` a
+//! post's audience (to recompute who finds it when its group's privacy changes).
+
+pub mod index;
+
+use serde::{Deserialize, Serialize};
+
+use super::domain::{self, Doc, Kind};
+use crate::groups::events::{self as groups, GroupPrivacy};
+use crate::platform::context::Event;
+use crate::platform::error::ApiResult;
+use crate::platform::storage::{Store, Tx, TxResult, key};
+use crate::posts::events::{self as posts, Audience, Visibility};
+use crate::users::events as users;
+
+/// Everything: a rebuild replays it all, and the index follows from the documents.
+pub const PROJECTIONS: &[&str] = &["d/", "q/", "f/", "b/", "gm/", "gv/", "gp/", "pm/"];
+
+const QUEUE: &str = "q/";
+
+fn doc_key(kind: Kind, id: &str) -> Vec<u8> {
+    key("d/", &[kind.name(), "/", id])
+}
+
+/// The document id the index knows a document by.
+pub fn doc_id(kind: Kind, id: &str) -> String {
+    format!("{}/{id}", kind.name())
+}
+
+/// Records `doc` and queues it for the indexer, under the event that changed it.
+fn put_doc(tx: &Tx, event: &str, doc: &Doc) -> TxResult<()> {
+    tx.put(&doc_key(doc.kind, &doc.id), doc)?;
+    queue(tx, event, doc.kind, &doc.id)
+}
+
+fn drop_doc(tx: &Tx, event: &str, kind: Kind, id: &str) -> TxResult<()> {
+    tx.remove(&doc_key(kind, id))?;
+    queue(tx, event, kind, id)
+}
+
+fn queue(tx: &Tx, event: &str, kind: Kind, id: &str) -> TxResult<()> {
+    tx.put_raw(&key(QUEUE, &[event, &doc_id(kind, id)]), &[])
+}
+
+// ----- people -----
+
+pub fn profile_updated(tx: &Tx, e: &Event<users::ProfileUpdated>) -> TxResult<()> {
+    let p = &e.data;
+    let doc = Doc {
+        kind: Kind::People,
+        id: p.user_id.clone(),
+        title: format!("{} {}", p.username, p.display_name),
+        body: p.bio.clone(),
+        tags: Vec::new(),
+        owner: Some(p.user_id.clone()),
+        access: domain::person_access(&p.user_id, p.privacy.searchable),
+        created_at: e.occurred_at.unix_timestamp(),
+        username: p.username.clone(),
+        display_name: p.display_name.clone(),
+    };
+    put_doc(tx, e.id, &doc)
+}
+
+pub fn befriend(tx: &Tx, e: &Event<users::FriendshipCreated>) -> TxResult<()> {
+    tx.set_pair("f/", &e.data.user_a, &e.data.user_b, true, true)
+}
+
+pub fn unfriend(tx: &Tx, e: &Event<users::FriendshipEnded>) -> TxResult<()> {
+    tx.set_pair("f/", &e.data.user_a, &e.data.user_b, false, true)
+}
+
+pub fn block(tx: &Tx, e: &Event<users::UserBlocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, true, true)
+}
+
+pub fn unblock(tx: &Tx, e: &Event<users::UserUnblocked>) -> TxResult<()> {
+    tx.set_pair("b/", &e.data.blocker, &e.data.blocked, false, true)
+}
+
+// ----- groups and pages -----
+
+/// The posts of a group, read before its privacy changes (they are found anew).
+pub fn read_group_posts(store: &Store, e: &Event<groups::GroupUpdated>) -> ApiResult<Vec<String>> {
+    group_posts(store, &e.data.group_id)
+}
+
+pub fn read_deleted_group_posts(
+    store: &Store,
+    e: &Event<groups::GroupDeleted>,
+) -> ApiResult<Vec<String>> {
+    group_posts(store, &e.data.group_id)
+}
+
+fn group_posts(store: &Store, group: &str) -> ApiResult<Vec<String>> {
+    Ok(store
+        .scan_after(&key("gp/", &[group]), None, usize::MAX)?
+        .into_iter()
+        .map(|(post, _)| String::from_utf8_lossy(&post).into_owned())
+        .collect())
+}
+
+pub fn group_updated(
+    tx: &Tx,
+    e: &Event<groups::GroupUpdated>,
+    posts: &Vec<String>,
+) -> TxResult<()> {
+    let g = &e.data;
+    let before: Option<GroupPrivacy> = tx.get(&key("gv/", &[&g.group_id]))?;
+    tx.put(&key("gv/", &[&g.group_id]), &g.privacy)?;
+    let doc = Doc {
+        kind: Kind::Groups,
+        id: g.group_id.clone(),
+        title: g.name.clone(),
+        body: String::new(),
+        tags: Vec::new(),
+        owner: None,
+        access: domain::group_access(&g.group_id, g.privacy),
+        created_at: e.occurred_at.unix_timestamp(),
+        username: String::new(),
+        display_name: String::new(),
+    };
+    put_doc(tx, e.id, &doc)?;
+    if before != Some(g.privacy) {
+        for post in posts {
+            reaccess_post(tx, e.id, post, Some(g.privacy))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn group_deleted(
+    tx: &Tx,
+    e: &Event<groups::GroupDeleted>,
+    posts: &Vec<String>,
+) -> TxResult<()> {
+    let group = &e.data.group_id;
+    tx.remove(&key("gv/", &[group]))?;
+    drop_doc(tx, e.id, Kind::Groups, group)?;
+    for post in posts {
+        tx.remove(&key("gp/", &[group, post]))?;
+        tx.remove(&key("pm/", &[post]))?;
+        drop_doc(tx, e.id, Kind::Posts, post)?;
+    }
+    Ok(())
+}
+
+pub fn member_joined(tx: &Tx, e: &Event<groups::MemberJoined>) -> TxResult<()> {
+    tx.put_raw(&key("gm/", &[&e.data.user_id, &e.data.group_id]), &[])
+}
+
+pub fn member_left(tx: &Tx, e: &Event<groups::MemberLeft>) -> TxResult<()> {
+    tx.remove(&key("gm/", &[&e.data.user_id, &e.data.group_id]))
+        .map(|_| ())
+}
+
+pub fn page_updated(tx: &Tx, e: &Event<groups::PageUpdated>) -> TxResult<()> {
+    let p = &e.data;
+    let doc = Doc {
+        kind: Kind::Pages,
+        id: p.page_id.clone(),
+        title: p.name.clone(),
+        body: String::new(),
+        tags: Vec::new(),
+        owner: None,
+        access: vec![domain::PUBLIC.into()],
+        created_at: e.occurred_at.unix_timestamp(),
+        username: String::new(),
+        display_name: String::new(),
+    };
+    put_doc(tx, e.id, &doc)
+}
+
+// ----- posts -----
+
+/// What a post's access is computed from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PostMeta {
+    author: String,
+    audience: Audience,
+    visibility: Visibility,
+}
+
+pub fn post_created(tx: &Tx, e: &Event<posts::PostCreated>) -> TxResult<()> {
+    let p = &e.data;
+    let meta = PostMeta {
+        author: p.author_id.clone(),
+        audience: p.audience.clone(),
+        visibility: p.visibility,
+    };
+    if let Audience::Group { id } = &p.audience {
+        tx.put_raw(&key("gp/", &[id, &p.post_id]), &[])?;
+    }
+    tx.put(&key("pm/", &[&p.post_id]), &meta)?;
+    let doc = post_doc(tx, &p.post_id, &meta, &p.text, &p.hashtags, p.created_at)?;
+    put_doc(tx, e.id, &doc)
+}
+
+pub fn post_edited(tx: &Tx, e: &Event<posts::PostEdited>) -> TxResult<()> {
+    let p = &e.data;
+    let Some(mut meta) = tx.get::<PostMeta>(&key("pm/", &[&p.post_id]))? else {
+        return Ok(());
+    };
+    let Some(old) = tx.get::<Doc>(&doc_key(Kind::Posts, &p.post_id))? else {
+        return Ok(());
+    };
+    meta.visibility = p.visibility;
+    tx.put(&key("pm/", &[&p.post_id]), &meta)?;
+    let doc = post_doc(tx, &p.post_id, &meta, &p.text, &p.hashtags, old.created_at)?;
+    put_doc(tx, e.id, &doc)
+}
+
+pub fn post_deleted(tx: &Tx, e: &Event<posts::PostDeleted>) -> TxResult<()> {
+    let post = &e.data.post_id;
+    if let Some(meta) = tx.get::<PostMeta>(&key("pm/", &[post]))?
+        && let Audience::Group { id } = &meta.audience
+    {
+        tx.remove(&key("gp/", &[id, post]))?;
+    }
+    tx.remove(&key("pm/", &[post]))?;
+    drop_doc(tx, e.id, Kind::Posts, post)
+}
+
+fn post_doc(
+    tx: &Tx,
+    id: &str,
+    meta: &PostMeta,
+    text: &str,
+    hashtags: &[String],
+    created_at: i64,
+) -> TxResult<Doc> {
+    let group_privacy = match &meta.audience {
+        Audience::Group { id } => tx.get(&key("gv/", &[id]))?,
+        _ => None,
+    };
+    Ok(Doc {
+        kind: Kind::Posts,
+        id: id.to_string(),
+        title: String::new(),
+        body: text.to_string(),
+        tags: hashtags.iter().map(|t| t.to_lowercase()).collect(),
+        owner: Some(meta.author.clone()),
+        access: domain::post_access(&meta.author, &meta.audience, meta.visibility, group_privacy),
+        created_at,
+        username: String::new(),
+        display_name: String::new(),
+    })
+}
+
+/// Recomputes who finds a group post after its group's privacy changed.
+fn reaccess_post(tx: &Tx, event: &str, post: &str, privacy: Option<GroupPrivacy>) -> TxResult<()> {
+    let (Some(meta), Some(mut doc)) = (
+        tx.get::<PostMeta>(&key("pm/", &[post]))?,
+        tx.get::<Doc>(&doc_key(Kind::Posts, post))?,
+    ) else {
+        return Ok(());
+    };
+    doc.access = domain::post_access(&meta.author, &meta.audience, meta.visibility, privacy);
+    put_doc(tx, event, &doc)
+}
+
+// ----- what the viewer holds -----
+
+/// The access tokens `viewer` holds, and the owners a block stands between them and.
+pub fn viewer_access(store: &Store, viewer: &str) -> ApiResult<(Vec<String>, Vec<String>)> {
+    let mut holds = vec![domain::PUBLIC.to_string(), domain::author_token(viewer)];
+    let friends = related(store, "f/", viewer)?;
+    let mut second = std::collections::BTreeSet::new();
+    for f in &friends {
+        holds.push(domain::friends_token(f));
+        holds.push(domain::fof_token(f));
+        for x in related(store, "f/", f)? {
+            if x != viewer {
+                second.insert(x);
+            }
+        }
+    }
+    holds.extend(second.iter().map(|x| domain::fof_token(x)));
+    for group in related(store, "gm/", viewer)? {
+        holds.push(domain::member_token(&group));
+    }
+    let blocked = related(store, "b/", viewer)?
+        .iter()
+        .map(|b| domain::author_token(b))
+        .collect();
+    Ok((holds, blocked))
+}
+
+fn related(store: &Store, prefix: &str, of: &str) -> ApiResult<Vec<String>> {
+    Ok(store
+        .scan_after(&key(prefix, &[of]), None, usize::MAX)?
+        .into_iter()
+        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+        .collect())
+}
+
+// ----- the indexer's side -----
+
+/// A queued change: its queue key and the document id it names.
+pub struct Queued {
+    pub key: Vec<u8>,
+    pub doc: String,
+}
+
+/// Up to `limit` queued changes, oldest first.
+pub fn queued(store: &Store, limit: usize) -> ApiResult<Vec<Queued>> {
+    Ok(store
+        .scan_after(QUEUE.as_bytes(), None, limit)?
+        .into_iter()
+        .map(|(rest, _)| Queued {
+            doc: String::from_utf8_lossy(rest.get(26..).unwrap_or_default()).into_owned(),
+            key: [QUEUE.as_bytes(), &rest].concat(),
+        })
+        .collect())
+}
+
+/// The document a queued change names, as it is now (`None`: gone).
+pub fn doc(store: &Store, doc_id: &str) -> ApiResult<Option<Doc>> {
+    let Some((kind, id)) = doc_id.split_once('/') else {
+        return Ok(None);
+    };
+    store.get(&[b"d/".as_slice(), kind.as_bytes(), b"/", id.as_bytes()].concat())
+}
+
+/// Every document (to fill an empty index).
+pub fn all_docs(store: &Store) -> ApiResult<Vec<Doc>> {
+    store
+        .scan_after(b"d/", None, usize::MAX)?
+        .into_iter()
+        .map(|(_, v)| Ok(crate::platform::storage::from_json(&v)?))
+        .collect()
+}
+
+/// Removes the changes the index now has.
+pub async fn done(store: &Store, keys: &[Vec<u8>]) -> ApiResult<()> {
+    store
+        .write(|tx| {
+            for k in keys {
+                tx.remove(k)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// Wakes the indexer when something is queued.
+pub fn watch_queue(store: &Store) -> sled::Subscriber {
+    store.data.watch_prefix(QUEUE.as_bytes())
+}
