@@ -59,17 +59,6 @@ async fn feed_has(c: &Client, post: &str, present: bool) {
     }
 }
 
-async fn befriend(a: &(String, Client), b: &(String, Client)) {
-    profile_appears(&a.1).await;
-    profile_appears(&b.1).await;
-    a.1.post_empty(&format!("/users/{}/friend-request", b.0))
-        .await
-        .expect(201);
-    b.1.post_empty(&format!("/friend-requests/{}/accept", a.0))
-        .await
-        .expect(204);
-}
-
 async fn user(anon: &Client, name: &str) -> (String, Client) {
     let (id, t) = signed_up(anon, name).await;
     (id, anon.with_token(access(&t)))

@@ -461,16 +461,6 @@ async fn a_multipart_upload_carries_its_alt_text_which_the_owner_can_change() {
     assert_eq!(resp.status(), 422);
 }
 
-/// Makes `a` and `b` friends.
-async fn befriend(a: &Client, a_id: &str, b: &Client, b_id: &str) {
-    a.post_empty(&format!("/users/{b_id}/friend-request"))
-        .await
-        .expect(201);
-    b.post_empty(&format!("/friend-requests/{a_id}/accept"))
-        .await
-        .expect(204);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_picture_follows_its_post_who_may_see_it_and_goes_with_it() {
     let nats = Nats::start();
@@ -479,7 +469,7 @@ async fn a_picture_follows_its_post_who_may_see_it_and_goes_with_it() {
     let (author_id, author) = user(&anon, "author").await;
     let (friend_id, friend) = user(&anon, "friend").await;
     let (_, stranger) = user(&anon, "stranger").await;
-    befriend(&author, &author_id, &friend, &friend_id).await;
+    befriend(&(author_id, author.clone()), &(friend_id, friend.clone())).await;
 
     let m = upload(&author, jpeg(64, 48)).await.expect(201);
     let media_id = m["id"].as_str().unwrap().to_string();

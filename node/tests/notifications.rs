@@ -14,15 +14,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{Value, json};
 
-async fn befriend(a: &(String, Client), b: &(String, Client)) {
-    a.1.post_empty(&format!("/users/{}/friend-request", b.0))
-        .await
-        .expect(201);
-    b.1.post_empty(&format!("/friend-requests/{}/accept", a.0))
-        .await
-        .expect(204);
-}
-
 async fn notifications(c: &Client) -> Vec<Value> {
     c.get("/notifications?limit=100").await.expect(200)["items"]
         .as_array()

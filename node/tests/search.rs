@@ -47,15 +47,6 @@ async fn finds(c: &Client, kind: &str, q: &str, expected: &BTreeSet<String>) {
     }
 }
 
-async fn befriend(a: &(String, Client), b: &(String, Client)) {
-    a.1.post_empty(&format!("/users/{}/friend-request", b.0))
-        .await
-        .expect(201);
-    b.1.post_empty(&format!("/friend-requests/{}/accept", a.0))
-        .await
-        .expect(204);
-}
-
 async fn post(c: &Client, body: Value) -> String {
     until_status(201, async || c.post("/posts", body.clone()).await)
         .await

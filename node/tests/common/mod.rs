@@ -361,6 +361,18 @@ pub async fn user(anon: &Client, name: &str) -> (String, Client) {
     (id, c)
 }
 
+/// Makes two signed-up people (id, client) friends: a asks, b accepts.
+pub async fn befriend(a: &(String, Client), b: &(String, Client)) {
+    profile_appears(&a.1).await;
+    profile_appears(&b.1).await;
+    a.1.post_empty(&format!("/users/{}/friend-request", b.0))
+        .await
+        .expect(201);
+    b.1.post_empty(&format!("/friend-requests/{}/accept", a.0))
+        .await
+        .expect(204);
+}
+
 /// Repeats `attempt` until it answers `status` (a context learning of something by event,
 /// milliseconds later), at most 20 s; returns the last reply.
 pub async fn until_status(status: u16, mut attempt: impl AsyncFnMut() -> Reply) -> Reply {
