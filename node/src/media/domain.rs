@@ -71,9 +71,6 @@ impl Format {
     }
 }
 
-/// What the accepted formats are, for error messages and the docs.
-pub const ACCEPTED: &str = "JPEG, PNG, WebP, GIF, MP4, WebM";
-
 /// Widest and tallest picture decoded, in pixels.
 pub const MAX_SIDE: u32 = 16_384;
 /// Most pixels a picture (all frames of a GIF together) may decode to: 36 megapixels,
@@ -89,9 +86,19 @@ pub fn check_dimensions(width: u32, height: u32) -> Result<(), Error> {
         return Err(Error::Undecodable("the picture has no pixels".into()));
     }
     if width > MAX_SIDE || height > MAX_SIDE || pixels > MAX_PIXELS {
-        return Err(Error::TooManyPixels { width, height });
+        return Err(too_many_pixels(width, height));
     }
     Ok(())
+}
+
+/// The refusal of a picture of `width` × `height`, naming the limits.
+pub fn too_many_pixels(width: u32, height: u32) -> Error {
+    Error::TooManyPixels {
+        width,
+        height,
+        max_side: MAX_SIDE,
+        max_pixels: MAX_PIXELS,
+    }
 }
 
 /// A thumbnail size: the longest side of the picture scaled down to fit (never up).

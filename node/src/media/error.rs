@@ -2,23 +2,26 @@
 
 use crate::platform::error::{ApiError, FieldError};
 
-use super::domain::{ACCEPTED, MAX_PIXELS, MAX_SIDE};
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Also what media of someone else is, without a signed URL: 404.
     #[error("no such media")]
     NotFound,
-    #[error("the content is not one of the accepted types ({ACCEPTED})")]
+    #[error("the content is not one of the accepted types (JPEG, PNG, WebP, GIF, MP4, WebM)")]
     UnsupportedType,
     #[error("the upload is empty")]
     Empty,
     #[error("the upload is larger than the limit of {limit_mib} MiB")]
     TooLarge { limit_mib: u64 },
     #[error(
-        "the picture is {width} × {height} pixels; at most {MAX_SIDE} per side and {MAX_PIXELS} in all are decoded"
+        "the picture is {width} × {height} pixels; at most {max_side} per side and {max_pixels} in all are decoded"
     )]
-    TooManyPixels { width: u32, height: u32 },
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        max_side: u32,
+        max_pixels: u64,
+    },
     #[error("the picture cannot be decoded: {0}")]
     Undecodable(String),
     #[error("storage quota exceeded: {used} of {quota} bytes used")]

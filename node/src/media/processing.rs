@@ -147,7 +147,7 @@ fn process_gif(reader: impl BufRead + Seek) -> Result<Processed, Error> {
     for frame in decoder.into_frames() {
         let frame = frame.map_err(undecodable)?;
         if per_frame * (frames.len() as u64 + 1) > domain::MAX_PIXELS {
-            return Err(Error::TooManyPixels { width, height });
+            return Err(domain::too_many_pixels(width, height));
         }
         frames.push(frame);
     }
