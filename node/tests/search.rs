@@ -285,3 +285,68 @@ async fn tags_pages_and_bad_queries() {
     }
     anon.get("/search?type=posts&q=zebra").await.problem(401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_many_people_use_trends_and_one_loud_account_does_not() {
+    let nats = Nats::start();
+    // A thousand posts from one account: the rate limits are not under test here.
+    let node = Node::start_with(
+        &nats,
+        &[
+            ("AGORA_RATE_LIMIT_IP", "1000000"),
+            ("AGORA_RATE_LIMIT_USER", "1000000"),
+        ],
+    );
+    let anon = node.client();
+    let mut volcano_posts = Vec::new();
+    for name in ["ana", "ben", "cyd", "dee", "eli"] {
+        let (_, c) = user(&anon, name).await;
+        volcano_posts.push((
+            c.clone(),
+            post(&c, json!({"text": "the #Volcano woke up"})).await,
+        ));
+        post(
+            &c,
+            json!({"text": "quiet #hushed news", "visibility": "friends"}),
+        )
+        .await;
+    }
+    let (_, loud) = user(&anon, "loud").await;
+    for i in 0..1_000 {
+        loud.post("/posts", json!({"text": format!("buy now #spam {i}")}))
+            .await
+            .expect(201);
+    }
+    let tags = |page: Value| -> Vec<(String, u64)> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["tag"].as_str().unwrap().to_string(),
+                    t["authors"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    eventually("#volcano trends, alone", async || {
+        let got = tags(anon.get("/trending").await.expect(200));
+        assert!(got.iter().all(|(t, _)| t == "volcano"), "{got:?}");
+        got == [("volcano".to_string(), 5)]
+    })
+    .await;
+    assert_eq!(
+        tags(anon.get("/trending?window=hour").await.expect(200)),
+        [("volcano".to_string(), 5)]
+    );
+    for (c, id) in &volcano_posts[..3] {
+        c.delete(&format!("/posts/{id}")).await.expect(204);
+    }
+    eventually("a deleted post's tag falls", async || {
+        tags(anon.get("/trending").await.expect(200)).is_empty()
+    })
+    .await;
+    anon.get("/trending?window=week").await.problem(422);
+    anon.get("/trending?limit=21").await.problem(422);
+}

@@ -201,6 +201,62 @@ pub fn recency(score: f32, age_secs: i64) -> f32 {
     score * (0.5 + 0.5 * (-age_days / 14.0).exp2())
 }
 
+/// Trending counts in buckets of ten minutes.
+pub const BUCKET_SECS: i64 = 600;
+/// A tag's usual level is measured over the week before the window.
+pub const BASELINE_SECS: i64 = 7 * 86_400;
+/// Fewest distinct authors a tag needs in the window to trend: one account alone, however
+/// often it posts, never makes a trend.
+pub const TREND_MIN_AUTHORS: usize = 3;
+
+pub fn bucket_of(unix: i64) -> i64 {
+    unix.div_euclid(BUCKET_SECS)
+}
+
+/// A trending tag.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Trend {
+    pub tag: String,
+    /// Distinct authors who used it in public in the window.
+    pub authors: u64,
+    /// Distinct authors per window of the same length, on average over the week before.
+    pub baseline: f64,
+    /// How far above its usual level it is: (authors − baseline) / √(baseline + 1).
+    pub score: f64,
+}
+
+/// The trend of `tag` from its uses (bucket, author): those from bucket `first` on are in
+/// the window (`window` seconds long), earlier ones are the baseline. `None` when it does
+/// not trend: too few authors, or not above its usual level.
+pub fn trend(tag: &str, uses: &[(i64, String)], first: i64, window: i64) -> Option<Trend> {
+    use std::collections::BTreeSet;
+    let now: BTreeSet<&str> = uses
+        .iter()
+        .filter(|(b, _)| *b >= first)
+        .map(|(_, a)| a.as_str())
+        .collect();
+    if now.len() < TREND_MIN_AUTHORS {
+        return None;
+    }
+    // Distinct (earlier window, author) pairs, over the windows of the week before.
+    let per_window = (window / BUCKET_SECS).max(1);
+    let before: BTreeSet<(i64, &str)> = uses
+        .iter()
+        .filter(|(b, _)| *b < first)
+        .map(|(b, a)| ((first - 1 - b) / per_window, a.as_str()))
+        .collect();
+    let windows = (BASELINE_SECS / window).max(1) as f64;
+    let baseline = before.len() as f64 / windows;
+    let authors = now.len() as f64;
+    let score = (authors - baseline) / (baseline + 1.0).sqrt();
+    (score > 0.0).then(|| Trend {
+        tag: tag.to_string(),
+        authors: now.len() as u64,
+        baseline,
+        score,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +292,33 @@ mod tests {
         assert_eq!(in_group(None), ["author:a", "member:g"]);
         assert_eq!(person_access("u", false), ["author:u", "friends:u"]);
         assert_eq!(group_access("g", GroupPrivacy::Private), ["public"]);
+    }
+
+    fn uses(authors: usize, bucket: i64) -> Vec<(i64, String)> {
+        (0..authors).map(|a| (bucket, format!("A{a}"))).collect()
+    }
+
+    #[test]
+    fn a_tag_trends_by_authors_above_its_usual_level() {
+        let day = 86_400;
+        let first = bucket_of(100 * day - day + 1);
+        // Many authors today, none before: it trends.
+        let rising = trend("new", &uses(10, first + 3), first, day).unwrap();
+        assert_eq!(rising.authors, 10);
+        // One author a thousand times: never.
+        let spam: Vec<_> = (0..1000).map(|_| (first + 1, "A0".to_string())).collect();
+        assert_eq!(trend("spam", &spam, first, day), None);
+        // Ten authors every day of the week before and today: steady, no trend.
+        let mut steady = uses(10, first + 1);
+        for d in 1..=7 {
+            steady.extend(uses(10, first - d * (day / BUCKET_SECS)));
+        }
+        assert_eq!(trend("steady", &steady, first, day), None);
+        // A steady tag that doubles today trends, below a new one as large.
+        steady.extend((10..20).map(|a| (first + 2, format!("A{a}"))));
+        let doubled = trend("steady", &steady, first, day).unwrap();
+        let new = trend("new", &uses(20, first), first, day).unwrap();
+        assert!(doubled.score < new.score, "{doubled:?} {new:?}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::platform::tokens::AuthUser;
 pub fn routes(state: SearchState) -> Router {
     Router::new()
         .route("/api/v1/search", get(search))
+        .route("/api/v1/trending", get(trending))
         .with_state(state)
 }
 
@@ -88,6 +89,58 @@ pub struct SearchPage {
     pub items: Vec<SearchHit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// The window of `GET /trending`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    /// The last hour, against the hours of the week before.
+    Hour,
+    /// The last 24 hours, against the days of the week before.
+    #[default]
+    Day,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TrendingParams {
+    /// `hour` or `day` (default).
+    window: Option<Window>,
+    /// How many tags, 1 to 20 (default 10).
+    #[param(minimum = 1, maximum = 20)]
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Trending {
+    pub window: Window,
+    /// Best first.
+    pub items: Vec<domain::Trend>,
+}
+
+/// Hashtags trending now: those used in public posts (profile posts of visibility
+/// `public`, page posts) by more distinct authors in the window than usual for them over
+/// the week before, at least three authors. One account alone never makes a trend;
+/// a deleted post, or one made non-public, stops counting.
+#[utoipa::path(get, path = "/api/v1/trending", tag = "search", params(TrendingParams),
+    responses((status = 200, body = Trending)))]
+async fn trending(
+    State(s): State<SearchState>,
+    Query(params): Query<TrendingParams>,
+) -> ApiResult<Json<Trending>> {
+    let window = params.window.unwrap_or_default();
+    let limit = match params.limit {
+        None => 10,
+        Some(n @ 1..=20) => n as usize,
+        Some(_) => return Err(ApiError::field("limit", "must be between 1 and 20")),
+    };
+    let secs = match window {
+        Window::Hour => 3_600,
+        Window::Day => 86_400,
+    };
+    let items = storage::trending::trending(&s.store, crate::platform::unix_now(), secs, limit)?;
+    Ok(Json(Trending { window, items }))
 }
 
 const CURSOR_TAG: &str = "s1:";

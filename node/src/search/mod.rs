@@ -1,7 +1,9 @@
 //! # search
 //!
 //! Finds people (username, display name, bio), posts (text, hashtags), groups and pages
-//! (names) with Tantivy, fed only by events, for a viewer who may read what is found
+//! (names) with Tantivy, fed only by events, and tells which hashtags are trending
+//! (`storage/trending.rs`: distinct authors of public posts per ten minutes, against the
+//! week before), for a viewer who may read what is found
 //! ([`domain`]: privacy is part of every query, so hidden documents are never ranked,
 //! counted or paged over).
 //!
@@ -63,7 +65,7 @@ impl BoundedContext for Search {
     }
 
     fn paths(&self) -> &'static [&'static str] {
-        &["search"]
+        &["search", "trending"]
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {

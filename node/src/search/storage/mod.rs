@@ -7,6 +7,7 @@
 //! post's audience (to recompute who finds it when its group's privacy changes).
 
 pub mod index;
+pub mod trending;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,9 @@ use crate::posts::events::{self as posts, Audience, Visibility};
 use crate::users::events as users;
 
 /// Everything: a rebuild replays it all, and the index follows from the documents.
-pub const PROJECTIONS: &[&str] = &["d/", "q/", "f/", "b/", "gm/", "gv/", "gp/", "pm/"];
+pub const PROJECTIONS: &[&str] = &[
+    "d/", "q/", "f/", "b/", "gm/", "gv/", "gp/", "pm/", "th/", "tw/", "tc/",
+];
 
 const QUEUE: &str = "q/";
 
@@ -197,7 +200,18 @@ pub fn post_created(tx: &Tx, e: &Event<posts::PostCreated>) -> TxResult<()> {
     }
     tx.put(&key("pm/", &[&p.post_id]), &meta)?;
     let doc = post_doc(tx, &p.post_id, &meta, &p.text, &p.hashtags, p.created_at)?;
+    trend(tx, &p.post_id, &meta, p.created_at, &p.hashtags)?;
     put_doc(tx, e.id, &doc)
+}
+
+/// What the post adds to trending (nothing unless it is public).
+fn trend(tx: &Tx, post: &str, meta: &PostMeta, created_at: i64, tags: &[String]) -> TxResult<()> {
+    let public = trending::counts(&meta.audience, meta.visibility);
+    trending::contribute(
+        tx,
+        post,
+        public.then_some((meta.author.as_str(), created_at, tags)),
+    )
 }
 
 pub fn post_edited(tx: &Tx, e: &Event<posts::PostEdited>) -> TxResult<()> {
@@ -211,6 +225,7 @@ pub fn post_edited(tx: &Tx, e: &Event<posts::PostEdited>) -> TxResult<()> {
     meta.visibility = p.visibility;
     tx.put(&key("pm/", &[&p.post_id]), &meta)?;
     let doc = post_doc(tx, &p.post_id, &meta, &p.text, &p.hashtags, old.created_at)?;
+    trend(tx, &p.post_id, &meta, old.created_at, &p.hashtags)?;
     put_doc(tx, e.id, &doc)
 }
 
@@ -222,6 +237,7 @@ pub fn post_deleted(tx: &Tx, e: &Event<posts::PostDeleted>) -> TxResult<()> {
         tx.remove(&key("gp/", &[id, post]))?;
     }
     tx.remove(&key("pm/", &[post]))?;
+    trending::contribute(tx, post, None)?;
     drop_doc(tx, e.id, Kind::Posts, post)
 }
 
