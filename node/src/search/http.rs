@@ -45,7 +45,7 @@ pub struct SearchParams {
     #[param(minimum = 1, maximum = 50)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
-    #[param(max_length = 64)]
+    #[param(max_length = 128)]
     cursor: Option<String>,
 }
 
@@ -143,24 +143,51 @@ async fn trending(
     Ok(Json(Trending { window, items }))
 }
 
-const CURSOR_TAG: &str = "s1:";
+const CURSOR_TAG: &str = "s2";
 
-fn encode_cursor(offset: usize) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_TAG}{offset}"))
+/// Where the next page starts: results shown so far, the time scores are measured from,
+/// and the last result's score and id.
+#[derive(Debug, Clone, PartialEq)]
+struct Cursor {
+    offset: usize,
+    now: i64,
+    score: f32,
+    id: String,
 }
 
-fn decode_cursor(cursor: &str) -> Result<usize, Error> {
+fn encode_cursor(c: &Cursor) -> String {
+    let text = format!(
+        "{CURSOR_TAG}:{}:{}:{}:{}",
+        c.offset,
+        c.now,
+        c.score.to_bits(),
+        c.id
+    );
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_cursor(cursor: &str) -> Result<Cursor, Error> {
     let bad = || Error::field("cursor", "is not a cursor this search returned");
     let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(text).map_err(|_| bad())?;
-    let offset: usize = text
-        .strip_prefix(CURSOR_TAG)
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(bad)?;
-    if offset >= domain::WINDOW_MAX {
+    let mut parts = text.splitn(5, ':');
+    if parts.next() != Some(CURSOR_TAG) {
         return Err(bad());
     }
-    Ok(offset)
+    let mut next = || parts.next().ok_or_else(bad);
+    let offset: usize = next()?.parse().map_err(|_| bad())?;
+    let now: i64 = next()?.parse().map_err(|_| bad())?;
+    let score = f32::from_bits(next()?.parse().map_err(|_| bad())?);
+    let id = next()?.to_string();
+    if offset >= domain::WINDOW_MAX || !score.is_finite() || id.is_empty() {
+        return Err(bad());
+    }
+    Ok(Cursor {
+        offset,
+        now,
+        score,
+        id,
+    })
 }
 
 /// Searches people, posts, groups or pages, best first.
@@ -170,7 +197,8 @@ fn decode_cursor(cursor: &str) -> Result<usize, Error> {
 /// member the caller is), nobody and nothing across a block. Words match with typos
 /// (one in words of 4 letters, two from 8) and, in names, as prefixes; `#tag` matches the
 /// hashtag exactly. Posts rank by relevance (BM25) weighed by age (half-life 14 days,
-/// never below half). Results page by `cursor` up to the 1,000th.
+/// never below half). Results page by `cursor` up to the 1,000th; a page starts after the
+/// previous page's last result, so what is indexed meanwhile never repeats a result.
 #[utoipa::path(get, path = "/api/v1/search", tag = "search", params(SearchParams),
     responses((status = 200, body = SearchPage)),
     security(("bearer" = [])))]
@@ -185,15 +213,16 @@ async fn search(
         Some(n @ 1..=50) => n as usize,
         Some(_) => return Err(ApiError::field("limit", "must be between 1 and 50")),
     };
-    let offset = match &params.cursor {
-        Some(c) => decode_cursor(c)?,
-        None => 0,
-    };
+    let cursor = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let offset = cursor.as_ref().map_or(0, |c| c.offset);
+    let now = cursor
+        .as_ref()
+        .map_or_else(crate::platform::unix_now, |c| c.now);
+    let after = cursor.map(|c| (c.score, c.id));
     let limit = limit.min(domain::WINDOW_MAX - offset);
     let (holds, blocked) = storage::viewer_access(&s.store, user.id())?;
     let index = s.index.clone();
     let kind = params.kind;
-    let now = crate::platform::unix_now();
     let (hits, more) = tokio::task::spawn_blocking(move || {
         index.search(&index::Request {
             kind,
@@ -201,6 +230,7 @@ async fn search(
             holds: &holds,
             blocked: &blocked,
             offset,
+            after,
             limit,
             now,
         })
@@ -208,11 +238,17 @@ async fn search(
     .await
     .map_err(ApiError::internal)??;
     let next = offset + hits.len();
+    let next_cursor = match hits.last() {
+        Some(last) if more && next < domain::WINDOW_MAX => Some(encode_cursor(&Cursor {
+            offset: next,
+            now,
+            score: last.score,
+            id: last.id.clone(),
+        })),
+        _ => None,
+    };
     let items = hits.into_iter().map(|h| hit(kind, h)).collect();
-    Ok(Json(SearchPage {
-        items,
-        next_cursor: (more && next < domain::WINDOW_MAX).then(|| encode_cursor(next)),
-    }))
+    Ok(Json(SearchPage { items, next_cursor }))
 }
 
 fn hit(kind: Kind, h: index::Hit) -> SearchHit {
@@ -243,9 +279,24 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_strangers_are_refused() {
-        assert_eq!(decode_cursor(&encode_cursor(40)).unwrap(), 40);
+        let c = Cursor {
+            offset: 40,
+            now: 1_800_000_000,
+            score: 1.25,
+            id: "01M8B0HC5QHAY2YJHDM3A8D6SG".into(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&c)).unwrap(), c);
         assert!(decode_cursor("40").is_err());
-        assert!(decode_cursor(&encode_cursor(domain::WINDOW_MAX)).is_err());
+        let far = Cursor {
+            offset: domain::WINDOW_MAX,
+            ..c.clone()
+        };
+        assert!(decode_cursor(&encode_cursor(&far)).is_err());
+        let nan = Cursor {
+            score: f32::NAN,
+            ..c
+        };
+        assert!(decode_cursor(&encode_cursor(&nan)).is_err());
         assert!(decode_cursor("!!").is_err());
     }
 }

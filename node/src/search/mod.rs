@@ -10,7 +10,8 @@
 //! Event handlers write the documents and a queue of changes in sled, in the apply-once
 //! transaction; a task moves the queue into the index (one writer, a commit per batch of
 //! up to 1,000 changes, at most every 100 ms) and reloads the one reader. The index is
-//! derived: an empty one is filled from the documents at start.
+//! derived: an empty one is filled from the documents at start, before the context
+//! serves.
 //!
 //! Publishes: nothing.
 //! Consumes: `users.ProfileUpdated|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
@@ -98,6 +99,11 @@ impl BoundedContext for Search {
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let index = Arc::new(SearchIndex::open(&platform.data_dir.join("search-index"))?);
+        // An empty index (a first start, or one that was lost) is filled from the
+        // documents before the context serves: until then its answers would be wrong.
+        if index.is_empty() {
+            fill(&store, &index)?;
+        }
         tokio::spawn(index_changes(
             store.clone(),
             index.clone(),
@@ -128,11 +134,6 @@ async fn index_changes(
             signal.notify_one();
         }
     });
-    if index.is_empty()
-        && let Err(e) = fill(&store, &index).await
-    {
-        tracing::warn!(error = %e, "search index not filled");
-    }
     loop {
         match index_batch(&store, &index).await {
             Ok(0) => {
@@ -151,15 +152,17 @@ async fn index_changes(
     }
 }
 
-async fn fill(store: &Store, index: &Arc<SearchIndex>) -> ApiResult<()> {
+/// Indexes every document (blocking: at start, before the context serves).
+fn fill(store: &Store, index: &SearchIndex) -> anyhow::Result<()> {
     let changes: Vec<_> = storage::all_docs(store)?
         .into_iter()
         .map(|d| (storage::doc_id(d.kind, &d.id), Some(d)))
         .collect();
-    if changes.is_empty() {
-        return Ok(());
+    if !changes.is_empty() {
+        index.apply(&changes)?;
+        tracing::info!(documents = changes.len(), "search index filled");
     }
-    apply(index, changes).await
+    Ok(())
 }
 
 /// Indexes up to [`BATCH`] queued changes in one commit; returns how many.

@@ -72,14 +72,25 @@ pub struct Request<'a> {
     pub holds: &'a [String],
     /// `author:<id>` of everyone a block stands between the viewer and.
     pub blocked: &'a [String],
+    /// How many results earlier pages showed.
     pub offset: usize,
+    /// The last result of the previous page (its score and id): this page starts after it
+    /// in (score, id) order, so documents indexed meanwhile never repeat a result.
+    pub after: Option<(f32, String)>,
     pub limit: usize,
+    /// The time recency is measured from: the first page's, kept by the cursor, so scores
+    /// do not drift between pages.
     pub now: i64,
 }
+
+/// Results fetched beyond the previous pages, for what was indexed since above them.
+const SLACK: usize = 100;
 
 /// One result.
 #[derive(Debug, Clone)]
 pub struct Hit {
+    /// Its rank score (what the next page's cursor starts after).
+    pub score: f32,
     pub id: String,
     pub owner: String,
     pub title: String,
@@ -160,7 +171,7 @@ impl SearchIndex {
     pub fn search(&self, r: &Request) -> Result<(Vec<Hit>, bool), Error> {
         let query = self.query(r);
         let searcher = self.reader.searcher();
-        let want = TopDocs::with_limit(r.limit + 1).and_offset(r.offset);
+        let want = TopDocs::with_limit(r.offset + r.limit + 1 + SLACK);
         let found: Vec<(Score, DocAddress)> = if r.kind == Kind::Posts {
             let now = r.now;
             let recent = want.tweak_score(move |segment: &tantivy::SegmentReader| {
@@ -178,20 +189,40 @@ impl SearchIndex {
         } else {
             searcher.search(&query, &want.order_by_score())?
         };
-        let more = found.len() > r.limit;
-        let snippets = SnippetGenerator::create(&searcher, &query, self.fields.body)?;
-        let hits = found
+        let mut ranked = found
             .into_iter()
-            .take(r.limit)
-            .map(|(_, address)| {
+            .map(|(score, address)| {
                 let d: TantivyDocument = searcher.doc(address)?;
-                Ok(self.hit(&d, r.kind, &snippets))
+                Ok((score, d))
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        let id = |d: &TantivyDocument| {
+            d.get_first(self.fields.id)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        // Best first; equal scores by id, so every page cuts the same order.
+        ranked.sort_by(|(sa, a), (sb, b)| sb.total_cmp(sa).then_with(|| id(a).cmp(&id(b))));
+        let start = match &r.after {
+            Some((score, last)) => ranked
+                .iter()
+                .position(|(s, d)| s < score || (s == score && id(d) > *last))
+                .unwrap_or(ranked.len()),
+            None => 0,
+        };
+        let page: Vec<_> = ranked.into_iter().skip(start).take(r.limit + 1).collect();
+        let more = page.len() > r.limit;
+        let snippets = SnippetGenerator::create(&searcher, &query, self.fields.body)?;
+        let hits = page
+            .into_iter()
+            .take(r.limit)
+            .map(|(score, d)| self.hit(&d, r.kind, &snippets, score))
+            .collect();
         Ok((hits, more))
     }
 
-    fn hit(&self, d: &TantivyDocument, kind: Kind, snippets: &SnippetGenerator) -> Hit {
+    fn hit(&self, d: &TantivyDocument, kind: Kind, snippets: &SnippetGenerator, score: f32) -> Hit {
         let f = self.fields;
         let text = |field| {
             d.get_first(field)
@@ -204,6 +235,7 @@ impl SearchIndex {
             (s.fragment().to_string(), s.highlighted().to_vec())
         });
         Hit {
+            score,
             id: text(f.id),
             owner: text(f.owner),
             title: text(f.title),
