@@ -39,15 +39,6 @@ async fn until_kind(c: &Client, kind: &str, check: impl Fn(&Value) -> bool) -> V
     }
 }
 
-async fn post(c: &Client, body: Value) -> String {
-    until_status(201, async || c.post("/posts", body.clone()).await)
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_comes_from_a_real_action_and_reactions_group() {
     let nats = Nats::start();
@@ -71,7 +62,7 @@ async fn each_kind_comes_from_a_real_action_and_reactions_group() {
     until_kind(&bob.1, "friend_accepted", |n| n["actors"] == json!([ann.0])).await;
 
     // Comments on ann's post, and a reply to bob's comment.
-    let p = post(&ann.1, json!({"text": "hello @bob and @dan"})).await;
+    let p = publish(&ann.1, json!({"text": "hello @bob and @dan"})).await;
     let mention = until_kind(&bob.1, "mention", |_| true).await;
     assert_eq!(mention["target"]["post_id"], p.as_str());
     until_kind(&dan.1, "mention", |_| true).await;
@@ -180,7 +171,7 @@ async fn nothing_about_blocked_users_unreadable_posts_or_muted_things() {
     befriend(&ann, &bob).await;
 
     // A friends-only post mentioning a stranger: the stranger cannot read it, so is not told.
-    let secret = post(
+    let secret = publish(
         &ann.1,
         json!({"text": "only friends: @eve and @bob", "visibility": "friends"}),
     )
@@ -202,7 +193,7 @@ async fn nothing_about_blocked_users_unreadable_posts_or_muted_things() {
         .post_empty(&format!("/users/{}/block", cat.0))
         .await
         .expect(204);
-    let public = post(&ann.1, json!({"text": "public"})).await;
+    let public = publish(&ann.1, json!({"text": "public"})).await;
     // (posts learns of the block by event; until then cat may still comment)
     let start = Instant::now();
     loop {
@@ -499,7 +490,7 @@ async fn kinds_turned_on_for_email_come_as_a_digest_of_what_is_new_and_unread() 
         .send("PUT", "/notifications/preferences", Some(prefs))
         .await
         .expect(200);
-    let p = post(&dina.1, json!({"text": "tell me by mail"})).await;
+    let p = publish(&dina.1, json!({"text": "tell me by mail"})).await;
     let comment = async || {
         until_status(201, async || {
             eve.1

@@ -47,15 +47,6 @@ async fn finds(c: &Client, kind: &str, q: &str, expected: &BTreeSet<String>) {
     }
 }
 
-async fn post(c: &Client, body: Value) -> String {
-    until_status(201, async || c.post("/posts", body.clone()).await)
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_finds_exactly_what_each_reader_may_read() {
     let nats = Nats::start();
@@ -103,12 +94,12 @@ async fn search_finds_exactly_what_each_reader_may_read() {
         let text = format!("zebra crossing {visibility}");
         by.insert(
             visibility,
-            post(&author, json!({"text": text, "visibility": visibility})).await,
+            publish(&author, json!({"text": text, "visibility": visibility})).await,
         );
     }
     by.insert(
         "group",
-        post(
+        publish(
             &author,
             json!({"text": "zebra crossing in the group", "audience": {"type": "group", "id": group}}),
         )
@@ -232,9 +223,9 @@ async fn tags_pages_and_bad_queries() {
     let mut tagged = BTreeSet::new();
     for i in 0..25 {
         let text = format!("day {i} of #RustLang and more words");
-        tagged.insert(post(&me, json!({"text": text})).await);
+        tagged.insert(publish(&me, json!({"text": text})).await);
     }
-    post(&me, json!({"text": "rustlang without the hash"})).await;
+    publish(&me, json!({"text": "rustlang without the hash"})).await;
     eventually("every tagged post is indexed", async || {
         let mut seen = BTreeSet::new();
         let mut cursor: Option<String> = None;
@@ -303,9 +294,9 @@ async fn a_tag_many_people_use_trends_and_one_loud_account_does_not() {
         let (_, c) = user(&anon, name).await;
         volcano_posts.push((
             c.clone(),
-            post(&c, json!({"text": "the #Volcano woke up"})).await,
+            publish(&c, json!({"text": "the #Volcano woke up"})).await,
         ));
-        post(
+        publish(
             &c,
             json!({"text": "quiet #hushed news", "visibility": "friends"}),
         )

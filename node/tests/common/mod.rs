@@ -361,6 +361,17 @@ pub async fn user(anon: &Client, name: &str) -> (String, Client) {
     (id, c)
 }
 
+/// Publishes a post (retrying while the posts context is still learning of what it needs,
+/// a group or an upload, by event) and returns its id.
+pub async fn publish(c: &Client, body: Value) -> String {
+    until_status(201, async || c.post("/posts", body.clone()).await)
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Makes two signed-up people (id, client) friends: a asks, b accepts.
 pub async fn befriend(a: &(String, Client), b: &(String, Client)) {
     profile_appears(&a.1).await;
