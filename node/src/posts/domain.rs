@@ -207,13 +207,19 @@ pub fn post_text(text: &str, allow_empty: bool) -> Result<String> {
 /// Most media one post carries (Mastodon's limit).
 pub const MEDIA_MAX: usize = 4;
 
-/// Whether these media may go together on one post: at most [`MEDIA_MAX`], each once, and
-/// a video only alone (as Mastodon).
-pub fn media_together(kinds: &[crate::media::events::Kind]) -> Result<()> {
-    use crate::media::events::Kind;
-    if kinds.len() > MEDIA_MAX {
+/// Whether a post may name this many media: at most [`MEDIA_MAX`].
+pub fn media_count(n: usize) -> Result<()> {
+    if n > MEDIA_MAX {
         return Err(Error::invalid("media_ids", format!("at most {MEDIA_MAX}")));
     }
+    Ok(())
+}
+
+/// Whether these media may go together on one post: at most [`MEDIA_MAX`], and a video
+/// only alone (as Mastodon).
+pub fn media_together(kinds: &[crate::media::events::Kind]) -> Result<()> {
+    use crate::media::events::Kind;
+    media_count(kinds.len())?;
     if kinds.len() > 1 && kinds.contains(&Kind::Video) {
         return Err(Error::invalid(
             "media_ids",

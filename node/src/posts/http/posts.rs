@@ -64,9 +64,8 @@ async fn attached_media(
     author: &str,
     ids: &[String],
 ) -> ApiResult<Vec<crate::media::events::MediaUploaded>> {
-    if ids.len() > domain::MEDIA_MAX {
-        return Err(Error::invalid("media_ids", format!("at most {}", domain::MEDIA_MAX)).into());
-    }
+    // Counted first: no wait for media of a post that could not take them anyway.
+    domain::media_count(ids.len())?;
     let mut found: Vec<crate::media::events::MediaUploaded> = Vec::with_capacity(ids.len());
     for id in ids {
         let unknown = || Error::invalid("media_ids", format!("no media {id} of yours"));
