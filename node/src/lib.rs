@@ -7,7 +7,7 @@
 //! - [`platform`]: plumbing shared by every context (config, errors, storage, bus,
 //!   tokens, telemetry); imports no context.
 //! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`], [`messages`], [`media`],
-//!   [`search`], [`notifications`]: the bounded contexts, each with the same skeleton
+//!   [`search`], [`notifications`], [`moderation`]: the bounded contexts, each with the same skeleton
 //!   (`domain`, `error`, `storage`, `events`, `http`).
 //! - [`gateway`]: the public edge under `/api/v1`.
 //! - [`cli`]: the `serve`, `gateway`, `dev` and `rebuild` commands.
@@ -23,6 +23,7 @@ pub mod gateway;
 pub mod groups;
 pub mod media;
 pub mod messages;
+pub mod moderation;
 pub mod notifications;
 pub mod platform;
 pub mod posts;
@@ -43,6 +44,7 @@ pub fn bounded_context(context: Context) -> &'static dyn BoundedContext {
         Context::Media => &media::MediaContext,
         Context::Search => &search::Search,
         Context::Notifications => &notifications::Notifications,
+        Context::Moderation => &moderation::Moderation,
     }
 }
 

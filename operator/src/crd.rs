@@ -20,6 +20,7 @@ pub const CONTEXTS: &[&str] = &[
     "media",
     "search",
     "notifications",
+    "moderation",
 ];
 
 /// A complete, isolated social network for one tenant.
@@ -129,12 +130,12 @@ impl Default for StorageSpec {
 /// Settings of every context, with per-context overrides.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users', 'groups', 'posts', 'feed', 'messages', 'media', 'search', 'notifications'])").message("overrides may name only known contexts: auth, users, groups, posts, feed, messages, media, search, notifications"))]
+#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users', 'groups', 'posts', 'feed', 'messages', 'media', 'search', 'notifications', 'moderation'])").message("overrides may name only known contexts: auth, users, groups, posts, feed, messages, media, search, notifications, moderation"))]
 pub struct ContextsSpec {
     /// Applied to every context unless overridden.
     #[serde(default)]
     pub defaults: ContextSettings,
-    /// Per context (`auth`, `users`, `groups`, `posts`, `feed`, `messages`, `media`, `search`, `notifications`): fields set here win over `defaults`.
+    /// Per context (`auth`, `users`, `groups`, `posts`, `feed`, `messages`, `media`, `search`, `notifications`, `moderation`): fields set here win over `defaults`.
     #[serde(default)]
     pub overrides: BTreeMap<String, ContextOverride>,
 }

@@ -63,6 +63,11 @@ pub enum Error {
     UnknownSession,
     #[error("this session has ended")]
     SessionEnded,
+    #[error(
+        "this account is suspended {}: {reason}",
+        until.map_or_else(|| "permanently".to_string(), |t| format!("until {}", crate::platform::http::rfc3339(t)))
+    )]
+    Suspended { until: Option<i64>, reason: String },
     #[error("the account no longer exists")]
     AccountGone,
     /// The TOTP library refused a secret we made: a bug, logged, never shown.
@@ -96,6 +101,7 @@ impl From<Error> for ApiError {
                 ApiError::BadRequest(e.to_string())
             }
             AccountNotFound | InvitationNotFound => ApiError::NotFound(e.to_string()),
+            Suspended { .. } => ApiError::AccountSuspended(e.to_string()),
             WrongCredentials | WrongPassword | WrongCurrentPassword | UnknownChallenge
             | WrongCode | CodeReused | UnknownRecoveryCode | UnknownRefreshToken
             | RefreshTokenExpired | RefreshTokenReused | UnknownSession | SessionEnded

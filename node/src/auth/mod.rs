@@ -5,7 +5,9 @@
 //!
 //! Publishes: `AccountRegistered`, `AccountVerified`, `RolesChanged`, `SessionsRevoked`
 //! ([`events`]).
-//! Consumes: `notifications.DigestDue` (queues the digest mail; auth keeps the addresses).
+//! Consumes: `notifications.DigestDue` (queues the digest mail; auth keeps the addresses),
+//! `moderation.AccountSuspended|AccountReinstated` (a suspended account cannot log in or
+//! refresh, and its sessions end).
 
 pub mod domain;
 pub mod error;
@@ -22,6 +24,7 @@ use axum::extract::FromRef;
 
 use anyhow::Context as _;
 
+use crate::moderation::events as moderation;
 use crate::platform::Platform;
 use crate::platform::config::AuthArgs;
 use crate::platform::context::{BoundedContext, Context};
@@ -96,6 +99,13 @@ impl BoundedContext for Auth {
     fn subscriptions(&self) -> crate::platform::context::Subscriptions {
         crate::platform::context::Subscriptions::default()
             .on::<crate::notifications::events::DigestDue>(storage::queue_digest)
+            .on_read::<moderation::AccountSuspended, _>(storage::read_sessions, storage::suspend)
+            .on::<moderation::AccountReinstated>(storage::reinstate)
+    }
+
+    /// Suspensions are moderation's decisions.
+    fn projections(&self) -> &'static [&'static str] {
+        storage::PROJECTIONS
     }
 
     /// Needs the platform's signing key pair (`AGORA_JWT_PRIVATE_KEY`).

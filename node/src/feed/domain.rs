@@ -37,6 +37,9 @@ pub struct PostMeta {
     /// The attached media as posted (alt text as it was then).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<crate::media::events::MediaUploaded>,
+    /// A moderator removed it: in no feed, not even its author's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 impl From<&crate::posts::events::PostCreated> for PostMeta {
@@ -53,6 +56,7 @@ impl From<&crate::posts::events::PostCreated> for PostMeta {
             comments: 0,
             shares: 0,
             media: e.media.clone(),
+            removed: false,
         }
     }
 }
@@ -61,6 +65,8 @@ impl From<&crate::posts::events::PostCreated> for PostMeta {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Relation {
     pub is_author: bool,
+    /// The author is suspended: their posts are hidden from everyone meanwhile.
+    pub author_suspended: bool,
     pub friends: bool,
     pub blocked: bool,
     pub group_member: bool,
@@ -70,6 +76,9 @@ pub struct Relation {
 /// Whether a post belongs in the reader's home feed: their own posts, friends' profile
 /// posts they may read, posts of groups they belong to, posts of pages they follow.
 pub fn in_feed(post: &PostMeta, r: &Relation) -> bool {
+    if post.removed || r.author_suspended {
+        return false;
+    }
     if r.is_author {
         return true;
     }
@@ -88,6 +97,9 @@ pub fn in_feed(post: &PostMeta, r: &Relation) -> bool {
 /// know the second degree, so it errs on hiding); a group post for members, or anyone when
 /// the group is public; a page post for anyone.
 pub fn original_visible(original: &PostMeta, r: &Relation, public_group: bool) -> bool {
+    if original.removed || r.author_suspended {
+        return false;
+    }
     if r.is_author {
         return true;
     }
@@ -202,6 +214,7 @@ mod tests {
             comments: 0,
             shares: 0,
             media: Vec::new(),
+            removed: false,
         }
     }
 

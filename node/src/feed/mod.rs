@@ -10,7 +10,9 @@
 //! Publishes: nothing.
 //! Consumes: `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted|ReactionSet|ReactionRemoved`,
 //! `users.FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
-//! `groups.MemberJoined|MemberLeft|GroupDeleted|PageFollowed|PageUnfollowed`.
+//! `groups.MemberJoined|MemberLeft|GroupDeleted|PageFollowed|PageUnfollowed`,
+//! `moderation.ContentRemoved|ContentRestored|AccountSuspended|AccountReinstated` (removed
+//! posts and suspended authors' posts are left out of every feed).
 
 pub mod domain;
 pub mod error;
@@ -20,6 +22,7 @@ pub mod storage;
 use axum::Router;
 
 use crate::groups::events as groups;
+use crate::moderation::events as moderation;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::storage::Store;
@@ -62,6 +65,10 @@ impl BoundedContext for Feed {
             .on_read::<posts::PostCreated, _>(storage::read_fan_out, storage::add_post)
             .on::<posts::PostEdited>(storage::edit_post)
             .on::<posts::PostDeleted>(storage::delete_post)
+            .on::<moderation::ContentRemoved>(storage::content_removed)
+            .on::<moderation::ContentRestored>(storage::content_restored)
+            .on::<moderation::AccountSuspended>(storage::account_suspended)
+            .on::<moderation::AccountReinstated>(storage::account_reinstated)
             .on::<posts::CommentAdded>(storage::comment_added)
             .on::<posts::CommentDeleted>(storage::comment_deleted)
             .on::<posts::ReactionSet>(storage::reaction_set)

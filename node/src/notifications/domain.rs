@@ -37,10 +37,12 @@ pub enum Kind {
     GroupRequest,
     /// Messages arrived while you had no connection open (grouped per conversation).
     Message,
+    /// A moderator acted on your content or account (`moderation` says what and why).
+    Moderation,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::FriendRequest,
         Kind::FriendAccepted,
         Kind::Comment,
@@ -51,6 +53,7 @@ impl Kind {
         Kind::GroupInvitation,
         Kind::GroupRequest,
         Kind::Message,
+        Kind::Moderation,
     ];
 
     /// Kinds that gather every actor on one notification per target.
@@ -72,6 +75,36 @@ pub struct Target {
     pub conversation_id: Option<String>,
 }
 
+/// What a moderator did, as the affected user is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModerationOutcome {
+    /// Your post or comment was removed.
+    Removed,
+    /// A removal of yours was taken back.
+    Restored,
+    /// You were warned.
+    Warned,
+    /// Your account is suspended until `until`.
+    Suspended,
+    /// Your account is banned.
+    Banned,
+    /// Your suspension or ban was lifted.
+    Reinstated,
+}
+
+/// The moderation part of a `moderation` notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ModerationNote {
+    pub outcome: ModerationOutcome,
+    /// The moderator's reason (absent on a restore or a lifted suspension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A suspension's end, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// The id of the event that created it: the same after a rebuild.
@@ -88,6 +121,9 @@ pub struct Notification {
     /// than it makes it unread again.
     pub activity: String,
     pub updated_at: i64,
+    /// `moderation` notifications: what was done and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<ModerationNote>,
 }
 
 impl Notification {
@@ -213,6 +249,7 @@ mod tests {
             created_at: 0,
             activity: "1".into(),
             updated_at: 0,
+            moderation: None,
         }
     }
 

@@ -51,6 +51,9 @@ pub struct NotificationView {
     pub created_at: String,
     pub updated_at: String,
     pub read: bool,
+    /// `moderation` notifications: what a moderator did and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<super::domain::ModerationNote>,
 }
 
 pub fn view(n: Notification, read: bool) -> NotificationView {
@@ -63,6 +66,7 @@ pub fn view(n: Notification, read: bool) -> NotificationView {
         created_at: rfc3339(n.created_at),
         updated_at: rfc3339(n.updated_at),
         read,
+        moderation: n.moderation,
     }
 }
 

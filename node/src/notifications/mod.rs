@@ -16,7 +16,9 @@
 //! Consumes: `users.FriendRequestSent|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
 //! `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted|ReactionSet`,
 //! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|GroupInvitationSent|JoinRequested`,
-//! `messages.ConversationCreated|MembersAdded|MemberLeft|MessageSent|ConversationRead`.
+//! `messages.ConversationCreated|MembersAdded|MemberLeft|MessageSent|ConversationRead`,
+//! `moderation.ContentRemoved|ContentRestored|UserWarned|AccountSuspended|AccountReinstated`
+//! (the affected user is told what a moderator did and why).
 
 pub mod domain;
 pub mod error;
@@ -31,6 +33,7 @@ use axum::extract::FromRef;
 
 use crate::groups::events as groups;
 use crate::messages::events as messages;
+use crate::moderation::events as moderation;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::push::{Push, PushEvent};
@@ -92,6 +95,11 @@ impl BoundedContext for Notifications {
             .on::<messages::MemberLeft>(storage::member_left)
             .on::<messages::MessageSent>(storage::message_sent)
             .on::<messages::ConversationRead>(storage::conversation_read)
+            .on::<moderation::ContentRemoved>(storage::content_removed)
+            .on::<moderation::ContentRestored>(storage::content_restored)
+            .on::<moderation::UserWarned>(storage::user_warned)
+            .on::<moderation::AccountSuspended>(storage::account_suspended)
+            .on::<moderation::AccountReinstated>(storage::account_reinstated)
     }
 
     fn projections(&self) -> &'static [&'static str] {

@@ -3,7 +3,8 @@
 //! by newest activity, `ng/<user><group key>` the notification a grouped kind adds to,
 //! `b/<blocker><blocked>` blocks, `f/<a><b>` friendships, `gv/<group>` group privacy,
 //! `gm/<group><user>` memberships, `pv/<post>` who may read a post, `ca/<comment>` comment
-//! authors. Own truth (kept by rebuild): `rd/<user><id>` read marks (the activity read),
+//! authors, `rm/<post>` removed posts (whose notifications only the removal notice
+//! names). Own truth (kept by rebuild): `rd/<user><id>` read marks (the activity read),
 //! `ra/<user>` "all read up to", `hd/<user><id>` deleted by the user, `pr/<user>`
 //! preferences, `mu/<user><post>` muted posts, `dg/<user>` where the last e-mail digest
 //! ended.
@@ -16,17 +17,23 @@ use crate::platform::storage::{Store, Tx, TxResult, key};
 use crate::posts::events::{self as posts, Audience};
 use crate::users::events as users;
 
+mod moderation;
+
+pub use moderation::{
+    account_reinstated, account_suspended, content_removed, content_restored, user_warned,
+};
+
 use super::domain::{self, Kind, Notification, PostAccess, Preferences, Standing, Target};
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
 pub const PROJECTIONS: &[&str] = &[
-    "n/", "nl/", "ng/", "b/", "f/", "gv/", "gm/", "pv/", "ca/", "cv/",
+    "n/", "nl/", "ng/", "b/", "f/", "gv/", "gm/", "pv/", "ca/", "cv/", "rm/",
 ];
 
 /// The list entries' prefix, watched to push new activity.
 pub const LIST: &str = "nl/";
 
-fn notification_key(user: &str, id: &str) -> Vec<u8> {
+pub(super) fn notification_key(user: &str, id: &str) -> Vec<u8> {
     key("n/", &[user, id])
 }
 
@@ -103,7 +110,7 @@ fn notify(
     )
 }
 
-fn fresh(
+pub(super) fn fresh(
     event_id: &str,
     at: i64,
     user: &str,
@@ -121,10 +128,11 @@ fn fresh(
         created_at: at,
         activity: event_id.to_string(),
         updated_at: at,
+        moderation: None,
     }
 }
 
-fn at<E>(e: &Event<E>) -> i64 {
+pub(super) fn at<E>(e: &Event<E>) -> i64 {
     e.occurred_at.unix_timestamp()
 }
 
@@ -485,6 +493,12 @@ pub fn shown(store: &Store, n: &Notification) -> ApiResult<bool> {
     let Some(post) = &n.target.post_id else {
         return Ok(true);
     };
+    if n.kind == Kind::Moderation {
+        return Ok(true);
+    }
+    if store.contains(&key("rm/", &[post]))? {
+        return Ok(false);
+    }
     let Some(access) = store.get::<PostAccess>(&key("pv/", &[post]))? else {
         return Ok(false);
     };

@@ -29,10 +29,11 @@ pub enum Context {
     Media,
     Search,
     Notifications,
+    Moderation,
 }
 
 impl Context {
-    pub const ALL: [Context; 9] = [
+    pub const ALL: [Context; 10] = [
         Context::Auth,
         Context::Users,
         Context::Groups,
@@ -42,6 +43,7 @@ impl Context {
         Context::Media,
         Context::Search,
         Context::Notifications,
+        Context::Moderation,
     ];
 
     /// The name: its data directory, its subjects' `<context>`, its consumer's name.
@@ -56,6 +58,7 @@ impl Context {
             Context::Media => "media",
             Context::Search => "search",
             Context::Notifications => "notifications",
+            Context::Moderation => "moderation",
         }
     }
 

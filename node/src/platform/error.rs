@@ -51,6 +51,10 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A suspended or banned account trying to log in or refresh: the message says until
+    /// when and why.
+    #[error("{0}")]
+    AccountSuspended(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -115,6 +119,9 @@ impl ApiError {
             ),
             ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized", S::UNAUTHORIZED),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden", S::FORBIDDEN),
+            ApiError::AccountSuspended(_) => {
+                ("account-suspended", "Account suspended", S::FORBIDDEN)
+            }
             ApiError::NotFound(_) => ("not-found", "Not found", S::NOT_FOUND),
             ApiError::Conflict(_) => ("conflict", "Conflict", S::CONFLICT),
             ApiError::QuotaExceeded { .. } => {

@@ -8,9 +8,11 @@
 //! `ReactionSet`, `ReactionRemoved` ([`events`]).
 //! Consumes: `users.FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked|ProfileUpdated`
 //! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|PageUpdated|PageAdminAdded` and
-//! `media.MediaUploaded|MediaDescribed|MediaDeleted`, kept as projections (friendships,
-//! blocks, usernames, group privacy and roles, page admins, and each media item's metadata,
-//! so a post's attachments are validated and drawn without a call).
+//! `media.MediaUploaded|MediaDescribed|MediaDeleted` and
+//! `moderation.ContentRemoved|ContentRestored|AccountSuspended|AccountReinstated`, kept as
+//! projections (friendships, blocks, usernames, group privacy and roles, page admins, each
+//! media item's metadata, so a post's attachments are validated and drawn without a call,
+//! and what moderators hide: removed posts and comments, suspended authors' content).
 
 pub mod domain;
 pub mod error;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 use crate::groups::events as groups;
 use crate::media::events as media;
+use crate::moderation::events as moderation;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::media_urls::MediaUrls;
@@ -66,6 +69,10 @@ impl BoundedContext for Posts {
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
             .on::<users::FriendshipCreated>(storage::befriend)
+            .on::<moderation::ContentRemoved>(storage::content_removed)
+            .on::<moderation::ContentRestored>(storage::content_restored)
+            .on::<moderation::AccountSuspended>(storage::account_suspended)
+            .on::<moderation::AccountReinstated>(storage::account_reinstated)
             .on::<users::FriendshipEnded>(storage::unfriend)
             .on::<users::UserBlocked>(storage::block)
             .on::<users::UserUnblocked>(storage::unblock)

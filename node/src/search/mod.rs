@@ -16,7 +16,8 @@
 //! Publishes: nothing.
 //! Consumes: `users.ProfileUpdated|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
 //! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|PageUpdated`,
-//! `posts.PostCreated|PostEdited|PostDeleted`.
+//! `posts.PostCreated|PostEdited|PostDeleted`,
+//! `moderation.ContentRemoved|ContentRestored|AccountSuspended|AccountReinstated`.
 
 pub mod domain;
 pub mod error;
@@ -30,6 +31,7 @@ use axum::Router;
 use axum::extract::FromRef;
 
 use crate::groups::events as groups;
+use crate::moderation::events as moderation;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::error::{ApiError, ApiResult};
@@ -91,6 +93,10 @@ impl BoundedContext for Search {
             .on::<posts::PostCreated>(storage::post_created)
             .on::<posts::PostEdited>(storage::post_edited)
             .on::<posts::PostDeleted>(storage::post_deleted)
+            .on::<moderation::ContentRemoved>(storage::content_removed)
+            .on::<moderation::ContentRestored>(storage::content_restored)
+            .on::<moderation::AccountSuspended>(storage::account_suspended)
+            .on::<moderation::AccountReinstated>(storage::account_reinstated)
     }
 
     fn projections(&self) -> &'static [&'static str] {

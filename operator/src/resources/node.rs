@@ -316,7 +316,7 @@ mod tests {
                 .unwrap()
                 .value
                 .as_deref(),
-            Some("auth,users,groups,posts,feed,messages,media,search,notifications")
+            Some("auth,users,groups,posts,feed,messages,media,search,notifications,moderation")
         );
     }
 

@@ -184,6 +184,7 @@ mod tests {
                 "demo-media",
                 "demo-search",
                 "demo-notifications",
+                "demo-moderation",
                 "demo-nats"
             ]
         );

@@ -89,6 +89,9 @@ pub(super) async fn login(
     if !account.verified {
         return Err(Error::NotVerified.into());
     }
+    if let Some(suspension) = storage::suspension(&s.store, &account.id, now())? {
+        return Err(storage::suspended(&suspension).into());
+    }
     if account.mfa.is_some() {
         let token = random_token();
         let record = OneTimeToken {

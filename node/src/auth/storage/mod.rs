@@ -27,12 +27,18 @@ mod email;
 mod invitations;
 mod registration;
 mod sessions;
+mod suspensions;
 
 pub use digests::*;
 pub use email::*;
 pub use invitations::*;
 pub use registration::*;
 pub use sessions::*;
+pub use suspensions::*;
+
+/// The key prefixes that `rebuild` drops and rebuilds from the stream: suspensions
+/// ([`suspensions`]); everything else is auth's own truth.
+pub const PROJECTIONS: &[&str] = &["su/"];
 
 pub fn account_key(id: &str) -> Vec<u8> {
     key("a/", &[id])

@@ -11,6 +11,7 @@ pub async fn start_session(
 ) -> ApiResult<()> {
     store
         .write(|tx| {
+            refuse_suspended(tx, &session.account_id, now())?;
             tx.put(&session_key(&session.id), session)?;
             tx.put_raw(&key("sa/", &[&session.account_id, &session.id]), &[])?;
             let record = RefreshRecord {
@@ -59,6 +60,7 @@ pub async fn rotate_refresh(
             if session.revoked {
                 return abort(Error::SessionEnded);
             }
+            refuse_suspended(tx, &session.account_id, now())?;
             if record.expires_at < now() {
                 return abort(Error::RefreshTokenExpired);
             }

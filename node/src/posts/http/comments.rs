@@ -68,7 +68,7 @@ pub(super) async fn list_comments(
             let hidden = match v {
                 Some(v) => storage::blocked_either(&s.store, v, &c.author_id)?,
                 None => false,
-            };
+            } || storage::moderated(&s.store, &c.id, &c.author_id)?;
             Ok((!hidden).then(|| comment_view(c)))
         },
     )?;
@@ -127,6 +127,9 @@ fn own_comment(
     let post = readable_post(s, Some(user.id()), id)?;
     let c = storage::comment(&s.store, &post.id, &path_id(comment, "comment")?)?
         .ok_or(Error::CommentNotFound)?;
+    if storage::moderated(&s.store, &c.id, &c.author_id)? {
+        return Err(Error::CommentNotFound.into());
+    }
     Ok((post, c))
 }
 

@@ -99,11 +99,13 @@ pub struct PostView {
     media: Vec<crate::media::events::Attachment>,
 }
 
+/// Whether the reader may read the post: the privacy rules, and nothing a moderator
+/// hides (a removal, a suspended author) for anyone.
 fn readable(s: &PostsState, viewer: Option<&str>, post: &Post) -> ApiResult<bool> {
-    Ok(domain::readable(
-        post,
-        &storage::standing(&s.store, viewer, post)?,
-    ))
+    Ok(
+        domain::readable(post, &storage::standing(&s.store, viewer, post)?)
+            && !storage::moderated(&s.store, &post.id, &post.author_id)?,
+    )
 }
 
 /// The post, if the reader may read it; 404 otherwise (as if it did not exist).

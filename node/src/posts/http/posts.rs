@@ -264,7 +264,9 @@ fn readable_page(
                     st
                 }
             };
-            if domain::readable(&post, &standing) {
+            if domain::readable(&post, &standing)
+                && !storage::moderated(&s.store, &post.id, &post.author_id)?
+            {
                 items.push(view(s, viewer, post, true)?);
                 if items.len() == limit {
                     break;

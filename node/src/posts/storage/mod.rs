@@ -3,11 +3,16 @@
 //! `cv/<post>` the version of a post's comments and reactions, `tl/<author><post>` (profile posts), `ga/<group><post>`, `pg/<page><post>`; projections
 //! `f/<a><b>` friendships, `b/<a><b>` blocks, `un/<username>` user ids, `gv/<group>` group
 //! privacy, `gm/<group><user>` group roles, `pe/<page>` pages, `pa/<page><user>` page admins,
-//! `md/<media>` media metadata ([`media`]).
+//! `md/<media>` media metadata ([`media`]), `rm/<id>` removals and `su/<account>`
+//! suspensions ([`moderation`]).
 
 mod media;
+mod moderation;
 
 pub use media::{attachments, media_deleted, media_described, media_uploaded, owned_media};
+pub use moderation::{
+    account_reinstated, account_suspended, content_removed, content_restored, moderated,
+};
 
 use crate::groups::events::{self as groups, GroupPrivacy, GroupRole};
 use crate::platform::context::Event;
@@ -51,7 +56,9 @@ fn index_key(post: &Post) -> Vec<u8> {
 // ----- projections of other contexts' events (applied once each by the platform) -----
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
-pub const PROJECTIONS: &[&str] = &["f/", "b/", "un/", "gv/", "gm/", "pe/", "pa/", "md/"];
+pub const PROJECTIONS: &[&str] = &[
+    "f/", "b/", "un/", "gv/", "gm/", "pe/", "pa/", "md/", "rm/", "su/",
+];
 
 pub fn befriend(tx: &Tx, e: &Event<users::FriendshipCreated>) -> TxResult<()> {
     tx.set_pair("f/", &e.data.user_a, &e.data.user_b, true, true)

@@ -4,10 +4,14 @@
 //! documents an event changed, in order, until the indexer ([`index`]) has them in
 //! Tantivy; `f/<a><b>` friendships, `b/<a><b>` blocks, `gm/<user><group>` memberships,
 //! `gv/<group>` group privacy, `gp/<group><post>` the posts of a group, `pm/<post>` a
-//! post's audience (to recompute who finds it when its group's privacy changes).
+//! post's audience (to recompute who finds it when its group's privacy changes), `rm/` and
+//! `su/` what moderators hide ([`moderation`]).
 
 pub mod index;
+mod moderation;
 pub mod trending;
+
+pub use moderation::{account_reinstated, account_suspended, content_removed, content_restored};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +25,7 @@ use crate::users::events as users;
 
 /// Everything: a rebuild replays it all, and the index follows from the documents.
 pub const PROJECTIONS: &[&str] = &[
-    "d/", "q/", "f/", "b/", "gm/", "gv/", "gp/", "pm/", "th/", "tw/", "tc/",
+    "d/", "q/", "f/", "b/", "gm/", "gv/", "gp/", "pm/", "th/", "tw/", "tc/", "rm/", "su/",
 ];
 
 const QUEUE: &str = "q/";
@@ -206,7 +210,8 @@ pub fn post_created(tx: &Tx, e: &Event<posts::PostCreated>) -> TxResult<()> {
 
 /// What the post adds to trending (nothing unless it is public).
 fn trend(tx: &Tx, post: &str, meta: &PostMeta, created_at: i64, tags: &[String]) -> TxResult<()> {
-    let public = trending::counts(&meta.audience, meta.visibility);
+    let public =
+        trending::counts(&meta.audience, meta.visibility) && !moderation::removed(tx, post)?;
     trending::contribute(
         tx,
         post,
@@ -260,7 +265,12 @@ fn post_doc(
         body: text.to_string(),
         tags: hashtags.iter().map(|t| t.to_lowercase()).collect(),
         owner: Some(meta.author.clone()),
-        access: domain::post_access(&meta.author, &meta.audience, meta.visibility, group_privacy),
+        // A removed post is found by nobody.
+        access: if moderation::removed(tx, id)? {
+            Vec::new()
+        } else {
+            domain::post_access(&meta.author, &meta.audience, meta.visibility, group_privacy)
+        },
         created_at,
         username: String::new(),
         display_name: String::new(),
@@ -275,13 +285,16 @@ fn reaccess_post(tx: &Tx, event: &str, post: &str, privacy: Option<GroupPrivacy>
     ) else {
         return Ok(());
     };
-    doc.access = domain::post_access(&meta.author, &meta.audience, meta.visibility, privacy);
+    if !moderation::removed(tx, post)? {
+        doc.access = domain::post_access(&meta.author, &meta.audience, meta.visibility, privacy);
+    }
     put_doc(tx, event, &doc)
 }
 
 // ----- what the viewer holds -----
 
-/// The access tokens `viewer` holds, and the owners a block stands between them and.
+/// The access tokens `viewer` holds, and the owners they must not find: those a block
+/// stands between them and, and suspended accounts.
 pub fn viewer_access(store: &Store, viewer: &str) -> ApiResult<(Vec<String>, Vec<String>)> {
     let mut holds = vec![domain::PUBLIC.to_string(), domain::author_token(viewer)];
     let friends = related(store, "f/", viewer)?;
@@ -299,8 +312,10 @@ pub fn viewer_access(store: &Store, viewer: &str) -> ApiResult<(Vec<String>, Vec
     for group in related(store, "gm/", viewer)? {
         holds.push(domain::member_token(&group));
     }
+    let suspended = moderation::suspended(store, crate::platform::unix_now())?;
     let blocked = related(store, "b/", viewer)?
         .iter()
+        .chain(suspended.iter().filter(|s| *s != viewer))
         .map(|b| domain::author_token(b))
         .collect();
     Ok((holds, blocked))

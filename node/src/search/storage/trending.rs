@@ -2,7 +2,8 @@
 //! how many public posts an author tagged in a ten-minute bucket, `tw/<bucket>/<tag>` which
 //! tags were used in a bucket, and `tc/<post>` what a post contributed (taken back when it
 //! is deleted, edited out of public, or re-tagged). Only public profile posts and page posts
-//! count: trending tells everyone what is said in public.
+//! count: trending tells everyone what is said in public. Removed posts take back what they
+//! added; suspended accounts' uses are left out while the suspension holds.
 
 use serde::{Deserialize, Serialize};
 
@@ -90,9 +91,11 @@ pub fn trending(store: &Store, now: i64, window: i64, limit: usize) -> ApiResult
         }
     }
     let baseline_from = domain::bucket_of(now - window - domain::BASELINE_SECS + 1);
+    let suspended = super::moderation::suspended(store, now)?;
     let mut trends = Vec::new();
     for tag in tags {
-        let uses = authors_by_bucket(store, &tag, baseline_from, last)?;
+        let mut uses = authors_by_bucket(store, &tag, baseline_from, last)?;
+        uses.retain(|(_, author)| !suspended.contains(author));
         if let Some(trend) = domain::trend(&tag, &uses, first, window) {
             trends.push(trend);
         }

@@ -4,8 +4,13 @@
 //! blocks, `gm/<group><user>` and `mg/<user><group>` memberships, `gv/<group>` group privacy,
 //! `up/<user><page>` page
 //! follows, `af/<reader><author>` affinity (interaction counts), `rk/<post><user>` who
-//! reacted: all projections of others' events ([`PROJECTIONS`]); and the feed's own
+//! reacted, `su/<account>` suspensions ([`moderation`]): all projections of others'
+//! events ([`PROJECTIONS`]); and the feed's own
 //! `ls/<user>`, when the user last read the feed.
+
+mod moderation;
+
+pub use moderation::{account_reinstated, account_suspended, content_removed, content_restored};
 
 use crate::groups::events as groups;
 use crate::platform::context::Event;
@@ -19,7 +24,7 @@ use super::domain::{ACTIVE_SECS, PER_SOURCE, PostMeta, Relation, TIMELINE_CAP};
 /// The key prefixes that `rebuild` drops and rebuilds from the stream: everything but
 /// `ls/` (when each reader last read, which only reads produce).
 pub const PROJECTIONS: &[&str] = &[
-    "t/", "pm/", "ap/", "gp/", "pp/", "f/", "b/", "gm/", "mg/", "gv/", "up/", "af/", "rk/",
+    "t/", "pm/", "ap/", "gp/", "pp/", "f/", "b/", "gm/", "mg/", "gv/", "up/", "af/", "rk/", "su/",
 ];
 
 fn meta_key(post: &str) -> Vec<u8> {
@@ -229,7 +234,11 @@ pub fn add_post(tx: &Tx, e: &Event<posts::PostCreated>, fan_out: &FanOut) -> TxR
 }
 
 /// Changes the stored metadata of a post, if the feed knows it.
-fn bump(tx: &Tx, post: &str, change: impl Fn(&mut PostMeta)) -> TxResult<Option<PostMeta>> {
+pub(super) fn bump(
+    tx: &Tx,
+    post: &str,
+    change: impl Fn(&mut PostMeta),
+) -> TxResult<Option<PostMeta>> {
     let k = meta_key(post);
     let Some(mut meta) = tx.get::<PostMeta>(&k)? else {
         return Ok(None);
@@ -353,6 +362,7 @@ pub fn relation(store: &Store, reader: &str, meta: &PostMeta) -> ApiResult<Relat
     let a = &meta.author_id;
     let mut r = Relation {
         is_author: reader == a,
+        author_suspended: moderation::suspended(store, a, crate::platform::unix_now())?,
         ..Default::default()
     };
     if r.is_author {

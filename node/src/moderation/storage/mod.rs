@@ -1,0 +1,136 @@
+//! The only code of moderation that touches sled. Projections ([`PROJECTIONS`]): what
+//! moderation knows of the things that can be reported, `tp/<post>`, `tc/<comment>`,
+//! `tu/<account>`, `tg/<group>`, `ta/<page>` (each a [`Subject`]), and `gr/<group><user>`
+//! the moderators and admins of each group. Its own truth is in [`reports`]: reports,
+//! actions, the current removals and suspensions, and the audit log.
+
+mod reports;
+
+pub use reports::{
+    Decision, QueueFilter, action, audit_log, claim, file_report, queue, report, reporter_reports,
+    resolve, revert,
+};
+
+use crate::auth::events as auth;
+use crate::groups::events::{self as groups, GroupRole};
+use crate::platform::context::Event;
+use crate::platform::error::ApiResult;
+use crate::platform::storage::{Store, Tx, TxResult, key};
+use crate::posts::events::{self as posts, Audience};
+
+use super::domain::{Subject, Target, TargetKind};
+
+/// The key prefixes that `rebuild` drops and rebuilds from the stream.
+pub const PROJECTIONS: &[&str] = &["tp/", "tc/", "tu/", "tg/", "ta/", "gr/"];
+
+fn subject_key(target: &Target) -> Vec<u8> {
+    let prefix = match target.kind {
+        TargetKind::Post => "tp/",
+        TargetKind::Comment => "tc/",
+        TargetKind::User => "tu/",
+        TargetKind::Group => "tg/",
+        TargetKind::Page => "ta/",
+    };
+    key(prefix, &[&target.id])
+}
+
+fn put_subject(tx: &Tx, kind: TargetKind, id: &str, subject: &Subject) -> TxResult<()> {
+    let target = Target {
+        kind,
+        id: id.to_string(),
+    };
+    tx.put(&subject_key(&target), subject)
+}
+
+fn forget(tx: &Tx, kind: TargetKind, id: &str) -> TxResult<()> {
+    let target = Target {
+        kind,
+        id: id.to_string(),
+    };
+    tx.remove(&subject_key(&target)).map(|_| ())
+}
+
+pub fn post_created(tx: &Tx, e: &Event<posts::PostCreated>) -> TxResult<()> {
+    let group = match &e.data.audience {
+        Audience::Group { id } => Some(id.clone()),
+        _ => None,
+    };
+    let subject = Subject {
+        account: Some(e.data.author_id.clone()),
+        group,
+    };
+    put_subject(tx, TargetKind::Post, &e.data.post_id, &subject)
+}
+
+pub fn post_deleted(tx: &Tx, e: &Event<posts::PostDeleted>) -> TxResult<()> {
+    forget(tx, TargetKind::Post, &e.data.post_id)
+}
+
+/// A comment belongs to its post's group.
+pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
+    let post = Target {
+        kind: TargetKind::Post,
+        id: e.data.post_id.clone(),
+    };
+    let group = tx
+        .get::<Subject>(&subject_key(&post))?
+        .and_then(|s| s.group);
+    let subject = Subject {
+        account: Some(e.data.author_id.clone()),
+        group,
+    };
+    put_subject(tx, TargetKind::Comment, &e.data.comment_id, &subject)
+}
+
+pub fn comment_deleted(tx: &Tx, e: &Event<posts::CommentDeleted>) -> TxResult<()> {
+    forget(tx, TargetKind::Comment, &e.data.comment_id)
+}
+
+pub fn account_registered(tx: &Tx, e: &Event<auth::AccountRegistered>) -> TxResult<()> {
+    let subject = Subject {
+        account: Some(e.data.account_id.clone()),
+        group: None,
+    };
+    put_subject(tx, TargetKind::User, &e.data.account_id, &subject)
+}
+
+pub fn group_updated(tx: &Tx, e: &Event<groups::GroupUpdated>) -> TxResult<()> {
+    let subject = Subject {
+        account: None,
+        group: Some(e.data.group_id.clone()),
+    };
+    put_subject(tx, TargetKind::Group, &e.data.group_id, &subject)
+}
+
+pub fn group_deleted(tx: &Tx, e: &Event<groups::GroupDeleted>) -> TxResult<()> {
+    forget(tx, TargetKind::Group, &e.data.group_id)
+}
+
+pub fn page_updated(tx: &Tx, e: &Event<groups::PageUpdated>) -> TxResult<()> {
+    put_subject(tx, TargetKind::Page, &e.data.page_id, &Subject::default())
+}
+
+/// Keeps the group's moderators and admins; a member's demotion drops them.
+pub fn member_joined(tx: &Tx, e: &Event<groups::MemberJoined>) -> TxResult<()> {
+    let k = key("gr/", &[&e.data.group_id, &e.data.user_id]);
+    if e.data.role >= GroupRole::Moderator {
+        tx.put_raw(&k, &[])
+    } else {
+        tx.remove(&k).map(|_| ())
+    }
+}
+
+pub fn member_left(tx: &Tx, e: &Event<groups::MemberLeft>) -> TxResult<()> {
+    tx.remove(&key("gr/", &[&e.data.group_id, &e.data.user_id]))
+        .map(|_| ())
+}
+
+/// What moderation knows of `target`; `None` when it has not heard of it (or it is gone).
+pub fn subject(store: &Store, target: &Target) -> ApiResult<Option<Subject>> {
+    store.get(&subject_key(target))
+}
+
+/// Whether `user` moderates (or administers) `group`.
+pub fn group_moderator(store: &Store, group: &str, user: &str) -> ApiResult<bool> {
+    store.contains(&key("gr/", &[group, user]))
+}
