@@ -107,6 +107,31 @@ async fn world(node: &Node) -> World {
         )
         .await
         .expect(201);
+    // ann moderates her group: mia's off-topic post is reported and removed, so removals
+    // are part of what every rebuilt context must reproduce.
+    let off_topic = publish(
+        &mia.1,
+        json!({"text": "off topic", "audience": {"type": "group", "id": group}}),
+    )
+    .await;
+    let report = until_status(201, async || {
+        ann.1
+            .post(
+                "/reports",
+                json!({"target": {"kind": "post", "id": off_topic}, "reason": "other"}),
+            )
+            .await
+    })
+    .await
+    .expect(201);
+    ann.1
+        .post(
+            &format!("/moderation/reports/{}/resolve", id(report)),
+            json!({"action": "remove", "reason": "off topic"}),
+        )
+        .await
+        .expect(200);
+    posts.push(off_topic);
     // ann reads one of her notifications: a read mark (her own record) that must still
     // apply to the rebuilt notification, which keeps its id.
     let mut tries = 0;
@@ -138,6 +163,9 @@ async fn world(node: &Node) -> World {
         "/search?type=pages&q=news".to_string(),
         "/search?type=groups&q=circ".to_string(),
         "/trending".to_string(),
+        "/search?type=posts&q=topic".to_string(),
+        "/reports".to_string(),
+        format!("/moderation/reports?group={group}"),
     ];
     for p in &posts {
         paths.push(format!("/posts/{p}"));
@@ -190,12 +218,13 @@ async fn converged(w: &World, node: &Node) -> BTreeMap<String, (u16, Value)> {
     }
 }
 
-const REBUILT: [Context; 5] = [
+const REBUILT: [Context; 6] = [
     Context::Groups,
     Context::Posts,
     Context::Feed,
     Context::Notifications,
     Context::Search,
+    Context::Moderation,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
