@@ -467,3 +467,152 @@ async fn group_moderators_act_within_their_group_only() {
         .await
         .problem(404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyword_rules_block_and_flag_whatever_the_spelling() {
+    let nats = Nats::start();
+    let node = Node::start_with(
+        &nats,
+        &[
+            ("AGORA_ADMIN_EMAILS", "root@example.org"),
+            ("AGORA_BLOCKED_KEYWORDS", "Forbidden Fruit,scam"),
+        ],
+    );
+    let anon = node.client();
+    let (_, root) = user(&anon, "root").await;
+    let (_, author) = user(&anon, "author").await;
+
+    // The platform's rules are there, and only its configuration changes them.
+    let rules = root.get("/moderation/rules").await.expect(200);
+    let phrases: Vec<&str> = rules["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["phrase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phrases.len(), 2);
+    assert!(phrases.contains(&"forbidden fruit") && phrases.contains(&"scam"));
+    let platform_rule = rules["items"][0]["id"].as_str().unwrap();
+    assert_eq!(rules["items"][0]["source"], "platform");
+    root.delete(&format!("/moderation/rules/{platform_rule}"))
+        .await
+        .problem(409);
+    author.get("/moderation/rules").await.problem(403);
+    author
+        .post(
+            "/moderation/rules",
+            json!({"phrase": "x y", "action": "block"}),
+        )
+        .await
+        .problem(403);
+
+    // Blocked text is refused naming the rule, whatever its spelling; longer words pass.
+    let refused = until_status(422, async || {
+        author
+            .post("/posts", json!({"text": "I ate the ƒORBIDDEN   frúit"}))
+            .await
+    })
+    .await
+    .problem(422);
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("forbidden fruit"),
+        "{refused}"
+    );
+    for text in ["a \u{0455}\u{0441}\u{0430}m", "what a s-c-a-m", "SC4M!"] {
+        author
+            .post("/posts", json!({"text": text}))
+            .await
+            .problem(422);
+    }
+    let fine = publish(&author, json!({"text": "scampi for dinner"})).await;
+    author
+        .patch(
+            &format!("/posts/{fine}"),
+            json!({"text": "a scam after all"}),
+        )
+        .await
+        .problem(422);
+    author
+        .post(
+            &format!("/posts/{fine}/comments"),
+            json!({"text": "total scam"}),
+        )
+        .await
+        .problem(422);
+
+    // An admin's flag rule: the text goes out and a report is opened.
+    root.post(
+        "/moderation/rules",
+        json!({"phrase": "x", "action": "flag"}),
+    )
+    .await
+    .problem(422);
+    let flag = root
+        .post(
+            "/moderation/rules",
+            json!({"phrase": "Cheap Watches", "action": "flag"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(flag["phrase"], "cheap watches");
+    root.post(
+        "/moderation/rules",
+        json!({"phrase": "cheap watches", "action": "block"}),
+    )
+    .await
+    .problem(409);
+    // Rules reach posts in order: once the later block rule applies, the flag rule does.
+    root.post(
+        "/moderation/rules",
+        json!({"phrase": "fake tickets", "action": "block"}),
+    )
+    .await
+    .expect(201);
+    until_status(422, async || {
+        author.post("/posts", json!({"text": "fake tickets"})).await
+    })
+    .await
+    .problem(422);
+    let flagged = publish(&author, json!({"text": "get ch3ap watches here"})).await;
+    let comment = author
+        .post(
+            &format!("/posts/{fine}/comments"),
+            json!({"text": "CHEAP WATCHES too"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eventually("the flagged post and comment are reported", async || {
+        let queue = root.get("/moderation/reports?state=open").await.expect(200);
+        let targets: Vec<(String, String)> = queue["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["reporter_id"] == "system")
+            .map(|r| {
+                (
+                    r["target"]["id"].as_str().unwrap().to_string(),
+                    r["comment"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        targets.len() == 2
+            && targets
+                .iter()
+                .any(|(t, c)| *t == flagged && c.contains("cheap watches"))
+            && targets.iter().any(|(t, _)| *t == comment)
+    })
+    .await;
+    author.get(&format!("/posts/{flagged}")).await.expect(200);
+    root.delete(&format!(
+        "/moderation/rules/{}",
+        flag["id"].as_str().unwrap()
+    ))
+    .await
+    .expect(204);
+}

@@ -148,6 +148,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         digest_interval: std::time::Duration::from_secs(86_400),
         media: settings.media.limits(),
         media_urls: None,
+        blocked_keywords: Arc::default(),
         store_cache_bytes: agora_node::platform::storage::DEFAULT_CACHE_BYTES,
         metrics: Metrics::new(),
         shutdown,

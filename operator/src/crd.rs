@@ -507,11 +507,15 @@ impl Default for MediaSpec {
     }
 }
 
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.blockedKeywords.all(k, size(k) >= 2 && size(k) <= 100 && !k.contains(','))").message("each blocked keyword is 2 to 100 characters, without commas"))]
 pub struct ModerationSpec {
-    /// Words or phrases whose posts are held for review.
+    /// Words or phrases no post or comment may contain (refused with a 422 naming the
+    /// rule), matched whatever their case, accents, look-alike letters, leetspeak or
+    /// separators. Admins add more, and `flag` rules, through the API. At most 1,000.
     #[serde(default)]
+    #[schemars(length(max = 1000))]
     pub blocked_keywords: Vec<String>,
 }
 

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::platform::text::clean_text;
 
 use super::error::{Error, Result};
-pub use super::events::{ActionKind, Target, TargetKind};
+pub use super::events::{ActionKind, KeywordAction, Target, TargetKind};
 
 /// Longest free text of a report, and of a moderator's reason.
 pub const TEXT_MAX_CHARS: usize = 1_000;
@@ -124,6 +124,42 @@ pub struct AuditEntry {
     pub action_id: Option<String>,
     pub action: Option<ActionKind>,
     pub reason: Option<String>,
+}
+
+/// Shortest and longest keyword phrase, in characters (after normalizing).
+pub const PHRASE_CHARS: std::ops::RangeInclusive<usize> = 2..=100;
+
+/// Where a keyword rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleSource {
+    /// Made by an admin through the API.
+    Admin,
+    /// `spec.moderation.blockedKeywords` (`AGORA_BLOCKED_KEYWORDS`): changed only there.
+    Platform,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeywordRule {
+    pub id: String,
+    /// Normalized ([`crate::platform::keywords::normalize`]).
+    pub phrase: String,
+    pub action: KeywordAction,
+    pub source: RuleSource,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+}
+
+/// A phrase as a rule keeps it: normalized, 2 to 100 characters.
+pub fn keyword_phrase(raw: &str) -> Result<String> {
+    let phrase = crate::platform::keywords::normalize(&clean_text("phrase", raw, 200, false)?);
+    if !PHRASE_CHARS.contains(&phrase.chars().count()) {
+        return Err(Error::field(
+            "phrase",
+            "must be 2 to 100 characters once look-alikes and spacing are folded",
+        ));
+    }
+    Ok(phrase)
 }
 
 /// On whose authority a moderator acts.
@@ -297,6 +333,17 @@ mod tests {
         assert!(suspension_end(ActionKind::Suspend, Some(MAX_SUSPENSION_HOURS + 1), 0).is_err());
         assert!(suspension_end(ActionKind::Warn, Some(2), 0).is_err());
         assert_eq!(suspension_end(ActionKind::Ban, None, 0).ok(), Some(None));
+    }
+
+    #[test]
+    fn phrases_are_normalized_and_bounded() {
+        assert_eq!(
+            keyword_phrase("  Cheap   WATCHES ").ok().as_deref(),
+            Some("cheap watches")
+        );
+        assert!(keyword_phrase("x").is_err());
+        assert!(keyword_phrase(&"x".repeat(101)).is_err());
+        assert!(keyword_phrase("bad\u{202e}").is_err());
     }
 
     #[test]

@@ -32,6 +32,14 @@ pub enum Error {
         "group moderators dismiss and remove; warnings, suspensions and bans are for platform moderators"
     )]
     GroupScope,
+    #[error("no such keyword rule")]
+    RuleNotFound,
+    #[error("a keyword rule for this phrase exists; delete it first")]
+    RuleExists,
+    #[error(
+        "this rule comes from the platform's configuration (spec.moderation.blockedKeywords); change it there"
+    )]
+    PlatformRule,
     #[error("{}", .0.message)]
     Field(FieldError),
 }
@@ -53,15 +61,18 @@ impl From<FieldError> for Error {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
-            Error::ReportNotFound | Error::ActionNotFound | Error::TargetNotFound(_) => {
-                ApiError::NotFound(e.to_string())
-            }
+            Error::ReportNotFound
+            | Error::ActionNotFound
+            | Error::TargetNotFound(_)
+            | Error::RuleNotFound => ApiError::NotFound(e.to_string()),
             Error::AlreadyReported
             | Error::AlreadyResolved
             | Error::ClaimedByOther
             | Error::AlreadyReverted
             | Error::NothingToRevert
-            | Error::Superseded => ApiError::Conflict(e.to_string()),
+            | Error::Superseded
+            | Error::RuleExists
+            | Error::PlatformRule => ApiError::Conflict(e.to_string()),
             Error::AdminsOnly(_) | Error::NotModerator | Error::GroupScope => {
                 ApiError::Forbidden(e.to_string())
             }

@@ -179,3 +179,38 @@ impl DomainEvent for ReportFiled {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "ReportFiled";
 }
+
+/// What a keyword rule does to text that matches it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum KeywordAction {
+    /// The post or comment is refused (422 naming the rule).
+    Block,
+    /// It goes out, and a report is opened for moderators.
+    Flag,
+}
+
+/// A keyword rule exists (or changed). `phrase` is normalized
+/// ([`crate::platform::keywords::normalize`]); contexts that check text keep the rules and
+/// match with [`crate::platform::keywords`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeywordRuleSet {
+    pub rule_id: String,
+    pub phrase: String,
+    pub action: KeywordAction,
+}
+impl DomainEvent for KeywordRuleSet {
+    const CONTEXT: &'static str = CONTEXT;
+    const TYPE: &'static str = "KeywordRuleSet";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeywordRuleRemoved {
+    pub rule_id: String,
+}
+impl DomainEvent for KeywordRuleRemoved {
+    const CONTEXT: &'static str = CONTEXT;
+    const TYPE: &'static str = "KeywordRuleRemoved";
+}

@@ -7,13 +7,18 @@
 //! may revert a removal or a suspension. A group's moderators handle reports about their
 //! group's content (dismiss and remove only). Every step is appended to the audit log.
 //!
+//! Keyword rules (`block`, `flag`) come from admins and from the platform's configuration;
+//! they are published as events, and the contexts that screen text (posts) keep them:
+//! blocked text is refused there, flagged text goes out marked, and moderation opens a
+//! report for it.
+//!
 //! Actions take effect only through events: auth refuses a suspended account and ends its
 //! sessions; posts, feed and search hide removed content and a suspended account's
 //! content; notifications tells the affected user why. Moderation never calls them.
 //!
 //! Publishes: `ReportFiled`, `ContentRemoved`, `ContentRestored`, `AccountSuspended`,
-//! `AccountReinstated`, `UserWarned` ([`events`]).
-//! Consumes: `auth.AccountRegistered`, `posts.PostCreated|PostDeleted|CommentAdded|CommentDeleted`,
+//! `AccountReinstated`, `UserWarned`, `KeywordRuleSet`, `KeywordRuleRemoved` ([`events`]).
+//! Consumes: `auth.AccountRegistered`, `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted`,
 //! `groups.GroupUpdated|GroupDeleted|PageUpdated|MemberJoined|MemberLeft`: what can be
 //! reported, on whom an action falls, and who moderates which group.
 
@@ -27,9 +32,9 @@ use axum::Router;
 
 use crate::auth::events as auth;
 use crate::groups::events as groups;
-use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::storage::Store;
+use crate::platform::{Platform, unix_now};
 use crate::posts::events as posts;
 
 /// The moderation context.
@@ -52,6 +57,7 @@ impl BoundedContext for Moderation {
         Subscriptions::default()
             .on::<auth::AccountRegistered>(storage::account_registered)
             .on::<posts::PostCreated>(storage::post_created)
+            .on::<posts::PostEdited>(storage::edit_flagged)
             .on::<posts::PostDeleted>(storage::post_deleted)
             .on::<posts::CommentAdded>(storage::comment_added)
             .on::<posts::CommentDeleted>(storage::comment_deleted)
@@ -67,6 +73,44 @@ impl BoundedContext for Moderation {
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        let phrases = platform_phrases(&platform.blocked_keywords)?;
+        tokio::spawn(keep_rules_and_flags(store.clone(), phrases));
         Ok(http::routes(platform.state(store)))
+    }
+}
+
+/// `AGORA_BLOCKED_KEYWORDS`, checked and normalized as rules keep phrases.
+fn platform_phrases(configured: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut phrases = Vec::new();
+    for raw in configured.iter().filter(|p| !p.trim().is_empty()) {
+        let phrase = domain::keyword_phrase(raw)
+            .map_err(|e| anyhow::anyhow!("AGORA_BLOCKED_KEYWORDS: {raw:?}: {e}"))?;
+        if !phrases.contains(&phrase) {
+            phrases.push(phrase);
+        }
+    }
+    Ok(phrases)
+}
+
+/// Makes the platform's keyword rules match its configuration, then opens a report for
+/// each post or comment the screening contexts flag (those queued before this process
+/// started first). Runs until the store's subscriber ends (shutdown).
+async fn keep_rules_and_flags(store: Store, phrases: Vec<String>) {
+    match storage::reconcile_platform_rules(&store, &phrases, unix_now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(changes = n, "platform keyword rules updated"),
+        Err(e) => tracing::warn!(error = %e, "platform keyword rules not updated"),
+    }
+    let mut queued = storage::watch_flagged(&store);
+    loop {
+        for (event, flagged) in storage::flagged(&store).unwrap_or_default() {
+            if let Err(e) = storage::open_flag_report(&store, &event, &flagged, unix_now()).await {
+                tracing::warn!(event = %event, error = %e, "flagged content left in the queue");
+            }
+        }
+        // Drained on every change (a subscriber nobody reads stalls sled's writers).
+        if (&mut queued).await.is_none() {
+            return;
+        }
     }
 }

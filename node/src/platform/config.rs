@@ -29,6 +29,11 @@ pub struct PlatformArgs {
     /// 1024.
     #[arg(long, env = "AGORA_MEMORY_MIB", value_parser = clap::value_parser!(u64).range(64..))]
     pub memory_mib: Option<u64>,
+    /// Words or phrases no post or comment may contain, comma-separated (the moderation
+    /// context makes them `block` keyword rules that only this setting changes; from
+    /// `spec.moderation.blockedKeywords`).
+    #[arg(long, env = "AGORA_BLOCKED_KEYWORDS", value_delimiter = ',')]
+    pub blocked_keywords: Vec<String>,
 }
 
 /// The event bus.

@@ -22,6 +22,7 @@ pub mod context;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod keywords;
 pub mod mail;
 pub mod media_urls;
 pub mod memory;
@@ -108,6 +109,8 @@ pub struct Platform {
     pub digest_interval: std::time::Duration,
     /// Upload limits (the media context).
     pub media: config::MediaLimits,
+    /// `AGORA_BLOCKED_KEYWORDS`: the platform's own keyword rules (the moderation context).
+    pub blocked_keywords: Arc<Vec<String>>,
     /// The key of media URLs, where configured.
     pub media_urls: Option<Arc<media_urls::MediaUrls>>,
     /// The page cache of each store this process opens ([`memory`]).

@@ -229,6 +229,38 @@ pub fn media_together(kinds: &[crate::media::events::Kind]) -> Result<()> {
     Ok(())
 }
 
+/// A keyword rule as posts keeps it (a projection of moderation's rules).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeywordRule {
+    pub id: String,
+    pub phrase: String,
+    pub action: crate::moderation::events::KeywordAction,
+}
+
+/// Screens text against the keyword rules: the first `block` rule it matches refuses it;
+/// the ids of the `flag` rules it matches are returned (it goes out, and moderation opens a
+/// report).
+pub fn screen(text: &str, rules: &[KeywordRule]) -> Result<Vec<String>> {
+    use crate::moderation::events::KeywordAction;
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let screened = crate::platform::keywords::screen(text);
+    let mut flagged = Vec::new();
+    for rule in rules.iter().filter(|r| screened.contains(&r.phrase)) {
+        match rule.action {
+            KeywordAction::Block => {
+                return Err(Error::Blocked {
+                    phrase: rule.phrase.clone(),
+                    rule_id: rule.id.clone(),
+                });
+            }
+            KeywordAction::Flag => flagged.push(rule.id.clone()),
+        }
+    }
+    Ok(flagged)
+}
+
 /// A comment's text, trimmed and checked; never empty.
 pub fn comment_text(text: &str) -> Result<String> {
     let text = clean_text("text", text, COMMENT_MAX_CHARS, true)?;

@@ -34,6 +34,9 @@ pub enum Error {
     /// A delete that lost every retry to concurrent comments or reactions.
     #[error("the post kept changing while it was deleted; try again")]
     KeptChanging,
+    /// Text a keyword rule of `block` action matched.
+    #[error("text: contains “{phrase}”, which this platform does not allow (rule {rule_id})")]
+    Blocked { phrase: String, rule_id: String },
     #[error("{}: {}", .0.field, .0.message)]
     Invalid(FieldError),
 }
@@ -62,6 +65,10 @@ impl From<Error> for ApiError {
             NotPostAuthor | MayNotDeletePost | NotCommentAuthor | MayNotDeleteComment
             | MembersOnly | PageAdminsOnly | Unshareable => ApiError::Forbidden(e.to_string()),
             KeptChanging => ApiError::Conflict(e.to_string()),
+            Blocked { phrase, rule_id } => ApiError::field(
+                "text",
+                format!("contains “{phrase}”, which this platform does not allow (rule {rule_id})"),
+            ),
         }
     }
 }

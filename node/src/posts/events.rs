@@ -107,6 +107,9 @@ pub struct PostCreated {
     /// The attached media, as media published them (absent in events of before media).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<crate::media::events::MediaUploaded>,
+    /// Keyword rules of `flag` action the text matched (moderation opens a report).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flagged: Vec<String>,
 }
 impl DomainEvent for PostCreated {
     const CONTEXT: &'static str = CONTEXT;
@@ -122,6 +125,9 @@ pub struct PostEdited {
     pub text: String,
     pub hashtags: Vec<String>,
     pub mentions: Vec<String>,
+    /// Keyword rules of `flag` action the new text matched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flagged: Vec<String>,
 }
 impl DomainEvent for PostEdited {
     const CONTEXT: &'static str = CONTEXT;
@@ -146,6 +152,9 @@ pub struct CommentAdded {
     pub author_id: String,
     pub post_author_id: String,
     pub parent_id: Option<String>,
+    /// Keyword rules of `flag` action the comment matched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flagged: Vec<String>,
 }
 impl DomainEvent for CommentAdded {
     const CONTEXT: &'static str = CONTEXT;

@@ -9,10 +9,11 @@
 //! Consumes: `users.FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked|ProfileUpdated`
 //! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|PageUpdated|PageAdminAdded` and
 //! `media.MediaUploaded|MediaDescribed|MediaDeleted` and
-//! `moderation.ContentRemoved|ContentRestored|AccountSuspended|AccountReinstated`, kept as
+//! `moderation.ContentRemoved|ContentRestored|AccountSuspended|AccountReinstated|KeywordRuleSet|KeywordRuleRemoved`, kept as
 //! projections (friendships, blocks, usernames, group privacy and roles, page admins, each
 //! media item's metadata, so a post's attachments are validated and drawn without a call,
-//! and what moderators hide: removed posts and comments, suspended authors' content).
+//! what moderators hide: removed posts and comments, suspended authors' content, and the
+//! keyword rules text is screened against: `block` refuses, `flag` goes out marked).
 
 pub mod domain;
 pub mod error;
@@ -73,6 +74,8 @@ impl BoundedContext for Posts {
             .on::<moderation::ContentRestored>(storage::content_restored)
             .on::<moderation::AccountSuspended>(storage::account_suspended)
             .on::<moderation::AccountReinstated>(storage::account_reinstated)
+            .on::<moderation::KeywordRuleSet>(storage::keyword_rule_set)
+            .on::<moderation::KeywordRuleRemoved>(storage::keyword_rule_removed)
             .on::<users::FriendshipEnded>(storage::unfriend)
             .on::<users::UserBlocked>(storage::block)
             .on::<users::UserUnblocked>(storage::unblock)

@@ -108,6 +108,13 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
             spec.media.quota_per_user_mib.to_string(),
         ));
     }
+    if w.contexts.iter().any(|c| c == "moderation") && !spec.moderation.blocked_keywords.is_empty()
+    {
+        vars.push(env(
+            "AGORA_BLOCKED_KEYWORDS",
+            spec.moderation.blocked_keywords.join(","),
+        ));
+    }
     if w.contexts.iter().any(|c| c == "auth") {
         let auth = &spec.auth;
         vars.push(env_from_secret(

@@ -1,11 +1,12 @@
-//! The HTTP API of moderation: reports by users ([`reports`]) and the moderators' queue,
-//! decisions and audit log ([`queue`]).
+//! The HTTP API of moderation: reports by users ([`reports`]), the moderators' queue,
+//! decisions and audit log ([`queue`]), and keyword rules ([`rules`]).
 
 mod queue;
 mod reports;
+mod rules;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -42,6 +43,11 @@ pub fn routes(state: ContextState) -> Router {
             post(queue::revert_action),
         )
         .route("/api/v1/moderation/audit", get(queue::audit_log))
+        .route(
+            "/api/v1/moderation/rules",
+            get(rules::list_rules).post(rules::add_rule),
+        )
+        .route("/api/v1/moderation/rules/{id}", delete(rules::delete_rule))
         .with_state(state)
 }
 
@@ -55,7 +61,10 @@ pub fn routes(state: ContextState) -> Router {
         queue::claim_report,
         queue::resolve_report,
         queue::revert_action,
-        queue::audit_log
+        queue::audit_log,
+        rules::list_rules,
+        rules::add_rule,
+        rules::delete_rule
     ),
     components(schemas(
         reports::NewReport,
@@ -72,7 +81,12 @@ pub fn routes(state: ContextState) -> Router {
         Reason,
         ReportState,
         ActionKind,
-        AuditKind
+        AuditKind,
+        rules::RuleView,
+        rules::RuleList,
+        rules::NewRule,
+        super::domain::KeywordAction,
+        super::domain::RuleSource
     ))
 )]
 pub struct ModerationApi;

@@ -1,14 +1,20 @@
 //! The only code of moderation that touches sled. Projections ([`PROJECTIONS`]): what
 //! moderation knows of the things that can be reported, `tp/<post>`, `tc/<comment>`,
 //! `tu/<account>`, `tg/<group>`, `ta/<page>` (each a [`Subject`]), and `gr/<group><user>`
-//! the moderators and admins of each group. Its own truth is in [`reports`]: reports,
-//! actions, the current removals and suspensions, and the audit log.
+//! the moderators and admins of each group, `fq/<event>` content the screening contexts
+//! flagged ([`rules`]). Its own truth: reports, actions, the current removals and
+//! suspensions, and the audit log ([`reports`]); keyword rules ([`rules`]).
 
 mod reports;
+mod rules;
 
 pub use reports::{
     Decision, QueueFilter, action, audit_log, claim, file_report, queue, report, reporter_reports,
     resolve, revert,
+};
+pub use rules::{
+    Flagged, add_rule, edit_flagged, flagged, open_flag_report, reconcile_platform_rules,
+    remove_rule, rules, watch_flagged,
 };
 
 use crate::auth::events as auth;
@@ -21,7 +27,7 @@ use crate::posts::events::{self as posts, Audience};
 use super::domain::{Subject, Target, TargetKind};
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
-pub const PROJECTIONS: &[&str] = &["tp/", "tc/", "tu/", "tg/", "ta/", "gr/"];
+pub const PROJECTIONS: &[&str] = &["tp/", "tc/", "tu/", "tg/", "ta/", "gr/", "fq/"];
 
 fn subject_key(target: &Target) -> Vec<u8> {
     let prefix = match target.kind {
@@ -59,14 +65,16 @@ pub fn post_created(tx: &Tx, e: &Event<posts::PostCreated>) -> TxResult<()> {
         account: Some(e.data.author_id.clone()),
         group,
     };
-    put_subject(tx, TargetKind::Post, &e.data.post_id, &subject)
+    put_subject(tx, TargetKind::Post, &e.data.post_id, &subject)?;
+    rules::post_flagged(tx, e)
 }
 
 pub fn post_deleted(tx: &Tx, e: &Event<posts::PostDeleted>) -> TxResult<()> {
     forget(tx, TargetKind::Post, &e.data.post_id)
 }
 
-/// A comment belongs to its post's group.
+/// A comment belongs to its post's group. A flagged one is queued for a report, as a
+/// flagged post is.
 pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
     let post = Target {
         kind: TargetKind::Post,
@@ -79,7 +87,8 @@ pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
         account: Some(e.data.author_id.clone()),
         group,
     };
-    put_subject(tx, TargetKind::Comment, &e.data.comment_id, &subject)
+    put_subject(tx, TargetKind::Comment, &e.data.comment_id, &subject)?;
+    rules::comment_flagged(tx, e)
 }
 
 pub fn comment_deleted(tx: &Tx, e: &Event<posts::CommentDeleted>) -> TxResult<()> {

@@ -95,6 +95,7 @@ pub(super) async fn add_comment(
 ) -> ApiResult<impl IntoResponse> {
     let post = readable_post(&s, Some(user.id()), &id)?;
     let text = domain::comment_text(&req.text)?;
+    let flagged = domain::screen(&text, &storage::keyword_rules(&s.store)?)?;
     let parent_id = req
         .parent_id
         .as_deref()
@@ -114,7 +115,7 @@ pub(super) async fn add_comment(
         edited_at: None,
         reactions: BTreeMap::new(),
     };
-    storage::add_comment(&s.store, &comment).await?;
+    storage::add_comment(&s.store, &comment, &flagged).await?;
     Ok((StatusCode::CREATED, Json(comment_view(comment))))
 }
 
@@ -150,14 +151,9 @@ pub(super) async fn edit_comment(
 ) -> ApiResult<Json<CommentView>> {
     let (post, c) = own_comment(&s, &user, &id, &comment)?;
     domain::may_edit_comment(&c, user.id())?;
-    let c = storage::edit_comment(
-        &s.store,
-        &post.id,
-        &c.id,
-        &domain::comment_text(&req.text)?,
-        unix_now(),
-    )
-    .await?;
+    let text = domain::comment_text(&req.text)?;
+    domain::screen(&text, &storage::keyword_rules(&s.store)?)?;
+    let c = storage::edit_comment(&s.store, &post.id, &c.id, &text, unix_now()).await?;
     Ok(Json(comment_view(c)))
 }
 

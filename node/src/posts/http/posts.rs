@@ -119,6 +119,7 @@ pub(super) async fn create_post(
     Json(req): Json<NewPost>,
 ) -> ApiResult<impl IntoResponse> {
     let text = domain::post_text(&req.text, !req.media_ids.is_empty())?;
+    let flagged = domain::screen(&text, &storage::keyword_rules(&s.store)?)?;
     // Ids are read as ULIDs in any case, stored canonical; a malformed one is no such thing.
     let audience = match req.audience {
         Audience::Profile => Audience::Profile,
@@ -141,7 +142,7 @@ pub(super) async fn create_post(
         None,
     );
     post.media = attached.iter().map(|m| m.media_id.clone()).collect();
-    storage::create_post(&s.store, &post, &attached).await?;
+    storage::create_post(&s.store, &post, &attached, &flagged).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(&s, Some(user.id()), post, true)?),
@@ -186,6 +187,10 @@ pub(super) async fn edit_post(
     if req.visibility.is_some() {
         domain::visibility_for(&post.audience, req.visibility)?;
     }
+    let flagged = match &text {
+        Some(text) => domain::screen(text, &storage::keyword_rules(&s.store)?)?,
+        None => Vec::new(),
+    };
     let tags = tags(&s, user.id(), text.as_deref().unwrap_or(&post.text))?;
     let post = storage::edit_post(
         &s.store,
@@ -193,6 +198,7 @@ pub(super) async fn edit_post(
         text.as_deref(),
         req.visibility,
         tags,
+        &flagged,
         unix_now(),
     )
     .await?;
@@ -385,6 +391,7 @@ pub(super) async fn share_post(
     };
     let original_visibility = domain::shareable_visibility(&original, group_privacy)?;
     let text = domain::post_text(&req.text, true)?;
+    let flagged = domain::screen(&text, &storage::keyword_rules(&s.store)?)?;
     let visibility = domain::share_visibility(
         req.visibility.unwrap_or(original_visibility),
         original_visibility,
@@ -397,7 +404,7 @@ pub(super) async fn share_post(
         tags(&s, user.id(), &text)?,
         Some(original.id.clone()),
     );
-    storage::create_post(&s.store, &post, &[]).await?;
+    storage::create_post(&s.store, &post, &[], &flagged).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(&s, Some(user.id()), post, true)?),

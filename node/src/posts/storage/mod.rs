@@ -3,15 +3,16 @@
 //! `cv/<post>` the version of a post's comments and reactions, `tl/<author><post>` (profile posts), `ga/<group><post>`, `pg/<page><post>`; projections
 //! `f/<a><b>` friendships, `b/<a><b>` blocks, `un/<username>` user ids, `gv/<group>` group
 //! privacy, `gm/<group><user>` group roles, `pe/<page>` pages, `pa/<page><user>` page admins,
-//! `md/<media>` media metadata ([`media`]), `rm/<id>` removals and `su/<account>`
-//! suspensions ([`moderation`]).
+//! `md/<media>` media metadata ([`media`]), `rm/<id>` removals, `su/<account>`
+//! suspensions and `kr/<rule>` keyword rules ([`moderation`]).
 
 mod media;
 mod moderation;
 
 pub use media::{attachments, media_deleted, media_described, media_uploaded, owned_media};
 pub use moderation::{
-    account_reinstated, account_suspended, content_removed, content_restored, moderated,
+    account_reinstated, account_suspended, content_removed, content_restored, keyword_rule_removed,
+    keyword_rule_set, keyword_rules, moderated,
 };
 
 use crate::groups::events::{self as groups, GroupPrivacy, GroupRole};
@@ -57,7 +58,7 @@ fn index_key(post: &Post) -> Vec<u8> {
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
 pub const PROJECTIONS: &[&str] = &[
-    "f/", "b/", "un/", "gv/", "gm/", "pe/", "pa/", "md/", "rm/", "su/",
+    "f/", "b/", "un/", "gv/", "gm/", "pe/", "pa/", "md/", "rm/", "su/", "kr/",
 ];
 
 pub fn befriend(tx: &Tx, e: &Event<users::FriendshipCreated>) -> TxResult<()> {
@@ -272,6 +273,7 @@ pub async fn create_post(
     store: &Store,
     post: &Post,
     attached: &[crate::media::events::MediaUploaded],
+    flagged: &[String],
 ) -> ApiResult<()> {
     store
         .write(|tx| {
@@ -293,6 +295,7 @@ pub async fn create_post(
                 mentions: post.mentions.clone(),
                 shared_post: post.shared_post.clone(),
                 media: attached.to_vec(),
+                flagged: flagged.to_vec(),
             };
             emit(tx, &post.author_id, &post.id, &event)
         })
@@ -306,6 +309,7 @@ pub async fn edit_post(
     text: Option<&str>,
     visibility: Option<Visibility>,
     tags: (Vec<String>, Vec<String>),
+    flagged: &[String],
     at: i64,
 ) -> ApiResult<Post> {
     store
@@ -328,6 +332,7 @@ pub async fn edit_post(
                 text: post.text.clone(),
                 hashtags: post.hashtags.clone(),
                 mentions: post.mentions.clone(),
+                flagged: flagged.to_vec(),
             };
             emit(tx, &post.author_id, id, &event)?;
             Ok(post)
@@ -423,7 +428,7 @@ pub async fn delete_post(store: &Store, actor: &str, id: &str) -> ApiResult<()> 
     Err(Error::KeptChanging.into())
 }
 
-pub async fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
+pub async fn add_comment(store: &Store, comment: &Comment, flagged: &[String]) -> ApiResult<()> {
     store
         .write(|tx| {
             let mut post = load_post(tx, &comment.post_id)?;
@@ -451,6 +456,7 @@ pub async fn add_comment(store: &Store, comment: &Comment) -> ApiResult<()> {
                 author_id: comment.author_id.clone(),
                 post_author_id: post.author_id.clone(),
                 parent_id: comment.parent_id.clone(),
+                flagged: flagged.to_vec(),
             };
             emit(tx, &comment.author_id, &post.id, &event)
         })
@@ -645,7 +651,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         for round in 0..40 {
             let id = format!("post{round:04}");
-            create_post(&store, &post(&id), &[]).await.unwrap();
+            create_post(&store, &post(&id), &[], &[]).await.unwrap();
             let mut writers = Vec::new();
             for i in 0..8 {
                 let (store, id) = (store.clone(), id.clone());
@@ -660,7 +666,7 @@ mod tests {
                         edited_at: None,
                         reactions: Default::default(),
                     };
-                    let _ = add_comment(&store, &comment).await;
+                    let _ = add_comment(&store, &comment, &[]).await;
                     let user = format!("u{i}");
                     let _ = react(&store, &id, None, &user, Some(ReactionKind::Like)).await;
                 }));

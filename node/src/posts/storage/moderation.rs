@@ -1,14 +1,18 @@
 //! Projections of moderation's decisions: `rm/<post or comment>` removed content,
-//! `su/<account>` suspended accounts (with the end, compared with the clock at read time).
+//! `su/<account>` suspended accounts (with the end, compared with the clock at read time),
+//! `kr/<rule>` the keyword rules text is screened against.
 //! Both hide content on every read path; neither touches the content itself, so a
 //! restore or the end of a suspension shows it again as it was.
 
 use crate::moderation::events::{
-    AccountReinstated, AccountSuspended, ContentRemoved, ContentRestored, Suspension, TargetKind,
+    AccountReinstated, AccountSuspended, ContentRemoved, ContentRestored, KeywordRuleRemoved,
+    KeywordRuleSet, Suspension, TargetKind,
 };
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
-use crate::platform::storage::{Store, Tx, TxResult, key};
+use crate::platform::storage::{Store, Tx, TxResult, from_json, key};
+
+use super::super::domain::KeywordRule;
 
 fn removable(kind: TargetKind) -> bool {
     matches!(kind, TargetKind::Post | TargetKind::Comment)
@@ -65,4 +69,26 @@ pub fn suspended(store: &Store, account: &str) -> ApiResult<bool> {
 /// Whether moderation hides this content: removed, or by a suspended author.
 pub fn moderated(store: &Store, id: &str, author: &str) -> ApiResult<bool> {
     Ok(removed(store, id)? || suspended(store, author)?)
+}
+
+pub fn keyword_rule_set(tx: &Tx, e: &Event<KeywordRuleSet>) -> TxResult<()> {
+    let rule = KeywordRule {
+        id: e.data.rule_id.clone(),
+        phrase: e.data.phrase.clone(),
+        action: e.data.action,
+    };
+    tx.put(&key("kr/", &[&rule.id]), &rule)
+}
+
+pub fn keyword_rule_removed(tx: &Tx, e: &Event<KeywordRuleRemoved>) -> TxResult<()> {
+    tx.remove(&key("kr/", &[&e.data.rule_id])).map(|_| ())
+}
+
+/// The keyword rules in force.
+pub fn keyword_rules(store: &Store) -> ApiResult<Vec<KeywordRule>> {
+    store
+        .scan_after(b"kr/", None, usize::MAX)?
+        .into_iter()
+        .map(|(_, v)| Ok(from_json(&v)?))
+        .collect()
 }
