@@ -461,7 +461,7 @@ async fn rebuild_stopped(args: &RebuildArgs) -> anyhow::Result<platform::rebuild
         projections: context.projections(),
     };
     let report = platform::rebuild::rebuild(&running, &bus).await?;
-    store.db.flush_async().await?;
+    platform::storage::flush(&store.db).await?;
     Ok(report)
 }
 

@@ -114,7 +114,7 @@ impl Store {
         while *flushed.borrow_and_update() < ticket {
             if flushed.changed().await.is_err() {
                 // The flusher is gone (shutdown): flush on our own.
-                self.db.flush_async().await?;
+                flush(&self.db).await?;
                 return Ok(());
             }
         }
@@ -358,6 +358,21 @@ impl Tx<'_> {
     }
 }
 
+/// Flushes `db` on a blocking thread of tokio's pool, never on sled's own.
+///
+/// **Trap:** `sled::Db::flush_async` runs the flush on sled's IO thread pool, which keeps 7
+/// threads and grows only when more than 7 jobs queue; the flush then waits for log writes
+/// that need a thread of that same pool. With a dozen stores in one process (a context
+/// each), seven concurrent flushes took every thread and waited on writes nobody could run:
+/// every write of the process hung (seen in `tests/feed.rs` once the eleventh store came).
+pub async fn flush(db: &sled::Db) -> Result<usize, sled::Error> {
+    let db = db.clone();
+    match tokio::task::spawn_blocking(move || db.flush()).await {
+        Ok(result) => result,
+        Err(e) => Err(sled::Error::ReportableBug(format!("flush task: {e}"))),
+    }
+}
+
 /// One flush at a time; every writer that asked before it started is covered by it.
 async fn flush_loop(db: sled::Db, commit: Arc<GroupCommit>) {
     loop {
@@ -366,7 +381,7 @@ async fn flush_loop(db: sled::Db, commit: Arc<GroupCommit>) {
             commit.wake.notified().await;
             continue;
         }
-        if let Err(e) = db.flush_async().await {
+        if let Err(e) = flush(&db).await {
             tracing::error!(error = %e, "sled flush failed");
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
