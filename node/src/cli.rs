@@ -203,6 +203,7 @@ async fn platform(
         digest_interval: Duration::from_secs(args.digest_interval_secs),
         media: shared.media,
         blocked_keywords: Arc::new(args.blocked_keywords.clone()),
+        record_views: args.record_views,
         media_urls: shared.media_urls.map(Arc::new),
         store_cache_bytes: platform::memory::cache_per_store(
             platform::memory::budget_bytes(args.memory_mib),

@@ -7,7 +7,7 @@
 //! - [`platform`]: plumbing shared by every context (config, errors, storage, bus,
 //!   tokens, telemetry); imports no context.
 //! - [`auth`], [`users`], [`groups`], [`posts`], [`feed`], [`messages`], [`media`],
-//!   [`search`], [`notifications`], [`moderation`]: the bounded contexts, each with the same skeleton
+//!   [`search`], [`notifications`], [`moderation`], [`analytics`]: the bounded contexts, each with the same skeleton
 //!   (`domain`, `error`, `storage`, `events`, `http`).
 //! - [`gateway`]: the public edge under `/api/v1`.
 //! - [`cli`]: the `serve`, `gateway`, `dev` and `rebuild` commands.
@@ -16,6 +16,7 @@
 //! ([`platform::context::Context`]) onto its implementation: the only place that names
 //! every context.
 
+pub mod analytics;
 pub mod auth;
 pub mod cli;
 pub mod feed;
@@ -45,6 +46,7 @@ pub fn bounded_context(context: Context) -> &'static dyn BoundedContext {
         Context::Search => &search::Search,
         Context::Notifications => &notifications::Notifications,
         Context::Moderation => &moderation::Moderation,
+        Context::Analytics => &analytics::Analytics,
     }
 }
 

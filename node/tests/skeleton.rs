@@ -149,6 +149,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         media: settings.media.limits(),
         media_urls: None,
         blocked_keywords: Arc::default(),
+        record_views: true,
         store_cache_bytes: agora_node::platform::storage::DEFAULT_CACHE_BYTES,
         metrics: Metrics::new(),
         shutdown,

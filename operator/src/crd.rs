@@ -21,6 +21,7 @@ pub const CONTEXTS: &[&str] = &[
     "search",
     "notifications",
     "moderation",
+    "analytics",
 ];
 
 /// A complete, isolated social network for one tenant.
@@ -130,12 +131,12 @@ impl Default for StorageSpec {
 /// Settings of every context, with per-context overrides.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users', 'groups', 'posts', 'feed', 'messages', 'media', 'search', 'notifications', 'moderation'])").message("overrides may name only known contexts: auth, users, groups, posts, feed, messages, media, search, notifications, moderation"))]
+#[x_kube(validation = Rule::new("self.overrides.all(k, k in ['auth', 'users', 'groups', 'posts', 'feed', 'messages', 'media', 'search', 'notifications', 'moderation', 'analytics'])").message("overrides may name only known contexts: auth, users, groups, posts, feed, messages, media, search, notifications, moderation, analytics"))]
 pub struct ContextsSpec {
     /// Applied to every context unless overridden.
     #[serde(default)]
     pub defaults: ContextSettings,
-    /// Per context (`auth`, `users`, `groups`, `posts`, `feed`, `messages`, `media`, `search`, `notifications`, `moderation`): fields set here win over `defaults`.
+    /// Per context (`auth`, `users`, `groups`, `posts`, `feed`, `messages`, `media`, `search`, `notifications`, `moderation`, `analytics`): fields set here win over `defaults`.
     #[serde(default)]
     pub overrides: BTreeMap<String, ContextOverride>,
 }

@@ -90,6 +90,7 @@ async fn first_creation_applies_every_child_generates_keys_and_reports_progress(
     assert_eq!(
         server.names(&sets()),
         [
+            "demo-analytics",
             "demo-auth",
             "demo-feed",
             "demo-groups",
@@ -129,7 +130,7 @@ async fn first_creation_applies_every_child_generates_keys_and_reports_progress(
     assert_eq!(condition(&server, "demo", "Progressing")["status"], "True");
     let status = server.get(PLATFORMS, "demo").unwrap()["status"].clone();
     assert_eq!(status["observedGeneration"], 1);
-    assert_eq!(status["contextsReady"], "0/10");
+    assert_eq!(status["contextsReady"], "0/11");
     assert!(
         server
             .events()
@@ -280,7 +281,7 @@ async fn ready_once_every_child_is_and_the_transition_is_recorded() {
         "it did not"
     );
     let status = server.get(PLATFORMS, "demo").unwrap()["status"].clone();
-    assert_eq!(status["contextsReady"], "10/10");
+    assert_eq!(status["contextsReady"], "11/11");
     assert_eq!(
         status["gatewayEndpoint"],
         "http://demo-gateway.tenants.svc:8080"
@@ -366,6 +367,10 @@ async fn a_new_image_rolls_contexts_one_at_a_time_then_the_gateway() {
     make_everything_ready(&server);
     pass(&server, &ctx, "demo").await.unwrap();
     assert_eq!(image(&sets(), "demo-moderation"), json!("agora-node:2"));
+    assert_eq!(image(&sets(), "demo-analytics"), json!("agora-node:1"));
+    make_everything_ready(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(image(&sets(), "demo-analytics"), json!("agora-node:2"));
     assert_eq!(image(&deployments(), "demo-gateway"), json!("agora-node:1"));
     make_everything_ready(&server);
     pass(&server, &ctx, "demo").await.unwrap();

@@ -168,6 +168,8 @@ async fn home_feed(
             item.shared_unavailable = true;
         }
     }
+    s.views
+        .record(reader, page.items.iter().map(|i| i.id.clone()).collect());
     Ok(Json(page))
 }
 

@@ -7,7 +7,8 @@
 //! write per post. Privacy is re-checked on every read, so the feed converges after an
 //! unfriend, a block, a deletion or leaving a group as soon as the event arrives.
 //!
-//! Publishes: nothing.
+//! Publishes: `PostsSeen` ([`events`]): which posts readers were shown, in batches of
+//! about a second (analytics' reach and impressions; no write on the read path).
 //! Consumes: `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted|ReactionSet|ReactionRemoved`,
 //! `users.FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
 //! `groups.MemberJoined|MemberLeft|GroupDeleted|PageFollowed|PageUnfollowed`,
@@ -16,6 +17,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod storage;
 
@@ -26,6 +28,7 @@ use crate::moderation::events as moderation;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::storage::Store;
+use crate::platform::views::ViewRecorder;
 use crate::posts::events as posts;
 use crate::users::events as users;
 
@@ -36,6 +39,8 @@ pub struct FeedState {
     pub verifier: std::sync::Arc<crate::platform::tokens::TokenVerifier>,
     /// Signs the URLs of attached media for each reader.
     pub urls: std::sync::Arc<crate::platform::media_urls::MediaUrls>,
+    /// Which posts each reader was shown (published in batches for analytics).
+    pub views: crate::platform::views::ViewRecorder,
 }
 
 impl axum::extract::FromRef<FeedState> for std::sync::Arc<crate::platform::tokens::TokenVerifier> {
@@ -90,10 +95,16 @@ impl BoundedContext for Feed {
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        let views = ViewRecorder::start::<events::PostsSeen>(
+            store.clone(),
+            Context::Feed.name(),
+            platform.record_views,
+        );
         Ok(http::routes(FeedState {
             store,
             verifier: platform.verifier.clone(),
             urls: platform.media_urls()?,
+            views,
         }))
     }
 }

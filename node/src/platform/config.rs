@@ -34,6 +34,11 @@ pub struct PlatformArgs {
     /// `spec.moderation.blockedKeywords`).
     #[arg(long, env = "AGORA_BLOCKED_KEYWORDS", value_delimiter = ',')]
     pub blocked_keywords: Vec<String>,
+    /// Whether the feed and posts publish which posts signed-in readers were shown or
+    /// opened (batched `PostsSeen`/`PostsOpened` events), from which analytics counts
+    /// impressions and reach. Off: no view is recorded anywhere.
+    #[arg(long, env = "AGORA_RECORD_VIEWS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub record_views: bool,
 }
 
 /// The event bus.

@@ -30,10 +30,11 @@ pub enum Context {
     Search,
     Notifications,
     Moderation,
+    Analytics,
 }
 
 impl Context {
-    pub const ALL: [Context; 10] = [
+    pub const ALL: [Context; 11] = [
         Context::Auth,
         Context::Users,
         Context::Groups,
@@ -44,6 +45,7 @@ impl Context {
         Context::Search,
         Context::Notifications,
         Context::Moderation,
+        Context::Analytics,
     ];
 
     /// The name: its data directory, its subjects' `<context>`, its consumer's name.
@@ -59,6 +61,7 @@ impl Context {
             Context::Search => "search",
             Context::Notifications => "notifications",
             Context::Moderation => "moderation",
+            Context::Analytics => "analytics",
         }
     }
 

@@ -33,6 +33,7 @@ pub mod storage;
 pub mod telemetry;
 pub mod text;
 pub mod tokens;
+pub mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -111,6 +112,8 @@ pub struct Platform {
     pub media: config::MediaLimits,
     /// `AGORA_BLOCKED_KEYWORDS`: the platform's own keyword rules (the moderation context).
     pub blocked_keywords: Arc<Vec<String>>,
+    /// `AGORA_RECORD_VIEWS`: whether read paths record views for analytics.
+    pub record_views: bool,
     /// The key of media URLs, where configured.
     pub media_urls: Option<Arc<media_urls::MediaUrls>>,
     /// The page cache of each store this process opens ([`memory`]).
@@ -135,7 +138,7 @@ impl Platform {
     /// Flushes every store: the last step of a graceful shutdown.
     pub async fn flush_all(&self) -> anyhow::Result<()> {
         for running in self.running() {
-            running.store.db.flush_async().await?;
+            storage::flush(&running.store.db).await?;
         }
         tracing::info!("stores flushed");
         Ok(())

@@ -56,6 +56,13 @@ impl ContextLabel {
     }
 }
 
+/// A platform-level figure of the analytics context (`figure`: `active_users_day`,
+/// `posts_today`, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FigureLabel {
+    pub figure: String,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
 /// Every metric of the process; one registry, passed in, never global.
@@ -68,6 +75,8 @@ pub struct Metrics {
     pub events_applied: Family<ContextLabel, Counter>,
     pub events_skipped: Family<ContextLabel, Counter>,
     pub redeliveries: Family<ContextLabel, Counter>,
+    /// The analytics context's platform figures (set where it runs).
+    pub platform_figures: Family<FigureLabel, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -84,6 +93,7 @@ impl Metrics {
         let events_applied = Family::default();
         let events_skipped = Family::default();
         let redeliveries = Family::default();
+        let platform_figures = Family::default();
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -119,6 +129,11 @@ impl Metrics {
             "events delivered more than once",
             redeliveries.clone(),
         );
+        registry.register(
+            "platform",
+            "platform figures from the analytics context: active users (day, week, month) and today's registrations, posts, comments, reactions, shares and messages",
+            platform_figures.clone(),
+        );
         Arc::new(Metrics {
             registry,
             http_requests,
@@ -128,6 +143,7 @@ impl Metrics {
             events_applied,
             events_skipped,
             redeliveries,
+            platform_figures,
         })
     }
 

@@ -179,6 +179,9 @@ pub struct ReactionSet {
     pub user_id: String,
     pub post_author_id: String,
     pub kind: ReactionKind,
+    /// The reaction it replaced (counts move from it), absent for a first reaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<ReactionKind>,
 }
 impl DomainEvent for ReactionSet {
     const CONTEXT: &'static str = CONTEXT;
@@ -190,8 +193,27 @@ pub struct ReactionRemoved {
     pub post_id: String,
     pub target_id: String,
     pub user_id: String,
+    /// The reaction taken back (absent in events written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ReactionKind>,
 }
 impl DomainEvent for ReactionRemoved {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "ReactionRemoved";
+}
+
+/// Posts signed-in readers opened (`GET /posts/{id}`) over about a second.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PostsOpened {
+    pub views: Vec<crate::platform::views::View>,
+}
+impl DomainEvent for PostsOpened {
+    const CONTEXT: &'static str = CONTEXT;
+    const TYPE: &'static str = "PostsOpened";
+}
+
+impl From<crate::platform::views::ViewBatch> for PostsOpened {
+    fn from(b: crate::platform::views::ViewBatch) -> Self {
+        PostsOpened { views: b.views }
+    }
 }

@@ -5,7 +5,8 @@
 //! Privacy is applied on every read.
 //!
 //! Publishes: `PostCreated`, `PostEdited`, `PostDeleted`, `CommentAdded`, `CommentDeleted`,
-//! `ReactionSet`, `ReactionRemoved` ([`events`]).
+//! `ReactionSet`, `ReactionRemoved`, `PostsOpened` (posts signed-in readers opened, in
+//! batches, for analytics) ([`events`]).
 //! Consumes: `users.FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked|ProfileUpdated`
 //! `groups.GroupUpdated|GroupDeleted|MemberJoined|MemberLeft|PageUpdated|PageAdminAdded` and
 //! `media.MediaUploaded|MediaDescribed|MediaDeleted` and
@@ -42,6 +43,8 @@ pub struct PostsState {
     pub store: Store,
     pub verifier: Arc<TokenVerifier>,
     pub urls: Arc<MediaUrls>,
+    /// Which posts signed-in readers opened (published in batches for analytics).
+    pub views: crate::platform::views::ViewRecorder,
 }
 
 impl axum::extract::FromRef<PostsState> for Arc<TokenVerifier> {
@@ -96,10 +99,16 @@ impl BoundedContext for Posts {
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
+        let views = crate::platform::views::ViewRecorder::start::<events::PostsOpened>(
+            store.clone(),
+            Context::Posts.name(),
+            platform.record_views,
+        );
         Ok(http::routes(PostsState {
             store,
             verifier: platform.verifier.clone(),
             urls: platform.media_urls()?,
+            views,
         }))
     }
 }

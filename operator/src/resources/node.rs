@@ -323,7 +323,9 @@ mod tests {
                 .unwrap()
                 .value
                 .as_deref(),
-            Some("auth,users,groups,posts,feed,messages,media,search,notifications,moderation")
+            Some(
+                "auth,users,groups,posts,feed,messages,media,search,notifications,moderation,analytics"
+            )
         );
     }
 

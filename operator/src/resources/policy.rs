@@ -185,6 +185,7 @@ mod tests {
                 "demo-search",
                 "demo-notifications",
                 "demo-moderation",
+                "demo-analytics",
                 "demo-nats"
             ]
         );

@@ -158,6 +158,9 @@ pub(super) async fn get_post(
 ) -> ApiResult<Json<PostView>> {
     let v = viewer_of(&viewer);
     let post = readable_post(&s, v, &id)?;
+    if let Some(reader) = v {
+        s.views.record(reader, vec![post.id.clone()]);
+    }
     Ok(Json(view(&s, v, post, true)?))
 }
 

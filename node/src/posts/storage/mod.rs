@@ -565,6 +565,7 @@ pub async fn react(
                         user_id: user.into(),
                         post_author_id: post.author_id.clone(),
                         kind: k,
+                        previous,
                     };
                     emit(tx, user, post_id, &event)?;
                 }
@@ -578,6 +579,7 @@ pub async fn react(
                             post_id: post_id.into(),
                             target_id: target.clone(),
                             user_id: user.into(),
+                            kind: previous,
                         },
                     )?;
                 }
