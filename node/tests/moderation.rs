@@ -616,3 +616,73 @@ async fn keyword_rules_block_and_flag_whatever_the_spelling() {
     .await
     .expect(204);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_reported_by_its_members_only_and_removed_for_everyone() {
+    let nats = Nats::start();
+    let (node, _root, (_, judge)) = platform(&nats).await;
+    let anon = node.client();
+    let ann = user(&anon, "ann").await;
+    let bob = user(&anon, "bob").await;
+    let (_, cat) = user(&anon, "cat").await;
+    befriend(&ann, &bob).await;
+    let conv = until_status(201, async || {
+        ann.1
+            .post(
+                "/conversations",
+                json!({"kind": "direct", "user_id": bob.0}),
+            )
+            .await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/conversations/{conv}/messages");
+    let rude = bob
+        .1
+        .post(&path, json!({"text": "something rude"}))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let target = json!({"target": {"kind": "message", "id": rude}, "reason": "harassment"});
+    // A stranger learns nothing: the message does not exist for them.
+    until_status(404, async || cat.post("/reports", target.clone()).await)
+        .await
+        .problem(404);
+    let report = until_status(201, async || ann.1.post("/reports", target.clone()).await)
+        .await
+        .expect(201);
+    judge
+        .post(
+            &format!(
+                "/moderation/reports/{}/resolve",
+                report["id"].as_str().unwrap()
+            ),
+            json!({"action": "remove", "reason": "harassment in messages"}),
+        )
+        .await
+        .expect(200);
+    let shown = |list: Value| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == rude.as_str())
+            .cloned()
+            .unwrap()
+    };
+    eventually("the message is shown removed to both members", async || {
+        let a = shown(ann.1.get(&path).await.expect(200));
+        let b = shown(bob.1.get(&path).await.expect(200));
+        a["removed"] == true && a["text"] == "" && b["removed"] == true && b["text"] == ""
+    })
+    .await;
+    bob.1
+        .patch(&format!("{path}/{rude}"), json!({"text": "edited"}))
+        .await
+        .problem(409);
+}

@@ -83,6 +83,21 @@ pub struct Message {
     pub deleted: bool,
     /// One reaction per member.
     pub reactions: BTreeMap<String, ReactionKind>,
+    /// Removed by a moderator: shown blank to everyone while the removal holds. Never
+    /// stored (the removal is a projection, `rm/`): set when the message is read.
+    #[serde(skip)]
+    pub removed: bool,
+}
+
+impl Message {
+    /// What everyone sees of a message a moderator removed: that it was there.
+    pub fn hide_removed(mut self) -> Self {
+        self.removed = true;
+        self.text.clear();
+        self.media_ids.clear();
+        self.reactions.clear();
+        self
+    }
 }
 
 /// What the sender knows of how the recipient stands to them.
@@ -231,6 +246,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             reactions: BTreeMap::new(),
+            removed: false,
         }
     }
 

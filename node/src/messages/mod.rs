@@ -9,7 +9,8 @@
 //! Publishes: `ConversationCreated`, `MembersAdded`, `MemberLeft`, `MessageSent`,
 //! `MessageEdited`, `MessageDeleted`, `ConversationRead` ([`events`]; no message text).
 //! Consumes: `auth.AccountRegistered`, `users.ProfileUpdated|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
-//! kept as projections (accounts, message privacy, friendships, blocks).
+//! `moderation.ContentRemoved|ContentRestored`, kept as projections (accounts, message
+//! privacy, friendships, blocks, messages a moderator removed).
 
 pub mod domain;
 pub mod error;
@@ -23,6 +24,7 @@ use axum::Router;
 use axum::extract::FromRef;
 
 use crate::auth::events::AccountRegistered;
+use crate::moderation::events as moderation;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::push::Push;
@@ -68,6 +70,8 @@ impl BoundedContext for Messages {
             .on::<users::FriendshipEnded>(storage::unfriend)
             .on::<users::UserBlocked>(storage::block)
             .on::<users::UserUnblocked>(storage::unblock)
+            .on::<moderation::ContentRemoved>(storage::content_removed)
+            .on::<moderation::ContentRestored>(storage::content_restored)
     }
 
     fn projections(&self) -> &'static [&'static str] {

@@ -5,11 +5,14 @@
 //! newest message id, or the conversation id before any), `ul/<user><conv>` the activity of
 //! that entry (to move it), `un/<user><conv>` unread counts, `pr/<user>` preferences;
 //! projections ([`PROJECTIONS`]): `a/<user>` accounts, `f/<a><b>` friendships,
-//! `b/<blocker><blocked>` blocks, `mp/<user>` who may message the user.
+//! `b/<blocker><blocked>` blocks, `mp/<user>` who may message the user, `rm/<msg>`
+//! messages a moderator removed (shown blank; the message itself is untouched, so a
+//! restore shows it again).
 
 use serde::{Deserialize, Serialize};
 
 use crate::auth::events::AccountRegistered;
+use crate::moderation::events::{ContentRemoved, ContentRestored, TargetKind};
 use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::ApiResult;
@@ -25,7 +28,7 @@ use super::events::{
 };
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
-pub const PROJECTIONS: &[&str] = &["a/", "f/", "b/", "mp/"];
+pub const PROJECTIONS: &[&str] = &["a/", "f/", "b/", "mp/", "rm/"];
 
 /// A member's messaging preferences.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -110,7 +113,37 @@ pub fn conversation(store: &Store, id: &str) -> ApiResult<Option<Conversation>> 
 }
 
 pub fn message(store: &Store, conv: &str, id: &str) -> ApiResult<Option<Message>> {
-    store.get(&message_key(conv, id))
+    store
+        .get::<Message>(&message_key(conv, id))?
+        .map(|m| moderated(store, m))
+        .transpose()
+}
+
+/// The message as everyone may see it: blank when a moderator removed it.
+fn moderated(store: &Store, m: Message) -> ApiResult<Message> {
+    Ok(if store.contains(&key("rm/", &[&m.id]))? {
+        m.hide_removed()
+    } else {
+        m
+    })
+}
+
+pub fn content_removed(tx: &Tx, e: &Event<ContentRemoved>) -> TxResult<()> {
+    if e.data.target.kind == TargetKind::Message {
+        tx.put_raw(
+            &key("rm/", &[&e.data.target.id]),
+            e.data.action_id.as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+pub fn content_restored(tx: &Tx, e: &Event<ContentRestored>) -> TxResult<()> {
+    let k = key("rm/", &[&e.data.target.id]);
+    if tx.get_raw(&k)?.as_deref() == Some(e.data.action_id.as_bytes()) {
+        tx.remove(&k)?;
+    }
+    Ok(())
 }
 
 /// Messages of a conversation, newest first, older than `before`.
@@ -123,7 +156,7 @@ pub fn messages(
     store
         .scan_before(&key("m/", &[conv]), before.map(str::as_bytes), limit)?
         .into_iter()
-        .map(|(_, v)| Ok(from_json(&v)?))
+        .map(|(_, v)| moderated(store, from_json(&v)?))
         .collect()
 }
 
@@ -285,8 +318,10 @@ fn load_for(tx: &Tx, id: &str, user: &str) -> TxResult<Conversation> {
     Ok(c)
 }
 
+/// A message to change; one a moderator removed is no longer changed (409, as deleted).
 fn load_message(tx: &Tx, conv: &str, id: &str) -> TxResult<Message> {
     match tx.get::<Message>(&message_key(conv, id))? {
+        Some(_) if tx.contains(&key("rm/", &[id]))? => abort(Error::Deleted),
         Some(m) => Ok(m),
         None => abort(Error::MessageNotFound),
     }

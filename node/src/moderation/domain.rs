@@ -54,6 +54,9 @@ pub struct Subject {
     pub account: Option<String>,
     /// The group the target belongs to (a group post or comment), or is.
     pub group: Option<String>,
+    /// A message's conversation members when it was sent: who may report it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<String>,
 }
 
 /// How a report was decided.
@@ -192,8 +195,12 @@ pub fn action_reason(text: &str) -> Result<String> {
     Ok(reason)
 }
 
-/// No one reports themselves or their own content.
-pub fn may_report(reporter: &str, subject: &Subject) -> Result<()> {
+/// No one reports themselves or their own content; a message only its conversation's
+/// members (to anyone else it does not exist).
+pub fn may_report(reporter: &str, target: &Target, subject: &Subject) -> Result<()> {
+    if target.kind == TargetKind::Message && !subject.participants.iter().any(|p| p == reporter) {
+        return Err(Error::TargetNotFound("message"));
+    }
     if subject.account.as_deref() == Some(reporter) {
         return Err(Error::field(
             "target",
@@ -208,10 +215,10 @@ pub fn applies(kind: ActionKind, target: &Target, subject: &Subject) -> Result<(
     match kind {
         ActionKind::Dismiss => Ok(()),
         ActionKind::Remove => match target.kind {
-            TargetKind::Post | TargetKind::Comment => Ok(()),
+            TargetKind::Post | TargetKind::Comment | TargetKind::Message => Ok(()),
             _ => Err(Error::field(
                 "action",
-                "remove applies to posts and comments; act on the account instead",
+                "remove applies to posts, comments and messages; act on the account instead",
             )),
         },
         ActionKind::Warn | ActionKind::Suspend | ActionKind::Ban => match subject.account {
@@ -286,7 +293,7 @@ mod tests {
     fn authored(by: &str) -> Subject {
         Subject {
             account: Some(by.into()),
-            group: None,
+            ..Default::default()
         }
     }
 
@@ -348,8 +355,17 @@ mod tests {
 
     #[test]
     fn nobody_reports_themselves_and_reasons_are_required() {
-        assert!(may_report("a", &authored("a")).is_err());
-        assert!(may_report("b", &authored("a")).is_ok());
+        let post = target(TargetKind::Post);
+        assert!(may_report("a", &post, &authored("a")).is_err());
+        assert!(may_report("b", &post, &authored("a")).is_ok());
+        let message = target(TargetKind::Message);
+        let mut sent = authored("a");
+        sent.participants = vec!["a".into(), "b".into()];
+        assert!(may_report("b", &message, &sent).is_ok());
+        assert!(matches!(
+            may_report("c", &message, &sent),
+            Err(Error::TargetNotFound(_))
+        ));
         assert!(action_reason("  ").is_err());
         assert!(action_reason(&"x".repeat(TEXT_MAX_CHARS + 1)).is_err());
     }

@@ -17,6 +17,8 @@ pub const CONTEXT: &str = "moderation";
 pub enum TargetKind {
     Post,
     Comment,
+    /// A message, reported by a member of its conversation.
+    Message,
     User,
     Group,
     Page,
@@ -27,6 +29,7 @@ impl TargetKind {
         match self {
             TargetKind::Post => "post",
             TargetKind::Comment => "comment",
+            TargetKind::Message => "message",
             TargetKind::User => "user",
             TargetKind::Group => "group",
             TargetKind::Page => "page",
@@ -68,7 +71,7 @@ pub enum ActionKind {
     Ban,
 }
 
-/// A post or comment was removed by a moderator.
+/// A post, comment or message was removed by a moderator.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ContentRemoved {
     pub action_id: String,

@@ -1,7 +1,8 @@
 //! # moderation
 //!
 //! Owns reports, the moderation queue, the actions moderators take and the audit log.
-//! Users report posts, comments, users, groups and pages with a reason
+//! Users report posts, comments, messages (members of the conversation only), users, groups
+//! and pages with a reason
 //! ([`domain::Reason`]); platform moderators and admins (roles from auth) work the queue,
 //! claim a report and resolve it with an action (dismiss, remove, warn, suspend, ban), and
 //! may revert a removal or a suspension. A group's moderators handle reports about their
@@ -19,7 +20,8 @@
 //! Publishes: `ReportFiled`, `ContentRemoved`, `ContentRestored`, `AccountSuspended`,
 //! `AccountReinstated`, `UserWarned`, `KeywordRuleSet`, `KeywordRuleRemoved` ([`events`]).
 //! Consumes: `auth.AccountRegistered`, `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted`,
-//! `groups.GroupUpdated|GroupDeleted|PageUpdated|MemberJoined|MemberLeft`: what can be
+//! `groups.GroupUpdated|GroupDeleted|PageUpdated|MemberJoined|MemberLeft`,
+//! `messages.MessageSent`: what can be
 //! reported, on whom an action falls, and who moderates which group.
 
 pub mod domain;
@@ -32,6 +34,7 @@ use axum::Router;
 
 use crate::auth::events as auth;
 use crate::groups::events as groups;
+use crate::messages::events as messages;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::storage::Store;
 use crate::platform::{Platform, unix_now};
@@ -66,6 +69,7 @@ impl BoundedContext for Moderation {
             .on::<groups::PageUpdated>(storage::page_updated)
             .on::<groups::MemberJoined>(storage::member_joined)
             .on::<groups::MemberLeft>(storage::member_left)
+            .on::<messages::MessageSent>(storage::message_sent)
     }
 
     fn projections(&self) -> &'static [&'static str] {

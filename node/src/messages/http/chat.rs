@@ -122,6 +122,7 @@ pub(super) async fn send_message(
         edited_at: None,
         deleted: false,
         reactions: BTreeMap::new(),
+        removed: false,
     };
     let (message, created) = storage::send(&s.store, &message, key.as_deref()).await?;
     let status = if created {

@@ -124,6 +124,9 @@ pub struct MessageView {
     edited_at: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     deleted: bool,
+    /// Removed by a moderator: blank for everyone while the removal holds.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    removed: bool,
     /// Counts per reaction kind.
     reactions: BTreeMap<ReactionKind, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,6 +149,7 @@ fn message_view(m: Message, viewer: &str) -> MessageView {
         created_at: rfc3339(m.created_at),
         edited_at: m.edited_at.map(rfc3339),
         deleted: m.deleted,
+        removed: m.removed,
         reactions,
     }
 }

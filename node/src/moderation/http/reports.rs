@@ -46,7 +46,11 @@ pub(super) async fn file_report(
     let comment = domain::report_comment(req.comment.as_deref())?;
     let subject =
         storage::subject(&s.store, &target)?.ok_or(Error::TargetNotFound(target.kind.name()))?;
-    domain::may_report(user.id(), &subject)?;
+    domain::may_report(user.id(), &target, &subject)?;
+    let subject = domain::Subject {
+        participants: Vec::new(),
+        ..subject
+    };
     let report = Report {
         id: new_id(),
         reporter_id: user.id().to_string(),

@@ -1,5 +1,6 @@
 //! The only code of moderation that touches sled. Projections ([`PROJECTIONS`]): what
 //! moderation knows of the things that can be reported, `tp/<post>`, `tc/<comment>`,
+//! `tm/<message>` (with who was in the conversation),
 //! `tu/<account>`, `tg/<group>`, `ta/<page>` (each a [`Subject`]), and `gr/<group><user>`
 //! the moderators and admins of each group, `fq/<event>` content the screening contexts
 //! flagged ([`rules`]). Its own truth: reports, actions, the current removals and
@@ -19,6 +20,7 @@ pub use rules::{
 
 use crate::auth::events as auth;
 use crate::groups::events::{self as groups, GroupRole};
+use crate::messages::events as messages;
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, key};
@@ -27,12 +29,13 @@ use crate::posts::events::{self as posts, Audience};
 use super::domain::{Subject, Target, TargetKind};
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
-pub const PROJECTIONS: &[&str] = &["tp/", "tc/", "tu/", "tg/", "ta/", "gr/", "fq/"];
+pub const PROJECTIONS: &[&str] = &["tp/", "tc/", "tm/", "tu/", "tg/", "ta/", "gr/", "fq/"];
 
 fn subject_key(target: &Target) -> Vec<u8> {
     let prefix = match target.kind {
         TargetKind::Post => "tp/",
         TargetKind::Comment => "tc/",
+        TargetKind::Message => "tm/",
         TargetKind::User => "tu/",
         TargetKind::Group => "tg/",
         TargetKind::Page => "ta/",
@@ -64,6 +67,7 @@ pub fn post_created(tx: &Tx, e: &Event<posts::PostCreated>) -> TxResult<()> {
     let subject = Subject {
         account: Some(e.data.author_id.clone()),
         group,
+        participants: Vec::new(),
     };
     put_subject(tx, TargetKind::Post, &e.data.post_id, &subject)?;
     rules::post_flagged(tx, e)
@@ -86,6 +90,7 @@ pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
     let subject = Subject {
         account: Some(e.data.author_id.clone()),
         group,
+        participants: Vec::new(),
     };
     put_subject(tx, TargetKind::Comment, &e.data.comment_id, &subject)?;
     rules::comment_flagged(tx, e)
@@ -98,15 +103,15 @@ pub fn comment_deleted(tx: &Tx, e: &Event<posts::CommentDeleted>) -> TxResult<()
 pub fn account_registered(tx: &Tx, e: &Event<auth::AccountRegistered>) -> TxResult<()> {
     let subject = Subject {
         account: Some(e.data.account_id.clone()),
-        group: None,
+        ..Default::default()
     };
     put_subject(tx, TargetKind::User, &e.data.account_id, &subject)
 }
 
 pub fn group_updated(tx: &Tx, e: &Event<groups::GroupUpdated>) -> TxResult<()> {
     let subject = Subject {
-        account: None,
         group: Some(e.data.group_id.clone()),
+        ..Default::default()
     };
     put_subject(tx, TargetKind::Group, &e.data.group_id, &subject)
 }
@@ -117,6 +122,19 @@ pub fn group_deleted(tx: &Tx, e: &Event<groups::GroupDeleted>) -> TxResult<()> {
 
 pub fn page_updated(tx: &Tx, e: &Event<groups::PageUpdated>) -> TxResult<()> {
     put_subject(tx, TargetKind::Page, &e.data.page_id, &Subject::default())
+}
+
+/// A message: its sender, and who could read it (sender and recipients when it was sent).
+pub fn message_sent(tx: &Tx, e: &Event<messages::MessageSent>) -> TxResult<()> {
+    let m = &e.data;
+    let mut participants = m.recipients.clone();
+    participants.push(m.sender_id.clone());
+    let subject = Subject {
+        account: Some(m.sender_id.clone()),
+        group: None,
+        participants,
+    };
+    put_subject(tx, TargetKind::Message, &m.message_id, &subject)
 }
 
 /// Keeps the group's moderators and admins; a member's demotion drops them.

@@ -215,7 +215,7 @@ pub async fn open_flag_report(
     if super::report(store, event)?.is_none() {
         let subject = super::subject(store, &flagged.target)?.unwrap_or(Subject {
             account: Some(flagged.author.clone()),
-            group: None,
+            ..Default::default()
         });
         let phrases: Vec<String> = flagged
             .rules

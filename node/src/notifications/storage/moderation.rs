@@ -27,7 +27,7 @@ fn target(moderated: &Moderated) -> Target {
             group_id: Some(moderated.id.clone()),
             ..Default::default()
         },
-        TargetKind::User | TargetKind::Page => Target::default(),
+        TargetKind::Message | TargetKind::User | TargetKind::Page => Target::default(),
     }
 }
 
