@@ -686,3 +686,67 @@ async fn a_message_is_reported_by_its_members_only_and_removed_for_everyone() {
         .await
         .problem(409);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_post_and_a_suspended_author_leave_trending() {
+    let nats = Nats::start();
+    let (node, _root, (_, judge)) = platform(&nats).await;
+    let anon = node.client();
+    let (_, reporter) = user(&anon, "reporter").await;
+    let mut posts = Vec::new();
+    for name in ["ana", "ben", "cyd", "dee"] {
+        let (id, c) = user(&anon, name).await;
+        posts.push((
+            id,
+            publish(&c, json!({"text": "the #Volcano woke up"})).await,
+        ));
+    }
+    let trending = async || -> Vec<Value> {
+        anon.get("/trending").await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    eventually("#volcano trends with four authors", async || {
+        trending().await.first().is_some_and(|t| t["authors"] == 4)
+    })
+    .await;
+    let decide = async |target: Value, action: Value| {
+        let report = until_status(201, async || {
+            reporter
+                .post("/reports", json!({"target": target, "reason": "spam"}))
+                .await
+        })
+        .await
+        .expect(201);
+        judge
+            .post(
+                &format!(
+                    "/moderation/reports/{}/resolve",
+                    report["id"].as_str().unwrap()
+                ),
+                action,
+            )
+            .await
+            .expect(200);
+    };
+    decide(
+        json!({"kind": "post", "id": posts[0].1}),
+        json!({"action": "remove", "reason": "spam"}),
+    )
+    .await;
+    eventually("a removed post's use is taken back", async || {
+        trending().await.first().is_some_and(|t| t["authors"] == 3)
+    })
+    .await;
+    decide(
+        json!({"kind": "user", "id": posts[1].0}),
+        json!({"action": "suspend", "reason": "spam", "duration_hours": 1}),
+    )
+    .await;
+    eventually(
+        "a suspended author's use is left out: the tag falls",
+        async || trending().await.is_empty(),
+    )
+    .await;
+}
