@@ -143,55 +143,58 @@ pub struct Flagged {
 
 pub const FLAGGED: &str = "fq/";
 
-fn queue_flagged(tx: &Tx, event: &str, flagged: &Flagged) -> TxResult<()> {
-    if flagged.rules.is_empty() {
+/// Queues `kind` `id` by `author` for a report when the screening context flagged it.
+fn queue_flagged(
+    tx: &Tx,
+    event: &str,
+    (kind, id): (TargetKind, &str),
+    author: &str,
+    rules: &[String],
+) -> TxResult<()> {
+    if rules.is_empty() {
         return Ok(());
     }
-    tx.put(&key(FLAGGED, &[event]), flagged)
+    let flagged = Flagged {
+        target: Target {
+            kind,
+            id: id.to_string(),
+        },
+        author: author.to_string(),
+        rules: rules.to_vec(),
+    };
+    tx.put(&key(FLAGGED, &[event]), &flagged)
 }
 
 pub fn post_flagged(tx: &Tx, e: &Event<PostCreated>) -> TxResult<()> {
+    let p = &e.data;
     queue_flagged(
         tx,
         e.id,
-        &Flagged {
-            target: Target {
-                kind: TargetKind::Post,
-                id: e.data.post_id.clone(),
-            },
-            author: e.data.author_id.clone(),
-            rules: e.data.flagged.clone(),
-        },
+        (TargetKind::Post, &p.post_id),
+        &p.author_id,
+        &p.flagged,
     )
 }
 
 pub fn edit_flagged(tx: &Tx, e: &Event<PostEdited>) -> TxResult<()> {
+    let p = &e.data;
     queue_flagged(
         tx,
         e.id,
-        &Flagged {
-            target: Target {
-                kind: TargetKind::Post,
-                id: e.data.post_id.clone(),
-            },
-            author: e.data.author_id.clone(),
-            rules: e.data.flagged.clone(),
-        },
+        (TargetKind::Post, &p.post_id),
+        &p.author_id,
+        &p.flagged,
     )
 }
 
 pub fn comment_flagged(tx: &Tx, e: &Event<CommentAdded>) -> TxResult<()> {
+    let c = &e.data;
     queue_flagged(
         tx,
         e.id,
-        &Flagged {
-            target: Target {
-                kind: TargetKind::Comment,
-                id: e.data.comment_id.clone(),
-            },
-            author: e.data.author_id.clone(),
-            rules: e.data.flagged.clone(),
-        },
+        (TargetKind::Comment, &c.comment_id),
+        &c.author_id,
+        &c.flagged,
     )
 }
 
