@@ -7,30 +7,12 @@ use utoipa::ToSchema;
 use crate::platform::text::clean_text;
 
 use super::error::{Error, Result};
-pub use super::events::{ActionKind, KeywordAction, Target, TargetKind};
+pub use super::events::{ActionKind, KeywordAction, Reason, Target, TargetKind};
 
 /// Longest free text of a report, and of a moderator's reason.
 pub const TEXT_MAX_CHARS: usize = 1_000;
 /// Longest suspension, in hours (a year); longer is a ban.
 pub const MAX_SUSPENSION_HOURS: u32 = 24 * 365;
-
-/// Why something is reported (the list Mastodon and the large networks offer, in short).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    Spam,
-    Harassment,
-    HateSpeech,
-    Violence,
-    Nudity,
-    SelfHarm,
-    Misinformation,
-    IntellectualProperty,
-    Illegal,
-    Other,
-}
 
 /// Where a report stands.
 #[derive(

@@ -9,6 +9,24 @@ use crate::platform::envelope::DomainEvent;
 
 pub const CONTEXT: &str = "moderation";
 
+/// Why something is reported (the list Mastodon and the large networks offer, in short).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Spam,
+    Harassment,
+    HateSpeech,
+    Violence,
+    Nudity,
+    SelfHarm,
+    Misinformation,
+    IntellectualProperty,
+    Illegal,
+    Other,
+}
+
 /// What can be reported and acted on.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -176,7 +194,7 @@ pub struct ReportFiled {
     pub report_id: String,
     pub reporter_id: String,
     pub target: Target,
-    pub reason: super::domain::Reason,
+    pub reason: Reason,
 }
 impl DomainEvent for ReportFiled {
     const CONTEXT: &'static str = CONTEXT;

@@ -139,7 +139,9 @@ async fn trending(
         Window::Hour => 3_600,
         Window::Day => 86_400,
     };
-    let items = storage::trending::trending(&s.store, crate::platform::unix_now(), secs, limit)?;
+    let now = crate::platform::unix_now();
+    let suspended = storage::suspended(&s.store, now)?;
+    let items = storage::trending::trending(&s.store, now, secs, limit, &suspended)?;
     Ok(Json(Trending { window, items }))
 }
 

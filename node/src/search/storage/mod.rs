@@ -11,7 +11,9 @@ pub mod index;
 mod moderation;
 pub mod trending;
 
-pub use moderation::{account_reinstated, account_suspended, content_removed, content_restored};
+pub use moderation::{
+    account_reinstated, account_suspended, content_removed, content_restored, suspended,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -78,8 +78,15 @@ pub fn contribute(tx: &Tx, post: &str, now: Option<(&str, i64, &[String])>) -> T
     )
 }
 
-/// The tags trending over the last `window` seconds at `now`, best first.
-pub fn trending(store: &Store, now: i64, window: i64, limit: usize) -> ApiResult<Vec<Trend>> {
+/// The tags trending over the last `window` seconds at `now`, best first, leaving out
+/// the uses of `suspended` accounts.
+pub fn trending(
+    store: &Store,
+    now: i64,
+    window: i64,
+    limit: usize,
+    suspended: &std::collections::BTreeSet<String>,
+) -> ApiResult<Vec<Trend>> {
     let last = domain::bucket_of(now);
     let first = domain::bucket_of(now - window + 1);
     let mut tags = std::collections::BTreeSet::new();
@@ -91,7 +98,6 @@ pub fn trending(store: &Store, now: i64, window: i64, limit: usize) -> ApiResult
         }
     }
     let baseline_from = domain::bucket_of(now - window - domain::BASELINE_SECS + 1);
-    let suspended = super::moderation::suspended(store, now)?;
     let mut trends = Vec::new();
     for tag in tags {
         let mut uses = authors_by_bucket(store, &tag, baseline_from, last)?;
