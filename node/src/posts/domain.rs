@@ -69,10 +69,15 @@ pub struct Standing {
     /// The group's privacy (group posts), `None` when the group is unknown or deleted.
     pub group_privacy: Option<GroupPrivacy>,
     pub group_member: bool,
+    /// A moderator suspended the author: their posts are hidden from everyone meanwhile.
+    pub author_suspended: bool,
 }
 
 /// Whether a reader in `standing` may read a post. Applied on every read.
 pub fn readable(post: &Post, standing: &Standing) -> bool {
+    if standing.author_suspended {
+        return false;
+    }
     if standing.is_author {
         return true;
     }

@@ -99,12 +99,12 @@ pub struct PostView {
     media: Vec<crate::media::events::Attachment>,
 }
 
-/// Whether the reader may read the post: the privacy rules, and nothing a moderator
-/// hides (a removal, a suspended author) for anyone.
+/// Whether the reader may read the post: the privacy rules (a suspended author's posts
+/// included), and no moderator's removal.
 fn readable(s: &PostsState, viewer: Option<&str>, post: &Post) -> ApiResult<bool> {
     Ok(
         domain::readable(post, &storage::standing(&s.store, viewer, post)?)
-            && !storage::moderated(&s.store, &post.id, &post.author_id)?,
+            && !storage::removed(&s.store, &post.id)?,
     )
 }
 

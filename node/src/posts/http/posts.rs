@@ -273,9 +273,9 @@ fn readable_page(
                     st
                 }
             };
-            if domain::readable(&post, &standing)
-                && !storage::moderated(&s.store, &post.id, &post.author_id)?
-            {
+            // The standing (the author's suspension with it) is memoized per author: only
+            // the removal is looked up per post.
+            if domain::readable(&post, &standing) && !storage::removed(&s.store, &post.id)? {
                 items.push(view(s, viewer, post, true)?);
                 if items.len() == limit {
                     break;

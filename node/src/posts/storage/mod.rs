@@ -12,7 +12,7 @@ mod moderation;
 pub use media::{attachments, media_deleted, media_described, media_uploaded, owned_media};
 pub use moderation::{
     account_reinstated, account_suspended, content_removed, content_restored, keyword_rule_removed,
-    keyword_rule_set, keyword_rules, moderated,
+    keyword_rule_set, keyword_rules, moderated, removed, suspended,
 };
 
 use crate::groups::events::{self as groups, GroupPrivacy, GroupRole};
@@ -186,7 +186,10 @@ pub fn user_by_username(store: &Store, username: &str) -> ApiResult<Option<Strin
 
 /// How `viewer` stands to a post's author and audience.
 pub fn standing(store: &Store, viewer: Option<&str>, post: &Post) -> ApiResult<Standing> {
-    let mut s = Standing::default();
+    let mut s = Standing {
+        author_suspended: suspended(store, &post.author_id)?,
+        ..Standing::default()
+    };
     if let Audience::Group { id } = &post.audience {
         s.group_privacy = group_privacy(store, id)?;
         s.group_member = match viewer {
