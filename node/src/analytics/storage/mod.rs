@@ -203,14 +203,18 @@ pub fn message_sent(tx: &Tx, e: &Event<messages::MessageSent>) -> TxResult<()> {
 }
 
 /// Views: an impression each, and the viewer in the post's reach (one read and write of
-/// each post's sketch per batch).
+/// each post's sketch, and of each viewer's activity, per batch).
 fn viewed(tx: &Tx, views: &[View], at: i64) -> TxResult<()> {
     let mut by_post: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut viewers = std::collections::BTreeSet::new();
     for v in views {
-        active(tx, &v.viewer, at)?;
+        viewers.insert(v.viewer.as_str());
         for p in &v.posts {
             by_post.entry(p).or_default().push(&v.viewer);
         }
+    }
+    for viewer in viewers {
+        active(tx, viewer, at)?;
     }
     for (post, viewers) in by_post {
         let Some(mut s) = stats(tx, post)? else {
