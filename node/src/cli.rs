@@ -266,11 +266,15 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     )?);
     let metrics = Metrics::new();
     let (_stop, shutdown) = platform::shutdown_signal();
-    let edge = Edge::new(verifier.clone(), &args.edge);
+    let edge = Edge::new(
+        verifier.clone(),
+        &args.edge,
+        args.media.limits().upload_body_bytes(),
+    );
     let inner = gateway::proxy::routes(
         upstreams,
         args.edge.max_body_bytes,
-        args.media.limits().max_upload_bytes,
+        args.media.limits().upload_body_bytes(),
     )?;
     let nats = match &args.bus.nats_url {
         Some(url) => {
@@ -369,7 +373,11 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         connections: connections.clone(),
     });
     let inner = inner.merge(push);
-    let edge = Edge::new(platform.verifier.clone(), &args.edge);
+    let edge = Edge::new(
+        platform.verifier.clone(),
+        &args.edge,
+        args.media.limits().upload_body_bytes(),
+    );
     spawn_metrics_listener(
         &args.edge,
         platform.metrics.clone(),

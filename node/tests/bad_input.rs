@@ -291,3 +291,20 @@ async fn no_body_shape_gets_a_500() {
     assert_eq!(array["errors"][0]["field"], "body", "{array}");
     assert_eq!(c.get("/users/me").await.expect(200), before);
 }
+
+/// A client sending a body past the limit reads the 413, every time: the edge reads (and
+/// drops) what it was sent before it answers, so the connection is not reset under a
+/// client still writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_always_gets_a_readable_413() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let c = node.client();
+    let big =
+        serde_json::to_vec(&json!({"login": "x".repeat(2_000_000), "password": "y"})).unwrap();
+    for _ in 0..20 {
+        c.raw("POST", "/auth/login", "application/json", big.clone())
+            .await
+            .problem(413);
+    }
+}

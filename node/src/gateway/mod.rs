@@ -30,6 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::platform::config::EdgeArgs;
 use crate::platform::context::{BoundedContext, Context};
+use crate::platform::error::ApiError;
 use crate::platform::http::{method_not_allowed, no_such_route, within_limit};
 use crate::platform::telemetry::{Metrics, track_http};
 use crate::platform::tokens::{TokenVerifier, VerifiedClaims, bearer};
@@ -68,6 +69,8 @@ pub struct Edge {
     verifier: Arc<TokenVerifier>,
     per_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     per_user: Arc<DefaultKeyedRateLimiter<String>>,
+    max_body: u64,
+    max_upload: u64,
 }
 
 fn quota(per_second: u32) -> Quota {
@@ -77,11 +80,15 @@ fn quota(per_second: u32) -> Quota {
 }
 
 impl Edge {
-    pub fn new(verifier: Arc<TokenVerifier>, limits: &EdgeArgs) -> Self {
+    /// `max_upload`: the largest body of a media upload (the file and its multipart
+    /// framing), the one route whose bodies may pass `limits.max_body_bytes`.
+    pub fn new(verifier: Arc<TokenVerifier>, limits: &EdgeArgs, max_upload: u64) -> Self {
         let edge = Edge {
             verifier,
             per_ip: Arc::new(RateLimiter::keyed(quota(limits.rate_limit_ip))),
             per_user: Arc::new(RateLimiter::keyed(quota(limits.rate_limit_user))),
+            max_body: limits.max_body_bytes,
+            max_upload,
         };
         // Forget idle keys now and then so the limiters do not grow without bound.
         let (ip, user) = (Arc::downgrade(&edge.per_ip), Arc::downgrade(&edge.per_user));
@@ -102,8 +109,56 @@ impl Edge {
 
 static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// Rate limits, client address and token verification, before any context sees the request.
-async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
+/// The one route whose bodies may pass `AGORA_MAX_BODY_BYTES`: media uploads, up to
+/// `AGORA_MEDIA_MAX_UPLOAD_MIB`.
+pub const UPLOAD_PATH: &str = "/api/v1/media";
+
+/// What the edge reads and drops of a refused body before it answers: answering while the
+/// client still writes makes the kernel reset the connection, and a client that is reset
+/// never reads the 413 (nginx's "lingering close" for the same reason). Past these bounds
+/// the edge answers anyway rather than take in a huge body for nothing.
+const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// A 413 for a body whose declared length is past its route's limit, once the body has
+/// been read and dropped (see [`DRAIN_BYTES`]). A body without a declared length that
+/// grows past the limit is stopped where it passes it, by the route's own limit.
+async fn refuse_too_large(edge: &Edge, req: Request) -> Result<Request, Response> {
+    let limit = if req.uri().path() == UPLOAD_PATH {
+        edge.max_upload
+    } else {
+        edge.max_body
+    };
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_none_or(|n| n <= limit) {
+        return Ok(req);
+    }
+    let drain = async {
+        use futures::StreamExt as _;
+        let mut body = req.into_body().into_data_stream();
+        let mut read = 0u64;
+        while let Some(Ok(chunk)) = body.next().await {
+            read += chunk.len() as u64;
+            if read > DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    Err(ApiError::PayloadTooLarge.into_response())
+}
+
+/// Body limits, rate limits, client address and token verification, before any context
+/// sees the request.
+async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+    let mut req = match refuse_too_large(&edge, req).await {
+        Ok(req) => req,
+        Err(refused) => return refused,
+    };
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

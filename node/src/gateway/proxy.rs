@@ -8,10 +8,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 
-use super::context_for;
+use super::{UPLOAD_PATH, context_for};
 use crate::platform::error::ApiError;
 
 /// Base URL of each context, from `AGORA_UPSTREAM_<CONTEXT>`.
@@ -48,10 +48,6 @@ struct ProxyState {
     max_body: u64,
     max_upload: u64,
 }
-
-/// The one route whose bodies may pass `AGORA_MAX_BODY_BYTES`: media uploads, up to
-/// `AGORA_MEDIA_MAX_UPLOAD_MIB`.
-const UPLOAD_PATH: &str = "/api/v1/media";
 
 /// A router that forwards every `/api/v1/<context>/...` request to its upstream, bodies
 /// streamed both ways (an upload is never held whole in the gateway's memory): requests up
@@ -114,10 +110,8 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
     } else {
         s.max_body
     };
+    // A declared length past the limit was refused at the edge; this catches the rest.
     let (parts, body) = req.into_parts();
-    if declared_length(&parts.headers).is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge);
-    }
     let over = Arc::new(AtomicBool::new(false));
     let body = limited(body, limit, over.clone());
     let mut headers = HeaderMap::new();
@@ -144,15 +138,6 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
         .body(Body::from_stream(upstream.bytes_stream()))
         .map_err(ApiError::internal)?
         .into_response())
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
 }
 
 /// The body as a stream that fails (and sets `over`) once it passes `limit` bytes.

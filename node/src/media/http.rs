@@ -22,11 +22,8 @@ use crate::platform::http::{Json, Query, path_id, rfc3339};
 use crate::platform::tokens::{AuthUser, MaybeUser};
 use crate::platform::unix_now;
 
-/// Room for the multipart framing and the alt text around the file.
-const MULTIPART_OVERHEAD: usize = 64 * 1024;
-
 pub fn routes(state: MediaState) -> Router {
-    let upload_limit = state.limits.max_upload_bytes as usize + MULTIPART_OVERHEAD;
+    let upload_limit = state.limits.upload_body_bytes() as usize;
     Router::new()
         .route(
             "/api/v1/media",

@@ -140,6 +140,16 @@ pub struct MediaLimits {
     pub quota_bytes: u64,
 }
 
+impl MediaLimits {
+    /// Room for the multipart framing and the alt text around the file.
+    pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+    /// The largest request body an upload may send: the file and its multipart framing.
+    pub fn upload_body_bytes(&self) -> u64 {
+        self.max_upload_bytes + Self::MULTIPART_OVERHEAD
+    }
+}
+
 impl MediaArgs {
     pub fn limits(&self) -> MediaLimits {
         MediaLimits {
