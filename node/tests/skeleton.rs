@@ -157,7 +157,10 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
     };
 
     // The gateway's routing table comes from the declared paths.
-    assert_eq!(gateway::route(&[&Toy], "/api/v1/toys/ball"), Some("toy"));
+    assert_eq!(
+        gateway::route(&[&Toy], &axum::http::Method::GET, "/api/v1/toys/ball"),
+        Some("toy")
+    );
     let edge = Edge::new(platform.verifier.clone(), &settings.edge, 1024 * 1024);
     let app = gateway::wrap(
         platform.start(&Toy).unwrap(),

@@ -57,3 +57,15 @@ impl DomainEvent for RolesChanged {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "RolesChanged";
 }
+
+/// The account is erased (`DELETE /users/me`, after its grace period): every context
+/// removes what it holds about the person, and what others rely on (their messages in
+/// others' conversations) stops naming them. Nothing else about the account follows.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountErased {
+    pub account_id: String,
+}
+impl DomainEvent for AccountErased {
+    const CONTEXT: &'static str = CONTEXT;
+    const TYPE: &'static str = "AccountErased";
+}

@@ -3,8 +3,8 @@
 //! Owns credentials (argon2id), sessions and refresh tokens, MFA (TOTP and recovery
 //! codes), account verification and roles.
 //!
-//! Publishes: `AccountRegistered`, `AccountVerified`, `RolesChanged`, `SessionsRevoked`
-//! ([`events`]).
+//! Publishes: `AccountRegistered`, `AccountVerified`, `RolesChanged`, `SessionsRevoked`,
+//! `AccountErased` ([`events`]).
 //! Consumes: `notifications.DigestDue` (queues the digest mail; auth keeps the addresses),
 //! `moderation.AccountSuspended|AccountReinstated` (a suspended account cannot log in or
 //! refresh, and its sessions end).
@@ -43,6 +43,8 @@ pub struct AuthState {
     pub settings: Arc<AuthArgs>,
     pub platform: String,
     pub limits: Arc<limits::Limits>,
+    /// Wakes the erasure sweeper (a deletion was asked for).
+    pub erasures: Arc<tokio::sync::Notify>,
 }
 
 impl FromRef<AuthState> for Arc<TokenVerifier> {
@@ -89,7 +91,7 @@ impl BoundedContext for Auth {
     }
 
     fn paths(&self) -> &'static [&'static str] {
-        &["auth"]
+        &["auth", "DELETE users/me"]
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
@@ -128,12 +130,14 @@ impl BoundedContext for Auth {
             limits: limits::Limits::new(&settings),
             settings,
             platform: platform.name.clone(),
+            erasures: Arc::default(),
         };
         tokio::spawn(expire_unverified(
             state.store.clone(),
             platform.shutdown.clone(),
         ));
         tokio::spawn(mail_digests(state.clone(), platform.shutdown.clone()));
+        tokio::spawn(erase_due(state.clone(), platform.shutdown.clone()));
         Ok(http::routes(state))
     }
 }
@@ -186,6 +190,33 @@ fn send_digest(s: &AuthState, digest: &storage::QueuedDigest) {
     );
     s.mailer
         .send(&account.email, "Your Agora notifications", body);
+}
+
+/// Erases the accounts whose grace period has ended, as it ends (woken at once by a
+/// deletion, otherwise once a minute). Runs until shutdown.
+async fn erase_due(s: AuthState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let now = domain::now();
+        match storage::due_deletions(&s.store, now) {
+            Ok(due) => {
+                for account in due {
+                    match storage::erase_account(&s.store, &account, now).await {
+                        Ok(true) => tracing::info!(account = %account, "account erased"),
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(account = %account, error = ?e, "erasure failed; retried")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = ?e, "reading the deletion queue failed"),
+        }
+        tokio::select! {
+            _ = s.erasures.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// How often registrations nobody verified in time are deleted.

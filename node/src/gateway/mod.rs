@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -35,28 +35,47 @@ use crate::platform::http::{method_not_allowed, no_such_route, within_limit};
 use crate::platform::telemetry::{Metrics, track_http};
 use crate::platform::tokens::{TokenVerifier, VerifiedClaims, bearer};
 
-/// Which built-in context serves a path, or `None` when no context does.
-pub fn context_for(path: &str) -> Option<&'static str> {
+/// Which built-in context serves a request, or `None` when no context does.
+pub fn context_for(method: &Method, path: &str) -> Option<&'static str> {
     let builtin = Context::ALL.map(crate::bounded_context);
-    route(&builtin, path)
+    route(&builtin, method, path)
 }
 
-/// Which of `contexts` serves a path: the longest of their declared path patterns that
-/// matches (`*` matches any one segment).
-pub fn route(contexts: &[&dyn BoundedContext], path: &str) -> Option<&'static str> {
+/// Which of `contexts` serves a request: the most specific of their declared patterns
+/// that matches (`*` matches any one segment; more segments win, then a pattern naming
+/// the method, like `DELETE users/me`, over one that does not). A pattern matches the
+/// paths it starts; one naming a method matches that whole path only.
+pub fn route(
+    contexts: &[&dyn BoundedContext],
+    method: &Method,
+    path: &str,
+) -> Option<&'static str> {
     let rest = path.strip_prefix("/api/v1/")?;
     let segments: Vec<&str> = rest.split('/').collect();
-    let mut best: Option<(usize, &'static str)> = None;
+    let mut best: Option<((usize, bool), &'static str)> = None;
     for context in contexts {
-        for pattern in context.paths() {
+        for declared in context.paths() {
+            let (only, pattern) = match declared.split_once(' ') {
+                Some((m, pattern)) => (Some(m), pattern),
+                None => (None, *declared),
+            };
+            if only.is_some_and(|m| m != method.as_str()) {
+                continue;
+            }
             let parts: Vec<&str> = pattern.split('/').collect();
-            let matches = parts.len() <= segments.len()
+            // A pattern names the start of a path; one for a single method, the whole path.
+            let fits = match only {
+                Some(_) => parts.len() == segments.len(),
+                None => parts.len() <= segments.len(),
+            };
+            let matches = fits
                 && parts
                     .iter()
                     .zip(&segments)
                     .all(|(p, s)| *p == "*" || p == s);
-            if matches && best.is_none_or(|(len, _)| parts.len() > len) {
-                best = Some((parts.len(), context.name()));
+            let rank = (parts.len(), only.is_some());
+            if matches && best.is_none_or(|(r, _)| rank > r) {
+                best = Some((rank, context.name()));
             }
         }
     }

@@ -507,18 +507,34 @@ mod tests {
         }
     }
 
+    fn methods(item: &utoipa::openapi::PathItem) -> Vec<axum::http::Method> {
+        use axum::http::Method;
+        [
+            (Method::GET, item.get.is_some()),
+            (Method::PUT, item.put.is_some()),
+            (Method::POST, item.post.is_some()),
+            (Method::DELETE, item.delete.is_some()),
+            (Method::PATCH, item.patch.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(m, on)| on.then_some(m))
+        .collect()
+    }
+
     /// The gateway's routing table comes from the contexts' declared paths: every path a
     /// context documents is routed to that context.
     #[test]
     fn every_documented_path_routes_to_its_context() {
         for c in Context::ALL {
             let context = crate::bounded_context(c);
-            for path in context.openapi().paths.paths.keys() {
-                assert_eq!(
-                    super::super::context_for(path),
-                    Some(context.name()),
-                    "{path}"
-                );
+            for (path, item) in context.openapi().paths.paths {
+                for method in methods(&item) {
+                    assert_eq!(
+                        super::super::context_for(&method, &path),
+                        Some(context.name()),
+                        "{method} {path}"
+                    );
+                }
             }
         }
     }

@@ -95,7 +95,7 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 
 async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, ApiError> {
     let path = req.uri().path();
-    let Some(base) = context_for(path).and_then(|c| s.upstreams.0.get(c)) else {
+    let Some(base) = context_for(req.method(), path).and_then(|c| s.upstreams.0.get(c)) else {
         return Err(ApiError::NotFound("no such route".into()));
     };
     let url = format!(

@@ -292,6 +292,10 @@ pub struct AuthArgs {
     /// minute.
     #[arg(long, env = "AGORA_LOGIN_ATTEMPTS_PER_IP", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_attempts_per_ip: u32,
+    /// Hours between `DELETE /users/me` and the erasure, during which logging in cancels
+    /// it (0: erased at once).
+    #[arg(long, env = "AGORA_ERASURE_GRACE_HOURS", default_value_t = 720, value_parser = clap::value_parser!(u64).range(0..=8_760))]
+    pub erasure_grace_hours: u64,
 }
 
 #[cfg(test)]

@@ -97,7 +97,9 @@ pub trait BoundedContext: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// What it serves under `/api/v1/`: the first path segment, or a pattern of segments
-    /// where `*` matches any one (`users/*/posts`). The longest matching pattern wins.
+    /// where `*` matches any one (`users/*/posts`), each serving every path it starts; or
+    /// one method on one whole path (`DELETE users/me`). The longest matching pattern
+    /// wins, then one naming the method.
     fn paths(&self) -> &'static [&'static str];
 
     /// The OpenAPI part of its routes.

@@ -10,7 +10,9 @@ use crate::platform::error::FieldError;
 use super::error::Error;
 use crate::platform::tokens::Role;
 
+mod erasure;
 mod mfa;
+pub use erasure::*;
 pub use mfa::*;
 
 pub const PASSWORD_MIN_CHARS: usize = 10;

@@ -1,11 +1,13 @@
 //! The HTTP API of auth, under `/api/v1/auth`, by concern: [`registration`] (register,
 //! verify), [`sessions`] (login, the MFA challenge, refresh, logout), [`mfa`] (enrolment and
-//! recovery codes), [`recovery`] (password reset), [`email`] (changing the address), [`invitations`], [`devices`] (sessions and devices) and
-//! [`accounts`] (password, roles, the public key).
+//! recovery codes), [`recovery`] (password reset), [`email`] (changing the address),
+//! [`invitations`], [`devices`] (sessions and devices), [`accounts`] (password, roles, the
+//! public key) and [`erasure`] (`DELETE /users/me`, the one route outside `/auth`).
 
 mod accounts;
 mod devices;
 mod email;
+mod erasure;
 mod invitations;
 mod mfa;
 mod recovery;
@@ -78,6 +80,10 @@ pub fn routes(state: AuthState) -> Router {
             "/api/v1/auth/sessions/{id}",
             axum::routing::delete(devices::end_session),
         )
+        .route(
+            "/api/v1/users/me",
+            axum::routing::delete(erasure::delete_account),
+        )
         .with_state(state)
         // Tokens, codes and account data never sit in a cache, whoever forwards them.
         .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
@@ -147,6 +153,7 @@ impl From<&Account> for AccountView {
     accounts::set_roles,
     devices::list_sessions,
     devices::end_session,
-    devices::end_other_sessions
+    devices::end_other_sessions,
+    erasure::delete_account
 ))]
 pub struct AuthApi;

@@ -4,10 +4,11 @@
 //! challenges, `pr/` password-reset tokens, `ec/` and `er/` address changes by their
 //! confirmation and report tokens, `s/` sessions, `sa/` sessions by account, `r/` refresh
 //! tokens, `ur/` usernames left and reserved to their account, `in/` invitations, `ih/`
-//! invitations by code hash, `ib/` by creator, `mq/` digests waiting to be mailed.
+//! invitations by code hash, `ib/` by creator, `mq/` digests waiting to be mailed, `de/`
+//! deletions waiting for their grace period and `dq/` the same by due time.
 //!
 //! By concept: here accounts, one-time tokens and roles; [`registration`] (and usernames),
-//! [`sessions`], [`email`] (address changes), [`invitations`], [`digests`].
+//! [`sessions`], [`email`] (address changes), [`invitations`], [`digests`], [`erasure`].
 
 use crate::platform::envelope::Envelope;
 use crate::platform::error::{ApiResult, FieldError};
@@ -24,6 +25,7 @@ use super::events::{
 
 mod digests;
 mod email;
+mod erasure;
 mod invitations;
 mod registration;
 mod sessions;
@@ -31,6 +33,7 @@ mod suspensions;
 
 pub use digests::*;
 pub use email::*;
+pub use erasure::*;
 pub use invitations::*;
 pub use registration::*;
 pub use sessions::*;
@@ -245,7 +248,7 @@ fn session_ids(store: &Store, account_id: &str) -> ApiResult<Vec<String>> {
 mod tests {
     use super::*;
 
-    fn account(id: &str) -> Account {
+    pub(super) fn account(id: &str) -> Account {
         Account {
             id: id.into(),
             username: id.into(),

@@ -12,6 +12,8 @@ pub async fn start_session(
     store
         .write(|tx| {
             refuse_suspended(tx, &session.account_id, now())?;
+            // Logging in during the grace period keeps the account.
+            cancel_deletion(tx, &session.account_id)?;
             tx.put(&session_key(&session.id), session)?;
             tx.put_raw(&key("sa/", &[&session.account_id, &session.id]), &[])?;
             let record = RefreshRecord {

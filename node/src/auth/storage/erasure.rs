@@ -1,0 +1,258 @@
+//! Deletions waiting for their grace period (`de/<account>`, queued by due time in
+//! `dq/<erase_at>/<account>`), and the erasure itself.
+//!
+//! Every record auth keeps about an account names it, in its key or its value: erasure
+//! finds them by that (a scan of auth's records, done off the request path by the
+//! sweeper), so a record kind added later is covered without a list to forget. Two kinds
+//! found that way belong to others ([`Touch`]) and lose only the reference.
+
+use super::*;
+use crate::auth::domain::{Deletion, ERASED, Touch};
+use crate::auth::events::AccountErased;
+
+fn deletion_key(account_id: &str) -> Vec<u8> {
+    key("de/", &[account_id])
+}
+
+fn queue_key(d: &Deletion, account_id: &str) -> Vec<u8> {
+    key("dq/", &[&deadline(d.erase_at), account_id])
+}
+
+/// Records the deletion and ends every session of the account.
+pub async fn schedule_deletion(
+    store: &Store,
+    account_id: &str,
+    deletion: &Deletion,
+) -> ApiResult<Option<SessionsRevoked>> {
+    let sessions = session_ids(store, account_id)?;
+    store
+        .write(|tx| {
+            if let Some(old) = tx.get::<Deletion>(&deletion_key(account_id))? {
+                tx.remove(&queue_key(&old, account_id))?;
+            }
+            tx.put(&deletion_key(account_id), deletion)?;
+            tx.put_raw(&queue_key(deletion, account_id), &[])?;
+            end_sessions(tx, account_id, sessions.iter().cloned())
+        })
+        .await
+}
+
+/// Cancels a pending deletion (a login during the grace period); whether there was one.
+pub fn cancel_deletion(tx: &Tx, account_id: &str) -> TxResult<bool> {
+    let Some(d) = tx.get::<Deletion>(&deletion_key(account_id))? else {
+        return Ok(false);
+    };
+    tx.remove(&deletion_key(account_id))?;
+    tx.remove(&queue_key(&d, account_id))?;
+    Ok(true)
+}
+
+pub fn pending_deletion(store: &Store, account_id: &str) -> ApiResult<Option<Deletion>> {
+    store.get(&deletion_key(account_id))
+}
+
+/// The accounts whose grace period has ended by `now`, oldest first.
+pub fn due_deletions(store: &Store, now: i64) -> ApiResult<Vec<String>> {
+    let mut due = Vec::new();
+    for item in store.data.scan_prefix(b"dq/") {
+        let (k, _) = item?;
+        // `dq/`, 20 digits of unix seconds, the account id.
+        let rest = String::from_utf8_lossy(k.get(3..).unwrap_or_default()).into_owned();
+        let (Some(at), Some(account)) = (rest.get(..20), rest.get(20..)) else {
+            continue;
+        };
+        if at.parse::<i64>().is_ok_and(|at| at > now) {
+            break;
+        }
+        due.push(account.to_string());
+    }
+    Ok(due)
+}
+
+/// Erases the account if its deletion is still pending and due: removes every record
+/// about it, cuts the references others' records hold, and publishes `AccountErased`.
+/// Returns false when a login cancelled it meanwhile.
+pub async fn erase_account(store: &Store, account_id: &str, now: i64) -> ApiResult<bool> {
+    let found = records_naming(store, account_id)?;
+    store
+        .write(|tx| {
+            let pending = tx.get::<Deletion>(&deletion_key(account_id))?;
+            if !pending.is_some_and(|d| d.due(now)) {
+                return Ok(false);
+            }
+            for (k, touch) in &found {
+                match touch {
+                    Touch::Remove => {
+                        tx.remove(k)?;
+                    }
+                    Touch::InvitedAccount => forget_inviter(tx, k, account_id)?,
+                    Touch::UsedInvitation => forget_invitee(tx, k, account_id)?,
+                }
+            }
+            let erased = AccountErased {
+                account_id: account_id.to_string(),
+            };
+            tx.emit(&Envelope::new(account_id, account_id, &erased))?;
+            Ok(true)
+        })
+        .await
+}
+
+/// Every record of auth whose key or value names the account, and what erasure does
+/// with it.
+fn records_naming(store: &Store, account_id: &str) -> ApiResult<Vec<(Vec<u8>, Touch)>> {
+    let needle = account_id.as_bytes();
+    let names = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let own = account_key(account_id);
+    let mut found = Vec::new();
+    for item in store.data.iter() {
+        let (k, v) = item?;
+        if !names(&k) && !names(&v) {
+            continue;
+        }
+        let touch = if k.starts_with(b"a/") && *k != own[..] {
+            Touch::InvitedAccount
+        } else if k.starts_with(b"in/") && !names(&k) && !created_by(&v, account_id) {
+            Touch::UsedInvitation
+        } else {
+            Touch::Remove
+        };
+        found.push((k.to_vec(), touch));
+    }
+    Ok(found)
+}
+
+fn created_by(invitation: &[u8], account_id: &str) -> bool {
+    crate::platform::storage::from_json::<Invitation>(invitation)
+        .is_ok_and(|i| i.created_by == account_id)
+}
+
+fn forget_inviter(tx: &Tx, k: &[u8], account_id: &str) -> TxResult<()> {
+    if let Some(mut other) = tx.get::<Account>(k)?
+        && other.invited_by.as_deref() == Some(account_id)
+    {
+        other.invited_by = None;
+        tx.put(k, &other)?;
+    }
+    Ok(())
+}
+
+fn forget_invitee(tx: &Tx, k: &[u8], account_id: &str) -> TxResult<()> {
+    if let Some(mut invitation) = tx.get::<Invitation>(k)? {
+        for used in invitation.used_by.iter_mut().filter(|u| *u == account_id) {
+            *used = ERASED.to_string();
+        }
+        tx.put(k, &invitation)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::account;
+    use super::*;
+
+    const GONE: &str = "01KERASEDERASEDERASEDERASE";
+    const STAYS: &str = "01KSTAYSSTAYSSTAYSSTAYSSTA";
+
+    async fn put(store: &Store, k: Vec<u8>, v: impl serde::Serialize) {
+        store.write(|tx| tx.put(&k, &v)).await.unwrap();
+    }
+
+    async fn session(store: &Store, account_id: &str, id: &str) {
+        let s = Session {
+            id: id.into(),
+            account_id: account_id.into(),
+            created_at: now(),
+            revoked: false,
+            user_agent: "test".into(),
+            ip: "127.0.0.0".into(),
+            last_used_at: now(),
+        };
+        start_session(store, &s, &format!("refresh-{id}"), now() + 60)
+            .await
+            .unwrap();
+    }
+
+    fn invitation(id: &str, by: &str, used_by: &[&str]) -> Invitation {
+        Invitation {
+            id: id.into(),
+            created_by: by.into(),
+            created_at: now(),
+            expires_at: now() + 60,
+            max_uses: 5,
+            used_by: used_by.iter().map(|u| u.to_string()).collect(),
+            revoked: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_cancels_and_erasure_leaves_nothing_that_names_the_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut gone = account(GONE);
+        gone.invited_by = Some(STAYS.into());
+        let mut stays = account(STAYS);
+        stays.invited_by = Some(GONE.into());
+        for a in [&gone, &stays] {
+            put(&store, account_key(&a.id), a).await;
+            put(&store, username_key(&a.username), &a.id).await;
+            put(&store, email_key(&a.email), &a.id).await;
+        }
+        put(
+            &store,
+            key("in/", &["inv-by-gone"]),
+            invitation("inv-by-gone", GONE, &[STAYS]),
+        )
+        .await;
+        put(
+            &store,
+            key("in/", &["inv-by-stays"]),
+            invitation("inv-by-stays", STAYS, &[GONE]),
+        )
+        .await;
+        session(&store, GONE, "s-gone").await;
+        session(&store, STAYS, "s-stays").await;
+
+        // Asked for, then a login within the grace period: nothing happens.
+        let later = Deletion::new(now(), 1);
+        assert!(
+            schedule_deletion(&store, GONE, &later)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        session(&store, GONE, "s-again").await;
+        assert!(pending_deletion(&store, GONE).unwrap().is_none());
+        assert!(due_deletions(&store, later.erase_at).unwrap().is_empty());
+        assert!(!erase_account(&store, GONE, later.erase_at).await.unwrap());
+
+        // Not due yet: kept; due: erased.
+        schedule_deletion(&store, GONE, &later).await.unwrap();
+        assert!(due_deletions(&store, now()).unwrap().is_empty());
+        assert!(!erase_account(&store, GONE, now()).await.unwrap());
+        assert_eq!(due_deletions(&store, later.erase_at).unwrap(), [GONE]);
+        assert!(erase_account(&store, GONE, later.erase_at).await.unwrap());
+
+        for item in store.data.iter() {
+            let (k, v) = item.unwrap();
+            let text = format!(
+                "{}={}",
+                String::from_utf8_lossy(&k),
+                String::from_utf8_lossy(&v)
+            );
+            assert!(!text.contains(GONE), "left behind: {text}");
+        }
+        let stays = find_account(&store, STAYS).unwrap().unwrap();
+        assert_eq!(stays.invited_by, None, "the reference is cut");
+        let used: Invitation = store.get(&key("in/", &["inv-by-stays"])).unwrap().unwrap();
+        assert_eq!(used.used_by, [ERASED], "the use still counts");
+        assert!(
+            store
+                .get::<Invitation>(&key("in/", &["inv-by-gone"]))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(session_ids(&store, STAYS).unwrap(), ["s-stays"]);
+    }
+}
