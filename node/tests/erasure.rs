@@ -107,3 +107,230 @@ async fn with_mfa_deletion_needs_a_code_and_without_grace_the_account_is_gone() 
     // The username is free again.
     register(&anon, "mika").await;
 }
+
+/// Every record of every sled tree under `data` (each context's database), as text.
+fn every_record(data: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(data).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("conf").exists() {
+            continue; // not a sled database (the search index, media files, keys)
+        }
+        let db = sled::open(&dir).unwrap();
+        for name in db.tree_names() {
+            let tree = db.open_tree(&name).unwrap();
+            for item in tree.iter() {
+                let (k, v) = item.unwrap();
+                out.push((
+                    format!("{}:{}", dir.display(), String::from_utf8_lossy(&k)),
+                    String::from_utf8_lossy(&v).into_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([x as u8 * 8, y as u8 * 10, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// Waits until the node is quiet: no event waits in an outbox, and the events every
+/// context has applied or skipped stop changing over three looks.
+async fn settled(node: &Node) {
+    let totals = async || {
+        let text = reqwest::get(format!("{}/metrics", node.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let sum = |name: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with(name))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        (
+            sum("agora_outbox_depth"),
+            sum("agora_events_applied_total") + sum("agora_events_skipped_total"),
+        )
+    };
+    let mut same = 0;
+    let mut last = f64::NAN;
+    let start = std::time::Instant::now();
+    while same < 3 && start.elapsed() < std::time::Duration::from_secs(20) {
+        let (outbox, handled) = totals().await;
+        same = if outbox == 0.0 && handled == last {
+            same + 1
+        } else {
+            0
+        };
+        last = handled;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_erasure_no_store_and_no_file_holds_the_person() {
+    let nats = Nats::start();
+    let mut node = Node::start_with(&nats, &[("AGORA_ERASURE_GRACE_HOURS", "0")]);
+    let anon = node.client();
+    let zoe = user(&anon, "zoeerasedx").await;
+    let bob = user(&anon, "bobstays").await;
+    befriend(&zoe, &bob).await;
+    zoe.1
+        .patch(
+            "/users/me",
+            json!({"display_name": "Zoe Qwyrtzel", "bio": "bio-of-zoe-xq"}),
+        )
+        .await
+        .expect(200);
+
+    // Her content, and her traces in what others have.
+    let media = zoe
+        .1
+        .raw("POST", "/media", "image/jpeg", jpeg())
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let post =
+        json!({"text": "zoe-post-text-kv #zoetag", "visibility": "friends", "media_ids": [media]});
+    let hers = publish(&zoe.1, post).await;
+    let his = publish(
+        &bob.1,
+        json!({"text": "bob's post", "visibility": "friends"}),
+    )
+    .await;
+    until_status(201, async || {
+        zoe.1
+            .post(
+                &format!("/posts/{his}/comments"),
+                json!({"text": "zoe-comment-text-kv"}),
+            )
+            .await
+    })
+    .await;
+    until_status(200, async || {
+        bob.1
+            .send(
+                "PUT",
+                &format!("/posts/{hers}/reactions"),
+                Some(json!({"kind": "love"})),
+            )
+            .await
+    })
+    .await;
+    zoe.1
+        .post(
+            "/reports",
+            json!({"target": {"kind": "post", "id": his}, "reason": "spam"}),
+        )
+        .await
+        .expect(201);
+    let group = zoe
+        .1
+        .post(
+            "/groups",
+            json!({"name": "Zoe's circle", "privacy": "public"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    until_status(200, async || {
+        bob.1.post_empty(&format!("/groups/{group}/join")).await
+    })
+    .await;
+    let conv = until_status(201, async || {
+        zoe.1
+            .post(
+                "/conversations",
+                json!({"kind": "direct", "user_id": bob.0}),
+            )
+            .await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let messages = format!("/conversations/{conv}/messages");
+    zoe.1
+        .post(&messages, json!({"text": "a message bob keeps"}))
+        .await
+        .expect(201);
+    // Bob's notification of her comment has arrived.
+    eventually("bob is notified", async || {
+        bob.1.get("/notifications").await.body["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty())
+    })
+    .await;
+
+    zoe.1
+        .send("DELETE", "/users/me", Some(json!({"password": PASSWORD})))
+        .await
+        .expect(202);
+
+    // Gone from what others read; what Bob relies on stays, from an erased account.
+    until_status(404, async || bob.1.get(&format!("/users/{}", zoe.0)).await).await;
+    until_status(404, async || bob.1.get(&format!("/posts/{hers}")).await).await;
+    let kept = until_status(200, async || bob.1.get(&messages).await).await;
+    eventually("the message is from an erased account", async || {
+        let page = bob.1.get(&messages).await;
+        page.body["items"][0]["sender_id"] == "erased"
+    })
+    .await;
+    assert_eq!(kept.body["items"][0]["text"], "a message bob keeps");
+    bob.1.get(&format!("/groups/{group}")).await.expect(200);
+    eventually("search forgets her", async || {
+        let found = bob.1.get("/search?q=Qwyrtzel&type=people").await;
+        found.status == 200 && found.body["items"].as_array().is_some_and(|i| i.is_empty())
+    })
+    .await;
+    eventually("her files are deleted", async || {
+        files(&node.data.join("media-files/sha256")).is_empty()
+    })
+    .await;
+    settled(&node).await;
+    assert!(node.terminate().success());
+
+    let needles = [
+        zoe.0.as_str(),
+        "zoeerasedx",
+        "Qwyrtzel",
+        "bio-of-zoe-xq",
+        "zoe-post-text-kv",
+        "zoe-comment-text-kv",
+    ];
+    let mut left = Vec::new();
+    for (k, v) in every_record(&node.data) {
+        for needle in needles {
+            if k.contains(needle) || v.contains(needle) {
+                left.push(format!("{needle} in {k} = {v}"));
+            }
+        }
+    }
+    assert!(left.is_empty(), "left behind:\n{}", left.join("\n"));
+}

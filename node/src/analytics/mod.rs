@@ -52,6 +52,7 @@ impl BoundedContext for Analytics {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
+            .on_erasure::<crate::auth::events::AccountErased>(crate::platform::erasure::remove_all)
             .on::<auth::AccountRegistered>(storage::account_registered)
             .on::<posts::PostCreated>(storage::post_created)
             .on::<posts::PostDeleted>(storage::post_deleted)

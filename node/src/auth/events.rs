@@ -69,3 +69,8 @@ impl DomainEvent for AccountErased {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "AccountErased";
 }
+impl crate::platform::erasure::ErasesPerson for AccountErased {
+    fn person(&self) -> &str {
+        &self.account_id
+    }
+}

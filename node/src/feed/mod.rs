@@ -67,6 +67,7 @@ impl BoundedContext for Feed {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
+            .on_erasure::<crate::auth::events::AccountErased>(crate::platform::erasure::remove_all)
             .on_read::<posts::PostCreated, _>(storage::read_fan_out, storage::add_post)
             .on::<posts::PostEdited>(storage::edit_post)
             .on::<posts::PostDeleted>(storage::delete_post)

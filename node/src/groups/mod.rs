@@ -40,7 +40,9 @@ impl BoundedContext for Groups {
     }
 
     fn subscriptions(&self) -> Subscriptions {
-        Subscriptions::default().on::<AccountRegistered>(storage::record_account)
+        Subscriptions::default()
+            .on_erasure::<crate::auth::events::AccountErased>(storage::erasure)
+            .on::<AccountRegistered>(storage::record_account)
     }
 
     fn projections(&self) -> &'static [&'static str] {

@@ -3,6 +3,7 @@
 //! `gb/<g><u>` bans, `p/` pages, `pa/<p><u>` page admins, `pf/<p><u>` followers,
 //! `up/<u><p>` pages a user follows, `a/<u>` known accounts (from auth's events).
 
+use crate::platform::erasure::{Erase, Named};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::events::AccountRegistered;
@@ -550,4 +551,14 @@ pub async fn set_follow(store: &Store, p: &str, u: &str, follow: bool) -> ApiRes
             tx.put(&page_key(p), &page)
         })
         .await
+}
+
+/// Erasure: a group or page the person created stays for its members and followers,
+/// without naming them; everything else naming them (memberships, roles, requests,
+/// invitations, follows, the account) goes.
+pub fn erasure(named: &Named, _: &str) -> Erase {
+    match named.prefix() {
+        b"g/" | b"p/" => Erase::Anonymize,
+        _ => Erase::Remove,
+    }
 }

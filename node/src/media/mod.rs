@@ -194,6 +194,10 @@ impl BoundedContext for MediaContext {
     fn subscriptions(&self) -> Subscriptions {
         use storage::attachments;
         Subscriptions::default()
+            .on_read::<crate::auth::events::AccountErased, _>(
+                storage::erasure::read_erased,
+                storage::erasure::account_erased,
+            )
             .on::<posts::PostCreated>(attachments::post_created)
             .on_read::<posts::PostDeleted, _>(
                 attachments::read_post_media,
@@ -208,6 +212,7 @@ impl BoundedContext for MediaContext {
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let blobs = Blobs::open(&platform.data_dir)?;
         tokio::spawn(release_detached(store.clone()));
+        tokio::spawn(erase_blobs(store.clone(), blobs.clone()));
         let urls = platform.media_urls()?;
         tokio::spawn(sweep(
             store.clone(),
@@ -245,6 +250,32 @@ async fn release_detached(store: Store) {
 async fn release_one(store: &Store, id: &str) {
     if let Err(e) = storage::attachments::release(store, id).await {
         tracing::warn!(media_id = %id, error = %e, "detached media not released");
+    }
+}
+
+/// Deletes the blobs an erasure queued, as they are queued, unless another's media names
+/// the same bytes.
+async fn erase_blobs(store: Store, blobs: Blobs) {
+    use storage::erasure;
+    let mut queued = erasure::watch_blobs_to_erase(&store);
+    loop {
+        for sha256 in erasure::blobs_to_erase(&store).unwrap_or_default() {
+            let removed = blobs
+                .remove_unreferenced(&sha256, |sha| storage::referenced(&store, sha))
+                .await;
+            match removed {
+                Ok(_) => {
+                    if let Err(e) = erasure::blob_erased(&store, &sha256).await {
+                        tracing::warn!(error = %e, "erased blob left in the queue");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "erased blob not deleted; retried"),
+            }
+        }
+        // Drain every change of the queue (sled's subscribers must be read), then look again.
+        if (&mut queued).await.is_none() {
+            return;
+        }
     }
 }
 

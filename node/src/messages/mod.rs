@@ -64,6 +64,7 @@ impl BoundedContext for Messages {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
+            .on_erasure::<crate::auth::events::AccountErased>(storage::erasure)
             .on::<AccountRegistered>(storage::record_account)
             .on::<users::ProfileUpdated>(storage::set_policy)
             .on::<users::FriendshipCreated>(storage::befriend)

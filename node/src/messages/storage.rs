@@ -9,6 +9,7 @@
 //! messages a moderator removed (shown blank; the message itself is untouched, so a
 //! restore shows it again).
 
+use crate::platform::erasure::{Erase, Named};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::events::AccountRegistered;
@@ -682,4 +683,15 @@ pub async fn remove_member(store: &Store, actor: &str, conv: &str, user: &str) -
             emit(tx, actor, conv, &event)
         })
         .await
+}
+
+/// Erasure: what the person sent stays in the others' conversations, from an erased
+/// account (as Signal and WhatsApp keep it on the recipients' side), and they leave every
+/// conversation; everything keyed by them (their lists, unread counts, preferences, the
+/// pair index of their direct conversations) goes.
+pub fn erasure(named: &Named, _: &str) -> Erase {
+    match named.prefix() {
+        b"c/" | b"m/" => Erase::Anonymize,
+        _ => Erase::Remove,
+    }
 }

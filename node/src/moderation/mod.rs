@@ -58,6 +58,7 @@ impl BoundedContext for Moderation {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
+            .on_erasure::<crate::auth::events::AccountErased>(storage::erasure)
             .on::<auth::AccountRegistered>(storage::account_registered)
             .on::<posts::PostCreated>(storage::post_created)
             .on::<posts::PostEdited>(storage::edit_flagged)

@@ -73,6 +73,7 @@ impl BoundedContext for Notifications {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
+            .on_erasure::<crate::auth::events::AccountErased>(storage::erasure)
             .on::<users::FriendRequestSent>(storage::friend_request)
             .on::<users::FriendshipCreated>(storage::befriend)
             .on::<users::FriendshipEnded>(storage::unfriend)

@@ -12,6 +12,7 @@
 use crate::groups::events::{self as groups, GroupPrivacy};
 use crate::messages::events as messages;
 use crate::platform::context::Event;
+use crate::platform::erasure::{Erase, Named};
 use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, key};
 use crate::posts::events::{self as posts, Audience};
@@ -741,4 +742,13 @@ pub async fn record_digest(
             }
         })
         .await
+}
+
+/// Erasure: the person's notifications go; another's notification that the person acted
+/// in stays, from an erased account.
+pub fn erasure(named: &Named, _: &str) -> Erase {
+    match named.prefix() {
+        b"n/" => Erase::Anonymize,
+        _ => Erase::Remove,
+    }
 }

@@ -217,6 +217,25 @@ impl Subscriptions {
         }))
     }
 
+    /// Erases the person an `E` names from this context's store, by `policy` (see
+    /// [`super::erasure`]).
+    pub fn on_erasure<E: super::erasure::ErasesPerson>(
+        self,
+        policy: super::erasure::Policy,
+    ) -> Self {
+        self.entry::<E>(Box::new(move |store, envelope, seq| {
+            let Some(event) = Event::<E>::decode(envelope) else {
+                return Ok(Applied::Ignored);
+            };
+            let found = super::erasure::read(store, &event)?;
+            store
+                .apply_at(seq, |tx| {
+                    super::erasure::apply(tx, event.data.person(), &found, policy)
+                })
+                .map(Applied::once)
+        }))
+    }
+
     /// One handler per event type: a second `on` for the same type replaces the first.
     fn entry<E: DomainEvent>(mut self, apply: Dispatch) -> Self {
         self.entries

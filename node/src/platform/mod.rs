@@ -20,6 +20,7 @@ pub mod bus;
 pub mod config;
 pub mod context;
 pub mod envelope;
+pub mod erasure;
 pub mod error;
 pub mod http;
 pub mod keywords;

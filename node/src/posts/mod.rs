@@ -72,6 +72,7 @@ impl BoundedContext for Posts {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
+            .on_erasure::<crate::auth::events::AccountErased>(storage::erasure)
             .on::<users::FriendshipCreated>(storage::befriend)
             .on::<moderation::ContentRemoved>(storage::content_removed)
             .on::<moderation::ContentRestored>(storage::content_restored)

@@ -77,6 +77,10 @@ impl BoundedContext for Search {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
+            .on_read::<crate::auth::events::AccountErased, _>(
+                crate::platform::erasure::read,
+                storage::account_erased,
+            )
             .on::<users::ProfileUpdated>(storage::profile_updated)
             .on::<users::FriendshipCreated>(storage::befriend)
             .on::<users::FriendshipEnded>(storage::unfriend)

@@ -43,6 +43,7 @@ impl BoundedContext for Users {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
+            .on_erasure::<crate::auth::events::AccountErased>(crate::platform::erasure::remove_all)
             .on::<AccountRegistered>(storage::create_profile)
             .on::<UsernameChanged>(storage::rename)
     }

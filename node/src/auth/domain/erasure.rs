@@ -27,21 +27,6 @@ impl Deletion {
     }
 }
 
-/// What erasure does with a record of auth that names the account: every record about the
-/// account goes; two kinds belong to other accounts and only refer to it, and keep
-/// everything but the reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Touch {
-    Remove,
-    /// Another account that registered with the erased one's invitation (`invited_by`).
-    InvitedAccount,
-    /// Another account's invitation the erased one registered with (`used_by`).
-    UsedInvitation,
-}
-
-/// What stands in for an erased account where a count must stay (an invitation's uses).
-pub const ERASED: &str = "erased";
-
 #[cfg(test)]
 mod tests {
     use super::*;

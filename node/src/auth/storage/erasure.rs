@@ -2,13 +2,15 @@
 //! `dq/<erase_at>/<account>`), and the erasure itself.
 //!
 //! Every record auth keeps about an account names it, in its key or its value: erasure
-//! finds them by that (a scan of auth's records, done off the request path by the
-//! sweeper), so a record kind added later is covered without a list to forget. Two kinds
-//! found that way belong to others ([`Touch`]) and lose only the reference.
+//! finds them by that ([`crate::platform::erasure`], run by the sweeper off the request
+//! path). Two kinds found that way belong to others and lose only the reference: an
+//! account the erased one invited (`invited_by`), an invitation it registered with
+//! (`used_by`, where the use still counts).
 
 use super::*;
-use crate::auth::domain::{Deletion, ERASED, Touch};
+use crate::auth::domain::Deletion;
 use crate::auth::events::AccountErased;
+use crate::platform::erasure::{self, Erase, Named};
 
 fn deletion_key(account_id: &str) -> Vec<u8> {
     key("de/", &[account_id])
@@ -73,22 +75,14 @@ pub fn due_deletions(store: &Store, now: i64) -> ApiResult<Vec<String>> {
 /// about it, cuts the references others' records hold, and publishes `AccountErased`.
 /// Returns false when a login cancelled it meanwhile.
 pub async fn erase_account(store: &Store, account_id: &str, now: i64) -> ApiResult<bool> {
-    let found = records_naming(store, account_id)?;
+    let found = erasure::records_naming(store, account_id)?;
     store
         .write(|tx| {
             let pending = tx.get::<Deletion>(&deletion_key(account_id))?;
             if !pending.is_some_and(|d| d.due(now)) {
                 return Ok(false);
             }
-            for (k, touch) in &found {
-                match touch {
-                    Touch::Remove => {
-                        tx.remove(k)?;
-                    }
-                    Touch::InvitedAccount => forget_inviter(tx, k, account_id)?,
-                    Touch::UsedInvitation => forget_invitee(tx, k, account_id)?,
-                }
-            }
+            erasure::apply(tx, account_id, &found, policy)?;
             let erased = AccountErased {
                 account_id: account_id.to_string(),
             };
@@ -98,53 +92,13 @@ pub async fn erase_account(store: &Store, account_id: &str, now: i64) -> ApiResu
         .await
 }
 
-/// Every record of auth whose key or value names the account, and what erasure does
-/// with it.
-fn records_naming(store: &Store, account_id: &str) -> ApiResult<Vec<(Vec<u8>, Touch)>> {
-    let needle = account_id.as_bytes();
-    let names = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    let own = account_key(account_id);
-    let mut found = Vec::new();
-    for item in store.data.iter() {
-        let (k, v) = item?;
-        if !names(&k) && !names(&v) {
-            continue;
-        }
-        let touch = if k.starts_with(b"a/") && *k != own[..] {
-            Touch::InvitedAccount
-        } else if k.starts_with(b"in/") && !names(&k) && !created_by(&v, account_id) {
-            Touch::UsedInvitation
-        } else {
-            Touch::Remove
-        };
-        found.push((k.to_vec(), touch));
+/// Another account, and another's invitation, only refer to the erased one.
+fn policy(named: &Named, account_id: &str) -> Erase {
+    match named.prefix() {
+        b"a/" => Erase::Anonymize,
+        b"in/" if named.field("created_by") != Some(account_id) => Erase::Anonymize,
+        _ => Erase::Remove,
     }
-    Ok(found)
-}
-
-fn created_by(invitation: &[u8], account_id: &str) -> bool {
-    crate::platform::storage::from_json::<Invitation>(invitation)
-        .is_ok_and(|i| i.created_by == account_id)
-}
-
-fn forget_inviter(tx: &Tx, k: &[u8], account_id: &str) -> TxResult<()> {
-    if let Some(mut other) = tx.get::<Account>(k)?
-        && other.invited_by.as_deref() == Some(account_id)
-    {
-        other.invited_by = None;
-        tx.put(k, &other)?;
-    }
-    Ok(())
-}
-
-fn forget_invitee(tx: &Tx, k: &[u8], account_id: &str) -> TxResult<()> {
-    if let Some(mut invitation) = tx.get::<Invitation>(k)? {
-        for used in invitation.used_by.iter_mut().filter(|u| *u == account_id) {
-            *used = ERASED.to_string();
-        }
-        tx.put(k, &invitation)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -244,9 +198,13 @@ mod tests {
             assert!(!text.contains(GONE), "left behind: {text}");
         }
         let stays = find_account(&store, STAYS).unwrap().unwrap();
-        assert_eq!(stays.invited_by, None, "the reference is cut");
+        assert_eq!(
+            stays.invited_by.as_deref(),
+            Some(erasure::ERASED),
+            "the reference is cut"
+        );
         let used: Invitation = store.get(&key("in/", &["inv-by-stays"])).unwrap().unwrap();
-        assert_eq!(used.used_by, [ERASED], "the use still counts");
+        assert_eq!(used.used_by, [erasure::ERASED], "the use still counts");
         assert!(
             store
                 .get::<Invitation>(&key("in/", &["inv-by-gone"]))

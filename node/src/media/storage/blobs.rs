@@ -216,6 +216,25 @@ impl Blobs {
     }
 }
 
+impl Blobs {
+    /// Removes the blob `sha256` now if no record names it (an erasure's; no grace).
+    pub async fn remove_unreferenced(
+        &self,
+        sha256: &str,
+        referenced: impl Fn(&str) -> ApiResult<bool>,
+    ) -> ApiResult<bool> {
+        let _alone = self.gate.write().await;
+        if referenced(sha256)? {
+            return Ok(false);
+        }
+        match std::fs::remove_file(self.path(sha256)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
 /// Marks an existing file as just used; false when there is none.
 fn touch(path: &Path) -> std::io::Result<bool> {
     match std::fs::File::options().append(true).open(path) {

@@ -3,10 +3,12 @@
 //! Keys: `m/<media>` the record; `o/<owner><media>` an owner's media; `u/<owner>` the
 //! bytes an owner's media take (what the quota counts); `b/<sha256>/<media>` which media
 //! name a blob (the sweep removes blobs nobody names). That is this context's own truth;
-//! what media is attached to is a projection of posts' events ([`attachments`]).
+//! what media is attached to is a projection of posts' events ([`attachments`]); `eb/<sha256>`
+//! blobs an erasure left to delete ([`erasure`]).
 
 pub mod attachments;
 pub mod blobs;
+pub mod erasure;
 
 use serde::{Deserialize, Serialize};
 

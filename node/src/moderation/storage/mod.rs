@@ -22,6 +22,7 @@ use crate::auth::events as auth;
 use crate::groups::events::{self as groups, GroupRole};
 use crate::messages::events as messages;
 use crate::platform::context::Event;
+use crate::platform::erasure::{Erase, Named};
 use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, key};
 use crate::posts::events::{self as posts, Audience};
@@ -160,4 +161,14 @@ pub fn subject(store: &Store, target: &Target) -> ApiResult<Option<Subject>> {
 /// Whether `user` moderates (or administers) `group`.
 pub fn group_moderator(store: &Store, group: &str, user: &str) -> ApiResult<bool> {
     store.contains(&key("gr/", &[group, user]))
+}
+
+/// Erasure: reports, actions and the audit log keep what was done and why, without naming
+/// the person (reporter, target or moderator); what moderation knew of their content and
+/// roles goes.
+pub fn erasure(named: &Named, _: &str) -> Erase {
+    match named.prefix() {
+        b"tp/" | b"tc/" | b"tm/" | b"tu/" | b"tg/" | b"ta/" | b"gr/" | b"fq/" => Erase::Remove,
+        _ => Erase::Anonymize,
+    }
 }

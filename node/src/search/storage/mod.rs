@@ -15,6 +15,8 @@ pub use moderation::{
     account_reinstated, account_suspended, content_removed, content_restored, suspended,
 };
 
+use crate::auth::events::AccountErased;
+use crate::platform::erasure::{self, Erase, Named};
 use serde::{Deserialize, Serialize};
 
 use super::domain::{self, Doc, Kind};
@@ -237,7 +239,11 @@ pub fn post_edited(tx: &Tx, e: &Event<posts::PostEdited>) -> TxResult<()> {
 }
 
 pub fn post_deleted(tx: &Tx, e: &Event<posts::PostDeleted>) -> TxResult<()> {
-    let post = &e.data.post_id;
+    forget_post(tx, e.id, &e.data.post_id)
+}
+
+/// Drops a post: its document (through the queue), its audience and its tag uses.
+fn forget_post(tx: &Tx, event: &str, post: &str) -> TxResult<()> {
     if let Some(meta) = tx.get::<PostMeta>(&key("pm/", &[post]))?
         && let Audience::Group { id } = &meta.audience
     {
@@ -245,7 +251,34 @@ pub fn post_deleted(tx: &Tx, e: &Event<posts::PostDeleted>) -> TxResult<()> {
     }
     tx.remove(&key("pm/", &[post]))?;
     trending::contribute(tx, post, None)?;
-    drop_doc(tx, e.id, Kind::Posts, post)
+    drop_doc(tx, event, Kind::Posts, post)
+}
+
+/// Erasure: the person's profile and posts leave the index (through the queue) and their
+/// tag uses leave trending; the groups and pages they created stay findable, without
+/// naming them (re-indexed); every other record naming them goes.
+pub fn account_erased(tx: &Tx, e: &Event<AccountErased>, found: &Vec<Named>) -> TxResult<()> {
+    let person = &e.data.account_id;
+    let posts_prefix = doc_key(Kind::Posts, "");
+    for named in found {
+        if let Some(post) = named.key.strip_prefix(posts_prefix.as_slice()) {
+            forget_post(tx, e.id, &String::from_utf8_lossy(post))?;
+        }
+    }
+    erasure::apply(tx, person, found, |named, _| {
+        let kept = [Kind::Groups, Kind::Pages].map(|k| doc_key(k, ""));
+        if kept.iter().any(|k| named.key.starts_with(k)) {
+            Erase::Anonymize
+        } else {
+            Erase::Remove
+        }
+    })?;
+    for named in found {
+        if let Some(doc) = named.key.strip_prefix(b"d/") {
+            tx.put_raw(&[QUEUE.as_bytes(), e.id.as_bytes(), doc].concat(), &[])?;
+        }
+    }
+    Ok(())
 }
 
 fn post_doc(

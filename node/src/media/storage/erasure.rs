@@ -1,0 +1,71 @@
+//! Erasure: the person's media records go with every record naming them, their blobs'
+//! references and attachments too, and the blobs nobody else names are queued
+//! (`eb/<sha256>`) for deletion at once rather than after the sweep's grace period.
+
+use super::*;
+use crate::auth::events::AccountErased;
+use crate::platform::context::Event;
+use crate::platform::erasure::{self, Named};
+
+const ERASE_BLOBS: &str = "eb/";
+
+/// What erasing a person touches here: the records naming them, and the media records
+/// among them with the attachments that show each.
+pub struct Found {
+    named: Vec<Named>,
+    media: Vec<(Media, Vec<Vec<u8>>)>,
+}
+
+pub fn read_erased(store: &Store, e: &Event<AccountErased>) -> ApiResult<Found> {
+    let named = erasure::records_naming(store, &e.data.account_id)?;
+    let mut media = Vec::new();
+    for n in named.iter().filter(|n| n.prefix() == b"m/") {
+        let Some(m) = n
+            .value
+            .clone()
+            .and_then(|v| serde_json::from_value::<Media>(v).ok())
+        else {
+            continue;
+        };
+        let shown: Vec<Vec<u8>> = store
+            .scan_after(&key("pa/", &[&m.id]), None, usize::MAX)?
+            .into_iter()
+            .map(|(post, _)| [key("pa/", &[&m.id]), post].concat())
+            .collect();
+        media.push((m, shown));
+    }
+    Ok(Found { named, media })
+}
+
+pub fn account_erased(tx: &Tx, e: &Event<AccountErased>, found: &Found) -> TxResult<()> {
+    for (m, shown) in &found.media {
+        for k in shown {
+            tx.remove(k)?;
+        }
+        tx.remove(&key(attachments::RELEASE, &[&m.id]))?;
+        for sha256 in m.blobs() {
+            tx.remove(&blob_ref(sha256, &m.id))?;
+            tx.put_raw(&key(ERASE_BLOBS, &[sha256]), &[])?;
+        }
+    }
+    erasure::apply(tx, &e.data.account_id, &found.named, erasure::remove_all)
+}
+
+/// Blobs queued for deletion.
+pub fn blobs_to_erase(store: &Store) -> ApiResult<Vec<String>> {
+    Ok(store
+        .scan_after(ERASE_BLOBS.as_bytes(), None, usize::MAX)?
+        .into_iter()
+        .map(|(sha, _)| String::from_utf8_lossy(&sha).into_owned())
+        .collect())
+}
+
+pub fn watch_blobs_to_erase(store: &Store) -> sled::Subscriber {
+    store.data.watch_prefix(ERASE_BLOBS.as_bytes())
+}
+
+pub async fn blob_erased(store: &Store, sha256: &str) -> ApiResult<()> {
+    store
+        .write(|tx| tx.remove(&key(ERASE_BLOBS, &[sha256])).map(|_| ()))
+        .await
+}
