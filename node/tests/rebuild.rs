@@ -11,7 +11,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use agora_node::platform::context::Context;
 use common::*;
@@ -271,33 +270,7 @@ async fn rebuilt_projections_give_the_same_answers_live_and_stopped() {
     // Stopped: wipe every projection record, rebuild from the command line, restart.
     assert!(node.terminate().success());
     for context in REBUILT {
-        let projections = agora_node::bounded_context(context).projections();
-        let db = sled::open(node.data.join(context.name())).unwrap();
-        let tree = db.open_tree("data").unwrap();
-        for prefix in projections {
-            for k in tree.scan_prefix(prefix).keys() {
-                tree.remove(k.unwrap()).unwrap();
-            }
-        }
-        db.flush().unwrap();
-        drop((tree, db));
-        if context == Context::Search {
-            // The index goes too: it is refilled from the rebuilt documents at start.
-            std::fs::remove_dir_all(node.data.join("search-index")).unwrap();
-        }
-        let out = Command::new(env!("CARGO_BIN_EXE_agora-node"))
-            .args(["rebuild", "--context", context.name(), "--nats-url"])
-            .arg(nats.url())
-            .arg("--data-dir")
-            .arg(&node.data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = rebuild_stopped(&node.data, &nats, context);
         assert!(report["records"].as_u64().unwrap() > 0, "{report}");
     }
     node.restart();

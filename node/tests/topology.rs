@@ -161,6 +161,11 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
     c.with_token("forged").get("/users/me").await.problem(401);
     c.get("/nowhere").await.problem(404);
     c.get("/dev/mailbox").await.problem(404);
+    // Two contexts serve `/users/me` (users; auth its DELETE): a 405 names both.
+    let options = nina.send("OPTIONS", "/users/me", None).await;
+    assert_eq!(options.status, 405);
+    let allow = options.headers["allow"].to_str().unwrap();
+    assert!(allow.contains("GET") && allow.contains("DELETE"), "{allow}");
     let doc = reqwest::get(format!("{}/api/v1/openapi.json", gateway.base))
         .await
         .unwrap()

@@ -82,6 +82,33 @@ pub fn route(
     best.map(|(_, name)| name)
 }
 
+/// The methods a built-in context serves on exactly `path` through a pattern naming the
+/// method (`DELETE users/me`): a context answering 405 for the path does not know them.
+pub fn methods_declared_for(path: &str) -> Vec<&'static str> {
+    let Some(rest) = path.strip_prefix("/api/v1/") else {
+        return Vec::new();
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let mut methods = Vec::new();
+    for context in Context::ALL.map(crate::bounded_context) {
+        for declared in context.paths() {
+            let Some((method, pattern)) = declared.split_once(' ') else {
+                continue;
+            };
+            let parts: Vec<&str> = pattern.split('/').collect();
+            let whole = parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(p, s)| *p == "*" || p == s);
+            if whole {
+                methods.push(method);
+            }
+        }
+    }
+    methods
+}
+
 /// What the edge middleware needs.
 #[derive(Clone)]
 pub struct Edge {

@@ -8,10 +8,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{UPLOAD_PATH, context_for};
+use super::{UPLOAD_PATH, context_for, methods_declared_for};
 use crate::platform::error::ApiError;
 
 /// Base URL of each context, from `AGORA_UPSTREAM_<CONTEXT>`.
@@ -85,6 +85,26 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
+/// Adds `methods` to a 405's `Allow` (what other contexts serve on the same path).
+fn allow_also(headers: &mut HeaderMap, methods: &[&str]) {
+    if methods.is_empty() {
+        return;
+    }
+    let mut allowed: Vec<String> = headers
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').map(|m| m.trim().to_string()).collect())
+        .unwrap_or_default();
+    for m in methods {
+        if !allowed.iter().any(|a| a == m) {
+            allowed.push(m.to_string());
+        }
+    }
+    if let Ok(value) = axum::http::HeaderValue::from_str(&allowed.join(",")) {
+        headers.insert(header::ALLOW, value);
+    }
+}
+
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     for (name, value) in from {
         if !hop_by_hop(name) {
@@ -94,7 +114,8 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 }
 
 async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, ApiError> {
-    let path = req.uri().path();
+    let path = req.uri().path().to_owned();
+    let path = path.as_str();
     let Some(base) = context_for(req.method(), path).and_then(|c| s.upstreams.0.get(c)) else {
         return Err(ApiError::NotFound("no such route".into()));
     };
@@ -133,6 +154,9 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
     let mut response = Response::builder().status(upstream.status());
     if let Some(h) = response.headers_mut() {
         copy_headers(upstream.headers(), h);
+        if upstream.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+            allow_also(h, &methods_declared_for(path));
+        }
     }
     Ok(response
         .body(Body::from_stream(upstream.bytes_stream()))

@@ -518,6 +518,45 @@ pub async fn metric(node: &Node, name_and_labels: &str) -> u64 {
         .unwrap_or(0.0) as u64
 }
 
+/// With the node stopped: wipes every projection record of `context` (and the search
+/// index) under `data`, and rebuilds them from the stream with `agora-node rebuild`.
+/// Returns the command's report.
+#[track_caller]
+pub fn rebuild_stopped(
+    data: &Path,
+    nats: &Nats,
+    context: agora_node::platform::context::Context,
+) -> Value {
+    use agora_node::platform::context::Context;
+    let projections = agora_node::bounded_context(context).projections();
+    let db = sled::open(data.join(context.name())).unwrap();
+    let tree = db.open_tree("data").unwrap();
+    for prefix in projections {
+        for k in tree.scan_prefix(prefix).keys() {
+            tree.remove(k.unwrap()).unwrap();
+        }
+    }
+    db.flush().unwrap();
+    drop((tree, db));
+    if context == Context::Search {
+        // The index goes too: it is refilled from the rebuilt documents at start.
+        std::fs::remove_dir_all(data.join("search-index")).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_agora-node"))
+        .args(["rebuild", "--context", context.name(), "--nats-url"])
+        .arg(nats.url())
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Any `agora-node` process, started with `args` and `env`; its stderr lines are collected.
 pub struct Process {
     pub base: String,
