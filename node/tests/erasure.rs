@@ -175,6 +175,55 @@ async fn settled(node: &Node) {
     }
 }
 
+/// Asks for an export, waits until it is ready (and notified), downloads the archive and
+/// returns its files by name.
+async fn exported(c: &Client) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let started = c.post_empty("/users/me/export").await.expect(202);
+    assert_eq!(started["state"], "preparing");
+    c.post_empty("/users/me/export").await.problem(409);
+    let id = started["id"].as_str().unwrap().to_string();
+    let path = format!("/users/me/exports/{id}");
+    let start = std::time::Instant::now();
+    let ready = loop {
+        let r = c.get(&path).await.expect(200);
+        if r["state"] == "ready" || start.elapsed() > std::time::Duration::from_secs(20) {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    assert_eq!(ready["state"], "ready", "{ready}");
+    eventually("the owner is notified", async || {
+        c.get("/notifications").await.body["items"]
+            .as_array()
+            .is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|n| n["kind"] == "export_ready" && n["target"]["export_id"] == id.as_str())
+            })
+    })
+    .await;
+    let url = format!("{}{}", c.base, ready["archive_url"].as_str().unwrap());
+    let reply = c
+        .http
+        .get(url)
+        .bearer_auth(c.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.headers()["content-type"], "application/zip");
+    let bytes = reply.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut content).unwrap();
+        files.insert(f.name().unwrap().to_string(), content);
+    }
+    files
+}
+
 /// Every file under `dir`, recursively.
 fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -190,7 +239,7 @@ fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_erasure_no_store_and_no_file_holds_the_person() {
+async fn her_export_holds_everything_and_after_erasure_nothing_does() {
     let nats = Nats::start();
     let mut node = Node::start_with(&nats, &[("AGORA_ERASURE_GRACE_HOURS", "0")]);
     let anon = node.client();
@@ -289,6 +338,47 @@ async fn after_erasure_no_store_and_no_file_holds_the_person() {
     })
     .await;
 
+    // Her export holds all of it, and only she may fetch it.
+    let archive = exported(&zoe.1).await;
+    let needles_in_export = [
+        zoe.0.as_str(),
+        "zoeerasedx",
+        "zoeerasedx@example.org",
+        "Qwyrtzel",
+        "bio-of-zoe-xq",
+        "zoe-post-text-kv",
+        "zoe-comment-text-kv",
+        "a message bob keeps",
+    ];
+    let everything: String = archive
+        .values()
+        .map(|v| String::from_utf8_lossy(v))
+        .collect();
+    for needle in needles_in_export {
+        assert!(everything.contains(needle), "{needle} is not in the export");
+    }
+    assert!(
+        !everything.contains("$argon2"),
+        "no password hash in the export"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&archive["manifest.json"]).unwrap();
+    assert_eq!(manifest["missing"], json!([]), "{manifest}");
+    assert_eq!(
+        manifest["parts"].as_array().unwrap().len(),
+        Context::ALL.len()
+    );
+    assert!(
+        archive.contains_key(&format!("media/{media}.jpeg")),
+        "{:?}",
+        archive.keys()
+    );
+    let exports = zoe.1.get("/users/me/exports").await.expect(200);
+    let export_id = exports[0]["id"].as_str().unwrap().to_string();
+    bob.1
+        .get(&format!("/users/me/exports/{export_id}/archive"))
+        .await
+        .problem(404);
+
     zoe.1
         .send("DELETE", "/users/me", Some(json!({"password": PASSWORD})))
         .await
@@ -308,6 +398,22 @@ async fn after_erasure_no_store_and_no_file_holds_the_person() {
     eventually("search forgets her", async || {
         let found = bob.1.get("/search?q=Qwyrtzel&type=people").await;
         found.status == 200 && found.body["items"].as_array().is_some_and(|i| i.is_empty())
+    })
+    .await;
+    let nc = async_nats::connect(nats.url()).await.unwrap();
+    let exports = async_nats::jetstream::new(nc)
+        .get_object_store("dev-exports")
+        .await
+        .unwrap();
+    eventually("her export archive is deleted", async || {
+        use futures::StreamExt as _;
+        let mut list = exports.list().await.unwrap();
+        let mut left = false;
+        while let Some(info) = list.next().await {
+            let info = info.unwrap();
+            left |= info.name.starts_with(&export_id) && !info.deleted;
+        }
+        !left
     })
     .await;
     eventually("her files are deleted", async || {

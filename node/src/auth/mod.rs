@@ -105,6 +105,10 @@ impl BoundedContext for Auth {
             .on::<moderation::AccountReinstated>(storage::reinstate)
     }
 
+    fn export(&self) -> crate::platform::export::Exporter {
+        storage::export
+    }
+
     /// Suspensions are moderation's decisions.
     fn projections(&self) -> &'static [&'static str] {
         storage::PROJECTIONS

@@ -205,6 +205,10 @@ impl BoundedContext for MediaContext {
             )
     }
 
+    fn export(&self) -> crate::platform::export::Exporter {
+        storage::erasure::export
+    }
+
     fn projections(&self) -> &'static [&'static str] {
         storage::PROJECTIONS
     }

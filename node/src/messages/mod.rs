@@ -75,6 +75,10 @@ impl BoundedContext for Messages {
             .on::<moderation::ContentRestored>(storage::content_restored)
     }
 
+    fn export(&self) -> crate::platform::export::Exporter {
+        storage::export
+    }
+
     fn projections(&self) -> &'static [&'static str] {
         storage::PROJECTIONS
     }

@@ -685,6 +685,40 @@ pub async fn remove_member(store: &Store, actor: &str, conv: &str, user: &str) -
         .await
 }
 
+/// The person's part of an export: every record naming them, and every message of the
+/// conversations they are in (what they read there), except what a moderator removed.
+pub fn export(
+    store: &Store,
+    data_dir: &std::path::Path,
+    user: &str,
+) -> ApiResult<crate::platform::export::Part> {
+    let mut part = crate::platform::export::records_naming(store, data_dir, user)?;
+    let conversations: Vec<String> = part
+        .data
+        .get("c/")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("key")?.as_str().map(str::to_string))
+        .collect();
+    let mut messages = serde_json::Map::new();
+    for conv in conversations {
+        let mut kept = Vec::new();
+        for (_, v) in store.scan_after(&key("m/", &[&conv]), None, usize::MAX)? {
+            let m: serde_json::Value = crate::platform::storage::from_json(&v)?;
+            let id = m.get("id").and_then(|i| i.as_str()).unwrap_or_default();
+            if !store.contains(&key("rm/", &[id]))? {
+                kept.push(m);
+            }
+        }
+        messages.insert(conv, kept.into());
+    }
+    if let Some(kinds) = part.data.as_object_mut() {
+        kinds.insert("conversation_messages".into(), messages.into());
+    }
+    Ok(part)
+}
+
 /// Erasure: what the person sent stays in the others' conversations, from an erased
 /// account (as Signal and WhatsApp keep it on the recipients' side), and they leave every
 /// conversation; everything keyed by them (their lists, unread counts, preferences, the

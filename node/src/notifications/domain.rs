@@ -39,10 +39,12 @@ pub enum Kind {
     Message,
     /// A moderator acted on your content or account (`moderation` says what and why).
     Moderation,
+    /// The export you asked for is ready to download (`target.export_id`).
+    ExportReady,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::FriendRequest,
         Kind::FriendAccepted,
         Kind::Comment,
@@ -54,6 +56,7 @@ impl Kind {
         Kind::GroupRequest,
         Kind::Message,
         Kind::Moderation,
+        Kind::ExportReady,
     ];
 
     /// Kinds that gather every actor on one notification per target.
@@ -73,6 +76,8 @@ pub struct Target {
     pub group_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_id: Option<String>,
 }
 
 /// What a moderator did, as the affected user is told.

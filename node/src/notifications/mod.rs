@@ -96,6 +96,7 @@ impl BoundedContext for Notifications {
             .on::<messages::MemberLeft>(storage::member_left)
             .on::<messages::MessageSent>(storage::message_sent)
             .on::<messages::ConversationRead>(storage::conversation_read)
+            .on::<crate::users::events::ExportReady>(storage::export_ready)
             .on::<moderation::ContentRemoved>(storage::content_removed)
             .on::<moderation::ContentRestored>(storage::content_restored)
             .on::<moderation::UserWarned>(storage::user_warned)

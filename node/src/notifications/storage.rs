@@ -18,8 +18,10 @@ use crate::platform::storage::{Store, Tx, TxResult, key};
 use crate::posts::events::{self as posts, Audience};
 use crate::users::events as users;
 
+mod exports;
 mod moderation;
 
+pub use exports::export_ready;
 pub use moderation::{
     account_reinstated, account_suspended, content_removed, content_restored, user_warned,
 };
@@ -290,6 +292,7 @@ pub fn add_post(tx: &Tx, e: &Event<posts::PostCreated>) -> TxResult<()> {
         comment_id: None,
         group_id: None,
         conversation_id: None,
+        export_id: None,
     };
     for user in &d.mentions {
         let about = about.clone();
@@ -303,6 +306,7 @@ pub fn add_post(tx: &Tx, e: &Event<posts::PostCreated>) -> TxResult<()> {
             comment_id: None,
             group_id: None,
             conversation_id: None,
+            export_id: None,
         };
         notify(
             tx,
@@ -344,6 +348,7 @@ pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
             comment_id: Some(parent.clone()),
             group_id: None,
             conversation_id: None,
+            export_id: None,
         };
         notify(
             tx,
@@ -362,6 +367,7 @@ pub fn comment_added(tx: &Tx, e: &Event<posts::CommentAdded>) -> TxResult<()> {
             comment_id: None,
             group_id: None,
             conversation_id: None,
+            export_id: None,
         };
         notify(
             tx,
@@ -396,6 +402,7 @@ pub fn reaction_set(tx: &Tx, e: &Event<posts::ReactionSet>) -> TxResult<()> {
         comment_id: (!on_post).then(|| d.target_id.clone()),
         group_id: None,
         conversation_id: None,
+        export_id: None,
     };
     notify(tx, e.id, at(e), &author, Kind::Reaction, &d.user_id, target)
 }

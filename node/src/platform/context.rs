@@ -102,6 +102,12 @@ pub trait BoundedContext: Send + Sync {
     /// wins, then one naming the method.
     fn paths(&self) -> &'static [&'static str];
 
+    /// How it builds its part of a person's export (GDPR): by default every record of its
+    /// store that names the person ([`super::export::records_naming`]).
+    fn export(&self) -> super::export::Exporter {
+        super::export::records_naming
+    }
+
     /// The OpenAPI part of its routes.
     fn openapi(&self) -> utoipa::openapi::OpenApi;
 

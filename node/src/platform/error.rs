@@ -59,6 +59,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Something that existed and is gone for good (an expired export).
+    #[error("{0}")]
+    Gone(String),
     /// An upload that would take its owner's stored bytes over their quota.
     #[error("storage quota exceeded: {used} of {quota} bytes used")]
     QuotaExceeded { used: u64, quota: u64 },
@@ -124,6 +127,7 @@ impl ApiError {
             }
             ApiError::NotFound(_) => ("not-found", "Not found", S::NOT_FOUND),
             ApiError::Conflict(_) => ("conflict", "Conflict", S::CONFLICT),
+            ApiError::Gone(_) => ("gone", "Gone", S::GONE),
             ApiError::QuotaExceeded { .. } => {
                 ("quota-exceeded", "Storage quota exceeded", S::FORBIDDEN)
             }

@@ -22,6 +22,7 @@ pub mod context;
 pub mod envelope;
 pub mod erasure;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod keywords;
 pub mod mail;
@@ -173,6 +174,14 @@ impl Platform {
                 self.shutdown.clone(),
             ));
         }
+        tokio::spawn(export::run_worker(
+            name,
+            store.clone(),
+            self.data_dir.clone(),
+            self.bus.clone(),
+            context.export(),
+            self.shutdown.clone(),
+        ));
         self.running
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

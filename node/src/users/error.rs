@@ -32,6 +32,14 @@ pub enum Error {
     AlreadyFriends,
     #[error("you already sent a friend request to this user")]
     AlreadyAsked,
+    #[error("an export is already being prepared; wait until it is ready")]
+    ExportInProgress,
+    #[error("no such export")]
+    ExportNotFound,
+    #[error("this export is not ready yet")]
+    ExportNotReady,
+    #[error("this export has expired; ask for a new one")]
+    ExportExpired,
     #[error("{}", crate::platform::error::describe(.0))]
     Invalid(Vec<FieldError>),
 }
@@ -42,7 +50,9 @@ impl From<Error> for ApiError {
         match e {
             Invalid(errors) => errors.into(),
             UserNotFound | UsernameNotFound | ProfileNotYet | NoRequestTo | NoRequestFrom
-            | NotFriends | NotBlocked => ApiError::NotFound(e.to_string()),
+            | NotFriends | NotBlocked | ExportNotFound => ApiError::NotFound(e.to_string()),
+            ExportInProgress | ExportNotReady => ApiError::Conflict(e.to_string()),
+            ExportExpired => ApiError::Gone(e.to_string()),
             FriendsOfFriendsOnly | NoRequestsAccepted => ApiError::Forbidden(e.to_string()),
             BefriendYourself | BlockYourself => ApiError::BadRequest(e.to_string()),
             AlreadyFriends | AlreadyAsked => ApiError::Conflict(e.to_string()),

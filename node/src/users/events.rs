@@ -76,3 +76,18 @@ impl DomainEvent for UserUnblocked {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "UserUnblocked";
 }
+
+/// Asked for by a person (`POST /users/me/export`); every context writes its part.
+pub use crate::platform::export::ExportRequested;
+
+/// An export's archive is ready to download, until `expires_at`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExportReady {
+    pub export_id: String,
+    pub user_id: String,
+    pub expires_at: i64,
+}
+impl DomainEvent for ExportReady {
+    const CONTEXT: &'static str = CONTEXT;
+    const TYPE: &'static str = "ExportReady";
+}

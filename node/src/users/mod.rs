@@ -1,13 +1,15 @@
 //! # users
 //!
-//! Owns profiles, privacy settings, friend requests, friendships and blocks.
+//! Owns profiles, privacy settings, friend requests, friendships and blocks; and the
+//! exports people ask for (assembled in [`archive`] from every context's part).
 //!
 //! Publishes: `FriendRequestSent`, `ProfileUpdated`, `FriendshipCreated`, `FriendshipEnded`, `UserBlocked`,
-//! `UserUnblocked` ([`events`]).
+//! `UserUnblocked`, `ExportRequested`, `ExportReady` ([`events`]).
 //! Consumes: `auth.UsernameChanged` (renames the profile; the old name keeps finding it
 //! until another account takes it), `auth.AccountRegistered` (creates the profile; a profile is never created
 //! by a call).
 
+pub mod archive;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -43,12 +45,29 @@ impl BoundedContext for Users {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
-            .on_erasure::<crate::auth::events::AccountErased>(crate::platform::erasure::remove_all)
+            .on_read::<crate::auth::events::AccountErased, _>(
+                crate::platform::erasure::read,
+                storage::exports::account_erased,
+            )
             .on::<AccountRegistered>(storage::create_profile)
             .on::<UsernameChanged>(storage::rename)
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
-        Ok(http::routes(platform.state(store)))
+        let assembler = std::sync::Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(archive::assemble_exports(
+            store.clone(),
+            platform.bus.clone(),
+            platform.data_dir.join("users-exports"),
+            assembler.clone(),
+            platform.shutdown.clone(),
+        ));
+        let exports = http::exports::ExportsState {
+            store: store.clone(),
+            verifier: platform.verifier.clone(),
+            bus: platform.bus.clone(),
+            assembler,
+        };
+        Ok(http::routes(platform.state(store)).merge(http::export_routes(exports)))
     }
 }

@@ -1,7 +1,10 @@
 //! The only code of users that touches sled. One key space, a prefix per record kind:
 //! `p/` profiles, `n/` usernames, `f/<a><b>` friendships (both directions),
 //! `ri/<to><from>` incoming and `ro/<from><to>` outgoing friend requests,
-//! `b/<blocker><blocked>` blocks. Ids are fixed-width ULIDs, so prefix scans are exact.
+//! `b/<blocker><blocked>` blocks; [`exports`]: `ex/` and `xp/`. Ids are fixed-width ULIDs,
+//! so prefix scans are exact.
+
+pub mod exports;
 
 use serde::{Deserialize, Serialize};
 

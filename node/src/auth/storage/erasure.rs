@@ -101,6 +101,38 @@ fn policy(named: &Named, account_id: &str) -> Erase {
     }
 }
 
+/// The person's part of an export: their account (without the password hash, the TOTP
+/// secret or recovery codes), sessions and devices, invitations, a pending deletion.
+/// Records kept by token hash (refresh tokens, one-time tokens) are left out: a hash is
+/// nobody's data and no use to anyone.
+pub fn export(
+    store: &Store,
+    data_dir: &std::path::Path,
+    user: &str,
+) -> ApiResult<crate::platform::export::Part> {
+    const SECRETS: [&str; 3] = ["password_hash", "mfa", "mfa_pending"];
+    const BY_HASH: [&str; 7] = ["r/", "v/", "c/", "pr/", "ec/", "er/", "ih/"];
+    let mut part = crate::platform::export::records_naming(store, data_dir, user)?;
+    if let Some(kinds) = part.data.as_object_mut() {
+        kinds.retain(|kind, _| !BY_HASH.contains(&kind.as_str()));
+        for record in kinds
+            .values_mut()
+            .flat_map(|v| v.as_array_mut().into_iter().flatten())
+        {
+            if let Some(value) = record.get_mut("value").and_then(|v| v.as_object_mut()) {
+                let mfa = value.get("mfa").is_some_and(|m| !m.is_null());
+                for secret in SECRETS {
+                    value.remove(secret);
+                }
+                if value.contains_key("username") {
+                    value.insert("mfa_enabled".into(), mfa.into());
+                }
+            }
+        }
+    }
+    Ok(part)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::account;

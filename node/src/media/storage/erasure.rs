@@ -1,4 +1,4 @@
-//! Erasure: the person's media records go with every record naming them, their blobs'
+//! Erasure and export. Erasure: the person's media records go with every record naming them, their blobs'
 //! references and attachments too, and the blobs nobody else names are queued
 //! (`eb/<sha256>`) for deletion at once rather than after the sweep's grace period.
 
@@ -68,4 +68,33 @@ pub async fn blob_erased(store: &Store, sha256: &str) -> ApiResult<()> {
     store
         .write(|tx| tx.remove(&key(ERASE_BLOBS, &[sha256])).map(|_| ()))
         .await
+}
+
+/// The person's part of an export: every record naming them, and the files they uploaded
+/// (as stored: re-encoded images without metadata, videos as sent), as `<media>.<ext>`.
+pub fn export(
+    store: &Store,
+    data_dir: &std::path::Path,
+    user: &str,
+) -> ApiResult<crate::platform::export::Part> {
+    let mut part = crate::platform::export::records_naming(store, data_dir, user)?;
+    let files = blobs::Blobs::open(data_dir).map_err(crate::platform::error::ApiError::internal)?;
+    for (id, _) in store.scan_after(&key("o/", &[user]), None, usize::MAX)? {
+        let id = String::from_utf8_lossy(&id).into_owned();
+        let Some(m) = media(store, &id)? else {
+            continue;
+        };
+        let ext = m
+            .main
+            .format
+            .content_type()
+            .rsplit('/')
+            .next()
+            .unwrap_or("bin");
+        part.files.push(crate::platform::export::PartFile {
+            name: format!("{}.{ext}", m.id),
+            path: files.path(&m.main.sha256),
+        });
+    }
+    Ok(part)
 }

@@ -1,7 +1,8 @@
 //! The HTTP API of users, by resource: [`profiles`] (profiles, privacy, finding a user) and
-//! [`friends`] (friend requests, friends, blocks). Two users of whom one blocked the other
+//! [`friends`] (friend requests, friends, blocks), [`exports`] (a person's copy of their data). Two users of whom one blocked the other
 //! are 404 to each other.
 
+pub mod exports;
 mod friends;
 mod profiles;
 
@@ -60,6 +61,19 @@ pub fn routes(state: UsersState) -> Router {
         .route(
             "/api/v1/friend-requests/{id}/decline",
             post(friends::decline_request),
+        )
+        .with_state(state)
+}
+
+/// The export routes (their own state: they reach the object store).
+pub fn export_routes(state: exports::ExportsState) -> Router {
+    Router::new()
+        .route("/api/v1/users/me/export", post(exports::request_export))
+        .route("/api/v1/users/me/exports", get(exports::list_exports))
+        .route("/api/v1/users/me/exports/{id}", get(exports::get_export))
+        .route(
+            "/api/v1/users/me/exports/{id}/archive",
+            get(exports::download_archive),
         )
         .with_state(state)
 }
@@ -197,6 +211,10 @@ pub(super) fn page_of(
     friends::unfriend,
     friends::mutual_friends,
     friends::block_user,
-    friends::unblock_user
+    friends::unblock_user,
+    exports::request_export,
+    exports::list_exports,
+    exports::get_export,
+    exports::download_archive
 ))]
 pub struct UsersApi;
