@@ -456,6 +456,15 @@ pub struct AuthPolicy {
     /// logged without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp_secret: Option<String>,
+    /// Days between an account's deletion (`DELETE /users/me`) and its erasure, during
+    /// which logging in cancels it (0: erased at once).
+    #[serde(default = "default_erasure_grace_days")]
+    #[x_kube(validation = Rule::new("self >= 0 && self <= 365").message("erasureGraceDays must be 0 to 365"))]
+    pub erasure_grace_days: i32,
+}
+
+fn default_erasure_grace_days() -> i32 {
+    30
 }
 
 fn default_access_ttl() -> i32 {
@@ -475,6 +484,7 @@ impl Default for AuthPolicy {
             mfa: MfaPolicy::Optional,
             admin_emails: Vec::new(),
             smtp_secret: None,
+            erasure_grace_days: default_erasure_grace_days(),
         }
     }
 }

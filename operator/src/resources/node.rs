@@ -146,6 +146,10 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         if !auth.admin_emails.is_empty() {
             vars.push(env("AGORA_ADMIN_EMAILS", auth.admin_emails.join(",")));
         }
+        vars.push(env(
+            "AGORA_ERASURE_GRACE_HOURS",
+            (i64::from(auth.erasure_grace_days.max(0)) * 24).to_string(),
+        ));
         if let Some(smtp) = &auth.smtp_secret {
             vars.push(env_from_secret("AGORA_SMTP_URL", smtp, "url", false));
             vars.push(env_from_secret("AGORA_MAIL_FROM", smtp, "from", true));
