@@ -10,6 +10,7 @@
     reason = "a load generator: a panic is a failed run, reported as such"
 )]
 
+mod privacy;
 mod social;
 mod stream;
 
@@ -53,6 +54,8 @@ enum Command {
     /// The push channel: idle WebSocket connections (memory per connection), then message
     /// delivery from a sender's request to the recipient's socket.
     Stream(stream::StreamArgs),
+    /// GDPR: export and erasure of a person with many posts and files.
+    Privacy(privacy::PrivacyArgs),
     /// A burst of logins, while a probe measures `GET /users/me` latency beside it.
     Logins {
         #[arg(long, default_value_t = 16)]
@@ -321,5 +324,6 @@ async fn main() -> anyhow::Result<()> {
         } => logins(&cli.addr, concurrency, seconds).await,
         Command::Social(args) => social::run(&cli.addr, args).await,
         Command::Stream(args) => stream::run(&cli.addr, args).await,
+        Command::Privacy(args) => privacy::run(&cli.addr, args).await,
     }
 }

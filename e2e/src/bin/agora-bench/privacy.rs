@@ -1,0 +1,193 @@
+//! `agora-bench privacy`: how long a GDPR export and an erasure take for a person with a
+//! lot of data. One user composes `--posts` posts and uploads `--media-mib` MiB of video
+//! (stored as is, so the figure is the platform's, not a transcoder's), some attached to
+//! posts; then the export is timed from the request to the archive being ready, and the
+//! download; then, on a platform started with `AGORA_ERASURE_GRACE_HOURS=0` (and raised
+//! rate limits), the erasure from `DELETE /users/me` until a second user no longer sees the
+//! profile and the newest post.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use serde_json::{Value, json};
+
+use super::{Conn, PASSWORD, login, new_user};
+
+#[derive(clap::Args)]
+pub struct PrivacyArgs {
+    /// Posts the person composes.
+    #[arg(long, default_value_t = 1_000)]
+    posts: usize,
+    /// MiB of media the person uploads, in files of `--file-mib`.
+    #[arg(long, default_value_t = 100)]
+    media_mib: usize,
+    /// Size of each uploaded file, in MiB (at most the platform's upload limit).
+    #[arg(long, default_value_t = 5)]
+    file_mib: usize,
+    /// Skip the erasure (a platform with a grace period).
+    #[arg(long)]
+    no_erasure: bool,
+}
+
+/// An MP4 as far as sniffing goes: an `ftyp` box, then `len` bytes.
+fn mp4(len: usize, seed: usize) -> Vec<u8> {
+    let mut out = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
+    out.extend((0..len).map(|i| ((i * 31 + seed * 7) % 251) as u8));
+    out
+}
+
+async fn upload(conn: &mut Conn, token: &str, body: Vec<u8>) -> anyhow::Result<String> {
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/media")
+        .header("host", &conn.addr)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "video/mp4")
+        .body(Full::new(Bytes::from(body)))?;
+    conn.send.ready().await?;
+    let resp = conn.send.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    if status != 201 {
+        bail!("upload: {status} {}", String::from_utf8_lossy(&bytes));
+    }
+    let v: Value = serde_json::from_slice(&bytes)?;
+    Ok(v["id"].as_str().context("no media id")?.to_string())
+}
+
+pub async fn run(addr: &str, args: PrivacyArgs) -> anyhow::Result<()> {
+    let mut conn = Conn::open(addr).await?;
+    let name = new_user(&mut conn).await?;
+    let token = login(&mut conn, &name).await?;
+    let me = conn
+        .json("GET", "/api/v1/auth/me", Some(&token), None)
+        .await?;
+    let id = me["id"].as_str().context("no id")?.to_string();
+
+    let seeding = Instant::now();
+    let files = args.media_mib / args.file_mib.max(1);
+    let mut media = Vec::new();
+    for i in 0..files {
+        media.push(upload(&mut conn, &token, mp4(args.file_mib << 20, i)).await?);
+    }
+    let mut newest = String::new();
+    for i in 0..args.posts {
+        let mut body = json!({"text": format!("post {i} of the privacy benchmark #bench"), "visibility": "public"});
+        if let Some(m) = media.get(i) {
+            body["media_ids"] = json!([m]);
+        }
+        let post = loop {
+            let (status, bytes) = conn
+                .call("POST", "/api/v1/posts", Some(&token), Some(body.clone()))
+                .await?;
+            match status {
+                201 => break serde_json::from_slice::<Value>(&bytes)?,
+                // The posts context learns of an upload by event, moments later.
+                422 | 429 => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ => bail!("compose: {status} {}", String::from_utf8_lossy(&bytes)),
+            }
+        };
+        newest = post["id"].as_str().unwrap_or_default().to_string();
+    }
+    println!(
+        "seeded: {} posts, {} files of {} MiB ({} MiB) in {:.1} s",
+        args.posts,
+        files,
+        args.file_mib,
+        files * args.file_mib,
+        seeding.elapsed().as_secs_f64()
+    );
+
+    let asked = Instant::now();
+    let export = conn
+        .json("POST", "/api/v1/users/me/export", Some(&token), None)
+        .await?;
+    let export_id = export["id"].as_str().context("no export id")?.to_string();
+    let ready = loop {
+        let e = conn
+            .json(
+                "GET",
+                &format!("/api/v1/users/me/exports/{export_id}"),
+                Some(&token),
+                None,
+            )
+            .await?;
+        if e["state"] == "ready" {
+            break e;
+        }
+        if asked.elapsed() > Duration::from_secs(900) {
+            bail!("the export was not ready within 15 minutes: {e}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let prepared = asked.elapsed();
+    let download = Instant::now();
+    let url = ready["archive_url"].as_str().context("no archive url")?;
+    let (status, bytes) = conn.call("GET", url, Some(&token), None).await?;
+    if status != 200 {
+        bail!("download: {status}");
+    }
+    println!(
+        "export: ready in {:.2} s; archive {:.1} MiB, downloaded in {:.2} s",
+        prepared.as_secs_f64(),
+        bytes.len() as f64 / (1 << 20) as f64,
+        download.elapsed().as_secs_f64()
+    );
+    if args.no_erasure {
+        return Ok(());
+    }
+
+    let mut other = Conn::open(addr).await?;
+    let witness = new_user(&mut other).await?;
+    let witness = login(&mut other, &witness).await?;
+    let erasing = Instant::now();
+    let (status, bytes) = conn
+        .call(
+            "DELETE",
+            "/api/v1/users/me",
+            Some(&token),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await?;
+    if status != 202 {
+        bail!("delete: {status} {}", String::from_utf8_lossy(&bytes));
+    }
+    let mut profile_gone = None;
+    let mut post_gone = None;
+    while profile_gone.is_none() || post_gone.is_none() {
+        if erasing.elapsed() > Duration::from_secs(900) {
+            bail!("not erased within 15 minutes (is AGORA_ERASURE_GRACE_HOURS=0?)");
+        }
+        if profile_gone.is_none() {
+            let (s, _) = other
+                .call("GET", &format!("/api/v1/users/{id}"), Some(&witness), None)
+                .await?;
+            if s == 404 {
+                profile_gone = Some(erasing.elapsed());
+            }
+        }
+        if post_gone.is_none() {
+            let (s, _) = other
+                .call(
+                    "GET",
+                    &format!("/api/v1/posts/{newest}"),
+                    Some(&witness),
+                    None,
+                )
+                .await?;
+            if s == 404 {
+                post_gone = Some(erasing.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "erasure: profile gone after {:.2} s, newest post gone after {:.2} s",
+        profile_gone.unwrap_or_default().as_secs_f64(),
+        post_gone.unwrap_or_default().as_secs_f64()
+    );
+    Ok(())
+}
