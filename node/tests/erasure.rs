@@ -224,6 +224,20 @@ async fn exported(c: &Client) -> std::collections::BTreeMap<String, Vec<u8>> {
     files
 }
 
+/// Every message payload of the platform's stream, as text.
+async fn stream_text(js: &async_nats::jetstream::Context) -> String {
+    let stream = js.get_stream("AGORA_DEV").await.unwrap();
+    let last = stream.get_info().await.unwrap().state.last_sequence;
+    let mut text = String::new();
+    for seq in 1..=last {
+        if let Ok(m) = stream.get_raw_message(seq).await {
+            text.push_str(&String::from_utf8_lossy(&m.payload));
+        }
+    }
+    assert!(text.contains("ProfileUpdated"), "the stream was read");
+    text
+}
+
 /// Every file under `dir`, recursively.
 fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -401,10 +415,27 @@ async fn her_export_holds_everything_and_after_erasure_nothing_does() {
     })
     .await;
     let nc = async_nats::connect(nats.url()).await.unwrap();
-    let exports = async_nats::jetstream::new(nc)
-        .get_object_store("dev-exports")
-        .await
-        .unwrap();
+    let js = async_nats::jetstream::new(nc);
+    let exports = js.get_object_store("dev-exports").await.unwrap();
+    // The stream never held her words in the clear, and now her key is gone.
+    let keys = js.get_key_value("dev-keys").await.unwrap();
+    eventually("her key is shredded", async || {
+        keys.get(&zoe.0).await.unwrap().is_none()
+    })
+    .await;
+    let on_stream = stream_text(&js).await;
+    for needle in [
+        "zoeerasedx",
+        "Qwyrtzel",
+        "bio-of-zoe-xq",
+        "zoe-post-text-kv",
+        "zoetag",
+    ] {
+        assert!(
+            !on_stream.contains(needle),
+            "{needle} is readable on the stream"
+        );
+    }
     eventually("her export archive is deleted", async || {
         use futures::StreamExt as _;
         let mut list = exports.list().await.unwrap();

@@ -16,6 +16,8 @@ pub struct UsernameChanged {
 impl DomainEvent for UsernameChanged {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "UsernameChanged";
+    const PERSONAL: &'static [&'static str] = &["username", "previous"];
+    const SUBJECT: &'static str = "account_id";
 }
 
 /// Sessions that ended; every process follows these (see `platform::revocation`).
@@ -35,6 +37,8 @@ pub struct AccountRegistered {
 impl DomainEvent for AccountRegistered {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "AccountRegistered";
+    const PERSONAL: &'static [&'static str] = &["username"];
+    const SUBJECT: &'static str = "account_id";
 }
 
 /// The owner proved they read the mail sent to the account's address.

@@ -45,6 +45,8 @@ pub struct AuthState {
     pub limits: Arc<limits::Limits>,
     /// Wakes the erasure sweeper (a deletion was asked for).
     pub erasures: Arc<tokio::sync::Notify>,
+    /// The keys sealing personal fields on the stream: erasure shreds the person's.
+    pub keys: Arc<crate::platform::keyring::Keyring>,
 }
 
 impl FromRef<AuthState> for Arc<TokenVerifier> {
@@ -135,6 +137,7 @@ impl BoundedContext for Auth {
             settings,
             platform: platform.name.clone(),
             erasures: Arc::default(),
+            keys: platform.bus.keys.clone(),
         };
         tokio::spawn(expire_unverified(
             state.store.clone(),
@@ -215,10 +218,27 @@ async fn erase_due(s: AuthState, mut shutdown: tokio::sync::watch::Receiver<bool
             }
             Err(e) => tracing::warn!(error = ?e, "reading the deletion queue failed"),
         }
+        shred_erased(&s).await;
         tokio::select! {
             _ = s.erasures.notified() => {}
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
             _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Destroys the keys of erased people (queued by the erasure's own transaction, so a crash
+/// in between loses none), so what the stream holds of them cannot be read again.
+async fn shred_erased(s: &AuthState) {
+    for account in storage::to_shred(&s.store).unwrap_or_default() {
+        let shredded = match s.keys.shred(&account).await {
+            Ok(()) => storage::shredded(&s.store, &account)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = shredded {
+            tracing::warn!(account = %account, error = %e, "shredding the key failed; retried");
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct MediaUploaded {
 impl DomainEvent for MediaUploaded {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "MediaUploaded";
+    const PERSONAL: &'static [&'static str] = &["alt"];
+    const SUBJECT: &'static str = "owner_id";
 }
 
 /// The owner changed the alt text.
@@ -50,6 +52,8 @@ pub struct MediaDescribed {
 impl DomainEvent for MediaDescribed {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "MediaDescribed";
+    const PERSONAL: &'static [&'static str] = &["alt"];
+    const SUBJECT: &'static str = "owner_id";
 }
 
 /// The media is gone: its bytes are released (removed after a grace period when no other

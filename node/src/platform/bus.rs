@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::context::{Applied, Subscriptions};
 use super::envelope::Envelope;
+use super::keyring::Keyring;
 use super::storage::{Store, from_json};
 use super::telemetry::{ContextLabel, Metrics};
 
@@ -60,6 +61,8 @@ pub struct Bus {
     pub client: async_nats::Client,
     pub js: jetstream::Context,
     pub settings: StreamSettings,
+    /// The keys that seal personal fields on the stream.
+    pub keys: Arc<Keyring>,
 }
 
 impl Bus {
@@ -79,10 +82,16 @@ impl Bus {
         let client = options.connect(url).await?;
         let mut js = jetstream::new(client.clone());
         js.set_timeout(Duration::from_secs(5));
+        let keys = Arc::new(Keyring::new(
+            js.clone(),
+            &settings.prefix,
+            settings.replicas,
+        ));
         Ok(Bus {
             client,
             js,
             settings,
+            keys,
         })
     }
 
@@ -167,9 +176,16 @@ async fn publish_batch(store: &Store, bus: &Bus) -> anyhow::Result<usize> {
     let mut pending = Vec::new();
     for item in store.outbox.iter().take(256) {
         let (key, value) = item?;
-        let envelope: Envelope = from_json(&value)?;
+        let mut envelope: Envelope = from_json(&value)?;
+        let payload = match envelope.personal.as_ref().map(|p| p.subject.clone()) {
+            Some(subject) => {
+                envelope.seal(bus.keys.for_sealing(&subject).await?.as_ref());
+                serde_json::to_vec(&envelope)?.into()
+            }
+            None => value.to_vec().into(),
+        };
         let message = jetstream::message::PublishMessage::build()
-            .payload(value.to_vec().into())
+            .payload(payload)
             .message_id(&envelope.id);
         let ack = bus
             .js
@@ -255,9 +271,11 @@ async fn consume(
         if info.delivered > 1 {
             metrics.redeliveries.get_or_create(&label).inc();
         }
+        let opened =
+            open_message(&bus.keys, spec.context, &message.subject, &message.payload).await?;
         let outcome = {
             let _gate = store.apply_gate.lock().await;
-            let outcome = apply_message(spec, store, &message.subject, &message.payload, seq)?;
+            let outcome = apply_message(spec, store, opened, seq)?;
             if outcome == Applied::Applied {
                 store.durable().await?;
                 // A handler may have emitted (users publishes the profiles it creates).
@@ -288,19 +306,48 @@ async fn consume(
 pub(crate) fn apply_message(
     spec: &ConsumerSpec,
     store: &Store,
-    subject: &str,
-    payload: &[u8],
+    envelope: Option<Envelope>,
     seq: u64,
 ) -> anyhow::Result<Applied> {
-    match serde_json::from_slice::<Envelope>(payload) {
-        Ok(envelope) => spec
+    match envelope {
+        Some(envelope) => spec
             .subscriptions
             .apply(store, &envelope, seq)
             .map_err(|e| anyhow::anyhow!("applying {}: {e}", envelope.kind)),
+        None => Ok(Applied::Ignored),
+    }
+}
+
+/// Decodes a consumed message and opens its sealed personal fields. `None` when it is not
+/// to be applied: undecodable (logged), or about a person who was erased (their key is
+/// gone: the event can only say what erasure removed).
+pub(crate) async fn open_message(
+    keys: &Keyring,
+    context: &str,
+    subject: &str,
+    payload: &[u8],
+) -> anyhow::Result<Option<Envelope>> {
+    let mut envelope = match serde_json::from_slice::<Envelope>(payload) {
+        Ok(envelope) => envelope,
         Err(e) => {
-            tracing::warn!(context = spec.context, %subject, error = %e, "undecodable event acknowledged");
-            Ok(Applied::Ignored)
+            tracing::warn!(context, %subject, error = %e, "undecodable event acknowledged");
+            return Ok(None);
         }
+    };
+    let Some(person) = envelope
+        .personal
+        .as_ref()
+        .filter(|p| p.sealed)
+        .map(|p| p.subject.clone())
+    else {
+        return Ok(Some(envelope));
+    };
+    let key = keys.for_opening(&person).await?;
+    if envelope.open(key.as_ref()) {
+        Ok(Some(envelope))
+    } else {
+        tracing::debug!(context, %subject, "event about an erased person skipped");
+        Ok(None)
     }
 }
 

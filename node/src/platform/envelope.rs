@@ -19,6 +19,19 @@ pub struct Envelope {
     pub actor: String,
     pub aggregate_id: String,
     pub data: serde_json::Value,
+    /// Which fields of `data` are personal, whose, and whether they are sealed (on the
+    /// stream they are; see [`super::keyring`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<Personal>,
+}
+
+/// The personal fields of an event's `data` and the person they are about.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Personal {
+    pub subject: String,
+    pub fields: Vec<String>,
+    #[serde(default)]
+    pub sealed: bool,
 }
 
 /// A payload type with a fixed publisher, name and version.
@@ -31,6 +44,11 @@ pub trait DomainEvent: Serialize {
     const CONTEXT: &'static str;
     const TYPE: &'static str;
     const VERSION: u32 = 1;
+    /// The fields of `data` that hold personal data (sealed on the stream with the key of
+    /// the person `SUBJECT` names, so that erasing them shreds these fields everywhere).
+    const PERSONAL: &'static [&'static str] = &[];
+    /// The field of `data` holding the id of the person the `PERSONAL` fields are about.
+    const SUBJECT: &'static str = "";
 
     /// The `data` of an older `version` in the current shape; `None` when that version
     /// cannot be read (the event is then acknowledged and logged, never applied).
@@ -46,6 +64,16 @@ impl Envelope {
         reason = "events are plain structs with string keys"
     )]
     pub fn new<E: DomainEvent>(actor: &str, aggregate_id: &str, event: &E) -> Self {
+        let data = serde_json::to_value(event).expect("events serialize");
+        let personal = data
+            .get(E::SUBJECT)
+            .and_then(|s| s.as_str())
+            .filter(|_| !E::PERSONAL.is_empty())
+            .map(|subject| Personal {
+                subject: subject.to_string(),
+                fields: E::PERSONAL.iter().map(|f| f.to_string()).collect(),
+                sealed: false,
+            });
         Envelope {
             id: crate::platform::new_id(),
             kind: E::TYPE.to_string(),
@@ -54,8 +82,57 @@ impl Envelope {
             occurred_at: OffsetDateTime::now_utc(),
             actor: actor.to_string(),
             aggregate_id: aggregate_id.to_string(),
-            data: serde_json::to_value(event).expect("events serialize"),
+            data,
+            personal,
         }
+    }
+
+    /// Seals the personal fields with the subject's key (`None`: the subject is erased,
+    /// and the fields are left out). Each sealed value is bound to this event and field.
+    pub fn seal(&mut self, key: Option<&super::keyring::Key>) {
+        let Some(personal) = self.personal.as_mut().filter(|p| !p.sealed) else {
+            return;
+        };
+        for field in &personal.fields {
+            let Some(value) = self.data.get_mut(field) else {
+                continue;
+            };
+            let context = format!("{}/{field}", self.id);
+            *value = match key {
+                Some(key) => serde_json::Value::String(
+                    key.seal(value.to_string().as_bytes(), context.as_bytes()),
+                ),
+                None => serde_json::Value::Null,
+            };
+        }
+        personal.sealed = true;
+    }
+
+    /// Opens sealed personal fields with the subject's key; false when they cannot be
+    /// (the subject was erased, or the values were tampered with).
+    pub fn open(&mut self, key: Option<&super::keyring::Key>) -> bool {
+        let Some(personal) = self.personal.as_mut().filter(|p| p.sealed) else {
+            return true;
+        };
+        let Some(key) = key else {
+            return false;
+        };
+        for field in &personal.fields {
+            let Some(value) = self.data.get_mut(field) else {
+                continue;
+            };
+            let context = format!("{}/{field}", self.id);
+            let opened = value
+                .as_str()
+                .and_then(|sealed| key.open(sealed, context.as_bytes()))
+                .and_then(|plain| serde_json::from_slice(&plain).ok());
+            match opened {
+                Some(plain) => *value = plain,
+                None => return false,
+            }
+        }
+        personal.sealed = false;
+        true
     }
 
     /// The subject it is published on: `<prefix>.events.<context>.<type>`.

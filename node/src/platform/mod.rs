@@ -24,6 +24,7 @@ pub mod erasure;
 pub mod error;
 pub mod export;
 pub mod http;
+pub mod keyring;
 pub mod keywords;
 pub mod mail;
 pub mod media_urls;

@@ -17,8 +17,9 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::Running;
-use super::bus::{Bus, ConsumerSpec, apply_message};
+use super::bus::{Bus, ConsumerSpec, apply_message, open_message};
 use super::error::ApiError;
+use super::keyring::Keyring;
 use super::storage::{APPLIED_FLOOR, Store, to_json};
 
 /// What a rebuild did.
@@ -67,11 +68,11 @@ pub async fn rebuild(context: &Running, bus: &Bus) -> anyhow::Result<Report> {
             ..Default::default()
         })
         .await?;
-    catch_up(&replay, &spec, &shadow, &mut report).await?;
+    catch_up(&replay, &spec, &shadow, &bus.keys, &mut report).await?;
     {
         // The live consumer waits while the last events are replayed and the switch made.
         let _paused = live.apply_gate.lock().await;
-        catch_up(&replay, &spec, &shadow, &mut report).await?;
+        catch_up(&replay, &spec, &shadow, &bus.keys, &mut report).await?;
         report.records = switch_over(live, &shadow, context.projections, report.last_sequence)?;
         live.durable().await?;
     }
@@ -110,6 +111,7 @@ async fn catch_up(
     replay: &consumer::Consumer<consumer::pull::Config>,
     spec: &ConsumerSpec,
     shadow: &Store,
+    keys: &Keyring,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     loop {
@@ -128,7 +130,9 @@ async fn catch_up(
                 .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
             let seq = info.stream_sequence;
             pending = info.pending;
-            apply_message(spec, shadow, &message.subject, &message.payload, seq)?;
+            let opened =
+                open_message(keys, spec.context, &message.subject, &message.payload).await?;
+            apply_message(spec, shadow, opened, seq)?;
             report.events += 1;
             report.last_sequence = report.last_sequence.max(seq);
             got += 1;

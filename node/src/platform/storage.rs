@@ -529,6 +529,7 @@ mod tests {
                     actor: "a".into(),
                     aggregate_id: "g".into(),
                     data: serde_json::Value::Null,
+                    personal: None,
                 })
             })
             .await

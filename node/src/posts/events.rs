@@ -114,6 +114,8 @@ pub struct PostCreated {
 impl DomainEvent for PostCreated {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "PostCreated";
+    const PERSONAL: &'static [&'static str] = &["text", "hashtags", "mentions", "media"];
+    const SUBJECT: &'static str = "author_id";
 }
 
 /// A post's text or visibility changed.
@@ -132,6 +134,8 @@ pub struct PostEdited {
 impl DomainEvent for PostEdited {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "PostEdited";
+    const PERSONAL: &'static [&'static str] = &["text", "hashtags", "mentions"];
+    const SUBJECT: &'static str = "author_id";
 }
 
 /// A post was deleted (by its author, a page admin or a group moderator).

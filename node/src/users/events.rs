@@ -21,6 +21,8 @@ pub struct ProfileUpdated {
 impl DomainEvent for ProfileUpdated {
     const CONTEXT: &'static str = CONTEXT;
     const TYPE: &'static str = "ProfileUpdated";
+    const PERSONAL: &'static [&'static str] = &["username", "display_name", "bio"];
+    const SUBJECT: &'static str = "user_id";
 }
 
 /// `from` asked `to` for friendship (the request is pending).

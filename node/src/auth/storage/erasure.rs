@@ -83,12 +83,30 @@ pub async fn erase_account(store: &Store, account_id: &str, now: i64) -> ApiResu
                 return Ok(false);
             }
             erasure::apply(tx, account_id, &found, policy)?;
+            tx.put_raw(&key(SHRED, &[account_id]), &[])?;
             let erased = AccountErased {
                 account_id: account_id.to_string(),
             };
             tx.emit(&Envelope::new(account_id, account_id, &erased))?;
             Ok(true)
         })
+        .await
+}
+
+/// Erased accounts whose key (crate::platform::keyring) is still to be destroyed.
+const SHRED: &str = "sh/";
+
+pub fn to_shred(store: &Store) -> ApiResult<Vec<String>> {
+    Ok(store
+        .scan_after(SHRED.as_bytes(), None, usize::MAX)?
+        .into_iter()
+        .map(|(id, _)| String::from_utf8_lossy(&id).into_owned())
+        .collect())
+}
+
+pub async fn shredded(store: &Store, account_id: &str) -> ApiResult<()> {
+    store
+        .write(|tx| tx.remove(&key(SHRED, &[account_id])).map(|_| ()))
         .await
 }
 
@@ -219,6 +237,9 @@ mod tests {
         assert!(!erase_account(&store, GONE, now()).await.unwrap());
         assert_eq!(due_deletions(&store, later.erase_at).unwrap(), [GONE]);
         assert!(erase_account(&store, GONE, later.erase_at).await.unwrap());
+        // Its key is to be shredded; once it is, nothing names the account.
+        assert_eq!(to_shred(&store).unwrap(), [GONE]);
+        shredded(&store, GONE).await.unwrap();
 
         for item in store.data.iter() {
             let (k, v) = item.unwrap();

@@ -5,7 +5,8 @@
 //! confirmation and report tokens, `s/` sessions, `sa/` sessions by account, `r/` refresh
 //! tokens, `ur/` usernames left and reserved to their account, `in/` invitations, `ih/`
 //! invitations by code hash, `ib/` by creator, `mq/` digests waiting to be mailed, `de/`
-//! deletions waiting for their grace period and `dq/` the same by due time.
+//! deletions waiting for their grace period and `dq/` the same by due time, `sh/` erased
+//! accounts whose key is still to be shredded.
 //!
 //! By concept: here accounts, one-time tokens and roles; [`registration`] (and usernames),
 //! [`sessions`], [`email`] (address changes), [`invitations`], [`digests`], [`erasure`].

@@ -1,0 +1,201 @@
+//! Crypto-shredding: the personal fields of events on the stream are sealed with a key of
+//! the person they are about, kept in a JetStream key-value bucket (`<prefix>-keys`);
+//! erasing the person purges the key, and what the stream holds of them can never be
+//! read again, while the stream itself (the audit log and the replay source) stays whole.
+//!
+//! An event type names its personal fields and the field holding the person's id
+//! ([`super::envelope::DomainEvent::PERSONAL`]); the outbox keeps them in the clear (the
+//! context's own store holds the same data), the relay seals them as it publishes, and
+//! consumers open them before handlers see the event. An event whose person's key is gone
+//! is skipped by consumers: it can only be about someone erased.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, kv};
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use tokio::sync::OnceCell;
+
+/// One person's key.
+#[derive(Clone)]
+pub struct Key(Arc<XChaCha20Poly1305>);
+
+impl Key {
+    fn from_bytes(bytes: &[u8]) -> Option<Key> {
+        XChaCha20Poly1305::new_from_slice(bytes)
+            .ok()
+            .map(|k| Key(Arc::new(k)))
+    }
+
+    /// Seals `plaintext`, bound to `context` (the event and field it belongs to): a
+    /// sealed value moved elsewhere does not open.
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> String {
+        let nonce: [u8; 24] = rand::random();
+        let sealed = self
+            .0
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
+            .unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode([nonce.as_slice(), &sealed].concat())
+    }
+
+    /// Opens what [`Key::seal`] sealed with the same `context`; `None` when it does not.
+    pub fn open(&self, sealed: &str, context: &[u8]) -> Option<Vec<u8>> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .ok()?;
+        let (nonce, ciphertext) = bytes.split_at_checked(24)?;
+        let nonce = XNonce::try_from(nonce).ok()?;
+        self.0
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
+            .ok()
+    }
+}
+
+/// The platform's keys, from its key-value bucket, cached in the process.
+pub struct Keyring {
+    js: jetstream::Context,
+    bucket: String,
+    replicas: usize,
+    kv: OnceCell<kv::Store>,
+    /// `None`: the person's key was purged (erased). Entries are fetched again after
+    /// [`CACHE_FOR`], so a key shredded by another process is forgotten here too.
+    cache: quick_cache::sync::Cache<String, (Option<Key>, Instant)>,
+}
+
+/// How long a process trusts a cached key.
+const CACHE_FOR: Duration = Duration::from_secs(300);
+
+impl Keyring {
+    pub fn new(js: jetstream::Context, prefix: &str, replicas: usize) -> Self {
+        Keyring {
+            js,
+            bucket: format!("{prefix}-keys"),
+            replicas,
+            kv: OnceCell::new(),
+            cache: quick_cache::sync::Cache::new(100_000),
+        }
+    }
+
+    async fn kv(&self) -> anyhow::Result<&kv::Store> {
+        self.kv
+            .get_or_try_init(|| async {
+                if let Ok(store) = self.js.get_key_value(&self.bucket).await {
+                    return Ok(store);
+                }
+                let config = kv::Config {
+                    bucket: self.bucket.clone(),
+                    description: "per-person keys of sealed event fields (crypto-shredding)".into(),
+                    history: 1,
+                    num_replicas: self.replicas,
+                    ..Default::default()
+                };
+                Ok(self.js.create_key_value(config).await?)
+            })
+            .await
+    }
+
+    /// The person's key, made on first use; `None` when the person was erased (a key is
+    /// never made again for them).
+    pub async fn for_sealing(&self, person: &str) -> anyhow::Result<Option<Key>> {
+        if let Some(known) = self.cached(person) {
+            return Ok(known);
+        }
+        let kv = self.kv().await?;
+        let key = match kv.entry(person).await? {
+            Some(entry) if entry.operation != kv::Operation::Put => None,
+            Some(entry) => Key::from_bytes(&entry.value),
+            None => {
+                let fresh: [u8; 32] = rand::random();
+                match kv.create(person, fresh.to_vec().into()).await {
+                    Ok(_) => Key::from_bytes(&fresh),
+                    // Another process made it first: use theirs.
+                    Err(_) => match kv.get(person).await? {
+                        Some(bytes) => Key::from_bytes(&bytes),
+                        None => anyhow::bail!("no key for {person} after a conflicting create"),
+                    },
+                }
+            }
+        };
+        self.cache
+            .insert(person.to_string(), (key.clone(), Instant::now()));
+        Ok(key)
+    }
+
+    fn cached(&self, person: &str) -> Option<Option<Key>> {
+        self.cache
+            .get(person)
+            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
+            .map(|(key, _)| key)
+    }
+
+    /// The person's key for opening; `None` when there is none (erased).
+    pub async fn for_opening(&self, person: &str) -> anyhow::Result<Option<Key>> {
+        if let Some(known) = self.cached(person) {
+            return Ok(known);
+        }
+        let key = self
+            .kv()
+            .await?
+            .get(person)
+            .await?
+            .and_then(|b| Key::from_bytes(&b));
+        self.cache
+            .insert(person.to_string(), (key.clone(), Instant::now()));
+        Ok(key)
+    }
+
+    /// Destroys the person's key: everything sealed with it is unreadable from now on, in
+    /// every process (each forgets a cached copy within [`CACHE_FOR`], and none makes a new
+    /// one).
+    pub async fn shred(&self, person: &str) -> anyhow::Result<()> {
+        self.kv().await?.purge(person).await?;
+        self.forget(person);
+        Ok(())
+    }
+
+    /// Forgets the cached key of an erased person.
+    pub fn forget(&self, person: &str) {
+        self.cache
+            .insert(person.to_string(), (None, Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_with_its_key_and_context_only() {
+        let key = Key::from_bytes(&[7; 32]).unwrap();
+        let other = Key::from_bytes(&[8; 32]).unwrap();
+        let sealed = key.seal(b"\"Zoe\"", b"event-1/display_name");
+        assert!(!sealed.contains("Zoe"));
+        assert_eq!(
+            key.open(&sealed, b"event-1/display_name").unwrap(),
+            b"\"Zoe\""
+        );
+        assert!(
+            key.open(&sealed, b"event-2/display_name").is_none(),
+            "moved elsewhere"
+        );
+        assert!(
+            other.open(&sealed, b"event-1/display_name").is_none(),
+            "another key"
+        );
+        assert!(key.open("not base64!", b"x").is_none());
+    }
+}
