@@ -414,21 +414,7 @@ async fn changing_the_address_needs_the_second_factor_where_enrolled() {
     let anon = node.client();
     let (_, tokens) = signed_up(&anon, "sara").await;
     let sara = anon.with_token(access(&tokens));
-    let secret = sara.post_empty("/auth/mfa/enroll").await.expect(200)["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let totp = agora_node::auth::domain::totp(&secret, "sara", "dev").unwrap();
-    let recovery = sara
-        .post(
-            "/auth/mfa/confirm",
-            json!({"code": totp.generate_current().to_string()}),
-        )
-        .await
-        .expect(200)["recovery_codes"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (totp, recovery) = enrolled_mfa(&sara, "sara").await;
     let without = sara
         .post(
             "/auth/email",

@@ -75,21 +75,7 @@ async fn with_mfa_deletion_needs_a_code_and_without_grace_the_account_is_gone() 
     let anon = node.client();
     let (_, tokens) = signed_up(&anon, "mika").await;
     let mika = anon.with_token(access(&tokens));
-    let secret = mika.post_empty("/auth/mfa/enroll").await.expect(200)["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let totp = agora_node::auth::domain::totp(&secret, "mika", "dev").unwrap();
-    let recovery = mika
-        .post(
-            "/auth/mfa/confirm",
-            json!({"code": totp.generate_current().to_string()}),
-        )
-        .await
-        .expect(200)["recovery_codes"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, recovery) = enrolled_mfa(&mika, "mika").await;
     let without = mika
         .send("DELETE", "/users/me", Some(json!({"password": PASSWORD})))
         .await

@@ -233,7 +233,7 @@ impl Subscriptions {
             let Some(event) = Event::<E>::decode(envelope) else {
                 return Ok(Applied::Ignored);
             };
-            let found = super::erasure::read(store, &event)?;
+            let found = erased_records(store, &event)?;
             store
                 .apply_at(seq, |tx| {
                     super::erasure::apply(tx, event.data.person(), &found, policy)
@@ -285,6 +285,15 @@ impl Subscriptions {
             }
         }
     }
+}
+
+/// What names the person an erasing event names (read outside the transaction: a scan);
+/// for contexts that do more than [`Subscriptions::on_erasure`] with it (`on_read`).
+pub fn erased_records<E: super::erasure::ErasesPerson>(
+    store: &Store,
+    e: &Event<E>,
+) -> ApiResult<Vec<super::erasure::Named>> {
+    super::erasure::records_naming(store, e.data.person())
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@
 
 use serde::de::DeserializeOwned;
 
-use super::context::Event;
 use super::envelope::DomainEvent;
 use super::error::ApiResult;
 use super::storage::{Store, Tx, TxResult};
@@ -84,11 +83,6 @@ pub fn records_naming(store: &Store, id: &str) -> ApiResult<Vec<Named>> {
         }
     }
     Ok(found)
-}
-
-/// Reads what names the event's person (outside the transaction: it scans).
-pub fn read<E: ErasesPerson>(store: &Store, e: &Event<E>) -> ApiResult<Vec<Named>> {
-    records_naming(store, e.data.person())
 }
 
 /// Applies `policy` to the records found, in the transaction.

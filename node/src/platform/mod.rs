@@ -175,7 +175,7 @@ impl Platform {
                 self.shutdown.clone(),
             ));
         }
-        tokio::spawn(export::run_worker(
+        tokio::spawn(export::objects::run_worker(
             name,
             store.clone(),
             self.data_dir.clone(),

@@ -78,7 +78,7 @@ impl BoundedContext for Search {
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
             .on_read::<crate::auth::events::AccountErased, _>(
-                crate::platform::erasure::read,
+                crate::platform::context::erased_records,
                 storage::account_erased,
             )
             .on::<users::ProfileUpdated>(storage::profile_updated)

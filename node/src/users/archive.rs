@@ -12,7 +12,8 @@ use futures::StreamExt as _;
 
 use crate::platform::bus::Bus;
 use crate::platform::context::Context;
-use crate::platform::export::{self, archive_object, part_object};
+use crate::platform::export::objects::bucket;
+use crate::platform::export::{archive_object, part_object};
 use crate::platform::storage::Store;
 use crate::platform::unix_now;
 
@@ -37,7 +38,7 @@ pub async fn assemble_exports(
         let discard = exports::to_discard(&store).unwrap_or_default();
         if !pending.is_empty() || !discard.is_empty() {
             if objects.is_none() {
-                objects = export::bucket(&bus).await.ok();
+                objects = bucket(&bus).await.ok();
             }
             if let Some(objects) = &objects {
                 for id in &discard {

@@ -46,7 +46,7 @@ impl BoundedContext for Users {
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
             .on_read::<crate::auth::events::AccountErased, _>(
-                crate::platform::erasure::read,
+                crate::platform::context::erased_records,
                 storage::exports::account_erased,
             )
             .on::<AccountRegistered>(storage::create_profile)

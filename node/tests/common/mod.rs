@@ -465,6 +465,26 @@ pub async fn signed_up(c: &Client, name: &str) -> (String, Value) {
     (id, tokens)
 }
 
+/// Turns MFA on for `c` (the account `name`): its TOTP and its first recovery code.
+pub async fn enrolled_mfa(c: &Client, name: &str) -> (totp_rs::Totp, String) {
+    let secret = c.post_empty("/auth/mfa/enroll").await.expect(200)["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let totp = agora_node::auth::domain::totp(&secret, name, "dev").unwrap();
+    let recovery = c
+        .post(
+            "/auth/mfa/confirm",
+            json!({"code": totp.generate_current().to_string()}),
+        )
+        .await
+        .expect(200)["recovery_codes"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (totp, recovery)
+}
+
 pub fn access(tokens: &Value) -> &str {
     tokens["access_token"].as_str().unwrap()
 }

@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 
 use crate::platform::bus::Bus;
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::export::{archive_object, bucket};
+use crate::platform::export::archive_object;
+use crate::platform::export::objects::bucket;
 use crate::platform::http::{Json, path_id, rfc3339};
 use crate::platform::storage::Store;
 use crate::platform::tokens::{AuthUser, TokenVerifier};
