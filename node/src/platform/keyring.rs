@@ -142,17 +142,18 @@ impl Keyring {
             .map(|(key, _)| key)
     }
 
-    /// The person's key for opening; `None` when there is none (erased).
+    /// The person's key for opening; `None` when it was shredded (erased). A key not
+    /// found at all is an error, not an erasure: a replica of the bucket may lag behind
+    /// the one that made it, and the event is retried rather than skipped.
     pub async fn for_opening(&self, person: &str) -> anyhow::Result<Option<Key>> {
         if let Some(known) = self.cached(person) {
             return Ok(known);
         }
-        let key = self
-            .kv()
-            .await?
-            .get(person)
-            .await?
-            .and_then(|b| Key::from_bytes(&b));
+        let key = match self.kv().await?.entry(person).await? {
+            Some(entry) if entry.operation == kv::Operation::Put => Key::from_bytes(&entry.value),
+            Some(_) => None,
+            None => anyhow::bail!("no key for {person} yet"),
+        };
         self.cache
             .insert(person.to_string(), (key.clone(), Instant::now()));
         Ok(key)
