@@ -560,7 +560,10 @@ pub fn rebuild_stopped(
     drop((tree, db));
     if context == Context::Search {
         // The index goes too: it is refilled from the rebuilt documents at start.
-        std::fs::remove_dir_all(data.join("search-index")).unwrap();
+        match std::fs::remove_dir_all(data.join("search-index")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{e}"),
+            _ => {}
+        }
     }
     let out = Command::new(env!("CARGO_BIN_EXE_agora-node"))
         .args(["rebuild", "--context", context.name(), "--nats-url"])
