@@ -461,6 +461,14 @@ async fn her_export_holds_everything_and_after_erasure_nothing_does() {
         left.join("\n")
     };
     assert_eq!(left(&node.data), "", "left behind");
+    // The search index keeps no deleted document in its files (her documents were deleted).
+    let index = tantivy::Index::open_in_dir(node.data.join("search-index")).unwrap();
+    let segments = index.searchable_segment_metas().unwrap();
+    assert!(!segments.is_empty());
+    assert!(
+        segments.iter().all(|s| !s.has_deletes()),
+        "deleted documents are still in the index's files"
+    );
 
     // Replaying the whole stream into every context's projections does not bring her back:
     // the erasure is replayed after what she did.

@@ -190,6 +190,18 @@ async fn index_batch(store: &Store, index: &Arc<SearchIndex>) -> ApiResult<usize
     apply(index, changes).await?;
     let keys: Vec<Vec<u8>> = queued.into_iter().map(|q| q.key).collect();
     storage::done(store, &keys).await?;
+    // After an erasure, once its deletions are all indexed, its documents leave the files.
+    if storage::purge_due(store)? && storage::queued(store, 1)?.is_empty() {
+        let index = index.clone();
+        let rewritten = tokio::task::spawn_blocking(move || index.purge_deleted())
+            .await
+            .map_err(ApiError::internal)??;
+        storage::purged(store).await?;
+        tracing::info!(
+            segments = rewritten,
+            "deleted documents purged from the index"
+        );
+    }
     Ok(keys.len())
 }
 

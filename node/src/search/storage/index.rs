@@ -59,6 +59,7 @@ fn schema() -> (Schema, Fields) {
 
 /// The index, its writer and its reader.
 pub struct SearchIndex {
+    index: Index,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
@@ -116,10 +117,35 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         Ok(SearchIndex {
+            index,
             reader,
             writer: Mutex::new(writer),
             fields,
         })
+    }
+
+    /// Rewrites every segment holding deleted documents without them and removes the old
+    /// files: a deleted document otherwise stays in the segment's files until a merge
+    /// happens to pick it (an erasure asks for this). Returns how many segments were
+    /// rewritten. Blocking.
+    pub fn purge_deleted(&self) -> Result<usize, Error> {
+        let mut writer = self
+            .writer
+            .lock()
+            .map_err(|_| Error::Index("the writer lock is poisoned".into()))?;
+        let segments: Vec<_> = self
+            .index
+            .searchable_segment_metas()?
+            .into_iter()
+            .filter(|m| m.has_deletes())
+            .map(|m| m.id())
+            .collect();
+        for segment in &segments {
+            writer.merge(&[*segment]).wait()?;
+        }
+        writer.garbage_collect_files().wait()?;
+        self.reader.reload()?;
+        Ok(segments.len())
     }
 
     pub fn is_empty(&self) -> bool {

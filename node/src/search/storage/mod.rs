@@ -5,7 +5,8 @@
 //! Tantivy; `f/<a><b>` friendships, `b/<a><b>` blocks, `gm/<user><group>` memberships,
 //! `gv/<group>` group privacy, `gp/<group><post>` the posts of a group, `pm/<post>` a
 //! post's audience (to recompute who finds it when its group's privacy changes), `rm/` and
-//! `su/` what moderators hide ([`moderation`]).
+//! `su/` what moderators hide ([`moderation`]), `pd/` an erasure's request to purge deleted
+//! documents from the index's files.
 
 pub mod index;
 mod moderation;
@@ -29,7 +30,7 @@ use crate::users::events as users;
 
 /// Everything: a rebuild replays it all, and the index follows from the documents.
 pub const PROJECTIONS: &[&str] = &[
-    "d/", "q/", "f/", "b/", "gm/", "gv/", "gp/", "pm/", "th/", "tw/", "tc/", "rm/", "su/",
+    "d/", "q/", "f/", "b/", "gm/", "gv/", "gp/", "pm/", "th/", "tw/", "tc/", "rm/", "su/", "pd/",
 ];
 
 const QUEUE: &str = "q/";
@@ -278,7 +279,7 @@ pub fn account_erased(tx: &Tx, e: &Event<AccountErased>, found: &Vec<Named>) -> 
             tx.put_raw(&[QUEUE.as_bytes(), e.id.as_bytes(), doc].concat(), &[])?;
         }
     }
-    Ok(())
+    tx.put_raw(PURGE, &[])
 }
 
 fn post_doc(
@@ -402,6 +403,19 @@ pub fn all_docs(store: &Store) -> ApiResult<Vec<Doc>> {
 }
 
 /// Removes the changes the index now has.
+/// Set by an erasure: once its deletions are indexed, deleted documents are purged from
+/// the index's files.
+const PURGE: &[u8] = b"pd/";
+
+/// Whether an erasure asked for a purge.
+pub fn purge_due(store: &Store) -> ApiResult<bool> {
+    store.contains(PURGE)
+}
+
+pub async fn purged(store: &Store) -> ApiResult<()> {
+    store.write(|tx| tx.remove(PURGE).map(|_| ())).await
+}
+
 pub async fn done(store: &Store, keys: &[Vec<u8>]) -> ApiResult<()> {
     store
         .write(|tx| {
