@@ -64,7 +64,7 @@ async fn notifications(c: &Client) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_post_leaves_every_read_path_until_it_is_restored() {
     let nats = Nats::start();
-    let (node, root, (_, judge)) = platform(&nats).await;
+    let (node, root, (judge_id, judge)) = platform(&nats).await;
     let anon = node.client();
     let author = user(&anon, "author").await;
     let friend = user(&anon, "friend").await;
@@ -257,7 +257,17 @@ async fn a_removed_post_leaves_every_read_path_until_it_is_restored() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["reverted", "resolved", "claimed"]);
+    // Admin actions are in it too: the judge was made a moderator at the start.
+    assert_eq!(kinds, ["reverted", "resolved", "claimed", "roles_changed"]);
+    let promoted = &audit["items"][3];
+    assert_eq!(promoted["target"], json!({"kind": "user", "id": judge_id}));
+    assert!(
+        promoted["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("moderator")),
+        "{promoted}"
+    );
     assert_eq!(audit["items"][1]["reason"], "advertising is not allowed");
     assert_eq!(audit["items"][0]["action"], "remove");
 }

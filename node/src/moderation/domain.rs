@@ -95,6 +95,8 @@ pub enum AuditKind {
     Resolved,
     /// An action was taken back.
     Reverted,
+    /// An admin changed an account's platform roles (`roles` says to what).
+    RolesChanged,
 }
 
 /// One line of the append-only audit log: who did what, to what, when and why.
@@ -109,6 +111,9 @@ pub struct AuditEntry {
     pub action_id: Option<String>,
     pub action: Option<ActionKind>,
     pub reason: Option<String>,
+    /// The roles an account was given (`RolesChanged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<crate::platform::tokens::Role>>,
 }
 
 /// Shortest and longest keyword phrase, in characters (after normalizing).

@@ -60,6 +60,7 @@ impl BoundedContext for Moderation {
         Subscriptions::default()
             .on_erasure::<crate::auth::events::AccountErased>(storage::erasure)
             .on::<auth::AccountRegistered>(storage::account_registered)
+            .on::<auth::RolesChanged>(storage::roles_changed)
             .on::<posts::PostCreated>(storage::post_created)
             .on::<posts::PostEdited>(storage::edit_flagged)
             .on::<posts::PostDeleted>(storage::post_deleted)

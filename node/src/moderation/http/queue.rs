@@ -291,6 +291,9 @@ pub struct AuditView {
     pub action: Option<ActionKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The roles an account was given (`roles_changed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<crate::platform::tokens::Role>>,
 }
 
 fn audit_view(e: AuditEntry) -> AuditView {
@@ -304,6 +307,7 @@ fn audit_view(e: AuditEntry) -> AuditView {
         action_id: e.action_id,
         action: e.action,
         reason: e.reason,
+        roles: e.roles,
     }
 }
 

@@ -11,7 +11,7 @@ mod rules;
 
 pub use reports::{
     Decision, QueueFilter, action, audit_log, claim, file_report, queue, report, reporter_reports,
-    resolve, revert,
+    resolve, revert, roles_changed,
 };
 pub use rules::{
     Flagged, add_rule, edit_flagged, flagged, open_flag_report, reconcile_platform_rules,

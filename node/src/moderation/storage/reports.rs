@@ -160,6 +160,7 @@ pub async fn claim(store: &Store, id: &str, by: &str, admin: bool) -> ApiResult<
                     action_id: None,
                     action: None,
                     reason: None,
+                    roles: None,
                 },
             )?;
             Ok(r)
@@ -237,6 +238,7 @@ pub async fn resolve(store: &Store, id: &str, decision: &Decision) -> ApiResult<
                     action_id: Some(action.id.clone()),
                     action: Some(action.kind),
                     reason: Some(decision.reason.clone()),
+                    roles: None,
                 },
             )?;
             Ok((r, action))
@@ -332,6 +334,7 @@ pub async fn revert(store: &Store, id: &str, by: &str, reason: &str) -> ApiResul
                     action_id: Some(a.id.clone()),
                     action: Some(a.kind),
                     reason: Some(reason.to_string()),
+                    roles: None,
                 },
             )?;
             Ok(a)
@@ -346,4 +349,30 @@ pub fn audit_log(store: &Store, cursor: Option<&str>, limit: usize) -> ApiResult
         .into_iter()
         .map(|(_, v)| Ok(from_json(&v)?))
         .collect()
+}
+
+/// An admin changed an account's roles (auth's `RolesChanged`): an admin action, in the
+/// audit log like moderators' (its id is the event's, so a redelivery adds nothing).
+pub fn roles_changed(
+    tx: &Tx,
+    e: &crate::platform::context::Event<crate::auth::events::RolesChanged>,
+) -> TxResult<()> {
+    audit(
+        tx,
+        AuditEntry {
+            id: e.id.to_string(),
+            at: e.occurred_at.unix_timestamp(),
+            actor: e.actor.to_string(),
+            kind: AuditKind::RolesChanged,
+            target: crate::moderation::events::Target {
+                kind: crate::moderation::events::TargetKind::User,
+                id: e.data.account_id.clone(),
+            },
+            report_id: None,
+            action_id: None,
+            action: None,
+            reason: None,
+            roles: Some(e.data.roles.clone()),
+        },
+    )
 }
