@@ -41,10 +41,42 @@ pub fn context_for(method: &Method, path: &str) -> Option<&'static str> {
     route(&builtin, method, path)
 }
 
+/// One declared path pattern of a context (`users/*/posts`, or `DELETE users/me`).
+struct Declared<'a> {
+    method: Option<&'a str>,
+    parts: Vec<&'a str>,
+}
+
+impl<'a> Declared<'a> {
+    fn parse(declared: &'a str) -> Self {
+        let (method, pattern) = match declared.split_once(' ') {
+            Some((m, pattern)) => (Some(m), pattern),
+            None => (None, declared),
+        };
+        Declared {
+            method,
+            parts: pattern.split('/').collect(),
+        }
+    }
+
+    /// Whether it matches the path `segments` (after `/api/v1/`): a pattern names the start
+    /// of a path; one for a single method, the whole path. `*` matches any one segment.
+    fn matches(&self, segments: &[&str]) -> bool {
+        let fits = match self.method {
+            Some(_) => self.parts.len() == segments.len(),
+            None => self.parts.len() <= segments.len(),
+        };
+        fits && self
+            .parts
+            .iter()
+            .zip(segments)
+            .all(|(p, s)| *p == "*" || p == s)
+    }
+}
+
 /// Which of `contexts` serves a request: the most specific of their declared patterns
-/// that matches (`*` matches any one segment; more segments win, then a pattern naming
-/// the method, like `DELETE users/me`, over one that does not). A pattern matches the
-/// paths it starts; one naming a method matches that whole path only.
+/// that matches (more segments win, then a pattern naming the method, like
+/// `DELETE users/me`, over one that does not).
 pub fn route(
     contexts: &[&dyn BoundedContext],
     method: &Method,
@@ -54,27 +86,12 @@ pub fn route(
     let segments: Vec<&str> = rest.split('/').collect();
     let mut best: Option<((usize, bool), &'static str)> = None;
     for context in contexts {
-        for declared in context.paths() {
-            let (only, pattern) = match declared.split_once(' ') {
-                Some((m, pattern)) => (Some(m), pattern),
-                None => (None, *declared),
-            };
-            if only.is_some_and(|m| m != method.as_str()) {
+        for declared in context.paths().iter().map(|d| Declared::parse(d)) {
+            if declared.method.is_some_and(|m| m != method.as_str()) {
                 continue;
             }
-            let parts: Vec<&str> = pattern.split('/').collect();
-            // A pattern names the start of a path; one for a single method, the whole path.
-            let fits = match only {
-                Some(_) => parts.len() == segments.len(),
-                None => parts.len() <= segments.len(),
-            };
-            let matches = fits
-                && parts
-                    .iter()
-                    .zip(&segments)
-                    .all(|(p, s)| *p == "*" || p == s);
-            let rank = (parts.len(), only.is_some());
-            if matches && best.is_none_or(|(r, _)| rank > r) {
+            let rank = (declared.parts.len(), declared.method.is_some());
+            if declared.matches(&segments) && best.is_none_or(|(r, _)| rank > r) {
                 best = Some((rank, context.name()));
             }
         }
@@ -89,24 +106,13 @@ pub fn methods_declared_for(path: &str) -> Vec<&'static str> {
         return Vec::new();
     };
     let segments: Vec<&str> = rest.split('/').collect();
-    let mut methods = Vec::new();
-    for context in Context::ALL.map(crate::bounded_context) {
-        for declared in context.paths() {
-            let Some((method, pattern)) = declared.split_once(' ') else {
-                continue;
-            };
-            let parts: Vec<&str> = pattern.split('/').collect();
-            let whole = parts.len() == segments.len()
-                && parts
-                    .iter()
-                    .zip(&segments)
-                    .all(|(p, s)| *p == "*" || p == s);
-            if whole {
-                methods.push(method);
-            }
-        }
-    }
-    methods
+    Context::ALL
+        .map(crate::bounded_context)
+        .iter()
+        .flat_map(|c| c.paths().iter().map(|d| Declared::parse(d)))
+        .filter(|d| d.matches(&segments))
+        .filter_map(|d| d.method)
+        .collect()
 }
 
 /// What the edge middleware needs.

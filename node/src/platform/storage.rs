@@ -248,6 +248,22 @@ impl Store {
             })
     }
 
+    /// The ids queued under `prefix`: a work queue of `<prefix><id>` keys (empty values)
+    /// that a background task drains, oldest key first.
+    pub fn queued_ids(&self, prefix: &str) -> ApiResult<Vec<String>> {
+        Ok(self
+            .scan_after(prefix.as_bytes(), None, usize::MAX)?
+            .into_iter()
+            .map(|(id, _)| String::from_utf8_lossy(&id).into_owned())
+            .collect())
+    }
+
+    /// Takes `id` off the queue under `prefix` (durably).
+    pub async fn unqueue(&self, prefix: &str, id: &str) -> ApiResult<()> {
+        self.write(|tx| tx.remove(&key(prefix, &[id])).map(|_| ()))
+            .await
+    }
+
     /// Like [`Store::scan_after`], newest first: keys under `prefix` before `prefix + before`
     /// (exclusive), in descending order. With ULID suffixes that is newest first.
     pub fn scan_before(

@@ -97,17 +97,11 @@ pub async fn erase_account(store: &Store, account_id: &str, now: i64) -> ApiResu
 const SHRED: &str = "sh/";
 
 pub fn to_shred(store: &Store) -> ApiResult<Vec<String>> {
-    Ok(store
-        .scan_after(SHRED.as_bytes(), None, usize::MAX)?
-        .into_iter()
-        .map(|(id, _)| String::from_utf8_lossy(&id).into_owned())
-        .collect())
+    store.queued_ids(SHRED)
 }
 
 pub async fn shredded(store: &Store, account_id: &str) -> ApiResult<()> {
-    store
-        .write(|tx| tx.remove(&key(SHRED, &[account_id])).map(|_| ()))
-        .await
+    store.unqueue(SHRED, account_id).await
 }
 
 /// Another account, and another's invitation, only refer to the erased one.

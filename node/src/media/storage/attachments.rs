@@ -79,11 +79,7 @@ pub fn queued(event: &sled::Event) -> Option<String> {
 
 /// The media waiting to be released.
 pub fn to_release(store: &Store) -> ApiResult<Vec<String>> {
-    Ok(store
-        .scan_after(RELEASE.as_bytes(), None, usize::MAX)?
-        .into_iter()
-        .map(|(id, _)| String::from_utf8_lossy(&id).into_owned())
-        .collect())
+    store.queued_ids(RELEASE)
 }
 
 /// Deletes released media `id` (unless something shows it again), and its queue entry.

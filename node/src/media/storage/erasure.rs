@@ -53,11 +53,7 @@ pub fn account_erased(tx: &Tx, e: &Event<AccountErased>, found: &Found) -> TxRes
 
 /// Blobs queued for deletion.
 pub fn blobs_to_erase(store: &Store) -> ApiResult<Vec<String>> {
-    Ok(store
-        .scan_after(ERASE_BLOBS.as_bytes(), None, usize::MAX)?
-        .into_iter()
-        .map(|(sha, _)| String::from_utf8_lossy(&sha).into_owned())
-        .collect())
+    store.queued_ids(ERASE_BLOBS)
 }
 
 pub fn watch_blobs_to_erase(store: &Store) -> sled::Subscriber {
@@ -65,9 +61,7 @@ pub fn watch_blobs_to_erase(store: &Store) -> sled::Subscriber {
 }
 
 pub async fn blob_erased(store: &Store, sha256: &str) -> ApiResult<()> {
-    store
-        .write(|tx| tx.remove(&key(ERASE_BLOBS, &[sha256])).map(|_| ()))
-        .await
+    store.unqueue(ERASE_BLOBS, sha256).await
 }
 
 /// The person's part of an export: every record naming them, and the files they uploaded

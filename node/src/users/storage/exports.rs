@@ -149,11 +149,7 @@ pub fn account_erased(
 
 /// Exports whose archives are to be deleted.
 pub fn to_discard(store: &Store) -> ApiResult<Vec<String>> {
-    Ok(store
-        .scan_after(DISCARD.as_bytes(), None, usize::MAX)?
-        .into_iter()
-        .map(|(id, _)| String::from_utf8_lossy(&id).into_owned())
-        .collect())
+    store.queued_ids(DISCARD)
 }
 
 pub fn watch_discards(store: &Store) -> sled::Subscriber {
@@ -161,7 +157,5 @@ pub fn watch_discards(store: &Store) -> sled::Subscriber {
 }
 
 pub async fn discarded(store: &Store, id: &str) -> ApiResult<()> {
-    store
-        .write(|tx| tx.remove(&key(DISCARD, &[id])).map(|_| ()))
-        .await
+    store.unqueue(DISCARD, id).await
 }
