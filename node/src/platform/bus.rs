@@ -257,8 +257,12 @@ async fn consume(
     let consumer = stream.create_consumer(config).await?;
     // Acknowledged means applied (the ack follows the commit): everything at or below the
     // ack floor needs no dedup record.
-    store.raise_applied_floor(consumer.get_info().await?.ack_floor.stream_sequence)?;
     let label = ContextLabel::new(spec.context);
+    let info = consumer.get_info().await?;
+    store.raise_applied_floor(info.ack_floor.stream_sequence)?;
+    let lag = |pending: u64| i64::try_from(pending).unwrap_or(i64::MAX);
+    let pending = metrics.consumer_pending.get_or_create(&label).clone();
+    pending.set(lag(info.num_pending));
     let mut messages = consumer.messages().await?;
     tracing::info!(context = spec.context, "consuming events");
     let mut since_floor = 0u64;
@@ -293,6 +297,7 @@ async fn consume(
             .ack()
             .await
             .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        pending.set(lag(info.pending));
         since_floor += 1;
         if since_floor >= FLOOR_EVERY {
             since_floor = 0;

@@ -75,6 +75,9 @@ pub struct Metrics {
     pub events_applied: Family<ContextLabel, Counter>,
     pub events_skipped: Family<ContextLabel, Counter>,
     pub redeliveries: Family<ContextLabel, Counter>,
+    /// Events in the stream that a context's consumer has not been delivered yet (its lag
+    /// behind the stream head), as JetStream reported with the last delivery.
+    pub consumer_pending: Family<ContextLabel, Gauge>,
     /// The analytics context's platform figures (set where it runs).
     pub platform_figures: Family<FigureLabel, Gauge>,
 }
@@ -93,6 +96,7 @@ impl Metrics {
         let events_applied = Family::default();
         let events_skipped = Family::default();
         let redeliveries = Family::default();
+        let consumer_pending = Family::default();
         let platform_figures = Family::default();
         registry.register(
             "http_requests",
@@ -130,6 +134,11 @@ impl Metrics {
             redeliveries.clone(),
         );
         registry.register(
+            "consumer_pending_events",
+            "events in the stream a context's consumer has not received yet (its lag behind the stream head)",
+            consumer_pending.clone(),
+        );
+        registry.register(
             "platform",
             "platform figures from the analytics context: active users (day, week, month) and today's registrations, posts, comments, reactions, shares and messages",
             platform_figures.clone(),
@@ -143,6 +152,7 @@ impl Metrics {
             events_applied,
             events_skipped,
             redeliveries,
+            consumer_pending,
             platform_figures,
         })
     }
