@@ -22,6 +22,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::crd::{SocialPlatform, SocialPlatformStatus};
+use crate::hibernation;
 use crate::resources::{self, Child, MANAGER, Platform, nats};
 use crate::status::{self, Facts, Observed};
 use crate::telemetry::Metrics;
@@ -195,8 +196,12 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
         resources::policy::media_url_secret(&p, resources::policy::generate_media_url_key())
     })
     .await?;
-    let plan = status::rollout_plan(&sp.spec.image, &workload_names(&p), &observed.workloads);
-    for (workload, image) in &plan {
+    let plan = resources::Plan {
+        images: status::rollout_plan(&sp.spec.image, &workload_names(&p), &observed.workloads),
+        bus_asleep: hibernation::bus_asleep(p.hibernating(), &observed.workloads),
+    };
+    announce_hibernation(&p, ctx).await;
+    for (workload, image) in &plan.images {
         if let Some(running) = observed
             .workloads
             .get(workload)
@@ -219,6 +224,26 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
         None if ready => Ok(Action::requeue(RESYNC)),
         None => Ok(Action::requeue(PROGRESS_CHECK)),
     }
+}
+
+/// A Kubernetes Event when the platform starts going to sleep or waking (as the spec asks,
+/// against what the last status said).
+async fn announce_hibernation(p: &Platform<'_>, ctx: &Context) {
+    let hibernated = p.sp.status.as_ref().and_then(|s| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Hibernated")
+            .map(|c| c.status == "True" || c.reason == "Hibernating")
+    });
+    let (reason, note) = match (p.hibernating(), hibernated.unwrap_or(false)) {
+        (true, false) => (
+            "Hibernating",
+            "scaling every context and the gateway to zero, then the bus; volumes are kept",
+        ),
+        (false, true) => ("Waking", "scaling every part back to its replicas"),
+        _ => return,
+    };
+    event(p, ctx, EventType::Normal, reason, "Hibernate", note.into()).await;
 }
 
 fn workload_names(p: &Platform) -> Vec<String> {
@@ -270,6 +295,7 @@ pub fn observed_set(set: &StatefulSet) -> Observed {
         image: first_image(spec.and_then(|s| s.template.spec.as_ref())),
         replicas,
         ready_replicas: st.ready_replicas.unwrap_or(0),
+        pods: st.replicas,
         rolled_out: current
             && st.updated_replicas.unwrap_or(0) >= replicas
             && st.current_revision == st.update_revision,
@@ -284,6 +310,7 @@ pub fn observed_deployment(d: &Deployment) -> Observed {
         image: first_image(spec.and_then(|s| s.template.spec.as_ref())),
         replicas,
         ready_replicas: st.ready_replicas.unwrap_or(0),
+        pods: st.replicas.unwrap_or(0),
         rolled_out: st.observed_generation >= d.metadata.generation
             && st.updated_replicas.unwrap_or(0) >= replicas,
     }
@@ -303,6 +330,7 @@ fn facts(p: &Platform, seen: Seen, error: Option<String>, paused: bool) -> Facts
         bus: seen.bus,
         endpoint: resources::gateway::endpoint(p),
         paused,
+        hibernate: p.hibernating(),
         error,
     }
 }

@@ -75,6 +75,11 @@ pub struct SocialPlatformSpec {
     /// `Paused` condition). The annotation `agora.dev/paused: "true"` does the same.
     #[serde(default)]
     pub paused: bool,
+    /// Scales every context, the gateway and the managed bus to zero pods and keeps every
+    /// volume; `false` wakes the platform with all its data (the `Hibernated` condition
+    /// says when it sleeps). The bus goes last, once no context runs.
+    #[serde(default)]
+    pub hibernate: bool,
 }
 
 fn default_image() -> String {

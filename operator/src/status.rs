@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::{ContextStatus, SocialPlatformStatus};
+use crate::hibernation;
 
 /// What was observed of one workload (a StatefulSet or the gateway Deployment).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -13,6 +14,8 @@ pub struct Observed {
     pub image: String,
     pub replicas: i32,
     pub ready_replicas: i32,
+    /// Pods that exist, ready or not (a pod still shutting down counts).
+    pub pods: i32,
     /// Every pod runs the latest template (no rollout in progress).
     pub rolled_out: bool,
 }
@@ -64,11 +67,13 @@ pub struct Facts {
     pub bus: Option<Observed>,
     pub endpoint: String,
     pub paused: bool,
+    /// `spec.hibernate`.
+    pub hibernate: bool,
     /// An error of the last apply, shown as `Degraded`.
     pub error: Option<String>,
 }
 
-fn condition(
+pub(crate) fn condition(
     kind: &str,
     ok: bool,
     reason: &str,
@@ -89,79 +94,36 @@ fn condition(
 /// `lastTransitionTime` from `previous`.
 pub fn status(facts: &Facts, previous: Option<&SocialPlatformStatus>) -> SocialPlatformStatus {
     let g = facts.generation;
-    let mut conditions = Vec::new();
-    let mut contexts = BTreeMap::new();
-    let mut ready_contexts = 0;
-    let mut total_contexts = 0;
-    for w in &facts.workloads {
-        let o = facts.observed.get(w).cloned().unwrap_or_default();
-        for context in facts.contexts_of.get(w).into_iter().flatten() {
-            total_contexts += 1;
-            let ok = o.ready() && o.image == facts.target_image;
-            ready_contexts += usize::from(ok);
-            let (reason, message) = if ok {
-                (
-                    "Ready",
-                    format!("{}/{} replicas ready", o.ready_replicas, o.replicas),
-                )
-            } else if o.image != facts.target_image && !o.image.is_empty() {
-                (
-                    "RollingOut",
-                    format!("running {}, moving to {}", o.image, facts.target_image),
-                )
-            } else {
-                (
-                    "NotReady",
-                    format!("{}/{} replicas ready", o.ready_replicas, o.replicas),
-                )
-            };
-            conditions.push(condition(
-                &format!("{}Ready", capitalize(context)),
-                ok,
-                reason,
-                message,
-                g,
-            ));
-            contexts.insert(
-                context.clone(),
-                ContextStatus {
-                    ready_replicas: o.ready_replicas,
-                    replicas: o.replicas,
-                    image: o.image.clone(),
-                },
-            );
-        }
-    }
-    let bus_ok = facts.bus.as_ref().is_none_or(Observed::ready);
+    let (mut conditions, contexts) = context_conditions(facts);
+    let ready_contexts = conditions.iter().filter(|c| c.status == "True").count();
+    let total_contexts = conditions.len();
+    let sleep = hibernation::state(facts.hibernate, &facts.observed, facts.bus.as_ref());
+    let bus_ok = !facts.hibernate && facts.bus.as_ref().is_none_or(Observed::ready);
     let bus_message = match &facts.bus {
         None => "external bus, not managed by the operator".to_string(),
         Some(o) => format!("{}/{} NATS servers ready", o.ready_replicas, o.replicas),
     };
+    let bus_reason = match (bus_ok, facts.hibernate) {
+        (true, _) => "Ready",
+        (false, true) => "Hibernated",
+        (false, false) => "NotReady",
+    };
     conditions.push(condition(
         "EventBusReady",
         bus_ok,
-        if bus_ok { "Ready" } else { "NotReady" },
+        bus_reason,
         bus_message,
         g,
     ));
     let gateway = facts.observed.get("gateway").cloned().unwrap_or_default();
     let gateway_ok = gateway.ready() && gateway.image == facts.target_image;
-    let all_ready = bus_ok && gateway_ok && ready_contexts == total_contexts;
-    let progressing = !all_ready && facts.error.is_none();
-    conditions.push(condition(
-        "Progressing",
-        progressing,
-        if progressing {
-            "Reconciling"
-        } else {
-            "Settled"
-        },
-        if progressing {
-            format!("{ready_contexts}/{total_contexts} contexts ready")
-        } else {
-            "nothing in progress".into()
-        },
-        g,
+    let all_ready = !facts.hibernate && bus_ok && gateway_ok && ready_contexts == total_contexts;
+    conditions.push(progressing(
+        facts,
+        &sleep,
+        all_ready,
+        ready_contexts,
+        total_contexts,
     ));
     let (degraded_reason, degraded_message) = match &facts.error {
         Some(e) => ("ApplyFailed", e.clone()),
@@ -174,32 +136,9 @@ pub fn status(facts: &Facts, previous: Option<&SocialPlatformStatus>) -> SocialP
         degraded_message,
         g,
     ));
-    conditions.push(condition(
-        "Paused",
-        facts.paused,
-        if facts.paused {
-            "PausedByUser"
-        } else {
-            "Reconciling"
-        },
-        if facts.paused {
-            "spec.paused or the agora.dev/paused annotation is set: nothing is changed".into()
-        } else {
-            "not paused".into()
-        },
-        g,
-    ));
-    conditions.push(condition(
-        "Ready",
-        all_ready,
-        if all_ready { "Ready" } else { "NotReady" },
-        if all_ready {
-            format!("serving at {}", facts.endpoint)
-        } else {
-            "waiting for the bus, contexts and gateway".into()
-        },
-        g,
-    ));
+    conditions.push(paused(facts));
+    conditions.push(hibernation::condition_of(&sleep, g));
+    conditions.push(ready(facts, all_ready));
     keep_transition_times(&mut conditions, previous);
     SocialPlatformStatus {
         observed_generation: g,
@@ -208,6 +147,101 @@ pub fn status(facts: &Facts, previous: Option<&SocialPlatformStatus>) -> SocialP
         contexts_ready: Some(format!("{ready_contexts}/{total_contexts}")),
         gateway_endpoint: Some(facts.endpoint.clone()),
     }
+}
+
+/// One `<Context>Ready` condition and one status entry per context.
+fn context_conditions(facts: &Facts) -> (Vec<Condition>, BTreeMap<String, ContextStatus>) {
+    let mut conditions = Vec::new();
+    let mut contexts = BTreeMap::new();
+    for w in &facts.workloads {
+        let o = facts.observed.get(w).cloned().unwrap_or_default();
+        for context in facts.contexts_of.get(w).into_iter().flatten() {
+            let ok = !facts.hibernate && o.ready() && o.image == facts.target_image;
+            let replicas = format!("{}/{} replicas ready", o.ready_replicas, o.replicas);
+            let (reason, message) = if ok {
+                ("Ready", replicas)
+            } else if facts.hibernate {
+                ("Hibernated", "no pods while the platform hibernates".into())
+            } else if o.image != facts.target_image && !o.image.is_empty() {
+                (
+                    "RollingOut",
+                    format!("running {}, moving to {}", o.image, facts.target_image),
+                )
+            } else {
+                ("NotReady", replicas)
+            };
+            let kind = format!("{}Ready", capitalize(context));
+            conditions.push(condition(&kind, ok, reason, message, facts.generation));
+            contexts.insert(
+                context.clone(),
+                ContextStatus {
+                    ready_replicas: o.ready_replicas,
+                    replicas: o.replicas,
+                    image: o.image.clone(),
+                },
+            );
+        }
+    }
+    (conditions, contexts)
+}
+
+fn progressing(
+    facts: &Facts,
+    sleep: &hibernation::Sleep,
+    all_ready: bool,
+    ready: usize,
+    total: usize,
+) -> Condition {
+    let (on, reason, message) = match sleep {
+        hibernation::Sleep::Hibernating { pods } => (
+            facts.error.is_none(),
+            "Hibernating",
+            format!("scaling to zero: {pods} pods still running"),
+        ),
+        hibernation::Sleep::Hibernated => (false, "Settled", "hibernated".to_string()),
+        hibernation::Sleep::Awake if !all_ready && facts.error.is_none() => (
+            true,
+            "Reconciling",
+            format!("{ready}/{total} contexts ready"),
+        ),
+        hibernation::Sleep::Awake => (false, "Settled", "nothing in progress".to_string()),
+    };
+    condition("Progressing", on, reason, message, facts.generation)
+}
+
+fn paused(facts: &Facts) -> Condition {
+    let (reason, message) = if facts.paused {
+        (
+            "PausedByUser",
+            "spec.paused or the agora.dev/paused annotation is set: nothing is changed",
+        )
+    } else {
+        ("Reconciling", "not paused")
+    };
+    condition(
+        "Paused",
+        facts.paused,
+        reason,
+        message.into(),
+        facts.generation,
+    )
+}
+
+fn ready(facts: &Facts, all_ready: bool) -> Condition {
+    let (reason, message) = if all_ready {
+        ("Ready", format!("serving at {}", facts.endpoint))
+    } else if facts.hibernate {
+        (
+            "Hibernated",
+            "the platform hibernates: set spec.hibernate to false to wake it".to_string(),
+        )
+    } else {
+        (
+            "NotReady",
+            "waiting for the bus, contexts and gateway".to_string(),
+        )
+    };
+    condition("Ready", all_ready, reason, message, facts.generation)
 }
 
 fn keep_transition_times(conditions: &mut [Condition], previous: Option<&SocialPlatformStatus>) {
@@ -245,6 +279,7 @@ mod tests {
             image: image.into(),
             replicas: 1,
             ready_replicas: i32::from(ready),
+            pods: 1,
             rolled_out: ready,
         }
     }
@@ -305,6 +340,7 @@ mod tests {
             bus: Some(obs("nats", true)),
             endpoint: "http://demo-gateway.tenants.svc:8080".into(),
             paused: false,
+            hibernate: false,
             error: None,
         }
     }

@@ -9,76 +9,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use agora_operator::controller::{Context, reconcile};
-use agora_operator::crd::SocialPlatform;
-use agora_operator::telemetry::Metrics;
-use common::{ApiServer, PLATFORMS, platform};
-use kube::runtime::events::{Recorder, Reporter};
-use serde_json::{Value, json};
-
-const NS: &str = "/namespaces/tenants/";
-
-fn sets() -> String {
-    format!("/apis/apps/v1{NS}statefulsets")
-}
-fn deployments() -> String {
-    format!("/apis/apps/v1{NS}deployments")
-}
-fn secrets() -> String {
-    format!("/api/v1{NS}secrets")
-}
-fn ingresses() -> String {
-    format!("/apis/networking.k8s.io/v1{NS}ingresses")
-}
-
-fn context(server: &ApiServer) -> Arc<Context> {
-    let client = server.client();
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "agora-operator".into(),
-            instance: None,
-        },
-    );
-    Arc::new(Context::new(client, Metrics::new(), recorder))
-}
-
-/// Runs one reconcile of the platform as currently stored (as the watcher would see it).
-async fn pass(server: &ApiServer, ctx: &Arc<Context>, name: &str) -> Result<(), String> {
-    let stored = server.get(PLATFORMS, name).expect("platform stored");
-    let sp: SocialPlatform = serde_json::from_value(stored).unwrap();
-    reconcile(Arc::new(sp), ctx.clone())
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-fn condition(server: &ApiServer, name: &str, kind: &str) -> Value {
-    let sp = server.get(PLATFORMS, name).unwrap();
-    sp["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == kind)
-        .cloned()
-        .unwrap()
-}
-
-/// Marks every StatefulSet and Deployment as fully rolled out and ready.
-fn make_everything_ready(server: &ApiServer) {
-    for collection in [sets(), deployments()] {
-        for name in server.names(&collection) {
-            let mut object = server.get(&collection, &name).unwrap();
-            let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
-            let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
-            object["status"] = json!({"observedGeneration": generation, "replicas": replicas, "readyReplicas": replicas,
-                "updatedReplicas": replicas, "currentRevision": "r1", "updateRevision": "r1"});
-            server.put(&collection, object);
-        }
-    }
-}
+use common::*;
+use serde_json::json;
 
 #[tokio::test]
 async fn first_creation_applies_every_child_generates_keys_and_reports_progress() {

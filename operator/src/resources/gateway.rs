@@ -41,10 +41,10 @@ pub fn objects(p: &Platform, image: &str) -> Vec<Child> {
     if let Some(ingress) = ingress(p, &version) {
         out.push(Child::new(ingress));
     }
-    if let Some(hpa) = autoscaler(p, &version) {
+    if let Some(hpa) = autoscaler(p, &version).filter(|_| !p.hibernating()) {
         out.push(Child::new(hpa));
     }
-    if spec.replicas > 1 || spec.autoscaling.is_some() {
+    if !p.hibernating() && (spec.replicas > 1 || spec.autoscaling.is_some()) {
         out.push(Child::new(PodDisruptionBudget {
             metadata: p.meta(p.object_name(COMPONENT), COMPONENT, &version),
             spec: Some(PodDisruptionBudgetSpec {
@@ -162,8 +162,13 @@ fn deployment(p: &Platform, image: &str, version: &str) -> Deployment {
     Deployment {
         metadata: p.meta(p.object_name(COMPONENT), COMPONENT, version),
         spec: Some(DeploymentSpec {
-            // With an autoscaler the replica count is its business, not ours.
-            replicas: spec.autoscaling.is_none().then_some(spec.replicas),
+            // With an autoscaler the replica count is its business, not ours (but for
+            // hibernation, when the autoscaler is removed).
+            replicas: match (&spec.autoscaling, p.hibernating()) {
+                (_, true) => Some(0),
+                (Some(_), false) => None,
+                (None, false) => Some(spec.replicas),
+            },
             selector: p.label_selector(COMPONENT),
             strategy: Some(DeploymentStrategy {
                 type_: Some("RollingUpdate".into()),

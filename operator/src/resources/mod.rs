@@ -164,6 +164,25 @@ impl<'a> Platform<'a> {
     pub fn service_account(&self) -> String {
         self.object_name("node")
     }
+
+    /// Whether the platform hibernates: every workload at zero pods, every volume kept.
+    pub fn hibernating(&self) -> bool {
+        self.sp.spec.hibernate
+    }
+
+    /// The pods a workload that asks for `wanted` runs now: none while hibernating.
+    pub fn pods(&self, wanted: i32) -> i32 {
+        if self.hibernating() { 0 } else { wanted }
+    }
+}
+
+/// What the operator decided from what it observed, for [`desired`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The image each workload (and `gateway`) runs now; absent ones get `spec.image`.
+    pub images: BTreeMap<String, String>,
+    /// The managed bus is scaled to zero (hibernating, and no context runs any more).
+    pub bus_asleep: bool,
 }
 
 /// What happens to a StatefulSet's volume claims: kept when scaled down, and when the
@@ -299,9 +318,10 @@ pub fn hardened_pod(user: i64) -> PodSecurityContext {
 }
 
 /// Everything the platform asks for, in apply order (dependencies first).
-pub fn desired(p: &Platform, images: &BTreeMap<String, String>) -> Vec<Child> {
+pub fn desired(p: &Platform, plan: &Plan) -> Vec<Child> {
+    let images = &plan.images;
     let mut out = policy::service_account(p);
-    out.extend(nats::objects(p));
+    out.extend(nats::objects(p, plan.bus_asleep));
     for workload in p.workloads() {
         let image = images
             .get(&workload.component)
@@ -322,7 +342,11 @@ pub fn desired(p: &Platform, images: &BTreeMap<String, String>) -> Vec<Child> {
 
 /// Everything for a platform on its first reconcile (no workload running yet).
 pub fn render(sp: &SocialPlatform) -> Vec<Child> {
-    desired(&Platform::new(sp), &BTreeMap::new())
+    let plan = Plan {
+        images: BTreeMap::new(),
+        bus_asleep: sp.spec.hibernate,
+    };
+    desired(&Platform::new(sp), &plan)
 }
 
 #[cfg(test)]

@@ -51,7 +51,8 @@ pub fn stream_replicas(p: &Platform) -> i32 {
 }
 
 /// Everything the managed bus needs; nothing for an external one.
-pub fn objects(p: &Platform) -> Vec<Child> {
+/// The managed bus's objects; `asleep`: its StatefulSet at zero pods (hibernation).
+pub fn objects(p: &Platform, asleep: bool) -> Vec<Child> {
     let Some(nats) = p.sp.spec.event_bus.managed() else {
         return Vec::new();
     };
@@ -61,9 +62,9 @@ pub fn objects(p: &Platform) -> Vec<Child> {
         Child::new(config_map(p, &config, &version)),
         Child::new(headless_service(p, &version)),
         Child::new(client_service(p, &version)),
-        Child::new(stateful_set(p, &nats, &config, &version)),
+        Child::new(stateful_set(p, &nats, &config, &version, asleep)),
     ];
-    if nats.replicas > 1 {
+    if nats.replicas > 1 && !asleep {
         out.push(Child::new(disruption_budget(p, &version)));
     }
     out
@@ -259,7 +260,13 @@ fn container(nats: &ManagedNats) -> Container {
     })
 }
 
-fn stateful_set(p: &Platform, nats: &ManagedNats, config: &str, version: &str) -> StatefulSet {
+fn stateful_set(
+    p: &Platform,
+    nats: &ManagedNats,
+    config: &str,
+    version: &str,
+    asleep: bool,
+) -> StatefulSet {
     let mut template_meta = ObjectMeta {
         labels: Some(p.labels(COMPONENT, version)),
         ..Default::default()
@@ -271,7 +278,7 @@ fn stateful_set(p: &Platform, nats: &ManagedNats, config: &str, version: &str) -
     StatefulSet {
         metadata: p.meta(p.object_name(COMPONENT), COMPONENT, version),
         spec: Some(StatefulSetSpec {
-            replicas: Some(nats.replicas),
+            replicas: Some(if asleep { 0 } else { nats.replicas }),
             service_name: Some(headless_name(p)),
             pod_management_policy: Some("Parallel".into()),
             selector: p.label_selector(COMPONENT),
@@ -367,7 +374,7 @@ mod tests {
         let three = config(&p, &p.sp.spec.event_bus.managed().unwrap());
         assert!(three.contains("nats://demo-nats-2.demo-nats-headless.tenants.svc:6222"));
         assert_eq!(
-            objects(&p)
+            objects(&p, false)
                 .iter()
                 .filter(|c| c.kind == "PodDisruptionBudget")
                 .count(),
@@ -382,7 +389,7 @@ mod tests {
             serde_json::json!({"eventBus": {"external": {"url": "nats://bus:4222", "streamReplicas": 3}}}),
         );
         let p = Platform::new(&sp);
-        assert!(objects(&p).is_empty());
+        assert!(objects(&p, false).is_empty());
         assert_eq!(url(&p), "nats://bus:4222");
         assert_eq!(stream_replicas(&p), 3);
     }

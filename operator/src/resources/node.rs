@@ -29,7 +29,7 @@ pub fn objects(p: &Platform, w: &Workload, image: &str) -> Vec<Child> {
         Child::new(service(p, w, &version, false)),
         Child::new(stateful_set(p, w, image, &version)),
     ];
-    if settings.replicas > 1 {
+    if p.pods(settings.replicas) > 1 {
         out.push(Child::new(PodDisruptionBudget {
             metadata: p.meta(p.object_name(&w.component), &w.component, &version),
             spec: Some(PodDisruptionBudgetSpec {
@@ -253,7 +253,7 @@ fn stateful_set(p: &Platform, w: &Workload, image: &str, version: &str) -> State
     StatefulSet {
         metadata: p.meta(p.object_name(&w.component), &w.component, version),
         spec: Some(StatefulSetSpec {
-            replicas: Some(settings.replicas),
+            replicas: Some(p.pods(settings.replicas)),
             service_name: Some(p.object_name(&format!("{}-headless", w.component))),
             selector: p.label_selector(&w.component),
             template: PodTemplateSpec {

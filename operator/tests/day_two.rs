@@ -1,0 +1,121 @@
+//! The operator's second day against a mocked API server: hibernation and waking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn replicas(server: &ApiServer, collection: &str, name: &str) -> i64 {
+    server.get(collection, name).unwrap()["spec"]["replicas"]
+        .as_i64()
+        .unwrap()
+}
+
+fn set_spec(server: &ApiServer, name: &str, spec: Value) {
+    let mut sp = server.get(PLATFORMS, name).unwrap();
+    sp["spec"] = spec;
+    let g = sp["metadata"]["generation"].as_i64().unwrap();
+    sp["metadata"]["generation"] = (g + 1).into();
+    server.put(PLATFORMS, sp);
+}
+
+fn events(server: &ApiServer, reason: &str) -> usize {
+    server
+        .events()
+        .iter()
+        .filter(|e| e["reason"] == reason)
+        .count()
+}
+
+fn pdbs() -> String {
+    format!("/apis/policy/v1{NS}poddisruptionbudgets")
+}
+
+#[tokio::test]
+async fn hibernation_scales_everything_to_zero_bus_last_and_waking_brings_it_back() {
+    let server = ApiServer::default();
+    let spec = json!({"contexts": {"overrides": {"posts": {"replicas": 2}}},
+        "eventBus": {"managed": {"replicas": 3}},
+        "gateway": {"autoscaling": {"maxReplicas": 4}}});
+    server.put(PLATFORMS, platform("demo", spec.clone()));
+    let ctx = context(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    make_everything_ready(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(condition(&server, "demo", "Ready")["status"], "True");
+    assert_eq!(condition(&server, "demo", "Hibernated")["reason"], "Awake");
+
+    let mut asleep = spec.clone();
+    asleep["hibernate"] = true.into();
+    set_spec(&server, "demo", asleep);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(replicas(&server, &sets(), "demo-posts"), 0);
+    assert_eq!(replicas(&server, &sets(), "demo-auth"), 0);
+    assert_eq!(replicas(&server, &deployments(), "demo-gateway"), 0);
+    assert!(
+        server
+            .names(&format!("/apis/autoscaling/v2{NS}horizontalpodautoscalers"))
+            .is_empty(),
+        "an autoscaler would wake the gateway"
+    );
+    assert_eq!(
+        replicas(&server, &sets(), "demo-nats"),
+        3,
+        "the bus waits until no context runs"
+    );
+    assert_eq!(server.names(&pdbs()), ["demo-nats"]);
+    assert_eq!(
+        condition(&server, "demo", "Hibernated")["reason"],
+        "Hibernating"
+    );
+    assert_eq!(condition(&server, "demo", "Ready")["reason"], "Hibernated");
+    assert_eq!(events(&server, "Hibernating"), 1);
+
+    // The contexts' and the gateway's pods are gone: now the bus stops.
+    make_everything_ready(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(replicas(&server, &sets(), "demo-nats"), 0);
+    assert!(server.names(&pdbs()).is_empty());
+    let claims = &server.get(&sets(), "demo-posts").unwrap()["spec"];
+    assert_eq!(
+        claims["persistentVolumeClaimRetentionPolicy"]["whenScaled"], "Retain",
+        "volumes are kept"
+    );
+    assert!(
+        claims["volumeClaimTemplates"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty())
+    );
+    make_everything_ready(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    let hibernated = condition(&server, "demo", "Hibernated");
+    assert_eq!(
+        (hibernated["status"].as_str(), hibernated["reason"].as_str()),
+        (Some("True"), Some("Hibernated"))
+    );
+    assert_eq!(condition(&server, "demo", "Progressing")["status"], "False");
+    assert_eq!(
+        condition(&server, "demo", "PostsReady")["reason"],
+        "Hibernated"
+    );
+    assert_eq!(events(&server, "Hibernating"), 1, "announced once");
+
+    // Waking: every part back to its replicas, the autoscaler back.
+    set_spec(&server, "demo", spec);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(replicas(&server, &sets(), "demo-posts"), 2);
+    assert_eq!(replicas(&server, &sets(), "demo-nats"), 3);
+    assert!(server.get(&deployments(), "demo-gateway").unwrap()["spec"]["replicas"].is_null());
+    assert_eq!(events(&server, "Waking"), 1);
+    assert_eq!(condition(&server, "demo", "Hibernated")["reason"], "Awake");
+    make_everything_ready(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(condition(&server, "demo", "Ready")["status"], "True");
+    assert_eq!(events(&server, "Waking"), 1);
+}
