@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::crd::{SocialPlatform, SocialPlatformStatus};
 use crate::hibernation;
 use crate::resources::{self, Child, MANAGER, Platform, nats};
-use crate::status::{self, Facts, Observed};
-use crate::telemetry::Metrics;
+use crate::status::{self, Facts, Monitoring, Observed};
+use crate::telemetry::{ConditionLabels, Metrics};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -83,6 +83,21 @@ fn key(sp: &SocialPlatform) -> String {
 /// Retry delay after `n` consecutive failures: 5 s, doubling, at most 5 minutes.
 pub fn backoff(n: u32) -> Duration {
     Duration::from_secs((5u64 << n.saturating_sub(1).min(6)).min(300))
+}
+
+/// Whether the cluster serves the Prometheus Operator's PodMonitor and PrometheusRule
+/// (the API group's discovery document names both).
+async fn has_prometheus_operator(client: &Client) -> Result<bool> {
+    match client
+        .list_api_group_resources(resources::monitoring::API_VERSION)
+        .await
+    {
+        Ok(list) => Ok(resources::monitoring::KINDS
+            .iter()
+            .all(|(_, plural)| list.resources.iter().any(|r| r.name == *plural))),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Kinds the operator applies and prunes (the JWT Secret is created once, never pruned).
@@ -196,9 +211,12 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
         resources::policy::media_url_secret(&p, resources::policy::generate_media_url_key())
     })
     .await?;
+    // Looked up even when monitoring is off: turning it off prunes what was made.
+    let prometheus_operator = has_prometheus_operator(&ctx.client).await?;
     let plan = resources::Plan {
         images: status::rollout_plan(&sp.spec.image, &workload_names(&p), &observed.workloads),
         bus_asleep: hibernation::bus_asleep(p.hibernating(), &observed.workloads),
+        prometheus_operator,
     };
     announce_hibernation(&p, ctx).await;
     for (workload, image) in &plan.images {
@@ -213,11 +231,16 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
     }
     let children = resources::desired(&p, &plan);
     let error = match apply_all(&p, ctx, &children).await {
-        Ok(()) => prune(&p, ctx, &children).await.err(),
+        Ok(()) => prune(&p, ctx, &children, prometheus_operator).await.err(),
         Err(e) => Some(e),
     };
     let observed = observe(&p, &ctx.client).await?;
-    let facts = facts(&p, observed, error.as_ref().map(ToString::to_string), false);
+    let mut facts = facts(&p, observed, error.as_ref().map(ToString::to_string), false);
+    facts.monitoring = match (sp.spec.monitoring.enabled, prometheus_operator) {
+        (false, _) => Monitoring::Disabled,
+        (true, false) => Monitoring::Missing,
+        (true, true) => Monitoring::Applied,
+    };
     let ready = write_status(sp, ctx, &facts).await?;
     match error {
         Some(e) => Err(e),
@@ -331,6 +354,7 @@ fn facts(p: &Platform, seen: Seen, error: Option<String>, paused: bool) -> Facts
         endpoint: resources::gateway::endpoint(p),
         paused,
         hibernate: p.hibernating(),
+        monitoring: Monitoring::Disabled,
         error,
     }
 }
@@ -393,7 +417,12 @@ async fn apply_all(p: &Platform<'_>, ctx: &Context, children: &[Child]) -> Resul
 }
 
 /// Deletes children this platform owns that the spec no longer asks for.
-async fn prune(p: &Platform<'_>, ctx: &Context, children: &[Child]) -> Result<()> {
+async fn prune(
+    p: &Platform<'_>,
+    ctx: &Context,
+    children: &[Child],
+    prometheus_operator: bool,
+) -> Result<()> {
     let wanted: BTreeSet<(&str, &str)> = children
         .iter()
         .map(|c| (c.kind.as_str(), c.name.as_str()))
@@ -403,7 +432,11 @@ async fn prune(p: &Platform<'_>, ctx: &Context, children: &[Child]) -> Result<()
         "app.kubernetes.io/instance={},app.kubernetes.io/managed-by={MANAGER}",
         p.name
     );
-    for (group, version, kind) in PRUNED_KINDS {
+    let monitoring = resources::monitoring::KINDS
+        .iter()
+        .filter(|_| prometheus_operator)
+        .map(|(kind, _)| ("monitoring.coreos.com", "v1", *kind));
+    for (group, version, kind) in PRUNED_KINDS.iter().copied().chain(monitoring) {
         let api_version = if group.is_empty() {
             version.to_string()
         } else {
@@ -413,7 +446,7 @@ async fn prune(p: &Platform<'_>, ctx: &Context, children: &[Child]) -> Result<()
         for object in api.list(&ListParams::default().labels(&selector)).await? {
             let name = object.name_any();
             let ours = object.owner_references().iter().any(|o| o.uid == uid);
-            if ours && !wanted.contains(&(*kind, name.as_str())) {
+            if ours && !wanted.contains(&(kind, name.as_str())) {
                 api.delete(&name, &DeleteParams::background()).await?;
                 event(
                     p,
@@ -433,6 +466,17 @@ async fn prune(p: &Platform<'_>, ctx: &Context, children: &[Child]) -> Result<()
 /// Writes status when it changed; returns whether the platform is ready.
 async fn write_status(sp: &SocialPlatform, ctx: &Context, facts: &Facts) -> Result<bool> {
     let new = status::status(facts, sp.status.as_ref());
+    for c in &new.conditions {
+        let labels = ConditionLabels {
+            platform_namespace: sp.namespace().unwrap_or_default(),
+            platform: sp.name_any(),
+            r#type: c.type_.clone(),
+        };
+        ctx.metrics
+            .conditions
+            .get_or_create(&labels)
+            .set(i64::from(c.status == "True"));
+    }
     let ready = new
         .conditions
         .iter()

@@ -9,6 +9,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+mod monitoring;
+
+pub use monitoring::{AlertThresholds, MonitoringSpec};
+
 /// The bounded contexts an `agora-node` image of this version can run, in rollout order.
 pub const CONTEXTS: &[&str] = &[
     "auth",
@@ -68,6 +72,9 @@ pub struct SocialPlatformSpec {
     /// Platform-wide moderation rules.
     #[serde(default)]
     pub moderation: ModerationSpec,
+    /// Prometheus Operator monitors and alerts, a Grafana dashboard, scrape access.
+    #[serde(default)]
+    pub monitoring: MonitoringSpec,
     /// What happens to the platform's data (volume claims) when the resource is deleted.
     #[serde(default)]
     pub data_policy: DataPolicy,

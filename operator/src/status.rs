@@ -54,6 +54,18 @@ pub fn rollout_plan(
     plan
 }
 
+/// What became of the PodMonitor and PrometheusRule (`spec.monitoring.enabled`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Monitoring {
+    /// Not asked for.
+    #[default]
+    Disabled,
+    /// Asked for, but the cluster has no Prometheus Operator CRDs.
+    Missing,
+    /// Applied.
+    Applied,
+}
+
 /// Everything status is computed from.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -69,6 +81,8 @@ pub struct Facts {
     pub paused: bool,
     /// `spec.hibernate`.
     pub hibernate: bool,
+    /// What became of the Prometheus Operator's objects.
+    pub monitoring: Monitoring,
     /// An error of the last apply, shown as `Degraded`.
     pub error: Option<String>,
 }
@@ -138,6 +152,7 @@ pub fn status(facts: &Facts, previous: Option<&SocialPlatformStatus>) -> SocialP
     ));
     conditions.push(paused(facts));
     conditions.push(hibernation::condition_of(&sleep, g));
+    conditions.push(monitoring(facts.monitoring, g));
     conditions.push(ready(facts, all_ready));
     keep_transition_times(&mut conditions, previous);
     SocialPlatformStatus {
@@ -225,6 +240,21 @@ fn paused(facts: &Facts) -> Condition {
         message.into(),
         facts.generation,
     )
+}
+
+/// The `Monitoring` condition: never a reason for not being ready.
+fn monitoring(state: Monitoring, generation: Option<i64>) -> Condition {
+    let (on, reason, message) = match state {
+        Monitoring::Applied => (true, "Applied", "PodMonitor and PrometheusRule applied"),
+        Monitoring::Missing => (
+            false,
+            "PrometheusOperatorMissing",
+            "the cluster has no monitoring.coreos.com/v1 PodMonitor and PrometheusRule CRDs: \
+             none created; every part still serves /metrics",
+        ),
+        Monitoring::Disabled => (false, "Disabled", "spec.monitoring.enabled is false"),
+    };
+    condition("Monitoring", on, reason, message.into(), generation)
 }
 
 fn ready(facts: &Facts, all_ready: bool) -> Condition {
@@ -341,6 +371,7 @@ mod tests {
             endpoint: "http://demo-gateway.tenants.svc:8080".into(),
             paused: false,
             hibernate: false,
+            monitoring: Monitoring::Applied,
             error: None,
         }
     }

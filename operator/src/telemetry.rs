@@ -7,7 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -16,6 +19,18 @@ pub struct Metrics {
     pub reconciles: Counter,
     pub failures: Counter,
     pub duration: Histogram,
+    /// Each platform's conditions as last written: 1 when `True`, else 0 (what the
+    /// `AgoraPlatformNotReady` alert reads).
+    pub conditions: Family<ConditionLabels, Gauge>,
+}
+
+/// One condition of one platform. `platform_namespace`, not `namespace`: scraped, the
+/// series gets the operator pod's own `namespace` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionLabels {
+    pub platform_namespace: String,
+    pub platform: String,
+    pub r#type: String,
 }
 
 impl Metrics {
@@ -35,11 +50,18 @@ impl Metrics {
             "Duration of reconcile runs",
             duration.clone(),
         );
+        let conditions = Family::default();
+        registry.register(
+            "platform_condition",
+            "a platform's status condition: 1 when True, else 0",
+            conditions.clone(),
+        );
         Arc::new(Metrics {
             registry,
             reconciles,
             failures,
             duration,
+            conditions,
         })
     }
 

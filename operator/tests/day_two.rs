@@ -1,4 +1,5 @@
-//! The operator's second day against a mocked API server: hibernation and waking.
+//! The operator's second day against a mocked API server: hibernation and waking,
+//! monitoring objects where the Prometheus Operator is installed.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -118,4 +119,95 @@ async fn hibernation_scales_everything_to_zero_bus_last_and_waking_brings_it_bac
     pass(&server, &ctx, "demo").await.unwrap();
     assert_eq!(condition(&server, "demo", "Ready")["status"], "True");
     assert_eq!(events(&server, "Waking"), 1);
+}
+
+fn monitors() -> String {
+    format!("/apis/monitoring.coreos.com/v1{NS}podmonitors")
+}
+fn rules() -> String {
+    format!("/apis/monitoring.coreos.com/v1{NS}prometheusrules")
+}
+fn config_maps() -> String {
+    format!("/api/v1{NS}configmaps")
+}
+
+#[tokio::test]
+async fn monitoring_objects_follow_the_prometheus_operator_being_installed_and_the_spec() {
+    let server = ApiServer::default();
+    let spec = json!({"monitoring": {"labels": {"release": "kube-prometheus-stack"}}});
+    server.put(PLATFORMS, platform("demo", spec));
+    let ctx = context(&server);
+
+    // No Prometheus Operator: nothing of its kinds is applied or even listed.
+    pass(&server, &ctx, "demo").await.unwrap();
+    let monitoring = condition(&server, "demo", "Monitoring");
+    assert_eq!(monitoring["reason"], "PrometheusOperatorMissing");
+    assert!(
+        !server
+            .calls()
+            .iter()
+            .any(|c| c.path.contains("/apis/monitoring.coreos.com/v1/")),
+        "no request for kinds the cluster does not have"
+    );
+    assert!(
+        server
+            .names(&config_maps())
+            .contains(&"demo-dashboard".to_string()),
+        "the dashboard needs no Prometheus Operator"
+    );
+    make_everything_ready(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(
+        condition(&server, "demo", "Ready")["status"],
+        "True",
+        "monitoring never blocks readiness"
+    );
+
+    // Installed: the next reconcile applies both.
+    server.install_prometheus_operator();
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(server.names(&monitors()), ["demo"]);
+    let rule = server.get(&rules(), "demo").unwrap();
+    assert_eq!(
+        rule["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
+    let alerts: Vec<&str> = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    assert!(
+        alerts.contains(&"AgoraConsumerLagging") && alerts.contains(&"AgoraPlatformNotReady"),
+        "{alerts:?}"
+    );
+    assert_eq!(
+        condition(&server, "demo", "Monitoring")["reason"],
+        "Applied"
+    );
+    let scrape = ctx.metrics.encode();
+    assert!(
+        scrape.contains(r#"agora_operator_platform_condition{platform_namespace="tenants",platform="demo",type="Ready"} 1"#),
+        "{scrape}"
+    );
+
+    // Turned off: both pruned, the dashboard too when asked.
+    set_spec(
+        &server,
+        "demo",
+        json!({"monitoring": {"enabled": false, "dashboard": false}}),
+    );
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert!(server.names(&monitors()).is_empty());
+    assert!(server.names(&rules()).is_empty());
+    assert!(
+        !server
+            .names(&config_maps())
+            .contains(&"demo-dashboard".to_string())
+    );
+    assert_eq!(
+        condition(&server, "demo", "Monitoring")["reason"],
+        "Disabled"
+    );
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use agora_operator::crd::SocialPlatform;
-use agora_operator::resources::{Platform, policy, render};
+use agora_operator::resources::{Platform, dashboard, monitoring, policy, render};
 use kube::CustomResourceExt;
 use serde_json::Value;
 
@@ -68,11 +68,25 @@ fn every_example_is_valid_against_the_crd_schema() {
     assert!(validator.iter_errors(&bad).count() >= 2);
 }
 
-/// The rendered objects of one example, as a multi-document YAML stream.
-fn rendered(example: &Value) -> String {
+fn platform_of(example: &Value) -> SocialPlatform {
     let mut sp: SocialPlatform = serde_json::from_value(example.clone()).unwrap();
     sp.metadata.namespace = Some("tenants".into());
     sp.metadata.uid = Some("0b8e1a2c-1111-4222-8333-444455556666".into());
+    sp
+}
+
+/// The rendered objects of one example, as a multi-document YAML stream.
+fn rendered(example: &Value) -> String {
+    rendered_where(example, |_| true)
+}
+
+fn is_prometheus_operators(object: &Value) -> bool {
+    object["apiVersion"] == monitoring::API_VERSION
+}
+
+/// The rendered objects of one example that `keep` keeps, as a multi-document YAML stream.
+fn rendered_where(example: &Value, keep: impl Fn(&Value) -> bool) -> String {
+    let sp = platform_of(example);
     let p = Platform::new(&sp);
     let keys = (
         "-----BEGIN PRIVATE KEY-----\n(test)\n-----END PRIVATE KEY-----\n".to_string(),
@@ -84,6 +98,7 @@ fn rendered(example: &Value) -> String {
     secret["kind"] = "Secret".into();
     let objects: Vec<Value> = std::iter::once(secret)
         .chain(render(&sp).into_iter().map(|c| c.object))
+        .filter(|o| keep(o))
         .collect();
     objects
         .iter()
@@ -125,7 +140,11 @@ fn crd_and_rendered_objects_pass_the_official_kubernetes_schemas() {
     std::fs::write(&files[0], agora_operator::crd_yaml()).unwrap();
     for (name, example) in examples() {
         let path = dir.join(format!("{name}.yaml"));
-        std::fs::write(&path, rendered(&example)).unwrap();
+        std::fs::write(
+            &path,
+            rendered_where(&example, |o| !is_prometheus_operators(o)),
+        )
+        .unwrap();
         files.push(path);
     }
     let out = Command::new(&tool)
@@ -236,5 +255,94 @@ fn cel_rules_accept_the_examples_and_refuse_what_they_forbid() {
     assert!(
         errors.iter().any(|e| e.contains("cannot change")),
         "{errors:?}"
+    );
+}
+
+/// The PodMonitor and PrometheusRule of every example against the Prometheus Operator's
+/// schemas (`scripts/monitoring-schemas`, installed by scripts/install-tools).
+#[test]
+fn monitoring_objects_pass_the_prometheus_operator_schemas() {
+    let script = root().join("scripts/monitoring-schemas/validate.mjs");
+    assert!(
+        root()
+            .join("scripts/monitoring-schemas/node_modules")
+            .exists(),
+        "the monitoring schemas are missing: run scripts/install-tools (scripts/test does)"
+    );
+    let dir = tempfile_dir();
+    let mut files = Vec::new();
+    let mut kinds = Vec::new();
+    for (name, example) in examples() {
+        let objects: Vec<Value> = render(&platform_of(&example))
+            .into_iter()
+            .map(|c| c.object)
+            .filter(is_prometheus_operators)
+            .collect();
+        kinds.extend(
+            objects
+                .iter()
+                .map(|o| o["kind"].as_str().unwrap().to_string()),
+        );
+        let path = dir.join(format!("{name}-monitoring.json"));
+        std::fs::write(&path, serde_json::to_vec(&objects).unwrap()).unwrap();
+        files.push(path);
+    }
+    assert!(
+        kinds.contains(&"PodMonitor".to_string()) && kinds.contains(&"PrometheusRule".to_string())
+    );
+    // The validator refuses what the Prometheus Operator would (so the check can fail).
+    let bad = dir.join("bad-monitoring.json");
+    let broken = serde_json::json!([{"apiVersion": monitoring::API_VERSION, "kind": "PodMonitor",
+        "metadata": {"name": "x"}, "spec": {"podMetricsEndpoints": [{"port": 8080}]}}]);
+    std::fs::write(&bad, broken.to_string()).unwrap();
+    let run = |files: &[PathBuf]| {
+        let out = Command::new("node")
+            .arg(&script)
+            .args(files)
+            .output()
+            .expect("node (Node.js) runs the validator");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, report) = run(&[bad]);
+    assert!(!ok && report.contains("ERROR"), "{report}");
+    let (ok, report) = run(&files);
+    assert!(ok, "the Prometheus Operator's schemas refuse:\n{report}");
+}
+
+/// Every alert's and dashboard panel's query parses as PromQL (Grafana's
+/// `$__rate_interval` stands for a duration).
+#[test]
+fn every_alert_and_dashboard_query_is_valid_promql() {
+    for (name, example) in examples() {
+        let sp = platform_of(&example);
+        let p = Platform::new(&sp);
+        let alerts = monitoring::alerts(&p)
+            .into_iter()
+            .map(|a| (a.name.to_string(), a.expr));
+        let panels = dashboard::panels(&p).into_iter().flat_map(|panel| {
+            panel
+                .queries
+                .into_iter()
+                .map(move |(_, q)| (panel.title.to_string(), q))
+        });
+        let queries: Vec<(String, String)> = alerts.chain(panels).collect();
+        assert!(queries.len() >= 15, "{name}: {}", queries.len());
+        for (what, query) in queries {
+            let query = query.replace("$__rate_interval", "5m");
+            if let Err(e) = promql_parser::parser::parse(&query) {
+                panic!("{name}: {what}: {e}\n{query}");
+            }
+            assert!(
+                query.contains("tenants"),
+                "{name}: {what} is not narrowed to the namespace"
+            );
+        }
+    }
+    assert!(
+        promql_parser::parser::parse("rate(x[5m]").is_err(),
+        "the parser refuses bad PromQL"
     );
 }

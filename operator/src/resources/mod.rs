@@ -4,9 +4,13 @@
 //! - [`nats`]: the managed JetStream StatefulSet, its config and Services;
 //! - [`node`]: the context StatefulSets and Services (one per context, or one `compact`);
 //! - [`gateway`]: Deployment, Service, Ingress, HPA;
-//! - [`policy`]: ServiceAccount, the JWT Secret, PodDisruptionBudgets, NetworkPolicies.
+//! - [`policy`]: ServiceAccount, the JWT Secret, PodDisruptionBudgets, NetworkPolicies;
+//! - [`monitoring`]: the Prometheus Operator's PodMonitor and PrometheusRule (alerts);
+//! - [`dashboard`]: the Grafana dashboard's ConfigMap.
 
+pub mod dashboard;
 pub mod gateway;
+pub mod monitoring;
 pub mod nats;
 pub mod node;
 pub mod policy;
@@ -44,6 +48,25 @@ pub struct Child {
 }
 
 impl Child {
+    /// An object of a kind without Rust types (another operator's custom resource).
+    pub fn custom(
+        api_version: &str,
+        kind: &str,
+        name: String,
+        mut object: serde_json::Value,
+    ) -> Child {
+        if let Some(fields) = object.as_object_mut() {
+            fields.insert("apiVersion".into(), api_version.into());
+            fields.insert("kind".into(), kind.into());
+        }
+        Child {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name,
+            object,
+        }
+    }
+
     #[expect(clippy::expect_used, reason = "k8s-openapi types always serialize")]
     pub fn new<K: Resource<DynamicType = ()> + Serialize>(object: K) -> Child {
         let name = object.meta().name.clone().unwrap_or_default();
@@ -183,6 +206,8 @@ pub struct Plan {
     pub images: BTreeMap<String, String>,
     /// The managed bus is scaled to zero (hibernating, and no context runs any more).
     pub bus_asleep: bool,
+    /// The cluster has the Prometheus Operator's CRDs (`monitoring.coreos.com/v1`).
+    pub prometheus_operator: bool,
 }
 
 /// What happens to a StatefulSet's volume claims: kept when scaled down, and when the
@@ -337,14 +362,18 @@ pub fn desired(p: &Platform, plan: &Plan) -> Vec<Child> {
             .unwrap_or(&p.sp.spec.image),
     ));
     out.extend(policy::network_policies(p));
+    out.extend(monitoring::objects(p, plan.prometheus_operator));
+    out.extend(dashboard::objects(p));
     out
 }
 
-/// Everything for a platform on its first reconcile (no workload running yet).
+/// Everything for a platform on its first reconcile (no workload running yet), in a
+/// cluster that has the Prometheus Operator.
 pub fn render(sp: &SocialPlatform) -> Vec<Child> {
     let plan = Plan {
         images: BTreeMap::new(),
         bus_asleep: sp.spec.hibernate,
+        prometheus_operator: true,
     };
     desired(&Platform::new(sp), &plan)
 }

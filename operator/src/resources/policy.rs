@@ -12,7 +12,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Child, HTTP_PORT, Platform, image_tag, nats};
+use super::{Child, HTTP_PORT, METRICS_PORT, Platform, image_tag, nats};
 
 /// The nodes' ServiceAccount. Pods also set `automountServiceAccountToken: false`, and the
 /// operator grants it no Role: agora-node never talks to the Kubernetes API.
@@ -95,6 +95,22 @@ fn from_pods(selector: BTreeMap<String, String>) -> NetworkPolicyPeer {
     }
 }
 
+/// Scrapers: every pod of the namespaces `spec.monitoring.scrapeNamespaceLabels` selects,
+/// on `port`, while monitoring is on.
+fn scrape(p: &Platform, port: i32) -> Option<NetworkPolicyIngressRule> {
+    let monitoring = &p.sp.spec.monitoring;
+    monitoring.enabled.then(|| NetworkPolicyIngressRule {
+        ports: Some(vec![tcp(port)]),
+        from: Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(LabelSelector {
+                match_labels: Some(monitoring.scrape_namespace_labels.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+    })
+}
+
 fn policy(
     p: &Platform,
     name: &str,
@@ -114,30 +130,36 @@ fn policy(
 
 /// The gateway is open to clients; contexts take traffic only from this platform's
 /// gateway; NATS only from this platform's pods. Other platforms in the namespace, and
-/// every other namespace, are shut out.
+/// every other namespace, are shut out, but for the scrapers' namespaces, which reach the
+/// metrics ports (the gateway's 9090, the contexts' 8080) while monitoring is on.
 pub fn network_policies(p: &Platform) -> Vec<Child> {
     let instance = BTreeMap::from([
         ("app.kubernetes.io/name".to_string(), "agora".to_string()),
         ("app.kubernetes.io/instance".to_string(), p.name.clone()),
     ]);
+    let clients = NetworkPolicyIngressRule {
+        ports: Some(vec![tcp(HTTP_PORT)]),
+        from: None,
+    };
     let mut out = vec![policy(
         p,
         "gateway",
         p.label_selector("gateway"),
-        vec![NetworkPolicyIngressRule {
-            ports: Some(vec![tcp(HTTP_PORT)]),
-            from: None,
-        }],
+        [clients]
+            .into_iter()
+            .chain(scrape(p, METRICS_PORT))
+            .collect(),
     )];
     for w in p.workloads() {
+        let gateway = NetworkPolicyIngressRule {
+            ports: Some(vec![tcp(HTTP_PORT)]),
+            from: Some(vec![from_pods(p.selector("gateway"))]),
+        };
         out.push(policy(
             p,
             &w.component,
             p.label_selector(&w.component),
-            vec![NetworkPolicyIngressRule {
-                ports: Some(vec![tcp(HTTP_PORT)]),
-                from: Some(vec![from_pods(p.selector("gateway"))]),
-            }],
+            [gateway].into_iter().chain(scrape(p, HTTP_PORT)).collect(),
         ));
     }
     if p.sp.spec.event_bus.managed().is_some() {
@@ -193,6 +215,51 @@ mod tests {
             &policies[2].object["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"];
         assert_eq!(users["app.kubernetes.io/component"], "gateway");
         assert_eq!(users["app.kubernetes.io/instance"], "demo");
+    }
+
+    #[test]
+    fn scrapers_reach_only_the_metrics_ports_and_only_while_monitoring_is_on() {
+        let sp = platform(
+            "demo",
+            serde_json::json!({"monitoring": {"scrapeNamespaceLabels": {"team": "observability"}}}),
+        );
+        let policies = network_policies(&Platform::new(&sp));
+        let rule = |i: usize| policies[i].object["spec"]["ingress"][1].clone();
+        assert_eq!(
+            rule(0)["ports"][0]["port"],
+            METRICS_PORT,
+            "the gateway's scrape port"
+        );
+        assert_eq!(
+            rule(2)["ports"][0]["port"],
+            HTTP_PORT,
+            "a context's own port"
+        );
+        assert_eq!(
+            rule(2)["from"][0]["namespaceSelector"]["matchLabels"],
+            serde_json::json!({"team": "observability"})
+        );
+        assert!(rule(2)["from"][0].get("podSelector").is_none());
+        let nats = policies.last().unwrap();
+        assert!(
+            nats.object["spec"]["ingress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["from"][0].get("namespaceSelector").is_none()),
+            "the bus is not scraped"
+        );
+
+        let off = platform(
+            "demo",
+            serde_json::json!({"monitoring": {"enabled": false}}),
+        );
+        let policies = network_policies(&Platform::new(&off));
+        assert!(
+            policies
+                .iter()
+                .all(|c| !c.object.to_string().contains("namespaceSelector"))
+        );
     }
 
     #[test]

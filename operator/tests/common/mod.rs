@@ -47,6 +47,8 @@ const PLURALS: &[&str] = &[
     "secrets",
     "socialplatforms",
     "events",
+    "podmonitors",
+    "prometheusrules",
 ];
 
 pub const PLATFORMS: &str = "/apis/agora.dev/v1alpha1/namespaces/tenants/socialplatforms";
@@ -63,6 +65,21 @@ impl ApiServer {
             }
         });
         kube::Client::new(service, "tenants")
+    }
+
+    /// Makes the cluster serve the Prometheus Operator's CRDs (its discovery document).
+    pub fn install_prometheus_operator(&self) {
+        let resource = |name: &str, kind: &str| {
+            json!({"name": name, "singularName": "", "namespaced": true, "kind": kind,
+                   "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]})
+        };
+        self.put(
+            "/apis/monitoring.coreos.com",
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "monitoring.coreos.com/v1",
+                   "metadata": {"name": "v1"},
+                   "resources": [resource("podmonitors", "PodMonitor"), resource("prometheusrules", "PrometheusRule"),
+                                 resource("servicemonitors", "ServiceMonitor")]}),
+        );
     }
 
     pub fn put(&self, collection: &str, object: Value) {
