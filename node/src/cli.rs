@@ -212,6 +212,9 @@ async fn platform(
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),
+        control: Arc::new(platform::control::Control::new(
+            args.control_token.as_deref(),
+        )),
     };
     Ok((platform, stop))
 }

@@ -379,3 +379,56 @@ async fn a_rebuild_under_load_fails_no_request_and_nothing_goes_backwards() {
     unique.dedup();
     assert_eq!(ids, unique);
 }
+
+/// The operator's way in: `POST /ops/rebuilds/{context}` starts a rebuild job and answers
+/// at once, the same id again is the same job, `GET` follows it until done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_job_runs_in_the_background_and_one_id_names_one_job() {
+    let nats = Nats::start();
+    let node = Node::start_with(&nats, &[("AGORA_CONTROL_TOKEN", "not-needed-on-loopback")]);
+    let anon = node.client();
+    let (_, tokens) = signed_up(&anon, "ann").await;
+    profile_appears(&anon.with_token(access(&tokens))).await;
+    let http = reqwest::Client::new();
+    let jobs = format!("{}/ops/rebuilds/groups", node.base);
+    assert_eq!(
+        http.get(&jobs).send().await.unwrap().status(),
+        404,
+        "none asked yet"
+    );
+
+    let start = || http.post(&jobs).json(&json!({"id": "r1"})).send();
+    let first = start().await.unwrap();
+    assert_eq!(first.status(), 202);
+    let job: Value = first.json().await.unwrap();
+    assert_eq!(job["id"], "r1");
+    let job = || async {
+        http.get(&jobs)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    eventually("the job ends", || async {
+        job().await["state"] != "running"
+    })
+    .await;
+    let done = job().await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert!(done["report"]["events"].as_u64().unwrap() > 0, "{done}");
+    // Asked again (a retried request): the finished job, not a second rebuild.
+    let again: Value = start().await.unwrap().json().await.unwrap();
+    assert_eq!(again, done);
+
+    let bad = http.post(&jobs).json(&json!({})).send().await.unwrap();
+    assert!(bad.status().is_client_error(), "{}", bad.status());
+    let elsewhere = http
+        .post(format!("{}/ops/rebuilds/nowhere", node.base))
+        .json(&json!({"id": "r1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
+}

@@ -154,6 +154,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),
+        control: Arc::default(),
     };
 
     // The gateway's routing table comes from the declared paths.

@@ -39,6 +39,11 @@ pub struct PlatformArgs {
     /// impressions and reach. Off: no view is recorded anywhere.
     #[arg(long, env = "AGORA_RECORD_VIEWS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_views: bool,
+    /// A secret that lets callers other than loopback use the operations routes (`/ops/`:
+    /// rebuilds) as `Authorization: Bearer <token>`; the operator generates it once in the
+    /// platform's `<p>-control` Secret. Without it, only loopback may.
+    #[arg(long, env = "AGORA_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
 }
 
 /// The event bus.

@@ -19,6 +19,7 @@
 pub mod bus;
 pub mod config;
 pub mod context;
+pub mod control;
 pub mod envelope;
 pub mod erasure;
 pub mod error;
@@ -125,6 +126,8 @@ pub struct Platform {
     pub shutdown: watch::Receiver<bool>,
     /// The contexts started in this process, each store flushed once more at shutdown.
     pub running: Arc<std::sync::Mutex<Vec<Running>>>,
+    /// Who may use `/ops/`, and its jobs ([`control`]).
+    pub control: Arc<control::Control>,
 }
 
 impl Platform {

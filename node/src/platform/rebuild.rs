@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::Running;
 use super::bus::{Bus, ConsumerSpec, apply_message, open_message};
+use super::control::{Job, Started};
 use super::error::ApiError;
 use super::keyring::Keyring;
 use super::storage::{APPLIED_FLOOR, Store, to_json};
@@ -172,34 +173,112 @@ fn switch_over(
     Ok(records)
 }
 
-/// `POST /ops/rebuild/{context}`: rebuilds a context of this process while it serves.
-/// Only from loopback (inside the pod: `kubectl exec ... agora-node rebuild --node-url`);
-/// the gateway never forwards `/ops/`.
+/// The rebuild routes of the control channel ([`super::control`]: loopback, or the
+/// control token; the gateway never forwards `/ops/`):
+/// - `POST /ops/rebuild/{context}` rebuilds a context of this process while it serves and
+///   answers with the report when done (`agora-node rebuild --node-url`, inside the pod);
+/// - `POST /ops/rebuilds/{context}` with `{"id"}` starts a rebuild as a job and answers 202
+///   at once (the same id again: the same job); `GET /ops/rebuilds/{context}` shows the
+///   last job (the operator's rebuilds, one pod at a time).
 pub fn routes(platform: super::Platform) -> axum::Router {
     axum::Router::new()
-        .route("/ops/rebuild/{context}", axum::routing::post(rebuild_route))
+        .route("/ops/rebuild/{context}", axum::routing::post(rebuild_now))
+        .route(
+            "/ops/rebuilds/{context}",
+            axum::routing::post(start_job).get(show_job),
+        )
         .with_state(platform)
 }
 
-async fn rebuild_route(
-    axum::extract::State(platform): axum::extract::State<super::Platform>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    axum::extract::Path(name): axum::extract::Path<String>,
-) -> Result<axum::Json<Report>, ApiError> {
-    if !peer.ip().is_loopback() {
-        return Err(ApiError::Forbidden(
-            "rebuild is allowed from loopback only".into(),
-        ));
-    }
-    let running = platform
+type Peer = axum::extract::ConnectInfo<std::net::SocketAddr>;
+
+fn running_context(platform: &super::Platform, name: &str) -> Result<Running, ApiError> {
+    platform
         .running()
         .into_iter()
         .find(|r| r.name == name)
-        .ok_or_else(|| ApiError::NotFound(format!("context {name} does not run here")))?;
-    let report = rebuild(&running, &platform.bus)
+        .ok_or_else(|| ApiError::NotFound(format!("context {name} does not run here")))
+}
+
+async fn run_job(
+    platform: &super::Platform,
+    running: &Running,
+    id: &str,
+) -> Result<Report, String> {
+    let outcome = rebuild(running, &platform.bus)
         .await
-        .map_err(|e| ApiError::Internal(format!("rebuild of {name} failed: {e}")))?;
+        .map_err(|e| format!("rebuild of {} failed: {e}", running.name));
+    let recorded = outcome
+        .as_ref()
+        .map(|r| serde_json::to_value(r).unwrap_or_default())
+        .map_err(Clone::clone);
+    platform.control.finish(running.name, id, recorded);
+    outcome
+}
+
+async fn rebuild_now(
+    axum::extract::State(platform): axum::extract::State<super::Platform>,
+    axum::extract::ConnectInfo(peer): Peer,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<axum::Json<Report>, ApiError> {
+    platform.control.authorize(peer, &headers)?;
+    let running = running_context(&platform, &name)?;
+    let id = super::new_id();
+    platform.control.start(running.name, &id)?;
+    let report = run_job(&platform, &running, &id)
+        .await
+        .map_err(ApiError::Internal)?;
     Ok(axum::Json(report))
+}
+
+#[derive(serde::Deserialize)]
+struct JobRequest {
+    id: String,
+}
+
+async fn start_job(
+    axum::extract::State(platform): axum::extract::State<super::Platform>,
+    axum::extract::ConnectInfo(peer): Peer,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    super::http::Json(request): super::http::Json<JobRequest>,
+) -> Result<(axum::http::StatusCode, axum::Json<Job>), ApiError> {
+    platform.control.authorize(peer, &headers)?;
+    if request.id.is_empty() || request.id.len() > 200 {
+        return Err(ApiError::BadRequest(
+            "id must be 1 to 200 characters".into(),
+        ));
+    }
+    let running = running_context(&platform, &name)?;
+    if let Started::New = platform.control.start(running.name, &request.id)? {
+        let (platform, id) = (platform.clone(), request.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = run_job(&platform, &running, &id).await {
+                tracing::warn!(context = running.name, job = %id, error = %e, "rebuild job failed");
+            }
+        });
+    }
+    let job = platform
+        .control
+        .job(&name)
+        .ok_or_else(|| ApiError::Internal("a started job is gone".into()))?;
+    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(job)))
+}
+
+async fn show_job(
+    axum::extract::State(platform): axum::extract::State<super::Platform>,
+    axum::extract::ConnectInfo(peer): Peer,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<axum::Json<Job>, ApiError> {
+    platform.control.authorize(peer, &headers)?;
+    let running = running_context(&platform, &name)?;
+    platform
+        .control
+        .job(running.name)
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no rebuild of {name} was asked for")))
 }
 
 /// Asks the node at `node_url` to rebuild `context`, and returns its report.
