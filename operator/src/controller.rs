@@ -35,11 +35,20 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+mod rebuilds;
+
 /// What every reconcile can reach.
 pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+    /// Calls the nodes' control channel.
+    pub http: reqwest::Client,
+    /// Where the nodes' control channel is reached instead of each pod's address, `{pod}`
+    /// standing for the pod's name (tests: `http://127.0.0.1:<port>/{pod}`).
+    pub node_base: Option<String>,
+    /// The namespace the operator's pods run in, when known.
+    pub operator_namespace: Option<String>,
     /// Consecutive failures per platform, for the retry backoff.
     failures: Failures,
 }
@@ -71,6 +80,12 @@ impl Context {
             client,
             metrics,
             recorder,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            node_base: None,
+            operator_namespace: None,
             failures: Default::default(),
         }
     }
@@ -117,8 +132,14 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// How soon a platform that is still rolling out is looked at again.
 const PROGRESS_CHECK: Duration = Duration::from_secs(10);
 
-/// Runs the controller until SIGTERM.
-pub async fn run(client: Client, metrics: Arc<Metrics>, namespace: Option<String>) {
+/// Runs the controller until SIGTERM. `own_namespace`: where the operator's pods run (their
+/// way into the contexts' control channel is let through the NetworkPolicies).
+pub async fn run(
+    client: Client,
+    metrics: Arc<Metrics>,
+    namespace: Option<String>,
+    own_namespace: Option<String>,
+) {
     let platforms: Api<SocialPlatform> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -127,11 +148,13 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, namespace: Option<String
         controller: MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         metrics,
         Recorder::new(client.clone(), reporter),
-    ));
+    );
+    ctx.operator_namespace = own_namespace;
+    let ctx = Arc::new(ctx);
     let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=agora-operator");
     let (c, ns) = (client.clone(), namespace.clone());
     Controller::new(platforms, watcher::Config::default())
@@ -208,7 +231,11 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
     })
     .await?;
     ensure_secret(&p, ctx, &p.media_url_secret(), "the media URL key", || {
-        resources::policy::media_url_secret(&p, resources::policy::generate_media_url_key())
+        resources::policy::media_url_secret(&p, resources::policy::generate_key())
+    })
+    .await?;
+    ensure_secret(&p, ctx, &p.control_secret(), "the control token", || {
+        resources::policy::control_secret(&p, resources::policy::generate_key())
     })
     .await?;
     // Looked up even when monitoring is off: turning it off prunes what was made.
@@ -217,6 +244,7 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
         images: status::rollout_plan(&sp.spec.image, &workload_names(&p), &observed.workloads),
         bus_asleep: hibernation::bus_asleep(p.hibernating(), &observed.workloads),
         prometheus_operator,
+        operator_namespace: ctx.operator_namespace.clone(),
     };
     announce_hibernation(&p, ctx).await;
     for (workload, image) in &plan.images {
@@ -236,6 +264,11 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
     };
     let observed = observe(&p, &ctx.client).await?;
     let mut facts = facts(&p, observed, error.as_ref().map(ToString::to_string), false);
+    facts.rebuild = rebuilds::drive(&p, ctx).await;
+    let rebuilding = facts
+        .rebuild
+        .as_ref()
+        .is_some_and(|r| !crate::rebuild::finished(r));
     facts.monitoring = match (sp.spec.monitoring.enabled, prometheus_operator) {
         (false, _) => Monitoring::Disabled,
         (true, false) => Monitoring::Missing,
@@ -244,7 +277,7 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
     let ready = write_status(sp, ctx, &facts).await?;
     match error {
         Some(e) => Err(e),
-        None if ready => Ok(Action::requeue(RESYNC)),
+        None if ready && !rebuilding => Ok(Action::requeue(RESYNC)),
         None => Ok(Action::requeue(PROGRESS_CHECK)),
     }
 }
@@ -355,6 +388,7 @@ fn facts(p: &Platform, seen: Seen, error: Option<String>, paused: bool) -> Facts
         paused,
         hibernate: p.hibernating(),
         monitoring: Monitoring::Disabled,
+        rebuild: p.sp.status.as_ref().and_then(|s| s.rebuild.clone()),
         error,
     }
 }

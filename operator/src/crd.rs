@@ -562,6 +562,38 @@ pub struct SocialPlatformStatus {
     /// Where clients reach the API (`https://host` with an Ingress, else the Service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_endpoint: Option<String>,
+    /// The last rebuild asked for with the `agora.dev/rebuild` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildStatus>,
+}
+
+/// Progress of a rebuild of contexts' projections, one pod at a time.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildStatus {
+    /// The annotation's value this is about.
+    pub request: String,
+    /// `Running`, `Succeeded` or `Failed`.
+    pub phase: String,
+    /// What is happening, or why it failed.
+    pub message: String,
+    /// The pods done so far, in order.
+    #[serde(default)]
+    pub pods: Vec<RebuiltPod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+/// One context rebuilt in one pod.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuiltPod {
+    pub pod: String,
+    pub context: String,
+    /// Events the pod replayed.
+    pub events: i64,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]

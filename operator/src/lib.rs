@@ -10,6 +10,7 @@
 //! - [`hibernation`]: `spec.hibernate`: when the bus may stop, the `Hibernated` condition;
 //! - [`controller`]: the reconcile loop: apply, prune, status, events (no finalizer:
 //!   deletion is owner references, see the module doc);
+//! - [`rebuild`]: the `agora.dev/rebuild` annotation's request, steps and status (pure);
 //! - [`leader`]: leader election on a Lease, for more than one replica;
 //! - [`telemetry`]: metrics and the health/metrics HTTP server.
 
@@ -17,6 +18,7 @@ pub mod controller;
 pub mod crd;
 pub mod hibernation;
 pub mod leader;
+pub mod rebuild;
 pub mod resources;
 pub mod status;
 pub mod telemetry;

@@ -81,11 +81,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     agora_operator::leader::run_while_leading(
                         client.clone(),
                         &lease_namespace,
-                        agora_operator::controller::run(client, metrics, namespace),
+                        agora_operator::controller::run(
+                            client,
+                            metrics,
+                            namespace,
+                            Some(lease_namespace.clone()),
+                        ),
                     )
                     .await
                 } else {
-                    agora_operator::controller::run(client, metrics, namespace).await;
+                    let own = Some(lease_namespace.clone());
+                    agora_operator::controller::run(client, metrics, namespace, own).await;
                     Ok(())
                 }
             };

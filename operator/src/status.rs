@@ -83,6 +83,8 @@ pub struct Facts {
     pub hibernate: bool,
     /// What became of the Prometheus Operator's objects.
     pub monitoring: Monitoring,
+    /// The rebuild asked for with the annotation, as carried on by this reconcile.
+    pub rebuild: Option<crate::crd::RebuildStatus>,
     /// An error of the last apply, shown as `Degraded`.
     pub error: Option<String>,
 }
@@ -161,6 +163,7 @@ pub fn status(facts: &Facts, previous: Option<&SocialPlatformStatus>) -> SocialP
         contexts,
         contexts_ready: Some(format!("{ready_contexts}/{total_contexts}")),
         gateway_endpoint: Some(facts.endpoint.clone()),
+        rebuild: facts.rebuild.clone(),
     }
 }
 
@@ -372,6 +375,7 @@ mod tests {
             paused: false,
             hibernate: false,
             monitoring: Monitoring::Applied,
+            rebuild: None,
             error: None,
         }
     }

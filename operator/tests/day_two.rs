@@ -9,6 +9,9 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use common::*;
 use serde_json::{Value, json};
 
@@ -210,4 +213,221 @@ async fn monitoring_objects_follow_the_prometheus_operator_being_installed_and_t
         condition(&server, "demo", "Monitoring")["reason"],
         "Disabled"
     );
+}
+
+/// A stand-in for the nodes' control channel (`/ops/rebuilds/{context}`, as documented in
+/// docs/operator.md and tested against the real node in node/tests/rebuild.rs), one per
+/// pod under `/{pod}`: it records what it is asked and finishes jobs when told.
+#[derive(Clone, Default)]
+struct FakeNodes(Arc<Mutex<FakeState>>);
+
+#[derive(Default)]
+struct FakeState {
+    /// (pod, context) → the job.
+    jobs: BTreeMap<(String, String), Value>,
+    /// Every request: method, pod, context, Authorization.
+    calls: Vec<(String, String, String, String)>,
+}
+
+impl FakeNodes {
+    async fn serve(&self) -> String {
+        use axum::extract::{Path, State};
+        use axum::http::{HeaderMap, StatusCode};
+        async fn record(
+            nodes: &FakeNodes,
+            method: &str,
+            pod: &str,
+            context: &str,
+            headers: &HeaderMap,
+        ) {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            nodes.0.lock().unwrap().calls.push((
+                method.into(),
+                pod.into(),
+                context.into(),
+                auth.into(),
+            ));
+        }
+        async fn get_job(
+            State(nodes): State<FakeNodes>,
+            Path((pod, context)): Path<(String, String)>,
+            headers: HeaderMap,
+        ) -> (StatusCode, axum::Json<Value>) {
+            record(&nodes, "GET", &pod, &context, &headers).await;
+            match nodes.0.lock().unwrap().jobs.get(&(pod, context)) {
+                Some(job) => (StatusCode::OK, axum::Json(job.clone())),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(json!({"title": "Not Found"})),
+                ),
+            }
+        }
+        async fn start_job(
+            State(nodes): State<FakeNodes>,
+            Path((pod, context)): Path<(String, String)>,
+            headers: HeaderMap,
+            axum::Json(body): axum::Json<Value>,
+        ) -> StatusCode {
+            record(&nodes, "POST", &pod, &context, &headers).await;
+            let job = json!({"id": body["id"], "state": "running"});
+            nodes.0.lock().unwrap().jobs.insert((pod, context), job);
+            StatusCode::ACCEPTED
+        }
+        let app = axum::Router::new()
+            .route(
+                "/{pod}/ops/rebuilds/{context}",
+                axum::routing::get(get_job).post(start_job),
+            )
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/{{pod}}")
+    }
+
+    fn finish(&self, state: &str, events: u64) {
+        for job in self.0.lock().unwrap().jobs.values_mut() {
+            if job["state"] == "running" {
+                job["state"] = state.into();
+                job["report"] = json!({"events": events});
+                job["error"] = "the stream is gone".into();
+            }
+        }
+    }
+
+    fn starts(&self) -> Vec<(String, String)> {
+        let state = self.0.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .filter(|c| c.0 == "POST")
+            .map(|c| (c.1.clone(), c.2.clone()))
+            .collect()
+    }
+}
+
+fn rebuild_status(server: &ApiServer) -> Value {
+    server.get(PLATFORMS, "demo").unwrap()["status"]["rebuild"].clone()
+}
+
+fn annotate(server: &ApiServer, value: &str) {
+    let mut sp = server.get(PLATFORMS, "demo").unwrap();
+    sp["metadata"]["annotations"] = json!({"agora.dev/rebuild": value});
+    server.put(PLATFORMS, sp);
+}
+
+#[tokio::test]
+async fn a_rebuild_annotation_rebuilds_each_pod_in_turn_with_progress_in_status() {
+    let server = ApiServer::default();
+    server.put(
+        PLATFORMS,
+        platform(
+            "demo",
+            json!({"contexts": {"overrides": {"search": {"replicas": 2}}}}),
+        ),
+    );
+    let nodes = FakeNodes::default();
+    let mut ctx = context_value(&server);
+    ctx.node_base = Some(nodes.serve().await);
+    let ctx = Arc::new(ctx);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert!(rebuild_status(&server).is_null(), "nothing asked");
+    let token = server.get(&secrets(), "demo-control").unwrap()["stringData"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    annotate(&server, "search,feed@1");
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(
+        nodes.starts(),
+        [("demo-search-0".to_string(), "search".to_string())]
+    );
+    let status = rebuild_status(&server);
+    assert_eq!(
+        (status["phase"].as_str(), status["message"].as_str()),
+        (Some("Running"), Some("rebuilding search in demo-search-0"))
+    );
+    assert!(
+        nodes
+            .0
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .all(|c| c.3 == format!("Bearer {token}")),
+        "every call carries the platform's control token"
+    );
+    assert_eq!(events(&server, "RebuildStarted"), 1);
+
+    // Still running: looked at, not started again.
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(nodes.starts().len(), 1);
+
+    // Done in pod 0: recorded, then pod 1, then feed's pod.
+    nodes.finish("done", 120);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(rebuild_status(&server)["message"], "1/3 pods rebuilt");
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(nodes.starts().last().unwrap().0, "demo-search-1");
+    nodes.finish("done", 120);
+    pass(&server, &ctx, "demo").await.unwrap();
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(
+        nodes.starts().last().unwrap(),
+        &("demo-feed-0".to_string(), "feed".to_string())
+    );
+    nodes.finish("done", 9);
+    pass(&server, &ctx, "demo").await.unwrap();
+    let status = rebuild_status(&server);
+    assert_eq!(status["phase"], "Succeeded");
+    let pods: Vec<(&str, i64)> = status["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["pod"].as_str().unwrap(), p["events"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        pods,
+        [
+            ("demo-search-0", 120),
+            ("demo-search-1", 120),
+            ("demo-feed-0", 9)
+        ]
+    );
+    assert_eq!(events(&server, "Rebuilt"), 1);
+
+    // Done means done: the same annotation starts nothing more; a new suffix asks again.
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(nodes.starts().len(), 3);
+    annotate(&server, "feed@2");
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(nodes.starts().len(), 4);
+    nodes.finish("failed", 0);
+    pass(&server, &ctx, "demo").await.unwrap();
+    let status = rebuild_status(&server);
+    assert_eq!(status["phase"], "Failed");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("the stream is gone"),
+        "{status}"
+    );
+    assert_eq!(events(&server, "RebuildFailed"), 1);
+
+    // A request naming no known context fails at once, touching no pod.
+    annotate(&server, "serach");
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(rebuild_status(&server)["phase"], "Failed");
+    assert!(
+        rebuild_status(&server)["message"]
+            .as_str()
+            .unwrap()
+            .contains("serach")
+    );
+    assert_eq!(nodes.starts().len(), 4);
 }

@@ -184,6 +184,11 @@ impl<'a> Platform<'a> {
         self.object_name("media-url")
     }
 
+    /// The Secret holding the token of the nodes' control channel (`/ops/`).
+    pub fn control_secret(&self) -> String {
+        self.object_name("control")
+    }
+
     pub fn service_account(&self) -> String {
         self.object_name("node")
     }
@@ -208,6 +213,8 @@ pub struct Plan {
     pub bus_asleep: bool,
     /// The cluster has the Prometheus Operator's CRDs (`monitoring.coreos.com/v1`).
     pub prometheus_operator: bool,
+    /// The namespace of the operator's pods, let into the contexts' control channel.
+    pub operator_namespace: Option<String>,
 }
 
 /// What happens to a StatefulSet's volume claims: kept when scaled down, and when the
@@ -361,19 +368,23 @@ pub fn desired(p: &Platform, plan: &Plan) -> Vec<Child> {
             .map(String::as_str)
             .unwrap_or(&p.sp.spec.image),
     ));
-    out.extend(policy::network_policies(p));
+    out.extend(policy::network_policies(
+        p,
+        plan.operator_namespace.as_deref(),
+    ));
     out.extend(monitoring::objects(p, plan.prometheus_operator));
     out.extend(dashboard::objects(p));
     out
 }
 
 /// Everything for a platform on its first reconcile (no workload running yet), in a
-/// cluster that has the Prometheus Operator.
+/// cluster that has the Prometheus Operator, by an operator in `agora-system`.
 pub fn render(sp: &SocialPlatform) -> Vec<Child> {
     let plan = Plan {
         images: BTreeMap::new(),
         bus_asleep: sp.spec.hibernate,
         prometheus_operator: true,
+        operator_namespace: Some("agora-system".into()),
     };
     desired(&Platform::new(sp), &plan)
 }

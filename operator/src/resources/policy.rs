@@ -58,8 +58,8 @@ pub fn jwt_secret(p: &Platform, (private, public): (String, String)) -> Secret {
     }
 }
 
-/// A fresh media URL key: 32 random bytes, base64.
-pub fn generate_media_url_key() -> String {
+/// 32 random bytes, base64: the media URL key, the control token.
+pub fn generate_key() -> String {
     use base64::Engine as _;
     let mut key = [0u8; 32];
     rand::fill(&mut key);
@@ -73,6 +73,17 @@ pub fn media_url_secret(p: &Platform, key: String) -> Secret {
         metadata: p.meta(p.media_url_secret(), "media", image_tag(&p.sp.spec.image)),
         type_: Some("Opaque".into()),
         string_data: Some(BTreeMap::from([("key".to_string(), key)])),
+        ..Default::default()
+    }
+}
+
+/// The Secret with the token of the nodes' control channel (`token`), which the operator
+/// presents to start and follow rebuilds. Created once.
+pub fn control_secret(p: &Platform, token: String) -> Secret {
+    Secret {
+        metadata: p.meta(p.control_secret(), "control", image_tag(&p.sp.spec.image)),
+        type_: Some("Opaque".into()),
+        string_data: Some(BTreeMap::from([("token".to_string(), token)])),
         ..Default::default()
     }
 }
@@ -111,6 +122,30 @@ fn scrape(p: &Platform, port: i32) -> Option<NetworkPolicyIngressRule> {
     })
 }
 
+/// The operator's pods (in `namespace`), on the contexts' port: the control channel.
+fn operator(namespace: &str) -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule {
+        ports: Some(vec![tcp(HTTP_PORT)]),
+        from: Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    "kubernetes.io/metadata.name".to_string(),
+                    namespace.to_string(),
+                )])),
+                ..Default::default()
+            }),
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    "app.kubernetes.io/name".to_string(),
+                    "agora-operator".to_string(),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+    }
+}
+
 fn policy(
     p: &Platform,
     name: &str,
@@ -132,7 +167,7 @@ fn policy(
 /// gateway; NATS only from this platform's pods. Other platforms in the namespace, and
 /// every other namespace, are shut out, but for the scrapers' namespaces, which reach the
 /// metrics ports (the gateway's 9090, the contexts' 8080) while monitoring is on.
-pub fn network_policies(p: &Platform) -> Vec<Child> {
+pub fn network_policies(p: &Platform, operator_namespace: Option<&str>) -> Vec<Child> {
     let instance = BTreeMap::from([
         ("app.kubernetes.io/name".to_string(), "agora".to_string()),
         ("app.kubernetes.io/instance".to_string(), p.name.clone()),
@@ -155,11 +190,15 @@ pub fn network_policies(p: &Platform) -> Vec<Child> {
             ports: Some(vec![tcp(HTTP_PORT)]),
             from: Some(vec![from_pods(p.selector("gateway"))]),
         };
+        let rules = [gateway]
+            .into_iter()
+            .chain(scrape(p, HTTP_PORT))
+            .chain(operator_namespace.map(operator));
         out.push(policy(
             p,
             &w.component,
             p.label_selector(&w.component),
-            [gateway].into_iter().chain(scrape(p, HTTP_PORT)).collect(),
+            rules.collect(),
         ));
     }
     if p.sp.spec.event_bus.managed().is_some() {
@@ -191,7 +230,7 @@ mod tests {
     fn contexts_admit_only_their_gateway() {
         let sp = platform("demo", serde_json::json!({}));
         let p = Platform::new(&sp);
-        let policies = network_policies(&p);
+        let policies = network_policies(&p, None);
         let names: Vec<_> = policies.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -223,7 +262,7 @@ mod tests {
             "demo",
             serde_json::json!({"monitoring": {"scrapeNamespaceLabels": {"team": "observability"}}}),
         );
-        let policies = network_policies(&Platform::new(&sp));
+        let policies = network_policies(&Platform::new(&sp), None);
         let rule = |i: usize| policies[i].object["spec"]["ingress"][1].clone();
         assert_eq!(
             rule(0)["ports"][0]["port"],
@@ -254,7 +293,7 @@ mod tests {
             "demo",
             serde_json::json!({"monitoring": {"enabled": false}}),
         );
-        let policies = network_policies(&Platform::new(&off));
+        let policies = network_policies(&Platform::new(&off), None);
         assert!(
             policies
                 .iter()

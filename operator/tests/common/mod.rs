@@ -340,6 +340,11 @@ pub fn ingresses() -> String {
 }
 
 pub fn context(server: &ApiServer) -> Arc<Context> {
+    Arc::new(context_value(server))
+}
+
+/// The reconcile context, before it is shared (to set test seams).
+pub fn context_value(server: &ApiServer) -> Context {
     let client = server.client();
     let recorder = Recorder::new(
         client.clone(),
@@ -348,7 +353,7 @@ pub fn context(server: &ApiServer) -> Arc<Context> {
             instance: None,
         },
     );
-    Arc::new(Context::new(client, Metrics::new(), recorder))
+    Context::new(client, Metrics::new(), recorder)
 }
 
 /// Runs one reconcile of the platform as currently stored (as the watcher would see it).
