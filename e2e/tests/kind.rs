@@ -116,6 +116,31 @@ fn api(
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
+/// A port-forward to the gateway, and its base URL once it answers.
+fn port_forward() -> (std::process::Child, String) {
+    let forward = Command::new("kubectl")
+        .args([
+            "--context",
+            "kind-agora-e2e",
+            "-n",
+            NAMESPACE,
+            "port-forward",
+            "svc/demo-gateway",
+            "17070:8080",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = "http://127.0.0.1:17070".to_string();
+    wait_until("the port-forward answers", Duration::from_secs(30), || {
+        Command::new("curl")
+            .args(["-sf", &format!("{base}/healthz")])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    (forward, base)
+}
+
 #[test]
 #[ignore = "needs Docker, kind, kubectl and helm: run by .github/workflows/e2e.yml with --ignored"]
 fn a_platform_on_kind_from_apply_to_delete() {
@@ -177,26 +202,8 @@ fn a_platform_on_kind_from_apply_to_delete() {
     ]);
 
     // Drive the API through the gateway.
-    let mut forward = Command::new("kubectl")
-        .args([
-            "--context",
-            "kind-agora-e2e",
-            "-n",
-            NAMESPACE,
-            "port-forward",
-            "svc/demo-gateway",
-            "17070:8080",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = "http://127.0.0.1:17070";
-    wait_until("the port-forward answers", Duration::from_secs(30), || {
-        Command::new("curl")
-            .args(["-sf", &format!("{base}/healthz")])
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    let (mut forward, base) = port_forward();
+    let base = base.as_str();
     let password = "correct horse battery staple";
     let mut tokens = Vec::new();
     for name in ["alice", "bob"] {
@@ -310,6 +317,87 @@ fn a_platform_on_kind_from_apply_to_delete() {
         "socialplatform/demo",
         "--timeout=600s",
     ]);
+
+    // Rebuilding a context's projections, as an operator action.
+    kubectl(&[
+        "annotate",
+        "socialplatform/demo",
+        "--overwrite",
+        "agora.dev/rebuild=search,feed@e2e",
+    ]);
+    wait_until("the rebuild succeeds", Duration::from_secs(300), || {
+        kubectl(&[
+            "get",
+            "socialplatform/demo",
+            "-o",
+            "jsonpath={.status.rebuild.phase}",
+        ]) == "Succeeded"
+    });
+
+    // Hibernation: every pod goes, the volumes stay; waking brings the same data back.
+    kubectl(&[
+        "patch",
+        "socialplatform/demo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"hibernate":true}}"#,
+    ]);
+    kubectl(&[
+        "wait",
+        "--for=condition=Hibernated",
+        "socialplatform/demo",
+        "--timeout=600s",
+    ]);
+    assert!(
+        kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/instance=demo",
+            "-o",
+            "name"
+        ])
+        .trim()
+        .is_empty(),
+        "no pod runs while hibernated"
+    );
+    assert!(
+        !kubectl(&["get", "pvc", "-o", "name"]).trim().is_empty(),
+        "volumes are kept"
+    );
+    kubectl(&[
+        "patch",
+        "socialplatform/demo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"hibernate":false}}"#,
+    ]);
+    kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "socialplatform/demo",
+        "--timeout=600s",
+    ]);
+    let (mut forward, base) = port_forward();
+    let login = api(
+        &base,
+        "POST",
+        "/auth/login",
+        None,
+        Some(serde_json::json!({"login": "alice", "password": password})),
+    );
+    let token = login["access_token"]
+        .as_str()
+        .expect("alice logs in after waking")
+        .to_string();
+    let friends = api(&base, "GET", "/users/me/friends", Some(&token), None);
+    assert_eq!(
+        friends["items"][0]["user"]["id"],
+        bob_id.as_str(),
+        "the data survived hibernation"
+    );
+    let _ = forward.kill();
+    let _ = forward.wait();
 
     // Deleting the platform collects everything it owned.
     kubectl(&[
