@@ -12,12 +12,14 @@
 //!   deletion is owner references, see the module doc);
 //! - [`rebuild`]: the `agora.dev/rebuild` annotation's request, steps and status (pure);
 //! - [`leader`]: leader election on a Lease, for more than one replica;
+//! - [`plugin`]: `kubectl agora`, the actions as patches (binary `kubectl-agora`);
 //! - [`telemetry`]: metrics and the health/metrics HTTP server.
 
 pub mod controller;
 pub mod crd;
 pub mod hibernation;
 pub mod leader;
+pub mod plugin;
 pub mod rebuild;
 pub mod resources;
 pub mod status;

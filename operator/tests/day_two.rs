@@ -431,3 +431,68 @@ async fn a_rebuild_annotation_rebuilds_each_pod_in_turn_with_progress_in_status(
     );
     assert_eq!(nodes.starts().len(), 4);
 }
+
+#[tokio::test]
+async fn kubectl_agora_patches_the_platform_and_shows_its_status() {
+    use agora_operator::crd::SocialPlatform;
+    use agora_operator::plugin::{Action, run};
+    let server = ApiServer::default();
+    server.put(PLATFORMS, platform("demo", json!({"topology": "Compact"})));
+    let api: kube::Api<SocialPlatform> = kube::Api::namespaced(server.client(), "tenants");
+
+    let said = run(&api, "demo", &Action::Status, 1).await.unwrap();
+    assert!(said.contains("no status yet"), "{said}");
+    run(&api, "demo", &Action::Hibernate, 1).await.unwrap();
+    let stored = server.get(PLATFORMS, "demo").unwrap();
+    assert_eq!(
+        stored["spec"],
+        json!({"topology": "Compact", "hibernate": true}),
+        "the rest of the spec is kept"
+    );
+    run(&api, "demo", &Action::Wake, 1).await.unwrap();
+    run(
+        &api,
+        "demo",
+        &Action::Rebuild {
+            contexts: "search".into(),
+        },
+        1764150000,
+    )
+    .await
+    .unwrap();
+    let stored = server.get(PLATFORMS, "demo").unwrap();
+    assert_eq!(stored["spec"]["hibernate"], false);
+    assert_eq!(
+        stored["metadata"]["annotations"]["agora.dev/rebuild"],
+        "search@1764150000"
+    );
+    assert!(
+        run(
+            &api,
+            "demo",
+            &Action::Rebuild {
+                contexts: "nope".into()
+            },
+            1
+        )
+        .await
+        .is_err()
+    );
+    assert!(
+        run(&api, "absent", &Action::Wake, 1).await.is_err(),
+        "an unknown platform is an error"
+    );
+
+    let ctx = context(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    let said = run(&api, "demo", &Action::Status, 1).await.unwrap();
+    for expected in [
+        "Hibernated",
+        "Awake",
+        "EventBusReady",
+        "search",
+        "rebuild search@1764150000",
+    ] {
+        assert!(said.contains(expected), "{expected} missing from:\n{said}");
+    }
+}

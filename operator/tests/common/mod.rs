@@ -143,6 +143,10 @@ impl ApiServer {
         let method = request.method().to_string();
         let path = request.uri().path().to_string();
         let query = request.uri().query().unwrap_or_default().to_string();
+        let merge = request
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes() == b"application/merge-patch+json");
         let body = request.into_body().collect_bytes().await.unwrap();
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let mut state = self.0.lock().unwrap();
@@ -158,6 +162,8 @@ impl ApiServer {
         } else if last == "status" {
             let (collection, name) = parent.rsplit_once('/').unwrap();
             status_patch(&mut state, collection, name, body)
+        } else if merge && method == "PATCH" && !path.contains("/events/") {
+            merge_patch(&mut state, parent, last, body)
         } else {
             item(&mut state, &method, parent, last, body)
         };
@@ -293,6 +299,40 @@ fn item(
             (StatusCode::OK, object)
         }
         _ => (StatusCode::METHOD_NOT_ALLOWED, Value::Null),
+    }
+}
+
+/// An RFC 7386 merge patch of a stored object (what `kubectl patch --type=merge` sends).
+fn merge_patch(
+    state: &mut State,
+    collection: &str,
+    name: &str,
+    patch: Value,
+) -> (StatusCode, Value) {
+    fn merge(target: &mut Value, patch: &Value) {
+        match (target.as_object_mut(), patch.as_object()) {
+            (Some(t), Some(p)) => {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+            }
+            _ => *target = patch.clone(),
+        }
+    }
+    match state
+        .objects
+        .get_mut(collection)
+        .and_then(|c| c.get_mut(name))
+    {
+        Some(object) => {
+            merge(object, &patch);
+            (StatusCode::OK, object.clone())
+        }
+        None => not_found(name),
     }
 }
 
