@@ -44,14 +44,33 @@ pub struct SocialArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also measure the machine's ceiling in the same run, first: a bare axum server in this
+    /// process ([`crate::ceiling`]) driven by the same open-loop engine, connections, step
+    /// length and p99 bound; the mix's highest rate is then also given as a ratio to it.
+    #[arg(long)]
+    pub with_ceiling: bool,
+    /// The first rate offered to the bare server (it goes far beyond the mix's).
+    #[arg(long, default_value_t = 5_000.0)]
+    pub ceiling_rate: f64,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
 }
 
-struct User {
+pub(crate) struct User {
     id: String,
     token: String,
     friends: Vec<usize>,
+}
+
+impl User {
+    /// A stand-in for requests that need no account (the bare server's).
+    pub(crate) fn nobody() -> User {
+        User {
+            id: String::new(),
+            token: String::new(),
+            friends: Vec::new(),
+        }
+    }
 }
 
 /// A graph with `n` nodes and `m` edges, every node connected (a ring first), the rest
@@ -252,6 +271,8 @@ enum Kind {
     Feed,
     Timeline,
     Compose,
+    /// `GET /ceiling` on the bare server.
+    Ceiling,
 }
 
 impl Kind {
@@ -260,6 +281,7 @@ impl Kind {
             Kind::Feed => "read home feed",
             Kind::Timeline => "read user timeline",
             Kind::Compose => "compose post",
+            Kind::Ceiling => "bare server",
         }
     }
 }
@@ -274,14 +296,20 @@ struct Request {
 /// One step's results per request type: histogram (µs from the intended send) and errors.
 type StepResult = BTreeMap<Kind, (Histogram<u64>, u64)>;
 
+/// What a step offers: the social mix, or only the bare server's request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mix {
+    Social,
+    Ceiling,
+}
+
 /// Offers `rate` requests/s for `seconds`, open loop.
 async fn step(
     addr: &str,
     users: &Arc<Vec<User>>,
     rate: f64,
-    seconds: u64,
-    connections: usize,
-    seed: u64,
+    (seconds, connections, seed): (u64, usize, u64),
+    mix: Mix,
 ) -> anyhow::Result<(StepResult, f64)> {
     let (tx, rx) = mpsc::unbounded_channel::<Request>();
     let rx = Arc::new(Mutex::new(rx));
@@ -322,6 +350,7 @@ async fn step(
                         conn.call("POST", "/api/v1/posts", Some(&u.token), Some(body))
                             .await?
                     }
+                    Kind::Ceiling => conn.call("GET", "/ceiling", None, None).await?,
                 };
                 let entry = local.entry(req.kind).or_insert_with(|| (histogram(), 0));
                 entry
@@ -355,7 +384,9 @@ async fn step(
             friends[rng.random_range(0..friends.len())]
         };
         let roll: f64 = rng.random();
-        let kind = if roll < 0.6 {
+        let kind = if mix == Mix::Ceiling {
+            Kind::Ceiling
+        } else if roll < 0.6 {
             Kind::Feed
         } else if roll < 0.9 {
             Kind::Timeline
@@ -468,7 +499,62 @@ fn print_table(rate: f64, rows: &[serde_json::Value]) {
     }
 }
 
+/// Steps the offered rate up from `rate` by 25 % while every p99 stays within the bound
+/// (one step without a bound); returns every step and the highest rate within it.
+pub(crate) async fn find_max(
+    addr: &str,
+    users: &Arc<Vec<User>>,
+    args: &SocialArgs,
+    mut rate: f64,
+    mix: Mix,
+) -> anyhow::Result<(Vec<serde_json::Value>, Option<f64>)> {
+    let mut steps = Vec::new();
+    let mut best: Option<f64> = None;
+    loop {
+        let shape = (
+            args.seconds,
+            args.connections,
+            args.seed + steps.len() as u64,
+        );
+        let (results, elapsed) = step(addr, users, rate, shape, mix).await?;
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(k, (h, e))| summary(k.name(), h, *e, elapsed))
+            .collect();
+        let worst_p99 = rows
+            .iter()
+            .filter_map(|r| r["p99_ms"].as_f64())
+            .fold(0.0, f64::max);
+        let errors: u64 = rows.iter().filter_map(|r| r["errors"].as_u64()).sum();
+        if !args.json {
+            print_table(rate, &rows);
+        }
+        steps.push(json!({"offered_rate": rate, "requests": rows, "worst_p99_ms": worst_p99}));
+        match args.find_max_p99_ms {
+            Some(bound) if worst_p99 <= bound && errors == 0 && steps.len() < 16 => {
+                best = Some(rate);
+                rate *= 1.25;
+            }
+            _ => break,
+        }
+    }
+    Ok((steps, best))
+}
+
 pub async fn run(addr: &str, args: SocialArgs) -> anyhow::Result<()> {
+    let ceiling = match args.with_ceiling {
+        true => {
+            let bare = crate::ceiling::start()?;
+            let nobody = Arc::new(vec![User::nobody()]);
+            if !args.json {
+                println!("ceiling: a bare axum server in this process, same engine");
+            }
+            let (steps, best) =
+                find_max(&bare, &nobody, &args, args.ceiling_rate, Mix::Ceiling).await?;
+            Some(json!({"steps": steps, "highest_rate_within_bound": best}))
+        }
+        false => None,
+    };
     let users = Arc::new(seed(addr, &args).await?);
     // The history's fan-out runs behind the API: wait until a fresh post reaches a friend's
     // feed, so the load measures a settled platform (and the wait measures fan-out).
@@ -478,50 +564,24 @@ pub async fn run(addr: &str, args: SocialArgs) -> anyhow::Result<()> {
         "seed: fan-out settled {:.1}s after the last history post",
         settle.elapsed().as_secs_f64()
     );
-    let mut rate = args.rate;
-    let mut steps = Vec::new();
-    let mut best: Option<f64> = None;
-    loop {
-        let (results, elapsed) = step(
-            addr,
-            &users,
-            rate,
-            args.seconds,
-            args.connections,
-            args.seed + steps.len() as u64,
-        )
-        .await?;
-        let rows: Vec<serde_json::Value> = results
-            .iter()
-            .map(|(k, (h, e))| summary(k.name(), h, *e, elapsed))
-            .collect();
-        let worst_p99 = rows
-            .iter()
-            .filter_map(|r| r["p99_ms"].as_f64())
-            .fold(0.0, f64::max);
-        if !args.json {
-            print_table(rate, &rows);
-        }
-        steps.push(json!({"offered_rate": rate, "requests": rows, "worst_p99_ms": worst_p99}));
-        match args.find_max_p99_ms {
-            Some(bound) if worst_p99 <= bound && steps.len() < 12 => {
-                best = Some(rate);
-                rate *= 1.25;
-            }
-            Some(_) => break,
-            None => break,
-        }
-    }
+    let (steps, best) = find_max(addr, &users, &args, args.rate, Mix::Social).await?;
     let delays = propagation(addr, &users, 50, args.seed, Duration::from_secs(10)).await?;
     let propagation = json!({
         "samples": delays.len(), "p50_ms": ms(delays.value_at_quantile(0.5)), "p99_ms": ms(delays.value_at_quantile(0.99)), "max_ms": ms(delays.max()),
     });
+    let ceiling_best = ceiling
+        .as_ref()
+        .and_then(|c| c["highest_rate_within_bound"].as_f64());
+    let ratio = best.zip(ceiling_best).map(|(b, c)| b / c);
     if args.json {
-        let out = json!({"users": args.users, "friendships": args.friendships, "steps": steps, "highest_rate_within_bound": best, "propagation": propagation});
+        let out = json!({"users": args.users, "friendships": args.friendships, "steps": steps, "highest_rate_within_bound": best, "propagation": propagation, "ceiling": ceiling, "ratio_to_ceiling": ratio});
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         if let (Some(bound), Some(best)) = (args.find_max_p99_ms, best) {
             println!("highest offered rate with every p99 under {bound} ms: {best:.0} req/s");
+        }
+        if let (Some(c), Some(r)) = (ceiling_best, ratio) {
+            println!("the bare server's, same bound: {c:.0} req/s; the mix reaches {r:.3} of it");
         }
         println!(
             "compose-to-feed propagation: n={} p50={} ms p99={} ms max={} ms",
