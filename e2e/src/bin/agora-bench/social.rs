@@ -414,6 +414,45 @@ async fn step(
     Ok((results, elapsed))
 }
 
+/// Waits until the platform has no work left from the seeding: every consumer's lag
+/// (`agora_consumer_pending_events`) and every outbox (`agora_outbox_depth`) at zero, as
+/// `/metrics` says (answered to loopback). Search indexing, notifications, analytics and
+/// moderation apply the seeded history long after the feed has it; measuring before they
+/// are done measures their backlog. Returns how much work there was at first.
+async fn quiet(addr: &str, within: Duration) -> anyhow::Result<String> {
+    let mut conn = Conn::open(addr).await?;
+    let deadline = Instant::now() + within;
+    let mut first = None;
+    loop {
+        let (status, body) = conn.call("GET", "/metrics", None, None).await?;
+        anyhow::ensure!(
+            status == 200,
+            "GET /metrics: {status} (not loopback, or not a dev node?)"
+        );
+        let text = String::from_utf8_lossy(&body);
+        let sum = |metric: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with(metric))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        let (pending, outbox) = (
+            sum("agora_consumer_pending_events{"),
+            sum("agora_outbox_depth{"),
+        );
+        let now = format!("{pending:.0} events pending in consumers, {outbox:.0} in outboxes");
+        let first = first.get_or_insert(now).clone();
+        if pending == 0.0 && outbox == 0.0 {
+            return Ok(format!("at first {first}"));
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the platform did not settle: {first}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Compose-to-feed delay: a user posts, a friend polls their recent feed until it is there.
 async fn propagation(
     addr: &str,
@@ -562,6 +601,11 @@ pub async fn run(addr: &str, args: SocialArgs) -> anyhow::Result<()> {
     propagation(addr, &users, 1, args.seed, Duration::from_secs(600)).await?;
     eprintln!(
         "seed: fan-out settled {:.1}s after the last history post",
+        settle.elapsed().as_secs_f64()
+    );
+    let backlog = quiet(addr, Duration::from_secs(900)).await?;
+    eprintln!(
+        "seed: every consumer and outbox empty {:.1}s after the last history post ({backlog})",
         settle.elapsed().as_secs_f64()
     );
     let (steps, best) = find_max(addr, &users, &args, args.rate, Mix::Social).await?;
