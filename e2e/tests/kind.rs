@@ -116,6 +116,16 @@ fn api(
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
+/// Waits (up to 10 minutes) until the platform's `condition` is true.
+fn wait_for(condition: &str) {
+    kubectl(&[
+        "wait",
+        &format!("--for=condition={condition}"),
+        "socialplatform/demo",
+        "--timeout=600s",
+    ]);
+}
+
 /// A port-forward to the gateway, and its base URL once it answers.
 fn port_forward() -> (std::process::Child, String) {
     let forward = Command::new("kubectl")
@@ -194,12 +204,7 @@ fn a_platform_on_kind_from_apply_to_delete() {
         "-p",
         r#"{"spec":{"image":"agora-node:e2e"}}"#,
     ]);
-    kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "socialplatform/demo",
-        "--timeout=600s",
-    ]);
+    wait_for("Ready");
 
     // Drive the API through the gateway.
     let (mut forward, base) = port_forward();
@@ -311,12 +316,7 @@ fn a_platform_on_kind_from_apply_to_delete() {
             ]) == "agora-node:e2e2"
         },
     );
-    kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "socialplatform/demo",
-        "--timeout=600s",
-    ]);
+    wait_for("Ready");
 
     // Rebuilding a context's projections, as an operator action.
     kubectl(&[
@@ -342,12 +342,7 @@ fn a_platform_on_kind_from_apply_to_delete() {
         "-p",
         r#"{"spec":{"hibernate":true}}"#,
     ]);
-    kubectl(&[
-        "wait",
-        "--for=condition=Hibernated",
-        "socialplatform/demo",
-        "--timeout=600s",
-    ]);
+    wait_for("Hibernated");
     assert!(
         kubectl(&[
             "get",
@@ -372,12 +367,7 @@ fn a_platform_on_kind_from_apply_to_delete() {
         "-p",
         r#"{"spec":{"hibernate":false}}"#,
     ]);
-    kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "socialplatform/demo",
-        "--timeout=600s",
-    ]);
+    wait_for("Ready");
     let (mut forward, base) = port_forward();
     let login = api(
         &base,

@@ -61,13 +61,9 @@ async fn registration_works_while_nats_is_down_and_events_flow_once_it_is_back()
     .await;
     assert_eq!(metric(&node, APPLIED).await, 4);
     eventually("a consumer that caught up reports no lag", || async {
-        let scrape = reqwest::get(format!("{}/metrics", node.base))
+        scrape(&node)
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        scrape.contains("agora_consumer_pending_events{context=\"users\"} 0")
+            .contains("agora_consumer_pending_events{context=\"users\"} 0")
     })
     .await;
 }

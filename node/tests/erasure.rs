@@ -129,12 +129,7 @@ fn jpeg() -> Vec<u8> {
 /// context has applied or skipped stop changing over three looks.
 async fn settled(node: &Node) {
     let totals = async || {
-        let text = reqwest::get(format!("{}/metrics", node.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = scrape(node).await;
         let sum = |name: &str| -> f64 {
             text.lines()
                 .filter(|l| l.starts_with(name))

@@ -9,9 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-
-use crate::status::{Observed, condition};
+use crate::observed::Observed;
 
 /// Where a platform stands with hibernation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +54,8 @@ pub fn state(
     }
 }
 
-/// The `Hibernated` condition.
-pub fn condition_of(sleep: &Sleep, generation: Option<i64>) -> Condition {
+/// The `Hibernated` condition: whether it is true, its reason and message.
+pub fn condition_of(sleep: &Sleep) -> (bool, &'static str, String) {
     let (on, reason, message) = match sleep {
         Sleep::Awake => (false, "Awake", "spec.hibernate is false".to_string()),
         Sleep::Hibernating { pods } => (
@@ -71,7 +69,7 @@ pub fn condition_of(sleep: &Sleep, generation: Option<i64>) -> Condition {
             "no pod runs; every volume is kept".to_string(),
         ),
     };
-    condition("Hibernated", on, reason, message, generation)
+    (on, reason, message)
 }
 
 #[cfg(test)]
@@ -121,10 +119,7 @@ mod tests {
         );
         assert_eq!(state(true, &seen, Some(&running(0))), Sleep::Hibernated);
         assert_eq!(state(true, &seen, None), Sleep::Hibernated, "external bus");
-        let c = condition_of(&Sleep::Hibernated, Some(2));
-        assert_eq!(
-            (c.type_.as_str(), c.status.as_str()),
-            ("Hibernated", "True")
-        );
+        assert!(condition_of(&Sleep::Hibernated).0);
+        assert!(!condition_of(&Sleep::Hibernating { pods: 1 }).0);
     }
 }

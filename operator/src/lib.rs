@@ -7,6 +7,7 @@
 //! - [`crd`]: the resource's types (the source of `crds/`);
 //! - [`resources`]: the desired objects, as pure functions of the resource;
 //! - [`status`]: conditions and the rollout plan, as pure functions of what was observed;
+//! - [`observed`]: what was observed of a workload, the input of `status` and `hibernation`;
 //! - [`hibernation`]: `spec.hibernate`: when the bus may stop, the `Hibernated` condition;
 //! - [`controller`]: the reconcile loop: apply, prune, status, events (no finalizer:
 //!   deletion is owner references, see the module doc);
@@ -19,6 +20,7 @@ pub mod controller;
 pub mod crd;
 pub mod hibernation;
 pub mod leader;
+pub mod observed;
 pub mod plugin;
 pub mod rebuild;
 pub mod resources;

@@ -7,24 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::{ContextStatus, SocialPlatformStatus};
 use crate::hibernation;
-
-/// What was observed of one workload (a StatefulSet or the gateway Deployment).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Observed {
-    pub image: String,
-    pub replicas: i32,
-    pub ready_replicas: i32,
-    /// Pods that exist, ready or not (a pod still shutting down counts).
-    pub pods: i32,
-    /// Every pod runs the latest template (no rollout in progress).
-    pub rolled_out: bool,
-}
-
-impl Observed {
-    pub fn ready(&self) -> bool {
-        self.rolled_out && self.ready_replicas >= self.replicas && self.replicas > 0
-    }
-}
+pub use crate::observed::Observed;
 
 /// Which image each workload (`auth`, `users` or `node`, then `gateway`) should run now.
 ///
@@ -89,7 +72,7 @@ pub struct Facts {
     pub error: Option<String>,
 }
 
-pub(crate) fn condition(
+fn condition(
     kind: &str,
     ok: bool,
     reason: &str,
@@ -153,7 +136,8 @@ pub fn status(facts: &Facts, previous: Option<&SocialPlatformStatus>) -> SocialP
         g,
     ));
     conditions.push(paused(facts));
-    conditions.push(hibernation::condition_of(&sleep, g));
+    let (on, reason, message) = hibernation::condition_of(&sleep);
+    conditions.push(condition("Hibernated", on, reason, message, g));
     conditions.push(monitoring(facts.monitoring, g));
     conditions.push(ready(facts, all_ready));
     keep_transition_times(&mut conditions, previous);

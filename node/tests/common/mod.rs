@@ -522,15 +522,21 @@ pub async fn stream_counts(nats: &Nats, prefix: &str) -> std::collections::HashM
     info.try_collect().await.unwrap()
 }
 
-/// The value of a counter in `/metrics` (0 when absent).
-pub async fn metric(node: &Node, name_and_labels: &str) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", node.base))
+/// The node's `/metrics` text.
+pub async fn scrape(node: &Node) -> String {
+    reqwest::get(format!("{}/metrics", node.base))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+/// The value of a counter in `/metrics` (0 when absent).
+pub async fn metric(node: &Node, name_and_labels: &str) -> u64 {
+    scrape(node)
+        .await
+        .lines()
         .find_map(|l| {
             l.strip_prefix(name_and_labels)
                 .and_then(|rest| rest.trim().parse::<f64>().ok())
