@@ -135,8 +135,9 @@ async fn expired_tampered_and_foreign_tokens_get_401_and_missing_roles_403() {
     no_nbf.as_object_mut().unwrap().remove("nbf");
     refused(no_nbf, "lacks").await;
     refused(claims("dev", now, now, now + 7_200), "lifetime").await;
-    anon.with_token(&sign_claims(claims("dev", now, now, now + 600)))
-        .get("/users/me")
+    // Accepted (the profile itself comes from an event, so it may take a moment).
+    let accepted = anon.with_token(&sign_claims(claims("dev", now, now, now + 600)));
+    until_status(200, async || accepted.get("/users/me").await)
         .await
         .expect(200);
 
