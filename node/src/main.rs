@@ -1,5 +1,10 @@
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc, whose arenas and free-list work showed as about a
+/// sixth of the node's CPU under load (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = agora_node::cli::Cli::parse();
