@@ -135,7 +135,8 @@ fn crd_and_rendered_objects_pass_the_official_kubernetes_schemas() {
         tool.exists(),
         "kubernetes-validate is missing: run scripts/install-tools (scripts/test does)"
     );
-    let dir = tempfile_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let mut files = vec![dir.join("crd.yaml")];
     std::fs::write(&files[0], agora_operator::crd_yaml()).unwrap();
     for (name, example) in examples() {
@@ -162,12 +163,6 @@ fn crd_and_rendered_objects_pass_the_official_kubernetes_schemas() {
         "kubernetes-validate failed:\n{report}"
     );
     assert!(!report.contains("ERROR"), "{report}");
-}
-
-fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("agora-render-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The CRD's CEL rules, evaluated client-side (kube's `cel` feature) on the defaulted
@@ -269,7 +264,8 @@ fn monitoring_objects_pass_the_prometheus_operator_schemas() {
             .exists(),
         "the monitoring schemas are missing: run scripts/install-tools (scripts/test does)"
     );
-    let dir = tempfile_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let mut files = Vec::new();
     let mut kinds = Vec::new();
     for (name, example) in examples() {
