@@ -157,7 +157,9 @@ pub async fn run(
     let ctx = Arc::new(ctx);
     let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=agora-operator");
     let (c, ns) = (client.clone(), namespace.clone());
-    Controller::new(platforms, watcher::Config::default())
+    let controller = Controller::new(platforms, watcher::Config::default());
+    tokio::spawn(forget_deleted(controller.store(), ctx.metrics.clone()));
+    controller
         .owns(scoped::<StatefulSet>(&c, &ns), owned.clone())
         .owns(scoped::<Deployment>(&c, &ns), owned.clone())
         .owns(scoped::<Service>(&c, &ns), owned.clone())
@@ -175,6 +177,24 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// Every minute, drops the condition series of platforms that no longer exist (reconcile
+/// never runs for a deleted object, so nothing else would).
+async fn forget_deleted(
+    store: kube::runtime::reflector::Store<SocialPlatform>,
+    metrics: Arc<Metrics>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let present = store
+            .state()
+            .iter()
+            .map(|sp| (sp.namespace().unwrap_or_default(), sp.name_any()))
+            .collect();
+        metrics.forget_platforms_except(&present);
+    }
 }
 
 fn scoped<K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>>(
@@ -506,10 +526,7 @@ async fn write_status(sp: &SocialPlatform, ctx: &Context, facts: &Facts) -> Resu
             platform: sp.name_any(),
             r#type: c.type_.clone(),
         };
-        ctx.metrics
-            .conditions
-            .get_or_create(&labels)
-            .set(i64::from(c.status == "True"));
+        ctx.metrics.set_condition(labels, c.status == "True");
     }
     let ready = new
         .conditions

@@ -21,12 +21,14 @@ pub struct Metrics {
     pub duration: Histogram,
     /// Each platform's conditions as last written: 1 when `True`, else 0 (what the
     /// `AgoraPlatformNotReady` alert reads).
-    pub conditions: Family<ConditionLabels, Gauge>,
+    conditions: Family<ConditionLabels, Gauge>,
+    /// The label sets of `conditions`, to drop those of deleted platforms.
+    condition_labels: std::sync::Mutex<std::collections::BTreeSet<ConditionLabels>>,
 }
 
 /// One condition of one platform. `platform_namespace`, not `namespace`: scraped, the
 /// series gets the operator pod's own `namespace` label.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct ConditionLabels {
     pub platform_namespace: String,
     pub platform: String,
@@ -62,7 +64,32 @@ impl Metrics {
             failures,
             duration,
             conditions,
+            condition_labels: Default::default(),
         })
+    }
+
+    /// Records one condition of one platform.
+    pub fn set_condition(&self, labels: ConditionLabels, on: bool) {
+        self.conditions.get_or_create(&labels).set(i64::from(on));
+        self.condition_labels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(labels);
+    }
+
+    /// Drops the condition series of every platform not in `present` (namespace, name).
+    pub fn forget_platforms_except(&self, present: &std::collections::BTreeSet<(String, String)>) {
+        let mut known = self
+            .condition_labels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        known.retain(|l| {
+            let keep = present.contains(&(l.platform_namespace.clone(), l.platform.clone()));
+            if !keep {
+                self.conditions.remove(l);
+            }
+            keep
+        });
     }
 
     #[expect(clippy::expect_used, reason = "writing to a String cannot fail")]
@@ -91,4 +118,32 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<()
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     axum::serve(listener, routes(metrics)).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_platforms_conditions_are_forgotten() {
+        let metrics = Metrics::new();
+        for (ns, name) in [("a", "demo"), ("b", "demo")] {
+            let labels = ConditionLabels {
+                platform_namespace: ns.into(),
+                platform: name.into(),
+                r#type: "Ready".into(),
+            };
+            metrics.set_condition(labels, true);
+        }
+        let present = [("b".to_string(), "demo".to_string())].into();
+        metrics.forget_platforms_except(&present);
+        let text = metrics.encode();
+        assert!(!text.contains(r#"platform_namespace="a""#), "{text}");
+        assert!(
+            text.contains(
+                r#"platform_condition{platform_namespace="b",platform="demo",type="Ready"} 1"#
+            ),
+            "{text}"
+        );
+    }
 }
