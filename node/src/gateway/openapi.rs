@@ -464,6 +464,58 @@ mod tests {
 
     /// `docs/openapi.json` is generated: this fails when it drifts from the code.
     /// Regenerate with `AGORA_WRITE_OPENAPI=1 cargo test -p agora-node openapi`.
+    /// The main lifecycles' request bodies carry an example (testers and generated clients
+    /// start from them), and every example is a body its schema accepts.
+    #[test]
+    fn request_examples_are_valid_bodies() {
+        let doc: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for name in [
+            "RegisterRequest",
+            "VerifyRequest",
+            "LoginRequest",
+            "RefreshRequest",
+            "NewPost",
+            "PostChange",
+            "NewComment",
+            "ReactionRequest",
+            "NewShare",
+            "NewGroup",
+            "NewMessage",
+            "ProfileChange",
+            "PrivacyChange",
+        ] {
+            assert!(
+                schemas[name].get("example").is_some(),
+                "{name} has no example"
+            );
+        }
+        let mut checked = 0;
+        for (name, schema) in schemas {
+            let Some(example) = schema.get("example") else {
+                continue;
+            };
+            let root = serde_json::json!({
+                "$ref": format!("#/components/schemas/{name}"),
+                "components": doc["components"],
+            });
+            let validator = jsonschema::validator_for(&root).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(example)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{name}'s example: {errors:?}");
+            checked += 1;
+        }
+        let bad = serde_json::json!({"$ref": "#/components/schemas/ReactionRequest", "components": doc["components"]});
+        assert!(
+            !jsonschema::validator_for(&bad)
+                .unwrap()
+                .is_valid(&serde_json::json!({"kind": "meh"}))
+        );
+        assert!(checked >= 13);
+    }
+
     #[test]
     fn committed_openapi_document_matches_the_code() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");

@@ -23,6 +23,7 @@ const VERIFY_TTL_SECS: i64 = 86_400;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "ada", "email": "ada@example.org", "password": "correct horse battery staple"}))]
 pub struct RegisterRequest {
     /// 3 to 30 characters of a-z, 0-9 and `_`; stored lower-case.
     #[schema(min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_]+$")]
@@ -159,6 +160,7 @@ fn send_address_held(s: &AuthState, account: &Account, holder: &str) -> ApiResul
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "the token from the verification mail", "password": "correct horse battery staple"}))]
 pub struct VerifyRequest {
     /// The token from the mail: proves control of the address.
     token: String,

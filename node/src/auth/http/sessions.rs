@@ -22,6 +22,7 @@ const CHALLENGE_TTL_SECS: i64 = 300;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"login": "ada", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
     /// Username or e-mail.
     login: String,
@@ -225,6 +226,7 @@ pub(super) async fn mfa_challenge(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "the refresh_token from the last login or refresh"}))]
 pub struct RefreshRequest {
     refresh_token: String,
 }

@@ -44,6 +44,7 @@ fn view(group: Group, membership: String) -> GroupView {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Climbers of Lyon", "description": "Weekend climbs around Lyon", "privacy": "private"}))]
 pub struct NewGroup {
     /// 1 to 100 characters.
     name: String,

@@ -45,6 +45,7 @@ pub(super) async fn list_messages(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "See you at eight?"}))]
 pub struct NewMessage {
     /// At most 4,000 characters; may be empty when `media_ids` is not.
     #[serde(default)]

@@ -77,6 +77,7 @@ pub(super) async fn list_comments(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "Which route did you take?"}))]
 pub struct NewComment {
     /// At most 2,000 characters.
     text: String,

@@ -38,6 +38,7 @@ fn tags(s: &PostsState, author: &str, text: &str) -> ApiResult<(Vec<String>, Vec
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "First climb of the season #climbing", "visibility": "friends", "audience": {"type": "profile"}}))]
 pub struct NewPost {
     /// At most 5,000 characters.
     text: String,
@@ -166,6 +167,7 @@ pub(super) async fn get_post(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "First climb of the season, with photos #climbing"}))]
 pub struct PostChange {
     text: Option<String>,
     visibility: Option<Visibility>,
@@ -365,6 +367,7 @@ pub(super) async fn list_posts(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "Worth reading", "visibility": "public"}))]
 pub struct NewShare {
     /// What the sharer says about it (may be empty).
     #[serde(default)]

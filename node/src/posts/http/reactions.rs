@@ -18,6 +18,7 @@ use super::{readable_post, viewer_of};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "love"}))]
 pub struct ReactionRequest {
     kind: ReactionKind,
 }

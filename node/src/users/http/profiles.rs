@@ -35,6 +35,7 @@ pub(super) async fn my_profile(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(min_properties = 1)]
+#[schema(example = json!({"display_name": "Ada Lovelace", "bio": "Analyst of engines.", "location": "London", "website": "https://ada.example.org"}))]
 pub struct ProfileChange {
     /// 1 to 64 characters.
     display_name: Option<String>,
@@ -93,6 +94,7 @@ pub(super) async fn my_privacy(
 /// Privacy settings to change; absent fields stay.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"searchable": false}))]
 pub struct PrivacyChange {
     profile: Option<ProfileVisibility>,
     friend_requests: Option<RequestPolicy>,
