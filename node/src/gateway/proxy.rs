@@ -49,9 +49,10 @@ struct ProxyState {
     max_upload: u64,
 }
 
-/// A router that forwards every `/api/v1/<context>/...` request to its upstream, bodies
-/// streamed both ways (an upload is never held whole in the gateway's memory): requests up
-/// to `max_body` bytes, uploads up to `max_upload`.
+/// A router that forwards every `/api/v1/<context>/...` request to its upstream: request
+/// bodies up to `max_body` bytes are read whole and sent with their length, uploads (up to
+/// `max_upload`) and every answer are streamed (an upload is never held whole in the
+/// gateway's memory).
 pub fn routes(upstreams: Upstreams, max_body: u64, max_upload: u64) -> anyhow::Result<Router> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
@@ -137,11 +138,20 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
     let body = limited(body, limit, over.clone());
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
+    let body = if path == UPLOAD_PATH {
+        reqwest::Body::wrap_stream(body)
+    } else {
+        // Small bodies (at most `max_body`) are read whole first, so the upstream gets them
+        // with their length in one write: streamed, an upstream that answered before
+        // reading them (a 405, a 404) and closed could reset the connection while the
+        // gateway was still writing, and the client got a 503 instead of that answer.
+        whole(body, &over).await?.into()
+    };
     let upstream = s
         .client
         .request(parts.method, url)
         .headers(headers)
-        .body(reqwest::Body::wrap_stream(body))
+        .body(body)
         .send()
         .await
         .map_err(|e| {
@@ -165,6 +175,23 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
 }
 
 /// The body as a stream that fails (and sets `over`) once it passes `limit` bytes.
+/// A (limited) body read whole: 413 past the limit, 400 when the client's body broke off.
+async fn whole(
+    body: impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>>,
+    over: &AtomicBool,
+) -> Result<Vec<u8>, ApiError> {
+    use futures::TryStreamExt as _;
+    body.try_fold(Vec::new(), |mut all, chunk| async move {
+        all.extend_from_slice(&chunk);
+        Ok(all)
+    })
+    .await
+    .map_err(|_| match over.load(Ordering::Relaxed) {
+        true => ApiError::PayloadTooLarge,
+        false => ApiError::BadRequest("the request body could not be read".into()),
+    })
+}
+
 fn limited(
     body: Body,
     limit: u64,
