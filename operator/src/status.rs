@@ -195,10 +195,10 @@ fn progressing(
     total: usize,
 ) -> Condition {
     let (on, reason, message) = match sleep {
-        hibernation::Sleep::Hibernating { pods } => (
+        hibernation::Sleep::Hibernating { .. } => (
             facts.error.is_none(),
             "Hibernating",
-            format!("scaling to zero: {pods} pods still running"),
+            hibernation::condition_of(sleep).2,
         ),
         hibernation::Sleep::Hibernated => (false, "Settled", "hibernated".to_string()),
         hibernation::Sleep::Awake if !all_ready && facts.error.is_none() => (

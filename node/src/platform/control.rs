@@ -87,6 +87,17 @@ impl Control {
         }
     }
 
+    /// Middleware for the control routes: refuses callers [`Control::authorize`] refuses.
+    pub async fn guard(
+        axum::extract::State(control): axum::extract::State<std::sync::Arc<Control>>,
+        axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> Result<axum::response::Response, ApiError> {
+        control.authorize(peer, request.headers())?;
+        Ok(next.run(request).await)
+    }
+
     /// Registers job `id` on `target` unless it exists. A different job still running on
     /// the target is a conflict; a finished one is replaced.
     pub fn start(&self, target: &str, id: &str) -> Result<Started, ApiError> {

@@ -181,16 +181,19 @@ fn switch_over(
 ///   at once (the same id again: the same job); `GET /ops/rebuilds/{context}` shows the
 ///   last job (the operator's rebuilds, one pod at a time).
 pub fn routes(platform: super::Platform) -> axum::Router {
+    let guard = axum::middleware::from_fn_with_state(
+        platform.control.clone(),
+        super::control::Control::guard,
+    );
     axum::Router::new()
         .route("/ops/rebuild/{context}", axum::routing::post(rebuild_now))
         .route(
             "/ops/rebuilds/{context}",
             axum::routing::post(start_job).get(show_job),
         )
+        .route_layer(guard)
         .with_state(platform)
 }
-
-type Peer = axum::extract::ConnectInfo<std::net::SocketAddr>;
 
 fn running_context(platform: &super::Platform, name: &str) -> Result<Running, ApiError> {
     platform
@@ -218,11 +221,8 @@ async fn run_job(
 
 async fn rebuild_now(
     axum::extract::State(platform): axum::extract::State<super::Platform>,
-    axum::extract::ConnectInfo(peer): Peer,
-    headers: axum::http::HeaderMap,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<axum::Json<Report>, ApiError> {
-    platform.control.authorize(peer, &headers)?;
     let running = running_context(&platform, &name)?;
     let id = super::new_id();
     platform.control.start(running.name, &id)?;
@@ -239,12 +239,9 @@ struct JobRequest {
 
 async fn start_job(
     axum::extract::State(platform): axum::extract::State<super::Platform>,
-    axum::extract::ConnectInfo(peer): Peer,
-    headers: axum::http::HeaderMap,
     axum::extract::Path(name): axum::extract::Path<String>,
     super::http::Json(request): super::http::Json<JobRequest>,
 ) -> Result<(axum::http::StatusCode, axum::Json<Job>), ApiError> {
-    platform.control.authorize(peer, &headers)?;
     if request.id.is_empty() || request.id.len() > 200 {
         return Err(ApiError::BadRequest(
             "id must be 1 to 200 characters".into(),
@@ -268,11 +265,8 @@ async fn start_job(
 
 async fn show_job(
     axum::extract::State(platform): axum::extract::State<super::Platform>,
-    axum::extract::ConnectInfo(peer): Peer,
-    headers: axum::http::HeaderMap,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<axum::Json<Job>, ApiError> {
-    platform.control.authorize(peer, &headers)?;
     let running = running_context(&platform, &name)?;
     platform
         .control

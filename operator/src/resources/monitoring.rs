@@ -23,15 +23,13 @@ pub fn objects(p: &Platform, prometheus_operator: bool) -> Vec<Child> {
     vec![pod_monitor(p), rules(p)]
 }
 
+/// Every child's metadata, plus `spec.monitoring.labels`.
 fn meta(p: &Platform) -> Value {
-    let mut labels = p.labels("monitoring", image_tag(&p.sp.spec.image));
-    labels.extend(p.sp.spec.monitoring.labels.clone());
-    json!({
-        "name": p.name,
-        "namespace": p.namespace,
-        "labels": labels,
-        "ownerReferences": [p.owner()],
-    })
+    let mut meta = p.meta(p.name.clone(), "monitoring", image_tag(&p.sp.spec.image));
+    if let Some(labels) = meta.labels.as_mut() {
+        labels.extend(p.sp.spec.monitoring.labels.clone());
+    }
+    serde_json::to_value(meta).unwrap_or_default()
 }
 
 /// Adds `platform` and `component` to every series, from the pod's labels.

@@ -69,21 +69,27 @@ pub fn generate_key() -> String {
 /// The Secret with the key that signs media URLs (`key`). Created once, like the JWT
 /// Secret: replacing it would break every media URL handed out in the last two hours.
 pub fn media_url_secret(p: &Platform, key: String) -> Secret {
-    Secret {
-        metadata: p.meta(p.media_url_secret(), "media", image_tag(&p.sp.spec.image)),
-        type_: Some("Opaque".into()),
-        string_data: Some(BTreeMap::from([("key".to_string(), key)])),
-        ..Default::default()
-    }
+    generated_secret(p, p.media_url_secret(), "media", "key", key)
 }
 
 /// The Secret with the token of the nodes' control channel (`token`), which the operator
 /// presents to start and follow rebuilds. Created once.
 pub fn control_secret(p: &Platform, token: String) -> Secret {
+    generated_secret(p, p.control_secret(), "control", "token", token)
+}
+
+/// An Opaque Secret holding one generated value under `key`.
+fn generated_secret(
+    p: &Platform,
+    name: String,
+    component: &str,
+    key: &str,
+    value: String,
+) -> Secret {
     Secret {
-        metadata: p.meta(p.control_secret(), "control", image_tag(&p.sp.spec.image)),
+        metadata: p.meta(name, component, image_tag(&p.sp.spec.image)),
         type_: Some("Opaque".into()),
-        string_data: Some(BTreeMap::from([("token".to_string(), token)])),
+        string_data: Some(BTreeMap::from([(key.to_string(), value)])),
         ..Default::default()
     }
 }
