@@ -193,12 +193,13 @@ async fn publish_batch(store: &Store, bus: &Bus) -> anyhow::Result<usize> {
             .await?;
         pending.push((key, ack));
     }
-    let n = pending.len();
+    let mut published = Vec::with_capacity(pending.len());
     for (key, ack) in pending {
         ack.await?;
-        store.outbox.remove(key)?;
+        published.push(key);
     }
-    Ok(n)
+    store.clear_outbox(&published)?;
+    Ok(published.len())
 }
 
 /// One durable pull consumer of a context.

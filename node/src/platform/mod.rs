@@ -17,6 +17,7 @@
 //! - [`text`]: the rules for free text.
 
 pub mod bus;
+pub mod changes;
 pub mod config;
 pub mod context;
 pub mod control;
@@ -32,6 +33,7 @@ pub mod media_urls;
 pub mod memory;
 pub mod push;
 pub mod rebuild;
+pub mod replication;
 pub mod revocation;
 pub mod storage;
 pub mod telemetry;

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::Running;
 use super::bus::{Bus, ConsumerSpec, apply_message, open_message};
+use super::changes::Change;
 use super::control::{Job, Started};
 use super::error::ApiError;
 use super::keyring::Keyring;
@@ -152,23 +153,23 @@ fn switch_over(
     projections: &[&str],
     last_sequence: u64,
 ) -> anyhow::Result<u64> {
-    let mut batch = sled::Batch::default();
+    let mut changes = Vec::new();
     for prefix in projections {
         for item in live.data.scan_prefix(prefix.as_bytes()) {
-            batch.remove(item?.0);
+            changes.push(Change::data(item?.0.to_vec(), None));
         }
     }
     let mut records = 0;
     for prefix in projections {
         for item in shadow.data.scan_prefix(prefix.as_bytes()) {
             let (k, v) = item?;
-            batch.insert(k, v);
+            changes.push(Change::data(k.to_vec(), Some(v.to_vec())));
             records += 1;
         }
     }
     let floor = live.applied_floor()?.max(last_sequence);
-    batch.insert(APPLIED_FLOOR, to_json(&floor));
-    live.data.apply_batch(batch)?;
+    changes.push(Change::data(APPLIED_FLOOR.to_vec(), Some(to_json(&floor))));
+    live.write_now(|tx| changes.iter().try_for_each(|c| tx.apply(c)))?;
     live.raise_applied_floor(floor)?;
     Ok(records)
 }

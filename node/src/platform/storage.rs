@@ -4,18 +4,44 @@
 //! one `flush` (sled 0.34 flushes with `sync_file_range`: safe against a process crash,
 //! weaker than `fsync` against power loss; see docs/architecture.md).
 
-use std::cell::Cell;
+mod commit;
+mod tx;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use tokio::sync::{Notify, watch};
 
-use super::envelope::Envelope;
-use super::error::{ApiError, ApiResult};
+use super::changes::{self, ChangeSet};
+use super::error::ApiResult;
+pub use commit::flush;
+use commit::{GroupCommit, flush_loop};
+use std::cell::Cell;
+pub use tx::{Tx, TxResult, abort};
+
+/// What became of a writer's transaction given to a follower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mirrored {
+    Applied,
+    /// Applied before (a redelivery): nothing done.
+    AlreadyHeld,
+    /// Not the next one: this store missed `holds + 1 ..= got - 1` and needs a new copy.
+    Gap {
+        holds: u64,
+        got: u64,
+    },
+}
+
+/// What a transaction did, for what follows its commit.
+struct Committed {
+    /// It queued events: the outbox relay is woken.
+    emitted: bool,
+    /// It logged a change set: the change relay is woken.
+    logged: bool,
+}
 
 /// The sled database of one context, with the trees the platform itself uses.
 #[derive(Clone)]
@@ -28,6 +54,17 @@ pub struct Store {
     pub outbox: sled::Tree,
     /// Stream sequences of consumed events applied above the floor (consumer dedup).
     consumed: sled::Tree,
+    /// The change log waiting to be published ([`super::changes`]), keyed by LSN; empty
+    /// unless [`Store::with_change_log`].
+    pub(crate) changes: sled::Tree,
+    /// Whether every transaction is logged in `changes`.
+    log_changes: bool,
+    /// Woken after every commit that logged changes.
+    pub(crate) changes_written: Arc<Notify>,
+    /// The highest LSN this store holds that the change stream holds whole: what the
+    /// writer's relay published, or what a follower applied. Reads that must see a write
+    /// wait for it ([`super::replication`]).
+    pub stream_lsn: Arc<watch::Sender<u64>>,
     commit: Arc<GroupCommit>,
     /// Woken after every commit that wrote to the outbox.
     pub outbox_written: Arc<Notify>,
@@ -36,18 +73,16 @@ pub struct Store {
     pub(crate) apply_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// The key in the database's default tree of [`Store::replica_id`].
+const REPLICA_ID: &[u8] = b"replica-id";
+
+/// The key in `data` of the change stream sequence a follower applied last.
+const CHANGES_SEQ: &[u8] = b"_/changes-seq";
+
 /// The key in `data` of the applied floor: every consumed event at or below this stream
 /// sequence has been applied. Kept in `data` so that a rebuild's switch-over moves the
 /// projections and the floor in one atomic batch.
 pub const APPLIED_FLOOR: &[u8] = b"_/applied-floor";
-
-struct GroupCommit {
-    /// Tickets handed out to writers.
-    requested: AtomicU64,
-    /// Highest ticket known to be on disk.
-    flushed: watch::Sender<u64>,
-    wake: Notify,
-}
 
 /// The page cache of a store opened without a budget (tests, tools): 64 MiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
@@ -82,11 +117,39 @@ impl Store {
             data: db.open_tree(format!("{prefix}data"))?,
             outbox: db.open_tree(format!("{prefix}_outbox"))?,
             consumed: db.open_tree(format!("{prefix}_consumed"))?,
+            changes: db.open_tree(format!("{prefix}_changes"))?,
+            log_changes: false,
+            changes_written: Arc::new(Notify::new()),
+            stream_lsn: Arc::new(watch::channel(0).0),
             db,
             commit,
             outbox_written: Arc::new(Notify::new()),
             apply_gate: Arc::default(),
         })
+    }
+
+    /// This store, logging every transaction's changes for its followers
+    /// ([`super::changes`]). A rebuild's shadow store never logs.
+    pub fn with_change_log(mut self) -> Self {
+        self.log_changes = true;
+        self
+    }
+
+    /// The LSN of the last transaction this store committed or applied (0: none).
+    pub fn lsn(&self) -> ApiResult<u64> {
+        Ok(self.get(changes::LSN)?.unwrap_or(0))
+    }
+
+    /// The id of this copy of the context's data, made once: it tells a writer whether
+    /// the change stream's last append was its own. Kept outside the replicated trees.
+    pub fn replica_id(&self) -> ApiResult<String> {
+        let id = self.db.update_and_fetch(REPLICA_ID, |old| {
+            Some(old.map_or_else(
+                || ulid::Ulid::generate().to_string().into_bytes(),
+                <[u8]>::to_vec,
+            ))
+        })?;
+        Ok(String::from_utf8_lossy(id.as_deref().unwrap_or_default()).into_owned())
     }
 
     /// An empty store beside this one, in the same database, for `rebuild` to replay into.
@@ -126,41 +189,133 @@ impl Store {
     /// outbox relay when `f` emitted events. A caller that has this future's result may
     /// acknowledge the write. `f` may run more than once (on conflict): no other effects.
     pub async fn write<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<T> {
-        let (value, emitted) = self.transact(|tx| f(tx).map(|v| (v, tx.emitted.get())))?;
+        let (value, committed) = self.transact(f)?;
         self.durable().await?;
-        if emitted {
+        if committed.emitted {
             self.outbox_written.notify_one();
         }
         Ok(value)
     }
 
-    /// Runs `f` as one sled transaction over the data, the outbox and the consumed set.
-    fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<T> {
-        let result =
-            (&self.data, &self.outbox, &self.consumed).transaction(|(data, outbox, consumed)| {
-                f(&Tx {
-                    data,
-                    outbox,
-                    consumed,
-                    emitted: Cell::new(false),
-                })
-            });
-        Ok(result?)
+    /// Commits `f` at once without waiting for the disk: for writes nobody is told about
+    /// (a timeline rebuilt on read, a rebuild's switch-over), which the next flush covers.
+    pub fn write_now<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<T> {
+        let (value, committed) = self.transact(f)?;
+        if committed.emitted {
+            self.outbox_written.notify_one();
+        }
+        Ok(value)
+    }
+
+    /// Runs `f` as one sled transaction over the data, the outbox and the consumed set,
+    /// logging its changes with the next LSN when the store keeps a change log (sled runs
+    /// one transaction at a time, so LSNs follow the commit order without gaps).
+    fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<(T, Committed)> {
+        self.transact_logged(self.log_changes, f)
+    }
+
+    fn transact_logged<T>(
+        &self,
+        log_changes: bool,
+        f: impl Fn(&Tx) -> TxResult<T>,
+    ) -> ApiResult<(T, Committed)> {
+        let trees = (&self.data, &self.outbox, &self.consumed, &self.changes);
+        let result = trees.transaction(|(data, outbox, consumed, log)| {
+            let lsn = match log_changes {
+                true => Some(data.get(changes::LSN)?.map_or(Ok(0), |b| from_json(&b))? + 1),
+                false => None,
+            };
+            let tx = Tx {
+                data,
+                outbox,
+                consumed,
+                emitted: Cell::new(0),
+                log: lsn.map(|lsn| tx::Log {
+                    lsn,
+                    changes: Default::default(),
+                }),
+            };
+            let value = f(&tx)?;
+            let emitted = tx.emitted.get() > 0;
+            let logged = match tx.log {
+                Some(entry) if !entry.changes.borrow().is_empty() => {
+                    let set = ChangeSet {
+                        lsn: entry.lsn,
+                        part: 0,
+                        last: true,
+                        changes: entry.changes.into_inner(),
+                    };
+                    data.insert(changes::LSN, to_json(&entry.lsn))?;
+                    log.insert(&seq_key(entry.lsn), set.encode())?;
+                    true
+                }
+                _ => false,
+            };
+            Ok((value, Committed { emitted, logged }))
+        });
+        let (value, committed) = result?;
+        if committed.logged {
+            self.changes_written.notify_one();
+        }
+        Ok((value, committed))
     }
 
     /// Applies the consumed event at stream sequence `seq` exactly once: `f` runs and `seq`
     /// is recorded as applied in one transaction. Returns false when it had been applied.
     /// Not durable by itself: the consumer flushes before it acknowledges.
     pub fn apply_at(&self, seq: u64, f: impl Fn(&Tx) -> TxResult<()>) -> ApiResult<bool> {
-        self.transact(|tx| {
+        let (applied, _) = self.transact(|tx| {
             let floor: u64 = tx.get(APPLIED_FLOOR)?.unwrap_or(0);
-            if seq <= floor || tx.consumed.get(seq_key(seq))?.is_some() {
+            if seq <= floor || tx.was_consumed(seq)? {
                 return Ok(false);
             }
-            tx.consumed.insert(&seq_key(seq), &[])?;
+            tx.set_consumed(seq, true)?;
             f(tx)?;
             Ok(true)
-        })
+        })?;
+        Ok(applied)
+    }
+
+    /// Applies the writer's transaction (all its parts, in order) as it is, in one
+    /// transaction that also records its LSN and the change stream's sequence it came
+    /// from, logging nothing: a follower writes nothing of its own.
+    pub(crate) fn apply_mirrored(
+        &self,
+        parts: &[ChangeSet],
+        stream_seq: u64,
+    ) -> ApiResult<Mirrored> {
+        let lsn = parts.first().map_or(0, |p| p.lsn);
+        let (outcome, _) = self.transact_logged(false, |tx| {
+            let holds: u64 = tx.get(changes::LSN)?.unwrap_or(0);
+            if lsn <= holds {
+                return Ok(Mirrored::AlreadyHeld);
+            }
+            if lsn != holds + 1 {
+                return Ok(Mirrored::Gap { holds, got: lsn });
+            }
+            for change in parts.iter().flat_map(|p| &p.changes) {
+                tx.apply(change)?;
+            }
+            tx.put(changes::LSN, &lsn)?;
+            tx.put(CHANGES_SEQ, &stream_seq)?;
+            Ok(Mirrored::Applied)
+        })?;
+        if outcome == Mirrored::Applied {
+            self.stream_lsn.send_replace(lsn);
+        }
+        Ok(outcome)
+    }
+
+    /// The change stream's sequence of the last change set this store applied as a
+    /// follower (0: none).
+    pub(crate) fn changes_seq(&self) -> ApiResult<u64> {
+        Ok(self.get(CHANGES_SEQ)?.unwrap_or(0))
+    }
+
+    /// Removes published events from the outbox (a logged write: a follower that takes
+    /// over must not publish them again).
+    pub(crate) fn clear_outbox(&self, keys: &[sled::IVec]) -> ApiResult<()> {
+        self.write_now(|tx| keys.iter().try_for_each(|k| tx.clear_outbox(k)))
     }
 
     /// The applied floor: every consumed event at or below it was applied.
@@ -175,16 +330,20 @@ impl Store {
         if floor <= self.applied_floor()? {
             return Ok(());
         }
-        self.data.fetch_and_update(APPLIED_FLOOR, |old| {
-            let old: u64 = old.and_then(|b| from_json(b).ok()).unwrap_or(0);
-            Some(to_json(&old.max(floor)))
-        })?;
-        let mut batch = sled::Batch::default();
-        for item in self.consumed.range(..=seq_key(floor)) {
-            batch.remove(item?.0);
-        }
-        self.consumed.apply_batch(batch)?;
-        Ok(())
+        let below = self
+            .consumed
+            .range(..=seq_key(floor))
+            .keys()
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write_now(|tx| {
+            let old: u64 = tx.get(APPLIED_FLOOR)?.unwrap_or(0);
+            tx.put(APPLIED_FLOOR, &old.max(floor))?;
+            for key in &below {
+                let seq = key.as_ref().try_into().map_or(0, u64::from_be_bytes);
+                tx.set_consumed(seq, false)?;
+            }
+            Ok(())
+        })
     }
 
     /// How many applied sequences the dedup set holds (those above the floor).
@@ -293,132 +452,6 @@ impl Store {
     }
 }
 
-pub type TxResult<T> = Result<T, ConflictableTransactionError<ApiError>>;
-
-/// Aborts a transaction with a context's error (mapped onto the problem table).
-pub fn abort<T>(e: impl Into<ApiError>) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e.into()))
-}
-
-/// The view of a [`Store`] inside a transaction.
-pub struct Tx<'a> {
-    pub data: &'a TransactionalTree,
-    outbox: &'a TransactionalTree,
-    consumed: &'a TransactionalTree,
-    /// Whether this attempt queued an event (the relay is woken after the commit).
-    emitted: Cell<bool>,
-}
-
-impl Tx<'_> {
-    /// Sets (`on`) or clears the relation `prefix<a><b>`, and `prefix<b><a>` too when it is
-    /// `symmetric` (friendships) rather than directed (blocks).
-    pub fn set_pair(
-        &self,
-        prefix: &str,
-        a: &str,
-        b: &str,
-        on: bool,
-        symmetric: bool,
-    ) -> TxResult<()> {
-        let pairs: &[(&str, &str)] = if symmetric {
-            &[(a, b), (b, a)]
-        } else {
-            &[(a, b)]
-        };
-        for (x, y) in pairs {
-            if on {
-                self.put_raw(&key(prefix, &[x, y]), &[])?;
-            } else {
-                self.remove(&key(prefix, &[x, y]))?;
-            }
-        }
-        Ok(())
-    }
-
-    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> TxResult<Option<T>> {
-        match self.data.get(key)? {
-            Some(bytes) => from_json(&bytes).map(Some).or_else(abort),
-            None => Ok(None),
-        }
-    }
-
-    pub fn contains(&self, key: &[u8]) -> TxResult<bool> {
-        Ok(self.data.get(key)?.is_some())
-    }
-
-    /// The bytes stored under `key` (an index entry, not a record).
-    pub fn get_raw(&self, key: &[u8]) -> TxResult<Option<sled::IVec>> {
-        Ok(self.data.get(key)?)
-    }
-
-    pub fn put<T: serde::Serialize>(&self, key: &[u8], value: &T) -> TxResult<()> {
-        self.data.insert(key, to_json(value))?;
-        Ok(())
-    }
-
-    pub fn put_raw(&self, key: &[u8], value: &[u8]) -> TxResult<()> {
-        self.data.insert(key, value)?;
-        Ok(())
-    }
-
-    pub fn remove(&self, key: &[u8]) -> TxResult<bool> {
-        Ok(self.data.remove(key)?.is_some())
-    }
-
-    /// Queues an event in the outbox, committed with the rest of the transaction.
-    pub fn emit(&self, event: &Envelope) -> TxResult<()> {
-        let seq = self.outbox.generate_id()?;
-        self.outbox.insert(&seq_key(seq), to_json(event))?;
-        self.emitted.set(true);
-        Ok(())
-    }
-}
-
-/// How many flushes may wait on sled's IO pool at once, in the whole process.
-const FLUSH_SLOTS: usize = 4;
-
-/// sled's IO thread pool is process-wide; so is the limit on the flushes waiting on it.
-/// (With `platform::new_id`'s generator, the one piece of global state: it mirrors sled's
-/// own global pool.)
-static FLUSHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FLUSH_SLOTS);
-
-/// Flushes `db`, at most [`FLUSH_SLOTS`] stores at a time in the process.
-///
-/// **Trap:** `sled::Db::flush_async` runs the flush on sled's IO thread pool, which keeps 7
-/// threads and grows only when more than 7 jobs queue; the flush then waits for log writes
-/// that need a thread of that same pool. With a dozen stores in one process (a context
-/// each), seven concurrent flushes took every thread and waited on writes nobody could run:
-/// every write of the process hung (seen in `tests/feed.rs` once the eleventh store came).
-/// Flushing on tokio's blocking pool instead avoids that but made writes 1.7 times slower
-/// and feed reads under load ten times slower (docs/benchmarks.md): the flush then waits
-/// for a pool thread to pick each write up. Limiting the flushes in flight keeps threads
-/// free for the writes they wait on.
-pub async fn flush(db: &sled::Db) -> Result<usize, sled::Error> {
-    // The semaphore is never closed; were it, flushing unlimited is still correct.
-    let _slot = FLUSHES.acquire().await.ok();
-    db.flush_async().await
-}
-
-/// One flush at a time; every writer that asked before it started is covered by it.
-async fn flush_loop(db: sled::Db, commit: Arc<GroupCommit>) {
-    loop {
-        let target = commit.requested.load(Ordering::SeqCst);
-        if target <= *commit.flushed.borrow() {
-            commit.wake.notified().await;
-            continue;
-        }
-        if let Err(e) = flush(&db).await {
-            tracing::error!(error = %e, "sled flush failed");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            continue;
-        }
-        commit.flushed.send_replace(target);
-        if commit.flushed.receiver_count() == 0 && Arc::strong_count(&commit) == 1 {
-            return;
-        }
-    }
-}
-
 /// Keys that sort like the numbers they encode.
 pub fn seq_key(n: u64) -> [u8; 8] {
     n.to_be_bytes()
@@ -521,6 +554,120 @@ mod tests {
         assert!(store.apply_at(4, put(4)).is_ok_and(|applied| !applied));
         store.raise_applied_floor(2).unwrap();
         assert_eq!(store.applied_floor().unwrap(), 4, "never lowered");
+    }
+
+    fn event(id: &str) -> crate::platform::envelope::Envelope {
+        crate::platform::envelope::Envelope {
+            id: id.into(),
+            kind: "K".into(),
+            version: 1,
+            context: "c".into(),
+            occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+            actor: "a".into(),
+            aggregate_id: "g".into(),
+            data: serde_json::Value::Null,
+            personal: None,
+        }
+    }
+
+    fn tree(t: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
+        t.iter()
+            .map(Result::unwrap)
+            .filter(|(k, _)| k.as_ref() != CHANGES_SEQ)
+            .collect()
+    }
+
+    /// The log entries of `store`, taken off its log as the relay does.
+    fn drain_log(store: &Store) -> Vec<ChangeSet> {
+        let sets: Vec<ChangeSet> = store
+            .changes
+            .iter()
+            .map(|item| ChangeSet::decode(&item.unwrap().1).unwrap())
+            .collect();
+        store.changes.clear().unwrap();
+        sets
+    }
+
+    #[tokio::test]
+    async fn a_follower_applying_the_change_log_holds_the_writers_trees() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let writer = Store::open(dirs[0].path()).unwrap().with_change_log();
+        let follower = Store::open(dirs[1].path()).unwrap().with_change_log();
+        writer.write(|tx| tx.put_raw(b"a", b"1")).await.unwrap();
+        writer
+            .write(|tx| {
+                tx.put(b"b", &2)?;
+                tx.emit(&event("e1"))?;
+                tx.emit(&event("e2"))
+            })
+            .await
+            .unwrap();
+        writer.write(|tx| tx.remove(b"a")).await.unwrap();
+        assert!(writer.apply_at(9, |tx| tx.put_raw(b"c", b"3")).unwrap());
+        assert!(writer.apply_at(11, |tx| tx.put_raw(b"d", b"4")).unwrap());
+        writer.raise_applied_floor(10).unwrap();
+        let first_event = writer.outbox.first().unwrap().unwrap().0;
+        writer.clear_outbox(&[first_event]).unwrap();
+        // A transaction that writes nothing logs nothing.
+        writer.write(|tx| tx.contains(b"b")).await.unwrap();
+
+        let sets = drain_log(&writer);
+        assert_eq!(
+            sets.iter().map(|s| s.lsn).collect::<Vec<_>>(),
+            (1..=7).collect::<Vec<_>>(),
+            "one LSN per writing transaction, without gaps"
+        );
+        for (i, set) in sets.iter().enumerate() {
+            let applied = follower.apply_mirrored(std::slice::from_ref(set), 100 + i as u64);
+            assert_eq!(applied.unwrap(), Mirrored::Applied);
+        }
+        assert_eq!(tree(&follower.data), tree(&writer.data));
+        assert_eq!(tree(&follower.outbox), tree(&writer.outbox));
+        assert_eq!(tree(&follower.consumed), tree(&writer.consumed));
+        assert_eq!(follower.outbox.len(), 1, "e2 still to publish");
+        assert_eq!((follower.lsn().unwrap(), writer.lsn().unwrap()), (7, 7));
+        assert_eq!(follower.changes_seq().unwrap(), 106);
+        assert_eq!(*follower.stream_lsn.borrow(), 7, "what reads may wait for");
+        assert!(follower.changes.is_empty(), "a follower logs nothing");
+
+        // Redelivered: skipped. Out of order: refused, nothing applied.
+        assert_eq!(
+            follower.apply_mirrored(&sets[..1], 100).unwrap(),
+            Mirrored::AlreadyHeld
+        );
+        writer.write(|tx| tx.put_raw(b"x", b"8")).await.unwrap();
+        writer.write(|tx| tx.put_raw(b"y", b"9")).await.unwrap();
+        let later = drain_log(&writer);
+        assert_eq!(
+            follower.apply_mirrored(&later[1..], 108).unwrap(),
+            Mirrored::Gap { holds: 7, got: 9 }
+        );
+        assert!(!follower.contains(b"y").unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_outbox_keeps_its_order_across_the_writers_lsns() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap().with_change_log();
+        for i in 0..3 {
+            store
+                .write(|tx| {
+                    tx.emit(&event(&format!("{i}a")))?;
+                    tx.emit(&event(&format!("{i}b")))
+                })
+                .await
+                .unwrap();
+        }
+        let ids: Vec<String> = store
+            .outbox
+            .iter()
+            .map(|item| {
+                from_json::<crate::platform::envelope::Envelope>(&item.unwrap().1)
+                    .unwrap()
+                    .id
+            })
+            .collect();
+        assert_eq!(ids, ["0a", "0b", "1a", "1b", "2a", "2b"]);
     }
 
     #[tokio::test]

@@ -415,12 +415,11 @@ pub fn rebuild(store: &Store, reader: &str) -> ApiResult<()> {
     sources.extend(all(store, "f/", reader)?.iter().map(|f| key("ap/", &[f])));
     sources.extend(all(store, "mg/", reader)?.iter().map(|g| key("gp/", &[g])));
     let posts = newest_of(store, &sources, TIMELINE_CAP)?;
-    let mut batch = sled::Batch::default();
-    for p in posts {
-        batch.insert(key("t/", &[reader, &p]), &[]);
-    }
-    store.data.apply_batch(batch)?;
-    Ok(())
+    store.write_now(|tx| {
+        posts
+            .iter()
+            .try_for_each(|p| tx.put_raw(&key("t/", &[reader, p]), &[]))
+    })
 }
 
 /// The newest `limit` ids under any of `prefixes`, newest first: a k-way merge.

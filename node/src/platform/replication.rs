@@ -1,0 +1,100 @@
+//! Replicas of a context: one writer logs every transaction ([`super::changes`]) and
+//! publishes the log to the context's change stream; followers apply that stream to their
+//! own store, in order, and so hold the writer's trees byte for byte.
+//!
+//! - [`publish`]: the writer's change relay, fenced by JetStream's expected last sequence
+//!   (a writer that is not at the stream's head cannot append);
+//! - [`follow`]: a follower applying the change stream from where it stopped.
+//!
+//! One stream per context (`AGORA_<PREFIX>_CHANGES_<CONTEXT>`, subject
+//! `<prefix>.changes.<context>`): only the writer of that context appends to it, so the
+//! sequence the next append must find is known in advance and appends can be pipelined.
+
+pub mod follow;
+pub mod publish;
+
+use std::time::Duration;
+
+use async_nats::jetstream::stream;
+
+use super::bus::Bus;
+use super::changes::ChangeSet;
+
+/// The change stream of one context.
+#[derive(Debug, Clone)]
+pub struct ChangeStream {
+    pub name: String,
+    pub subject: String,
+    replicas: usize,
+    max_age: Duration,
+}
+
+impl ChangeStream {
+    pub fn of(bus: &Bus, context: &str) -> Self {
+        ChangeStream {
+            name: format!(
+                "{}_CHANGES_{}",
+                bus.settings.stream_name(),
+                context.to_ascii_uppercase()
+            ),
+            subject: format!("{}.changes.{context}", bus.settings.prefix),
+            replicas: bus.settings.replicas,
+            max_age: bus.settings.max_age,
+        }
+    }
+
+    /// Creates the stream, or updates it to these settings. Idempotent.
+    pub async fn ensure(&self, bus: &Bus) -> anyhow::Result<stream::Stream> {
+        bus.js
+            .create_or_update_stream(stream::Config {
+                name: self.name.clone(),
+                subjects: vec![self.subject.clone()],
+                storage: stream::StorageType::File,
+                num_replicas: self.replicas,
+                max_age: self.max_age,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await?;
+        Ok(bus.js.get_stream(&self.name).await?)
+    }
+
+    /// Where the stream ends: its last sequence and the LSN and completeness of the
+    /// change set part stored there (`None` for an empty stream).
+    pub async fn head(&self, bus: &Bus) -> anyhow::Result<Head> {
+        let mut stream = self.ensure(bus).await?;
+        let sequence = stream.info().await?.state.last_sequence;
+        if sequence == 0 {
+            return Ok(Head {
+                sequence,
+                last: None,
+                replica: None,
+            });
+        }
+        let message = stream.get_raw_message(sequence).await?;
+        let set = ChangeSet::decode(&message.payload)?;
+        Ok(Head {
+            sequence,
+            last: Some((set.lsn, set.last)),
+            replica: message
+                .headers
+                .get(REPLICA_HEADER)
+                .map(|v| v.as_str().to_string()),
+        })
+    }
+}
+
+/// The header naming the replica that appended a change set (its store's
+/// [`super::storage::Store::replica_id`]).
+pub const REPLICA_HEADER: &str = "Agora-Replica";
+
+/// The end of a change stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The stream sequence of the last message (0: empty).
+    pub sequence: u64,
+    /// The LSN of the last message, and whether it completed its change set.
+    pub last: Option<(u64, bool)>,
+    /// Which replica appended it.
+    pub replica: Option<String>,
+}

@@ -1,0 +1,105 @@
+//! A follower: applies its context's change stream to its own store, from where it
+//! stopped, each change set whole and in LSN order.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use super::ChangeStream;
+use crate::platform::bus::Bus;
+use crate::platform::changes::ChangeSet;
+use crate::platform::storage::{Mirrored, Store};
+
+/// Why a follower stopped for good.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this store holds LSN {holds} but the change stream continues at {got}: it must be copied afresh"
+)]
+pub struct Missed {
+    pub holds: u64,
+    pub got: u64,
+}
+
+/// Follows the change stream until `shutdown` flips; reconnects after any failure of NATS.
+/// Returns an error only when the stream no longer holds what this store misses.
+pub async fn run(
+    store: Store,
+    bus: Bus,
+    context: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Missed> {
+    let stream = ChangeStream::of(&bus, context);
+    let mut attempt = 0u32;
+    loop {
+        tokio::select! {
+            result = follow(&store, &bus, &stream) => match result {
+                Err(Failure::Missed(missed)) => {
+                    tracing::error!(context, error = %missed, "follower cannot continue");
+                    return Err(missed);
+                }
+                Err(Failure::Transient(e)) => {
+                    tracing::warn!(context, error = %e, "follower lost the change stream, retrying");
+                }
+                Ok(()) => {}
+            },
+            _ = shutdown.changed() => return Ok(()),
+        }
+        attempt += 1;
+        let pause = Duration::from_millis((100u64 << attempt.min(5)).min(3_000));
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
+
+enum Failure {
+    Missed(Missed),
+    Transient(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Transient(e.into())
+    }
+}
+
+/// Applies change sets from the one after the last applied, as they arrive.
+async fn follow(store: &Store, bus: &Bus, stream: &ChangeStream) -> Result<(), Failure> {
+    store.stream_lsn.send_replace(store.lsn()?);
+    let consumer = stream
+        .ensure(bus)
+        .await?
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: stream.subject.clone(),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: store.changes_seq()? + 1,
+            },
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut parts: Vec<ChangeSet> = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        let sequence = message.info().map_err(anyhow::Error::msg)?.stream_sequence;
+        let part = ChangeSet::decode(&message.payload)?;
+        if part.part == 0 {
+            // A writer that stopped partway through a change set left parts that a writer
+            // (it, or another) appended again from the start.
+            parts.clear();
+        }
+        let last = part.last;
+        parts.push(part);
+        if !last {
+            continue;
+        }
+        if let Mirrored::Gap { holds, got } = store.apply_mirrored(&parts, sequence)? {
+            return Err(Failure::Missed(Missed { holds, got }));
+        }
+        parts.clear();
+    }
+    Ok(())
+}

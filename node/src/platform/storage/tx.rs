@@ -1,0 +1,164 @@
+//! The view of a [`Store`](super::Store) inside a transaction: every write a handler makes.
+
+use std::cell::{Cell, RefCell};
+
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::{from_json, key, seq_key, to_json};
+use crate::platform::changes::{Change, TreeId};
+use crate::platform::envelope::Envelope;
+use crate::platform::error::ApiError;
+
+pub type TxResult<T> = Result<T, ConflictableTransactionError<ApiError>>;
+
+/// Aborts a transaction with a context's error (mapped onto the problem table).
+pub fn abort<T>(e: impl Into<ApiError>) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e.into()))
+}
+
+/// The view of a [`Store`](super::Store) inside a transaction. Every write goes through
+/// its methods, which also record it in the change log when the store keeps one.
+pub struct Tx<'a> {
+    pub(super) data: &'a TransactionalTree,
+    pub(super) outbox: &'a TransactionalTree,
+    pub(super) consumed: &'a TransactionalTree,
+    /// How many events this attempt queued (the relay is woken after the commit).
+    pub(super) emitted: Cell<u32>,
+    /// This attempt's changes and LSN, when the store keeps a change log.
+    pub(super) log: Option<Log>,
+}
+
+/// The changes of one transaction attempt, numbered.
+pub(super) struct Log {
+    pub(super) lsn: u64,
+    pub(super) changes: RefCell<Vec<Change>>,
+}
+
+impl Tx<'_> {
+    /// Sets (`on`) or clears the relation `prefix<a><b>`, and `prefix<b><a>` too when it is
+    /// `symmetric` (friendships) rather than directed (blocks).
+    pub fn set_pair(
+        &self,
+        prefix: &str,
+        a: &str,
+        b: &str,
+        on: bool,
+        symmetric: bool,
+    ) -> TxResult<()> {
+        let pairs: &[(&str, &str)] = if symmetric {
+            &[(a, b), (b, a)]
+        } else {
+            &[(a, b)]
+        };
+        for (x, y) in pairs {
+            if on {
+                self.put_raw(&key(prefix, &[x, y]), &[])?;
+            } else {
+                self.remove(&key(prefix, &[x, y]))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> TxResult<Option<T>> {
+        match self.data.get(key)? {
+            Some(bytes) => from_json(&bytes).map(Some).or_else(abort),
+            None => Ok(None),
+        }
+    }
+
+    pub fn contains(&self, key: &[u8]) -> TxResult<bool> {
+        Ok(self.data.get(key)?.is_some())
+    }
+
+    /// The bytes stored under `key` (an index entry, not a record).
+    pub fn get_raw(&self, key: &[u8]) -> TxResult<Option<sled::IVec>> {
+        Ok(self.data.get(key)?)
+    }
+
+    pub fn put<T: serde::Serialize>(&self, key: &[u8], value: &T) -> TxResult<()> {
+        self.put_raw(key, &to_json(value))
+    }
+
+    pub fn put_raw(&self, key: &[u8], value: &[u8]) -> TxResult<()> {
+        self.data.insert(key, value)?;
+        self.record(TreeId::Data, key, Some(value));
+        Ok(())
+    }
+
+    pub fn remove(&self, key: &[u8]) -> TxResult<bool> {
+        let existed = self.data.remove(key)?.is_some();
+        if existed {
+            self.record(TreeId::Data, key, None);
+        }
+        Ok(existed)
+    }
+
+    /// Queues an event in the outbox, committed with the rest of the transaction. With a
+    /// change log, outbox keys follow the LSN, so events keep their order on a replica
+    /// that takes over the writing.
+    pub fn emit(&self, event: &Envelope) -> TxResult<()> {
+        let n = self.emitted.get();
+        let key = match &self.log {
+            Some(log) => [seq_key(log.lsn).as_slice(), &n.to_be_bytes()].concat(),
+            None => seq_key(self.outbox.generate_id()?).to_vec(),
+        };
+        let value = to_json(event);
+        self.outbox.insert(key.as_slice(), value.as_slice())?;
+        self.record(TreeId::Outbox, &key, Some(&value));
+        self.emitted.set(n + 1);
+        Ok(())
+    }
+
+    /// Whether the consumed event at stream sequence `seq` is in the dedup set.
+    pub(super) fn was_consumed(&self, seq: u64) -> TxResult<bool> {
+        Ok(self.consumed.get(seq_key(seq))?.is_some())
+    }
+
+    /// Adds (`true`) or removes the consumed event at `seq` in the dedup set.
+    pub(super) fn set_consumed(&self, seq: u64, on: bool) -> TxResult<()> {
+        let key = seq_key(seq);
+        if on {
+            self.consumed.insert(&key, &[])?;
+            self.record(TreeId::Consumed, &key, Some(&[]));
+        } else if self.consumed.remove(&key)?.is_some() {
+            self.record(TreeId::Consumed, &key, None);
+        }
+        Ok(())
+    }
+
+    /// Removes a published event from the outbox.
+    pub(super) fn clear_outbox(&self, key: &[u8]) -> TxResult<()> {
+        if self.outbox.remove(key)?.is_some() {
+            self.record(TreeId::Outbox, key, None);
+        }
+        Ok(())
+    }
+
+    /// Applies a change as it is (a replica's, or a batch computed outside the
+    /// transaction), recording it like any other write.
+    pub fn apply(&self, change: &Change) -> TxResult<()> {
+        let tree = match change.tree {
+            TreeId::Data => self.data,
+            TreeId::Outbox => self.outbox,
+            TreeId::Consumed => self.consumed,
+        };
+        match &change.value {
+            Some(v) => tree.insert(change.key.as_slice(), v.as_slice())?,
+            None => tree.remove(change.key.as_slice())?,
+        };
+        self.record(change.tree, &change.key, change.value.as_deref());
+        Ok(())
+    }
+
+    fn record(&self, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
+        if let Some(log) = &self.log {
+            log.changes.borrow_mut().push(Change {
+                tree,
+                key: key.to_vec(),
+                value: value.map(<[u8]>::to_vec),
+            });
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Replicas of one context's store through its change stream, on a real NATS: a follower
+//! holds the writer's data byte for byte, a writer that is not at the stream's head cannot
+//! append, and a follower resumes where it stopped.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use agora_node::platform::bus::{Bus, StreamSettings};
+use agora_node::platform::replication::publish::{self, Fenced};
+use agora_node::platform::replication::{ChangeStream, follow};
+use agora_node::platform::storage::Store;
+use common::Nats;
+use tokio::sync::watch;
+
+const CONTEXT: &str = "posts";
+
+async fn bus(nats: &Nats) -> Bus {
+    let settings = StreamSettings {
+        prefix: "rep".into(),
+        replicas: 1,
+        max_age: Duration::ZERO,
+    };
+    Bus::connect(&nats.url(), None, settings).await.unwrap()
+}
+
+/// A store of its own in a temporary directory, logging its changes.
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap().with_change_log();
+    (dir, store)
+}
+
+fn contents(tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
+    tree.iter()
+        .map(Result::unwrap)
+        .filter(|(k, _)| k.as_ref() != b"_/changes-seq")
+        .collect()
+}
+
+/// Runs `store`'s change relay until the returned sender flips.
+fn writing(
+    store: &Store,
+    bus: &Bus,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<(), Fenced>>,
+) {
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(publish::run(store.clone(), bus.clone(), CONTEXT, shutdown));
+    (stop, task)
+}
+
+fn following(store: &Store, bus: &Bus) -> watch::Sender<bool> {
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(follow::run(store.clone(), bus.clone(), CONTEXT, shutdown));
+    stop
+}
+
+/// Waits until `store` holds LSN `target` and the change stream holds it too.
+async fn settled(store: &Store, target: u64) {
+    let mut lsn = store.stream_lsn.subscribe();
+    tokio::time::timeout(Duration::from_secs(20), lsn.wait_for(|l| *l >= target))
+        .await
+        .unwrap_or_else(|_| panic!("LSN {target} never settled"))
+        .unwrap();
+}
+
+async fn caught_up(follower: &Store, writer: &Store) {
+    settled(follower, writer.lsn().unwrap()).await;
+}
+
+async fn put_many(store: &Store, from: usize, n: usize, value_len: usize) {
+    for i in from..from + n {
+        let value = vec![b'v'; value_len];
+        store
+            .write(|tx| tx.put_raw(format!("k/{i:06}").as_bytes(), &value))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_follower_holds_the_writers_data_through_the_change_stream() {
+    let nats = Nats::start();
+    let bus = bus(&nats).await;
+    let (_w, writer) = store();
+    let (_f, follower) = store();
+    let (_stop_writing, _) = writing(&writer, &bus);
+    let _stop_following = following(&follower, &bus);
+
+    put_many(&writer, 0, 50, 100).await;
+    writer.write(|tx| tx.remove(b"k/000007")).await.unwrap();
+    // One transaction bigger than a NATS message (1 MiB): it goes in parts, applied whole.
+    writer
+        .write(|tx| {
+            (0..3_000).try_for_each(|i| tx.put_raw(format!("big/{i:05}").as_bytes(), &[b'b'; 500]))
+        })
+        .await
+        .unwrap();
+    caught_up(&follower, &writer).await;
+
+    assert_eq!(contents(&follower.data), contents(&writer.data));
+    assert!(!follower.contains(b"k/000007").unwrap());
+    assert_eq!(follower.lsn().unwrap(), 52);
+    let head = ChangeStream::of(&bus, CONTEXT).head(&bus).await.unwrap();
+    assert!(
+        head.sequence > 52,
+        "the big transaction took several messages"
+    );
+}
+
+#[tokio::test]
+async fn a_follower_resumes_where_it_stopped_and_outlives_a_nats_restart() {
+    let mut nats = Nats::start();
+    let bus = bus(&nats).await;
+    let (_w, writer) = store();
+    let (_f, follower) = store();
+    let (_stop_writing, _) = writing(&writer, &bus);
+    let stop_following = following(&follower, &bus);
+    put_many(&writer, 0, 20, 10).await;
+    caught_up(&follower, &writer).await;
+    stop_following.send_replace(true);
+
+    // Written while the follower is away, and across a restart of NATS.
+    put_many(&writer, 20, 10, 10).await;
+    nats.stop();
+    put_many(&writer, 30, 10, 10).await;
+    nats.restart();
+
+    // It starts from the position its store records, as after a restart of the process.
+    let _stop_following = following(&follower, &bus);
+    caught_up(&follower, &writer).await;
+    assert_eq!(contents(&follower.data), contents(&writer.data));
+    assert_eq!(follower.lsn().unwrap(), 40);
+}
+
+#[tokio::test]
+async fn a_writer_behind_the_stream_cannot_append_until_it_has_followed() {
+    let nats = Nats::start();
+    let bus = bus(&nats).await;
+    let (_a, first) = store();
+    let (_b, second) = store();
+    let (stop_first, first_task) = writing(&first, &bus);
+    put_many(&first, 0, 5, 10).await;
+    settled(&first, 5).await;
+
+    // The second store wrote on its own while the first was the writer: fenced.
+    put_many(&second, 100, 1, 10).await;
+    let (_, second_task) = writing(&second, &bus);
+    let fenced = second_task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            fenced,
+            Fenced::Diverged {
+                first_unpublished: 1
+            }
+        ),
+        "{fenced}"
+    );
+
+    // A fresh store follows, then takes the writing over once the first stopped.
+    stop_first.send_replace(true);
+    first_task.await.unwrap().unwrap();
+    let (_c, third) = store();
+    let stop_following = following(&third, &bus);
+    caught_up(&third, &first).await;
+    stop_following.send_replace(true);
+    let (_stop_third, _) = writing(&third, &bus);
+    put_many(&third, 5, 3, 10).await;
+    settled(&third, 8).await;
+
+    // The old writer comes back with a write of its own: refused, and told why.
+    put_many(&first, 50, 1, 10).await;
+    let (_, again) = writing(&first, &bus);
+    let fenced = again.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            fenced,
+            Fenced::Diverged {
+                first_unpublished: 6
+            }
+        ),
+        "{fenced}"
+    );
+    let head = ChangeStream::of(&bus, CONTEXT).head(&bus).await.unwrap();
+    assert_eq!(
+        head.last,
+        Some((8, true)),
+        "nothing of the old writer's got in"
+    );
+}
