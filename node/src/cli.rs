@@ -102,6 +102,8 @@ pub struct ServeArgs {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub media: MediaArgs,
+    #[command(flatten)]
+    pub replication: crate::platform::config::ReplicationArgs,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +169,8 @@ struct Shared {
     stores: usize,
     media: crate::platform::config::MediaLimits,
     media_urls: Option<crate::platform::media_urls::MediaUrls>,
+    /// Whether the contexts run as replicas (`serve --replicated`).
+    replication: Option<crate::platform::config::Replication>,
 }
 
 async fn platform(
@@ -215,6 +219,7 @@ async fn platform(
         control: Arc::new(platform::control::Control::new(
             args.control_token.as_deref(),
         )),
+        replication: shared.replication,
     };
     Ok((platform, stop))
 }
@@ -241,6 +246,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         stores: args.context.len(),
         media: args.media.limits(),
         media_urls: args.media.urls()?,
+        replication: args.replication.settings(),
     };
     let (platform, _stop) = platform(
         &args.platform,
@@ -363,6 +369,7 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             Some(urls) => Some(urls),
             None => Some(MediaUrls::load_or_create(data_dir)?),
         },
+        replication: None,
     };
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));

@@ -13,9 +13,10 @@ mod common;
 use std::time::Duration;
 
 use agora_node::platform::bus::{Bus, StreamSettings};
+use agora_node::platform::error::ApiError;
 use agora_node::platform::replication::publish::{self, Fenced};
 use agora_node::platform::replication::{ChangeStream, follow};
-use agora_node::platform::storage::Store;
+use agora_node::platform::storage::{Role, Store};
 use common::Nats;
 use tokio::sync::watch;
 
@@ -44,7 +45,6 @@ fn contents(tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
         .collect()
 }
 
-/// Runs `store`'s change relay until the returned sender flips.
 fn writing(
     store: &Store,
     bus: &Bus,
@@ -52,6 +52,7 @@ fn writing(
     watch::Sender<bool>,
     tokio::task::JoinHandle<Result<(), Fenced>>,
 ) {
+    store.set_role(Role::Writer).unwrap();
     let (stop, shutdown) = watch::channel(false);
     let task = tokio::spawn(publish::run(store.clone(), bus.clone(), CONTEXT, shutdown));
     (stop, task)
@@ -131,8 +132,15 @@ async fn a_follower_resumes_where_it_stopped_and_outlives_a_nats_restart() {
     // Written while the follower is away, and across a restart of NATS.
     put_many(&writer, 20, 10, 10).await;
     nats.stop();
-    put_many(&writer, 30, 10, 10).await;
+    // With the stream away, a write cannot be confirmed: the client is told to retry, and
+    // the write, committed here, goes out once the stream is back.
+    let unconfirmed = writer.write(|tx| tx.put_raw(b"k/000030", b"v")).await;
+    assert!(
+        matches!(unconfirmed, Err(ApiError::Unconfirmed(_))),
+        "{unconfirmed:?}"
+    );
     nats.restart();
+    put_many(&writer, 31, 9, 10).await;
 
     // It starts from the position its store records, as after a restart of the process.
     let _stop_following = following(&follower, &bus);
@@ -152,7 +160,8 @@ async fn a_writer_behind_the_stream_cannot_append_until_it_has_followed() {
     settled(&first, 5).await;
 
     // The second store wrote on its own while the first was the writer: fenced.
-    put_many(&second, 100, 1, 10).await;
+    second.set_role(Role::Writer).unwrap();
+    second.write_now(|tx| tx.put_raw(b"mine", b"1")).unwrap();
     let (_, second_task) = writing(&second, &bus);
     let fenced = second_task.await.unwrap().unwrap_err();
     assert!(
@@ -177,7 +186,7 @@ async fn a_writer_behind_the_stream_cannot_append_until_it_has_followed() {
     settled(&third, 8).await;
 
     // The old writer comes back with a write of its own: refused, and told why.
-    put_many(&first, 50, 1, 10).await;
+    first.write_now(|tx| tx.put_raw(b"mine", b"1")).unwrap();
     let (_, again) = writing(&first, &bus);
     let fenced = again.await.unwrap().unwrap_err();
     assert!(

@@ -155,6 +155,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         shutdown,
         running: Arc::default(),
         control: Arc::default(),
+        replication: None,
     };
 
     // The gateway's routing table comes from the declared paths.

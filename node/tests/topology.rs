@@ -281,30 +281,6 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
     );
 }
 
-/// Without SMTP, auth writes mail to its log; the JSON log line carries the body.
-fn logged_token(auth: &Process) -> String {
-    loop {
-        let line = auth
-            .stderr
-            .recv_timeout(Duration::from_secs(10))
-            .expect("auth logs the verification mail");
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if entry["message"] == "mail" {
-            let body = entry["body"].as_str().unwrap().to_string();
-            return body
-                .split("token:")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string();
-        }
-    }
-}
-
 /// Push across gateways: the sender on gateway 1, the recipient on gateway 2; gateway 2
 /// dies, the client reconnects to gateway 1 with its last id and gets exactly what it
 /// missed; then a notification made in its own process arrives on the same socket.

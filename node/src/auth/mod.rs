@@ -139,12 +139,14 @@ impl BoundedContext for Auth {
             erasures: Arc::default(),
             keys: platform.bus.keys.clone(),
         };
-        tokio::spawn(expire_unverified(
-            state.store.clone(),
-            platform.shutdown.clone(),
-        ));
-        tokio::spawn(mail_digests(state.clone(), platform.shutdown.clone()));
-        tokio::spawn(erase_due(state.clone(), platform.shutdown.clone()));
+        let s = state.clone();
+        platform.while_writer(&state.store, move |stop| {
+            expire_unverified(s.store.clone(), stop)
+        });
+        let s = state.clone();
+        platform.while_writer(&state.store, move |stop| mail_digests(s.clone(), stop));
+        let s = state.clone();
+        platform.while_writer(&state.store, move |stop| erase_due(s.clone(), stop));
         Ok(http::routes(state))
     }
 }

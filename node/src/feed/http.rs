@@ -86,7 +86,12 @@ fn item(s: &FeedState, m: PostMeta, score: Option<f64>) -> FeedItem {
 }
 
 /// Keeps the reader's timeline maintained: rebuilt when they were away, trimmed now and then.
+/// Only the writer does (a follower's store is the writer's copy): a reader served by a
+/// follower sees the timeline as the writer last kept it.
 fn refresh(s: &FeedState, reader: &str, now: i64) -> ApiResult<()> {
+    if s.store.role() != crate::platform::storage::Role::Writer {
+        return Ok(());
+    }
     let last = storage::last_seen(&s.store, reader)?;
     if last.is_none_or(|t| now - t >= ACTIVE_SECS) {
         storage::rebuild(&s.store, reader)?;

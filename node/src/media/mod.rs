@@ -215,14 +215,13 @@ impl BoundedContext for MediaContext {
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let blobs = Blobs::open(&platform.data_dir)?;
-        tokio::spawn(release_detached(store.clone()));
-        tokio::spawn(erase_blobs(store.clone(), blobs.clone()));
+        let s = store.clone();
+        platform.while_writer(&store, move |_| release_detached(s.clone()));
+        let (s, b) = (store.clone(), blobs.clone());
+        platform.while_writer(&store, move |_| erase_blobs(s.clone(), b.clone()));
         let urls = platform.media_urls()?;
-        tokio::spawn(sweep(
-            store.clone(),
-            blobs.clone(),
-            platform.shutdown.clone(),
-        ));
+        let (s, b) = (store.clone(), blobs.clone());
+        platform.while_writer(&store, move |stop| sweep(s.clone(), b.clone(), stop));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(http::routes(MediaState {
             store,

@@ -80,7 +80,10 @@ impl BoundedContext for Moderation {
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let phrases = platform_phrases(&platform.blocked_keywords)?;
-        tokio::spawn(keep_rules_and_flags(store.clone(), phrases));
+        let s = store.clone();
+        platform.while_writer(&store, move |_| {
+            keep_rules_and_flags(s.clone(), phrases.clone())
+        });
         Ok(http::routes(platform.state(store)))
     }
 }

@@ -109,12 +109,11 @@ impl BoundedContext for Notifications {
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
-        tokio::spawn(push_new_activity(store.clone(), platform.push()));
-        tokio::spawn(send_digests(
-            store.clone(),
-            platform.digest_interval,
-            platform.shutdown.clone(),
-        ));
+        // Only the writer pushes and mails: a follower would say everything twice.
+        let (s, push) = (store.clone(), platform.push());
+        platform.while_writer(&store, move |_| push_new_activity(s.clone(), push.clone()));
+        let (s, every) = (store.clone(), platform.digest_interval);
+        platform.while_writer(&store, move |stop| send_digests(s.clone(), every, stop));
         Ok(http::routes(NotificationsState {
             store,
             verifier: platform.verifier.clone(),

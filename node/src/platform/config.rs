@@ -47,6 +47,41 @@ pub struct PlatformArgs {
 }
 
 /// The event bus.
+/// Replicas of the contexts a `serve` process runs (docs/architecture.md, "Replicas").
+#[derive(Debug, Clone, Args)]
+pub struct ReplicationArgs {
+    /// Run each context as one of its replicas: a lease on the bus chooses the one that
+    /// writes, the others apply its change stream and serve reads. Every replica of a
+    /// context sets it (and none without it shares its data).
+    #[arg(long, env = "AGORA_REPLICATED", default_value_t = false)]
+    pub replicated: bool,
+    /// How long a writer's lease lasts without renewal, in seconds: the bound on the time
+    /// a context takes no writes after its writer died.
+    #[arg(long, env = "AGORA_LEASE_TTL_SECS", default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=60))]
+    pub lease_ttl_secs: u64,
+    /// This replica's base URL as others reach it (the pod's stable name): the lease
+    /// carries it, so writes can be sent to the writer.
+    #[arg(long, env = "AGORA_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+}
+
+/// What replicated contexts need of [`ReplicationArgs`].
+#[derive(Debug, Clone)]
+pub struct Replication {
+    pub lease_ttl: std::time::Duration,
+    pub url: Option<String>,
+}
+
+impl ReplicationArgs {
+    /// `None` unless `--replicated`.
+    pub fn settings(&self) -> Option<Replication> {
+        self.replicated.then(|| Replication {
+            lease_ttl: std::time::Duration::from_secs(self.lease_ttl_secs),
+            url: self.advertise_url.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct BusArgs {
     /// NATS server URL (JetStream enabled).

@@ -69,6 +69,16 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("the upstream context is unavailable")]
     Unavailable,
+    /// A follower replica asked to write (the writer is elsewhere, or being chosen):
+    /// nothing was done, the client retries.
+    #[error("{0}")]
+    NotWriter(String),
+    /// A write that the replicas could not confirm in time: it may have been applied.
+    #[error("{0}")]
+    Unconfirmed(String),
+    /// A follower that has not reached the client's consistency token in time.
+    #[error("{0}")]
+    Lagging(String),
     /// The cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -135,6 +145,11 @@ impl ApiError {
                 ("rate-limited", "Too many requests", S::TOO_MANY_REQUESTS)
             }
             ApiError::Unavailable => ("unavailable", "Service unavailable", S::SERVICE_UNAVAILABLE),
+            ApiError::NotWriter(_) => ("not-writer", "Not the writer", S::SERVICE_UNAVAILABLE),
+            ApiError::Unconfirmed(_) => {
+                ("unconfirmed", "Write not confirmed", S::SERVICE_UNAVAILABLE)
+            }
+            ApiError::Lagging(_) => ("replica-lagging", "Replica lagging", S::SERVICE_UNAVAILABLE),
             ApiError::Internal(_) => ("internal", "Internal error", S::INTERNAL_SERVER_ERROR),
         };
         ErrorCode {
@@ -171,6 +186,7 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::NotWriter(_) | ApiError::Unconfirmed(_) | ApiError::Lagging(_) => Some(1),
             _ => None,
         };
         let errors = match &self {

@@ -130,6 +130,8 @@ pub struct Platform {
     pub running: Arc<std::sync::Mutex<Vec<Running>>>,
     /// Who may use `/ops/`, and its jobs ([`control`]).
     pub control: Arc<control::Control>,
+    /// Set when the contexts run as replicas ([`replication`]).
+    pub replication: Option<config::Replication>,
 }
 
 impl Platform {
@@ -153,41 +155,55 @@ impl Platform {
     }
 
     /// Starts a context: opens `<data-dir>/<name>/`, starts its outbox relay and (when it
-    /// subscribes to anything) its consumer, and returns its routes.
+    /// subscribes to anything) its consumer, and returns its routes. As a replica, it
+    /// starts following, and those tasks run only while it is the writer.
     pub fn start(&self, context: &dyn BoundedContext) -> anyhow::Result<Router> {
         let name = context.name();
         let path = self.data_dir.join(name);
-        let store = Store::open_with_cache(&path, self.store_cache_bytes)
+        let mut store = Store::open_with_cache(&path, self.store_cache_bytes)
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
-        tokio::spawn(bus::run_relay(
-            store.clone(),
-            self.bus.clone(),
-            name,
-            self.metrics.clone(),
-            self.shutdown.clone(),
-        ));
-        let subscriptions = Arc::new(context.subscriptions());
-        if !subscriptions.is_empty() {
-            let spec = ConsumerSpec {
-                context: name,
-                subscriptions: subscriptions.clone(),
-            };
-            tokio::spawn(bus::run_consumer(
-                spec,
-                store.clone(),
-                self.bus.clone(),
-                self.metrics.clone(),
+        if let Some(settings) = &self.replication {
+            store = store.with_change_log();
+            tokio::spawn(replication::replica::run(
+                replication::replica::Replica {
+                    store: store.clone(),
+                    bus: self.bus.clone(),
+                    context: name,
+                    lease_ttl: settings.lease_ttl,
+                    url: settings.url.clone(),
+                },
                 self.shutdown.clone(),
             ));
         }
-        tokio::spawn(export::objects::run_worker(
-            name,
-            store.clone(),
-            self.data_dir.clone(),
-            self.bus.clone(),
-            context.export(),
-            self.shutdown.clone(),
-        ));
+        let (bus, metrics) = (self.bus.clone(), self.metrics.clone());
+        let relayed = store.clone();
+        self.while_writer(&store, move |stop| {
+            bus::run_relay(relayed.clone(), bus.clone(), name, metrics.clone(), stop)
+        });
+        let subscriptions = Arc::new(context.subscriptions());
+        if !subscriptions.is_empty() {
+            let (bus, metrics) = (self.bus.clone(), self.metrics.clone());
+            let (consuming, subscribed) = (store.clone(), subscriptions.clone());
+            self.while_writer(&store, move |stop| {
+                let spec = ConsumerSpec {
+                    context: name,
+                    subscriptions: subscribed.clone(),
+                };
+                bus::run_consumer(spec, consuming.clone(), bus.clone(), metrics.clone(), stop)
+            });
+        }
+        let (exporting, data_dir, bus) = (store.clone(), self.data_dir.clone(), self.bus.clone());
+        let export = context.export();
+        self.while_writer(&store, move |stop| {
+            export::objects::run_worker(
+                name,
+                exporting.clone(),
+                data_dir.clone(),
+                bus.clone(),
+                export,
+                stop,
+            )
+        });
         self.running
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -197,7 +213,24 @@ impl Platform {
                 subscriptions,
                 projections: context.projections(),
             });
-        context.routes(self, store)
+        let routes = context.routes(self, store.clone())?;
+        Ok(match self.replication {
+            Some(_) => routes.layer(axum::middleware::from_fn_with_state(
+                (store, name),
+                replication::consistency::layer,
+            )),
+            None => routes,
+        })
+    }
+
+    /// Runs the background task `make` builds while this process writes `store`
+    /// ([`replication::while_writer`]): always, without replicas.
+    pub fn while_writer<F, Fut>(&self, store: &Store, make: F)
+    where
+        F: Fn(watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        replication::while_writer(store.clone(), self.shutdown.clone(), make);
     }
 
     /// The key of media URLs, which media and the contexts that show media need.

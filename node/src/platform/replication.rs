@@ -4,21 +4,68 @@
 //!
 //! - [`publish`]: the writer's change relay, fenced by JetStream's expected last sequence
 //!   (a writer that is not at the stream's head cannot append);
-//! - [`follow`]: a follower applying the change stream from where it stopped.
+//! - [`follow`]: a follower applying the change stream from where it stopped;
+//! - [`lease`]: which replica should write, on a NATS key-value bucket;
+//! - [`replica`]: one replica's life between following and writing;
+//! - [`while_writer`]: the background tasks that only the writer runs;
+//! - [`consistency`]: read-your-writes on any replica, by a token naming an LSN.
 //!
 //! One stream per context (`AGORA_<PREFIX>_CHANGES_<CONTEXT>`, subject
 //! `<prefix>.changes.<context>`): only the writer of that context appends to it, so the
 //! sequence the next append must find is known in advance and appends can be pipelined.
 
+pub mod consistency;
 pub mod follow;
+pub mod lease;
 pub mod publish;
+pub mod replica;
 
+use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::stream;
+use tokio::sync::watch;
 
 use super::bus::Bus;
 use super::changes::ChangeSet;
+use super::storage::{Role, Store};
+
+/// Runs the task `make` builds whenever this process writes `store`: from the start until
+/// `shutdown` for a store without replicas; else from each time the replica becomes the
+/// writer until it stops being one. The task's receiver flips when it must stop, and a
+/// task still running a second later is aborted (the outbox relay, the consumers and the
+/// contexts' background writers all follow the role this way).
+pub fn while_writer<F, Fut>(store: Store, mut shutdown: watch::Receiver<bool>, make: F)
+where
+    F: Fn(watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut role = store.watch_role();
+        loop {
+            tokio::select! {
+                writer = role.wait_for(|r| *r == Role::Writer) => if writer.is_err() { return },
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            let (stop, stopped) = watch::channel(false);
+            let mut task = tokio::spawn(make(stopped));
+            let stopping = tokio::select! {
+                _ = role.wait_for(|r| *r != Role::Writer) => false,
+                _ = shutdown.wait_for(|stop| *stop) => true,
+            };
+            stop.send_replace(true);
+            if tokio::time::timeout(Duration::from_secs(1), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+            if stopping {
+                return;
+            }
+        }
+    });
+}
 
 /// The change stream of one context.
 #[derive(Debug, Clone)]

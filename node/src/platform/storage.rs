@@ -16,11 +16,24 @@ use sled::Transactional;
 use tokio::sync::{Notify, watch};
 
 use super::changes::{self, ChangeSet};
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 pub use commit::flush;
 use commit::{GroupCommit, flush_loop};
 use std::cell::Cell;
 pub use tx::{Tx, TxResult, abort};
+
+/// Whether a replica takes writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It holds the context's lease: it writes, and publishes its change log.
+    Writer,
+    /// It applies the writer's change stream and serves reads.
+    Follower,
+}
+
+/// How long a write waits for the change stream to hold it before the client is told to
+/// retry (the stream is down, or this replica was fenced).
+pub const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What became of a writer's transaction given to a follower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +52,8 @@ pub enum Mirrored {
 struct Committed {
     /// It queued events: the outbox relay is woken.
     emitted: bool,
-    /// It logged a change set: the change relay is woken.
-    logged: bool,
+    /// It logged a change set with this LSN: the change relay is woken.
+    lsn: Option<u64>,
 }
 
 /// The sled database of one context, with the trees the platform itself uses.
@@ -65,6 +78,9 @@ pub struct Store {
     /// writer's relay published, or what a follower applied. Reads that must see a write
     /// wait for it ([`super::replication`]).
     pub stream_lsn: Arc<watch::Sender<u64>>,
+    /// Whether this replica may write ([`Store::set_role`]); always the writer without a
+    /// change log.
+    role: Arc<watch::Sender<Role>>,
     commit: Arc<GroupCommit>,
     /// Woken after every commit that wrote to the outbox.
     pub outbox_written: Arc<Notify>,
@@ -121,6 +137,7 @@ impl Store {
             log_changes: false,
             changes_written: Arc::new(Notify::new()),
             stream_lsn: Arc::new(watch::channel(0).0),
+            role: Arc::new(watch::channel(Role::Writer).0),
             db,
             commit,
             outbox_written: Arc::new(Notify::new()),
@@ -132,7 +149,41 @@ impl Store {
     /// ([`super::changes`]). A rebuild's shadow store never logs.
     pub fn with_change_log(mut self) -> Self {
         self.log_changes = true;
+        self.role.send_replace(Role::Follower);
         self
+    }
+
+    /// This replica's role. A store that keeps a change log starts as a follower.
+    pub fn role(&self) -> Role {
+        match self.log_changes {
+            true => *self.role.borrow(),
+            false => Role::Writer,
+        }
+    }
+
+    /// The role, as it changes.
+    pub fn watch_role(&self) -> watch::Receiver<Role> {
+        self.role.subscribe()
+    }
+
+    /// Makes this replica the writer or a follower. When it returns, no transaction that
+    /// saw the old role is still running (sled runs one transaction at a time, and this
+    /// runs one), so a follower commits nothing of its own after it.
+    pub fn set_role(&self, role: Role) -> ApiResult<()> {
+        self.role.send_replace(role);
+        self.transact_logged(false, |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Empties the replicated trees and the change log, so the store is copied afresh
+    /// from the change stream (a replica whose unpublished writes another writer
+    /// replaced). Only for a follower.
+    pub(crate) fn reset(&self) -> ApiResult<()> {
+        for tree in [&self.data, &self.outbox, &self.consumed, &self.changes] {
+            tree.clear()?;
+        }
+        self.stream_lsn.send_replace(0);
+        Ok(())
     }
 
     /// The LSN of the last transaction this store committed or applied (0: none).
@@ -188,13 +239,31 @@ impl Store {
     /// waits until it is on disk (sharing the flush with concurrent writers), and wakes the
     /// outbox relay when `f` emitted events. A caller that has this future's result may
     /// acknowledge the write. `f` may run more than once (on conflict): no other effects.
+    ///
+    /// With a change log, the write is acknowledged only once the change stream holds it
+    /// too (synchronous replication): a writer that dies after answering loses nothing
+    /// its successor does not have.
     pub async fn write<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> ApiResult<T> {
         let (value, committed) = self.transact(f)?;
         self.durable().await?;
         if committed.emitted {
             self.outbox_written.notify_one();
         }
+        if let Some(lsn) = committed.lsn {
+            self.in_stream(lsn).await?;
+        }
         Ok(value)
+    }
+
+    /// Waits until the change stream holds `lsn`, at most [`REPLICATION_WAIT`].
+    async fn in_stream(&self, lsn: u64) -> ApiResult<()> {
+        let mut held = self.stream_lsn.subscribe();
+        match tokio::time::timeout(REPLICATION_WAIT, held.wait_for(|l| *l >= lsn)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ApiError::Unconfirmed(
+                "the write was not replicated in time; it may or may not have been applied".into(),
+            )),
+        }
     }
 
     /// Commits `f` at once without waiting for the disk: for writes nobody is told about
@@ -222,6 +291,11 @@ impl Store {
         let trees = (&self.data, &self.outbox, &self.consumed, &self.changes);
         let result = trees.transaction(|(data, outbox, consumed, log)| {
             let lsn = match log_changes {
+                true if *self.role.borrow() != Role::Writer => {
+                    return abort(ApiError::NotWriter(
+                        "this replica does not take writes now; the writer takes them".into(),
+                    ));
+                }
                 true => Some(data.get(changes::LSN)?.map_or(Ok(0), |b| from_json(&b))? + 1),
                 false => None,
             };
@@ -237,6 +311,7 @@ impl Store {
             };
             let value = f(&tx)?;
             let emitted = tx.emitted.get() > 0;
+            let logged_lsn = tx.log.as_ref().map(|l| l.lsn);
             let logged = match tx.log {
                 Some(entry) if !entry.changes.borrow().is_empty() => {
                     let set = ChangeSet {
@@ -251,10 +326,11 @@ impl Store {
                 }
                 _ => false,
             };
-            Ok((value, Committed { emitted, logged }))
+            let lsn = logged_lsn.filter(|_| logged);
+            Ok((value, Committed { emitted, lsn }))
         });
         let (value, committed) = result?;
-        if committed.logged {
+        if committed.lsn.is_some() {
             self.changes_written.notify_one();
         }
         Ok((value, committed))
@@ -592,24 +668,24 @@ mod tests {
     async fn a_follower_applying_the_change_log_holds_the_writers_trees() {
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
         let writer = Store::open(dirs[0].path()).unwrap().with_change_log();
+        writer.set_role(Role::Writer).unwrap();
         let follower = Store::open(dirs[1].path()).unwrap().with_change_log();
-        writer.write(|tx| tx.put_raw(b"a", b"1")).await.unwrap();
+        writer.write_now(|tx| tx.put_raw(b"a", b"1")).unwrap();
         writer
-            .write(|tx| {
+            .write_now(|tx| {
                 tx.put(b"b", &2)?;
                 tx.emit(&event("e1"))?;
                 tx.emit(&event("e2"))
             })
-            .await
             .unwrap();
-        writer.write(|tx| tx.remove(b"a")).await.unwrap();
+        writer.write_now(|tx| tx.remove(b"a")).unwrap();
         assert!(writer.apply_at(9, |tx| tx.put_raw(b"c", b"3")).unwrap());
         assert!(writer.apply_at(11, |tx| tx.put_raw(b"d", b"4")).unwrap());
         writer.raise_applied_floor(10).unwrap();
         let first_event = writer.outbox.first().unwrap().unwrap().0;
         writer.clear_outbox(&[first_event]).unwrap();
         // A transaction that writes nothing logs nothing.
-        writer.write(|tx| tx.contains(b"b")).await.unwrap();
+        writer.write_now(|tx| tx.contains(b"b")).unwrap();
 
         let sets = drain_log(&writer);
         assert_eq!(
@@ -629,14 +705,21 @@ mod tests {
         assert_eq!(follower.changes_seq().unwrap(), 106);
         assert_eq!(*follower.stream_lsn.borrow(), 7, "what reads may wait for");
         assert!(follower.changes.is_empty(), "a follower logs nothing");
+        assert!(
+            matches!(
+                follower.write_now(|tx| tx.put_raw(b"z", b"0")),
+                Err(ApiError::NotWriter(_))
+            ),
+            "nor writes anything of its own"
+        );
 
         // Redelivered: skipped. Out of order: refused, nothing applied.
         assert_eq!(
             follower.apply_mirrored(&sets[..1], 100).unwrap(),
             Mirrored::AlreadyHeld
         );
-        writer.write(|tx| tx.put_raw(b"x", b"8")).await.unwrap();
-        writer.write(|tx| tx.put_raw(b"y", b"9")).await.unwrap();
+        writer.write_now(|tx| tx.put_raw(b"x", b"8")).unwrap();
+        writer.write_now(|tx| tx.put_raw(b"y", b"9")).unwrap();
         let later = drain_log(&writer);
         assert_eq!(
             follower.apply_mirrored(&later[1..], 108).unwrap(),
@@ -649,13 +732,13 @@ mod tests {
     async fn the_outbox_keeps_its_order_across_the_writers_lsns() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap().with_change_log();
+        store.set_role(Role::Writer).unwrap();
         for i in 0..3 {
             store
-                .write(|tx| {
+                .write_now(|tx| {
                     tx.emit(&event(&format!("{i}a")))?;
                     tx.emit(&event(&format!("{i}b")))
                 })
-                .await
                 .unwrap();
         }
         let ids: Vec<String> = store

@@ -91,6 +91,10 @@ where
                 _ = &mut deadline => break,
             }
         }
+        if store.role() != super::storage::Role::Writer {
+            // A follower records no views of its own (docs/architecture.md, "Replicas").
+            continue;
+        }
         let event = E::from(batch);
         let id = super::new_id();
         if let Err(e) = store

@@ -114,11 +114,10 @@ impl BoundedContext for Search {
         if index.is_empty() {
             fill(&store, &index)?;
         }
-        tokio::spawn(index_changes(
-            store.clone(),
-            index.clone(),
-            platform.shutdown.clone(),
-        ));
+        let (s, i) = (store.clone(), index.clone());
+        platform.while_writer(&store, move |stop| {
+            index_changes(s.clone(), i.clone(), stop)
+        });
         Ok(http::routes(SearchState {
             store,
             verifier: platform.verifier.clone(),

@@ -55,13 +55,15 @@ impl BoundedContext for Users {
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let assembler = std::sync::Arc::new(tokio::sync::Notify::new());
-        tokio::spawn(archive::assemble_exports(
+        let (s, bus, dir, woken) = (
             store.clone(),
             platform.bus.clone(),
             platform.data_dir.join("users-exports"),
             assembler.clone(),
-            platform.shutdown.clone(),
-        ));
+        );
+        platform.while_writer(&store, move |stop| {
+            archive::assemble_exports(s.clone(), bus.clone(), dir.clone(), woken.clone(), stop)
+        });
         let exports = http::exports::ExportsState {
             store: store.clone(),
             verifier: platform.verifier.clone(),

@@ -628,6 +628,30 @@ impl Process {
     }
 }
 
+/// The verification token of the next mail `process` logs (`Mailer::Log`, JSON logs).
+pub fn logged_token(auth: &Process) -> String {
+    loop {
+        let line = auth
+            .stderr
+            .recv_timeout(Duration::from_secs(10))
+            .expect("auth logs the verification mail");
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if entry["message"] == "mail" {
+            let body = entry["body"].as_str().unwrap().to_string();
+            return body
+                .split("token:")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    }
+}
+
 impl Process {
     /// SIGKILL, and waits for the process to be gone.
     pub fn kill(&mut self) {

@@ -7,7 +7,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::ChangeStream;
+use super::{ChangeStream, REPLICA_HEADER, publish};
 use crate::platform::bus::Bus;
 use crate::platform::changes::ChangeSet;
 use crate::platform::storage::{Mirrored, Store};
@@ -39,6 +39,13 @@ pub async fn run(
                     tracing::error!(context, error = %missed, "follower cannot continue");
                     return Err(missed);
                 }
+                Err(Failure::Diverged(lsn)) => {
+                    tracing::error!(context, lsn, "this replica's unpublished writes were replaced by another writer's: copying the store afresh from the stream");
+                    if let Err(e) = store.reset() {
+                        tracing::error!(context, error = %e, "cannot empty the store");
+                        return Err(Missed { holds: lsn, got: lsn });
+                    }
+                }
                 Err(Failure::Transient(e)) => {
                     tracing::warn!(context, error = %e, "follower lost the change stream, retrying");
                 }
@@ -57,6 +64,8 @@ pub async fn run(
 
 enum Failure {
     Missed(Missed),
+    /// This store holds writes of its own from this LSN that another writer replaced.
+    Diverged(u64),
     Transient(anyhow::Error),
 }
 
@@ -81,20 +90,34 @@ async fn follow(store: &Store, bus: &Bus, stream: &ChangeStream) -> Result<(), F
         })
         .await?;
     let mut messages = consumer.messages().await?;
+    let mine = store.replica_id()?;
     let mut parts: Vec<ChangeSet> = Vec::new();
     while let Some(message) = messages.next().await {
         let message = message?;
         let sequence = message.info().map_err(anyhow::Error::msg)?.stream_sequence;
         let part = ChangeSet::decode(&message.payload)?;
+        let author = message.headers.as_ref().and_then(|h| h.get(REPLICA_HEADER));
+        let own = author.is_some_and(|a| a.as_str() == mine);
         if part.part == 0 {
             // A writer that stopped partway through a change set left parts that a writer
             // (it, or another) appended again from the start.
             parts.clear();
         }
-        let last = part.last;
+        let (last, part_lsn) = (part.last, part.lsn);
         parts.push(part);
         if !last {
             continue;
+        }
+        let lsn = part_lsn;
+        if let Some(first) = publish::first_logged(store)?
+            && lsn >= first
+        {
+            // This replica wrote from `first` on as the writer, and had not seen all of it
+            // published: its own appends settle it, another writer's mean it diverged.
+            if !own {
+                return Err(Failure::Diverged(first));
+            }
+            publish::clear_up_to(store, lsn)?;
         }
         if let Mirrored::Gap { holds, got } = store.apply_mirrored(&parts, sequence)? {
             return Err(Failure::Missed(Missed { holds, got }));

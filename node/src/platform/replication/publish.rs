@@ -166,7 +166,7 @@ fn store_lsn(store: &Store) -> anyhow::Result<u64> {
 }
 
 /// The LSN of the oldest change set still to publish.
-fn first_logged(store: &Store) -> anyhow::Result<Option<u64>> {
+pub(super) fn first_logged(store: &Store) -> anyhow::Result<Option<u64>> {
     Ok(store
         .changes
         .first()?
@@ -174,7 +174,7 @@ fn first_logged(store: &Store) -> anyhow::Result<Option<u64>> {
 }
 
 /// Forgets the change sets up to `lsn`: the stream holds them.
-fn clear_up_to(store: &Store, lsn: u64) -> anyhow::Result<()> {
+pub(super) fn clear_up_to(store: &Store, lsn: u64) -> anyhow::Result<()> {
     let mut batch = sled::Batch::default();
     for key in store.changes.range(..=seq_key(lsn)).keys() {
         batch.remove(key?);

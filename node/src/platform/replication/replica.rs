@@ -1,0 +1,216 @@
+//! One replica's life: it follows the change stream until it holds the context's lease and
+//! has caught up with the stream's head, then writes until it loses the lease (or is
+//! fenced, or stops), and follows again.
+//!
+//! The role lives in the store ([`Store::set_role`]): handlers' writes are refused on a
+//! follower, and the tasks that write in the background follow it ([`super::while_writer`]).
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::lease::{Holder, Lease};
+use super::publish::Fenced;
+use super::{ChangeStream, follow, publish};
+use crate::platform::bus::Bus;
+use crate::platform::storage::{Role, Store};
+
+/// How a replica of a context takes part.
+#[derive(Clone)]
+pub struct Replica {
+    pub store: Store,
+    pub bus: Bus,
+    pub context: &'static str,
+    /// How long the lease lasts without renewal: the bound on a failover.
+    pub lease_ttl: Duration,
+    /// Where this replica takes requests (`AGORA_ADVERTISE_URL`).
+    pub url: Option<String>,
+}
+
+/// Runs the replica until `shutdown` flips; a writer then hands its lease over.
+pub async fn run(replica: Replica, mut shutdown: watch::Receiver<bool>) {
+    let Some(mut lease) = open_lease(&replica, &mut shutdown).await else {
+        return;
+    };
+    loop {
+        let Some(follower) = follow_until_leader(&replica, &mut lease, &mut shutdown).await else {
+            return;
+        };
+        if let Err(e) = stop_following(&replica, follower).await {
+            tracing::warn!(context = replica.context, error = %e, "not caught up, giving the lease back");
+            lease.release().await;
+            continue;
+        }
+        tracing::info!(context = replica.context, "this replica writes");
+        let stopping = write_while_leader(&replica, &mut lease, &mut shutdown).await;
+        if stopping {
+            return;
+        }
+    }
+}
+
+async fn open_lease(replica: &Replica, shutdown: &mut watch::Receiver<bool>) -> Option<Lease> {
+    let me = Holder {
+        replica: replica.store.replica_id().ok()?,
+        url: replica.url.clone(),
+    };
+    loop {
+        match Lease::open(&replica.bus, replica.context, me.clone(), replica.lease_ttl).await {
+            Ok(lease) => return Some(lease),
+            Err(e) => {
+                tracing::warn!(context = replica.context, error = %e, "lease bucket unavailable, retrying")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return None,
+        }
+    }
+}
+
+/// A follower task and the sender that stops it.
+struct Following {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), follow::Missed>>,
+}
+
+/// Follows the stream, trying to take the lease every renewal period. Returns the running
+/// follower once the lease is this replica's (`None` on shutdown).
+async fn follow_until_leader(
+    replica: &Replica,
+    lease: &mut Lease,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Following> {
+    if let Err(e) = replica.store.set_role(Role::Follower) {
+        tracing::error!(context = replica.context, error = %e, "cannot become a follower");
+    }
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(follow::run(
+        replica.store.clone(),
+        replica.bus.clone(),
+        replica.context,
+        stopped,
+    ));
+    loop {
+        if !task.is_finished() {
+            match lease.acquire().await {
+                Ok(true) => return Some(Following { stop, task }),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(context = replica.context, error = %e, "lease unavailable")
+                }
+            }
+        }
+        // A follower that missed part of the stream keeps serving what it has, and never
+        // writes: it needs a new copy (docs/architecture.md, "Replicas").
+        tokio::select! {
+            _ = tokio::time::sleep(lease.renew_every()) => {}
+            _ = shutdown.changed() => {
+                stop.send_replace(true);
+                return None;
+            }
+        }
+    }
+}
+
+/// Lets the follower apply what the stream holds up to its head, then stops it.
+async fn stop_following(replica: &Replica, following: Following) -> anyhow::Result<()> {
+    let head = ChangeStream::of(&replica.bus, replica.context)
+        .head(&replica.bus)
+        .await?;
+    let target = head
+        .last
+        .map_or(0, |(lsn, whole)| if whole { lsn } else { lsn - 1 });
+    let mut held = replica.store.stream_lsn.subscribe();
+    let caught_up = tokio::time::timeout(replica.lease_ttl, held.wait_for(|l| *l >= target))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    following.stop.send_replace(true);
+    let _ = following.task.await;
+    match caught_up {
+        true => Ok(()),
+        false => anyhow::bail!(
+            "the stream's head is LSN {target}, this replica holds {}",
+            replica.store.lsn()?
+        ),
+    }
+}
+
+/// Writes while the lease is renewed. Returns true when the process is stopping.
+async fn write_while_leader(
+    replica: &Replica,
+    lease: &mut Lease,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let store = &replica.store;
+    if let Err(e) = store.set_role(Role::Writer) {
+        tracing::error!(context = replica.context, error = %e, "cannot become the writer");
+        lease.release().await;
+        return false;
+    }
+    let (stop, stopped) = watch::channel(false);
+    let mut publisher = tokio::spawn(publish::run(
+        store.clone(),
+        replica.bus.clone(),
+        replica.context,
+        stopped,
+    ));
+    let stopping = loop {
+        tokio::select! {
+            _ = tokio::time::sleep(lease.renew_every()) => {}
+            _ = &mut publisher => break false,
+            _ = shutdown.changed() => break true,
+        }
+        if !lease.renew().await {
+            tracing::warn!(context = replica.context, "lease lost");
+            break false;
+        }
+    };
+    // Refuse writes at once; then let the relay publish what was committed, so the next
+    // writer starts from everything this one acknowledged.
+    if let Err(e) = store.set_role(Role::Follower) {
+        tracing::error!(context = replica.context, error = %e, "cannot stop writing");
+    }
+    if !publisher.is_finished() {
+        let drained = drain(store, &publisher).await;
+        stop.send_replace(true);
+        if !drained {
+            tracing::warn!(
+                context = replica.context,
+                "change log not fully published before stepping down"
+            );
+        }
+    }
+    if let Ok(Err(fenced)) = publisher.await {
+        diverged(replica, &fenced);
+    }
+    lease.release().await;
+    stopping
+}
+
+/// Waits (at most [`crate::platform::storage::REPLICATION_WAIT`]) until the change log is
+/// empty or the publisher stopped.
+async fn drain(store: &Store, publisher: &JoinHandle<Result<(), Fenced>>) -> bool {
+    let deadline = tokio::time::Instant::now() + crate::platform::storage::REPLICATION_WAIT;
+    let mut published = store.stream_lsn.subscribe();
+    while !store.changes.is_empty() && !publisher.is_finished() {
+        if tokio::time::timeout_at(deadline, published.changed())
+            .await
+            .is_err()
+        {
+            return false;
+        }
+    }
+    true
+}
+
+fn diverged(replica: &Replica, fenced: &Fenced) {
+    if let Fenced::Diverged { .. } = fenced {
+        tracing::error!(
+            context = replica.context,
+            error = %fenced,
+            "this replica holds writes the stream does not: it keeps following, and needs a new copy"
+        );
+    }
+}

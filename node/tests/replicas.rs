@@ -1,0 +1,216 @@
+//! Replicas of contexts as separate processes (`serve --replicated`) on one NATS: one
+//! writes, the other follows and serves reads; killed, the writer is replaced within the
+//! lease's bound and nothing it acknowledged is lost; read-your-writes by the token.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// The lease's time to live in these tests: the bound on a failover.
+const LEASE_TTL_SECS: &str = "2";
+
+struct Replicas {
+    nats: Nats,
+    dir: tempfile::TempDir,
+    private_key: String,
+    media_key: String,
+}
+
+impl Replicas {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = agora_node::platform::tokens::KeyPair::generate();
+        let private = dir.path().join("private.pem");
+        std::fs::write(&private, &keys.private_pem).unwrap();
+        Replicas {
+            nats: Nats::start(),
+            private_key: private.to_str().unwrap().to_string(),
+            dir,
+            media_key: agora_node::platform::media_urls::MediaUrls::generate(),
+        }
+    }
+
+    /// A process serving auth and users as replicas, on its own data directory.
+    fn start(&self, name: &str) -> Process {
+        let data = self.dir.path().join(name);
+        let nats_url = self.nats.url();
+        Process::start(
+            &[
+                "serve",
+                "--context",
+                "auth,users",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--jwt-private-key",
+                &self.private_key,
+                "--replicated",
+                "--lease-ttl-secs",
+                LEASE_TTL_SECS,
+            ],
+            &[
+                ("AGORA_NATS_URL", nats_url.as_str()),
+                ("AGORA_MEDIA_URL_KEY", self.media_key.as_str()),
+                ("AGORA_PLATFORM", "demo"),
+                ("AGORA_LOG_FORMAT", "json"),
+                ("RUST_LOG", "info"),
+            ],
+        )
+    }
+}
+
+fn client(p: &Process) -> Client {
+    Client {
+        base: p.base.clone(),
+        http: reqwest::Client::new(),
+        token: None,
+    }
+}
+
+fn token_of(reply: &Reply) -> String {
+    reply.headers["agora-consistency"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn profile_with_token(c: &Client, token: &str) -> Reply {
+    let mut req = c
+        .http
+        .get(format!("{}/api/v1/users/me", c.base))
+        .header("agora-consistency", token);
+    if let Some(t) = &c.token {
+        req = req.bearer_auth(t);
+    }
+    let response = req.send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    Reply {
+        status,
+        content_type: String::new(),
+        headers: Default::default(),
+        body,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_serves_reads_and_takes_over_when_the_writer_dies() {
+    let replicas = Replicas::new();
+    let mut a = replicas.start("a");
+    let anon_a = client(&a);
+    // A is alone: it takes both leases and, once it has, takes writes.
+    until_status(201, async || {
+        anon_a
+            .post(
+                "/auth/register",
+                json!({"username": "nina", "email": "nina@example.org", "password": PASSWORD}),
+            )
+            .await
+    })
+    .await
+    .expect(201);
+    let b = replicas.start("b");
+    let anon_b = client(&b);
+    anon_a
+        .post(
+            "/auth/verify",
+            json!({"token": logged_token(&a), "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
+    let tokens = anon_a
+        .post(
+            "/auth/login",
+            json!({"login": "nina", "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
+    let nina_a = anon_a.with_token(access(&tokens));
+    let nina_b = anon_b.with_token(access(&tokens));
+    until_status(200, async || nina_a.get("/users/me").await).await;
+
+    // A write on the writer answers with a token; the follower refuses writes, and serves
+    // the write to a reader who shows the token.
+    let changed = nina_a
+        .patch("/users/me", json!({"display_name": "Nina A."}))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let token = token_of(&changed);
+    assert!(token.starts_with("users="), "{token}");
+    let refused = nina_b
+        .patch("/users/me", json!({"display_name": "elsewhere"}))
+        .await;
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(
+        refused.problem(503)["type"],
+        "https://agora.dev/problems/not-writer"
+    );
+    let read = profile_with_token(&nina_b, &token).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.body["display_name"], "Nina A.");
+
+    // More acknowledged writes, then the writer dies without warning.
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let name = format!("Nina {i}");
+        nina_a
+            .patch("/users/me", json!({"display_name": name}))
+            .await
+            .expect(200);
+        acknowledged.push(name);
+    }
+    a.kill();
+    let killed = Instant::now();
+
+    // The follower takes over within the lease's bound and has every acknowledged write.
+    let after = until_status(200, async || {
+        nina_b
+            .patch("/users/me", json!({"bio": "taken over"}))
+            .await
+    })
+    .await
+    .expect(200);
+    let failover = killed.elapsed();
+    println!("failover: {} ms", failover.as_millis());
+    assert!(
+        failover < Duration::from_secs(10),
+        "no writer for {failover:?}"
+    );
+    assert_eq!(after["display_name"], acknowledged.last().unwrap().as_str());
+    assert_eq!(after["bio"], "taken over");
+    // Auth moved too (its own lease, within the same bound): the account logs in there.
+    until_status(200, async || {
+        anon_b
+            .post(
+                "/auth/login",
+                json!({"login": "nina", "password": PASSWORD}),
+            )
+            .await
+    })
+    .await
+    .expect(200);
+    assert!(killed.elapsed() < Duration::from_secs(10));
+
+    // The old writer comes back as a follower, catches up, and serves the new writer's
+    // writes to a reader with the token.
+    let token = token_of(
+        &nina_b
+            .patch("/users/me", json!({"bio": "back again"}))
+            .await,
+    );
+    let a = replicas.start("a");
+    let nina_a = client(&a).with_token(access(&tokens));
+    let read = profile_with_token(&nina_a, &token).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.body["bio"], "back again");
+    let refused = nina_a.patch("/users/me", json!({"bio": "mine"})).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+}
