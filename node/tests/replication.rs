@@ -205,3 +205,26 @@ async fn a_writer_behind_the_stream_cannot_append_until_it_has_followed() {
         "nothing of the old writer's got in"
     );
 }
+
+#[tokio::test]
+async fn a_store_that_ran_without_replicas_goes_out_whole_as_the_base() {
+    let nats = Nats::start();
+    let bus = bus(&nats).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alone = Store::open(dir.path()).unwrap();
+    put_many(&alone, 0, 30, 10).await;
+    alone.write(|tx| tx.remove(b"k/000003")).await.unwrap();
+
+    // Replicas are turned on: the writer's first change set is everything it held.
+    let writer = alone.clone().with_change_log();
+    let (_f, follower) = store();
+    let (_stop_writing, _) = writing(&writer, &bus);
+    let _stop_following = following(&follower, &bus);
+    settled(&writer, 1).await;
+    put_many(&writer, 30, 2, 10).await;
+    caught_up(&follower, &writer).await;
+    assert_eq!(contents(&follower.data), contents(&writer.data));
+    assert_eq!(follower.lsn().unwrap(), 3, "the base, then two writes");
+    assert!(follower.contains(b"k/000029").unwrap());
+    assert!(!follower.contains(b"k/000003").unwrap());
+}

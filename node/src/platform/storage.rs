@@ -186,6 +186,33 @@ impl Store {
         Ok(())
     }
 
+    /// Logs everything the store holds as one change set, when it holds data but has
+    /// logged nothing yet (a context that ran without replicas and now has some): the
+    /// base its followers copy before the changes that follow. Returns whether it did.
+    /// Held in memory whole while it is logged; see docs/architecture.md, "Replicas".
+    pub(crate) fn log_base(&self) -> ApiResult<bool> {
+        if self.lsn()? != 0 || (self.data.is_empty() && self.outbox.is_empty()) {
+            return Ok(false);
+        }
+        let mut base = Vec::new();
+        for (tree, id) in [
+            (&self.data, changes::TreeId::Data),
+            (&self.outbox, changes::TreeId::Outbox),
+            (&self.consumed, changes::TreeId::Consumed),
+        ] {
+            for item in tree.iter() {
+                let (key, value) = item?;
+                base.push(changes::Change {
+                    tree: id,
+                    key: key.to_vec(),
+                    value: Some(value.to_vec()),
+                });
+            }
+        }
+        self.write_now(|tx| base.iter().try_for_each(|c| tx.apply(c)))?;
+        Ok(true)
+    }
+
     /// The LSN of the last transaction this store committed or applied (0: none).
     pub fn lsn(&self) -> ApiResult<u64> {
         Ok(self.get(changes::LSN)?.unwrap_or(0))

@@ -66,6 +66,12 @@ impl Publisher {
     pub async fn start(store: Store, bus: Bus, context: &str) -> Result<Self, PublishError> {
         let stream = ChangeStream::of(&bus, context);
         let head = stream.head(&bus).await?;
+        if head.last.is_none() && store.log_base().map_err(anyhow::Error::from)? {
+            tracing::info!(
+                context,
+                "the store's data goes out as the change stream's base"
+            );
+        }
         let replica = store.replica_id().map_err(anyhow::Error::from)?;
         let first_unpublished = first_logged(&store)?;
         let held_whole = position(&head, &replica, first_unpublished, store_lsn(&store)?)?;
