@@ -280,8 +280,10 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
         &args.edge,
         args.media.limits().upload_body_bytes(),
     );
+    let writers = platform::replication::lease::Writers::default();
     let inner = gateway::proxy::routes(
         upstreams,
+        writers.clone(),
         args.edge.max_body_bytes,
         args.media.limits().upload_body_bytes(),
     )?;
@@ -292,6 +294,11 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
             tokio::spawn(platform::revocation::follow(
                 bus.clone(),
                 verifier.clone(),
+                shutdown.clone(),
+            ));
+            tokio::spawn(platform::replication::lease::follow_writers(
+                bus.clone(),
+                writers,
                 shutdown.clone(),
             ));
             Some(bus.client)

@@ -31,6 +31,7 @@ impl Replicas {
         let keys = agora_node::platform::tokens::KeyPair::generate();
         let private = dir.path().join("private.pem");
         std::fs::write(&private, &keys.private_pem).unwrap();
+        std::fs::write(dir.path().join("public.pem"), &keys.public_pem).unwrap();
         Replicas {
             nats: Nats::start(),
             private_key: private.to_str().unwrap().to_string(),
@@ -41,9 +42,15 @@ impl Replicas {
 
     /// A process serving auth and users as replicas, on its own data directory.
     fn start(&self, name: &str) -> Process {
+        self.start_at(name, &format!("127.0.0.1:{}", free_port()))
+    }
+
+    /// As [`Replicas::start`], listening on (and advertising) `addr`.
+    fn start_at(&self, name: &str, addr: &str) -> Process {
         let data = self.dir.path().join(name);
         let nats_url = self.nats.url();
-        Process::start(
+        let url = format!("http://{addr}");
+        Process::start_at(
             &[
                 "serve",
                 "--context",
@@ -55,6 +62,8 @@ impl Replicas {
                 "--replicated",
                 "--lease-ttl-secs",
                 LEASE_TTL_SECS,
+                "--advertise-url",
+                &url,
             ],
             &[
                 ("AGORA_NATS_URL", nats_url.as_str()),
@@ -62,6 +71,28 @@ impl Replicas {
                 ("AGORA_PLATFORM", "demo"),
                 ("AGORA_LOG_FORMAT", "json"),
                 ("RUST_LOG", "info"),
+            ],
+            addr,
+        )
+    }
+
+    /// A gateway whose auth and users Service is `reads` (standing for the Service that
+    /// balances over the replicas), which learns the writers from the leases.
+    fn gateway(&self, reads: &Process) -> Process {
+        let nats_url = self.nats.url();
+        let public = self.dir.path().join("public.pem");
+        Process::start(
+            &[
+                "gateway",
+                "--jwt-public-key",
+                public.to_str().unwrap(),
+                "--platform",
+                "demo",
+            ],
+            &[
+                ("AGORA_NATS_URL", nats_url.as_str()),
+                ("AGORA_UPSTREAM_AUTH", reads.base.as_str()),
+                ("AGORA_UPSTREAM_USERS", reads.base.as_str()),
             ],
         )
     }
@@ -213,4 +244,67 @@ async fn a_follower_serves_reads_and_takes_over_when_the_writer_dies() {
     assert_eq!(read.body["bio"], "back again");
     let refused = nina_a.patch("/users/me", json!({"bio": "mine"})).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_sends_writes_to_the_writer_and_reads_to_any_replica() {
+    let replicas = Replicas::new();
+    let mut a = replicas.start("a");
+    let anon_a = client(&a);
+    until_status(201, async || {
+        anon_a
+            .post(
+                "/auth/register",
+                json!({"username": "omar", "email": "omar@example.org", "password": PASSWORD}),
+            )
+            .await
+    })
+    .await
+    .expect(201);
+    let b = replicas.start("b");
+    // Reads go to the follower B; writes follow the leases to A.
+    let gateway = replicas.gateway(&b);
+    let anon = client(&gateway);
+    let verification = logged_token(&a);
+    until_status(200, async || {
+        anon.post(
+            "/auth/verify",
+            json!({"token": verification, "password": PASSWORD}),
+        )
+        .await
+    })
+    .await
+    .expect(200);
+    let tokens = anon
+        .post(
+            "/auth/login",
+            json!({"login": "omar", "password": PASSWORD}),
+        )
+        .await
+        .expect(200);
+    let omar = anon.with_token(access(&tokens));
+    until_status(200, async || {
+        omar.patch("/users/me", json!({"bio": "one"})).await
+    })
+    .await
+    .expect(200);
+    let changed = omar.patch("/users/me", json!({"bio": "two"})).await;
+    let token = token_of(&changed);
+    assert_eq!(changed.expect(200)["bio"], "two");
+    let read = profile_with_token(&omar, &token).await;
+    assert_eq!(read.body["bio"], "two", "the follower, through the gateway");
+
+    // The writer dies: writes through the gateway get a retryable 503 until the follower
+    // holds the lease, then go to it.
+    a.kill();
+    let refused = omar.patch("/users/me", json!({"bio": "three"})).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.headers["retry-after"], "1");
+    let after = until_status(200, async || {
+        omar.patch("/users/me", json!({"bio": "three"})).await
+    })
+    .await
+    .expect(200);
+    assert_eq!(after["bio"], "three");
+    assert_eq!(omar.get("/users/me").await.expect(200)["bio"], "three");
 }

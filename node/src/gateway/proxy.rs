@@ -8,11 +8,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{HeaderMap, HeaderName, Method, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{UPLOAD_PATH, context_for, methods_declared_for};
 use crate::platform::error::ApiError;
+use crate::platform::replication::lease::Writers;
 
 /// Base URL of each context, from `AGORA_UPSTREAM_<CONTEXT>`.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,9 @@ impl Upstreams {
 #[derive(Clone)]
 struct ProxyState {
     upstreams: Arc<Upstreams>,
+    /// Where each replicated context's writer takes requests
+    /// ([`crate::platform::replication::lease::follow_writers`]).
+    writers: Writers,
     client: reqwest::Client,
     max_body: u64,
     max_upload: u64,
@@ -53,7 +57,16 @@ struct ProxyState {
 /// bodies up to `max_body` bytes are read whole and sent with their length, uploads (up to
 /// `max_upload`) and every answer are streamed (an upload is never held whole in the
 /// gateway's memory).
-pub fn routes(upstreams: Upstreams, max_body: u64, max_upload: u64) -> anyhow::Result<Router> {
+///
+/// Writes to a replicated context go to its writer (as its lease names it), reads to the
+/// context's Service, which balances them over every replica; a read whose replica cannot
+/// be reached is tried once more (the Service picks again).
+pub fn routes(
+    upstreams: Upstreams,
+    writers: Writers,
+    max_body: u64,
+    max_upload: u64,
+) -> anyhow::Result<Router> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .read_timeout(Duration::from_secs(30))
@@ -61,6 +74,7 @@ pub fn routes(upstreams: Upstreams, max_body: u64, max_upload: u64) -> anyhow::R
         .build()?;
     let state = ProxyState {
         upstreams: Arc::new(upstreams),
+        writers,
         client,
         max_body,
         max_upload,
@@ -117,16 +131,21 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, ApiError> {
     let path = req.uri().path().to_owned();
     let path = path.as_str();
-    let Some(base) = context_for(req.method(), path).and_then(|c| s.upstreams.0.get(c)) else {
+    let Some((context, service)) = context_for(req.method(), path)
+        .and_then(|c| s.upstreams.0.get(c).map(|base| (c, base.clone())))
+    else {
         return Err(ApiError::NotFound("no such route".into()));
     };
-    let url = format!(
-        "{base}{}",
-        req.uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or(path)
-    );
+    let idempotent = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let base = match idempotent {
+        true => service.clone(),
+        false => writer_of(&s.writers, context).unwrap_or_else(|| service.clone()),
+    };
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or(path, |p| p.as_str())
+        .to_owned();
     let limit = if path == UPLOAD_PATH {
         s.max_upload
     } else {
@@ -138,29 +157,36 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
     let body = limited(body, limit, over.clone());
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
-    let body = if path == UPLOAD_PATH {
-        reqwest::Body::wrap_stream(body)
+    let send = |base: &str, body: reqwest::Body| {
+        s.client
+            .request(parts.method.clone(), format!("{base}{target}"))
+            .headers(headers.clone())
+            .body(body)
+            .send()
+    };
+    let sent = if path == UPLOAD_PATH {
+        send(&base, reqwest::Body::wrap_stream(body)).await
     } else {
         // Small bodies (at most `max_body`) are read whole first, so the upstream gets them
         // with their length in one write: streamed, an upstream that answered before
         // reading them (a 405, a 404) and closed could reset the connection while the
         // gateway was still writing, and the client got a 503 instead of that answer.
-        whole(body, &over).await?.into()
-    };
-    let upstream = s
-        .client
-        .request(parts.method, url)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            if over.load(Ordering::Relaxed) {
-                return ApiError::PayloadTooLarge;
+        let whole = bytes::Bytes::from(whole(body, &over).await?);
+        match send(&base, whole.clone().into()).await {
+            Err(e) if idempotent && e.is_connect() => {
+                tracing::info!(error = %e, "replica unreachable, reading from another");
+                send(&service, whole.into()).await
             }
-            tracing::warn!(error = %e, "upstream unreachable");
-            ApiError::Unavailable
-        })?;
+            sent => sent,
+        }
+    };
+    let upstream = sent.map_err(|e| {
+        if over.load(Ordering::Relaxed) {
+            return ApiError::PayloadTooLarge;
+        }
+        tracing::warn!(error = %e, "upstream unreachable");
+        ApiError::Unavailable
+    })?;
     let mut response = Response::builder().status(upstream.status());
     if let Some(h) = response.headers_mut() {
         copy_headers(upstream.headers(), h);
@@ -172,6 +198,15 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
         .body(Body::from_stream(upstream.bytes_stream()))
         .map_err(ApiError::internal)?
         .into_response())
+}
+
+/// The base URL of `context`'s writer, when it is replicated and its lease names one.
+fn writer_of(writers: &Writers, context: &str) -> Option<String> {
+    writers
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(context)
+        .cloned()
 }
 
 /// The body as a stream that fails (and sets `over`) once it passes `limit` bytes.

@@ -186,7 +186,10 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            ApiError::NotWriter(_) | ApiError::Unconfirmed(_) | ApiError::Lagging(_) => Some(1),
+            ApiError::Unavailable
+            | ApiError::NotWriter(_)
+            | ApiError::Unconfirmed(_)
+            | ApiError::Lagging(_) => Some(1),
             _ => None,
         };
         let errors = match &self {

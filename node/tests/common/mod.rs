@@ -596,9 +596,15 @@ pub struct Process {
 impl Process {
     #[track_caller]
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Process {
+        Process::start_at(args, env, "127.0.0.1:0")
+    }
+
+    /// As [`Process::start`], listening on `addr`.
+    #[track_caller]
+    pub fn start_at(args: &[&str], env: &[(&str, &str)], addr: &str) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_agora-node"))
             .args(args)
-            .args(["--http-addr", "127.0.0.1:0"])
+            .args(["--http-addr", addr])
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

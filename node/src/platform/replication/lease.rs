@@ -9,9 +9,13 @@
 //! expected sequence ([`super::publish`]) is what stops an old holder that does not know
 //! yet that it lost it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv;
+use futures::StreamExt;
+use tokio::sync::watch;
 
 use crate::platform::bus::Bus;
 
@@ -40,11 +44,10 @@ pub struct Lease {
 impl Lease {
     /// The bucket of `bus`'s platform (created on first use) and the key of `context`.
     pub async fn open(bus: &Bus, context: &str, me: Holder, ttl: Duration) -> anyhow::Result<Self> {
-        let bucket = format!("{}_LEASES", bus.settings.stream_name());
         let kv = bus
             .js
             .create_or_update_key_value(kv::Config {
-                bucket,
+                bucket: bucket(bus),
                 history: 1,
                 max_age: ttl,
                 storage: async_nats::jetstream::stream::StorageType::File,
@@ -143,4 +146,50 @@ impl Lease {
     fn value(&self) -> bytes::Bytes {
         serde_json::to_vec(&self.me).unwrap_or_default().into()
     }
+}
+
+/// The lease bucket of `bus`'s platform.
+fn bucket(bus: &Bus) -> String {
+    format!("{}_LEASES", bus.settings.stream_name())
+}
+
+/// The writer's base URL of each replicated context, as the leases say.
+pub type Writers = Arc<RwLock<HashMap<String, String>>>;
+
+/// Keeps `writers` current from the lease bucket until `shutdown` (the gateway routes
+/// writes with it). A lease that expires leaves no trace in the bucket: its entry stays
+/// until the next writer takes the lease, and writes sent to the dead writer meanwhile
+/// fail with a retryable 503.
+pub async fn follow_writers(bus: Bus, writers: Writers, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = watch_writers(&bus, &writers).await {
+            tracing::debug!(error = %e, "lease bucket not followed (no replicated context yet?)");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn watch_writers(bus: &Bus, writers: &Writers) -> anyhow::Result<()> {
+    let kv = bus.js.get_key_value(bucket(bus)).await?;
+    let mut changes = kv.watch_with_history(">").await?;
+    while let Some(entry) = changes.next().await {
+        let entry = entry?;
+        let url = match entry.operation {
+            kv::Operation::Put => serde_json::from_slice::<Holder>(&entry.value)
+                .ok()
+                .and_then(|h| h.url),
+            kv::Operation::Delete | kv::Operation::Purge => None,
+        };
+        let mut map = writers
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match url {
+            Some(url) => map.insert(entry.key, url.trim_end_matches('/').to_string()),
+            None => map.remove(&entry.key),
+        };
+    }
+    Ok(())
 }
