@@ -47,24 +47,33 @@ impl Replicas {
 
     /// As [`Replicas::start`], listening on (and advertising) `addr`.
     fn start_at(&self, name: &str, addr: &str) -> Process {
+        let url = format!("http://{addr}");
+        let flags = [
+            "--replicated",
+            "--lease-ttl-secs",
+            LEASE_TTL_SECS,
+            "--advertise-url",
+            &url,
+        ];
+        self.start_with(name, addr, &flags)
+    }
+
+    /// A process on `name`'s data directory with these replication flags.
+    fn start_with(&self, name: &str, addr: &str, flags: &[&str]) -> Process {
         let data = self.dir.path().join(name);
         let nats_url = self.nats.url();
-        let url = format!("http://{addr}");
+        let mut args = vec![
+            "serve",
+            "--context",
+            "auth,users",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--jwt-private-key",
+            &self.private_key,
+        ];
+        args.extend_from_slice(flags);
         Process::start_at(
-            &[
-                "serve",
-                "--context",
-                "auth,users",
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--jwt-private-key",
-                &self.private_key,
-                "--replicated",
-                "--lease-ttl-secs",
-                LEASE_TTL_SECS,
-                "--advertise-url",
-                &url,
-            ],
+            &args,
             &[
                 ("AGORA_NATS_URL", nats_url.as_str()),
                 ("AGORA_MEDIA_URL_KEY", self.media_key.as_str()),
@@ -237,7 +246,9 @@ async fn a_follower_serves_reads_and_takes_over_when_the_writer_dies() {
             .patch("/users/me", json!({"bio": "back again"}))
             .await,
     );
-    let a = replicas.start("a");
+    // Started without `--replicated` (scaled back to one pod, say): a store that was
+    // replicated stays so, and does not write beside the writer.
+    let a = replicas.start_with("a", &format!("127.0.0.1:{}", free_port()), &[]);
     let nina_a = client(&a).with_token(access(&tokens));
     let read = profile_with_token(&nina_a, &token).await;
     assert_eq!(read.status, 200, "{}", read.body);

@@ -57,7 +57,7 @@ pub struct ReplicationArgs {
     pub replicated: bool,
     /// How long a writer's lease lasts without renewal, in seconds: the bound on the time
     /// a context takes no writes after its writer died.
-    #[arg(long, env = "AGORA_LEASE_TTL_SECS", default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=60))]
+    #[arg(long, env = "AGORA_LEASE_TTL_SECS", default_value_t = DEFAULT_LEASE_TTL_SECS, value_parser = clap::value_parser!(u64).range(2..=60))]
     pub lease_ttl_secs: u64,
     /// This replica's base URL as others reach it (the pod's stable name): the lease
     /// carries it, so writes can be sent to the writer.
@@ -65,11 +65,23 @@ pub struct ReplicationArgs {
     pub advertise_url: Option<String>,
 }
 
+/// The default of `AGORA_LEASE_TTL_SECS`.
+pub const DEFAULT_LEASE_TTL_SECS: u64 = 6;
+
 /// What replicated contexts need of [`ReplicationArgs`].
 #[derive(Debug, Clone)]
 pub struct Replication {
     pub lease_ttl: std::time::Duration,
     pub url: Option<String>,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Replication {
+            lease_ttl: std::time::Duration::from_secs(DEFAULT_LEASE_TTL_SECS),
+            url: None,
+        }
+    }
 }
 
 impl ReplicationArgs {

@@ -162,7 +162,19 @@ impl Platform {
         let path = self.data_dir.join(name);
         let mut store = Store::open_with_cache(&path, self.store_cache_bytes)
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
-        if let Some(settings) = &self.replication {
+        // Replication sticks to a store: one that logged changes keeps doing so (scaled
+        // back to one pod, its followers' copies and the stream stay right).
+        let was_replicated = store.lsn()? > 0;
+        let replication = self.replication.clone().or_else(|| {
+            was_replicated.then(|| {
+                tracing::info!(
+                    context = name,
+                    "this store is replicated: it keeps its lease and change stream"
+                );
+                config::Replication::default()
+            })
+        });
+        if let Some(settings) = &replication {
             store = store.with_change_log();
             tokio::spawn(replication::replica::run(
                 replication::replica::Replica {
@@ -214,7 +226,7 @@ impl Platform {
                 projections: context.projections(),
             });
         let routes = context.routes(self, store.clone())?;
-        Ok(match self.replication {
+        Ok(match replication {
             Some(_) => routes.layer(axum::middleware::from_fn_with_state(
                 (store, name),
                 replication::consistency::layer,

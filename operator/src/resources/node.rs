@@ -13,8 +13,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
-    CONFIG_HASH, Child, HTTP_PORT, Platform, Workload, env, env_from_secret, hardened_container,
-    hardened_pod, hash_of, http_probe, image_tag, nats, port, spread,
+    CONFIG_HASH, Child, HTTP_PORT, Platform, Workload, env, env_from_field, env_from_secret,
+    hardened_container, hardened_pod, hash_of, http_probe, image_tag, nats, port, spread,
 };
 use crate::crd::RegistrationMode;
 
@@ -43,12 +43,25 @@ pub fn objects(p: &Platform, w: &Workload, image: &str) -> Vec<Child> {
     out
 }
 
-/// Settings of a workload: its context's (distributed) or the defaults (compact).
+/// Settings of a workload: its context's (distributed) or the defaults (compact), with
+/// the replicas it may have ([`replicas_allowed`]).
 fn settings_of(p: &Platform, w: &Workload) -> crate::crd::ContextSettings {
-    match w.contexts.as_slice() {
+    let mut settings = match w.contexts.as_slice() {
         [one] => p.sp.spec.context(one),
         _ => p.sp.spec.contexts.defaults.clone(),
+    };
+    if !w.contexts.iter().all(|c| replicas_allowed(c)) {
+        settings.replicas = 1;
     }
+    settings
+}
+
+/// Whether a context may run more than one replica: every context whose whole state is
+/// its sled store does (followers copy it from the writer's change stream). search's
+/// Tantivy index and media's files are not copied yet: they run one pod whatever the
+/// spec says (docs/operator.md, "Replicas").
+pub fn replicas_allowed(context: &str) -> bool {
+    !matches!(context, "search" | "media")
 }
 
 fn service(p: &Platform, w: &Workload, version: &str, headless: bool) -> Service {
@@ -156,6 +169,16 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
             vars.push(env_from_secret("AGORA_SMTP_URL", smtp, "url", false));
             vars.push(env_from_secret("AGORA_MAIL_FROM", smtp, "from", true));
         }
+    }
+    if settings_of(p, w).replicas > 1 {
+        // The pod's stable name, which the gateway sends writes to while it holds the lease.
+        let headless = p.object_name(&format!("{}-headless", w.component));
+        vars.push(env_from_field("POD_NAME", "metadata.name"));
+        vars.push(env("AGORA_REPLICATED", "true"));
+        vars.push(env(
+            "AGORA_ADVERTISE_URL",
+            format!("http://$(POD_NAME).{headless}:{HTTP_PORT}"),
+        ));
     }
     vars
 }
@@ -333,6 +356,51 @@ mod tests {
                 "auth,users,groups,posts,feed,messages,media,search,notifications,moderation,analytics"
             )
         );
+    }
+
+    #[test]
+    fn replicas_of_a_context_take_the_lease_and_advertise_their_pod_names() {
+        let sp = platform(
+            "demo",
+            serde_json::json!({"contexts": {"defaults": {"replicas": 3}, "overrides": {"auth": {"replicas": 1}}}}),
+        );
+        let p = Platform::new(&sp);
+        let workload = |c: &str| {
+            p.workloads()
+                .into_iter()
+                .find(|w| w.component == c)
+                .unwrap()
+        };
+        let value = |env: &[EnvVar], name: &str| {
+            env.iter()
+                .find(|e| e.name == name)
+                .map(|e| (e.value.clone(), e.value_from.clone()))
+        };
+        let posts = environment(&p, &workload("posts"));
+        assert_eq!(
+            value(&posts, "AGORA_REPLICATED").unwrap().0.as_deref(),
+            Some("true")
+        );
+        // Kubernetes expands `$(POD_NAME)` only from a variable listed before it.
+        let names: Vec<&str> = posts.iter().map(|e| e.name.as_str()).collect();
+        let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+        assert!(at("POD_NAME") < at("AGORA_ADVERTISE_URL"));
+        assert_eq!(
+            value(&posts, "AGORA_ADVERTISE_URL").unwrap().0.as_deref(),
+            Some("http://$(POD_NAME).demo-posts-headless:8080")
+        );
+        let pod_name = value(&posts, "POD_NAME").unwrap().1.unwrap();
+        assert_eq!(pod_name.field_ref.unwrap().field_path, "metadata.name");
+        // One replica: no lease, no change log.
+        assert!(value(&environment(&p, &workload("auth")), "AGORA_REPLICATED").is_none());
+        // search and media keep one pod whatever the spec says.
+        for c in ["search", "media"] {
+            let set = stateful_set(&p, &workload(c), "agora-node:1", "1");
+            assert_eq!(set.spec.unwrap().replicas, Some(1), "{c}");
+            assert!(value(&environment(&p, &workload(c)), "AGORA_REPLICATED").is_none());
+        }
+        let set = stateful_set(&p, &workload("posts"), "agora-node:1", "1");
+        assert_eq!(set.spec.unwrap().replicas, Some(3));
     }
 
     #[test]
