@@ -228,3 +228,49 @@ async fn a_store_that_ran_without_replicas_goes_out_whole_as_the_base() {
     assert!(follower.contains(b"k/000029").unwrap());
     assert!(!follower.contains(b"k/000003").unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_server_bus_loses_a_server_under_writes_and_no_acknowledged_write() {
+    let mut servers = Nats::cluster(3);
+    let settings = StreamSettings {
+        prefix: "rep".into(),
+        replicas: 3,
+        max_age: Duration::ZERO,
+    };
+    // The writer talks to server 0, the follower to server 1; each learns the others.
+    let connect = |i: usize| {
+        let url = servers[i].url();
+        let settings = settings.clone();
+        async move { Bus::connect(&url, None, settings).await.unwrap() }
+    };
+    let (writer_bus, follower_bus) = (connect(0).await, connect(1).await);
+    let (_w, writer) = store();
+    let (_f, follower) = store();
+    let (_stop_writing, _) = writing(&writer, &writer_bus);
+    let _stop_following = following(&follower, &follower_bus);
+
+    let mut acknowledged = Vec::new();
+    let mut unconfirmed = 0;
+    for i in 0..150 {
+        if i == 50 {
+            servers[0].stop();
+        }
+        let key = format!("k/{i:06}");
+        match writer.write(|tx| tx.put_raw(key.as_bytes(), b"v")).await {
+            Ok(()) => acknowledged.push(key),
+            Err(ApiError::Unconfirmed(_)) => unconfirmed += 1,
+            Err(e) => panic!("write {i}: {e}"),
+        }
+    }
+    println!(
+        "{} acknowledged, {unconfirmed} unconfirmed while the cluster lost a server",
+        acknowledged.len()
+    );
+    assert!(acknowledged.len() > 100, "writing went on on two servers");
+    // Every write, acknowledged or not, reaches the follower through the survivors.
+    caught_up(&follower, &writer).await;
+    for key in &acknowledged {
+        assert!(follower.contains(key.as_bytes()).unwrap(), "{key} lost");
+    }
+    assert_eq!(contents(&follower.data), contents(&writer.data));
+}

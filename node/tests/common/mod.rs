@@ -36,6 +36,8 @@ pub struct Nats {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// More arguments (a cluster member's name and routes).
+    extra: Vec<String>,
 }
 
 impl Nats {
@@ -45,9 +47,47 @@ impl Nats {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            extra: Vec::new(),
         };
         nats.restart();
         nats
+    }
+
+    /// Three (or `n`) servers with routes to each other: one JetStream cluster, as the
+    /// operator's managed bus with 3 replicas. Each can be stopped and restarted.
+    #[track_caller]
+    pub fn cluster(n: usize) -> Vec<Nats> {
+        let routes: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let all = routes
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut servers: Vec<Nats> = routes
+            .iter()
+            .enumerate()
+            .map(|(i, route)| Nats {
+                port: free_port(),
+                dir: tempfile::tempdir().unwrap(),
+                child: None,
+                extra: [
+                    "--server_name",
+                    &format!("n{i}"),
+                    "--cluster_name",
+                    "agora",
+                    "--cluster",
+                    &format!("nats://127.0.0.1:{route}"),
+                    "--routes",
+                    &all,
+                ]
+                .map(String::from)
+                .to_vec(),
+            })
+            .collect();
+        for server in &mut servers {
+            server.restart();
+        }
+        servers
     }
 
     pub fn url(&self) -> String {
@@ -67,6 +107,7 @@ impl Nats {
                 "-sd",
             ])
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -86,6 +86,10 @@ async fn follow(store: &Store, bus: &Bus, stream: &ChangeStream) -> Result<(), F
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: store.changes_seq()? + 1,
             },
+            // Pulls expire after 4 s with a heartbeat every 2 s: a consumer lost with the
+            // NATS server that held it is noticed and made again within seconds (by
+            // default, after 30).
+            max_expires: Duration::from_secs(4),
             ..Default::default()
         })
         .await?;
