@@ -274,3 +274,54 @@ async fn a_three_server_bus_loses_a_server_under_writes_and_no_acknowledged_writ
     }
     assert_eq!(contents(&follower.data), contents(&writer.data));
 }
+
+#[tokio::test]
+async fn a_checkpoint_compacts_the_stream_and_what_was_erased_leaves_it() {
+    let nats = Nats::start();
+    let bus = bus(&nats).await;
+    let (_w, writer) = store();
+    let (_f, early) = store();
+    let (_stop_writing, _) = writing(&writer, &bus);
+    let stop_early = following(&early, &bus);
+    put_many(&writer, 0, 20, 10).await;
+    writer
+        .write(|tx| tx.put_raw(b"person/erased-one", b"her address"))
+        .await
+        .unwrap();
+    caught_up(&early, &writer).await;
+    // This follower is away while the record is erased and the stream compacted.
+    stop_early.send_replace(true);
+    writer
+        .write(|tx| tx.remove(b"person/erased-one").map(|_| ()))
+        .await
+        .unwrap();
+
+    let checkpoint = writer.log_checkpoint().unwrap();
+    settled(&writer, checkpoint).await;
+    put_many(&writer, 20, 3, 10).await;
+    let changes = ChangeStream::of(&bus, CONTEXT);
+    let mut stream = bus.js.get_stream(&changes.name).await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    // Only the checkpoint and what came after it are left.
+    assert_eq!(state.messages, 4, "{state:?}");
+    for seq in state.first_sequence..=state.last_sequence {
+        let message = stream.get_raw_message(seq).await.unwrap();
+        let text = String::from_utf8_lossy(&message.payload);
+        assert!(
+            !text.contains("her address"),
+            "erased data still in the stream"
+        );
+    }
+
+    // A follower from nothing starts at the checkpoint; one that was away takes the
+    // checkpoint in place of what it held, the erased record included.
+    let (_l, late) = store();
+    let _stop_late = following(&late, &bus);
+    let _stop_early = following(&early, &bus);
+    caught_up(&late, &writer).await;
+    caught_up(&early, &writer).await;
+    assert_eq!(contents(&late.data), contents(&writer.data));
+    assert_eq!(contents(&early.data), contents(&writer.data));
+    assert!(!late.contains(b"person/erased-one").unwrap());
+    assert!(!early.contains(b"person/erased-one").unwrap());
+}

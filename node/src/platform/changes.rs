@@ -18,7 +18,7 @@ pub const LSN: &[u8] = b"_/lsn";
 /// Which tree of a store a change is to. The dedup set and the outbox are replicated with
 /// the data: a follower that takes over publishes what the writer had not, and does not
 /// apply twice an event the writer had applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TreeId {
     Data,
     Outbox,
@@ -53,6 +53,9 @@ pub struct ChangeSet {
     /// Which part of the transaction this is, from 0.
     pub part: u32,
     pub last: bool,
+    /// A checkpoint: the store's whole contents at `lsn`, which replaces whatever a
+    /// follower held (so the stream before it can be dropped).
+    pub base: bool,
     pub changes: Vec<Change>,
 }
 
@@ -93,6 +96,7 @@ impl ChangeSet {
             .enumerate()
             .map(|(i, changes)| ChangeSet {
                 lsn: self.lsn,
+                base: self.base,
                 part: u32::try_from(i).unwrap_or(u32::MAX),
                 last: i + 1 == count,
                 changes,
@@ -110,6 +114,7 @@ mod tests {
             lsn: 7,
             part: 0,
             last: true,
+            base: false,
             changes: (0..n)
                 .map(|i| Change {
                     tree: if i % 2 == 0 {
@@ -158,6 +163,7 @@ mod tests {
             lsn: 1,
             part: 0,
             last: true,
+            base: false,
             changes: vec![],
         };
         assert_eq!(empty.clone().into_parts(100), vec![empty]);

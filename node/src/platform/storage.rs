@@ -81,12 +81,20 @@ pub struct Store {
     /// Whether this replica may write ([`Store::set_role`]); always the writer without a
     /// change log.
     role: Arc<watch::Sender<Role>>,
+    /// Every transaction holds it shared; a checkpoint holds it alone while it reads the
+    /// whole store, so what it reads is one point in the log.
+    gate: Arc<std::sync::RwLock<()>>,
     commit: Arc<GroupCommit>,
     /// Woken after every commit that wrote to the outbox.
     pub outbox_written: Arc<Notify>,
     /// Held while a consumed event is applied; `rebuild` takes it to pause the consumer
     /// for its switch-over.
     pub(crate) apply_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Keys of `data` that say where this replica is, not what the context holds.
+fn is_position(key: &[u8]) -> bool {
+    key == changes::LSN || key == CHANGES_SEQ
 }
 
 /// The key in the database's default tree of [`Store::replica_id`].
@@ -138,6 +146,7 @@ impl Store {
             changes_written: Arc::new(Notify::new()),
             stream_lsn: Arc::new(watch::channel(0).0),
             role: Arc::new(watch::channel(Role::Writer).0),
+            gate: Arc::default(),
             db,
             commit,
             outbox_written: Arc::new(Notify::new()),
@@ -189,28 +198,64 @@ impl Store {
     /// Logs everything the store holds as one change set, when it holds data but has
     /// logged nothing yet (a context that ran without replicas and now has some): the
     /// base its followers copy before the changes that follow. Returns whether it did.
-    /// Held in memory whole while it is logged; see docs/architecture.md, "Replicas".
     pub(crate) fn log_base(&self) -> ApiResult<bool> {
         if self.lsn()? != 0 || (self.data.is_empty() && self.outbox.is_empty()) {
             return Ok(false);
         }
-        let mut base = Vec::new();
-        for (tree, id) in [
-            (&self.data, changes::TreeId::Data),
-            (&self.outbox, changes::TreeId::Outbox),
-            (&self.consumed, changes::TreeId::Consumed),
-        ] {
+        self.log_checkpoint()?;
+        Ok(true)
+    }
+
+    /// Logs a checkpoint: the store's whole contents as one change set marked `base`,
+    /// which a follower takes in place of what it held, so the change stream before it can
+    /// be dropped (and what was erased before it leaves the stream). Writes wait while the
+    /// store is read (it is held in memory whole). Returns the checkpoint's LSN.
+    pub fn log_checkpoint(&self) -> ApiResult<u64> {
+        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let lsn = self.lsn()? + 1;
+        let set = ChangeSet {
+            lsn,
+            part: 0,
+            last: true,
+            base: true,
+            changes: self.contents()?,
+        };
+        (&self.data, &self.changes)
+            .transaction(|(data, log)| {
+                data.insert(changes::LSN, to_json(&lsn))?;
+                log.insert(&seq_key(lsn), set.encode())?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<ApiError>>(())
+            })
+            .map_err(ApiError::from)?;
+        self.changes_written.notify_one();
+        Ok(lsn)
+    }
+
+    /// Every key of the replicated trees, as changes that set it (positions excepted).
+    fn contents(&self) -> ApiResult<Vec<changes::Change>> {
+        let mut all = Vec::new();
+        for (tree, id) in self.replicated_trees() {
             for item in tree.iter() {
                 let (key, value) = item?;
-                base.push(changes::Change {
+                if id == changes::TreeId::Data && is_position(&key) {
+                    continue;
+                }
+                all.push(changes::Change {
                     tree: id,
                     key: key.to_vec(),
                     value: Some(value.to_vec()),
                 });
             }
         }
-        self.write_now(|tx| base.iter().try_for_each(|c| tx.apply(c)))?;
-        Ok(true)
+        Ok(all)
+    }
+
+    fn replicated_trees(&self) -> [(&sled::Tree, changes::TreeId); 3] {
+        [
+            (&self.data, changes::TreeId::Data),
+            (&self.outbox, changes::TreeId::Outbox),
+            (&self.consumed, changes::TreeId::Consumed),
+        ]
     }
 
     /// The LSN of the last transaction this store committed or applied (0: none).
@@ -315,6 +360,8 @@ impl Store {
         log_changes: bool,
         f: impl Fn(&Tx) -> TxResult<T>,
     ) -> ApiResult<(T, Committed)> {
+        // A poisoned gate guards nothing that could be half-written: go on.
+        let _shared = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let trees = (&self.data, &self.outbox, &self.consumed, &self.changes);
         let result = trees.transaction(|(data, outbox, consumed, log)| {
             let lsn = match log_changes {
@@ -345,6 +392,7 @@ impl Store {
                         lsn: entry.lsn,
                         part: 0,
                         last: true,
+                        base: false,
                         changes: entry.changes.into_inner(),
                     };
                     data.insert(changes::LSN, to_json(&entry.lsn))?;
@@ -388,15 +436,21 @@ impl Store {
         stream_seq: u64,
     ) -> ApiResult<Mirrored> {
         let lsn = parts.first().map_or(0, |p| p.lsn);
+        let base = parts.first().is_some_and(|p| p.base);
+        // A checkpoint replaces everything: what it does not hold goes.
+        let stale = match base {
+            true => self.not_in(parts)?,
+            false => Vec::new(),
+        };
         let (outcome, _) = self.transact_logged(false, |tx| {
             let holds: u64 = tx.get(changes::LSN)?.unwrap_or(0);
             if lsn <= holds {
                 return Ok(Mirrored::AlreadyHeld);
             }
-            if lsn != holds + 1 {
+            if lsn != holds + 1 && !base {
                 return Ok(Mirrored::Gap { holds, got: lsn });
             }
-            for change in parts.iter().flat_map(|p| &p.changes) {
+            for change in stale.iter().chain(parts.iter().flat_map(|p| &p.changes)) {
                 tx.apply(change)?;
             }
             tx.put(changes::LSN, &lsn)?;
@@ -407,6 +461,21 @@ impl Store {
             self.stream_lsn.send_replace(lsn);
         }
         Ok(outcome)
+    }
+
+    /// Removals of every key this store holds that the checkpoint `parts` does not.
+    fn not_in(&self, parts: &[ChangeSet]) -> ApiResult<Vec<changes::Change>> {
+        let kept: std::collections::HashSet<(changes::TreeId, &[u8])> = parts
+            .iter()
+            .flat_map(|p| &p.changes)
+            .map(|c| (c.tree, c.key.as_slice()))
+            .collect();
+        Ok(self
+            .contents()?
+            .into_iter()
+            .filter(|c| !kept.contains(&(c.tree, c.key.as_slice())))
+            .map(|c| changes::Change { value: None, ..c })
+            .collect())
     }
 
     /// The change stream's sequence of the last change set this store applied as a

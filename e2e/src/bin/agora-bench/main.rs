@@ -11,6 +11,7 @@
 )]
 
 mod ceiling;
+mod failover;
 mod privacy;
 mod social;
 mod stream;
@@ -57,6 +58,9 @@ enum Command {
     Stream(stream::StreamArgs),
     /// GDPR: export and erasure of a person with many posts and files.
     Privacy(privacy::PrivacyArgs),
+    /// Replicas: how long writes stop when the writer of a context is killed (starts its
+    /// own nats-server and two `agora-node serve --replicated`).
+    Failover(failover::FailoverArgs),
     /// A burst of logins, while a probe measures `GET /users/me` latency beside it.
     Logins {
         #[arg(long, default_value_t = 16)]
@@ -326,5 +330,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Social(args) => social::run(&cli.addr, args).await,
         Command::Stream(args) => stream::run(&cli.addr, args).await,
         Command::Privacy(args) => privacy::run(&cli.addr, args).await,
+        Command::Failover(args) => failover::run(args).await,
     }
 }

@@ -16,6 +16,13 @@ use crate::platform::bus::Bus;
 use crate::platform::changes::ChangeSet;
 use crate::platform::storage::{Store, seq_key};
 
+/// How many change stream messages make a checkpoint due.
+pub const CHECKPOINT_EVERY: u64 = 10_000;
+
+/// How old the change stream's first message may get before a checkpoint is due: the
+/// bound on how long something erased stays in the stream.
+pub const CHECKPOINT_AGE: time::Duration = time::Duration::days(1);
+
 /// Why this store may not append to its change stream.
 #[derive(Debug, thiserror::Error)]
 pub enum Fenced {
@@ -57,6 +64,8 @@ pub struct Publisher {
     expected: u64,
     /// The largest part in bytes.
     max_part: usize,
+    /// The stream sequence of the first part of the checkpoint being published.
+    checkpoint_from: Option<u64>,
 }
 
 impl Publisher {
@@ -86,6 +95,7 @@ impl Publisher {
             replica,
             expected: head.sequence,
             max_part: max_payload - (4 << 10),
+            checkpoint_from: None,
         })
     }
 
@@ -97,6 +107,9 @@ impl Publisher {
             let (_, bytes) = item.map_err(anyhow::Error::from)?;
             let set = ChangeSet::decode(&bytes).map_err(anyhow::Error::from)?;
             let lsn = set.lsn;
+            if set.base {
+                self.checkpoint_from = Some(self.expected + 1);
+            }
             for part in set.into_parts(self.max_part) {
                 // No message id: the expected sequence already refuses a second append
                 // of the same part (and JetStream's dedup would swallow a part that a
@@ -112,16 +125,19 @@ impl Publisher {
                     .send_publish(self.stream.subject.clone(), message)
                     .await
                     .map_err(anyhow::Error::from)?;
-                acks.push((lsn, part.last, ack));
+                acks.push((lsn, part.last && part.base, part.last, ack));
             }
         }
         let mut sets = 0;
-        for (lsn, last, ack) in acks {
+        for (lsn, checkpoint, last, ack) in acks {
             match ack.await {
                 Ok(_) if last => {
                     clear_up_to(&self.store, lsn)?;
                     self.store.stream_lsn.send_replace(lsn);
                     sets += 1;
+                    if checkpoint {
+                        self.drop_before_checkpoint().await?;
+                    }
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
@@ -135,6 +151,34 @@ impl Publisher {
             }
         }
         Ok(sets)
+    }
+}
+
+impl Publisher {
+    /// Whether a checkpoint is due: the stream holds more than [`CHECKPOINT_EVERY`]
+    /// messages, or its oldest is older than [`CHECKPOINT_AGE`].
+    async fn checkpoint_due(&self) -> anyhow::Result<bool> {
+        let mut stream = self.bus.js.get_stream(&self.stream.name).await?;
+        let state = &stream.info().await?.state;
+        let age = time::OffsetDateTime::now_utc() - state.first_timestamp;
+        Ok(state.messages > CHECKPOINT_EVERY || (state.messages > 1 && age > CHECKPOINT_AGE))
+    }
+
+    /// Logs a checkpoint now (off the async workers: it reads the whole store); the relay
+    /// publishes it next and then drops the stream before it.
+    pub async fn checkpoint(&self) -> anyhow::Result<u64> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || store.log_checkpoint()).await??)
+    }
+
+    /// Drops the stream's messages before the checkpoint just published.
+    async fn drop_before_checkpoint(&mut self) -> anyhow::Result<()> {
+        if let Some(first) = self.checkpoint_from.take() {
+            let stream = self.bus.js.get_stream(&self.stream.name).await?;
+            let purged = stream.purge().sequence(first).await?;
+            tracing::info!(stream = %self.stream.name, purged = purged.purged, "change stream compacted at a checkpoint");
+        }
+        Ok(())
     }
 }
 
@@ -215,6 +259,15 @@ pub async fn run(
         match result {
             Ok(0) => {
                 attempt = 0;
+                if let Some(p) = publisher.as_ref()
+                    && p.checkpoint_due().await.unwrap_or(false)
+                {
+                    match p.checkpoint().await {
+                        Ok(lsn) => tracing::info!(context, lsn, "checkpoint logged"),
+                        Err(e) => tracing::warn!(context, error = %e, "checkpoint not logged"),
+                    }
+                    continue;
+                }
                 tokio::select! {
                     _ = store.changes_written.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -16,6 +16,9 @@ use super::{ChangeStream, follow, publish};
 use crate::platform::bus::Bus;
 use crate::platform::storage::{Role, Store};
 
+/// How often a follower tries to take a lease nobody renews.
+const ACQUIRE_EVERY: Duration = Duration::from_millis(500);
+
 /// How a replica of a context takes part.
 #[derive(Clone)]
 pub struct Replica {
@@ -103,9 +106,10 @@ async fn follow_until_leader(
             }
         }
         // A follower that missed part of the stream keeps serving what it has, and never
-        // writes: it needs a new copy (docs/architecture.md, "Replicas").
+        // writes: it needs a new copy (docs/architecture.md, "Replicas"). Trying every
+        // half second, a failover takes the lease's TTL and half a second at most.
         tokio::select! {
-            _ = tokio::time::sleep(lease.renew_every()) => {}
+            _ = tokio::time::sleep(ACQUIRE_EVERY.min(lease.renew_every())) => {}
             _ = shutdown.changed() => {
                 stop.send_replace(true);
                 return None;
