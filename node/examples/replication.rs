@@ -59,7 +59,14 @@ async fn main() {
         "bench",
         shutdown.clone(),
     ));
-    tokio::spawn(follow::run(follower.clone(), bus, "bench", shutdown));
+    let metrics = agora_node::platform::telemetry::Metrics::new();
+    tokio::spawn(follow::run(
+        follower.clone(),
+        bus,
+        "bench",
+        metrics,
+        shutdown,
+    ));
     let figures = load(&writer, seconds, writers, Some(&follower)).await;
     println!("replicated writer: {figures}");
 }

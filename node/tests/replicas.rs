@@ -304,6 +304,22 @@ async fn the_gateway_sends_writes_to_the_writer_and_reads_to_any_replica() {
     assert_eq!(changed.expect(200)["bio"], "two");
     let read = profile_with_token(&omar, &token).await;
     assert_eq!(read.body["bio"], "two", "the follower, through the gateway");
+    // Each pod says whether it writes, and how far behind it is.
+    let metrics = |p: &Process| {
+        let url = format!("{}/metrics", p.base);
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    assert!(
+        metrics(&a)
+            .await
+            .contains(r#"agora_replica_writer{context="users"} 1"#)
+    );
+    let follower = metrics(&b).await;
+    assert!(
+        follower.contains(r#"agora_replica_writer{context="users"} 0"#),
+        "{follower}"
+    );
+    assert!(follower.contains("agora_replica_behind_messages"));
 
     // The writer dies: writes through the gateway get a retryable 503 until the follower
     // holds the lease, then go to it.

@@ -60,7 +60,14 @@ fn writing(
 
 fn following(store: &Store, bus: &Bus) -> watch::Sender<bool> {
     let (stop, shutdown) = watch::channel(false);
-    tokio::spawn(follow::run(store.clone(), bus.clone(), CONTEXT, shutdown));
+    let metrics = agora_node::platform::telemetry::Metrics::new();
+    tokio::spawn(follow::run(
+        store.clone(),
+        bus.clone(),
+        CONTEXT,
+        metrics,
+        shutdown,
+    ));
     stop
 }
 

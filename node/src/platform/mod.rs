@@ -183,6 +183,7 @@ impl Platform {
                     context: name,
                     lease_ttl: settings.lease_ttl,
                     url: settings.url.clone(),
+                    metrics: self.metrics.clone(),
                 },
                 self.shutdown.clone(),
             ));

@@ -80,6 +80,10 @@ pub struct Metrics {
     pub consumer_pending: Family<ContextLabel, Gauge>,
     /// The analytics context's platform figures (set where it runs).
     pub platform_figures: Family<FigureLabel, Gauge>,
+    /// 1 where this process writes a replicated context, 0 where it follows.
+    pub replica_writer: Family<ContextLabel, Gauge>,
+    /// Change-stream messages a follower has not applied yet (its lag behind the writer).
+    pub replica_behind: Family<ContextLabel, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -98,6 +102,18 @@ impl Metrics {
         let redeliveries = Family::default();
         let consumer_pending = Family::default();
         let platform_figures = Family::default();
+        let replica_writer = Family::default();
+        let replica_behind = Family::default();
+        registry.register(
+            "replica_writer",
+            "1 where this process writes a replicated context (it holds the lease), 0 where it follows",
+            replica_writer.clone(),
+        );
+        registry.register(
+            "replica_behind_messages",
+            "change-stream messages a follower has not applied yet (its lag behind the writer)",
+            replica_behind.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -154,6 +170,8 @@ impl Metrics {
             redeliveries,
             consumer_pending,
             platform_figures,
+            replica_writer,
+            replica_behind,
         })
     }
 

@@ -129,6 +129,27 @@ pub fn alerts(p: &Platform) -> Vec<Alert> {
             action: "look at the context's CPU and logs (a handler failing and retrying shows as consumer_redeliveries); give it more CPU, or rebuild its projections if they are damaged",
         },
         Alert {
+            name: "AgoraReplicaLagging",
+            expr: format!(
+                r#"max by (namespace, platform, context, pod) (agora_replica_behind_messages{{{this}}}) > {}"#,
+                t.consumer_lag_events
+            ),
+            hold: "10m",
+            severity: "warning",
+            summary: "a follower replica applies its writer's changes slower than they come: its reads are stale",
+            action: "look at the follower pod's CPU and logs; clients that send Agora-Consistency get 503 replica-lagging from it. A follower that cannot catch up can be deleted: it copies the store afresh from the last checkpoint",
+        },
+        Alert {
+            name: "AgoraNoWriter",
+            expr: format!(
+                r#"sum by (namespace, platform, context) (agora_replica_writer{{{this}}}) == 0"#
+            ),
+            hold: "2m",
+            severity: "critical",
+            summary: "no replica of a replicated context holds its lease: its writes fail with 503",
+            action: "the followers' logs say why none takes the lease (the bus unreachable? a follower that missed part of the change stream never writes); check EventBusReady and the NATS pods",
+        },
+        Alert {
             name: "AgoraErrorsHigh",
             expr: format!(
                 r#"sum by (namespace, platform, component) (rate(agora_http_requests_total{{{this},status=~"5.."}}[5m])) / sum by (namespace, platform, component) (rate(agora_http_requests_total{{{this}}}[5m])) > {}"#,

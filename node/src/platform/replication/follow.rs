@@ -1,6 +1,7 @@
 //! A follower: applies its context's change stream to its own store, from where it
 //! stopped, each change set whole and in LSN order.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
@@ -11,6 +12,8 @@ use super::{ChangeStream, REPLICA_HEADER, publish};
 use crate::platform::bus::Bus;
 use crate::platform::changes::ChangeSet;
 use crate::platform::storage::{Mirrored, Store};
+use crate::platform::telemetry::{ContextLabel, Metrics};
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Why a follower stopped for good.
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +31,18 @@ pub async fn run(
     store: Store,
     bus: Bus,
     context: &'static str,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Missed> {
+    let behind = metrics
+        .replica_behind
+        .get_or_create(&ContextLabel::new(context))
+        .clone();
     let stream = ChangeStream::of(&bus, context);
     let mut attempt = 0u32;
     loop {
         tokio::select! {
-            result = follow(&store, &bus, &stream) => match result {
+            result = follow(&store, &bus, &stream, &behind) => match result {
                 Err(Failure::Missed(missed)) => {
                     tracing::error!(context, error = %missed, "follower cannot continue");
                     return Err(missed);
@@ -76,7 +84,12 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 /// Applies change sets from the one after the last applied, as they arrive.
-async fn follow(store: &Store, bus: &Bus, stream: &ChangeStream) -> Result<(), Failure> {
+async fn follow(
+    store: &Store,
+    bus: &Bus,
+    stream: &ChangeStream,
+    behind: &Gauge,
+) -> Result<(), Failure> {
     store.stream_lsn.send_replace(store.lsn()?);
     let consumer = stream
         .ensure(bus)
@@ -98,7 +111,9 @@ async fn follow(store: &Store, bus: &Bus, stream: &ChangeStream) -> Result<(), F
     let mut parts: Vec<ChangeSet> = Vec::new();
     while let Some(message) = messages.next().await {
         let message = message?;
-        let sequence = message.info().map_err(anyhow::Error::msg)?.stream_sequence;
+        let info = message.info().map_err(anyhow::Error::msg)?;
+        let sequence = info.stream_sequence;
+        behind.set(i64::try_from(info.pending).unwrap_or(i64::MAX));
         let part = ChangeSet::decode(&message.payload)?;
         let author = message.headers.as_ref().and_then(|h| h.get(REPLICA_HEADER));
         let own = author.is_some_and(|a| a.as_str() == mine);

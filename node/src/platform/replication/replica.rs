@@ -5,6 +5,7 @@
 //! The role lives in the store ([`Store::set_role`]): handlers' writes are refused on a
 //! follower, and the tasks that write in the background follow it ([`super::while_writer`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -15,6 +16,7 @@ use super::publish::Fenced;
 use super::{ChangeStream, follow, publish};
 use crate::platform::bus::Bus;
 use crate::platform::storage::{Role, Store};
+use crate::platform::telemetry::{ContextLabel, Metrics};
 
 /// How often a follower tries to take a lease nobody renews.
 const ACQUIRE_EVERY: Duration = Duration::from_millis(500);
@@ -29,6 +31,16 @@ pub struct Replica {
     pub lease_ttl: Duration,
     /// Where this replica takes requests (`AGORA_ADVERTISE_URL`).
     pub url: Option<String>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Replica {
+    fn writer_gauge(&self) -> prometheus_client::metrics::gauge::Gauge {
+        self.metrics
+            .replica_writer
+            .get_or_create(&ContextLabel::new(self.context))
+            .clone()
+    }
 }
 
 /// Runs the replica until `shutdown` flips; a writer then hands its lease over.
@@ -89,10 +101,12 @@ async fn follow_until_leader(
         tracing::error!(context = replica.context, error = %e, "cannot become a follower");
     }
     let (stop, stopped) = watch::channel(false);
+    replica.writer_gauge().set(0);
     let task = tokio::spawn(follow::run(
         replica.store.clone(),
         replica.bus.clone(),
         replica.context,
+        replica.metrics.clone(),
         stopped,
     ));
     loop {
@@ -153,6 +167,12 @@ async fn write_while_leader(
         lease.release().await;
         return false;
     }
+    replica.writer_gauge().set(1);
+    replica
+        .metrics
+        .replica_behind
+        .get_or_create(&ContextLabel::new(replica.context))
+        .set(0);
     let (stop, stopped) = watch::channel(false);
     let mut publisher = tokio::spawn(publish::run(
         store.clone(),
