@@ -141,22 +141,27 @@ async fn profile_with_token(c: &Client, token: &str) -> Reply {
     }
 }
 
+/// Registers `name` on the process behind `c` as soon as it writes (it answers
+/// `not-writer` until it holds auth's lease).
+async fn registered_once_writing(c: &Client, name: &str) {
+    until_status(201, async || {
+        c.post(
+            "/auth/register",
+            json!({"username": name, "email": format!("{name}@example.org"), "password": PASSWORD}),
+        )
+        .await
+    })
+    .await
+    .expect(201);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_serves_reads_and_takes_over_when_the_writer_dies() {
     let replicas = Replicas::new();
     let mut a = replicas.start("a");
     let anon_a = client(&a);
     // A is alone: it takes both leases and, once it has, takes writes.
-    until_status(201, async || {
-        anon_a
-            .post(
-                "/auth/register",
-                json!({"username": "nina", "email": "nina@example.org", "password": PASSWORD}),
-            )
-            .await
-    })
-    .await
-    .expect(201);
+    registered_once_writing(&anon_a, "nina").await;
     let b = replicas.start("b");
     let anon_b = client(&b);
     anon_a
@@ -262,16 +267,7 @@ async fn the_gateway_sends_writes_to_the_writer_and_reads_to_any_replica() {
     let replicas = Replicas::new();
     let mut a = replicas.start("a");
     let anon_a = client(&a);
-    until_status(201, async || {
-        anon_a
-            .post(
-                "/auth/register",
-                json!({"username": "omar", "email": "omar@example.org", "password": PASSWORD}),
-            )
-            .await
-    })
-    .await
-    .expect(201);
+    registered_once_writing(&anon_a, "omar").await;
     let b = replicas.start("b");
     // Reads go to the follower B; writes follow the leases to A.
     let gateway = replicas.gateway(&b);

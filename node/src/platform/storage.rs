@@ -860,22 +860,7 @@ mod tests {
             futures::poll!(woken.as_mut()).is_pending(),
             "no event, no wake-up"
         );
-        store
-            .write(|tx| {
-                tx.emit(&crate::platform::envelope::Envelope {
-                    id: "e".into(),
-                    kind: "K".into(),
-                    version: 1,
-                    context: "c".into(),
-                    occurred_at: time::OffsetDateTime::UNIX_EPOCH,
-                    actor: "a".into(),
-                    aggregate_id: "g".into(),
-                    data: serde_json::Value::Null,
-                    personal: None,
-                })
-            })
-            .await
-            .unwrap();
+        store.write(|tx| tx.emit(&event("e"))).await.unwrap();
         woken.await;
         assert_eq!(store.outbox.len(), 1);
     }
