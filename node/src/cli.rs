@@ -262,7 +262,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             track_http,
         ))
         .fallback(no_such_route)
-        .merge(ops_routes(platform.metrics.clone()));
+        .merge(ops_routes(platform.metrics.clone()))
+        .layer(axum::middleware::from_fn(
+            crate::platform::http::read_json_whole,
+        ));
     serve(app, args.http_addr, platform.shutdown.clone()).await?;
     platform.flush_all().await
 }

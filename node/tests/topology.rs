@@ -550,7 +550,7 @@ async fn uploads_stream_through_the_gateway_to_the_media_process() {
     // through the gateway every time, never a 503 from a connection closed under the
     // gateway's feet.
     for size in [40, 4_000, 40_000] {
-        for _ in 0..10 {
+        for _ in 0..150 {
             let body = json!({"login": "x".repeat(size), "password": "y"});
             let reply = c.send("PUT", "/auth/login", Some(body)).await;
             assert_eq!(reply.status, 405, "{size} bytes: {:?}", reply.body);

@@ -285,6 +285,38 @@ pub fn within_limit<K: std::hash::Hash + Eq + Clone>(
 }
 
 /// The answer of the fallback route.
+/// The largest JSON body a context reads whole before routing ([`read_json_whole`]).
+pub const WHOLE_JSON_BYTES: usize = 1 << 20;
+
+/// Reads a JSON request body (of at most [`WHOLE_JSON_BYTES`]) whole before routing. A
+/// route that answers without reading its body (a 405, a 404 on the path) would make
+/// the server close the connection while a client, or the gateway in front, may still be
+/// sending it: the sender then sees a reset instead of the answer (it turned the
+/// gateway's forwarded 405s into 503s, now and then). Uploads (not JSON) stay streamed.
+pub async fn read_json_whole(request: Request, next: axum::middleware::Next) -> Response {
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let small = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n > 0 && n <= WHOLE_JSON_BYTES);
+    if !(json && small) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, WHOLE_JSON_BYTES).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => ApiError::BadRequest("the request body could not be read".into()).into_response(),
+    }
+}
+
 pub async fn no_such_route() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
