@@ -73,6 +73,26 @@ impl ChangeSet {
         postcard::from_bytes(bytes)
     }
 
+    /// One change stream message: several small change sets in LSN order, or one part of
+    /// a big one.
+    pub fn encode_batch(sets: &[ChangeSet]) -> Vec<u8> {
+        postcard::to_stdvec(sets).unwrap_or_default()
+    }
+
+    pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Self>, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+
+    /// About how many bytes this change set takes on the wire (a bound, as for parts).
+    pub fn size_hint(&self) -> usize {
+        OVERHEAD
+            + self
+                .changes
+                .iter()
+                .map(|c| c.key.len() + c.value.as_ref().map_or(0, Vec::len) + OVERHEAD)
+                .sum::<usize>()
+    }
+
     /// This change set cut into parts of at most about `max_bytes` each, in order, the
     /// last one marked. A single change bigger than `max_bytes` is a part of its own (the
     /// publisher reports it when the server refuses it).
@@ -154,6 +174,16 @@ mod tests {
         );
         let rejoined: Vec<Change> = parts.into_iter().flat_map(|p| p.changes).collect();
         assert_eq!(rejoined, original.changes);
+    }
+
+    #[test]
+    fn a_batch_of_change_sets_survives_the_wire() {
+        let sets = vec![set(2, 5), set(3, 7)];
+        assert_eq!(
+            ChangeSet::decode_batch(&ChangeSet::encode_batch(&sets)).unwrap(),
+            sets
+        );
+        assert!(sets[0].size_hint() >= sets[0].encode().len());
     }
 
     #[test]

@@ -119,10 +119,11 @@ impl ChangeStream {
             });
         }
         let message = stream.get_raw_message(sequence).await?;
-        let set = ChangeSet::decode(&message.payload)?;
+        let sets = ChangeSet::decode_batch(&message.payload)?;
+        let last = sets.last().map(|set| (set.lsn, set.last));
         Ok(Head {
             sequence,
-            last: Some((set.lsn, set.last)),
+            last,
             replica: message
                 .headers
                 .get(REPLICA_HEADER)

@@ -114,31 +114,52 @@ async fn follow(
         let info = message.info().map_err(anyhow::Error::msg)?;
         let sequence = info.stream_sequence;
         behind.set(i64::try_from(info.pending).unwrap_or(i64::MAX));
-        let part = ChangeSet::decode(&message.payload)?;
+        let sets = ChangeSet::decode_batch(&message.payload)?;
         let author = message.headers.as_ref().and_then(|h| h.get(REPLICA_HEADER));
         let own = author.is_some_and(|a| a.as_str() == mine);
+        apply_message(store, sets, sequence, own, &mut parts)?;
+    }
+    Ok(())
+}
+
+/// Applies the change sets of the message at stream `sequence` (`own`: this replica
+/// appended it), each once whole; `parts` holds a big change set's parts until its last.
+fn apply_message(
+    store: &Store,
+    sets: Vec<ChangeSet>,
+    sequence: u64,
+    own: bool,
+    parts: &mut Vec<ChangeSet>,
+) -> Result<(), Failure> {
+    let count = sets.len();
+    for (i, part) in sets.into_iter().enumerate() {
         if part.part == 0 {
             // A writer that stopped partway through a change set left parts that a writer
             // (it, or another) appended again from the start.
             parts.clear();
         }
-        let (last, part_lsn) = (part.last, part.lsn);
+        let (last, lsn) = (part.last, part.lsn);
         parts.push(part);
         if !last {
             continue;
         }
-        let lsn = part_lsn;
         if let Some(first) = publish::first_logged(store)?
             && lsn >= first
         {
-            // This replica wrote from `first` on as the writer, and had not seen all of it
-            // published: its own appends settle it, another writer's mean it diverged.
+            // This replica wrote from `first` on as the writer, and had not seen all of
+            // it published: its own appends settle it, another writer's mean it diverged.
             if !own {
                 return Err(Failure::Diverged(first));
             }
             publish::clear_up_to(store, lsn)?;
         }
-        if let Mirrored::Gap { holds, got } = store.apply_mirrored(&parts, sequence)? {
+        // Until the message's last change set is applied, a restart reads it again.
+        let resume_after = if i + 1 == count {
+            sequence
+        } else {
+            sequence - 1
+        };
+        if let Mirrored::Gap { holds, got } = store.apply_mirrored(parts, resume_after)? {
             return Err(Failure::Missed(Missed { holds, got }));
         }
         parts.clear();

@@ -16,6 +16,9 @@ use crate::platform::bus::Bus;
 use crate::platform::changes::ChangeSet;
 use crate::platform::storage::{Store, seq_key};
 
+/// The most change sets one message carries.
+pub const SETS_PER_MESSAGE: usize = 256;
+
 /// How many change stream messages make a checkpoint due.
 pub const CHECKPOINT_EVERY: u64 = 10_000;
 
@@ -100,41 +103,43 @@ impl Publisher {
     }
 
     /// Publishes everything logged so far, pipelined, and clears each change set once
-    /// every part of it is stored. Returns how many change sets went out.
+    /// every part of it is stored. Small change sets share messages (up to a message's
+    /// size, or [`SETS_PER_MESSAGE`]); a big one goes in parts, a message each. Returns how
+    /// many change sets went out.
     pub async fn publish_pending(&mut self) -> Result<usize, PublishError> {
         let mut acks = Vec::new();
-        for item in self.store.changes.iter().take(256) {
-            let (_, bytes) = item.map_err(anyhow::Error::from)?;
-            let set = ChangeSet::decode(&bytes).map_err(anyhow::Error::from)?;
-            let lsn = set.lsn;
-            if set.base {
+        for message in self.messages()? {
+            let Some(last) = message.last() else {
+                continue;
+            };
+            let (lsn, whole, base) = (last.lsn, last.last, last.base);
+            if base && last.part == 0 {
                 self.checkpoint_from = Some(self.expected + 1);
             }
-            for part in set.into_parts(self.max_part) {
-                // No message id: the expected sequence already refuses a second append
-                // of the same part (and JetStream's dedup would swallow a part that a
-                // restarted writer appends again after a partial change set).
-                let message = PublishMessage::build()
-                    .payload(part.encode().into())
-                    .expected_last_sequence(self.expected)
-                    .header(REPLICA_HEADER, self.replica.as_str());
-                self.expected += 1;
-                let ack = self
-                    .bus
-                    .js
-                    .send_publish(self.stream.subject.clone(), message)
-                    .await
-                    .map_err(anyhow::Error::from)?;
-                acks.push((lsn, part.last && part.base, part.last, ack));
-            }
+            let sets = message.iter().filter(|s| s.last).count();
+            // No message id: the expected sequence already refuses a second append of the
+            // same message (and JetStream's dedup would swallow a part that a restarted
+            // writer appends again after a partial change set).
+            let publish = PublishMessage::build()
+                .payload(ChangeSet::encode_batch(&message).into())
+                .expected_last_sequence(self.expected)
+                .header(REPLICA_HEADER, self.replica.as_str());
+            self.expected += 1;
+            let ack = self
+                .bus
+                .js
+                .send_publish(self.stream.subject.clone(), publish)
+                .await
+                .map_err(anyhow::Error::from)?;
+            acks.push((lsn, sets, base && whole, whole, ack));
         }
         let mut sets = 0;
-        for (lsn, checkpoint, last, ack) in acks {
+        for (lsn, in_message, checkpoint, last, ack) in acks {
             match ack.await {
                 Ok(_) if last => {
                     clear_up_to(&self.store, lsn)?;
                     self.store.stream_lsn.send_replace(lsn);
-                    sets += 1;
+                    sets += in_message;
                     if checkpoint {
                         self.drop_before_checkpoint().await?;
                     }
@@ -155,6 +160,32 @@ impl Publisher {
 }
 
 impl Publisher {
+    /// The next messages to append: the logged change sets, small ones together.
+    fn messages(&self) -> anyhow::Result<Vec<Vec<ChangeSet>>> {
+        let mut messages = Vec::new();
+        let mut batch: Vec<ChangeSet> = Vec::new();
+        let mut size = 0;
+        for item in self.store.changes.iter().take(4 * SETS_PER_MESSAGE) {
+            let set = ChangeSet::decode(&item?.1)?;
+            let cost = set.size_hint();
+            let full = size + cost > self.max_part || batch.len() == SETS_PER_MESSAGE;
+            if (set.base || cost > self.max_part || full) && !batch.is_empty() {
+                messages.push(std::mem::take(&mut batch));
+                size = 0;
+            }
+            if set.base || cost > self.max_part {
+                messages.extend(set.into_parts(self.max_part).into_iter().map(|p| vec![p]));
+                continue;
+            }
+            size += cost;
+            batch.push(set);
+        }
+        if !batch.is_empty() {
+            messages.push(batch);
+        }
+        Ok(messages)
+    }
+
     /// Whether a checkpoint is due: the stream holds more than [`CHECKPOINT_EVERY`]
     /// messages, or its oldest is older than [`CHECKPOINT_AGE`].
     async fn checkpoint_due(&self) -> anyhow::Result<bool> {
