@@ -266,7 +266,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .layer(axum::middleware::from_fn(
             crate::platform::http::read_json_whole,
         ));
-    serve(app, args.http_addr, platform.shutdown.clone()).await?;
+    // A replica that writes steps down and hands its lease over before the listener
+    // closes: writes in flight get `not-writer` (which the gateway sends to the next
+    // writer) instead of a connection closed under them.
+    serve(app, args.http_addr, platform.stopping()).await?;
     platform.flush_all().await
 }
 

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderName, Method, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{UPLOAD_PATH, context_for, methods_declared_for};
-use crate::platform::error::ApiError;
+use crate::platform::error::{ApiError, NOT_WRITER_HEADER};
 use crate::platform::replication::lease::Writers;
 
 /// Base URL of each context, from `AGORA_UPSTREAM_<CONTEXT>`.
@@ -137,10 +137,8 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
         return Err(ApiError::NotFound("no such route".into()));
     };
     let idempotent = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let base = match idempotent {
-        true => service.clone(),
-        false => writer_of(&s.writers, context).unwrap_or_else(|| service.clone()),
-    };
+    let writer = writer_of(&s.writers, context).filter(|_| !idempotent);
+    let base = writer.clone().unwrap_or_else(|| service.clone());
     let target = req
         .uri()
         .path_and_query()
@@ -172,13 +170,33 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
         // reading them (a 405, a 404) and closed could reset the connection while the
         // gateway was still writing, and the client got a 503 instead of that answer.
         let whole = bytes::Bytes::from(whole(body, &over).await?);
-        match send(&base, whole.clone().into()).await {
-            Err(e) if idempotent && e.is_connect() => {
-                tracing::info!(error = %e, "replica unreachable, reading from another");
-                send(&service, whole.into()).await
+        let mut sent = send(&base, whole.clone().into()).await;
+        if idempotent && sent.is_err() {
+            // A read that failed in any way is simply read again (the Service picks).
+            tracing::info!("read again: its replica did not answer");
+            sent = send(&service, whole.into()).await;
+        } else {
+            // A write a replicated context did not take (its writer is handing the lease
+            // over, or gone, or the replica it reached does not write) goes to whichever
+            // replica the lease names, until one takes it or the wait is over.
+            let deadline = tokio::time::Instant::now() + HANDOVER_WAIT;
+            let mut replicated = writer.is_some();
+            loop {
+                let not_writer = sent
+                    .as_ref()
+                    .is_ok_and(|r| r.headers().contains_key(NOT_WRITER_HEADER));
+                let unreachable = sent.as_ref().is_err_and(|e| e.is_connect());
+                replicated |= not_writer;
+                let again = not_writer || (replicated && unreachable);
+                if !again || tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let url = writer_of(&s.writers, context).unwrap_or_else(|| service.clone());
+                sent = send(&url, whole.clone().into()).await;
             }
-            sent => sent,
         }
+        sent
     };
     let upstream = sent.map_err(|e| {
         if over.load(Ordering::Relaxed) {
@@ -199,6 +217,12 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
         .map_err(ApiError::internal)?
         .into_response())
 }
+
+/// How long the gateway keeps sending a write that no writer takes: a graceful
+/// handover takes about half a second; a writer that died without handing over is
+/// replaced only when its lease expires (6 s by default), and past this wait the client
+/// gets the 503 with `Retry-After`.
+const HANDOVER_WAIT: Duration = Duration::from_secs(3);
 
 /// The base URL of `context`'s writer, when it is replicated and its lease names one.
 fn writer_of(writers: &Writers, context: &str) -> Option<String> {

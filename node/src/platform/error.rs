@@ -7,6 +7,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// The header a replica that does not write puts on its `not-writer` answer, so the
+/// gateway knows, without reading the body, that nothing was done and the write may go
+/// to the next writer.
+pub const NOT_WRITER_HEADER: &str = "agora-not-writer";
+
 /// Base of every problem `type` URI; the slug after it is stable API.
 pub const PROBLEM_BASE: &str = "https://agora.dev/problems/";
 
@@ -222,6 +227,9 @@ impl IntoResponse for ApiError {
         );
         if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if let ApiError::NotWriter(_) = self {
+            headers.insert(NOT_WRITER_HEADER, HeaderValue::from_static("1"));
         }
         response
     }

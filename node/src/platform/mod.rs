@@ -145,8 +145,50 @@ impl Platform {
             .clone()
     }
 
-    /// Flushes every store: the last step of a graceful shutdown.
+    /// A shutdown signal that flips once the process is stopping and every replica it
+    /// runs has handed its lease over (at most 10 s after the stop), and then a second
+    /// more where it ran replicas: gateways learn the new writer from the lease bucket a
+    /// moment after the handover, and until they do, the writes they still send here get
+    /// a `not-writer` answer they can pass on, not a connection closed under them.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        let (flip, stopping) = watch::channel(false);
+        let (mut shutdown, platform) = (self.shutdown.clone(), self.clone());
+        tokio::spawn(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            platform.handed_over().await;
+            if platform.running().iter().any(|r| r.store.replicated()) {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            flip.send_replace(true);
+        });
+        stopping
+    }
+
+    /// Waits (up to 10 s) until every replica of this process has stopped, having handed
+    /// its lease over if it held it.
+    async fn handed_over(&self) {
+        for running in self.running() {
+            if !running.store.replicated() {
+                continue;
+            }
+            let mut role = running.store.watch_role();
+            let stopped = role.wait_for(|r| *r == storage::Role::Stopped);
+            if tokio::time::timeout(std::time::Duration::from_secs(10), stopped)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    context = running.name,
+                    "stopping before the lease was handed over"
+                );
+            }
+        }
+    }
+
+    /// Waits for the replicas to hand over, then flushes every store: the last steps of a
+    /// graceful shutdown.
     pub async fn flush_all(&self) -> anyhow::Result<()> {
+        self.handed_over().await;
         for running in self.running() {
             storage::flush(&running.store.db).await?;
         }

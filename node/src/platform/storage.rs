@@ -29,6 +29,8 @@ pub enum Role {
     Writer,
     /// It applies the writer's change stream and serves reads.
     Follower,
+    /// The process is stopping and this replica has handed its lease over, if it held it.
+    Stopped,
 }
 
 /// How long a write waits for the change stream to hold it before the client is told to
@@ -168,6 +170,11 @@ impl Store {
             true => *self.role.borrow(),
             false => Role::Writer,
         }
+    }
+
+    /// Whether this store is a replica's (it keeps a change log).
+    pub fn replicated(&self) -> bool {
+        self.log_changes
     }
 
     /// The role, as it changes.

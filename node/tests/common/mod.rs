@@ -700,6 +700,15 @@ pub fn logged_token(auth: &Process) -> String {
 }
 
 impl Process {
+    /// SIGTERM (a graceful stop), and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+
     /// SIGKILL, and waits for the process to be gone.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();

@@ -43,22 +43,30 @@ impl Replica {
     }
 }
 
-/// Runs the replica until `shutdown` flips; a writer then hands its lease over.
-pub async fn run(replica: Replica, mut shutdown: watch::Receiver<bool>) {
-    let Some(mut lease) = open_lease(&replica, &mut shutdown).await else {
+/// Runs the replica until `shutdown` flips; a writer then hands its lease over. The role
+/// is `Stopped` once that is done (the process waits for it before it exits).
+pub async fn run(replica: Replica, shutdown: watch::Receiver<bool>) {
+    live(&replica, shutdown).await;
+    if let Err(e) = replica.store.set_role(Role::Stopped) {
+        tracing::warn!(context = replica.context, error = %e, "replica not marked stopped");
+    }
+}
+
+async fn live(replica: &Replica, mut shutdown: watch::Receiver<bool>) {
+    let Some(mut lease) = open_lease(replica, &mut shutdown).await else {
         return;
     };
     loop {
-        let Some(follower) = follow_until_leader(&replica, &mut lease, &mut shutdown).await else {
+        let Some(follower) = follow_until_leader(replica, &mut lease, &mut shutdown).await else {
             return;
         };
-        if let Err(e) = stop_following(&replica, follower).await {
+        if let Err(e) = stop_following(replica, follower).await {
             tracing::warn!(context = replica.context, error = %e, "not caught up, giving the lease back");
             lease.release().await;
             continue;
         }
         tracing::info!(context = replica.context, "this replica writes");
-        let stopping = write_while_leader(&replica, &mut lease, &mut shutdown).await;
+        let stopping = write_while_leader(replica, &mut lease, &mut shutdown).await;
         if stopping {
             return;
         }
