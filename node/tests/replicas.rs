@@ -158,6 +158,27 @@ async fn registered_once_writing(c: &Client, name: &str) {
     .expect(201);
 }
 
+/// `name`, registered on `writer` (whose log has the verification mail), verified and
+/// logged in through `gateway`: its anonymous client and the tokens.
+async fn signed_in(gateway: &Process, writer: &Process, name: &str) -> (Client, Value) {
+    let anon = client(gateway);
+    let verification = logged_token(writer);
+    until_status(200, async || {
+        anon.post(
+            "/auth/verify",
+            json!({"token": verification, "password": PASSWORD}),
+        )
+        .await
+    })
+    .await
+    .expect(200);
+    let tokens = anon
+        .post("/auth/login", json!({"login": name, "password": PASSWORD}))
+        .await
+        .expect(200);
+    (anon, tokens)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_serves_reads_and_takes_over_when_the_writer_dies() {
     let replicas = Replicas::new();
@@ -274,24 +295,7 @@ async fn the_gateway_sends_writes_to_the_writer_and_reads_to_any_replica() {
     let b = replicas.start("b");
     // Reads go to the follower B; writes follow the leases to A.
     let gateway = replicas.gateway(&b);
-    let anon = client(&gateway);
-    let verification = logged_token(&a);
-    until_status(200, async || {
-        anon.post(
-            "/auth/verify",
-            json!({"token": verification, "password": PASSWORD}),
-        )
-        .await
-    })
-    .await
-    .expect(200);
-    let tokens = anon
-        .post(
-            "/auth/login",
-            json!({"login": "omar", "password": PASSWORD}),
-        )
-        .await
-        .expect(200);
+    let (anon, tokens) = signed_in(&gateway, &a, "omar").await;
     let omar = anon.with_token(access(&tokens));
     until_status(200, async || {
         omar.patch("/users/me", json!({"bio": "one"})).await
@@ -346,21 +350,7 @@ async fn a_graceful_stop_hands_the_writing_over_without_failing_a_write() {
     registered_once_writing(&client(&a), "pia").await;
     let b = replicas.start("b");
     let gateway = replicas.gateway(&b);
-    let anon = client(&gateway);
-    let verification = logged_token(&a);
-    until_status(200, async || {
-        anon.post(
-            "/auth/verify",
-            json!({"token": verification, "password": PASSWORD}),
-        )
-        .await
-    })
-    .await
-    .expect(200);
-    let tokens = anon
-        .post("/auth/login", json!({"login": "pia", "password": PASSWORD}))
-        .await
-        .expect(200);
+    let (anon, tokens) = signed_in(&gateway, &a, "pia").await;
     let pia = anon.with_token(access(&tokens));
     until_status(200, async || {
         pia.patch("/users/me", json!({"bio": "0"})).await
