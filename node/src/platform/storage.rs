@@ -5,6 +5,7 @@
 //! weaker than `fsync` against power loss; see docs/architecture.md).
 
 mod commit;
+mod replica;
 mod tx;
 
 use std::path::Path;
@@ -19,36 +20,13 @@ use super::changes::{self, ChangeSet};
 use super::error::{ApiError, ApiResult};
 pub use commit::flush;
 use commit::{GroupCommit, flush_loop};
+pub use replica::{Mirrored, Role};
 use std::cell::Cell;
 pub use tx::{Tx, TxResult, abort};
-
-/// Whether a replica takes writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// It holds the context's lease: it writes, and publishes its change log.
-    Writer,
-    /// It applies the writer's change stream and serves reads.
-    Follower,
-    /// The process is stopping and this replica has handed its lease over, if it held it.
-    Stopped,
-}
 
 /// How long a write waits for the change stream to hold it before the client is told to
 /// retry (the stream is down, or this replica was fenced).
 pub const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// What became of a writer's transaction given to a follower.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mirrored {
-    Applied,
-    /// Applied before (a redelivery): nothing done.
-    AlreadyHeld,
-    /// Not the next one: this store missed `holds + 1 ..= got - 1` and needs a new copy.
-    Gap {
-        holds: u64,
-        got: u64,
-    },
-}
 
 /// What a transaction did, for what follows its commit.
 struct Committed {
@@ -93,17 +71,6 @@ pub struct Store {
     /// for its switch-over.
     pub(crate) apply_gate: Arc<tokio::sync::Mutex<()>>,
 }
-
-/// Keys of `data` that say where this replica is, not what the context holds.
-fn is_position(key: &[u8]) -> bool {
-    key == changes::LSN || key == CHANGES_SEQ
-}
-
-/// The key in the database's default tree of [`Store::replica_id`].
-const REPLICA_ID: &[u8] = b"replica-id";
-
-/// The key in `data` of the change stream sequence a follower applied last.
-const CHANGES_SEQ: &[u8] = b"_/changes-seq";
 
 /// The key in `data` of the applied floor: every consumed event at or below this stream
 /// sequence has been applied. Kept in `data` so that a rebuild's switch-over moves the
@@ -154,132 +121,6 @@ impl Store {
             outbox_written: Arc::new(Notify::new()),
             apply_gate: Arc::default(),
         })
-    }
-
-    /// This store, logging every transaction's changes for its followers
-    /// ([`super::changes`]). A rebuild's shadow store never logs.
-    pub fn with_change_log(mut self) -> Self {
-        self.log_changes = true;
-        self.role.send_replace(Role::Follower);
-        self
-    }
-
-    /// This replica's role. A store that keeps a change log starts as a follower.
-    pub fn role(&self) -> Role {
-        match self.log_changes {
-            true => *self.role.borrow(),
-            false => Role::Writer,
-        }
-    }
-
-    /// Whether this store is a replica's (it keeps a change log).
-    pub fn replicated(&self) -> bool {
-        self.log_changes
-    }
-
-    /// The role, as it changes.
-    pub fn watch_role(&self) -> watch::Receiver<Role> {
-        self.role.subscribe()
-    }
-
-    /// Makes this replica the writer or a follower. When it returns, no transaction that
-    /// saw the old role is still running (sled runs one transaction at a time, and this
-    /// runs one), so a follower commits nothing of its own after it.
-    pub fn set_role(&self, role: Role) -> ApiResult<()> {
-        self.role.send_replace(role);
-        self.transact_logged(false, |_| Ok(()))?;
-        Ok(())
-    }
-
-    /// Empties the replicated trees and the change log, so the store is copied afresh
-    /// from the change stream (a replica whose unpublished writes another writer
-    /// replaced). Only for a follower.
-    pub(crate) fn reset(&self) -> ApiResult<()> {
-        for tree in [&self.data, &self.outbox, &self.consumed, &self.changes] {
-            tree.clear()?;
-        }
-        self.stream_lsn.send_replace(0);
-        Ok(())
-    }
-
-    /// Logs everything the store holds as one change set, when it holds data but has
-    /// logged nothing yet (a context that ran without replicas and now has some): the
-    /// base its followers copy before the changes that follow. Returns whether it did.
-    pub(crate) fn log_base(&self) -> ApiResult<bool> {
-        if self.lsn()? != 0 || (self.data.is_empty() && self.outbox.is_empty()) {
-            return Ok(false);
-        }
-        self.log_checkpoint()?;
-        Ok(true)
-    }
-
-    /// Logs a checkpoint: the store's whole contents as one change set marked `base`,
-    /// which a follower takes in place of what it held, so the change stream before it can
-    /// be dropped (and what was erased before it leaves the stream). Writes wait while the
-    /// store is read (it is held in memory whole). Returns the checkpoint's LSN.
-    pub fn log_checkpoint(&self) -> ApiResult<u64> {
-        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
-        let lsn = self.lsn()? + 1;
-        let set = ChangeSet {
-            lsn,
-            part: 0,
-            last: true,
-            base: true,
-            changes: self.contents()?,
-        };
-        (&self.data, &self.changes)
-            .transaction(|(data, log)| {
-                data.insert(changes::LSN, to_json(&lsn))?;
-                log.insert(&seq_key(lsn), set.encode())?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<ApiError>>(())
-            })
-            .map_err(ApiError::from)?;
-        self.changes_written.notify_one();
-        Ok(lsn)
-    }
-
-    /// Every key of the replicated trees, as changes that set it (positions excepted).
-    fn contents(&self) -> ApiResult<Vec<changes::Change>> {
-        let mut all = Vec::new();
-        for (tree, id) in self.replicated_trees() {
-            for item in tree.iter() {
-                let (key, value) = item?;
-                if id == changes::TreeId::Data && is_position(&key) {
-                    continue;
-                }
-                all.push(changes::Change {
-                    tree: id,
-                    key: key.to_vec(),
-                    value: Some(value.to_vec()),
-                });
-            }
-        }
-        Ok(all)
-    }
-
-    fn replicated_trees(&self) -> [(&sled::Tree, changes::TreeId); 3] {
-        [
-            (&self.data, changes::TreeId::Data),
-            (&self.outbox, changes::TreeId::Outbox),
-            (&self.consumed, changes::TreeId::Consumed),
-        ]
-    }
-
-    /// The LSN of the last transaction this store committed or applied (0: none).
-    pub fn lsn(&self) -> ApiResult<u64> {
-        Ok(self.get(changes::LSN)?.unwrap_or(0))
-    }
-
-    /// The id of this copy of the context's data, made once: it tells a writer whether
-    /// the change stream's last append was its own. Kept outside the replicated trees.
-    pub fn replica_id(&self) -> ApiResult<String> {
-        let id = self.db.update_and_fetch(REPLICA_ID, |old| {
-            Some(old.map_or_else(
-                || ulid::Ulid::generate().to_string().into_bytes(),
-                <[u8]>::to_vec,
-            ))
-        })?;
-        Ok(String::from_utf8_lossy(id.as_deref().unwrap_or_default()).into_owned())
     }
 
     /// An empty store beside this one, in the same database, for `rebuild` to replay into.
@@ -432,63 +273,6 @@ impl Store {
             Ok(true)
         })?;
         Ok(applied)
-    }
-
-    /// Applies the writer's transaction (all its parts, in order) as it is, in one
-    /// transaction that also records its LSN and the change stream's sequence it came
-    /// from, logging nothing: a follower writes nothing of its own.
-    pub(crate) fn apply_mirrored(
-        &self,
-        parts: &[ChangeSet],
-        stream_seq: u64,
-    ) -> ApiResult<Mirrored> {
-        let lsn = parts.first().map_or(0, |p| p.lsn);
-        let base = parts.first().is_some_and(|p| p.base);
-        // A checkpoint replaces everything: what it does not hold goes.
-        let stale = match base {
-            true => self.not_in(parts)?,
-            false => Vec::new(),
-        };
-        let (outcome, _) = self.transact_logged(false, |tx| {
-            let holds: u64 = tx.get(changes::LSN)?.unwrap_or(0);
-            if lsn <= holds {
-                return Ok(Mirrored::AlreadyHeld);
-            }
-            if lsn != holds + 1 && !base {
-                return Ok(Mirrored::Gap { holds, got: lsn });
-            }
-            for change in stale.iter().chain(parts.iter().flat_map(|p| &p.changes)) {
-                tx.apply(change)?;
-            }
-            tx.put(changes::LSN, &lsn)?;
-            tx.put(CHANGES_SEQ, &stream_seq)?;
-            Ok(Mirrored::Applied)
-        })?;
-        if outcome == Mirrored::Applied {
-            self.stream_lsn.send_replace(lsn);
-        }
-        Ok(outcome)
-    }
-
-    /// Removals of every key this store holds that the checkpoint `parts` does not.
-    fn not_in(&self, parts: &[ChangeSet]) -> ApiResult<Vec<changes::Change>> {
-        let kept: std::collections::HashSet<(changes::TreeId, &[u8])> = parts
-            .iter()
-            .flat_map(|p| &p.changes)
-            .map(|c| (c.tree, c.key.as_slice()))
-            .collect();
-        Ok(self
-            .contents()?
-            .into_iter()
-            .filter(|c| !kept.contains(&(c.tree, c.key.as_slice())))
-            .map(|c| changes::Change { value: None, ..c })
-            .collect())
-    }
-
-    /// The change stream's sequence of the last change set this store applied as a
-    /// follower (0: none).
-    pub(crate) fn changes_seq(&self) -> ApiResult<u64> {
-        Ok(self.get(CHANGES_SEQ)?.unwrap_or(0))
     }
 
     /// Removes published events from the outbox (a logged write: a follower that takes
@@ -752,7 +536,7 @@ mod tests {
     fn tree(t: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
         t.iter()
             .map(Result::unwrap)
-            .filter(|(k, _)| k.as_ref() != CHANGES_SEQ)
+            .filter(|(k, _)| k.as_ref() != replica::CHANGES_SEQ)
             .collect()
     }
 
