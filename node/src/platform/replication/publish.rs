@@ -19,6 +19,9 @@ use crate::platform::storage::{Store, seq_key};
 /// The most change sets one message carries.
 pub const SETS_PER_MESSAGE: usize = 256;
 
+/// How often the relay asks whether a checkpoint is due.
+const CHECKPOINT_CHECK_EVERY: Duration = Duration::from_secs(60);
+
 /// How many change stream messages make a checkpoint due.
 pub const CHECKPOINT_EVERY: u64 = 10_000;
 
@@ -274,6 +277,9 @@ pub async fn run(
 ) -> Result<(), Fenced> {
     let mut attempt = 0u32;
     let mut publisher = None;
+    // Whether a checkpoint is due is asked of the server at most once a minute, not at
+    // every idle wake-up.
+    let mut next_check = tokio::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -290,7 +296,11 @@ pub async fn run(
         match result {
             Ok(0) => {
                 attempt = 0;
-                if let Some(p) = publisher.as_ref()
+                let due = publisher.is_some() && tokio::time::Instant::now() >= next_check;
+                if due {
+                    next_check = tokio::time::Instant::now() + CHECKPOINT_CHECK_EVERY;
+                }
+                if let Some(p) = publisher.as_ref().filter(|_| due)
                     && p.checkpoint_due().await.unwrap_or(false)
                 {
                     match p.checkpoint().await {
