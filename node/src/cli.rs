@@ -24,6 +24,7 @@ use crate::platform::telemetry::{LogFormat, Metrics, init_logging, track_http};
 use crate::platform::tokens::{KeyPair, TokenVerifier};
 use crate::platform::{self, Platform, edge_ops_routes, ops_routes, serve};
 
+pub mod backup;
 pub mod nats;
 
 #[derive(Debug, Parser)]
@@ -51,6 +52,12 @@ pub enum Command {
     /// Drop a context's projections and rebuild them by replaying the event stream: in a
     /// running node (`--node-url`), or in a stopped data directory.
     Rebuild(RebuildArgs),
+    /// Back up a running platform: each context's snapshot, taken by the process running
+    /// it, to a directory or S3-compatible object storage, with a checksum manifest.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a data directory no node runs on: every part is checked
+    /// before anything is replaced; the contexts replay the streams from it when they start.
+    Restore(backup::RestoreArgs),
     /// Write a new Ed25519 key pair for access tokens (`private.pem`, mode 0600, and
     /// `public.pem`) into a directory: for running contexts as separate processes without
     /// the operator, which otherwise makes the pair (its Secret).
@@ -145,6 +152,10 @@ pub struct DevArgs {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub media: MediaArgs,
+    /// With `--replicated`, every context keeps a change log on the bus (a single
+    /// replica): writes made after a backup come back after a restore.
+    #[command(flatten)]
+    pub replication: crate::platform::config::ReplicationArgs,
 }
 
 /// Runs the chosen role until SIGTERM or Ctrl-C.
@@ -155,6 +166,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway(args) => run_gateway(args).await,
         Command::Dev(args) => run_dev(args).await,
         Command::Rebuild(args) => run_rebuild(args).await,
+        Command::Backup(args) => backup::run_backup(args).await,
+        Command::Restore(args) => backup::run_restore(args).await,
         Command::Keygen(args) => keygen(&args.out),
     }
 }
@@ -230,7 +243,9 @@ fn contexts(platform: &Platform, names: &[Context]) -> anyhow::Result<Router> {
     for name in names {
         router = router.merge(platform.start(crate::bounded_context(*name))?);
     }
-    Ok(router.merge(platform::rebuild::routes(platform.clone())))
+    Ok(router
+        .merge(platform::rebuild::routes(platform.clone()))
+        .merge(platform::backup::routes(platform.clone())))
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -382,7 +397,7 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             Some(urls) => Some(urls),
             None => Some(MediaUrls::load_or_create(data_dir)?),
         },
-        replication: None,
+        replication: args.replication.settings(),
     };
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));

@@ -245,7 +245,7 @@ async fn consume(
     metrics: &Metrics,
 ) -> anyhow::Result<()> {
     let stream = bus.ensure_stream().await?;
-    let config = consumer::pull::Config {
+    let mut config = consumer::pull::Config {
         durable_name: Some(spec.context.to_string()),
         filter_subjects: spec.subscriptions.subjects(&bus.settings.prefix),
         ack_policy: consumer::AckPolicy::Explicit,
@@ -254,8 +254,16 @@ async fn consume(
         max_ack_pending: 1_000,
         ..Default::default()
     };
+    let restored = store.restored()?;
+    if let Some(restored) = &restored {
+        config.deliver_policy =
+            replay_restored(spec.context, store, bus, &stream, restored).await?;
+    }
     // Creates the durable consumer, or updates it when the filter changed.
     let consumer = stream.create_consumer(config).await?;
+    if restored.is_some() {
+        store.forget_restored()?;
+    }
     // Acknowledged means applied (the ack follows the commit): everything at or below the
     // ack floor needs no dedup record.
     let label = ContextLabel::new(spec.context);
@@ -306,6 +314,39 @@ async fn consume(
         }
     }
     Ok(())
+}
+
+/// Where the consumer of a store a backup was restored into starts: after the snapshot's
+/// applied floor (events it had applied above it are in its dedup set), or at the
+/// stream's start when the stream is not the one the floor counts in. The durable
+/// consumer, whose place is past what the snapshot holds, is removed first.
+async fn replay_restored(
+    context: &str,
+    store: &Store,
+    bus: &Bus,
+    stream: &jetstream::stream::Stream,
+    restored: &crate::platform::storage::snapshot::Restored,
+) -> anyhow::Result<consumer::DeliverPolicy> {
+    let now = crate::platform::backup::stream_created(bus).await;
+    if restored.stream_created.is_some() && now.is_some() && restored.stream_created != now {
+        tracing::warn!(
+            context,
+            "restored against a new event stream: replaying it whole"
+        );
+        store.forget_applied()?;
+    }
+    if let Err(e) = stream.delete_consumer(context).await {
+        // None yet (a new bus): nothing to remove.
+        tracing::debug!(context, error = %e, "no consumer removed");
+    }
+    let floor = store.applied_floor()?;
+    tracing::info!(context, backup = %restored.backup, from = floor + 1, "replaying the stream after a restore");
+    Ok(match floor {
+        0 => consumer::DeliverPolicy::All,
+        floor => consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: floor + 1,
+        },
+    })
 }
 
 /// Decodes and applies one consumed message; an undecodable one is logged and skipped.

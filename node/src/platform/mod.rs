@@ -16,6 +16,7 @@
 //! - [`telemetry`]: logs and metrics;
 //! - [`text`]: the rules for free text.
 
+pub mod backup;
 pub mod bus;
 pub mod changes;
 pub mod config;
@@ -143,6 +144,14 @@ impl Platform {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// The context `name` that runs in this process; 404 when it does not run here.
+    pub fn running_named(&self, name: &str) -> Result<Running, error::ApiError> {
+        self.running()
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| error::ApiError::NotFound(format!("context {name} does not run here")))
     }
 
     /// A shutdown signal that flips once the process is stopping and every replica it

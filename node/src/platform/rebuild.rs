@@ -196,14 +196,6 @@ pub fn routes(platform: super::Platform) -> axum::Router {
         .with_state(platform)
 }
 
-fn running_context(platform: &super::Platform, name: &str) -> Result<Running, ApiError> {
-    platform
-        .running()
-        .into_iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| ApiError::NotFound(format!("context {name} does not run here")))
-}
-
 async fn run_job(
     platform: &super::Platform,
     running: &Running,
@@ -224,7 +216,7 @@ async fn rebuild_now(
     axum::extract::State(platform): axum::extract::State<super::Platform>,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<axum::Json<Report>, ApiError> {
-    let running = running_context(&platform, &name)?;
+    let running = platform.running_named(&name)?;
     let id = super::new_id();
     platform.control.start(running.name, &id)?;
     let report = run_job(&platform, &running, &id)
@@ -248,7 +240,7 @@ async fn start_job(
             "id must be 1 to 200 characters".into(),
         ));
     }
-    let running = running_context(&platform, &name)?;
+    let running = platform.running_named(&name)?;
     if let Started::New = platform.control.start(running.name, &request.id)? {
         let (platform, id) = (platform.clone(), request.id.clone());
         tokio::spawn(async move {
@@ -268,7 +260,7 @@ async fn show_job(
     axum::extract::State(platform): axum::extract::State<super::Platform>,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<axum::Json<Job>, ApiError> {
-    let running = running_context(&platform, &name)?;
+    let running = platform.running_named(&name)?;
     platform
         .control
         .job(running.name)

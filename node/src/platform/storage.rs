@@ -6,6 +6,7 @@
 
 mod commit;
 mod replica;
+pub mod snapshot;
 mod tx;
 
 use std::path::Path;

@@ -326,6 +326,14 @@ impl Client {
         }
     }
 
+    /// The same client, talking to a node at another address (a restarted one).
+    pub fn rebased(&self, base: &str) -> Client {
+        Client {
+            base: base.to_string(),
+            ..self.clone()
+        }
+    }
+
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         let mut req = self.http.request(
             method.parse().unwrap(),

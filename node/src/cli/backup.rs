@@ -1,0 +1,139 @@
+//! `agora-node backup` and `agora-node restore` ([`crate::platform::backup`]).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::gateway::proxy::Upstreams;
+use crate::platform::backup::{self, Plan, Source, restore, target::Target};
+use crate::platform::context::Context;
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where backups go: a directory, or `s3://bucket/prefix` (credentials and endpoint
+    /// from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT`).
+    #[arg(long, env = "AGORA_BACKUP_TARGET")]
+    pub target: String,
+    /// A node running the contexts to back up (`agora-node dev`, a compact pod). Without
+    /// it, each context is reached at `AGORA_UPSTREAM_<CONTEXT>`, as the gateway does.
+    #[arg(long)]
+    pub node_url: Option<String>,
+    /// Name of the platform, recorded in the manifest.
+    #[arg(long, env = "AGORA_PLATFORM", default_value = "dev")]
+    pub platform: String,
+    /// The control token, for nodes not on loopback.
+    #[arg(long, env = "AGORA_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
+    /// Keep the newest N backups (the newest is always kept).
+    #[arg(long, env = "AGORA_BACKUP_KEEP")]
+    pub keep: Option<usize>,
+    /// Keep backups younger than this many days (the newest is always kept).
+    #[arg(long, env = "AGORA_BACKUP_KEEP_DAYS")]
+    pub keep_days: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Where the backup is: a directory, or `s3://bucket/prefix`.
+    #[arg(long, env = "AGORA_RESTORE_FROM")]
+    pub from: String,
+    /// The backup's id (its folder, e.g. `20261126T160000Z`); default: the newest complete
+    /// one.
+    #[arg(long, env = "AGORA_RESTORE_BACKUP")]
+    pub backup: Option<String>,
+    /// The data directory to restore into; no node may be running on it.
+    #[arg(long, env = "AGORA_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The contexts to restore, comma-separated; default: every context the backup holds.
+    #[arg(long, env = "AGORA_CONTEXTS", value_delimiter = ',', value_parser = clap::value_parser!(Context))]
+    pub context: Vec<Context>,
+    /// Do nothing when this data directory was restored before (`.restored` names the
+    /// backup): for an init container that runs at every start of its pod.
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// The file a restore leaves in the data directory, naming the backup.
+const RESTORED_FILE: &str = ".restored";
+
+pub async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
+    let sources = sources(&args).await?;
+    let plan = Plan {
+        platform: args.platform,
+        sources,
+        target: Target::parse(&args.target)?,
+        token: args.control_token,
+        keep: args.keep,
+        keep_days: args.keep_days,
+    };
+    let manifest = backup::take(&plan).await?;
+    println!("{}", serde_json::to_string(&manifest)?);
+    eprintln!(
+        "backup {} written to {}: {} contexts, {} bytes",
+        manifest.id,
+        plan.target.url,
+        manifest.parts.len(),
+        manifest.bytes()
+    );
+    Ok(())
+}
+
+/// The node at `--node-url` for each context it runs, or every `AGORA_UPSTREAM_*`.
+async fn sources(args: &BackupArgs) -> anyhow::Result<Vec<Source>> {
+    let Some(url) = &args.node_url else {
+        let upstreams = Upstreams::from_env(|name| std::env::var(name).ok())?;
+        return Ok(Context::ALL
+            .iter()
+            .filter_map(|c| {
+                upstreams.0.get(c.name()).map(|url| Source {
+                    context: c.name(),
+                    url: url.clone(),
+                })
+            })
+            .collect());
+    };
+    let mut request =
+        reqwest::Client::new().get(format!("{}/ops/contexts", url.trim_end_matches('/')));
+    if let Some(token) = &args.control_token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?.error_for_status()?;
+    let names: Vec<String> = response.json().await?;
+    Ok(Context::ALL
+        .iter()
+        .filter(|c| names.iter().any(|n| n == c.name()))
+        .map(|c| Source {
+            context: c.name(),
+            url: url.clone(),
+        })
+        .collect())
+}
+
+pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let marker = args.data_dir.join(RESTORED_FILE);
+    if args.once && marker.exists() {
+        let id = std::fs::read_to_string(&marker).unwrap_or_default();
+        eprintln!(
+            "{} was restored from backup {} before: nothing to do",
+            args.data_dir.display(),
+            id.trim()
+        );
+        return Ok(());
+    }
+    let request = restore::Request {
+        target: Target::parse(&args.from)?,
+        backup: args.backup,
+        data_dir: args.data_dir.clone(),
+        contexts: (!args.context.is_empty())
+            .then(|| args.context.iter().map(|c| c.name().to_string()).collect()),
+    };
+    let manifest = restore::restore(&request).await?;
+    std::fs::write(&marker, &manifest.id)?;
+    eprintln!(
+        "restored backup {} ({}) into {}: the contexts replay the streams from it when they start",
+        manifest.id,
+        manifest.created_at,
+        args.data_dir.display()
+    );
+    Ok(())
+}

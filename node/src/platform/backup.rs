@@ -1,0 +1,270 @@
+//! Backups of a running platform and restores into stopped data directories.
+//!
+//! A backup is one folder per run on a [`target::Target`] (`<target>/<id>/`): one
+//! compressed snapshot per context ([`crate::platform::storage::snapshot`]) and a
+//! [`manifest::Manifest`] written last, with each part's size and SHA-256. Each context's
+//! process writes its own snapshot (it alone may open its store) and hands it over its
+//! control channel (`GET /ops/snapshot/{context}`); `agora-node backup` fetches them one
+//! after the other and writes them to the target, so only the backup job holds the
+//! target's credentials. Writes to a context wait while its store is read, and fail none.
+//!
+//! A restore ([`restore`]) checks every part before it touches a data directory, then
+//! puts the snapshots in place of the contexts' stores. Each restored context then
+//! replays the event stream from its snapshot's applied floor (its consumer is made
+//! anew from there), and a replicated context follows its change stream from the
+//! snapshot's place: the platform comes back to the newest state the streams hold.
+//! Search's Tantivy index is not in a backup: it is made from search's documents, which
+//! are, when search starts on a restored store.
+
+pub mod manifest;
+pub mod restore;
+pub mod target;
+
+use std::io::Write as _;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+
+use self::manifest::{Manifest, Part};
+use self::target::Target;
+use super::error::ApiError;
+use super::storage::snapshot::SnapshotInfo;
+
+/// The header carrying a snapshot's [`SnapshotInfo`] (JSON).
+pub const SNAPSHOT_HEADER: &str = "agora-snapshot";
+/// The header carrying the creation time of the event stream the snapshot counts in.
+pub const STREAM_HEADER: &str = "agora-stream-created";
+
+/// The control routes of backups: `GET /ops/snapshot/{context}` answers with a snapshot
+/// of the context's store, `GET /ops/contexts` names the contexts this process runs.
+pub fn routes(platform: super::Platform) -> axum::Router {
+    let guard = axum::middleware::from_fn_with_state(
+        platform.control.clone(),
+        super::control::Control::guard,
+    );
+    axum::Router::new()
+        .route("/ops/contexts", axum::routing::get(contexts))
+        .route("/ops/snapshot/{context}", axum::routing::get(snapshot))
+        .route_layer(guard)
+        .with_state(platform)
+}
+
+/// The names of the contexts this process runs.
+async fn contexts(State(platform): State<super::Platform>) -> axum::Json<Vec<&'static str>> {
+    axum::Json(platform.running().iter().map(|r| r.name).collect())
+}
+
+/// Writes the snapshot to a file beside the stores (so the store is held only while it
+/// is read, not while a slow client takes it), then sends the file.
+async fn snapshot(
+    State(platform): State<super::Platform>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let running = platform.running_named(&name)?;
+    let dir = platform.data_dir.join(".snapshots");
+    let path = dir.join(format!("{name}-{}.gz", super::new_id()));
+    let store = running.store.clone();
+    let written = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+        let file = std::fs::File::create(&path).map_err(ApiError::internal)?;
+        let mut out = std::io::BufWriter::new(file);
+        let info = store.write_snapshot(&mut out);
+        let flushed = out.flush();
+        // Opened before it is unlinked: the file lives as long as the answer reads it.
+        let reopened = std::fs::File::open(&path);
+        let _ = std::fs::remove_file(&path);
+        flushed.map_err(ApiError::internal)?;
+        Ok((reopened.map_err(ApiError::internal)?, info?))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let (file, info) = written?;
+    let stream_created = stream_created(&platform.bus).await;
+    tracing::info!(
+        context = running.name,
+        keys = info.keys,
+        lsn = info.lsn,
+        "snapshot taken"
+    );
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+        tokio::fs::File::from_std(file),
+    ));
+    let mut headers = vec![(
+        axum::http::header::CONTENT_TYPE,
+        "application/gzip".to_string(),
+    )];
+    headers.push((
+        axum::http::HeaderName::from_static(SNAPSHOT_HEADER),
+        serde_json::to_string(&info).map_err(ApiError::internal)?,
+    ));
+    if let Some(created) = stream_created {
+        headers.push((axum::http::HeaderName::from_static(STREAM_HEADER), created));
+    }
+    let mut response = body.into_response();
+    for (name, value) in headers {
+        let value = axum::http::HeaderValue::try_from(value).map_err(ApiError::internal)?;
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
+}
+
+/// The creation time of the platform's event stream (RFC 3339), which tells one stream
+/// from another of the same name made later; `None` when NATS does not answer quickly.
+pub async fn stream_created(bus: &super::bus::Bus) -> Option<String> {
+    let lookup = async {
+        let mut stream = bus.js.get_stream(bus.settings.stream_name()).await.ok()?;
+        let created = stream.info().await.ok()?.created;
+        created
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(2), lookup)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Where `agora-node backup` takes each context's snapshot from: its name and the base
+/// URL of a process running it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub context: &'static str,
+    pub url: String,
+}
+
+/// What `agora-node backup` is asked for.
+pub struct Plan {
+    pub platform: String,
+    pub sources: Vec<Source>,
+    pub target: Target,
+    /// The control token, for processes that are not on loopback.
+    pub token: Option<String>,
+    /// Retention: keep the newest N, keep those younger than D days (the newest always).
+    pub keep: Option<usize>,
+    pub keep_days: Option<u32>,
+}
+
+/// Takes a backup: each source's snapshot to the target, then the manifest; then removes
+/// what retention lets go. Returns the manifest written.
+pub async fn take(plan: &Plan) -> anyhow::Result<Manifest> {
+    let created_at = time::OffsetDateTime::now_utc();
+    let id = manifest::id_for(created_at);
+    anyhow::ensure!(
+        plan.target
+            .get(&format!("{id}/{}", manifest::NAME))
+            .await?
+            .is_none(),
+        "a backup {id} already exists in {}",
+        plan.target.url
+    );
+    let client = reqwest::Client::new();
+    let mut parts = Vec::new();
+    for source in &plan.sources {
+        parts.push(take_part(plan, &client, &id, source).await?);
+    }
+    let manifest = Manifest {
+        format: manifest::FORMAT,
+        id: id.clone(),
+        platform: plan.platform.clone(),
+        created_at,
+        agora_version: env!("CARGO_PKG_VERSION").to_string(),
+        parts,
+    };
+    plan.target
+        .put(
+            &format!("{id}/{}", manifest::NAME),
+            serde_json::to_vec_pretty(&manifest)?,
+        )
+        .await?;
+    prune(plan, created_at).await?;
+    Ok(manifest)
+}
+
+async fn take_part(
+    plan: &Plan,
+    client: &reqwest::Client,
+    id: &str,
+    source: &Source,
+) -> anyhow::Result<Part> {
+    let url = format!(
+        "{}/ops/snapshot/{}",
+        source.url.trim_end_matches('/'),
+        source.context
+    );
+    let mut request = client.get(&url);
+    if let Some(token) = &plan.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        anyhow::bail!("{url}: {status}: {body}");
+    }
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let info: SnapshotInfo = serde_json::from_str(
+        &header(SNAPSHOT_HEADER).ok_or_else(|| anyhow::anyhow!("{url}: no {SNAPSHOT_HEADER}"))?,
+    )?;
+    let stream_created = header(STREAM_HEADER);
+    let object = format!("{}.snapshot.gz", source.context);
+    let written = plan
+        .target
+        .put_stream(&format!("{id}/{object}"), response.bytes_stream())
+        .await?;
+    tracing::info!(
+        context = source.context,
+        bytes = written.bytes,
+        keys = info.keys,
+        "snapshot stored"
+    );
+    Ok(Part {
+        context: source.context.to_string(),
+        object,
+        bytes: written.bytes,
+        sha256: written.sha256,
+        snapshot: info,
+        stream_created,
+    })
+}
+
+/// The complete backups in the target (those with a manifest this build reads), and the
+/// folders without one.
+pub async fn list(target: &Target) -> anyhow::Result<(Vec<Manifest>, Vec<String>)> {
+    let (mut complete, mut incomplete) = (Vec::new(), Vec::new());
+    for folder in target.folders().await? {
+        match target.get(&format!("{folder}/{}", manifest::NAME)).await? {
+            Some(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
+                Ok(m) if m.id == folder => complete.push(m),
+                _ => {
+                    tracing::warn!(backup = %folder, "a manifest this build cannot read: left alone")
+                }
+            },
+            None => incomplete.push(folder),
+        }
+    }
+    complete.sort_by_key(|m| m.created_at);
+    Ok((complete, incomplete))
+}
+
+/// Removes the backups retention lets go, and folders without a manifest (a backup that
+/// failed midway) once they are a day old.
+async fn prune(plan: &Plan, now: time::OffsetDateTime) -> anyhow::Result<()> {
+    let (complete, incomplete) = list(&plan.target).await?;
+    for id in manifest::expired(&complete, plan.keep, plan.keep_days, now) {
+        tracing::info!(backup = %id, "removing a backup retention lets go");
+        plan.target.remove_folder(&id).await?;
+    }
+    let a_day_ago = manifest::id_for(now - time::Duration::days(1));
+    for folder in incomplete.into_iter().filter(|f| *f < a_day_ago) {
+        tracing::info!(backup = %folder, "removing an incomplete backup");
+        plan.target.remove_folder(&folder).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! A backup's `manifest.json`: what it holds, each part's size and checksum, and the event
+//! stream it was taken against. Written last: a backup without one is incomplete, never
+//! restored, and pruned after a day.
+
+use serde::{Deserialize, Serialize};
+
+use crate::platform::storage::snapshot::SnapshotInfo;
+
+/// The manifest format this build writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// The manifest's object name inside a backup's folder.
+pub const NAME: &str = "manifest.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    /// The backup's folder name: its start time, `YYYYMMDDTHHMMSSZ`.
+    pub id: String,
+    pub platform: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// The agora-node version that took it.
+    pub agora_version: String,
+    /// One snapshot per context.
+    pub parts: Vec<Part>,
+}
+
+/// One context's snapshot in a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub context: String,
+    /// Its object's name inside the backup's folder.
+    pub object: String,
+    /// Size and SHA-256 (lowercase hex) of the object, checked before a restore uses it.
+    pub bytes: u64,
+    pub sha256: String,
+    pub snapshot: SnapshotInfo,
+    /// The event stream the snapshot's applied floor counts in, told apart by its creation
+    /// time: restored against another stream (the bus was lost and made anew), the
+    /// context replays that stream from its start instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_created: Option<String>,
+}
+
+impl Manifest {
+    pub fn part(&self, context: &str) -> Option<&Part> {
+        self.parts.iter().find(|p| p.context == context)
+    }
+
+    /// The backup's total size in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.parts.iter().map(|p| p.bytes).sum()
+    }
+}
+
+/// A backup id for `now`, which sorts as time does.
+pub fn id_for(now: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    now.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// Which of `backups` (complete ones, any order) retention removes: beyond the newest
+/// `keep`, and older than `keep_days` before `now`; the newest is always kept.
+pub fn expired(
+    backups: &[Manifest],
+    keep: Option<usize>,
+    keep_days: Option<u32>,
+    now: time::OffsetDateTime,
+) -> Vec<String> {
+    let mut newest_first: Vec<&Manifest> = backups.iter().collect();
+    newest_first.sort_by_key(|m| std::cmp::Reverse(m.created_at));
+    newest_first
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(rank, m)| {
+            keep.is_some_and(|k| *rank >= k)
+                || keep_days.is_some_and(|d| now - m.created_at > time::Duration::days(d.into()))
+        })
+        .map(|(_, m)| m.id.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taken(days_ago: i64, now: time::OffsetDateTime) -> Manifest {
+        let created_at = now - time::Duration::days(days_ago);
+        Manifest {
+            format: FORMAT,
+            id: id_for(created_at),
+            platform: "demo".into(),
+            created_at,
+            agora_version: "test".into(),
+            parts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_n_and_those_young_enough_and_always_one() {
+        let now = time::macros::datetime!(2026-11-26 12:00 UTC);
+        let backups: Vec<_> = [0, 1, 2, 3, 10].map(|d| taken(d, now)).into();
+        let ids = |days: &[i64]| -> Vec<String> {
+            days.iter()
+                .map(|d| id_for(now - time::Duration::days(*d)))
+                .collect()
+        };
+        assert_eq!(expired(&backups, Some(3), None, now), ids(&[3, 10]));
+        assert_eq!(expired(&backups, None, Some(2), now), ids(&[3, 10]));
+        assert_eq!(expired(&backups, Some(2), Some(7), now), ids(&[2, 3, 10]));
+        assert!(expired(&backups, None, None, now).is_empty());
+        // Everything too old: the newest stays all the same.
+        let old: Vec<_> = [30, 40].map(|d| taken(d, now)).into();
+        assert_eq!(expired(&old, Some(0), Some(1), now), ids(&[40]));
+    }
+
+    #[test]
+    fn ids_sort_as_time_does() {
+        let a = id_for(time::macros::datetime!(2026-01-02 03:04:05 UTC));
+        let b = id_for(time::macros::datetime!(2026-11-26 00:00:00 UTC));
+        assert_eq!(a, "20260102T030405Z");
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,164 @@
+//! `agora-node restore`: a backup back into a data directory no node runs on.
+//!
+//! Nothing in the data directory changes until every part has been downloaded, its size
+//! and SHA-256 checked against the manifest, and read whole into a new store beside the
+//! old ones (`<data-dir>/.restore-<id>/`). Only then is each context's directory replaced
+//! by its restored one, the old one kept aside until all are in place.
+
+use std::path::{Path, PathBuf};
+
+use super::manifest::{self, Manifest};
+use super::target::Target;
+use crate::platform::storage::snapshot::{self, Restored};
+
+/// What to restore, and where.
+pub struct Request {
+    pub target: Target,
+    /// The backup's id; `None`: the newest complete one.
+    pub backup: Option<String>,
+    pub data_dir: PathBuf,
+    /// The contexts to restore; `None`: every context the backup holds.
+    pub contexts: Option<Vec<String>>,
+}
+
+/// Restores and returns the manifest of the backup restored.
+pub async fn restore(request: &Request) -> anyhow::Result<Manifest> {
+    let manifest = chosen(request).await?;
+    let parts: Vec<_> = manifest
+        .parts
+        .iter()
+        .filter(|p| {
+            request
+                .contexts
+                .as_ref()
+                .is_none_or(|c| c.contains(&p.context))
+        })
+        .cloned()
+        .collect();
+    if let Some(asked) = &request.contexts {
+        for context in asked {
+            anyhow::ensure!(
+                parts.iter().any(|p| &p.context == context),
+                "backup {} holds no {context}",
+                manifest.id
+            );
+        }
+    }
+    std::fs::create_dir_all(&request.data_dir)?;
+    let staging = request.data_dir.join(format!(".restore-{}", manifest.id));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    let staged = stage(request, &manifest, &parts, &staging).await;
+    let outcome = match staged {
+        Ok(()) => put_in_place(&request.data_dir, &staging, &parts),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_dir_all(&staging);
+    outcome.map(|()| manifest)
+}
+
+/// The manifest of the backup asked for, or of the newest complete one.
+async fn chosen(request: &Request) -> anyhow::Result<Manifest> {
+    let target = &request.target;
+    let manifest = match &request.backup {
+        Some(id) => {
+            let bytes = target
+                .get(&format!("{id}/{}", manifest::NAME))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no complete backup {id} in {}", target.url))?;
+            serde_json::from_slice::<Manifest>(&bytes)
+                .map_err(|e| anyhow::anyhow!("backup {id}: its manifest cannot be read: {e}"))?
+        }
+        None => super::list(target)
+            .await?
+            .0
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("no complete backup in {}", target.url))?,
+    };
+    anyhow::ensure!(
+        manifest.format == manifest::FORMAT,
+        "backup {}: manifest format {} is not {}, the one this build reads",
+        manifest.id,
+        manifest.format,
+        manifest::FORMAT
+    );
+    Ok(manifest)
+}
+
+/// Downloads and checks every part, and reads each into a new store under `staging`.
+async fn stage(
+    request: &Request,
+    manifest: &Manifest,
+    parts: &[manifest::Part],
+    staging: &Path,
+) -> anyhow::Result<()> {
+    for part in parts {
+        let file = staging.join(&part.object);
+        let got = request
+            .target
+            .download(&format!("{}/{}", manifest.id, part.object), &file)
+            .await
+            .map_err(|e| anyhow::anyhow!("backup {}: {}: {e}", manifest.id, part.object))?;
+        anyhow::ensure!(
+            got.bytes == part.bytes && got.sha256 == part.sha256,
+            "backup {}: {} is damaged: {} bytes with SHA-256 {}, the manifest says {} bytes with {}; nothing was restored",
+            manifest.id,
+            part.object,
+            got.bytes,
+            got.sha256,
+            part.bytes,
+            part.sha256
+        );
+    }
+    for part in parts {
+        let (file, store) = (staging.join(&part.object), staging.join(&part.context));
+        let restored = Restored {
+            backup: manifest.id.clone(),
+            stream_created: part.stream_created.clone(),
+        };
+        let expected = part.snapshot.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let info = snapshot::restore(&store, std::fs::File::open(&file)?)?;
+            anyhow::ensure!(
+                info == expected,
+                "the snapshot holds {info:?}, the manifest says {expected:?}"
+            );
+            snapshot::mark_restored(&store, &restored)?;
+            std::fs::remove_file(&file)?;
+            Ok(())
+        })
+        .await??;
+    }
+    Ok(())
+}
+
+/// Replaces each context's store by its staged one. A store that a running node holds is
+/// refused before anything moves (sled locks its directory).
+fn put_in_place(data_dir: &Path, staging: &Path, parts: &[manifest::Part]) -> anyhow::Result<()> {
+    for part in parts {
+        let live = data_dir.join(&part.context);
+        if live.exists() {
+            sled::Config::new().path(&live).open().map_err(|e| {
+                anyhow::anyhow!("{} is in use (stop the node first): {e}", live.display())
+            })?;
+        }
+    }
+    let aside = staging.join("replaced");
+    std::fs::create_dir_all(&aside)?;
+    for part in parts {
+        let live = data_dir.join(&part.context);
+        if live.exists() {
+            std::fs::rename(&live, aside.join(&part.context))?;
+        }
+        std::fs::rename(staging.join(&part.context), &live)?;
+        if part.context == "search" {
+            // Made anew from the restored documents when search starts.
+            let index = data_dir.join("search-index");
+            if index.exists() {
+                std::fs::remove_dir_all(index)?;
+            }
+        }
+        tracing::info!(context = %part.context, "restored");
+    }
+    Ok(())
+}

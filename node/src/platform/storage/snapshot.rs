@@ -1,0 +1,272 @@
+//! A store's snapshot: every key of its trees at one point, as one compressed file, for
+//! backups ([`crate::platform::backup`]). Written while writes wait (the same gate a
+//! checkpoint takes), so what it holds is one point in the store's history: one LSN, one
+//! applied floor. Read back into a new, empty directory by [`restore`]; a truncated or
+//! altered file is refused before the directory is used.
+//!
+//! Layout (gzip over frames of `u32` little-endian length + postcard): a [`Header`], then
+//! one [`Entry`] per key, then an end [`Entry`] (tree [`END`]) carrying the count.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{APPLIED_FLOOR, ApiError, ApiResult, Store, from_json};
+use crate::platform::changes;
+
+/// The format this build writes and reads.
+const FORMAT: u32 = 1;
+
+/// The trees of a store a snapshot holds, by the id an entry names. The default tree
+/// (where the replica id lives) and a rebuild's shadow trees are not part of it.
+const TREES: [&str; 4] = ["data", "_outbox", "_consumed", "_changes"];
+
+/// The tree id of the last entry.
+const END: u8 = u8::MAX;
+
+/// What a snapshot says of itself, first in the file and in the backup's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub format: u32,
+    /// The LSN of the last transaction it holds (0 for a store without a change log).
+    pub lsn: u64,
+    /// Every consumed event at or below this stream sequence was applied.
+    pub applied_floor: u64,
+    /// Keys held, over all its trees.
+    pub keys: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry<'a> {
+    tree: u8,
+    #[serde(borrow)]
+    key: &'a [u8],
+    #[serde(borrow)]
+    value: &'a [u8],
+}
+
+impl Store {
+    /// Writes the snapshot to `out` and returns what it holds. Writes to the store wait
+    /// until it is read whole: about a second per few hundred MB (docs/benchmarks.md).
+    pub fn write_snapshot(&self, out: impl Write) -> ApiResult<SnapshotInfo> {
+        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let mut info = SnapshotInfo {
+            format: FORMAT,
+            lsn: self.get(changes::LSN)?.unwrap_or(0),
+            applied_floor: self.get(APPLIED_FLOOR)?.unwrap_or(0),
+            keys: 0,
+        };
+        let mut out = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+        // The count is not known yet: the header says 0 and the end entry says how many.
+        frame(&mut out, &info)?;
+        for (id, name) in (0u8..).zip(TREES) {
+            for item in self.db.open_tree(name)?.iter() {
+                let (key, value) = item?;
+                frame(
+                    &mut out,
+                    &Entry {
+                        tree: id,
+                        key: &key,
+                        value: &value,
+                    },
+                )?;
+                info.keys += 1;
+            }
+        }
+        let count = info.keys.to_le_bytes();
+        frame(
+            &mut out,
+            &Entry {
+                tree: END,
+                key: &count,
+                value: &[],
+            },
+        )?;
+        out.finish().map_err(io_error)?;
+        Ok(info)
+    }
+}
+
+/// Reads the snapshot in `input` into a new store at `path` (which must not exist),
+/// flushes it, and returns what it held. The whole file is checked: a truncated one, a
+/// count that disagrees or an unknown format is an error, and `path` is removed again.
+pub fn restore(path: &Path, input: impl Read) -> anyhow::Result<SnapshotInfo> {
+    anyhow::ensure!(!path.exists(), "{} already exists", path.display());
+    let outcome = fill(path, input);
+    if outcome.is_err() {
+        let _ = std::fs::remove_dir_all(path);
+    }
+    outcome
+}
+
+fn fill(path: &Path, input: impl Read) -> anyhow::Result<SnapshotInfo> {
+    let mut input = flate2::read::GzDecoder::new(input);
+    let mut buffer = Vec::new();
+    let mut info: SnapshotInfo = postcard::from_bytes(next_frame(&mut input, &mut buffer)?)?;
+    anyhow::ensure!(
+        info.format == FORMAT,
+        "snapshot format {} is not {FORMAT}, the one this build reads",
+        info.format
+    );
+    let db = sled::Config::new().path(path).open()?;
+    let trees = TREES.map(|name| db.open_tree(name));
+    let mut held = 0u64;
+    loop {
+        let entry: Entry = postcard::from_bytes(next_frame(&mut input, &mut buffer)?)?;
+        if entry.tree == END {
+            let count = <[u8; 8]>::try_from(entry.key).map(u64::from_le_bytes)?;
+            anyhow::ensure!(
+                count == held,
+                "the snapshot says {count} keys, it held {held}"
+            );
+            // Reading to the end checks gzip's CRC of the whole.
+            let trailing = std::io::copy(&mut input, &mut std::io::sink())?;
+            anyhow::ensure!(trailing == 0, "{trailing} bytes after the snapshot's end");
+            break;
+        }
+        let tree = trees
+            .get(usize::from(entry.tree))
+            .ok_or_else(|| anyhow::anyhow!("unknown tree {}", entry.tree))?
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tree.insert(entry.key, entry.value)?;
+        held += 1;
+    }
+    db.flush()?;
+    info.keys = held;
+    Ok(info)
+}
+
+/// The key, in the database's default tree (not replicated, not in snapshots), of the
+/// [`Restored`] mark a restore leaves.
+const RESTORED: &[u8] = b"restored";
+
+/// What a restore leaves in the store it put in place, until the context's consumer has
+/// been made anew from the snapshot's applied floor ([`Store::restored`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restored {
+    /// The backup it came from.
+    pub backup: String,
+    /// The creation time of the event stream its applied floor counts in, when known.
+    pub stream_created: Option<String>,
+}
+
+/// Leaves the [`Restored`] mark in the closed store at `path`.
+pub fn mark_restored(path: &Path, restored: &Restored) -> anyhow::Result<()> {
+    let db = sled::Config::new().path(path).open()?;
+    db.insert(RESTORED, serde_json::to_vec(restored)?)?;
+    db.flush()?;
+    Ok(())
+}
+
+impl Store {
+    /// The mark of a restore whose replay has not started yet.
+    pub fn restored(&self) -> ApiResult<Option<Restored>> {
+        match self.db.get(RESTORED)? {
+            Some(bytes) => Ok(Some(from_json(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the restore's mark: the consumer replays from the floor now.
+    pub fn forget_restored(&self) -> ApiResult<()> {
+        self.db.remove(RESTORED)?;
+        Ok(())
+    }
+
+    /// Forgets which consumed events were applied (floor 0, an empty dedup set): for a
+    /// store restored against another event stream than the one its floor counts in.
+    pub fn forget_applied(&self) -> ApiResult<()> {
+        let held = self.consumed.iter().keys().collect::<Result<Vec<_>, _>>()?;
+        self.write_now(|tx| {
+            tx.put(APPLIED_FLOOR, &0u64)?;
+            for key in &held {
+                let seq = key.as_ref().try_into().map_or(0, u64::from_be_bytes);
+                tx.set_consumed(seq, false)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn frame(out: &mut impl Write, value: &impl Serialize) -> ApiResult<()> {
+    let bytes = postcard::to_stdvec(value)
+        .map_err(|e| ApiError::Internal(format!("encoding a snapshot entry: {e}")))?;
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| ApiError::Internal("a snapshot entry over 4 GiB".into()))?;
+    out.write_all(&len.to_le_bytes()).map_err(io_error)?;
+    out.write_all(&bytes).map_err(io_error)
+}
+
+fn next_frame<'b>(input: &mut impl Read, buffer: &'b mut Vec<u8>) -> anyhow::Result<&'b [u8]> {
+    let mut len = [0u8; 4];
+    input
+        .read_exact(&mut len)
+        .map_err(|e| anyhow::anyhow!("the snapshot ends early: {e}"))?;
+    buffer.resize(u32::from_le_bytes(len) as usize, 0);
+    input
+        .read_exact(buffer)
+        .map_err(|e| anyhow::anyhow!("the snapshot ends early: {e}"))?;
+    Ok(buffer)
+}
+
+fn io_error(e: std::io::Error) -> ApiError {
+    ApiError::Internal(format!("writing a snapshot: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store_with(keys: usize) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("posts")).unwrap();
+        for i in 0..keys {
+            store
+                .write(|tx| tx.put(format!("post/{i:04}").as_bytes(), &i))
+                .await
+                .unwrap();
+        }
+        store.raise_applied_floor(42).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_restored_snapshot_holds_every_key_and_the_floor() {
+        let (dir, store) = store_with(300).await;
+        let mut file = Vec::new();
+        let info = store.write_snapshot(&mut file).unwrap();
+        assert_eq!(info.applied_floor, 42);
+        let target = dir.path().join("restored");
+        let restored = restore(&target, file.as_slice()).unwrap();
+        assert_eq!(restored, info);
+        let back = Store::open(&target).unwrap();
+        let value: Option<usize> = back.get(b"post/0299").unwrap();
+        assert_eq!(value, Some(299));
+        assert_eq!(back.applied_floor().unwrap(), 42);
+        assert_eq!(back.data.len(), store.data.len());
+    }
+
+    #[tokio::test]
+    async fn a_truncated_snapshot_is_refused_and_leaves_nothing() {
+        let (dir, store) = store_with(50).await;
+        let mut file = Vec::new();
+        store.write_snapshot(&mut file).unwrap();
+        // Cut inside the compressed entries, and one byte short of the whole.
+        for cut in [file.len() / 2, file.len() - 1] {
+            let target = dir.path().join(format!("cut-{cut}"));
+            assert!(restore(&target, &file[..cut]).is_err(), "cut at {cut}");
+            assert!(!target.exists());
+        }
+    }
+
+    #[tokio::test]
+    async fn restore_never_writes_over_an_existing_directory() {
+        let (dir, store) = store_with(1).await;
+        let mut file = Vec::new();
+        store.write_snapshot(&mut file).unwrap();
+        let error = restore(&dir.path().join("posts"), file.as_slice()).unwrap_err();
+        assert!(error.to_string().contains("already exists"), "{error}");
+    }
+}
