@@ -56,12 +56,14 @@ fn restore(target: &Path, data: &Path) -> (bool, String) {
     (ok, err)
 }
 
-/// Every context's store directory (and search's index) goes; the keys stay.
+/// Every context's store directory, media's files and search's index go; the keys stay.
 fn wipe_stores(data: &Path) {
     for context in agora_node::platform::context::Context::ALL {
         std::fs::remove_dir_all(data.join(context.name())).unwrap();
     }
-    let _ = std::fs::remove_dir_all(data.join("search-index"));
+    for derived in ["search-index", "media-files"] {
+        let _ = std::fs::remove_dir_all(data.join(derived));
+    }
 }
 
 /// What a reader sees of two friends: their profiles, her timeline, his feed.
@@ -73,6 +75,13 @@ async fn reads(alice: &(String, Client), bob: &(String, Client)) -> Value {
         "feed": bob.1.get("/feed?limit=100&order=recent").await.expect(200)["items"],
         "friends": bob.1.get("/users/me/friends").await.expect(200)["items"],
     })
+}
+
+/// An MP4 header and `len` bytes: media keeps videos as they are.
+fn mp4(len: usize) -> Vec<u8> {
+    let mut out = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
+    out.extend((0..len).map(|i| (i % 251) as u8));
+    out
 }
 
 fn ids(items: &Value) -> Vec<String> {
@@ -94,6 +103,14 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
     let bob = user(&anon, "bob").await;
     befriend(&alice, &bob).await;
     let first = publish(&alice.1, json!({"text": "before the backup"})).await;
+    // A file (stored as it is): its bytes live beside the media store, not in it.
+    let video = mp4(20_000);
+    let media = alice
+        .1
+        .raw("POST", "/media", "application/octet-stream", video.clone())
+        .await
+        .expect(201);
+    let media_id = media["id"].as_str().unwrap().to_string();
     eventually("bob's feed has the first post", || async {
         ids(&bob.1.get("/feed?order=recent").await.expect(200)["items"]).contains(&first)
     })
@@ -145,6 +162,8 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
             .iter()
             .all(|p| p["sha256"].as_str().unwrap().len() == 64)
     );
+    let media_part = parts.iter().find(|p| p["context"] == "media").unwrap();
+    assert_eq!(media_part["files"][0]["bytes"], video.len());
 
     // Written after the backup: only the streams hold it once the stores are wiped.
     let after = publish(&alice.1, json!({"text": "after the backup"})).await;
@@ -168,6 +187,20 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
         || async { reads(&alice, &bob).await == expected },
     )
     .await;
+    // The file came back with its record.
+    let media = alice.1.get(&format!("/media/{media_id}")).await.expect(200);
+    let url = media["url"].as_str().unwrap();
+    let path = url.strip_prefix("/api/v1").unwrap_or(url);
+    let fetched = alice
+        .1
+        .http
+        .get(format!("{}/api/v1{path}", alice.1.base))
+        .bearer_auth(alice.1.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), video);
     // And the restored platform takes writes again.
     publish(&alice.1, json!({"text": "after the restore"})).await;
 }

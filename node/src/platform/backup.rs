@@ -16,6 +16,7 @@
 //! Search's Tantivy index is not in a backup: it is made from search's documents, which
 //! are, when search starts on a restored store.
 
+pub mod files;
 pub mod manifest;
 pub mod restore;
 pub mod target;
@@ -37,7 +38,9 @@ pub const SNAPSHOT_HEADER: &str = "agora-snapshot";
 pub const STREAM_HEADER: &str = "agora-stream-created";
 
 /// The control routes of backups: `GET /ops/snapshot/{context}` answers with a snapshot
-/// of the context's store, `GET /ops/contexts` names the contexts this process runs.
+/// of the context's store, `GET /ops/files/{context}` lists its content-addressed files
+/// ([`files`]) and `GET /ops/files/{context}/{sha256}` sends one; `GET /ops/contexts`
+/// names the contexts this process runs.
 pub fn routes(platform: super::Platform) -> axum::Router {
     let guard = axum::middleware::from_fn_with_state(
         platform.control.clone(),
@@ -46,6 +49,8 @@ pub fn routes(platform: super::Platform) -> axum::Router {
     axum::Router::new()
         .route("/ops/contexts", axum::routing::get(contexts))
         .route("/ops/snapshot/{context}", axum::routing::get(snapshot))
+        .route("/ops/files/{context}", axum::routing::get(list_files))
+        .route("/ops/files/{context}/{sha256}", axum::routing::get(file))
         .route_layer(guard)
         .with_state(platform)
 }
@@ -107,6 +112,36 @@ async fn snapshot(
         response.headers_mut().insert(name, value);
     }
     Ok(response)
+}
+
+async fn list_files(
+    State(platform): State<super::Platform>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Vec<files::FileRef>>, ApiError> {
+    let running = platform.running_named(&name)?;
+    let dir = files::dir(&platform.data_dir, running.name);
+    let listed = tokio::task::spawn_blocking(move || files::list(&dir))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(listed.map_err(ApiError::internal)?))
+}
+
+async fn file(
+    State(platform): State<super::Platform>,
+    Path((name, sha256)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let running = platform.running_named(&name)?;
+    if !files::is_sha256(&sha256) {
+        return Err(ApiError::NotFound(format!("no file {sha256}")));
+    }
+    let path = files::path(&files::dir(&platform.data_dir, running.name), &sha256);
+    match tokio::fs::File::open(&path).await {
+        Ok(file) => Ok(Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ApiError::NotFound(format!("no file {sha256}")))
+        }
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }
 
 /// The creation time of the platform's event stream (RFC 3339), which tells one stream
@@ -192,11 +227,7 @@ async fn take_part(
         source.url.trim_end_matches('/'),
         source.context
     );
-    let mut request = client.get(&url);
-    if let Some(token) = &plan.token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await?;
+    let response = control_get(plan, client, &url).send().await?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
@@ -224,7 +255,11 @@ async fn take_part(
         keys = info.keys,
         "snapshot stored"
     );
+    // Listed after the snapshot: every file it names is there (files go only once no
+    // record has named them for a grace period).
+    let files = take_files(plan, client, source).await?;
     Ok(Part {
+        files,
         context: source.context.to_string(),
         object,
         bytes: written.bytes,
@@ -232,6 +267,67 @@ async fn take_part(
         snapshot: info,
         stream_created,
     })
+}
+
+fn control_get(plan: &Plan, client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+    let request = client.get(url);
+    match &plan.token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
+/// Stores the source's content-addressed files the target does not hold yet, and returns
+/// them all.
+async fn take_files(
+    plan: &Plan,
+    client: &reqwest::Client,
+    source: &Source,
+) -> anyhow::Result<Vec<files::FileRef>> {
+    let base = format!(
+        "{}/ops/files/{}",
+        source.url.trim_end_matches('/'),
+        source.context
+    );
+    let listed: Vec<files::FileRef> = control_get(plan, client, &base)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let mut stored = 0;
+    for file in &listed {
+        let object = files::object(&file.sha256);
+        if plan.target.size(&object).await? == Some(file.bytes) {
+            continue;
+        }
+        let response = control_get(plan, client, &format!("{base}/{}", file.sha256))
+            .send()
+            .await?
+            .error_for_status()?;
+        let written = plan
+            .target
+            .put_stream(&object, response.bytes_stream())
+            .await?;
+        if written.sha256 != file.sha256 {
+            plan.target.remove(&object).await?;
+            anyhow::bail!(
+                "{}: file {} does not hash to its name",
+                source.context,
+                file.sha256
+            );
+        }
+        stored += 1;
+    }
+    if !listed.is_empty() {
+        tracing::info!(
+            context = source.context,
+            files = listed.len(),
+            new = stored,
+            "files stored"
+        );
+    }
+    Ok(listed)
 }
 
 /// The complete backups in the target (those with a manifest this build reads), and the
@@ -260,6 +356,18 @@ async fn prune(plan: &Plan, now: time::OffsetDateTime) -> anyhow::Result<()> {
     for id in manifest::expired(&complete, plan.keep, plan.keep_days, now) {
         tracing::info!(backup = %id, "removing a backup retention lets go");
         plan.target.remove_folder(&id).await?;
+    }
+    let (kept, _) = list(&plan.target).await?;
+    let named: std::collections::HashSet<&str> = kept
+        .iter()
+        .flat_map(|m| &m.parts)
+        .flat_map(|p| &p.files)
+        .map(|f| f.sha256.as_str())
+        .collect();
+    for sha in plan.target.names_in("files").await? {
+        if !named.contains(sha.as_str()) {
+            plan.target.remove(&files::object(&sha)).await?;
+        }
     }
     let a_day_ago = manifest::id_for(now - time::Duration::days(1));
     for folder in incomplete.into_iter().filter(|f| *f < a_day_ago) {

@@ -41,6 +41,10 @@ pub struct Part {
     /// context replays that stream from its start instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_created: Option<String>,
+    /// Its content-addressed files ([`super::files`]), stored once in the target's
+    /// `files/` for every backup that names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<super::files::FileRef>,
 }
 
 impl Manifest {

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::files;
 use super::manifest::{self, Manifest};
 use super::target::Target;
 use crate::platform::storage::snapshot::{self, Restored};
@@ -111,6 +112,9 @@ async fn stage(
         );
     }
     for part in parts {
+        stage_files(request, part, staging).await?;
+    }
+    for part in parts {
         let (file, store) = (staging.join(&part.object), staging.join(&part.context));
         let restored = Restored {
             backup: manifest.id.clone(),
@@ -128,6 +132,57 @@ async fn stage(
             Ok(())
         })
         .await??;
+    }
+    Ok(())
+}
+
+/// Downloads the part's files into `staging`, each checked against its name.
+async fn stage_files(
+    request: &Request,
+    part: &manifest::Part,
+    staging: &Path,
+) -> anyhow::Result<()> {
+    let dir = files::dir(staging, &part.context);
+    for file in &part.files {
+        anyhow::ensure!(
+            files::is_sha256(&file.sha256),
+            "{}: a file named {:?}",
+            part.context,
+            file.sha256
+        );
+        let to = files::path(&dir, &file.sha256);
+        if let Some(shard) = to.parent() {
+            std::fs::create_dir_all(shard)?;
+        }
+        let got = request
+            .target
+            .download(&files::object(&file.sha256), &to)
+            .await?;
+        anyhow::ensure!(
+            got.sha256 == file.sha256 && got.bytes == file.bytes,
+            "{}: file {} is damaged ({} bytes with SHA-256 {}); nothing was restored",
+            part.context,
+            file.sha256,
+            got.bytes,
+            got.sha256
+        );
+    }
+    Ok(())
+}
+
+/// Moves the staged files of `context` into the data directory (those already there
+/// stay: same name, same bytes).
+fn place_files(data_dir: &Path, staging: &Path, context: &str) -> anyhow::Result<()> {
+    let (from, to) = (files::dir(staging, context), files::dir(data_dir, context));
+    for file in files::list(&from)? {
+        let target = files::path(&to, &file.sha256);
+        if target.exists() {
+            continue;
+        }
+        if let Some(shard) = target.parent() {
+            std::fs::create_dir_all(shard)?;
+        }
+        std::fs::rename(files::path(&from, &file.sha256), target)?;
     }
     Ok(())
 }
@@ -151,6 +206,7 @@ fn put_in_place(data_dir: &Path, staging: &Path, parts: &[manifest::Part]) -> an
             std::fs::rename(&live, aside.join(&part.context))?;
         }
         std::fs::rename(staging.join(&part.context), &live)?;
+        place_files(data_dir, staging, &part.context)?;
         if part.context == "search" {
             // Made anew from the restored documents when search starts.
             let index = data_dir.join("search-index");

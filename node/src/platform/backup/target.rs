@@ -98,6 +98,34 @@ impl Target {
         }
     }
 
+    /// The size of the object `name`; `None` when it does not exist.
+    pub async fn size(&self, name: &str) -> anyhow::Result<Option<u64>> {
+        match self.store.head(&self.path(name)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The names (last path part) of the objects under the folder `name`.
+    pub async fn names_in(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&self.path(name)))
+            .await?;
+        Ok(listed
+            .objects
+            .iter()
+            .filter_map(|o| o.location.filename().map(str::to_string))
+            .collect())
+    }
+
+    /// Removes the object `name`.
+    pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
+        self.store.delete(&self.path(name)).await?;
+        Ok(())
+    }
+
     /// Copies the object `name` into the file `to`, hashing it on the way.
     pub async fn download(&self, name: &str, to: &std::path::Path) -> anyhow::Result<Written> {
         let mut body = self.store.get(&self.path(name)).await?.into_stream();
