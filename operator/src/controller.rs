@@ -125,6 +125,7 @@ const PRUNED_KINDS: &[(&str, &str, &str)] = &[
     ("networking.k8s.io", "v1", "NetworkPolicy"),
     ("networking.k8s.io", "v1", "Ingress"),
     ("autoscaling", "v2", "HorizontalPodAutoscaler"),
+    ("batch", "v1", "CronJob"),
 ];
 
 /// How often a settled platform is looked at again (drift repair).
@@ -330,6 +331,8 @@ fn workload_names(p: &Platform) -> Vec<String> {
 pub struct Seen {
     pub workloads: BTreeMap<String, Observed>,
     pub bus: Option<Observed>,
+    /// What the backup CronJob says, when backups are asked for.
+    pub backup: Option<crate::crd::BackupStatus>,
 }
 
 async fn observe(p: &Platform<'_>, client: &Client) -> Result<Seen> {
@@ -353,7 +356,20 @@ async fn observe(p: &Platform<'_>, client: &Client) -> Result<Seen> {
         ),
         None => None,
     };
-    Ok(Seen { workloads, bus })
+    let backup = match p.sp.spec.backup {
+        Some(_) => {
+            let jobs: Api<k8s_openapi::api::batch::v1::CronJob> =
+                Api::namespaced(client.clone(), &p.namespace);
+            let name = resources::backup::cron_job_name(p);
+            crate::backup::status(jobs.get_opt(&name).await?.as_ref())
+        }
+        None => None,
+    };
+    Ok(Seen {
+        workloads,
+        bus,
+        backup,
+    })
 }
 
 fn first_image(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> String {
@@ -410,6 +426,9 @@ fn facts(p: &Platform, seen: Seen, error: Option<String>, paused: bool) -> Facts
         monitoring: Monitoring::Disabled,
         rebuild: p.sp.status.as_ref().and_then(|s| s.rebuild.clone()),
         error,
+        backup_alert_hours: p.sp.spec.backup.as_ref().map(|b| b.alert_after_hours),
+        backup: seen.backup,
+        now: k8s_openapi::jiff::Timestamp::now(),
     }
 }
 

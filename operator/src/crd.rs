@@ -9,8 +9,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+mod backup;
 mod monitoring;
 
+pub use backup::{
+    BackupSpec, BackupStatus, BackupTarget, RestoreSpec, Retention, S3Target, VolumeTarget,
+};
 pub use monitoring::{AlertThresholds, MonitoringSpec};
 
 /// The bounded contexts an `agora-node` image of this version can run, in rollout order.
@@ -45,6 +49,7 @@ pub const CONTEXTS: &[&str] = &[
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.restoreFrom) || (has(oldSelf.restoreFrom) && self.restoreFrom == oldSelf.restoreFrom)").message("restoreFrom is set when a platform is created and cannot change: restore into a new platform"))]
 pub struct SocialPlatformSpec {
     /// Container image of `agora-node` (every context and the gateway run it).
     #[serde(default = "default_image")]
@@ -87,6 +92,12 @@ pub struct SocialPlatformSpec {
     /// says when it sleeps). The bus goes last, once no context runs.
     #[serde(default)]
     pub hibernate: bool,
+    /// Scheduled backups of every context to a volume or S3-compatible storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+    /// Creates this platform from a backup (of this platform or another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<RestoreSpec>,
 }
 
 fn default_image() -> String {
@@ -565,6 +576,9 @@ pub struct SocialPlatformStatus {
     /// The last rebuild asked for with the `agora.dev/rebuild` annotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebuild: Option<RebuildStatus>,
+    /// The scheduled backups, when `spec.backup` asks for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupStatus>,
 }
 
 /// Progress of a rebuild of contexts' projections, one pod at a time.

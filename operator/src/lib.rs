@@ -11,11 +11,13 @@
 //! - [`hibernation`]: `spec.hibernate`: when the bus may stop, the `Hibernated` condition;
 //! - [`controller`]: the reconcile loop: apply, prune, status, events (no finalizer:
 //!   deletion is owner references, see the module doc);
+//! - [`backup`]: the backup CronJob's status and the `BackedUp` condition (pure);
 //! - [`rebuild`]: the `agora.dev/rebuild` annotation's request, steps and status (pure);
 //! - [`leader`]: leader election on a Lease, for more than one replica;
 //! - [`plugin`]: `kubectl agora`, the actions as patches (binary `kubectl-agora`);
 //! - [`telemetry`]: metrics and the health/metrics HTTP server.
 
+pub mod backup;
 pub mod controller;
 pub mod crd;
 pub mod hibernation;

@@ -70,6 +70,12 @@ pub struct Facts {
     pub rebuild: Option<crate::crd::RebuildStatus>,
     /// An error of the last apply, shown as `Degraded`.
     pub error: Option<String>,
+    /// `spec.backup`'s alert threshold in hours, when backups are asked for.
+    pub backup_alert_hours: Option<u32>,
+    /// What the backup CronJob says.
+    pub backup: Option<crate::crd::BackupStatus>,
+    /// The time of this look, which backup ages are measured against.
+    pub now: k8s_openapi::jiff::Timestamp,
 }
 
 fn condition(
@@ -139,6 +145,11 @@ pub fn status(facts: &Facts, previous: Option<&SocialPlatformStatus>) -> SocialP
     let (on, reason, message) = hibernation::condition_of(&sleep);
     conditions.push(condition("Hibernated", on, reason, message, g));
     conditions.push(monitoring(facts.monitoring, g));
+    if let Some(hours) = facts.backup_alert_hours {
+        let (ok, reason, message) =
+            crate::backup::condition(facts.backup.as_ref(), hours, facts.now);
+        conditions.push(condition("BackedUp", ok, reason, message, g));
+    }
     conditions.push(ready(facts, all_ready));
     keep_transition_times(&mut conditions, previous);
     SocialPlatformStatus {
@@ -148,6 +159,7 @@ pub fn status(facts: &Facts, previous: Option<&SocialPlatformStatus>) -> SocialP
         contexts_ready: Some(format!("{ready_contexts}/{total_contexts}")),
         gateway_endpoint: Some(facts.endpoint.clone()),
         rebuild: facts.rebuild.clone(),
+        backup: facts.backup.clone(),
     }
 }
 
@@ -361,6 +373,9 @@ mod tests {
             monitoring: Monitoring::Applied,
             rebuild: None,
             error: None,
+            backup_alert_hours: None,
+            backup: None,
+            now: k8s_openapi::jiff::Timestamp::now(),
         }
     }
 

@@ -496,3 +496,131 @@ async fn kubectl_agora_patches_the_platform_and_shows_its_status() {
         assert!(said.contains(expected), "{expected} missing from:\n{said}");
     }
 }
+
+fn cron_jobs() -> String {
+    format!("/apis/batch/v1{NS}cronjobs")
+}
+
+/// `spec.backup` becomes a CronJob whose outcome shows in `status.backup` and the
+/// `BackedUp` condition; hibernating suspends it; removing `spec.backup` removes it.
+#[tokio::test]
+async fn scheduled_backups_show_their_outcome_in_status() {
+    let server = ApiServer::default();
+    let spec = json!({"backup": {"schedule": "0 3 * * *",
+        "target": {"volume": {"claimName": "backups"}}, "alertAfterHours": 25}});
+    server.put(PLATFORMS, platform("demo", spec.clone()));
+    let ctx = context(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    let job = server
+        .get(&cron_jobs(), "demo-backup")
+        .expect("a backup CronJob");
+    assert_eq!(job["spec"]["schedule"], "0 3 * * *");
+    assert_eq!(job["spec"]["suspend"], false);
+    let pod = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let env = &pod["containers"][0]["env"];
+    let target = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "AGORA_BACKUP_TARGET");
+    assert_eq!(target.unwrap()["value"], "/backup/demo");
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "backups"
+    );
+    // Point in time (the default): every context keeps a change log.
+    let posts = server.get(&sets(), "demo-posts").unwrap();
+    let posts_env = posts["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+    assert!(
+        posts_env
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "AGORA_REPLICATED")
+    );
+
+    // The CronJob was made now and nothing ran: the first backup is due, not missing.
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(
+        condition(&server, "demo", "BackedUp")["reason"],
+        "FirstBackupDue"
+    );
+    assert_eq!(condition(&server, "demo", "BackedUp")["status"], "True");
+
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let hours_ago = |h: i64| (now - k8s_openapi::jiff::SignedDuration::from_hours(h)).to_string();
+    let mut job = server.get(&cron_jobs(), "demo-backup").unwrap();
+    job["status"] = json!({"lastScheduleTime": hours_ago(2), "lastSuccessfulTime": hours_ago(1)});
+    server.put(&cron_jobs(), job.clone());
+    pass(&server, &ctx, "demo").await.unwrap();
+    let status = server.get(PLATFORMS, "demo").unwrap()["status"]["backup"].clone();
+    assert_eq!(status["phase"], "Succeeded");
+    assert_eq!(condition(&server, "demo", "BackedUp")["status"], "True");
+
+    // A newer run that did not succeed, and the last success now too old.
+    job["status"] = json!({"lastScheduleTime": hours_ago(1), "lastSuccessfulTime": hours_ago(30)});
+    server.put(&cron_jobs(), job);
+    pass(&server, &ctx, "demo").await.unwrap();
+    let backed_up = condition(&server, "demo", "BackedUp");
+    assert_eq!(
+        (backed_up["status"].as_str(), backed_up["reason"].as_str()),
+        (Some("False"), Some("Failed"))
+    );
+
+    let mut asleep = spec.clone();
+    asleep["hibernate"] = true.into();
+    set_spec(&server, "demo", asleep);
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(
+        server.get(&cron_jobs(), "demo-backup").unwrap()["spec"]["suspend"],
+        true
+    );
+
+    set_spec(&server, "demo", json!({}));
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert!(
+        server.get(&cron_jobs(), "demo-backup").is_none(),
+        "pruned with spec.backup"
+    );
+    let conditions = server.get(PLATFORMS, "demo").unwrap()["status"]["conditions"].clone();
+    assert!(
+        !conditions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "BackedUp")
+    );
+}
+
+/// `spec.restoreFrom` puts a restore before every context pod's node, for its contexts.
+#[tokio::test]
+async fn a_platform_made_from_a_backup_restores_each_pod_before_it_starts() {
+    let server = ApiServer::default();
+    let spec = json!({"restoreFrom": {"backup": "20261126T030000Z",
+        "target": {"s3": {"bucket": "acme-backups", "prefix": "acme", "credentialsSecret": "s3"}}}});
+    server.put(PLATFORMS, platform("copy", spec));
+    let ctx = context(&server);
+    pass(&server, &ctx, "copy").await.unwrap();
+    for context in ["auth", "posts", "search"] {
+        let set = server.get(&sets(), &format!("copy-{context}")).unwrap();
+        let init = &set["spec"]["template"]["spec"]["initContainers"][0];
+        assert_eq!(init["args"], json!(["restore", "--once"]));
+        let value = |name: &str| {
+            init["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name)
+                .map(|e| e["value"].clone())
+        };
+        assert_eq!(value("AGORA_CONTEXTS"), Some(json!(context)));
+        assert_eq!(
+            value("AGORA_RESTORE_FROM"),
+            Some(json!("s3://acme-backups/acme"))
+        );
+        assert_eq!(
+            value("AGORA_RESTORE_BACKUP"),
+            Some(json!("20261126T030000Z"))
+        );
+    }
+}

@@ -243,6 +243,31 @@ fn cel_rules_accept_the_examples_and_refuse_what_they_forbid() {
         serde_json::json!({"auth": {"accessTokenTtlSeconds": 7200}}),
         "30 to 3600",
     );
+    refused(
+        serde_json::json!({"backup": {"schedule": "0 3 * * *", "target": {}}}),
+        "exactly one",
+    );
+    refused(
+        serde_json::json!({"backup": {"schedule": "daily", "target": {"volume": {"claimName": "b"}}}}),
+        "cron expression",
+    );
+    refused(
+        serde_json::json!({"backup": {"schedule": "@daily", "target": {"volume": {"claimName": "b", "subPath": "../x"}}}}),
+        "without '..'",
+    );
+    // restoreFrom is given at creation and never added or changed later.
+    let restore = |id: &str| serde_json::json!({"restoreFrom": {"target": {"volume": {"claimName": "b"}}, "backup": id}});
+    assert!(cel_errors(restore("a"), None).is_empty());
+    assert!(cel_errors(restore("a"), Some(restore("a"))).is_empty());
+    for old in [restore("b"), serde_json::json!({})] {
+        let errors = cel_errors(restore("a"), Some(old));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("restore into a new platform")),
+            "{errors:?}"
+        );
+    }
     // A transition rule: the bus's storage class cannot change once set.
     let with_class = |class: &str| serde_json::json!({"eventBus": {"managed": {"storage": {"size": "1Gi", "className": class}}}});
     assert!(cel_errors(with_class("fast"), Some(with_class("fast"))).is_empty());

@@ -1,6 +1,7 @@
 //! The objects a `SocialPlatform` asks for, as pure functions of the resource: spec in,
 //! objects out. `reconcile` only applies them. Snapshot tests pin what they render.
 //!
+//! - [`backup`]: the backup CronJob, and the restore init container of `restoreFrom`;
 //! - [`nats`]: the managed JetStream StatefulSet, its config and Services;
 //! - [`node`]: the context StatefulSets and Services (one per context, or one `compact`);
 //! - [`gateway`]: Deployment, Service, Ingress, HPA;
@@ -8,6 +9,7 @@
 //! - [`monitoring`]: the Prometheus Operator's PodMonitor and PrometheusRule (alerts);
 //! - [`dashboard`]: the Grafana dashboard's ConfigMap.
 
+pub mod backup;
 pub mod dashboard;
 pub mod gateway;
 pub mod monitoring;
@@ -387,6 +389,7 @@ pub fn desired(p: &Platform, plan: &Plan) -> Vec<Child> {
         p,
         plan.operator_namespace.as_deref(),
     ));
+    out.extend(backup::objects(p));
     out.extend(monitoring::objects(p, plan.prometheus_operator));
     out.extend(dashboard::objects(p));
     out

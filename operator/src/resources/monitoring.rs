@@ -150,6 +150,16 @@ pub fn alerts(p: &Platform) -> Vec<Alert> {
             action: "the followers' logs say why none takes the lease (the bus unreachable? a follower that missed part of the change stream never writes); check EventBusReady and the NATS pods",
         },
         Alert {
+            name: "AgoraBackupTooOld",
+            expr: format!(
+                r#"agora_operator_platform_condition{{{platform},type="BackedUp"}} == 0"#
+            ),
+            hold: "15m",
+            severity: "warning",
+            summary: "no backup of the platform succeeded within spec.backup.alertAfterHours",
+            action: "kubectl describe sp <name>: the BackedUp condition says why (Failed: kubectl logs -l app.kubernetes.io/component=backup names the context or the target that failed; TooOld: is the CronJob suspended, or the platform hibernating?); kubectl agora backup <name> takes one now",
+        },
+        Alert {
             name: "AgoraErrorsHigh",
             expr: format!(
                 r#"sum by (namespace, platform, component) (rate(agora_http_requests_total{{{this},status=~"5.."}}[5m])) / sum by (namespace, platform, component) (rate(agora_http_requests_total{{{this}}}[5m])) > {}"#,

@@ -170,6 +170,11 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
             vars.push(env_from_secret("AGORA_MAIL_FROM", smtp, "from", true));
         }
     }
+    let point_in_time = p.sp.spec.backup.as_ref().is_some_and(|b| b.point_in_time);
+    if point_in_time && settings_of(p, w).replicas == 1 {
+        // A change log on the bus, so a restore comes back to the newest state.
+        vars.push(env("AGORA_REPLICATED", "true"));
+    }
     if settings_of(p, w).replicas > 1 {
         // The pod's stable name, which the gateway sends writes to while it holds the lease.
         let headless = p.object_name(&format!("{}-headless", w.component));
@@ -263,7 +268,10 @@ pub(super) fn volumes(p: &Platform) -> Vec<Volume> {
 
 fn stateful_set(p: &Platform, w: &Workload, image: &str, version: &str) -> StatefulSet {
     let settings = settings_of(p, w);
+    let mut volumes = volumes(p);
+    volumes.extend(super::backup::restore_volume(p));
     let pod = PodSpec {
+        init_containers: super::backup::restore_container(p, &w.contexts, image).map(|c| vec![c]),
         containers: vec![container(p, w, image)],
         service_account_name: Some(p.service_account()),
         automount_service_account_token: Some(false),
@@ -271,7 +279,7 @@ fn stateful_set(p: &Platform, w: &Workload, image: &str, version: &str) -> State
         security_context: Some(hardened_pod(NODE_USER)),
         termination_grace_period_seconds: Some(30),
         affinity: Some(spread(p, &w.component)),
-        volumes: Some(volumes(p)),
+        volumes: Some(volumes),
         ..Default::default()
     };
     let annotations = BTreeMap::from([(CONFIG_HASH.to_string(), hash_of(&pod))]);

@@ -196,8 +196,14 @@ pub fn network_policies(p: &Platform, operator_namespace: Option<&str>) -> Vec<C
             ports: Some(vec![tcp(HTTP_PORT)]),
             from: Some(vec![from_pods(p.selector("gateway"))]),
         };
+        // Backup jobs take snapshots over the control channel (with its token).
+        let backup = p.sp.spec.backup.as_ref().map(|_| NetworkPolicyIngressRule {
+            ports: Some(vec![tcp(HTTP_PORT)]),
+            from: Some(vec![from_pods(p.selector(super::backup::COMPONENT))]),
+        });
         let rules = [gateway]
             .into_iter()
+            .chain(backup)
             .chain(scrape(p, HTTP_PORT))
             .chain(operator_namespace.map(operator));
         out.push(policy(

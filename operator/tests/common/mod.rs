@@ -49,6 +49,7 @@ const PLURALS: &[&str] = &[
     "events",
     "podmonitors",
     "prometheusrules",
+    "cronjobs",
 ];
 
 pub const PLATFORMS: &str = "/apis/agora.dev/v1alpha1/namespaces/tenants/socialplatforms";
@@ -291,6 +292,11 @@ fn item(
                 }
             };
             object["metadata"]["generation"] = generation.into();
+            // Set once, when the object is made, as the API server does.
+            object["metadata"]["creationTimestamp"] = existing
+                .as_ref()
+                .map(|o| o["metadata"]["creationTimestamp"].clone())
+                .unwrap_or_else(|| k8s_openapi::jiff::Timestamp::now().to_string().into());
             state
                 .objects
                 .entry(collection.into())
