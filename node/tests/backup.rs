@@ -297,3 +297,49 @@ async fn a_context_restored_alone_replays_the_events_it_missed() {
     )
     .await;
 }
+
+/// Disaster recovery: the bus is lost with the stores. Restored against a new, empty bus,
+/// every context serves the backup's state, and takes writes that reach the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_onto_a_new_bus() {
+    let nats = Nats::start();
+    let mut node = Node::start_with(&nats, &[("AGORA_REPLICATED", "true")]);
+    let anon = node.client();
+    let alice = user(&anon, "alice").await;
+    let bob = user(&anon, "bob").await;
+    befriend(&alice, &bob).await;
+    let post = publish(&alice.1, json!({"text": "kept"})).await;
+    eventually("bob sees the post", || async {
+        ids(&bob.1.get("/feed?order=recent").await.expect(200)["items"]).contains(&post)
+    })
+    .await;
+    let expected = reads(&alice, &bob).await;
+    let target = tempfile::tempdir().unwrap();
+    tokio::task::block_in_place(|| backup(&node, target.path()));
+    node.terminate();
+    drop(nats);
+
+    let fresh = Nats::start();
+    node.move_to(&fresh);
+    wipe_stores(&node.data);
+    let (ok, err) = restore(target.path(), &node.data);
+    assert!(ok, "restore failed: {err}");
+    node.restart();
+    let (alice, bob) = (
+        (alice.0, alice.1.rebased(&node.base)),
+        (bob.0, bob.1.rebased(&node.base)),
+    );
+    assert_eq!(reads(&alice, &bob).await, expected);
+    let later = until_status(201, async || {
+        alice
+            .1
+            .post("/posts", json!({"text": "on the new bus"}))
+            .await
+    })
+    .await;
+    let later = later.expect(201)["id"].as_str().unwrap().to_string();
+    eventually("bob sees the post made on the new bus", || async {
+        ids(&bob.1.get("/feed?order=recent").await.expect(200)["items"]).contains(&later)
+    })
+    .await;
+}

@@ -193,6 +193,11 @@ impl Node {
         node
     }
 
+    /// The next start talks to another NATS (a bus made anew).
+    pub fn move_to(&mut self, nats: &Nats) {
+        self.nats_url = nats.url();
+    }
+
     /// Starts the process again on the same data directory (new port).
     #[track_caller]
     pub fn restart(&mut self) {

@@ -89,7 +89,14 @@ impl Publisher {
         }
         let replica = store.replica_id().map_err(anyhow::Error::from)?;
         let first_unpublished = first_logged(&store)?;
-        let held_whole = position(&head, &replica, first_unpublished, store_lsn(&store)?)?;
+        let first_is_base = first_logged_is_base(&store)?;
+        let held_whole = position(
+            &head,
+            &replica,
+            first_unpublished,
+            first_is_base,
+            store_lsn(&store)?,
+        )?;
         clear_up_to(&store, held_whole)?;
         store.stream_lsn.send_replace(held_whole);
         // A message of at most the server's limit, less room for the headers.
@@ -152,7 +159,14 @@ impl Publisher {
                     // Someone else appended: what the stream holds decides what we are.
                     let head = self.stream.head(&self.bus).await?;
                     let local = store_lsn(&self.store)?;
-                    position(&head, &self.replica, first_logged(&self.store)?, local)?;
+                    let base = first_logged_is_base(&self.store)?;
+                    position(
+                        &head,
+                        &self.replica,
+                        first_logged(&self.store)?,
+                        base,
+                        local,
+                    )?;
                     return Err(anyhow::anyhow!("append refused: {e}").into());
                 }
                 Err(e) => return Err(anyhow::Error::from(e).into()),
@@ -222,12 +236,15 @@ fn position(
     head: &Head,
     replica: &str,
     first_unpublished: Option<u64>,
+    first_is_base: bool,
     store: u64,
 ) -> Result<u64, Fenced> {
     let continues_from = first_unpublished.map_or(store, |u| u - 1);
     let Some((lsn, whole)) = head.last else {
-        return match continues_from {
-            0 => Ok(0),
+        return match (continues_from, first_is_base) {
+            (0, _) => Ok(0),
+            // A checkpoint holds the whole store: an empty stream may begin with it.
+            (from, true) => Ok(from),
             _ => Err(Fenced::Gap { stream: 0, store }),
         };
     };
@@ -255,6 +272,14 @@ pub(super) fn first_logged(store: &Store) -> anyhow::Result<Option<u64>> {
         .changes
         .first()?
         .and_then(|(k, _)| k.as_ref().try_into().ok().map(u64::from_be_bytes)))
+}
+
+/// Whether the oldest change set still to publish is a checkpoint.
+fn first_logged_is_base(store: &Store) -> anyhow::Result<bool> {
+    match store.changes.first()? {
+        Some((_, set)) => Ok(ChangeSet::decode(&set)?.base),
+        None => Ok(false),
+    }
 }
 
 /// Forgets the change sets up to `lsn`: the stream holds them.
@@ -354,15 +379,24 @@ mod tests {
     #[test]
     fn a_writer_appends_only_where_its_log_continues_the_stream() {
         // An empty stream and an empty store; a store whose log starts at 1.
-        assert_eq!(position(&EMPTY, "me", None, 0).unwrap(), 0);
-        assert_eq!(position(&EMPTY, "me", Some(1), 3).unwrap(), 0);
+        assert_eq!(position(&EMPTY, "me", None, false, 0).unwrap(), 0);
+        assert_eq!(position(&EMPTY, "me", Some(1), false, 3).unwrap(), 0);
         // Everything published, or the rest still to go.
-        assert_eq!(position(&head(5, true, "x"), "me", None, 5).unwrap(), 5);
-        assert_eq!(position(&head(5, true, "x"), "me", Some(6), 8).unwrap(), 5);
-        // It stopped after appending 6 whole, or part of 6: it resumes after 6, or at 6.
-        assert_eq!(position(&head(6, true, "me"), "me", Some(6), 8).unwrap(), 6);
         assert_eq!(
-            position(&head(6, false, "me"), "me", Some(6), 8).unwrap(),
+            position(&head(5, true, "x"), "me", None, false, 5).unwrap(),
+            5
+        );
+        assert_eq!(
+            position(&head(5, true, "x"), "me", Some(6), false, 8).unwrap(),
+            5
+        );
+        // It stopped after appending 6 whole, or part of 6: it resumes after 6, or at 6.
+        assert_eq!(
+            position(&head(6, true, "me"), "me", Some(6), false, 8).unwrap(),
+            6
+        );
+        assert_eq!(
+            position(&head(6, false, "me"), "me", Some(6), false, 8).unwrap(),
             5
         );
     }
@@ -370,26 +404,28 @@ mod tests {
     #[test]
     fn a_replica_another_wrote_past_is_fenced() {
         assert!(matches!(
-            position(&head(7, true, "x"), "me", None, 5),
+            position(&head(7, true, "x"), "me", None, false, 5),
             Err(Fenced::Behind {
                 stream: 7,
                 store: 5
             })
         ));
         assert!(matches!(
-            position(&head(6, true, "x"), "me", Some(6), 8),
+            position(&head(6, true, "x"), "me", Some(6), false, 8),
             Err(Fenced::Diverged {
                 first_unpublished: 6
             })
         ));
         // The stream was made anew, or lost its start: followers could not copy us.
         assert!(matches!(
-            position(&EMPTY, "me", None, 5),
+            position(&EMPTY, "me", None, false, 5),
             Err(Fenced::Gap { .. })
         ));
         assert!(matches!(
-            position(&head(3, true, "x"), "me", Some(6), 8),
+            position(&head(3, true, "x"), "me", Some(6), false, 8),
             Err(Fenced::Gap { .. })
         ));
+        // Unless its log begins with a checkpoint (a store restored onto a new bus).
+        assert_eq!(position(&EMPTY, "me", Some(6), true, 6).unwrap(), 5);
     }
 }

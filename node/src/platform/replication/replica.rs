@@ -56,6 +56,9 @@ async fn live(replica: &Replica, mut shutdown: watch::Receiver<bool>) {
     let Some(mut lease) = open_lease(replica, &mut shutdown).await else {
         return;
     };
+    if let Err(e) = adopt_restored(replica).await {
+        tracing::warn!(context = replica.context, error = %e, "restored store not checked against its change stream");
+    }
     loop {
         let Some(follower) = follow_until_leader(replica, &mut lease, &mut shutdown).await else {
             return;
@@ -90,6 +93,33 @@ async fn open_lease(replica: &Replica, shutdown: &mut watch::Receiver<bool>) -> 
             _ = shutdown.changed() => return None,
         }
     }
+}
+
+/// A store restored from a backup onto a change stream that does not reach what it holds
+/// (the bus was made anew, or the stream cut past it) begins the stream's history again:
+/// its contents go out as a checkpoint. Onto a stream that holds its place, it follows as
+/// any replica does, up to the newest state.
+async fn adopt_restored(replica: &Replica) -> anyhow::Result<()> {
+    let Some(restored) = replica.store.restored()? else {
+        return Ok(());
+    };
+    let head = ChangeStream::of(&replica.bus, replica.context)
+        .head(&replica.bus)
+        .await?;
+    let stream = head.last.map_or(0, |(lsn, _)| lsn);
+    let store = replica.store.clone();
+    if stream >= store.lsn()? {
+        return Ok(());
+    }
+    let lsn = tokio::task::spawn_blocking(move || store.begin_history()).await??;
+    tracing::warn!(
+        context = replica.context,
+        backup = %restored.backup,
+        stream_lsn = stream,
+        checkpoint = lsn,
+        "the change stream lacks the restored store's history: it begins again from this store"
+    );
+    Ok(())
 }
 
 /// A follower task and the sender that stops it.
@@ -188,10 +218,15 @@ async fn write_while_leader(
         replica.context,
         stopped,
     ));
+    // What the publisher returned, once it stopped on its own.
+    let mut ended = None;
     let stopping = loop {
         tokio::select! {
             _ = tokio::time::sleep(lease.renew_every()) => {}
-            _ = &mut publisher => break false,
+            outcome = &mut publisher => {
+                ended = Some(outcome);
+                break false;
+            }
             _ = shutdown.changed() => break true,
         }
         if !lease.renew().await {
@@ -204,7 +239,7 @@ async fn write_while_leader(
     if let Err(e) = store.set_role(Role::Follower) {
         tracing::error!(context = replica.context, error = %e, "cannot stop writing");
     }
-    if !publisher.is_finished() {
+    if ended.is_none() {
         let drained = drain(store, &publisher).await;
         stop.send_replace(true);
         if !drained {
@@ -214,7 +249,11 @@ async fn write_while_leader(
             );
         }
     }
-    if let Ok(Err(fenced)) = publisher.await {
+    let outcome = match ended {
+        Some(outcome) => outcome,
+        None => publisher.await,
+    };
+    if let Ok(Err(fenced)) = outcome {
         diverged(replica, &fenced);
     }
     lease.release().await;

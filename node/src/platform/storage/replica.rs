@@ -90,6 +90,16 @@ impl Store {
         Ok(())
     }
 
+    /// Makes this store the start of a new change stream history: its unpublished log
+    /// goes, and its whole contents are logged as a checkpoint, which the stream takes
+    /// first and followers copy. For a store restored from a backup onto a change stream
+    /// that lacks what it holds (a bus made anew). Returns the checkpoint's LSN.
+    pub(crate) fn begin_history(&self) -> ApiResult<u64> {
+        self.changes.clear()?;
+        self.transact_logged(false, |tx| tx.put(CHANGES_SEQ, &0u64))?;
+        self.log_checkpoint()
+    }
+
     /// Logs everything the store holds as one change set, when it holds data but has
     /// logged nothing yet (a context that ran without replicas and now has some): the
     /// base its followers copy before the changes that follow. Returns whether it did.
