@@ -25,6 +25,7 @@ pub fn status(cron_job: Option<&CronJob>) -> Option<BackupStatus> {
     };
     Some(BackupStatus {
         phase: phase.into(),
+        request: None,
         scheduled_since: cron_job.metadata.creation_timestamp.clone(),
         last_schedule_time: st.last_schedule_time,
         last_successful_time: st.last_successful_time,

@@ -35,6 +35,7 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+mod backups;
 mod rebuilds;
 
 /// What every reconcile can reach.
@@ -286,6 +287,7 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
     let observed = observe(&p, &ctx.client).await?;
     let mut facts = facts(&p, observed, error.as_ref().map(ToString::to_string), false);
     facts.rebuild = rebuilds::drive(&p, ctx).await;
+    facts.backup = backups::drive(&p, ctx, facts.backup.take()).await;
     let rebuilding = facts
         .rebuild
         .as_ref()

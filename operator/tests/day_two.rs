@@ -624,3 +624,37 @@ async fn a_platform_made_from_a_backup_restores_each_pod_before_it_starts() {
         );
     }
 }
+
+/// `kubectl agora backup` sets an annotation; the operator makes one Job for each value.
+#[tokio::test]
+async fn a_backup_asked_for_now_runs_once_per_request() {
+    let server = ApiServer::default();
+    let spec = json!({"backup": {"schedule": "@daily", "target": {"volume": {"claimName": "b"}}}});
+    let mut sp = platform("demo", spec);
+    sp["metadata"]["annotations"] = json!({"agora.dev/backup": "1764150000"});
+    server.put(PLATFORMS, sp);
+    let ctx = context(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+    let jobs = format!("/apis/batch/v1{NS}jobs");
+    assert_eq!(server.names(&jobs), ["demo-backup-1764150000"]);
+    let job = server.get(&jobs, "demo-backup-1764150000").unwrap();
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["args"],
+        json!(["backup"])
+    );
+    let status = server.get(PLATFORMS, "demo").unwrap()["status"]["backup"].clone();
+    assert_eq!(status["request"], "1764150000");
+    assert_eq!(events(&server, "BackupRequested"), 1);
+    // Done and gone (its TTL): the same request is not run again.
+    server
+        .0
+        .lock()
+        .unwrap()
+        .objects
+        .get_mut(&jobs)
+        .unwrap()
+        .clear();
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert!(server.names(&jobs).is_empty());
+    assert_eq!(events(&server, "BackupRequested"), 1);
+}

@@ -7,16 +7,21 @@ use kube::api::Api;
 use agora_operator::crd::SocialPlatform;
 use agora_operator::plugin::{action, run};
 
-/// Day-2 actions on Agora platforms: status, hibernate, wake, rebuild, pause, resume.
+/// Day-2 actions on Agora platforms: status, hibernate, wake, rebuild, backup, restore,
+/// pause, resume.
 #[derive(Debug, Parser)]
 #[command(name = "kubectl agora", version)]
 struct Cli {
-    /// status | hibernate | wake | rebuild | pause | resume
+    /// status | hibernate | wake | rebuild | backup | restore | pause | resume
     action: String,
     /// The SocialPlatform's name.
     platform: String,
-    /// For `rebuild`: the contexts, comma-separated (`search,feed`).
-    contexts: Option<String>,
+    /// For `rebuild`: the contexts, comma-separated (`search,feed`); for `restore`: the
+    /// name of the new platform made from the backup.
+    argument: Option<String>,
+    /// For `restore`: the backup's id (its folder name); the newest when absent.
+    #[arg(long)]
+    backup: Option<String>,
     /// The platform's namespace; the kubeconfig context's when absent.
     #[arg(short = 'n', long)]
     namespace: Option<String>,
@@ -37,7 +42,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn act(cli: Cli) -> anyhow::Result<String> {
-    let action = action(&cli.action, cli.contexts.as_deref()).map_err(anyhow::Error::msg)?;
+    let action = action(&cli.action, cli.argument.as_deref(), cli.backup.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let client = kube::Client::try_default().await?;
     let namespace = cli
         .namespace

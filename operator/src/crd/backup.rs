@@ -125,8 +125,12 @@ pub struct RestoreSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupStatus {
-    /// `Running`, `Succeeded`, `Failed`, `Suspended` or `Scheduled` (none ran yet).
+    /// `Running`, `Succeeded`, `Failed`, `Suspended` or `Scheduled` (none ran yet), of
+    /// the scheduled backups.
     pub phase: String,
+    /// The last `agora.dev/backup` annotation a Job was made for (`kubectl agora backup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     /// When the backups' CronJob was made: the first backup is due within
     /// `alertAfterHours` of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

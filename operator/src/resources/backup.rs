@@ -1,7 +1,7 @@
 //! Backups and restores as objects: the CronJob of `spec.backup`, and the init container
 //! `spec.restoreFrom` puts before every context pod (docs/operator.md, "Day 2: backups").
 
-use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Container, EnvVar, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
     ResourceRequirements, Volume, VolumeMount,
@@ -22,6 +22,10 @@ const MOUNT: &str = "/backup";
 /// The volume's name in pod specs.
 const VOLUME: &str = "backup-target";
 
+/// The annotation that asks for a backup now (`kubectl agora backup`): its value names
+/// the request, and a Job `<platform>-backup-<value>` runs it once.
+pub const ANNOTATION: &str = "agora.dev/backup";
+
 /// The CronJob, when `spec.backup` asks for backups.
 pub fn objects(p: &Platform) -> Vec<Child> {
     p.sp.spec
@@ -30,6 +34,39 @@ pub fn objects(p: &Platform) -> Vec<Child> {
         .map(|_| Child::new(cron_job(p)))
         .into_iter()
         .collect()
+}
+
+/// The annotation's value, when it asks for a backup now.
+pub fn request(p: &Platform) -> Option<String> {
+    p.sp.spec.backup.as_ref()?;
+    p.sp.metadata.annotations.as_ref()?.get(ANNOTATION).cloned()
+}
+
+/// The Job of the backup the annotation asks for, if any: created once by the controller
+/// (a Job's template cannot change), and gone a week after it finished.
+pub fn requested_job(p: &Platform) -> Option<Job> {
+    let value = request(p)?;
+    let request: String = value
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let base = format!("{}-", cron_job_name(p));
+    let request: String = request.chars().take(63 - base.len().min(62)).collect();
+    let request = request.trim_matches('-');
+    if request.is_empty() {
+        return None;
+    }
+    let version = image_tag(&p.sp.spec.image);
+    let template = cron_job(p).spec?.job_template;
+    Some(Job {
+        metadata: p.meta(format!("{base}{request}"), COMPONENT, version),
+        spec: template.spec.map(|s| JobSpec {
+            ttl_seconds_after_finished: Some(7 * 24 * 3600),
+            ..s
+        }),
+        ..Default::default()
+    })
 }
 
 /// The name of the CronJob (and the prefix of its Jobs).

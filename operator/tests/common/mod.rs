@@ -50,6 +50,7 @@ const PLURALS: &[&str] = &[
     "podmonitors",
     "prometheusrules",
     "cronjobs",
+    "jobs",
 ];
 
 pub const PLATFORMS: &str = "/apis/agora.dev/v1alpha1/namespaces/tenants/socialplatforms";
