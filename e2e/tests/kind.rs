@@ -1,7 +1,8 @@
 //! The end-to-end suite on a kind cluster: builds and loads the images, installs the chart,
 //! applies `examples/minimal.yaml`, waits for `Ready`, drives the API through the gateway
-//! (register, verify, log in, befriend), changes the image and watches the rollout, then
-//! deletes the platform and sees everything collected.
+//! (register, verify, log in, befriend), changes the image and watches the rollout,
+//! rebuilds, hibernates and wakes, backs up to a volume, deletes the platform and sees
+//! everything collected, then makes a new platform from the backup and finds the data.
 //!
 //! It needs a Docker engine, `kind`, `kubectl` and `helm`, so it is `#[ignore]`d: the test
 //! summary shows it as skipped, never as passed. `.github/workflows/e2e.yml` runs it with
@@ -116,18 +117,26 @@ fn api(
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
-/// Waits (up to 10 minutes) until the platform's `condition` is true.
+/// Waits (up to 10 minutes) until the platform `demo`'s `condition` is true.
 fn wait_for(condition: &str) {
+    wait_for_platform("demo", condition);
+}
+
+fn wait_for_platform(platform: &str, condition: &str) {
     kubectl(&[
         "wait",
         &format!("--for=condition={condition}"),
-        "socialplatform/demo",
+        &format!("socialplatform/{platform}"),
         "--timeout=600s",
     ]);
 }
 
-/// A port-forward to the gateway, and its base URL once it answers.
+/// A port-forward to `demo`'s gateway, and its base URL once it answers.
 fn port_forward() -> (std::process::Child, String) {
+    port_forward_to("demo")
+}
+
+fn port_forward_to(platform: &str) -> (std::process::Child, String) {
     let forward = Command::new("kubectl")
         .args([
             "--context",
@@ -135,7 +144,7 @@ fn port_forward() -> (std::process::Child, String) {
             "-n",
             NAMESPACE,
             "port-forward",
-            "svc/demo-gateway",
+            &format!("svc/{platform}-gateway"),
             "17070:8080",
         ])
         .stdout(Stdio::null())
@@ -389,6 +398,9 @@ fn a_platform_on_kind_from_apply_to_delete() {
     let _ = forward.kill();
     let _ = forward.wait();
 
+    // A backup to a volume, asked for now; then a new platform made from it.
+    backup_to_a_volume();
+
     // Deleting the platform collects everything it owned.
     kubectl(&[
         "delete",
@@ -408,4 +420,76 @@ fn a_platform_on_kind_from_apply_to_delete() {
         .trim()
         .is_empty()
     });
+
+    // The platform made from demo's backup holds demo's data.
+    let copy = r#"{"apiVersion": "agora.dev/v1alpha1", "kind": "SocialPlatform",
+        "metadata": {"name": "restored"},
+        "spec": {"image": "agora-node:e2e2", "topology": "Compact",
+            "restoreFrom": {"target": {"volume": {"claimName": "agora-backups", "subPath": "demo"}}}}}"#;
+    apply_json(copy);
+    wait_for_platform("restored", "Ready");
+    let (mut forward, base) = port_forward_to("restored");
+    let login = api(
+        &base,
+        "POST",
+        "/auth/login",
+        None,
+        Some(serde_json::json!({"login": "alice", "password": password})),
+    );
+    let token = login["access_token"]
+        .as_str()
+        .expect("alice logs in to the restored platform")
+        .to_string();
+    let friends = api(&base, "GET", "/users/me/friends", Some(&token), None);
+    assert_eq!(
+        friends["items"][0]["user"]["id"],
+        bob_id.as_str(),
+        "the backup holds the friendship"
+    );
+    let _ = forward.kill();
+    let _ = forward.wait();
+    kubectl(&[
+        "delete",
+        "socialplatform/restored",
+        "--wait=true",
+        "--timeout=300s",
+    ]);
+}
+
+/// `kubectl apply` of one object given as JSON.
+fn apply_json(object: &str) {
+    let path = std::env::temp_dir().join("agora-e2e-object.json");
+    std::fs::write(&path, object).unwrap();
+    kubectl(&["apply", "-f", path.to_str().unwrap()]);
+}
+
+/// Backs `demo` up to a claim made for it, by the annotation `kubectl agora backup`
+/// sets, and waits for the Job to complete.
+fn backup_to_a_volume() {
+    apply_json(
+        r#"{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "agora-backups"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}"#,
+    );
+    kubectl(&[
+        "patch",
+        "socialplatform/demo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"backup":{"schedule":"0 0 1 1 *","pointInTime":false,"target":{"volume":{"claimName":"agora-backups"}}}}}"#,
+    ]);
+    kubectl(&[
+        "annotate",
+        "socialplatform/demo",
+        "--overwrite",
+        "agora.dev/backup=e2e",
+    ]);
+    wait_until("the backup job exists", Duration::from_secs(120), || {
+        !kubectl(&["get", "jobs", "-o", "name"]).trim().is_empty()
+    });
+    kubectl(&[
+        "wait",
+        "--for=condition=complete",
+        "job/demo-backup-e2e",
+        "--timeout=600s",
+    ]);
 }
