@@ -74,7 +74,7 @@ async fn snapshot(
         std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
         let file = std::fs::File::create(&path).map_err(ApiError::internal)?;
         let mut out = std::io::BufWriter::new(file);
-        let info = store.write_snapshot(&mut out);
+        let info = store.write_snapshot(&dir, &mut out);
         let flushed = out.flush();
         // Opened before it is unlinked: the file lives as long as the answer reads it.
         let reopened = std::fs::File::open(&path);

@@ -4,8 +4,9 @@
 //! applied floor. Read back into a new, empty directory by [`restore`]; a truncated or
 //! altered file is refused before the directory is used.
 //!
-//! Layout (gzip over frames of `u32` little-endian length + postcard): a [`Header`], then
-//! one [`Entry`] per key, then an end [`Entry`] (tree [`END`]) carrying the count.
+//! Layout, gzip over: the [`SnapshotInfo`] (a `u32` little-endian length, then postcard),
+//! then per key its tree's id (`u8`), the key's and the value's lengths (`u32` LE each),
+//! the key and the value; last the id [`END`] and the count of keys (`u64` LE).
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -37,19 +38,29 @@ pub struct SnapshotInfo {
     pub keys: u64,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Entry<'a> {
-    tree: u8,
-    #[serde(borrow)]
-    key: &'a [u8],
-    #[serde(borrow)]
-    value: &'a [u8],
-}
-
 impl Store {
     /// Writes the snapshot to `out` and returns what it holds. Writes to the store wait
-    /// until it is read whole: about a second per few hundred MB (docs/benchmarks.md).
-    pub fn write_snapshot(&self, out: impl Write) -> ApiResult<SnapshotInfo> {
+    /// while it is read whole into an uncompressed file in `scratch` (docs/benchmarks.md,
+    /// "Backups": about 100 MB of store a second here); it is compressed into `out` after
+    /// they went on.
+    pub fn write_snapshot(&self, scratch: &Path, out: impl Write) -> ApiResult<SnapshotInfo> {
+        std::fs::create_dir_all(scratch).map_err(io_error)?;
+        let path = scratch.join(format!("snapshot-{}.raw", crate::platform::new_id()));
+        let outcome = self.write_raw(&path).and_then(|info| {
+            let mut raw = std::fs::File::open(&path).map_err(io_error)?;
+            let mut out = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+            std::io::copy(&mut raw, &mut out).map_err(io_error)?;
+            out.finish().map_err(io_error)?;
+            Ok(info)
+        });
+        let _ = std::fs::remove_file(&path);
+        outcome
+    }
+
+    /// The frames of the snapshot, uncompressed, into the file `path`, under the gate.
+    fn write_raw(&self, path: &Path) -> ApiResult<SnapshotInfo> {
+        let file = std::fs::File::create(path).map_err(io_error)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let mut info = SnapshotInfo {
             format: FORMAT,
@@ -57,33 +68,18 @@ impl Store {
             applied_floor: self.get(APPLIED_FLOOR)?.unwrap_or(0),
             keys: 0,
         };
-        let mut out = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
         // The count is not known yet: the header says 0 and the end entry says how many.
         frame(&mut out, &info)?;
         for (id, name) in (0u8..).zip(TREES) {
             for item in self.db.open_tree(name)?.iter() {
                 let (key, value) = item?;
-                frame(
-                    &mut out,
-                    &Entry {
-                        tree: id,
-                        key: &key,
-                        value: &value,
-                    },
-                )?;
+                entry(&mut out, id, &key, &value)?;
                 info.keys += 1;
             }
         }
-        let count = info.keys.to_le_bytes();
-        frame(
-            &mut out,
-            &Entry {
-                tree: END,
-                key: &count,
-                value: &[],
-            },
-        )?;
-        out.finish().map_err(io_error)?;
+        out.write_all(&[END]).map_err(io_error)?;
+        out.write_all(&info.keys.to_le_bytes()).map_err(io_error)?;
+        out.flush().map_err(io_error)?;
         Ok(info)
     }
 }
@@ -112,10 +108,11 @@ fn fill(path: &Path, input: impl Read) -> anyhow::Result<SnapshotInfo> {
     let db = sled::Config::new().path(path).open()?;
     let trees = TREES.map(|name| db.open_tree(name));
     let mut held = 0u64;
+    let (mut key, mut value) = (Vec::new(), Vec::new());
     loop {
-        let entry: Entry = postcard::from_bytes(next_frame(&mut input, &mut buffer)?)?;
-        if entry.tree == END {
-            let count = <[u8; 8]>::try_from(entry.key).map(u64::from_le_bytes)?;
+        let [tree] = read_array::<1>(&mut input)?;
+        if tree == END {
+            let count = u64::from_le_bytes(read_array(&mut input)?);
             anyhow::ensure!(
                 count == held,
                 "the snapshot says {count} keys, it held {held}"
@@ -126,11 +123,15 @@ fn fill(path: &Path, input: impl Read) -> anyhow::Result<SnapshotInfo> {
             break;
         }
         let tree = trees
-            .get(usize::from(entry.tree))
-            .ok_or_else(|| anyhow::anyhow!("unknown tree {}", entry.tree))?
+            .get(usize::from(tree))
+            .ok_or_else(|| anyhow::anyhow!("unknown tree {tree}"))?
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        tree.insert(entry.key, entry.value)?;
+        let key_len = u32::from_le_bytes(read_array(&mut input)?) as usize;
+        let value_len = u32::from_le_bytes(read_array(&mut input)?) as usize;
+        read_into(&mut input, &mut key, key_len)?;
+        read_into(&mut input, &mut value, value_len)?;
+        tree.insert(key.as_slice(), value.as_slice())?;
         held += 1;
     }
     db.flush()?;
@@ -199,6 +200,34 @@ fn frame(out: &mut impl Write, value: &impl Serialize) -> ApiResult<()> {
     out.write_all(&bytes).map_err(io_error)
 }
 
+/// One key of tree `tree`, as the layout says.
+fn entry(out: &mut impl Write, tree: u8, key: &[u8], value: &[u8]) -> ApiResult<()> {
+    let len = |b: &[u8]| {
+        u32::try_from(b.len()).map_err(|_| ApiError::Internal("a key or value over 4 GiB".into()))
+    };
+    out.write_all(&[tree]).map_err(io_error)?;
+    out.write_all(&len(key)?.to_le_bytes()).map_err(io_error)?;
+    out.write_all(&len(value)?.to_le_bytes())
+        .map_err(io_error)?;
+    out.write_all(key).map_err(io_error)?;
+    out.write_all(value).map_err(io_error)
+}
+
+fn read_array<const N: usize>(input: &mut impl Read) -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    input
+        .read_exact(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("the snapshot ends early: {e}"))?;
+    Ok(bytes)
+}
+
+fn read_into(input: &mut impl Read, buffer: &mut Vec<u8>, len: usize) -> anyhow::Result<()> {
+    buffer.resize(len, 0);
+    input
+        .read_exact(buffer)
+        .map_err(|e| anyhow::anyhow!("the snapshot ends early: {e}"))
+}
+
 fn next_frame<'b>(input: &mut impl Read, buffer: &'b mut Vec<u8>) -> anyhow::Result<&'b [u8]> {
     let mut len = [0u8; 4];
     input
@@ -236,7 +265,7 @@ mod tests {
     async fn a_restored_snapshot_holds_every_key_and_the_floor() {
         let (dir, store) = store_with(300).await;
         let mut file = Vec::new();
-        let info = store.write_snapshot(&mut file).unwrap();
+        let info = store.write_snapshot(dir.path(), &mut file).unwrap();
         assert_eq!(info.applied_floor, 42);
         let target = dir.path().join("restored");
         let restored = restore(&target, file.as_slice()).unwrap();
@@ -252,7 +281,7 @@ mod tests {
     async fn a_truncated_snapshot_is_refused_and_leaves_nothing() {
         let (dir, store) = store_with(50).await;
         let mut file = Vec::new();
-        store.write_snapshot(&mut file).unwrap();
+        store.write_snapshot(dir.path(), &mut file).unwrap();
         // Cut inside the compressed entries, and one byte short of the whole.
         for cut in [file.len() / 2, file.len() - 1] {
             let target = dir.path().join(format!("cut-{cut}"));
@@ -265,7 +294,7 @@ mod tests {
     async fn restore_never_writes_over_an_existing_directory() {
         let (dir, store) = store_with(1).await;
         let mut file = Vec::new();
-        store.write_snapshot(&mut file).unwrap();
+        store.write_snapshot(dir.path(), &mut file).unwrap();
         let error = restore(&dir.path().join("posts"), file.as_slice()).unwrap_err();
         assert!(error.to_string().contains("already exists"), "{error}");
     }
