@@ -32,6 +32,21 @@ fn agora(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Waits until every context of a `dev --replicated` holds its lease: until then writes
+/// get a retryable 503 `not-writer`.
+async fn writers(node: &Node) {
+    let count = agora_node::platform::context::Context::ALL.len();
+    eventually("every context writes", || async {
+        scrape(node)
+            .await
+            .lines()
+            .filter(|l| l.starts_with("agora_replica_writer{") && l.ends_with(" 1"))
+            .count()
+            == count
+    })
+    .await;
+}
+
 /// `agora-node backup` of the node into `target`; returns the manifest.
 fn backup(node: &Node, target: &Path) -> Value {
     let (ok, out, err) = agora(&[
@@ -98,6 +113,7 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
     let nats = Nats::start();
     // With a change log, writes made after the backup come back too.
     let mut node = Node::start_with(&nats, &[("AGORA_REPLICATED", "true")]);
+    writers(&node).await;
     let anon = node.client();
     let alice = user(&anon, "alice").await;
     let bob = user(&anon, "bob").await;
@@ -178,6 +194,7 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
     let (ok, err) = restore(target.path(), &node.data);
     assert!(ok, "restore failed: {err}");
     node.restart();
+    writers(&node).await;
     let (alice, bob) = (
         (alice.0, alice.1.rebased(&node.base)),
         (bob.0, bob.1.rebased(&node.base)),
@@ -188,7 +205,12 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
     )
     .await;
     // The file came back with its record.
-    let media = alice.1.get(&format!("/media/{media_id}")).await.expect(200);
+    // (A restored context may still be following its change stream: wait for it.)
+    let media = until_status(200, async || {
+        alice.1.get(&format!("/media/{media_id}")).await
+    })
+    .await
+    .expect(200);
     let url = media["url"].as_str().unwrap();
     let path = url.strip_prefix("/api/v1").unwrap_or(url);
     let fetched = alice
@@ -304,6 +326,7 @@ async fn a_context_restored_alone_replays_the_events_it_missed() {
 async fn a_backup_restores_onto_a_new_bus() {
     let nats = Nats::start();
     let mut node = Node::start_with(&nats, &[("AGORA_REPLICATED", "true")]);
+    writers(&node).await;
     let anon = node.client();
     let alice = user(&anon, "alice").await;
     let bob = user(&anon, "bob").await;
@@ -325,6 +348,7 @@ async fn a_backup_restores_onto_a_new_bus() {
     let (ok, err) = restore(target.path(), &node.data);
     assert!(ok, "restore failed: {err}");
     node.restart();
+    writers(&node).await;
     let (alice, bob) = (
         (alice.0, alice.1.rebased(&node.base)),
         (bob.0, bob.1.rebased(&node.base)),

@@ -2,12 +2,41 @@
 //! condition (pure: observed in, status out).
 
 use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Deserialize;
 
 use crate::crd::BackupStatus;
 
-/// `status.backup` from the CronJob (`None`: it does not exist yet).
-pub fn status(cron_job: Option<&CronJob>) -> Option<BackupStatus> {
+/// What a backup pod wrote as its termination message (`AGORA_BACKUP_REPORT`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Report {
+    pub id: String,
+    pub bytes: u64,
+}
+
+/// The report of the newest backup pod that succeeded, among `pods` (the platform's pods
+/// of component `backup`, scheduled or asked for).
+pub fn last_report(pods: &[Pod]) -> Option<Report> {
+    pods.iter()
+        .filter_map(|pod| {
+            let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+            let done = statuses
+                .iter()
+                .find(|c| c.name == "backup")?
+                .state
+                .as_ref()?
+                .terminated
+                .as_ref()?;
+            let report: Report = serde_json::from_str(done.message.as_deref()?).ok()?;
+            (done.exit_code == 0).then(|| (done.finished_at.clone().map(|t| t.0), report))
+        })
+        .max_by_key(|(finished, _)| *finished)
+        .map(|(_, report)| report)
+}
+
+/// `status.backup` from the CronJob (`None`: it does not exist yet) and the backup pods.
+pub fn status(cron_job: Option<&CronJob>, pods: &[Pod]) -> Option<BackupStatus> {
     let cron_job = cron_job?;
     let suspended = cron_job
         .spec
@@ -26,6 +55,8 @@ pub fn status(cron_job: Option<&CronJob>) -> Option<BackupStatus> {
     Some(BackupStatus {
         phase: phase.into(),
         request: None,
+        last_backup: last_report(pods).map(|r| r.id),
+        last_backup_bytes: last_report(pods).map(|r| r.bytes),
         scheduled_since: cron_job.metadata.creation_timestamp.clone(),
         last_schedule_time: st.last_schedule_time,
         last_successful_time: st.last_successful_time,
@@ -108,8 +139,12 @@ mod tests {
         }
     }
 
+    fn status_of(c: &CronJob) -> Option<BackupStatus> {
+        status(Some(c), &[])
+    }
+
     fn phase(c: CronJob) -> String {
-        status(Some(&c)).unwrap().phase
+        status(Some(&c), &[]).unwrap().phase
     }
 
     #[test]
@@ -124,28 +159,28 @@ mod tests {
         );
         assert_eq!(phase(cron_job(false, false, t2, t1)), "Failed");
         assert_eq!(phase(cron_job(false, false, t2, None)), "Failed");
-        assert!(status(None).is_none());
+        assert!(status(None, &[]).is_none());
     }
 
     #[test]
     fn backed_up_until_the_last_success_is_too_old() {
         let now: k8s_openapi::jiff::Timestamp = "2026-11-26T12:00:00Z".parse().unwrap();
-        let done = status(Some(&cron_job(
+        let done = status_of(&cron_job(
             false,
             false,
             Some("2026-11-26T03:00:00Z"),
             Some("2026-11-26T03:02:00Z"),
-        )));
+        ));
         assert_eq!(condition(done.as_ref(), 25, now).1, "Succeeded");
         assert!(condition(done.as_ref(), 25, now).0);
         let (ok, reason, _) = condition(done.as_ref(), 6, now);
         assert_eq!((ok, reason), (false, "TooOld"));
-        let failed = status(Some(&cron_job(
+        let failed = status_of(&cron_job(
             false,
             false,
             Some("2026-11-26T03:00:00Z"),
             Some("2026-11-25T03:02:00Z"),
-        )));
+        ));
         let (ok, reason, message) = condition(failed.as_ref(), 48, now);
         assert_eq!(
             (ok, reason),
@@ -156,10 +191,58 @@ mod tests {
         assert!(!condition(failed.as_ref(), 25, now).0, "and now too old");
         let mut never = cron_job(false, false, None, None);
         never.metadata.creation_timestamp = Some(at("2026-11-26T10:00:00Z"));
-        let (ok, reason, _) = condition(status(Some(&never)).as_ref(), 25, now);
+        let (ok, reason, _) = condition(status(Some(&never), &[]).as_ref(), 25, now);
         assert_eq!((ok, reason), (true, "FirstBackupDue"));
         never.metadata.creation_timestamp = Some(at("2026-11-20T10:00:00Z"));
-        let (ok, reason, _) = condition(status(Some(&never)).as_ref(), 25, now);
+        let (ok, reason, _) = condition(status(Some(&never), &[]).as_ref(), 25, now);
         assert_eq!((ok, reason), (false, "NoBackupYet"));
+    }
+
+    fn backup_pod(finished: &str, exit_code: i32, message: &str) -> Pod {
+        use k8s_openapi::api::core::v1::{
+            ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus,
+        };
+        Pod {
+            status: Some(PodStatus {
+                container_statuses: Some(vec![ContainerStatus {
+                    name: "backup".into(),
+                    state: Some(ContainerState {
+                        terminated: Some(ContainerStateTerminated {
+                            exit_code,
+                            finished_at: Some(at(finished)),
+                            message: Some(message.into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_newest_successful_backup_pod_says_what_was_written() {
+        let pods = [
+            backup_pod(
+                "2026-11-25T03:01:00Z",
+                0,
+                r#"{"id":"20261125T030000Z","bytes":100,"parts":11}"#,
+            ),
+            backup_pod(
+                "2026-11-26T03:01:00Z",
+                0,
+                r#"{"id":"20261126T030000Z","bytes":120,"parts":11}"#,
+            ),
+            backup_pod("2026-11-26T09:00:00Z", 1, "error: the target refused"),
+        ];
+        let report = last_report(&pods).unwrap();
+        assert_eq!(
+            (report.id.as_str(), report.bytes),
+            ("20261126T030000Z", 120)
+        );
+        assert!(last_report(&pods[2..]).is_none());
     }
 }

@@ -363,7 +363,15 @@ async fn observe(p: &Platform<'_>, client: &Client) -> Result<Seen> {
             let jobs: Api<k8s_openapi::api::batch::v1::CronJob> =
                 Api::namespaced(client.clone(), &p.namespace);
             let name = resources::backup::cron_job_name(p);
-            crate::backup::status(jobs.get_opt(&name).await?.as_ref())
+            let pods: Api<k8s_openapi::api::core::v1::Pod> =
+                Api::namespaced(client.clone(), &p.namespace);
+            let selector = format!(
+                "app.kubernetes.io/instance={},app.kubernetes.io/component={}",
+                p.name,
+                resources::backup::COMPONENT
+            );
+            let backup_pods = pods.list(&ListParams::default().labels(&selector)).await?;
+            crate::backup::status(jobs.get_opt(&name).await?.as_ref(), &backup_pods.items)
         }
         None => None,
     };

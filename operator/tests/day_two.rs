@@ -553,8 +553,20 @@ async fn scheduled_backups_show_their_outcome_in_status() {
     job["status"] = json!({"lastScheduleTime": hours_ago(2), "lastSuccessfulTime": hours_ago(1)});
     server.put(&cron_jobs(), job.clone());
     pass(&server, &ctx, "demo").await.unwrap();
+    // The job's pod said what it wrote, in its termination message.
+    server.put(
+        &format!("/api/v1{NS}pods"),
+        json!({"metadata": {"name": "demo-backup-29000000-abcde", "namespace": "tenants",
+            "labels": {"app.kubernetes.io/instance": "demo", "app.kubernetes.io/component": "backup"}},
+            "status": {"containerStatuses": [{"name": "backup", "image": "x", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"terminated": {"exitCode": 0, "finishedAt": hours_ago(1),
+                "message": r#"{"id":"20261126T030000Z","bytes":8599854,"parts":11}"#}}}]}}),
+    );
+    pass(&server, &ctx, "demo").await.unwrap();
     let status = server.get(PLATFORMS, "demo").unwrap()["status"]["backup"].clone();
     assert_eq!(status["phase"], "Succeeded");
+    assert_eq!(status["lastBackup"], "20261126T030000Z");
+    assert_eq!(status["lastBackupBytes"], 8599854);
     assert_eq!(condition(&server, "demo", "BackedUp")["status"], "True");
 
     // A newer run that did not succeed, and the last success now too old.

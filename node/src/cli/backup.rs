@@ -30,6 +30,10 @@ pub struct BackupArgs {
     /// Keep backups younger than this many days (the newest is always kept).
     #[arg(long, env = "AGORA_BACKUP_KEEP_DAYS")]
     pub keep_days: Option<u32>,
+    /// A file to write a one-line summary of the backup into (`{"id","bytes","parts"}`),
+    /// e.g. the container's `/dev/termination-log`, where the operator reads it.
+    #[arg(long, env = "AGORA_BACKUP_REPORT")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -59,15 +63,23 @@ const RESTORED_FILE: &str = ".restored";
 pub async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
     let sources = sources(&args).await?;
     let plan = Plan {
-        platform: args.platform,
+        platform: args.platform.clone(),
         sources,
         target: Target::parse(&args.target)?,
-        token: args.control_token,
+        token: args.control_token.clone(),
         keep: args.keep,
         keep_days: args.keep_days,
     };
     let manifest = backup::take(&plan).await?;
     println!("{}", serde_json::to_string(&manifest)?);
+    if let Some(path) = &args.report {
+        let summary = serde_json::json!({
+            "id": manifest.id,
+            "bytes": manifest.bytes(),
+            "parts": manifest.parts.len(),
+        });
+        std::fs::write(path, summary.to_string())?;
+    }
     eprintln!(
         "backup {} written to {}: {} contexts, {} bytes",
         manifest.id,

@@ -209,8 +209,7 @@ impl Store {
         log_changes: bool,
         f: impl Fn(&Tx) -> TxResult<T>,
     ) -> ApiResult<(T, Committed)> {
-        // A poisoned gate guards nothing that could be half-written: go on.
-        let _shared = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let _shared = self.shared_gate();
         let trees = (&self.data, &self.outbox, &self.consumed, &self.changes);
         let result = trees.transaction(|(data, outbox, consumed, log)| {
             let lsn = match log_changes {
@@ -258,6 +257,26 @@ impl Store {
             self.changes_written.notify_one();
         }
         Ok((value, committed))
+    }
+
+    /// The gate, held shared by a transaction. While a snapshot or a checkpoint holds it
+    /// alone, a caller on a Tokio worker waits inside `block_in_place`, so the worker's
+    /// other tasks (reads of this and every other context) move to another thread instead
+    /// of waiting with it. A poisoned gate guards nothing that could be half-written.
+    fn shared_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        match self.gate.try_read() {
+            Ok(shared) => shared,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                let wait = || self.gate.read().unwrap_or_else(|p| p.into_inner());
+                match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                    Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                        tokio::task::block_in_place(wait)
+                    }
+                    _ => wait(),
+                }
+            }
+        }
     }
 
     /// Applies the consumed event at stream sequence `seq` exactly once: `f` runs and `seq`

@@ -139,4 +139,10 @@ pub struct BackupStatus {
     pub last_schedule_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// The id of the newest backup a backup pod reported (its folder in the target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<String>,
+    /// Its size in bytes: its snapshots and the media files they name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup_bytes: Option<u64>,
 }

@@ -131,6 +131,8 @@ fn job_pod(p: &Platform) -> PodSpec {
             format!("http://{service}:{HTTP_PORT}"),
         ));
     }
+    // Kubernetes keeps the pod's termination message; the operator reads it into status.
+    vars.push(env("AGORA_BACKUP_REPORT", "/dev/termination-log"));
     vars.extend(target_env(p, &backup.target, "AGORA_BACKUP_TARGET"));
     if let Some(keep) = backup.retention.keep {
         vars.push(env("AGORA_BACKUP_KEEP", keep.to_string()));

@@ -51,6 +51,7 @@ const PLURALS: &[&str] = &[
     "prometheusrules",
     "cronjobs",
     "jobs",
+    "pods",
 ];
 
 pub const PLATFORMS: &str = "/apis/agora.dev/v1alpha1/namespaces/tenants/socialplatforms";

@@ -52,9 +52,16 @@ impl Manifest {
         self.parts.iter().find(|p| p.context == context)
     }
 
-    /// The backup's total size in bytes.
+    /// The backup's size in bytes: its snapshots and the files they name (which the
+    /// target stores once for every backup naming them).
     pub fn bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.bytes).sum()
+        let files: u64 = self
+            .parts
+            .iter()
+            .flat_map(|p| &p.files)
+            .map(|f| f.bytes)
+            .sum();
+        self.parts.iter().map(|p| p.bytes).sum::<u64>() + files
     }
 }
 

@@ -38,7 +38,7 @@ fn is_position(key: &[u8]) -> bool {
 }
 
 /// The key in the database's default tree of [`Store::replica_id`].
-const REPLICA_ID: &[u8] = b"replica-id";
+pub(super) const REPLICA_ID: &[u8] = b"replica-id";
 
 /// The key in `data` of the change stream sequence a follower applied last.
 pub(super) const CHANGES_SEQ: &[u8] = b"_/changes-seq";

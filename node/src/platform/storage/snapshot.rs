@@ -36,6 +36,12 @@ pub struct SnapshotInfo {
     pub applied_floor: u64,
     /// Keys held, over all its trees.
     pub keys: u64,
+    /// The id of the replica whose store it is ([`Store::replica_id`]), when it has one:
+    /// the restored store keeps it, so it knows the change sets it logged and the stream
+    /// took after the snapshot as its own. (Always written: the file's header is
+    /// postcard, which cannot skip a field.)
+    #[serde(default)]
+    pub replica: Option<String>,
 }
 
 impl Store {
@@ -67,6 +73,10 @@ impl Store {
             lsn: self.get(changes::LSN)?.unwrap_or(0),
             applied_floor: self.get(APPLIED_FLOOR)?.unwrap_or(0),
             keys: 0,
+            replica: self
+                .db
+                .get(super::replica::REPLICA_ID)?
+                .map(|id| String::from_utf8_lossy(&id).into_owned()),
         };
         // The count is not known yet: the header says 0 and the end entry says how many.
         frame(&mut out, &info)?;
@@ -106,6 +116,9 @@ fn fill(path: &Path, input: impl Read) -> anyhow::Result<SnapshotInfo> {
         info.format
     );
     let db = sled::Config::new().path(path).open()?;
+    if let Some(replica) = &info.replica {
+        db.insert(super::replica::REPLICA_ID, replica.as_bytes())?;
+    }
     let trees = TREES.map(|name| db.open_tree(name));
     let mut held = 0u64;
     let (mut key, mut value) = (Vec::new(), Vec::new());
@@ -264,6 +277,7 @@ mod tests {
     #[tokio::test]
     async fn a_restored_snapshot_holds_every_key_and_the_floor() {
         let (dir, store) = store_with(300).await;
+        store.replica_id().unwrap();
         let mut file = Vec::new();
         let info = store.write_snapshot(dir.path(), &mut file).unwrap();
         assert_eq!(info.applied_floor, 42);
@@ -271,6 +285,8 @@ mod tests {
         let restored = restore(&target, file.as_slice()).unwrap();
         assert_eq!(restored, info);
         let back = Store::open(&target).unwrap();
+        // The restored copy is the same replica: the change sets it logged are its own.
+        assert_eq!(back.replica_id().unwrap(), store.replica_id().unwrap());
         let value: Option<usize> = back.get(b"post/0299").unwrap();
         assert_eq!(value, Some(299));
         assert_eq!(back.applied_floor().unwrap(), 42);
