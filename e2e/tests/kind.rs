@@ -377,26 +377,7 @@ fn a_platform_on_kind_from_apply_to_delete() {
         r#"{"spec":{"hibernate":false}}"#,
     ]);
     wait_for("Ready");
-    let (mut forward, base) = port_forward();
-    let login = api(
-        &base,
-        "POST",
-        "/auth/login",
-        None,
-        Some(serde_json::json!({"login": "alice", "password": password})),
-    );
-    let token = login["access_token"]
-        .as_str()
-        .expect("alice logs in after waking")
-        .to_string();
-    let friends = api(&base, "GET", "/users/me/friends", Some(&token), None);
-    assert_eq!(
-        friends["items"][0]["user"]["id"],
-        bob_id.as_str(),
-        "the data survived hibernation"
-    );
-    let _ = forward.kill();
-    let _ = forward.wait();
+    alice_still_has_bob("demo", password, &bob_id, "the data survived hibernation");
 
     // A backup to a volume, asked for now; then a new platform made from it.
     backup_to_a_volume();
@@ -428,7 +409,24 @@ fn a_platform_on_kind_from_apply_to_delete() {
             "restoreFrom": {"target": {"volume": {"claimName": "agora-backups", "subPath": "demo"}}}}}"#;
     apply_json(copy);
     wait_for_platform("restored", "Ready");
-    let (mut forward, base) = port_forward_to("restored");
+    alice_still_has_bob(
+        "restored",
+        password,
+        &bob_id,
+        "the backup holds the friendship",
+    );
+    kubectl(&[
+        "delete",
+        "socialplatform/restored",
+        "--wait=true",
+        "--timeout=300s",
+    ]);
+}
+
+/// Through `platform`'s gateway: alice logs in and bob is her friend.
+#[track_caller]
+fn alice_still_has_bob(platform: &str, password: &str, bob_id: &str, what: &str) {
+    let (mut forward, base) = port_forward_to(platform);
     let login = api(
         &base,
         "POST",
@@ -438,22 +436,12 @@ fn a_platform_on_kind_from_apply_to_delete() {
     );
     let token = login["access_token"]
         .as_str()
-        .expect("alice logs in to the restored platform")
+        .unwrap_or_else(|| panic!("alice cannot log in to {platform}: {login}"))
         .to_string();
     let friends = api(&base, "GET", "/users/me/friends", Some(&token), None);
-    assert_eq!(
-        friends["items"][0]["user"]["id"],
-        bob_id.as_str(),
-        "the backup holds the friendship"
-    );
+    assert_eq!(friends["items"][0]["user"]["id"], bob_id, "{what}");
     let _ = forward.kill();
     let _ = forward.wait();
-    kubectl(&[
-        "delete",
-        "socialplatform/restored",
-        "--wait=true",
-        "--timeout=300s",
-    ]);
 }
 
 /// `kubectl apply` of one object given as JSON.

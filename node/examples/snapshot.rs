@@ -120,6 +120,7 @@ async fn main() {
     let restored = snapshot::restore(
         &dir.path().join("restored"),
         std::fs::File::open(&file).unwrap(),
+        None,
     )
     .unwrap();
     println!(

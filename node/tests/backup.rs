@@ -47,6 +47,23 @@ async fn writers(node: &Node) {
     .await;
 }
 
+/// A `dev` node with `env` (every context writing, when replicated) where alice and bob
+/// are friends.
+async fn two_friends(
+    nats: &Nats,
+    env: &[(&str, &str)],
+) -> (Node, (String, Client), (String, Client)) {
+    let node = Node::start_with(nats, env);
+    if env.contains(&("AGORA_REPLICATED", "true")) {
+        writers(&node).await;
+    }
+    let anon = node.client();
+    let alice = user(&anon, "alice").await;
+    let bob = user(&anon, "bob").await;
+    befriend(&alice, &bob).await;
+    (node, alice, bob)
+}
+
 /// `agora-node backup` of the node into `target`; returns the manifest.
 fn backup(node: &Node, target: &Path) -> Value {
     let (ok, out, err) = agora(&[
@@ -112,12 +129,7 @@ fn ids(items: &Value) -> Vec<String> {
 async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newest_state() {
     let nats = Nats::start();
     // With a change log, writes made after the backup come back too.
-    let mut node = Node::start_with(&nats, &[("AGORA_REPLICATED", "true")]);
-    writers(&node).await;
-    let anon = node.client();
-    let alice = user(&anon, "alice").await;
-    let bob = user(&anon, "bob").await;
-    befriend(&alice, &bob).await;
+    let (mut node, alice, bob) = two_friends(&nats, &[("AGORA_REPLICATED", "true")]).await;
     let first = publish(&alice.1, json!({"text": "before the backup"})).await;
     // A file (stored as it is): its bytes live beside the media store, not in it.
     let video = mp4(20_000);
@@ -273,11 +285,7 @@ async fn a_damaged_backup_is_refused_before_anything_is_touched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_context_restored_alone_replays_the_events_it_missed() {
     let nats = Nats::start();
-    let mut node = Node::start(&nats);
-    let anon = node.client();
-    let alice = user(&anon, "alice").await;
-    let bob = user(&anon, "bob").await;
-    befriend(&alice, &bob).await;
+    let (mut node, alice, bob) = two_friends(&nats, &[]).await;
     let before = publish(&alice.1, json!({"text": "before"})).await;
     let feed = |bob: Client| async move {
         ids(&bob.get("/feed?order=recent&limit=100").await.expect(200)["items"])
@@ -325,12 +333,7 @@ async fn a_context_restored_alone_replays_the_events_it_missed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_restores_onto_a_new_bus() {
     let nats = Nats::start();
-    let mut node = Node::start_with(&nats, &[("AGORA_REPLICATED", "true")]);
-    writers(&node).await;
-    let anon = node.client();
-    let alice = user(&anon, "alice").await;
-    let bob = user(&anon, "bob").await;
-    befriend(&alice, &bob).await;
+    let (mut node, alice, bob) = two_friends(&nats, &[("AGORA_REPLICATED", "true")]).await;
     let post = publish(&alice.1, json!({"text": "kept"})).await;
     eventually("bob sees the post", || async {
         ids(&bob.1.get("/feed?order=recent").await.expect(200)["items"]).contains(&post)

@@ -85,7 +85,7 @@ async fn snapshot(
     .await
     .map_err(ApiError::internal)?;
     let (file, info) = written?;
-    let stream_created = stream_created(&platform.bus).await;
+    let stream_created = platform.bus.stream_created().await;
     tracing::info!(
         context = running.name,
         keys = info.keys,
@@ -142,22 +142,6 @@ async fn file(
         }
         Err(e) => Err(ApiError::internal(e)),
     }
-}
-
-/// The creation time of the platform's event stream (RFC 3339), which tells one stream
-/// from another of the same name made later; `None` when NATS does not answer quickly.
-pub async fn stream_created(bus: &super::bus::Bus) -> Option<String> {
-    let lookup = async {
-        let mut stream = bus.js.get_stream(bus.settings.stream_name()).await.ok()?;
-        let created = stream.info().await.ok()?.created;
-        created
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(2), lookup)
-        .await
-        .ok()
-        .flatten()
 }
 
 /// Where `agora-node backup` takes each context's snapshot from: its name and the base
@@ -334,7 +318,8 @@ async fn take_files(
 /// folders without one.
 pub async fn list(target: &Target) -> anyhow::Result<(Vec<Manifest>, Vec<String>)> {
     let (mut complete, mut incomplete) = (Vec::new(), Vec::new());
-    for folder in target.folders().await? {
+    // `files/` holds the files every backup shares: not a backup.
+    for folder in target.folders().await?.into_iter().filter(|f| f != "files") {
         match target.get(&format!("{folder}/{}", manifest::NAME)).await? {
             Some(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
                 Ok(m) if m.id == folder => complete.push(m),

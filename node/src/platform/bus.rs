@@ -103,6 +103,23 @@ impl Bus {
         Ok(self.js.get_stream(self.settings.stream_name()).await?)
     }
 
+    /// The creation time of the platform's event stream (RFC 3339), which tells one
+    /// stream from another of the same name made later (a bus made anew); `None` when
+    /// NATS does not answer within 2 s.
+    pub async fn stream_created(&self) -> Option<String> {
+        let lookup = async {
+            let mut stream = self.js.get_stream(self.settings.stream_name()).await.ok()?;
+            let created = stream.info().await.ok()?.created;
+            created
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        };
+        tokio::time::timeout(Duration::from_secs(2), lookup)
+            .await
+            .ok()
+            .flatten()
+    }
+
     pub fn subject(&self, context: &str, event_type: &str) -> String {
         format!("{}.events.{context}.{event_type}", self.settings.prefix)
     }
@@ -327,7 +344,7 @@ async fn replay_restored(
     stream: &jetstream::stream::Stream,
     restored: &crate::platform::storage::snapshot::Restored,
 ) -> anyhow::Result<consumer::DeliverPolicy> {
-    let now = crate::platform::backup::stream_created(bus).await;
+    let now = bus.stream_created().await;
     if restored.stream_created.is_some() && now.is_some() && restored.stream_created != now {
         tracing::warn!(
             context,

@@ -9,9 +9,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::node::NODE_USER;
 use super::{
-    Child, HTTP_PORT, Platform, env, env_from_secret, hardened_container, hardened_pod, image_tag,
+    Child, HTTP_PORT, NODE_USER, Platform, env, env_from_secret, hardened_container, hardened_pod,
+    image_tag,
 };
 use crate::crd::{BackupTarget, CONTEXTS};
 

@@ -37,6 +37,8 @@ pub const MANAGER: &str = "agora-operator";
 pub const HTTP_PORT: i32 = 8080;
 /// The gateway's scrape port: its public port answers `/metrics` to loopback only.
 pub const METRICS_PORT: i32 = 9090;
+/// The user the `agora-node` image runs as (distroless `nonroot`).
+pub const NODE_USER: i64 = 65532;
 /// Annotation on pod templates: a hash of their configuration, so a change rolls them.
 pub const CONFIG_HASH: &str = "agora.dev/config-hash";
 

@@ -18,8 +18,7 @@ use super::{
 };
 use crate::crd::RegistrationMode;
 
-/// The user the `agora-node` image runs as (distroless `nonroot`).
-pub const NODE_USER: i64 = 65532;
+pub use super::NODE_USER;
 
 pub fn objects(p: &Platform, w: &Workload, image: &str) -> Vec<Child> {
     let version = image_tag(image).to_string();

@@ -122,12 +122,11 @@ async fn stage(
         };
         let expected = part.snapshot.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            let info = snapshot::restore(&store, std::fs::File::open(&file)?)?;
+            let info = snapshot::restore(&store, std::fs::File::open(&file)?, Some(&restored))?;
             anyhow::ensure!(
                 info == expected,
                 "the snapshot holds {info:?}, the manifest says {expected:?}"
             );
-            snapshot::mark_restored(&store, &restored)?;
             std::fs::remove_file(&file)?;
             Ok(())
         })

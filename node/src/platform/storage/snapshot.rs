@@ -94,19 +94,25 @@ impl Store {
     }
 }
 
-/// Reads the snapshot in `input` into a new store at `path` (which must not exist),
-/// flushes it, and returns what it held. The whole file is checked: a truncated one, a
+/// Reads the snapshot in `input` into a new store at `path` (which must not exist), with
+/// the restore's `mark` when given, flushes it, and returns what it held. The whole file is checked: a truncated one, a
 /// count that disagrees or an unknown format is an error, and `path` is removed again.
-pub fn restore(path: &Path, input: impl Read) -> anyhow::Result<SnapshotInfo> {
+pub fn restore(
+    path: &Path,
+    input: impl Read,
+    mark: Option<&Restored>,
+) -> anyhow::Result<SnapshotInfo> {
     anyhow::ensure!(!path.exists(), "{} already exists", path.display());
-    let outcome = fill(path, input);
+    // One open of the new database: sled 0.34 lets go of its lock only once its
+    // background threads are done, so opening it again at once can fail.
+    let outcome = fill(path, input, mark);
     if outcome.is_err() {
         let _ = std::fs::remove_dir_all(path);
     }
     outcome
 }
 
-fn fill(path: &Path, input: impl Read) -> anyhow::Result<SnapshotInfo> {
+fn fill(path: &Path, input: impl Read, mark: Option<&Restored>) -> anyhow::Result<SnapshotInfo> {
     let mut input = flate2::read::GzDecoder::new(input);
     let mut buffer = Vec::new();
     let mut info: SnapshotInfo = postcard::from_bytes(next_frame(&mut input, &mut buffer)?)?;
@@ -147,6 +153,9 @@ fn fill(path: &Path, input: impl Read) -> anyhow::Result<SnapshotInfo> {
         tree.insert(key.as_slice(), value.as_slice())?;
         held += 1;
     }
+    if let Some(mark) = mark {
+        db.insert(RESTORED, serde_json::to_vec(mark)?)?;
+    }
     db.flush()?;
     info.keys = held;
     Ok(info)
@@ -164,14 +173,6 @@ pub struct Restored {
     pub backup: String,
     /// The creation time of the event stream its applied floor counts in, when known.
     pub stream_created: Option<String>,
-}
-
-/// Leaves the [`Restored`] mark in the closed store at `path`.
-pub fn mark_restored(path: &Path, restored: &Restored) -> anyhow::Result<()> {
-    let db = sled::Config::new().path(path).open()?;
-    db.insert(RESTORED, serde_json::to_vec(restored)?)?;
-    db.flush()?;
-    Ok(())
 }
 
 impl Store {
@@ -282,7 +283,7 @@ mod tests {
         let info = store.write_snapshot(dir.path(), &mut file).unwrap();
         assert_eq!(info.applied_floor, 42);
         let target = dir.path().join("restored");
-        let restored = restore(&target, file.as_slice()).unwrap();
+        let restored = restore(&target, file.as_slice(), None).unwrap();
         assert_eq!(restored, info);
         let back = Store::open(&target).unwrap();
         // The restored copy is the same replica: the change sets it logged are its own.
@@ -301,7 +302,10 @@ mod tests {
         // Cut inside the compressed entries, and one byte short of the whole.
         for cut in [file.len() / 2, file.len() - 1] {
             let target = dir.path().join(format!("cut-{cut}"));
-            assert!(restore(&target, &file[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                restore(&target, &file[..cut], None).is_err(),
+                "cut at {cut}"
+            );
             assert!(!target.exists());
         }
     }
@@ -311,7 +315,7 @@ mod tests {
         let (dir, store) = store_with(1).await;
         let mut file = Vec::new();
         store.write_snapshot(dir.path(), &mut file).unwrap();
-        let error = restore(&dir.path().join("posts"), file.as_slice()).unwrap_err();
+        let error = restore(&dir.path().join("posts"), file.as_slice(), None).unwrap_err();
         assert!(error.to_string().contains("already exists"), "{error}");
     }
 }
