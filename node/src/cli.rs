@@ -277,7 +277,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             track_http,
         ))
         .fallback(no_such_route)
-        .merge(ops_routes(platform.metrics.clone()))
+        .merge(ops_routes(&platform))
         .layer(axum::middleware::from_fn(
             crate::platform::http::read_json_whole,
         ));

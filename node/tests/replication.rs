@@ -332,3 +332,45 @@ async fn a_checkpoint_compacts_the_stream_and_what_was_erased_leaves_it() {
     assert!(!late.contains(b"person/erased-one").unwrap());
     assert!(!early.contains(b"person/erased-one").unwrap());
 }
+
+/// A follower away while the stream lost what it lacks (here purged by hand, as an age
+/// limit would) cannot continue: it says it needs a new copy, and its node is not ready.
+#[tokio::test]
+async fn a_follower_that_missed_part_of_the_stream_says_it_needs_a_new_copy() {
+    let nats = Nats::start();
+    let bus = bus(&nats).await;
+    let (_w, writer) = store();
+    let (_f, follower) = store();
+    let (_stop_writing, _) = writing(&writer, &bus);
+    let stop = following(&follower, &bus);
+    put_many(&writer, 0, 3, 10).await;
+    caught_up(&follower, &writer).await;
+    stop.send_replace(true);
+
+    put_many(&writer, 3, 10, 10).await;
+    let stream = ChangeStream::of(&bus, CONTEXT);
+    let head = stream.head(&bus).await.unwrap();
+    bus.js
+        .get_stream(&stream.name)
+        .await
+        .unwrap()
+        .purge()
+        .sequence(head.sequence - 2)
+        .await
+        .unwrap();
+    assert!(!follower.needs_copy());
+    let (_stop, shutdown) = watch::channel(false);
+    let metrics = agora_node::platform::telemetry::Metrics::new();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        follow::run(follower.clone(), bus.clone(), CONTEXT, metrics, shutdown),
+    )
+    .await
+    .expect("the follower stops on the gap");
+    assert!(outcome.is_err(), "it cannot continue");
+    assert!(follower.needs_copy());
+    assert!(
+        follower.lsn().unwrap() < writer.lsn().unwrap(),
+        "it keeps what it had"
+    );
+}

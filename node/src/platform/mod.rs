@@ -321,13 +321,36 @@ impl Platform {
 }
 
 /// `/healthz`, `/readyz` and `/metrics`, for a context's listener (which only the cluster
-/// reaches: the NetworkPolicies keep clients out).
-pub fn ops_routes(metrics: Arc<Metrics>) -> Router {
+/// reaches: the NetworkPolicies keep clients out). Not ready while a replica of this
+/// process needs a new copy ([`Store::needs_copy`]): its Service sends reads elsewhere.
+pub fn ops_routes(platform: &Platform) -> Router {
+    let readiness = platform.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
+        .route("/readyz", get(move || readyz(readiness.clone())))
         .route("/metrics", get(telemetry::serve_metrics))
-        .with_state(metrics)
+        .with_state(platform.metrics.clone())
+}
+
+async fn readyz(platform: Platform) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let stranded: Vec<&str> = platform
+        .running()
+        .iter()
+        .filter(|r| r.store.needs_copy())
+        .map(|r| r.name)
+        .collect();
+    match stranded.as_slice() {
+        [] => "ready".into_response(),
+        names => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: {} missed part of its change stream and needs a new copy (empty its volume)",
+                names.join(", ")
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// `/healthz`, `/readyz` and `/metrics` for a public listener (the gateway, `dev`): the

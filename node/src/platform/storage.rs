@@ -71,6 +71,9 @@ pub struct Store {
     /// Held while a consumed event is applied; `rebuild` takes it to pause the consumer
     /// for its switch-over.
     pub(crate) apply_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Set when this replica, as a follower, found a gap in its change stream: it serves
+    /// what it holds, never writes, and is not ready ([`Store::needs_copy`]).
+    needs_copy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The key in `data` of the applied floor: every consumed event at or below this stream
@@ -121,6 +124,7 @@ impl Store {
             commit,
             outbox_written: Arc::new(Notify::new()),
             apply_gate: Arc::default(),
+            needs_copy: Arc::default(),
         })
     }
 

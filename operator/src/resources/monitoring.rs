@@ -137,7 +137,7 @@ pub fn alerts(p: &Platform) -> Vec<Alert> {
             hold: "10m",
             severity: "warning",
             summary: "a follower replica applies its writer's changes slower than they come: its reads are stale",
-            action: "look at the follower pod's CPU and logs; clients that send Agora-Consistency get 503 replica-lagging from it. A follower that cannot catch up can be deleted: it copies the store afresh from the last checkpoint",
+            action: "look at the follower pod's CPU and logs; clients that send Agora-Consistency get 503 replica-lagging from it. A follower that missed part of the change stream is not ready (its /readyz says so): delete its volume claim, then the pod, and it copies the store afresh from the last checkpoint",
         },
         Alert {
             name: "AgoraNoWriter",

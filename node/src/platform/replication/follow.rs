@@ -44,13 +44,15 @@ pub async fn run(
         tokio::select! {
             result = follow(&store, &bus, &stream, &behind) => match result {
                 Err(Failure::Missed(missed)) => {
-                    tracing::error!(context, error = %missed, "follower cannot continue");
+                    tracing::error!(context, error = %missed, "follower cannot continue: not ready until copied afresh");
+                    store.set_needs_copy();
                     return Err(missed);
                 }
                 Err(Failure::Diverged(lsn)) => {
                     tracing::error!(context, lsn, "this replica's unpublished writes were replaced by another writer's: copying the store afresh from the stream");
                     if let Err(e) = store.reset() {
                         tracing::error!(context, error = %e, "cannot empty the store");
+                        store.set_needs_copy();
                         return Err(Missed { holds: lsn, got: lsn });
                     }
                 }

@@ -163,6 +163,17 @@ impl Store {
         ]
     }
 
+    /// Whether this replica missed part of its change stream (the stream no longer holds
+    /// what it lacks): it must be copied afresh (its volume emptied) before it is whole.
+    pub fn needs_copy(&self) -> bool {
+        self.needs_copy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_needs_copy(&self) {
+        self.needs_copy
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The LSN of the last transaction this store committed or applied (0: none).
     pub fn lsn(&self) -> ApiResult<u64> {
         Ok(self.get(changes::LSN)?.unwrap_or(0))
