@@ -225,6 +225,21 @@ async fn a_follower_serves_reads_and_takes_over_when_the_writer_dies() {
     let read = profile_with_token(&nina_b, &token).await;
     assert_eq!(read.status, 200, "{}", read.body);
     assert_eq!(read.body["display_name"], "Nina A.");
+    // A rebuild asked of the follower replays nothing there (it could not switch its
+    // projections over): the writer's rebuild reaches it through the change stream.
+    let report: Value = reqwest::Client::new()
+        .post(format!("{}/ops/rebuild/auth", b.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["events"], 0, "{report}");
+    assert!(
+        report["skipped"].as_str().unwrap().contains("follows"),
+        "{report}"
+    );
 
     // More acknowledged writes, then the writer dies without warning.
     let mut acknowledged = Vec::new();

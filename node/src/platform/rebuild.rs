@@ -37,6 +37,10 @@ pub struct Report {
     pub seconds: f64,
     /// `events / seconds`.
     pub events_per_second: f64,
+    /// Why nothing was replayed here, when this replica follows another: the writer's
+    /// rebuild reaches it through the change stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// Rebuilds the projections of `context` from the stream of `bus`. Reads are served from the
@@ -50,6 +54,17 @@ pub async fn rebuild(context: &Running, bus: &Bus) -> anyhow::Result<Report> {
     };
     if context.projections.is_empty() || context.subscriptions.is_empty() {
         tracing::info!(context = context.name, "no projections to rebuild");
+        return Ok(report);
+    }
+    if context.store.role() != super::storage::Role::Writer {
+        tracing::info!(
+            context = context.name,
+            "a follower: the writer's rebuild reaches it"
+        );
+        report.skipped = Some(
+            "this replica follows the writer: the writer's rebuild reaches it through the change stream"
+                .into(),
+        );
         return Ok(report);
     }
     let live = &context.store;
