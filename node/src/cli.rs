@@ -245,7 +245,8 @@ fn contexts(platform: &Platform, names: &[Context]) -> anyhow::Result<Router> {
     }
     Ok(router
         .merge(platform::rebuild::routes(platform.clone()))
-        .merge(platform::backup::routes(platform.clone())))
+        .merge(platform::backup::routes(platform.clone()))
+        .merge(platform::replication::status::routes(platform.clone())))
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -110,6 +110,32 @@ impl Replicas {
     }
 }
 
+/// Each replicated context of `p` and its role, from `GET /ops/replicas`.
+async fn standing(p: &Process) -> std::collections::BTreeMap<String, String> {
+    let all: Value = reqwest::get(format!("{}/ops/replicas", p.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["context"].as_str().unwrap().into(),
+                r["role"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+fn roles(role: &str) -> std::collections::BTreeMap<String, String> {
+    ["auth", "users"]
+        .map(|c| (c.to_string(), role.to_string()))
+        .into()
+}
+
 fn client(p: &Process) -> Client {
     Client {
         base: p.base.clone(),
@@ -240,6 +266,9 @@ async fn a_follower_serves_reads_and_takes_over_when_the_writer_dies() {
         report["skipped"].as_str().unwrap().contains("follows"),
         "{report}"
     );
+    // Each process says where its replicas stand (what the operator gathers).
+    assert_eq!(standing(&a).await, roles("writer"));
+    assert_eq!(standing(&b).await, roles("follower"));
 
     // More acknowledged writes, then the writer dies without warning.
     let mut acknowledged = Vec::new();

@@ -8,7 +8,9 @@
 //! - [`lease`]: which replica should write, on a NATS key-value bucket;
 //! - [`replica`]: one replica's life between following and writing;
 //! - [`while_writer`]: the background tasks that only the writer runs;
-//! - [`consistency`]: read-your-writes on any replica, by a token naming an LSN.
+//! - [`consistency`]: read-your-writes on any replica, by a token naming an LSN;
+//! - [`status`]: `GET /ops/replicas`, each replicated context's role and place, for the
+//!   operator.
 //!
 //! One stream per context (`AGORA_<PREFIX>_CHANGES_<CONTEXT>`, subject
 //! `<prefix>.changes.<context>`): only the writer of that context appends to it, so the
@@ -19,6 +21,7 @@ pub mod follow;
 pub mod lease;
 pub mod publish;
 pub mod replica;
+pub mod status;
 
 use std::future::Future;
 use std::time::Duration;
