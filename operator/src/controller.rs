@@ -37,6 +37,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 mod backups;
 mod rebuilds;
+mod replicas;
 
 /// What every reconcile can reach.
 pub struct Context {
@@ -288,6 +289,7 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
     let mut facts = facts(&p, observed, error.as_ref().map(ToString::to_string), false);
     facts.rebuild = rebuilds::drive(&p, ctx).await;
     facts.backup = backups::drive(&p, ctx, facts.backup.take()).await;
+    facts.replicas = replicas::gather(&p, ctx).await;
     let rebuilding = facts
         .rebuild
         .as_ref()
@@ -438,6 +440,7 @@ fn facts(p: &Platform, seen: Seen, error: Option<String>, paused: bool) -> Facts
         error,
         backup_alert_hours: p.sp.spec.backup.as_ref().map(|b| b.alert_after_hours),
         backup: seen.backup,
+        replicas: BTreeMap::new(),
         now: k8s_openapi::jiff::Timestamp::now(),
     }
 }

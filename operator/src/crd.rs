@@ -616,6 +616,28 @@ pub struct ContextStatus {
     pub ready_replicas: i32,
     pub replicas: i32,
     pub image: String,
+    /// The pod that writes, for a replicated context (as its pods say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
+    /// Each pod of a replicated context: its role and how far it is behind the writer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_pods: Vec<ReplicaPod>,
+}
+
+/// One pod of a replicated context, as it said over the control channel.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaPod {
+    pub pod: String,
+    /// `writer`, `follower` or `stopped`.
+    pub role: String,
+    /// The last change (LSN) it holds.
+    pub lsn: u64,
+    /// Changes it lacks of what the writer holds.
+    pub behind: u64,
+    /// It missed part of the change stream: not ready until its volume is emptied.
+    #[serde(default)]
+    pub needs_copy: bool,
 }
 
 impl SocialPlatformSpec {

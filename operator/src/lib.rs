@@ -13,6 +13,7 @@
 //!   deletion is owner references, see the module doc);
 //! - [`backup`]: the backup CronJob's status and the `BackedUp` condition (pure);
 //! - [`rebuild`]: the `agora.dev/rebuild` annotation's request, steps and status (pure);
+//! - [`replicas`]: which pods to ask where their replicas stand, and the status of it (pure);
 //! - [`leader`]: leader election on a Lease, for more than one replica;
 //! - [`plugin`]: `kubectl agora`, the actions as patches (binary `kubectl-agora`);
 //! - [`telemetry`]: metrics and the health/metrics HTTP server.
@@ -25,6 +26,7 @@ pub mod leader;
 pub mod observed;
 pub mod plugin;
 pub mod rebuild;
+pub mod replicas;
 pub mod resources;
 pub mod status;
 pub mod telemetry;

@@ -76,6 +76,8 @@ pub struct Facts {
     pub backup: Option<crate::crd::BackupStatus>,
     /// The time of this look, which backup ages are measured against.
     pub now: k8s_openapi::jiff::Timestamp,
+    /// Per replicated context, its writer and its pods, as they said.
+    pub replicas: BTreeMap<String, (Option<String>, Vec<crate::crd::ReplicaPod>)>,
 }
 
 fn condition(
@@ -192,6 +194,12 @@ fn context_conditions(facts: &Facts) -> (Vec<Condition>, BTreeMap<String, Contex
                     ready_replicas: o.ready_replicas,
                     replicas: o.replicas,
                     image: o.image.clone(),
+                    writer: facts.replicas.get(context).and_then(|r| r.0.clone()),
+                    replica_pods: facts
+                        .replicas
+                        .get(context)
+                        .map(|r| r.1.clone())
+                        .unwrap_or_default(),
                 },
             );
         }
@@ -376,6 +384,7 @@ mod tests {
             backup_alert_hours: None,
             backup: None,
             now: k8s_openapi::jiff::Timestamp::now(),
+            replicas: BTreeMap::new(),
         }
     }
 

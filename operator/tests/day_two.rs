@@ -670,3 +670,53 @@ async fn a_backup_asked_for_now_runs_once_per_request() {
     assert!(server.names(&jobs).is_empty());
     assert_eq!(events(&server, "BackupRequested"), 1);
 }
+
+/// The pods of a replicated context say where they stand; the status names the writer and
+/// how far each pod is behind it.
+#[tokio::test]
+async fn the_status_names_each_replicated_contexts_writer_and_its_followers_lag() {
+    async fn replicas(
+        axum::extract::Path(pod): axum::extract::Path<String>,
+        headers: axum::http::HeaderMap,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        if !headers.contains_key("authorization") {
+            return axum::http::StatusCode::FORBIDDEN.into_response();
+        }
+        let (role, lsn) = match pod.as_str() {
+            "demo-posts-1" => ("writer", 120),
+            _ => ("follower", 100),
+        };
+        axum::Json(json!([{"context": "posts", "role": role, "lsn": lsn, "stream_lsn": lsn, "needs_copy": false}]))
+            .into_response()
+    }
+    let server = ApiServer::default();
+    server.put(
+        PLATFORMS,
+        platform(
+            "demo",
+            json!({"contexts": {"overrides": {"posts": {"replicas": 2}}}}),
+        ),
+    );
+    let app = axum::Router::new().route("/{pod}/ops/replicas", axum::routing::get(replicas));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut ctx = context_value(&server);
+    ctx.node_base = Some(format!("http://{addr}/{{pod}}"));
+    let ctx = Arc::new(ctx);
+    pass(&server, &ctx, "demo").await.unwrap();
+    pass(&server, &ctx, "demo").await.unwrap();
+    let posts = server.get(PLATFORMS, "demo").unwrap()["status"]["contexts"]["posts"].clone();
+    assert_eq!(posts["writer"], "demo-posts-1");
+    assert_eq!(
+        posts["replicaPods"],
+        json!([
+            {"pod": "demo-posts-0", "role": "follower", "lsn": 100, "behind": 20, "needsCopy": false},
+            {"pod": "demo-posts-1", "role": "writer", "lsn": 120, "behind": 0, "needsCopy": false}
+        ])
+    );
+    // A context with one pod and no change log is not asked.
+    let auth = server.get(PLATFORMS, "demo").unwrap()["status"]["contexts"]["auth"].clone();
+    assert!(auth.get("writer").is_none() && auth.get("replicaPods").is_none());
+}

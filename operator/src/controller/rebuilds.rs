@@ -131,7 +131,7 @@ async fn step(
 }
 
 /// The platform's control token, from the `<p>-control` Secret.
-async fn control_token(p: &Platform<'_>, ctx: &Context) -> anyhow::Result<String> {
+pub(super) async fn control_token(p: &Platform<'_>, ctx: &Context) -> anyhow::Result<String> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &p.namespace);
     let secret = secrets
         .get_opt(&p.control_secret())

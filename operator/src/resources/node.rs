@@ -44,6 +44,17 @@ pub fn objects(p: &Platform, w: &Workload, image: &str) -> Vec<Child> {
 
 /// Settings of a workload: its context's (distributed) or the defaults (compact), with
 /// the replicas it may have ([`replicas_allowed`]).
+/// Whether the workload's contexts run as replicas (a change log on the bus): more than
+/// one pod, or point-in-time backups.
+pub fn replicated(p: &Platform, w: &Workload) -> bool {
+    settings_of(p, w).replicas > 1 || p.sp.spec.backup.as_ref().is_some_and(|b| b.point_in_time)
+}
+
+/// The pods the workload asks for (one for contexts that may not have replicas).
+pub fn replicas(p: &Platform, w: &Workload) -> i32 {
+    settings_of(p, w).replicas
+}
+
 fn settings_of(p: &Platform, w: &Workload) -> crate::crd::ContextSettings {
     let mut settings = match w.contexts.as_slice() {
         [one] => p.sp.spec.context(one),

@@ -1,0 +1,53 @@
+//! Asks every pod of the replicated contexts where its replicas stand (`GET
+//! /ops/replicas` with the control token); [`crate::replicas`] makes the status of it.
+
+use std::collections::BTreeMap;
+
+use super::Context;
+use crate::crd::ReplicaPod;
+use crate::replicas::{self, Said, Target};
+use crate::resources::Platform;
+
+/// Per replicated context, its writer and its pods; a pod that does not answer is left
+/// out (its readiness already says it is unwell).
+pub async fn gather(
+    p: &Platform<'_>,
+    ctx: &Context,
+) -> BTreeMap<String, (Option<String>, Vec<ReplicaPod>)> {
+    let targets = replicas::targets(p);
+    if targets.is_empty() {
+        return BTreeMap::new();
+    }
+    let token = match super::rebuilds::control_token(p, ctx).await {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::debug!(error = %e, "no control token: replicas not asked");
+            return BTreeMap::new();
+        }
+    };
+    let mut said = Vec::new();
+    for target in &targets {
+        match ask(ctx, target, &token).await {
+            Ok(contexts) => said.push((target.pod.clone(), contexts)),
+            Err(e) => tracing::debug!(pod = %target.pod, error = %e, "replica status not read"),
+        }
+    }
+    replicas::summarize(&said)
+}
+
+async fn ask(ctx: &Context, target: &Target, token: &str) -> anyhow::Result<Vec<Said>> {
+    let base = ctx
+        .node_base
+        .as_ref()
+        .map(|b| b.replace("{pod}", &target.pod))
+        .unwrap_or_else(|| format!("http://{}", target.host));
+    let response = ctx
+        .http
+        .get(format!("{base}/ops/replicas"))
+        .bearer_auth(token)
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(response.json().await?)
+}
