@@ -70,10 +70,13 @@ pub fn steps(p: &Platform, request: &Request) -> Vec<Step> {
             let component = p.workload_of(context);
             let set = p.object_name(&component);
             let headless = p.object_name(&format!("{component}-headless"));
-            let replicas = p.pods(match p.workloads().len() {
-                1 => p.sp.spec.contexts.defaults.replicas,
-                _ => p.sp.spec.context(context).replicas,
-            });
+            // The pods the workload runs: search and media have one, whatever the spec says.
+            let replicas = p.pods(
+                p.workloads()
+                    .iter()
+                    .find(|w| w.component == component)
+                    .map_or(1, |w| crate::resources::node::replicas(p, w)),
+            );
             (0..replicas).map(move |i| Step {
                 context: context.clone(),
                 pod: format!("{set}-{i}"),
@@ -178,18 +181,20 @@ mod tests {
 
     #[test]
     fn steps_go_through_every_pod_of_each_context_in_turn() {
-        let spec = serde_json::json!({"contexts": {"overrides": {"search": {"replicas": 2}}}});
-        let sp = with_annotation(spec, "search,feed");
+        let spec = serde_json::json!({"contexts": {"overrides": {
+            "feed": {"replicas": 2}, "search": {"replicas": 2}}}});
+        let sp = with_annotation(spec, "feed,search");
         let p = Platform::new(&sp);
         let r = request(&p).and_then(Result::ok).unwrap_or(Request {
             id: String::new(),
             contexts: vec![],
         });
         let pods: Vec<String> = steps(&p, &r).into_iter().map(|s| s.pod).collect();
-        assert_eq!(pods, ["demo-search-0", "demo-search-1", "demo-feed-0"]);
+        // search runs one pod whatever the spec says: one step.
+        assert_eq!(pods, ["demo-feed-0", "demo-feed-1", "demo-search-0"]);
         assert_eq!(
             steps(&p, &r)[0].host,
-            "demo-search-0.demo-search-headless.tenants.svc"
+            "demo-feed-0.demo-feed-headless.tenants.svc"
         );
 
         let compact = with_annotation(serde_json::json!({"topology": "Compact"}), "search,feed");

@@ -326,7 +326,7 @@ async fn a_rebuild_annotation_rebuilds_each_pod_in_turn_with_progress_in_status(
         PLATFORMS,
         platform(
             "demo",
-            json!({"contexts": {"overrides": {"search": {"replicas": 2}}}}),
+            json!({"contexts": {"overrides": {"groups": {"replicas": 2}}}}),
         ),
     );
     let nodes = FakeNodes::default();
@@ -340,16 +340,16 @@ async fn a_rebuild_annotation_rebuilds_each_pod_in_turn_with_progress_in_status(
         .unwrap()
         .to_string();
 
-    annotate(&server, "search,feed@1");
+    annotate(&server, "groups,feed@1");
     pass(&server, &ctx, "demo").await.unwrap();
     assert_eq!(
         nodes.starts(),
-        [("demo-search-0".to_string(), "search".to_string())]
+        [("demo-groups-0".to_string(), "groups".to_string())]
     );
     let status = rebuild_status(&server);
     assert_eq!(
         (status["phase"].as_str(), status["message"].as_str()),
-        (Some("Running"), Some("rebuilding search in demo-search-0"))
+        (Some("Running"), Some("rebuilding groups in demo-groups-0"))
     );
     assert!(
         nodes
@@ -372,7 +372,7 @@ async fn a_rebuild_annotation_rebuilds_each_pod_in_turn_with_progress_in_status(
     pass(&server, &ctx, "demo").await.unwrap();
     assert_eq!(rebuild_status(&server)["message"], "1/3 pods rebuilt");
     pass(&server, &ctx, "demo").await.unwrap();
-    assert_eq!(nodes.starts().last().unwrap().0, "demo-search-1");
+    assert_eq!(nodes.starts().last().unwrap().0, "demo-groups-1");
     nodes.finish("done", 120);
     pass(&server, &ctx, "demo").await.unwrap();
     pass(&server, &ctx, "demo").await.unwrap();
@@ -393,8 +393,8 @@ async fn a_rebuild_annotation_rebuilds_each_pod_in_turn_with_progress_in_status(
     assert_eq!(
         pods,
         [
-            ("demo-search-0", 120),
-            ("demo-search-1", 120),
+            ("demo-groups-0", 120),
+            ("demo-groups-1", 120),
             ("demo-feed-0", 9)
         ]
     );
