@@ -95,21 +95,17 @@ async fn snapshot(
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(
         tokio::fs::File::from_std(file),
     ));
-    let mut headers = vec![(
-        axum::http::header::CONTENT_TYPE,
-        "application/gzip".to_string(),
-    )];
-    headers.push((
-        axum::http::HeaderName::from_static(SNAPSHOT_HEADER),
-        serde_json::to_string(&info).map_err(ApiError::internal)?,
-    ));
-    if let Some(created) = stream_created {
-        headers.push((axum::http::HeaderName::from_static(STREAM_HEADER), created));
-    }
     let mut response = body.into_response();
-    for (name, value) in headers {
-        let value = axum::http::HeaderValue::try_from(value).map_err(ApiError::internal)?;
-        response.headers_mut().insert(name, value);
+    let headers = response.headers_mut();
+    let value = |v: String| axum::http::HeaderValue::try_from(v).map_err(ApiError::internal);
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/gzip"),
+    );
+    let info = serde_json::to_string(&info).map_err(ApiError::internal)?;
+    headers.insert(SNAPSHOT_HEADER, value(info)?);
+    if let Some(created) = stream_created {
+        headers.insert(STREAM_HEADER, value(created)?);
     }
     Ok(response)
 }
@@ -150,6 +146,17 @@ async fn file(
 pub struct Source {
     pub context: &'static str,
     pub url: String,
+}
+
+impl Source {
+    /// The control route `/ops/<what>/<context>` of the process.
+    fn ops(&self, what: &str) -> String {
+        format!(
+            "{}/ops/{what}/{}",
+            self.url.trim_end_matches('/'),
+            self.context
+        )
+    }
 }
 
 /// What `agora-node backup` is asked for.
@@ -206,11 +213,7 @@ async fn take_part(
     id: &str,
     source: &Source,
 ) -> anyhow::Result<Part> {
-    let url = format!(
-        "{}/ops/snapshot/{}",
-        source.url.trim_end_matches('/'),
-        source.context
-    );
+    let url = source.ops("snapshot");
     let response = control_get(plan, client, &url).send().await?;
     let status = response.status();
     if !status.is_success() {
@@ -268,11 +271,7 @@ async fn take_files(
     client: &reqwest::Client,
     source: &Source,
 ) -> anyhow::Result<Vec<files::FileRef>> {
-    let base = format!(
-        "{}/ops/files/{}",
-        source.url.trim_end_matches('/'),
-        source.context
-    );
+    let base = source.ops("files");
     let listed: Vec<files::FileRef> = control_get(plan, client, &base)
         .send()
         .await?
@@ -338,13 +337,14 @@ pub async fn list(target: &Target) -> anyhow::Result<(Vec<Manifest>, Vec<String>
 /// failed midway) once they are a day old.
 async fn prune(plan: &Plan, now: time::OffsetDateTime) -> anyhow::Result<()> {
     let (complete, incomplete) = list(&plan.target).await?;
-    for id in manifest::expired(&complete, plan.keep, plan.keep_days, now) {
+    let expired = manifest::expired(&complete, plan.keep, plan.keep_days, now);
+    for id in &expired {
         tracing::info!(backup = %id, "removing a backup retention lets go");
-        plan.target.remove_folder(&id).await?;
+        plan.target.remove_folder(id).await?;
     }
-    let (kept, _) = list(&plan.target).await?;
-    let named: std::collections::HashSet<&str> = kept
+    let named: std::collections::HashSet<&str> = complete
         .iter()
+        .filter(|m| !expired.contains(&m.id))
         .flat_map(|m| &m.parts)
         .flat_map(|p| &p.files)
         .map(|f| f.sha256.as_str())

@@ -10,10 +10,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{
-    Child, HTTP_PORT, NODE_USER, Platform, env, env_from_secret, hardened_container, hardened_pod,
-    image_tag,
+    Child, NODE_USER, Platform, env, env_from_secret, hardened_container, hardened_pod, image_tag,
 };
-use crate::crd::{BackupTarget, CONTEXTS};
+use crate::crd::{BackupSpec, BackupTarget};
 
 /// The component label of backup jobs (the contexts' NetworkPolicies let it in).
 pub const COMPONENT: &str = "backup";
@@ -31,7 +30,7 @@ pub fn objects(p: &Platform) -> Vec<Child> {
     p.sp.spec
         .backup
         .as_ref()
-        .map(|_| Child::new(cron_job(p)))
+        .map(|backup| Child::new(cron_job(p, backup)))
         .into_iter()
         .collect()
 }
@@ -45,6 +44,7 @@ pub fn request(p: &Platform) -> Option<String> {
 /// The Job of the backup the annotation asks for, if any: created once by the controller
 /// (a Job's template cannot change), and gone a week after it finished.
 pub fn requested_job(p: &Platform) -> Option<Job> {
+    let backup = p.sp.spec.backup.as_ref()?;
     let value = request(p)?;
     let request: String = value
         .to_lowercase()
@@ -58,12 +58,11 @@ pub fn requested_job(p: &Platform) -> Option<Job> {
         return None;
     }
     let version = image_tag(&p.sp.spec.image);
-    let template = cron_job(p).spec?.job_template;
     Some(Job {
         metadata: p.meta(format!("{base}{request}"), COMPONENT, version),
-        spec: template.spec.map(|s| JobSpec {
+        spec: Some(JobSpec {
             ttl_seconds_after_finished: Some(7 * 24 * 3600),
-            ..s
+            ..job_spec(p, backup)
         }),
         ..Default::default()
     })
@@ -74,20 +73,14 @@ pub fn cron_job_name(p: &Platform) -> String {
     p.object_name(COMPONENT)
 }
 
-fn cron_job(p: &Platform) -> CronJob {
+fn cron_job(p: &Platform, backup: &BackupSpec) -> CronJob {
     let version = image_tag(&p.sp.spec.image);
-    let mut meta = p.meta(cron_job_name(p), COMPONENT, version);
-    meta.annotations = None;
-    let (schedule, suspend) = match &p.sp.spec.backup {
-        // A hibernating platform has no pod to take a snapshot from.
-        Some(b) => (b.schedule.clone(), b.suspend || p.hibernating()),
-        None => (String::new(), true),
-    };
     CronJob {
-        metadata: meta,
+        metadata: p.meta(cron_job_name(p), COMPONENT, version),
         spec: Some(CronJobSpec {
-            schedule,
-            suspend: Some(suspend),
+            schedule: backup.schedule.clone(),
+            // A hibernating platform has no pod to take a snapshot from.
+            suspend: Some(backup.suspend || p.hibernating()),
             concurrency_policy: Some("Forbid".into()),
             starting_deadline_seconds: Some(3600),
             successful_jobs_history_limit: Some(3),
@@ -97,17 +90,7 @@ fn cron_job(p: &Platform) -> CronJob {
                     labels: Some(p.labels(COMPONENT, version)),
                     ..Default::default()
                 }),
-                spec: Some(JobSpec {
-                    backoff_limit: Some(2),
-                    template: PodTemplateSpec {
-                        metadata: Some(ObjectMeta {
-                            labels: Some(p.labels(COMPONENT, version)),
-                            ..Default::default()
-                        }),
-                        spec: Some(job_pod(p)),
-                    },
-                    ..Default::default()
-                }),
+                spec: Some(job_spec(p, backup)),
             },
             ..Default::default()
         }),
@@ -115,22 +98,28 @@ fn cron_job(p: &Platform) -> CronJob {
     }
 }
 
-fn job_pod(p: &Platform) -> PodSpec {
-    let Some(backup) = &p.sp.spec.backup else {
-        return PodSpec::default();
-    };
+/// One backup run: the CronJob's template, and a backup asked for now.
+fn job_spec(p: &Platform, backup: &BackupSpec) -> JobSpec {
+    JobSpec {
+        backoff_limit: Some(2),
+        template: PodTemplateSpec {
+            metadata: Some(ObjectMeta {
+                labels: Some(p.labels(COMPONENT, image_tag(&p.sp.spec.image))),
+                ..Default::default()
+            }),
+            spec: Some(job_pod(p, backup)),
+        },
+        ..Default::default()
+    }
+}
+
+fn job_pod(p: &Platform, backup: &BackupSpec) -> PodSpec {
     let mut vars = vec![
         env("AGORA_PLATFORM", p.name.clone()),
         env("AGORA_LOG_FORMAT", "json"),
         env_from_secret("AGORA_CONTROL_TOKEN", &p.control_secret(), "token", false),
     ];
-    for context in CONTEXTS {
-        let service = p.object_name(&p.workload_of(context));
-        vars.push(env(
-            &format!("AGORA_UPSTREAM_{}", context.to_uppercase()),
-            format!("http://{service}:{HTTP_PORT}"),
-        ));
-    }
+    vars.extend(super::gateway::upstreams(p));
     // Kubernetes keeps the pod's termination message; the operator reads it into status.
     vars.push(env("AGORA_BACKUP_REPORT", "/dev/termination-log"));
     vars.extend(target_env(p, &backup.target, "AGORA_BACKUP_TARGET"));

@@ -94,6 +94,21 @@ fn service(p: &Platform, version: &str) -> Service {
     }
 }
 
+/// `AGORA_UPSTREAM_<CONTEXT>` for every context: the Service that serves it (the
+/// gateway's routes, and where a backup job takes snapshots from).
+pub fn upstreams(p: &Platform) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+    CONTEXTS
+        .iter()
+        .map(|context| {
+            let service = p.object_name(&p.workload_of(context));
+            env(
+                &format!("AGORA_UPSTREAM_{}", context.to_uppercase()),
+                format!("http://{service}:{HTTP_PORT}"),
+            )
+        })
+        .collect()
+}
+
 fn container(p: &Platform, image: &str) -> Container {
     let spec = &p.sp.spec.gateway;
     let mut vars = vec![
@@ -116,13 +131,7 @@ fn container(p: &Platform, image: &str) -> Container {
         ),
     ];
     vars.extend(node::creds_env(p));
-    for context in CONTEXTS {
-        let service = p.object_name(&p.workload_of(context));
-        vars.push(env(
-            &format!("AGORA_UPSTREAM_{}", context.to_uppercase()),
-            format!("http://{service}:{HTTP_PORT}"),
-        ));
-    }
+    vars.extend(upstreams(p));
     hardened_container(Container {
         name: "gateway".into(),
         image: Some(image.into()),

@@ -43,15 +43,7 @@ fn io(e: std::io::Error) -> ApiError {
 
 /// The lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(digest: &[u8]) -> String {
-    use std::fmt::Write as _;
-    digest.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 impl Blobs {
@@ -68,8 +60,8 @@ impl Blobs {
 
     /// Where the blob with this hash lives.
     pub fn path(&self, sha256: &str) -> PathBuf {
-        let shard = sha256.get(..2).unwrap_or("00");
-        self.root.join("sha256").join(shard).join(sha256)
+        // The layout backups know too (`platform::backup::files`).
+        crate::platform::backup::files::path(&self.root.join("sha256"), sha256)
     }
 
     /// Shared hold of the gate: placing files and committing their record.
@@ -137,7 +129,7 @@ impl Blobs {
         file.sync_all().await.map_err(io)?;
         Ok(Received {
             path: path.to_path_buf(),
-            sha256: hex(&hasher.finalize()),
+            sha256: format!("{:x}", hasher.finalize()),
             size,
             format,
         })

@@ -206,12 +206,11 @@ fn put_in_place(data_dir: &Path, staging: &Path, parts: &[manifest::Part]) -> an
         }
         std::fs::rename(staging.join(&part.context), &live)?;
         place_files(data_dir, staging, &part.context)?;
-        if part.context == "search" {
-            // Made anew from the restored documents when search starts.
-            let index = data_dir.join("search-index");
-            if index.exists() {
-                std::fs::remove_dir_all(index)?;
-            }
+        // A context's index beside its store (search's Tantivy index) is derived from the
+        // store: it goes, and is made anew from the restored documents at start.
+        let index = data_dir.join(format!("{}-index", part.context));
+        if index.exists() {
+            std::fs::remove_dir_all(index)?;
         }
         tracing::info!(context = %part.context, "restored");
     }

@@ -65,22 +65,13 @@ impl Target {
     pub async fn put_stream<S, E>(&self, name: &str, mut body: S) -> anyhow::Result<Written>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
-        E: std::error::Error + Send + Sync + 'static,
+        E: Into<anyhow::Error>,
     {
         let mut writer =
             object_store::buffered::BufWriter::new(self.store.clone(), self.path(name));
-        let (mut hash, mut bytes) = (Sha256::new(), 0u64);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            hash.update(&chunk);
-            bytes += chunk.len() as u64;
-            writer.write_all(&chunk).await?;
-        }
+        let written = copy_hashing(&mut body, &mut writer).await?;
         writer.shutdown().await?;
-        Ok(Written {
-            bytes,
-            sha256: hex(&hash.finalize()),
-        })
+        Ok(written)
     }
 
     /// Writes a small object whole.
@@ -130,18 +121,9 @@ impl Target {
     pub async fn download(&self, name: &str, to: &std::path::Path) -> anyhow::Result<Written> {
         let mut body = self.store.get(&self.path(name)).await?.into_stream();
         let mut file = tokio::fs::File::create(to).await?;
-        let (mut hash, mut bytes) = (Sha256::new(), 0u64);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            hash.update(&chunk);
-            bytes += chunk.len() as u64;
-            file.write_all(&chunk).await?;
-        }
+        let written = copy_hashing(&mut body, &mut file).await?;
         file.sync_all().await?;
-        Ok(Written {
-            bytes,
-            sha256: hex(&hash.finalize()),
-        })
+        Ok(written)
     }
 
     /// The names of the "folders" directly under the prefix.
@@ -172,11 +154,22 @@ fn local(dir: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
     ))
 }
 
-/// Lowercase hex of a digest.
-pub fn hex(digest: &[u8]) -> String {
-    use std::fmt::Write as _;
-    digest.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
+/// Copies `body` into `out` as it comes, and says how many bytes with which SHA-256.
+async fn copy_hashing<S, E, W>(body: &mut S, out: &mut W) -> anyhow::Result<Written>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: Into<anyhow::Error>,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let (mut hash, mut bytes) = (Sha256::new(), 0u64);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(Into::into)?;
+        hash.update(&chunk);
+        bytes += chunk.len() as u64;
+        out.write_all(&chunk).await?;
+    }
+    Ok(Written {
+        bytes,
+        sha256: format!("{:x}", hash.finalize()),
     })
 }

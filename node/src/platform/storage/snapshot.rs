@@ -4,7 +4,7 @@
 //! applied floor. Read back into a new, empty directory by [`restore`]; a truncated or
 //! altered file is refused before the directory is used.
 //!
-//! Layout, gzip over: the [`SnapshotInfo`] (a `u32` little-endian length, then postcard),
+//! Layout, gzip over: the [`SnapshotInfo`] (a `u32` little-endian length, then JSON),
 //! then per key its tree's id (`u8`), the key's and the value's lengths (`u32` LE each),
 //! the key and the value; last the id [`END`] and the count of keys (`u64` LE).
 
@@ -38,9 +38,8 @@ pub struct SnapshotInfo {
     pub keys: u64,
     /// The id of the replica whose store it is ([`Store::replica_id`]), when it has one:
     /// the restored store keeps it, so it knows the change sets it logged and the stream
-    /// took after the snapshot as its own. (Always written: the file's header is
-    /// postcard, which cannot skip a field.)
-    #[serde(default)]
+    /// took after the snapshot as its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<String>,
 }
 
@@ -95,8 +94,9 @@ impl Store {
 }
 
 /// Reads the snapshot in `input` into a new store at `path` (which must not exist), with
-/// the restore's `mark` when given, flushes it, and returns what it held. The whole file is checked: a truncated one, a
-/// count that disagrees or an unknown format is an error, and `path` is removed again.
+/// the restore's `mark` when given, flushes it, and returns what it held. The whole file
+/// is checked: a truncated one, a count that disagrees or an unknown format is an error,
+/// and `path` is removed again.
 pub fn restore(
     path: &Path,
     input: impl Read,
@@ -115,7 +115,7 @@ pub fn restore(
 fn fill(path: &Path, input: impl Read, mark: Option<&Restored>) -> anyhow::Result<SnapshotInfo> {
     let mut input = flate2::read::GzDecoder::new(input);
     let mut buffer = Vec::new();
-    let mut info: SnapshotInfo = postcard::from_bytes(next_frame(&mut input, &mut buffer)?)?;
+    let mut info: SnapshotInfo = serde_json::from_slice(next_frame(&mut input, &mut buffer)?)?;
     anyhow::ensure!(
         info.format == FORMAT,
         "snapshot format {} is not {FORMAT}, the one this build reads",
@@ -206,8 +206,8 @@ impl Store {
 }
 
 fn frame(out: &mut impl Write, value: &impl Serialize) -> ApiResult<()> {
-    let bytes = postcard::to_stdvec(value)
-        .map_err(|e| ApiError::Internal(format!("encoding a snapshot entry: {e}")))?;
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| ApiError::Internal(format!("encoding a snapshot header: {e}")))?;
     let len = u32::try_from(bytes.len())
         .map_err(|_| ApiError::Internal("a snapshot entry over 4 GiB".into()))?;
     out.write_all(&len.to_le_bytes()).map_err(io_error)?;
