@@ -119,7 +119,7 @@ fn job_pod(p: &Platform, backup: &BackupSpec) -> PodSpec {
         env("AGORA_LOG_FORMAT", "json"),
         env_from_secret("AGORA_CONTROL_TOKEN", &p.control_secret(), "token", false),
     ];
-    vars.extend(super::gateway::upstreams(p));
+    vars.extend(super::upstreams(p));
     // Kubernetes keeps the pod's termination message; the operator reads it into status.
     vars.push(env("AGORA_BACKUP_REPORT", "/dev/termination-log"));
     vars.extend(target_env(p, &backup.target, "AGORA_BACKUP_TARGET"));

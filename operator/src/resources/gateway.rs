@@ -27,7 +27,7 @@ use super::{
     CONFIG_HASH, Child, HTTP_PORT, METRICS_PORT, Platform, env, env_from_secret,
     hardened_container, hardened_pod, hash_of, http_probe, image_tag, nats, port,
 };
-use crate::crd::{CONTEXTS, ServiceType};
+use crate::crd::ServiceType;
 
 pub const COMPONENT: &str = "gateway";
 
@@ -94,21 +94,6 @@ fn service(p: &Platform, version: &str) -> Service {
     }
 }
 
-/// `AGORA_UPSTREAM_<CONTEXT>` for every context: the Service that serves it (the
-/// gateway's routes, and where a backup job takes snapshots from).
-pub fn upstreams(p: &Platform) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
-    CONTEXTS
-        .iter()
-        .map(|context| {
-            let service = p.object_name(&p.workload_of(context));
-            env(
-                &format!("AGORA_UPSTREAM_{}", context.to_uppercase()),
-                format!("http://{service}:{HTTP_PORT}"),
-            )
-        })
-        .collect()
-}
-
 fn container(p: &Platform, image: &str) -> Container {
     let spec = &p.sp.spec.gateway;
     let mut vars = vec![
@@ -131,7 +116,7 @@ fn container(p: &Platform, image: &str) -> Container {
         ),
     ];
     vars.extend(node::creds_env(p));
-    vars.extend(upstreams(p));
+    vars.extend(super::upstreams(p));
     hardened_container(Container {
         name: "gateway".into(),
         image: Some(image.into()),

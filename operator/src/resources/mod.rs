@@ -277,6 +277,21 @@ pub fn hash_of<T: Serialize>(value: &T) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// `AGORA_UPSTREAM_<CONTEXT>` for every context: the Service that serves it (the
+/// gateway's routes, and where a backup job takes snapshots from).
+pub fn upstreams(p: &Platform) -> Vec<EnvVar> {
+    crate::crd::CONTEXTS
+        .iter()
+        .map(|context| {
+            let service = p.object_name(&p.workload_of(context));
+            env(
+                &format!("AGORA_UPSTREAM_{}", context.to_uppercase()),
+                format!("http://{service}:{HTTP_PORT}"),
+            )
+        })
+        .collect()
+}
+
 pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.into(),
