@@ -77,13 +77,17 @@ fn backup(node: &Node, target: &Path) -> Value {
     serde_json::from_str(out.trim()).unwrap()
 }
 
-fn restore(target: &Path, data: &Path) -> (bool, String) {
+/// `agora-node restore` of the newest backup in `target` into the node's data directory
+/// and onto its bus.
+fn restore(target: &Path, node: &Node) -> (bool, String) {
     let (ok, _, err) = agora(&[
         "restore",
         "--from",
         target.to_str().unwrap(),
         "--data-dir",
-        data.to_str().unwrap(),
+        node.data.to_str().unwrap(),
+        "--nats-url",
+        node.nats_url(),
     ]);
     (ok, err)
 }
@@ -203,7 +207,7 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
     node.terminate();
 
     wipe_stores(&node.data);
-    let (ok, err) = restore(target.path(), &node.data);
+    let (ok, err) = restore(target.path(), &node);
     assert!(ok, "restore failed: {err}");
     node.restart();
     writers(&node).await;
@@ -250,7 +254,7 @@ async fn a_damaged_backup_is_refused_before_anything_is_touched() {
     let manifest = tokio::task::block_in_place(|| backup(&node, target.path()));
 
     // A running node's stores are never replaced.
-    let (ok, err) = restore(target.path(), &node.data);
+    let (ok, err) = restore(target.path(), &node);
     assert!(!ok);
     assert!(err.contains("in use"), "{err}");
 
@@ -265,7 +269,7 @@ async fn a_damaged_backup_is_refused_before_anything_is_touched() {
     std::fs::create_dir_all(node.data.join("posts")).unwrap();
     std::fs::write(node.data.join("posts").join("left-alone"), b"x").unwrap();
 
-    let (ok, err) = restore(target.path(), &node.data);
+    let (ok, err) = restore(target.path(), &node);
     assert!(!ok, "a damaged backup was restored");
     assert!(err.contains("posts.snapshot.gz is damaged"), "{err}");
     // Nothing was put in place, not even the parts that were sound.
@@ -317,6 +321,8 @@ async fn a_context_restored_alone_replays_the_events_it_missed() {
         node.data.to_str().unwrap(),
         "--context",
         "feed",
+        "--nats-url",
+        node.nats_url(),
     ]);
     assert!(ok, "restore failed: {err}");
     node.restart();
@@ -348,7 +354,7 @@ async fn a_backup_restores_onto_a_new_bus() {
     let fresh = Nats::start();
     node.move_to(&fresh);
     wipe_stores(&node.data);
-    let (ok, err) = restore(target.path(), &node.data);
+    let (ok, err) = restore(target.path(), &node);
     assert!(ok, "restore failed: {err}");
     node.restart();
     writers(&node).await;
@@ -369,4 +375,280 @@ async fn a_backup_restores_onto_a_new_bus() {
         ids(&bob.1.get("/feed?order=recent").await.expect(200)["items"]).contains(&later)
     })
     .await;
+}
+
+/// Disaster recovery with the history: the bus is lost with the stores. The backup puts
+/// the event stream back at the same sequence numbers, with the keys that open its sealed
+/// fields, so the platform serves the backup and a context rebuilt from the restored
+/// stream alone comes back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_and_its_keys_come_back_with_a_backup() {
+    use agora_node::platform::context::Context;
+    let nats = Nats::start();
+    let (mut node, alice, bob) = two_friends(&nats, &[]).await;
+    let post = publish(&alice.1, json!({"text": "sealed on the stream"})).await;
+    eventually("bob sees the post", || async {
+        ids(&bob.1.get("/feed?order=recent").await.expect(200)["items"]).contains(&post)
+    })
+    .await;
+    let expected = reads(&alice, &bob).await;
+    let target = tempfile::tempdir().unwrap();
+    let manifest = tokio::task::block_in_place(|| backup(&node, target.path()));
+    let last = manifest["events"]["extent"]["last_seq"].as_u64().unwrap();
+    assert!(last > 0, "{manifest}");
+    assert!(!manifest["keys"]["chunks"].as_array().unwrap().is_empty());
+    node.terminate();
+    let original = messages(&node, "dev").await;
+    assert_eq!(original.last().unwrap().seq, last);
+    drop(nats);
+
+    let fresh = Nats::start();
+    node.move_to(&fresh);
+    wipe_stores(&node.data);
+    let (ok, err) = restore(target.path(), &node);
+    assert!(ok, "restore failed: {err}");
+    assert_eq!(
+        messages(&node, "dev").await,
+        original,
+        "the restored stream holds the same messages at the same sequence numbers"
+    );
+    node.restart();
+    let (alice, bob) = (
+        (alice.0, alice.1.rebased(&node.base)),
+        (bob.0, bob.1.rebased(&node.base)),
+    );
+    assert_eq!(reads(&alice, &bob).await, expected);
+
+    // The history opens: the feed made again from the restored stream alone is the same.
+    node.terminate();
+    let report = rebuild_stopped(&node.data, &fresh, Context::Feed);
+    assert!(report["events"].as_u64().unwrap() > 0, "{report}");
+    node.restart();
+    let (alice, bob) = (
+        (alice.0, alice.1.rebased(&node.base)),
+        (bob.0, bob.1.rebased(&node.base)),
+    );
+    assert_eq!(reads(&alice, &bob).await, expected);
+}
+
+/// Every message of the platform `prefix`'s event stream on the node's bus.
+async fn messages(node: &Node, prefix: &str) -> Vec<stream::Message> {
+    let bus = bus(node.nats_url(), prefix).await;
+    let mut out = Vec::new();
+    stream::export(&bus, stream::Which::Events, 1, u64::MAX, &mut out)
+        .await
+        .unwrap();
+    stream::read(out.as_slice()).map(Result::unwrap).collect()
+}
+
+async fn bus(url: &str, prefix: &str) -> agora_node::platform::bus::Bus {
+    let settings = agora_node::platform::bus::StreamSettings {
+        prefix: prefix.into(),
+        replicas: 1,
+        max_age: std::time::Duration::ZERO,
+    };
+    agora_node::platform::bus::Bus::connect(url, None, settings)
+        .await
+        .unwrap()
+}
+
+use agora_node::platform::backup::stream;
+
+/// A copy of a stream, as a backup holds it, with what a long-lived stream has: its
+/// oldest events aged out (it begins at 3), a message deleted by hand (5), an event
+/// published twice with the same id far apart (9 repeats 4's id), and a deleted last one.
+fn a_copy_with_holes(
+    dir: &Path,
+) -> (
+    stream::Extent,
+    Vec<std::path::PathBuf>,
+    Vec<stream::Message>,
+) {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let message = |seq: u64, id: u64| stream::Message {
+        seq,
+        subject: format!("demo.events.posts.Event{seq}"),
+        headers: vec![("Nats-Msg-Id".into(), format!("event-{id}"))],
+        payload: base64::engine::general_purpose::STANDARD.encode(format!("{{\"n\":{seq}}}")),
+    };
+    let messages: Vec<_> = [3, 4, 6, 7, 8, 9, 10, 11, 12]
+        .into_iter()
+        .map(|seq| message(seq, if seq == 9 { 4 } else { seq }))
+        .collect();
+    // Two chunk files, as two chunks of a backup are.
+    let files: Vec<_> = [&messages[..4], &messages[4..]]
+        .iter()
+        .enumerate()
+        .map(|(n, part)| {
+            let path = dir.join(format!("{n}.jsonl.gz"));
+            let mut gz = flate2::write::GzEncoder::new(
+                std::fs::File::create(&path).unwrap(),
+                flate2::Compression::fast(),
+            );
+            for m in *part {
+                serde_json::to_writer(&mut gz, m).unwrap();
+                gz.write_all(b"\n").unwrap();
+            }
+            gz.finish().unwrap();
+            path
+        })
+        .collect();
+    let extent = stream::Extent {
+        created: Some("2026-01-01T00:00:00Z".into()),
+        first_seq: 3,
+        last_seq: 13,
+        messages: messages.len() as u64,
+    };
+    (extent, files, messages)
+}
+
+/// The event stream goes back at the sequence numbers it had, holes and all, even with two
+/// restores of the same backup at once (every pod's init container runs one); a bus that
+/// holds another stream is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_stream_keeps_its_sequence_numbers_and_two_restores_agree() {
+    use agora_node::platform::backup::manifest::StreamCopy;
+    use stream::republish;
+    let nats = Nats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (extent, files, originals) = a_copy_with_holes(dir.path());
+    let copy = StreamCopy {
+        extent,
+        chunks: Vec::new(),
+    };
+    let (one, two) = (
+        bus(&nats.url(), "demo").await,
+        bus(&nats.url(), "demo").await,
+    );
+    let (a, b) = tokio::join!(
+        republish::events(&one, &copy, &files),
+        republish::events(&two, &copy, &files)
+    );
+    let created = a.unwrap().expect("the stream was restored");
+    assert_eq!(b.unwrap().as_deref(), Some(created.as_str()));
+
+    let mut out = Vec::new();
+    stream::export(&one, stream::Which::Events, 1, u64::MAX, &mut out)
+        .await
+        .unwrap();
+    let restored: Vec<stream::Message> = stream::read(out.as_slice()).map(Result::unwrap).collect();
+    assert_eq!(
+        restored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (3..=13).collect::<Vec<_>>(),
+        "it begins where the copy does and ends at its last sequence"
+    );
+    for m in &restored {
+        match originals.iter().find(|o| o.seq == m.seq) {
+            Some(o) if o.seq != 9 => {
+                assert_eq!(
+                    (&m.subject, m.payload().unwrap()),
+                    (&o.subject, o.payload().unwrap())
+                );
+                assert_eq!(m.header("Nats-Msg-Id"), o.header("Nats-Msg-Id"));
+            }
+            // A hole, and the repeated event JetStream took for a duplicate: fillers that
+            // no context consumes.
+            _ => {
+                assert_eq!(
+                    m.header(republish::FILLER_HEADER),
+                    Some(m.seq.to_string().as_str())
+                );
+                assert!(
+                    !m.subject.starts_with("demo.events.posts."),
+                    "{}",
+                    m.subject
+                );
+            }
+        }
+    }
+    // Again: nothing to do.
+    assert_eq!(
+        republish::events(&one, &copy, &files)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(created.as_str())
+    );
+
+    // A bus whose stream has a history of its own keeps it.
+    let other = bus(&nats.url(), "other").await;
+    other.ensure_stream().await.unwrap();
+    other
+        .js
+        .publish("other.events.posts.Mine", "mine".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(
+        republish::events(&other, &copy, &files).await.unwrap(),
+        None
+    );
+    let kept = stream::extent(&other, stream::Which::Events).await.unwrap();
+    assert_eq!((kept.first_seq, kept.last_seq), (1, 1));
+}
+
+/// A full chunk of the event stream never changes: the backups that hold it share one
+/// copy, which retention keeps while a kept backup names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_chunks_of_the_stream_are_stored_once_for_every_backup() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    user(&anon, "alice").await;
+    // Past the first chunk: messages no context consumes.
+    let bus = bus(node.nats_url(), "dev").await;
+    // Acks awaited 256 at a time: the client holds a bounded number pending.
+    for batch in (0..stream::CHUNK).collect::<Vec<_>>().chunks(256) {
+        let mut acks = Vec::new();
+        for n in batch {
+            let subject = "dev.events._.test";
+            acks.push(bus.js.publish(subject, n.to_string().into()).await.unwrap());
+        }
+        for ack in acks {
+            ack.await.unwrap();
+        }
+    }
+    let target = tempfile::tempdir().unwrap();
+    let first = tokio::task::block_in_place(|| backup(&node, target.path()));
+    // Backup ids have a resolution of a second.
+    wait_until(std::time::Duration::from_secs(3), "a new second", || {
+        agora_node::platform::backup::manifest::id_for(time::OffsetDateTime::now_utc())
+            != first["id"].as_str().unwrap()
+    });
+    let (ok, out, err) = agora(&[
+        "backup",
+        "--node-url",
+        &node.base,
+        "--target",
+        target.path().to_str().unwrap(),
+        "--keep",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    let second: Value = serde_json::from_str(out.trim()).unwrap();
+    let chunks = |m: &Value| m["events"]["chunks"].as_array().unwrap().clone();
+    let (full, growing) = (chunks(&second)[0].clone(), chunks(&second)[1].clone());
+    assert_eq!(
+        chunks(&first)[0],
+        full,
+        "the full chunk is named again, not copied"
+    );
+    assert!(full["object"].as_str().unwrap().starts_with("events/"));
+    assert!(
+        growing["object"]
+            .as_str()
+            .unwrap()
+            .starts_with(second["id"].as_str().unwrap())
+    );
+    // Retention let the first backup go; the chunk the second names stays, alone.
+    let first_folder = target.path().join(first["id"].as_str().unwrap());
+    assert!(!first_folder.join("manifest.json").exists());
+    let object = target.path().join(full["object"].as_str().unwrap());
+    assert!(object.exists());
+    let stored: Vec<_> = std::fs::read_dir(object.parent().unwrap())
+        .unwrap()
+        .collect();
+    assert_eq!(stored.len(), 1);
 }

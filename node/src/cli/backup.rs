@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Args;
 
 use crate::gateway::proxy::Upstreams;
 use crate::platform::backup::{self, Plan, Source, restore, target::Target};
+use crate::platform::bus::Bus;
+use crate::platform::config::BusArgs;
 use crate::platform::context::Context;
 
 #[derive(Debug, Args)]
@@ -55,6 +58,20 @@ pub struct RestoreArgs {
     /// backup): for an init container that runs at every start of its pod.
     #[arg(long)]
     pub once: bool,
+    /// Name of the platform (the default subject prefix of its stream).
+    #[arg(long, env = "AGORA_PLATFORM", default_value = "dev", value_parser = crate::platform::config::parse_platform_name)]
+    pub platform: String,
+    /// The bus to put the backup's event stream and keys back on. Without `--nats-url`, a
+    /// `nats-server` on `<data-dir>/nats`, as `dev` runs.
+    #[command(flatten)]
+    pub bus: BusArgs,
+    /// The nats-server binary to start when no `--nats-url` is given.
+    #[arg(long, env = "AGORA_NATS_SERVER")]
+    pub nats_server: Option<PathBuf>,
+    /// Restore the stores only, not the event stream and keys: the contexts then replay
+    /// whatever stream the bus holds.
+    #[arg(long)]
+    pub no_stream: bool,
 }
 
 /// The file a restore leaves in the data directory, naming the backup.
@@ -132,12 +149,30 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    std::fs::create_dir_all(&args.data_dir)?;
+    let (_nats, bus) = match args.no_stream {
+        true => (None, None),
+        false => {
+            let (server, url) = super::local_bus(
+                args.bus.nats_url.as_deref(),
+                args.nats_server.as_deref(),
+                &args.data_dir,
+            )
+            .await?;
+            let settings = args.bus.stream_settings(&args.platform);
+            let bus = Bus::connect(&url, args.bus.nats_creds.as_deref(), settings)
+                .await
+                .with_context(|| format!("cannot use NATS at {url}"))?;
+            (server, Some(bus))
+        }
+    };
     let request = restore::Request {
         target: Target::parse(&args.from)?,
         backup: args.backup,
         data_dir: args.data_dir.clone(),
         contexts: (!args.context.is_empty())
             .then(|| args.context.iter().map(|c| c.name().to_string()).collect()),
+        bus,
     };
     let manifest = restore::restore(&request).await?;
     std::fs::write(&marker, &manifest.id)?;

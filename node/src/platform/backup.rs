@@ -19,6 +19,7 @@
 pub mod files;
 pub mod manifest;
 pub mod restore;
+pub mod stream;
 pub mod target;
 
 use std::io::Write as _;
@@ -28,6 +29,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 
 use self::manifest::{Manifest, Part};
+use self::stream::Which;
 use self::target::Target;
 use super::error::ApiError;
 use super::storage::snapshot::SnapshotInfo;
@@ -51,6 +53,14 @@ pub fn routes(platform: super::Platform) -> axum::Router {
         .route("/ops/snapshot/{context}", axum::routing::get(snapshot))
         .route("/ops/files/{context}", axum::routing::get(list_files))
         .route("/ops/files/{context}/{sha256}", axum::routing::get(file))
+        .route(
+            "/ops/streams/{which}",
+            axum::routing::get(stream::stream_extent),
+        )
+        .route(
+            "/ops/streams/{which}/messages",
+            axum::routing::get(stream::stream_messages),
+        )
         .route_layer(guard)
         .with_state(platform)
 }
@@ -189,6 +199,15 @@ pub async fn take(plan: &Plan) -> anyhow::Result<Manifest> {
     for source in &plan.sources {
         parts.push(take_part(plan, &client, &id, source).await?);
     }
+    // After the snapshots: the stream holds every event they had applied.
+    let (events, keys) = match plan.sources.first() {
+        Some(source) => {
+            let earlier = list(&plan.target).await?.0;
+            let take = |which| stream::take(plan, &client, &id, source, which, &earlier);
+            (take(Which::Events).await?, take(Which::Keys).await?)
+        }
+        None => (None, None),
+    };
     let manifest = Manifest {
         format: manifest::FORMAT,
         id: id.clone(),
@@ -196,6 +215,8 @@ pub async fn take(plan: &Plan) -> anyhow::Result<Manifest> {
         created_at,
         agora_version: env!("CARGO_PKG_VERSION").to_string(),
         parts,
+        events,
+        keys,
     };
     plan.target
         .put(
@@ -313,12 +334,20 @@ async fn take_files(
     Ok(listed)
 }
 
+/// The target's folders that hold what backups share (media's files, full chunks of the
+/// event stream): no backup's.
+const SHARED: [&str; 2] = ["files", "events"];
+
 /// The complete backups in the target (those with a manifest this build reads), and the
 /// folders without one.
 pub async fn list(target: &Target) -> anyhow::Result<(Vec<Manifest>, Vec<String>)> {
     let (mut complete, mut incomplete) = (Vec::new(), Vec::new());
-    // `files/` holds the files every backup shares: not a backup.
-    for folder in target.folders().await?.into_iter().filter(|f| f != "files") {
+    for folder in target
+        .folders()
+        .await?
+        .into_iter()
+        .filter(|f| !SHARED.contains(&f.as_str()))
+    {
         match target.get(&format!("{folder}/{}", manifest::NAME)).await? {
             Some(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
                 Ok(m) if m.id == folder => complete.push(m),
@@ -342,16 +371,16 @@ async fn prune(plan: &Plan, now: time::OffsetDateTime) -> anyhow::Result<()> {
         tracing::info!(backup = %id, "removing a backup retention lets go");
         plan.target.remove_folder(id).await?;
     }
-    let named: std::collections::HashSet<&str> = complete
+    let named: std::collections::HashSet<String> = complete
         .iter()
         .filter(|m| !expired.contains(&m.id))
-        .flat_map(|m| &m.parts)
-        .flat_map(|p| &p.files)
-        .map(|f| f.sha256.as_str())
+        .flat_map(Manifest::shared_objects)
         .collect();
-    for sha in plan.target.names_in("files").await? {
-        if !named.contains(sha.as_str()) {
-            plan.target.remove(&files::object(&sha)).await?;
+    for folder in SHARED {
+        for object in plan.target.objects_under(folder).await? {
+            if !named.contains(&object) {
+                plan.target.remove(&object).await?;
+            }
         }
     }
     let a_day_ago = manifest::id_for(now - time::Duration::days(1));

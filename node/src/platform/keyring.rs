@@ -173,6 +173,59 @@ impl Keyring {
         self.cache
             .insert(person.to_string(), (None, Instant::now()));
     }
+
+    /// The JetStream stream behind the bucket, which backups copy.
+    pub fn stream_name(&self) -> String {
+        format!("KV_{}", self.bucket)
+    }
+
+    /// The person a message of the bucket's stream is about, and their key (`None`: it
+    /// was shredded), from the message's subject (`$KV.<bucket>.<person>`) and its
+    /// `KV-Operation` header (`DEL`, `PURGE`; none for a put).
+    pub fn entry_of(
+        &self,
+        subject: &str,
+        operation: Option<&str>,
+        value: &[u8],
+    ) -> Option<(String, Option<Vec<u8>>)> {
+        let person = subject.strip_prefix(&format!("$KV.{}.", self.bucket))?;
+        let key = operation.is_none().then(|| value.to_vec());
+        Some((person.to_string(), key))
+    }
+
+    /// Puts back keys a backup holds (`None`: the person was erased), without ever
+    /// undoing what the bucket already says: a person it knows (with a key, or shredded
+    /// since the backup) stays as the bucket has them, and a shredding in the backup
+    /// shreds. Returns how many entries changed the bucket.
+    pub async fn restore(
+        &self,
+        entries: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
+    ) -> anyhow::Result<usize> {
+        let kv = self.kv().await?;
+        let mut changed = 0;
+        for (person, key) in entries {
+            match key {
+                None => {
+                    let shredded = kv
+                        .entry(&person)
+                        .await?
+                        .is_some_and(|e| e.operation != kv::Operation::Put);
+                    if !shredded {
+                        kv.purge(&person).await?;
+                        self.forget(&person);
+                        changed += 1;
+                    }
+                }
+                Some(key) => {
+                    if kv.entry(&person).await?.is_none() {
+                        kv.create(&person, key.into()).await?;
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
 }
 
 #[cfg(test)]

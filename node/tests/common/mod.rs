@@ -198,6 +198,11 @@ impl Node {
         self.nats_url = nats.url();
     }
 
+    /// The NATS it talks to.
+    pub fn nats_url(&self) -> &str {
+        &self.nats_url
+    }
+
     /// Starts the process again on the same data directory (new port).
     #[track_caller]
     pub fn restart(&mut self) {

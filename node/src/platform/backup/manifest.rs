@@ -24,6 +24,33 @@ pub struct Manifest {
     pub agora_version: String,
     /// One snapshot per context.
     pub parts: Vec<Part>,
+    /// The event stream, taken after the snapshots (so it holds every event they had
+    /// applied); `None` in backups of a platform whose stream held nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<StreamCopy>,
+    /// The per-person keys that open the sealed fields of the events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<StreamCopy>,
+}
+
+/// A stream in a backup ([`super::stream`]): its extent when copied, and its chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamCopy {
+    pub extent: super::stream::Extent,
+    pub chunks: Vec<Chunk>,
+}
+
+/// A range of a stream's sequence numbers, as one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// The object's name from the target's root (a full chunk of the event stream is
+    /// shared by the backups that name it: `events/<stream>/<first>.jsonl.gz`).
+    pub object: String,
+    /// The sequence numbers it covers, both included.
+    pub first: u64,
+    pub last: u64,
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 /// One context's snapshot in a backup.
@@ -61,7 +88,30 @@ impl Manifest {
             .flat_map(|p| &p.files)
             .map(|f| f.bytes)
             .sum();
-        self.parts.iter().map(|p| p.bytes).sum::<u64>() + files
+        let streams: u64 = [&self.events, &self.keys]
+            .into_iter()
+            .flatten()
+            .flat_map(|s| &s.chunks)
+            .map(|c| c.bytes)
+            .sum();
+        self.parts.iter().map(|p| p.bytes).sum::<u64>() + files + streams
+    }
+
+    /// The objects it names outside its own folder: media's files and the shared chunks
+    /// of the event stream.
+    pub fn shared_objects(&self) -> impl Iterator<Item = String> + '_ {
+        let files = self
+            .parts
+            .iter()
+            .flat_map(|p| &p.files)
+            .map(|f| super::files::object(&f.sha256));
+        let chunks = self
+            .events
+            .iter()
+            .flat_map(|s| &s.chunks)
+            .filter(|c| !c.object.starts_with(&format!("{}/", self.id)))
+            .map(|c| c.object.clone());
+        files.chain(chunks)
     }
 }
 
@@ -108,6 +158,8 @@ mod tests {
             created_at,
             agora_version: "test".into(),
             parts: Vec::new(),
+            events: None,
+            keys: None,
         }
     }
 

@@ -1,15 +1,20 @@
-//! `agora-node restore`: a backup back into a data directory no node runs on.
+//! `agora-node restore`: a backup back into a data directory no node runs on, and its
+//! event stream and keys back on the platform's bus.
 //!
-//! Nothing in the data directory changes until every part has been downloaded, its size
-//! and SHA-256 checked against the manifest, and read whole into a new store beside the
-//! old ones (`<data-dir>/.restore-<id>/`). Only then is each context's directory replaced
-//! by its restored one, the old one kept aside until all are in place.
+//! Nothing in the data directory or on the bus changes until every part has been
+//! downloaded and its size and SHA-256 checked against the manifest. Then the keys and
+//! the event stream go back on the bus ([`super::stream::republish`]), each snapshot is
+//! read whole into a new store beside the old ones (`<data-dir>/.restore-<id>/`), and
+//! only then is each context's directory replaced by its restored one, the old one kept
+//! aside until all are in place.
 
 use std::path::{Path, PathBuf};
 
 use super::files;
 use super::manifest::{self, Manifest};
+use super::stream::republish;
 use super::target::Target;
+use crate::platform::bus::Bus;
 use crate::platform::storage::snapshot::{self, Restored};
 
 /// What to restore, and where.
@@ -20,6 +25,9 @@ pub struct Request {
     pub data_dir: PathBuf,
     /// The contexts to restore; `None`: every context the backup holds.
     pub contexts: Option<Vec<String>>,
+    /// The platform's bus, to put the event stream and keys back on; `None`: the stores
+    /// only (they then replay whatever stream they find).
+    pub bus: Option<Bus>,
 }
 
 /// Restores and returns the manifest of the backup restored.
@@ -46,6 +54,7 @@ pub async fn restore(request: &Request) -> anyhow::Result<Manifest> {
         }
     }
     std::fs::create_dir_all(&request.data_dir)?;
+    refuse_live_stores(&request.data_dir, &parts)?;
     let staging = request.data_dir.join(format!(".restore-{}", manifest.id));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
@@ -114,11 +123,18 @@ async fn stage(
     for part in parts {
         stage_files(request, part, staging).await?;
     }
+    let stream_created = match &request.bus {
+        Some(bus) => restore_streams(bus, &request.target, manifest, staging).await?,
+        None => None,
+    };
     for part in parts {
         let (file, store) = (staging.join(&part.object), staging.join(&part.context));
         let restored = Restored {
             backup: manifest.id.clone(),
-            stream_created: part.stream_created.clone(),
+            // The stream the restore filled, else the one the snapshot was taken against.
+            stream_created: stream_created
+                .clone()
+                .or_else(|| part.stream_created.clone()),
         };
         let expected = part.snapshot.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -133,6 +149,28 @@ async fn stage(
         .await??;
     }
     Ok(())
+}
+
+/// Downloads and checks the backup's copies of the streams, then puts the keys and the
+/// events back on the bus; returns the creation time of the event stream the restored
+/// snapshots count in (`None`: the bus holds another stream, which they replay whole).
+async fn restore_streams(
+    bus: &Bus,
+    target: &Target,
+    manifest: &Manifest,
+    staging: &Path,
+) -> anyhow::Result<Option<String>> {
+    let (Some(events), keys) = (&manifest.events, &manifest.keys) else {
+        return Ok(None);
+    };
+    let event_files = republish::stage(target, events, &staging.join("stream-events")).await?;
+    let key_files = match keys {
+        Some(keys) => republish::stage(target, keys, &staging.join("stream-keys")).await?,
+        None => Vec::new(),
+    };
+    // Keys first: a context that starts on the restored stream opens its events with them.
+    republish::keys(bus, &key_files).await?;
+    republish::events(bus, events, &event_files).await
 }
 
 /// Downloads the part's files into `staging`, each checked against its name.
@@ -186,9 +224,8 @@ fn place_files(data_dir: &Path, staging: &Path, context: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Replaces each context's store by its staged one. A store that a running node holds is
-/// refused before anything moves (sled locks its directory).
-fn put_in_place(data_dir: &Path, staging: &Path, parts: &[manifest::Part]) -> anyhow::Result<()> {
+/// Refuses a store that a running node holds (sled locks its directory).
+fn refuse_live_stores(data_dir: &Path, parts: &[manifest::Part]) -> anyhow::Result<()> {
     for part in parts {
         let live = data_dir.join(&part.context);
         if live.exists() {
@@ -197,6 +234,11 @@ fn put_in_place(data_dir: &Path, staging: &Path, parts: &[manifest::Part]) -> an
             })?;
         }
     }
+    Ok(())
+}
+
+/// Replaces each context's store by its staged one.
+fn put_in_place(data_dir: &Path, staging: &Path, parts: &[manifest::Part]) -> anyhow::Result<()> {
     let aside = staging.join("replaced");
     std::fs::create_dir_all(&aside)?;
     for part in parts {

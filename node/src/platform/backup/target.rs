@@ -98,17 +98,23 @@ impl Target {
         }
     }
 
-    /// The names (last path part) of the objects under the folder `name`.
-    pub async fn names_in(&self, name: &str) -> anyhow::Result<Vec<String>> {
-        let listed = self
-            .store
-            .list_with_delimiter(Some(&self.path(name)))
-            .await?;
-        Ok(listed
-            .objects
-            .iter()
-            .filter_map(|o| o.location.filename().map(str::to_string))
-            .collect())
+    /// The objects under the folder `name`, at any depth, by their names from the
+    /// target's root.
+    pub async fn objects_under(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        let mut listed = self.store.list(Some(&self.path(name)));
+        let mut names = Vec::new();
+        while let Some(object) = listed.next().await {
+            let location = object?.location;
+            if let Some(parts) = location.prefix_match(&self.prefix) {
+                names.push(
+                    parts
+                        .map(|p| p.as_ref().to_string())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
+            }
+        }
+        Ok(names)
     }
 
     /// Removes the object `name`.
