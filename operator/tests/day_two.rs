@@ -634,6 +634,18 @@ async fn a_platform_made_from_a_backup_restores_each_pod_before_it_starts() {
             value("AGORA_RESTORE_BACKUP"),
             Some(json!("20261126T030000Z"))
         );
+        // It puts the backup's event stream back on the new platform's bus, whose
+        // stream is named after the platform.
+        assert_eq!(value("AGORA_PLATFORM"), Some(json!("copy")));
+        let main = &set["spec"]["template"]["spec"]["containers"][0]["env"];
+        let main_nats = main
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "AGORA_NATS_URL")
+            .map(|e| e["value"].clone());
+        assert!(main_nats.is_some());
+        assert_eq!(value("AGORA_NATS_URL"), main_nats);
     }
 }
 

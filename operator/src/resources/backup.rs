@@ -228,7 +228,12 @@ pub fn restore_container(p: &Platform, contexts: &[String], image: &str) -> Opti
         env("AGORA_DATA_DIR", "/data"),
         env("AGORA_CONTEXTS", contexts.join(",")),
         env("AGORA_LOG_FORMAT", "json"),
+        env("AGORA_PLATFORM", p.name.clone()),
     ];
+    // The backup's event stream and keys go back on the bus (every pod's restore puts
+    // them; they share the work and agree).
+    vars.extend(super::node::bus_environment(p));
+    vars.extend(super::node::creds_env(p));
     vars.extend(target_env(p, &restore.target, "AGORA_RESTORE_FROM"));
     if let Some(id) = &restore.backup {
         vars.push(env("AGORA_RESTORE_BACKUP", id.clone()));
@@ -238,6 +243,7 @@ pub fn restore_container(p: &Platform, contexts: &[String], image: &str) -> Opti
         mount_path: "/data".into(),
         ..Default::default()
     }];
+    mounts.extend(super::node::creds_mount(p));
     mounts.extend(target_mount(&restore.target).map(|m| VolumeMount {
         read_only: Some(true),
         ..m

@@ -107,21 +107,15 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         env("AGORA_DATA_DIR", "/data"),
         env("AGORA_HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
         env("AGORA_LOG_FORMAT", "json"),
-        env("AGORA_NATS_URL", nats::url(p)),
-        env(
-            "AGORA_STREAM_REPLICAS",
-            nats::stream_replicas(p).to_string(),
-        ),
-        env(
-            "AGORA_STREAM_MAX_AGE_DAYS",
-            spec.event_bus.stream_max_age_days.to_string(),
-        ),
+    ];
+    vars.extend(bus_environment(p));
+    vars.extend([
         env_from_secret("AGORA_JWT_PUBLIC_KEY", &secret, "public.pem", false),
         // Every context that shows media signs its URLs; media checks them.
         env_from_secret("AGORA_MEDIA_URL_KEY", &p.media_url_secret(), "key", false),
         // The operator's key to the pod's control channel (rebuilds).
         env_from_secret("AGORA_CONTROL_TOKEN", &p.control_secret(), "token", false),
-    ];
+    ]);
     vars.extend(creds_env(p));
     if w.contexts.iter().any(|c| c == "media") {
         vars.push(env(
@@ -225,6 +219,22 @@ fn container(p: &Platform, w: &Workload, image: &str) -> Container {
         volume_mounts: Some(mounts),
         ..Default::default()
     })
+}
+
+/// Where the platform's bus is and what its stream is like, for a context and for a
+/// restore that puts a backup's stream back (with [`creds_env`] where it needs them).
+pub(super) fn bus_environment(p: &Platform) -> Vec<EnvVar> {
+    vec![
+        env("AGORA_NATS_URL", nats::url(p)),
+        env(
+            "AGORA_STREAM_REPLICAS",
+            nats::stream_replicas(p).to_string(),
+        ),
+        env(
+            "AGORA_STREAM_MAX_AGE_DAYS",
+            p.sp.spec.event_bus.stream_max_age_days.to_string(),
+        ),
+    ]
 }
 
 fn has_creds(p: &Platform) -> bool {
