@@ -13,8 +13,10 @@
 //! replays the event stream from its snapshot's applied floor (its consumer is made
 //! anew from there), and a replicated context follows its change stream from the
 //! snapshot's place: the platform comes back to the newest state the streams hold.
-//! Search's Tantivy index is not in a backup: it is made from search's documents, which
-//! are, when search starts on a restored store.
+//! The event stream and the per-person keys are copied too, after the snapshots
+//! ([`stream`]), and a restore puts them back on the bus first. Search's Tantivy index is
+//! not in a backup: it is made from search's documents, which are, when search starts on
+//! a restored store.
 
 pub mod files;
 pub mod manifest;
