@@ -460,7 +460,7 @@ use agora_node::platform::backup::stream;
 fn a_copy_with_holes(
     dir: &Path,
 ) -> (
-    stream::Extent,
+    agora_node::platform::backup::manifest::Extent,
     Vec<std::path::PathBuf>,
     Vec<stream::Message>,
 ) {
@@ -494,7 +494,7 @@ fn a_copy_with_holes(
             path
         })
         .collect();
-    let extent = stream::Extent {
+    let extent = agora_node::platform::backup::manifest::Extent {
         created: Some("2026-01-01T00:00:00Z".into()),
         first_seq: 3,
         last_seq: 13,

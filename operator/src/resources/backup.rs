@@ -232,8 +232,8 @@ pub fn restore_container(p: &Platform, contexts: &[String], image: &str) -> Opti
     ];
     // The backup's event stream and keys go back on the bus (every pod's restore puts
     // them; they share the work and agree).
-    vars.extend(super::node::bus_environment(p));
-    vars.extend(super::node::creds_env(p));
+    vars.extend(super::bus::environment(p));
+    vars.extend(super::bus::creds_env(p));
     vars.extend(target_env(p, &restore.target, "AGORA_RESTORE_FROM"));
     if let Some(id) = &restore.backup {
         vars.push(env("AGORA_RESTORE_BACKUP", id.clone()));
@@ -243,7 +243,7 @@ pub fn restore_container(p: &Platform, contexts: &[String], image: &str) -> Opti
         mount_path: "/data".into(),
         ..Default::default()
     }];
-    mounts.extend(super::node::creds_mount(p));
+    mounts.extend(super::bus::creds_mount(p));
     mounts.extend(target_mount(&restore.target).map(|m| VolumeMount {
         read_only: Some(true),
         ..m

@@ -21,11 +21,12 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::bus;
 use super::node::{self, NODE_USER};
 use super::spread;
 use super::{
     CONFIG_HASH, Child, HTTP_PORT, METRICS_PORT, Platform, env, env_from_secret,
-    hardened_container, hardened_pod, hash_of, http_probe, image_tag, nats, port,
+    hardened_container, hardened_pod, hash_of, http_probe, image_tag, port,
 };
 use crate::crd::ServiceType;
 
@@ -108,14 +109,14 @@ fn container(p: &Platform, image: &str) -> Container {
         ),
         env_from_secret("AGORA_JWT_PUBLIC_KEY", &p.jwt_secret(), "public.pem", false),
         // The push channel subscribes to its connected users' signals on the bus.
-        env("AGORA_NATS_URL", nats::url(p)),
+        env("AGORA_NATS_URL", bus::url(p)),
         // Uploads pass the gateway's body limit up to this size.
         env(
             "AGORA_MEDIA_MAX_UPLOAD_MIB",
             p.sp.spec.media.max_upload_mib.to_string(),
         ),
     ];
-    vars.extend(node::creds_env(p));
+    vars.extend(bus::creds_env(p));
     vars.extend(super::upstreams(p));
     hardened_container(Container {
         name: "gateway".into(),
@@ -133,7 +134,7 @@ fn container(p: &Platform, image: &str) -> Container {
                 ..Default::default()
             }]
             .into_iter()
-            .chain(node::creds_mount(p))
+            .chain(bus::creds_mount(p))
             .collect(),
         ),
         ..Default::default()

@@ -3,6 +3,7 @@
 //!
 //! - [`backup`]: the backup CronJob, and the restore init container of `restoreFrom`;
 //! - [`nats`]: the managed JetStream StatefulSet, its config and Services;
+//! - [`bus`]: how a node's pod reaches the bus (URL, stream settings, credentials);
 //! - [`node`]: the context StatefulSets and Services (one per context, or one `compact`);
 //! - [`gateway`]: Deployment, Service, Ingress, HPA;
 //! - [`policy`]: ServiceAccount, the JWT Secret, PodDisruptionBudgets, NetworkPolicies;
@@ -10,6 +11,7 @@
 //! - [`dashboard`]: the Grafana dashboard's ConfigMap.
 
 pub mod backup;
+pub mod bus;
 pub mod dashboard;
 pub mod gateway;
 pub mod monitoring;

@@ -29,27 +29,6 @@ pub const CLIENT_PORT: i32 = 4222;
 pub const CLUSTER_PORT: i32 = 6222;
 pub const MONITOR_PORT: i32 = 8222;
 
-/// The URL contexts use to reach the bus (managed or external).
-pub fn url(p: &Platform) -> String {
-    match &p.sp.spec.event_bus.external {
-        Some(external) => external.url.clone(),
-        None => format!(
-            "nats://{}.{}.svc:{CLIENT_PORT}",
-            p.object_name(COMPONENT),
-            p.namespace
-        ),
-    }
-}
-
-/// Replicas of the stream: the bus cluster's size.
-pub fn stream_replicas(p: &Platform) -> i32 {
-    match (&p.sp.spec.event_bus.external, p.sp.spec.event_bus.managed()) {
-        (Some(external), _) => external.stream_replicas,
-        (None, Some(managed)) => managed.replicas,
-        (None, None) => 1,
-    }
-}
-
 /// Everything the managed bus needs; nothing for an external one.
 /// The managed bus's objects; `asleep`: its StatefulSet at zero pods (hibernation).
 pub fn objects(p: &Platform, asleep: bool) -> Vec<Child> {
@@ -390,8 +369,6 @@ mod tests {
         );
         let p = Platform::new(&sp);
         assert!(objects(&p, false).is_empty());
-        assert_eq!(url(&p), "nats://bus:4222");
-        assert_eq!(stream_replicas(&p), 3);
     }
 
     #[test]

@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, PodSpec, PodTemplateSpec, SecretVolumeSource, Service, ServicePort,
-    ServiceSpec, Volume, VolumeMount,
+    Container, EnvVar, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::bus;
 use super::{
     CONFIG_HASH, Child, HTTP_PORT, Platform, Workload, env, env_from_field, env_from_secret,
     hardened_container, hardened_pod, hash_of, http_probe, image_tag, nats, port, spread,
@@ -108,7 +109,7 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         env("AGORA_HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
         env("AGORA_LOG_FORMAT", "json"),
     ];
-    vars.extend(bus_environment(p));
+    vars.extend(bus::environment(p));
     vars.extend([
         env_from_secret("AGORA_JWT_PUBLIC_KEY", &secret, "public.pem", false),
         // Every context that shows media signs its URLs; media checks them.
@@ -116,7 +117,7 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         // The operator's key to the pod's control channel (rebuilds).
         env_from_secret("AGORA_CONTROL_TOKEN", &p.control_secret(), "token", false),
     ]);
-    vars.extend(creds_env(p));
+    vars.extend(bus::creds_env(p));
     if w.contexts.iter().any(|c| c == "media") {
         vars.push(env(
             "AGORA_MEDIA_MAX_UPLOAD_MIB",
@@ -206,7 +207,7 @@ fn container(p: &Platform, w: &Workload, image: &str) -> Container {
             ..Default::default()
         },
     ];
-    mounts.extend(creds_mount(p));
+    mounts.extend(bus::creds_mount(p));
     hardened_container(Container {
         name: "agora-node".into(),
         image: Some(image.into()),
@@ -221,45 +222,6 @@ fn container(p: &Platform, w: &Workload, image: &str) -> Container {
     })
 }
 
-/// Where the platform's bus is and what its stream is like, for a context and for a
-/// restore that puts a backup's stream back (with [`creds_env`] where it needs them).
-pub(super) fn bus_environment(p: &Platform) -> Vec<EnvVar> {
-    vec![
-        env("AGORA_NATS_URL", nats::url(p)),
-        env(
-            "AGORA_STREAM_REPLICAS",
-            nats::stream_replicas(p).to_string(),
-        ),
-        env(
-            "AGORA_STREAM_MAX_AGE_DAYS",
-            p.sp.spec.event_bus.stream_max_age_days.to_string(),
-        ),
-    ]
-}
-
-fn has_creds(p: &Platform) -> bool {
-    p.sp.spec
-        .event_bus
-        .external
-        .as_ref()
-        .is_some_and(|e| e.credentials_secret.is_some())
-}
-
-/// `AGORA_NATS_CREDS`, where an external bus needs credentials.
-pub(super) fn creds_env(p: &Platform) -> Option<EnvVar> {
-    has_creds(p).then(|| env("AGORA_NATS_CREDS", "/etc/nats-creds/nats.creds"))
-}
-
-/// The credentials Secret's mount, where an external bus needs credentials.
-pub(super) fn creds_mount(p: &Platform) -> Option<VolumeMount> {
-    has_creds(p).then(|| VolumeMount {
-        name: "nats-creds".into(),
-        mount_path: "/etc/nats-creds".into(),
-        read_only: Some(true),
-        ..Default::default()
-    })
-}
-
 /// A scratch `/tmp`, and the bus credentials where there are some.
 pub(super) fn volumes(p: &Platform) -> Vec<Volume> {
     let mut volumes = vec![Volume {
@@ -267,22 +229,7 @@ pub(super) fn volumes(p: &Platform) -> Vec<Volume> {
         empty_dir: Some(Default::default()),
         ..Default::default()
     }];
-    if let Some(creds) =
-        p.sp.spec
-            .event_bus
-            .external
-            .as_ref()
-            .and_then(|e| e.credentials_secret.clone())
-    {
-        volumes.push(Volume {
-            name: "nats-creds".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(creds),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-    }
+    volumes.extend(bus::creds_volume(p));
     volumes
 }
 

@@ -33,10 +33,20 @@ pub struct Manifest {
     pub keys: Option<StreamCopy>,
 }
 
+/// Where a stream begins and ends, and when it was made (RFC 3339), which tells it from
+/// a stream of the same name made later. All zero when there is no such stream yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    pub created: Option<String>,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub messages: u64,
+}
+
 /// A stream in a backup ([`super::stream`]): its extent when copied, and its chunks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamCopy {
-    pub extent: super::stream::Extent,
+    pub extent: Extent,
     pub chunks: Vec<Chunk>,
 }
 

@@ -26,7 +26,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{Chunk, Manifest, StreamCopy};
+use super::manifest::{Chunk, Extent, Manifest, StreamCopy};
 use super::{Plan, Source, control_get};
 use crate::platform::bus::Bus;
 use crate::platform::error::ApiError;
@@ -59,16 +59,6 @@ impl Which {
             Which::Keys => bus.keys.stream_name(),
         }
     }
-}
-
-/// Where a stream begins and ends, and when it was made (RFC 3339), which tells it from
-/// a stream of the same name made later. All zero when there is no such stream yet.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Extent {
-    pub created: Option<String>,
-    pub first_seq: u64,
-    pub last_seq: u64,
-    pub messages: u64,
 }
 
 /// One message of a stream, as a backup keeps it: a line of JSON.

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
 
-use super::{Extent, Message, Which, extent, read};
-use crate::platform::backup::manifest::StreamCopy;
+use super::{Message, Which, extent, read};
+use crate::platform::backup::manifest::{Extent, StreamCopy};
 use crate::platform::backup::target::Target;
 use crate::platform::bus::Bus;
 
