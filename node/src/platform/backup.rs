@@ -279,6 +279,20 @@ async fn take_part(
     })
 }
 
+/// Copies what a control route answers into the target's object `name`.
+async fn fetch_into(
+    plan: &Plan,
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+) -> anyhow::Result<target::Written> {
+    let response = control_get(plan, client, url)
+        .send()
+        .await?
+        .error_for_status()?;
+    plan.target.put_stream(name, response.bytes_stream()).await
+}
+
 fn control_get(plan: &Plan, client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
     let request = client.get(url);
     match &plan.token {
@@ -307,14 +321,8 @@ async fn take_files(
         if plan.target.size(&object).await? == Some(file.bytes) {
             continue;
         }
-        let response = control_get(plan, client, &format!("{base}/{}", file.sha256))
-            .send()
-            .await?
-            .error_for_status()?;
-        let written = plan
-            .target
-            .put_stream(&object, response.bytes_stream())
-            .await?;
+        let url = format!("{base}/{}", file.sha256);
+        let written = fetch_into(plan, client, &url, &object).await?;
         if written.sha256 != file.sha256 {
             plan.target.remove(&object).await?;
             anyhow::bail!(

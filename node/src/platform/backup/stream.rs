@@ -27,7 +27,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{Chunk, Extent, Manifest, StreamCopy};
-use super::{Plan, Source, control_get};
+use super::{Plan, Source, control_get, fetch_into};
 use crate::platform::bus::Bus;
 use crate::platform::error::ApiError;
 
@@ -314,14 +314,7 @@ pub(super) async fn take(
         }
         let from = first.max(extent.first_seq);
         let url = format!("{base}/messages?from={from}&to={last}");
-        let response = control_get(plan, client, &url)
-            .send()
-            .await?
-            .error_for_status()?;
-        let written = plan
-            .target
-            .put_stream(&object, response.bytes_stream())
-            .await?;
+        let written = fetch_into(plan, client, &url, &object).await?;
         copied.push(Chunk {
             object,
             first,
