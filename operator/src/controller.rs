@@ -38,6 +38,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod backups;
 mod rebuilds;
 mod replicas;
+mod rolling;
 
 /// What every reconcile can reach.
 pub struct Context {
@@ -290,6 +291,7 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
     facts.rebuild = rebuilds::drive(&p, ctx).await;
     facts.backup = backups::drive(&p, ctx, facts.backup.take()).await;
     facts.replicas = replicas::gather(&p, ctx).await;
+    rolling::drive(&p, ctx, &facts.replicas).await;
     let rebuilding = facts
         .rebuild
         .as_ref()
@@ -400,10 +402,20 @@ pub fn observed_set(set: &StatefulSet) -> Observed {
         replicas,
         ready_replicas: st.ready_replicas.unwrap_or(0),
         pods: st.replicas,
+        // An `OnDelete` StatefulSet never moves its current revision on (Kubernetes
+        // completes only rolling updates): every pod at the update revision is rolled out.
         rolled_out: current
             && st.updated_replicas.unwrap_or(0) >= replicas
-            && st.current_revision == st.update_revision,
+            && (st.current_revision == st.update_revision || on_delete(set)),
     }
+}
+
+fn on_delete(set: &StatefulSet) -> bool {
+    set.spec
+        .as_ref()
+        .and_then(|s| s.update_strategy.as_ref())
+        .and_then(|u| u.type_.as_deref())
+        == Some("OnDelete")
 }
 
 pub fn observed_deployment(d: &Deployment) -> Observed {
@@ -639,5 +651,26 @@ mod tests {
         assert_eq!(failures.failed("ns/b".into()), 1, "counted per platform");
         failures.succeeded("ns/a");
         assert_eq!(backoff(failures.failed("ns/a".into())), backoff(1));
+    }
+
+    #[test]
+    fn an_on_delete_statefulset_is_rolled_out_once_every_pod_is_updated() {
+        let set = |strategy: Option<&str>, updated: i32| -> StatefulSet {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "demo-posts", "generation": 2},
+                "spec": {"replicas": 3, "selector": {}, "serviceName": "x", "template": {},
+                    "updateStrategy": {"type": strategy}},
+                "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 3,
+                    "updatedReplicas": updated, "currentRevision": "old", "updateRevision": "new"}
+            }))
+            .unwrap()
+        };
+        // Kubernetes never moves an OnDelete set's current revision on.
+        assert!(observed_set(&set(Some("OnDelete"), 3)).rolled_out);
+        assert!(!observed_set(&set(Some("OnDelete"), 2)).rolled_out);
+        assert!(
+            !observed_set(&set(None, 3)).rolled_out,
+            "a rolling update completes by itself"
+        );
     }
 }

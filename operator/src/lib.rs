@@ -28,6 +28,7 @@ pub mod plugin;
 pub mod rebuild;
 pub mod replicas;
 pub mod resources;
+pub mod rolling;
 pub mod status;
 pub mod telemetry;
 

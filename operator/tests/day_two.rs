@@ -732,3 +732,103 @@ async fn the_status_names_each_replicated_contexts_writer_and_its_followers_lag(
     let auth = server.get(PLATFORMS, "demo").unwrap()["status"]["contexts"]["auth"].clone();
     assert!(auth.get("writer").is_none() && auth.get("replicaPods").is_none());
 }
+
+/// A rollout of a context with several replicas replaces its followers first and its
+/// writer last, one pod at a time, each back and ready before the next: the lease is
+/// handed over once, to a follower already on the new version.
+#[tokio::test]
+async fn a_rollout_replaces_the_followers_first_and_the_writer_last() {
+    async fn replicas(
+        axum::extract::Path(pod): axum::extract::Path<String>,
+    ) -> axum::Json<serde_json::Value> {
+        // The writer is the pod the StatefulSet controller would replace first.
+        let role = if pod == "demo-posts-2" {
+            "writer"
+        } else {
+            "follower"
+        };
+        axum::Json(
+            json!([{"context": "posts", "role": role, "lsn": 7, "stream_lsn": 7, "needs_copy": false}]),
+        )
+    }
+    let server = ApiServer::default();
+    server.put(
+        PLATFORMS,
+        platform(
+            "demo",
+            json!({"contexts": {"overrides": {"posts": {"replicas": 3}}}}),
+        ),
+    );
+    let app = axum::Router::new().route("/{pod}/ops/replicas", axum::routing::get(replicas));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut ctx = context_value(&server);
+    ctx.node_base = Some(format!("http://{addr}/{{pod}}"));
+    let ctx = Arc::new(ctx);
+    pass(&server, &ctx, "demo").await.unwrap();
+
+    let set = server.get(&sets(), "demo-posts").unwrap();
+    assert_eq!(set["spec"]["updateStrategy"]["type"], "OnDelete");
+    let auth = server.get(&sets(), "demo-auth").unwrap();
+    assert!(
+        auth["spec"].get("updateStrategy").is_none(),
+        "one pod: Kubernetes rolls it"
+    );
+    let labels = set["spec"]["selector"]["matchLabels"].clone();
+    let pods = format!("/api/v1{NS}pods");
+    let put_pod = |n: u32, revision: &str| {
+        let mut pod_labels = labels.clone();
+        pod_labels["controller-revision-hash"] = json!(revision);
+        server.put(
+            &pods,
+            json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("demo-posts-{n}"), "namespace": "tenants", "labels": pod_labels},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
+    };
+    for n in 0..3 {
+        put_pod(n, "old");
+    }
+    let mut set = set;
+    set["status"] = json!({"replicas": 3, "readyReplicas": 3, "updatedReplicas": 0,
+        "currentRevision": "old", "updateRevision": "new"});
+    server.put(&sets(), set);
+
+    let mut replaced = Vec::new();
+    for _ in 0..3 {
+        pass(&server, &ctx, "demo").await.unwrap();
+        let left = server.names(&pods);
+        let gone: Vec<u32> = (0..3)
+            .filter(|n| !left.contains(&format!("demo-posts-{n}")))
+            .collect();
+        assert_eq!(gone.len(), 1, "one pod at a time: {left:?}");
+        // While it is away, no other pod goes.
+        pass(&server, &ctx, "demo").await.unwrap();
+        assert_eq!(server.names(&pods).len(), 2);
+        replaced.push(gone[0]);
+        put_pod(gone[0], "new");
+    }
+    assert_eq!(replaced, [1, 0, 2], "followers first, the writer last");
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(
+        server.names(&pods).len(),
+        3,
+        "all at the new revision: nothing more goes"
+    );
+    // Kubernetes folds repeats of an Event into one with a count.
+    let said = |reason: &str| -> Vec<Value> {
+        server
+            .events()
+            .into_iter()
+            .filter(|e| e["reason"] == reason)
+            .collect()
+    };
+    assert_eq!(said("PodRolled")[0]["series"]["count"], 2);
+    let writer = said("WriterRolled");
+    let note = writer[0]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("replacing demo-posts-2 (the writer, last"),
+        "{note}"
+    );
+}

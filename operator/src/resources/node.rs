@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Container, EnvVar, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec, Volume,
     VolumeMount,
@@ -54,6 +54,13 @@ pub fn replicated(p: &Platform, w: &Workload) -> bool {
 /// The pods the workload asks for (one for contexts that may not have replicas).
 pub fn replicas(p: &Platform, w: &Workload) -> i32 {
     settings_of(p, w).replicas
+}
+
+/// Whether the operator replaces the workload's pods itself in a rollout (its
+/// StatefulSet is `OnDelete`, [`crate::rolling`]): when it runs several replicas, so
+/// that the writer goes last and hands its lease over once.
+pub fn rolls_by_operator(p: &Platform, w: &Workload) -> bool {
+    replicas(p, w) > 1
 }
 
 fn settings_of(p: &Platform, w: &Workload) -> crate::crd::ContextSettings {
@@ -265,6 +272,10 @@ fn stateful_set(p: &Platform, w: &Workload, image: &str, version: &str) -> State
                 spec: Some(pod),
             },
             persistent_volume_claim_retention_policy: Some(super::retention(p)),
+            update_strategy: rolls_by_operator(p, w).then(|| StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".into()),
+                rolling_update: None,
+            }),
             volume_claim_templates: Some(vec![nats::volume_claim(&settings.storage)]),
             ..Default::default()
         }),
