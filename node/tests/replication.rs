@@ -18,6 +18,7 @@ use agora_node::platform::replication::publish::{self, Fenced};
 use agora_node::platform::replication::{ChangeStream, follow};
 use agora_node::platform::storage::{Role, Store};
 use common::Nats;
+use futures::StreamExt as _;
 use tokio::sync::watch;
 
 const CONTEXT: &str = "posts";
@@ -333,10 +334,11 @@ async fn a_checkpoint_compacts_the_stream_and_what_was_erased_leaves_it() {
     assert!(!early.contains(b"person/erased-one").unwrap());
 }
 
-/// A follower away while the stream lost what it lacks (here purged by hand, as an age
-/// limit would) cannot continue: it says it needs a new copy, and its node is not ready.
+/// A follower away while the stream was cut past its place cannot go on set by set: it
+/// says so (not ready, never the writer), asks the writer for a checkpoint, and is whole
+/// again once that checkpoint comes, writes made meanwhile included.
 #[tokio::test]
-async fn a_follower_that_missed_part_of_the_stream_says_it_needs_a_new_copy() {
+async fn a_follower_that_missed_part_of_the_stream_copies_itself_afresh_from_a_checkpoint() {
     let nats = Nats::start();
     let bus = bus(&nats).await;
     let (_w, writer) = store();
@@ -358,19 +360,30 @@ async fn a_follower_that_missed_part_of_the_stream_says_it_needs_a_new_copy() {
         .sequence(head.sequence - 2)
         .await
         .unwrap();
-    assert!(!follower.needs_copy());
-    let (_stop, shutdown) = watch::channel(false);
-    let metrics = agora_node::platform::telemetry::Metrics::new();
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(20),
-        follow::run(follower.clone(), bus.clone(), CONTEXT, metrics, shutdown),
-    )
-    .await
-    .expect("the follower stops on the gap");
-    assert!(outcome.is_err(), "it cannot continue");
-    assert!(follower.needs_copy());
-    assert!(
-        follower.lsn().unwrap() < writer.lsn().unwrap(),
-        "it keeps what it had"
+    let held = follower.lsn().unwrap();
+    // Whoever asks for a copy, the writer hears it on the stream's copy subject.
+    let mut requests = bus
+        .client
+        .subscribe(stream.copy_requests.clone())
+        .await
+        .unwrap();
+    let _follow = following(&follower, &bus);
+    let request = tokio::time::timeout(Duration::from_secs(20), requests.next())
+        .await
+        .expect("the follower asks for a copy")
+        .unwrap();
+    assert_eq!(
+        request.payload.as_ref(),
+        follower.replica_id().unwrap().as_bytes()
+    );
+    // (It says it needs one until the checkpoint is applied.)
+    assert!(follower.needs_copy() || follower.lsn().unwrap() > held);
+    put_many(&writer, 13, 2, 10).await;
+    caught_up(&follower, &writer).await;
+    assert!(!follower.needs_copy(), "whole and ready again");
+    assert_eq!(
+        contents(&follower.data),
+        contents(&writer.data),
+        "the writer's data, the writes after the gap included"
     );
 }

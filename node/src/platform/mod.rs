@@ -345,7 +345,7 @@ async fn readyz(platform: Platform) -> axum::response::Response {
         names => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "not ready: {} missed part of its change stream and needs a new copy (empty its volume)",
+                "not ready: {} missed part of its change stream and waits for a checkpoint from its writer to copy",
                 names.join(", ")
             ),
         )

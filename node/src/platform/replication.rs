@@ -75,6 +75,9 @@ where
 pub struct ChangeStream {
     pub name: String,
     pub subject: String,
+    /// The core NATS subject on which a follower that missed part of the stream asks the
+    /// writer for a checkpoint to copy (outside the stream: never stored).
+    pub copy_requests: String,
     replicas: usize,
     max_age: Duration,
 }
@@ -88,6 +91,7 @@ impl ChangeStream {
                 context.to_ascii_uppercase()
             ),
             subject: format!("{}.changes.{context}", bus.settings.prefix),
+            copy_requests: format!("{}.copy.{context}", bus.settings.prefix),
             replicas: bus.settings.replicas,
             max_age: bus.settings.max_age,
         }

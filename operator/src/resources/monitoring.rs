@@ -137,7 +137,7 @@ pub fn alerts(p: &Platform) -> Vec<Alert> {
             hold: "10m",
             severity: "warning",
             summary: "a follower replica applies its writer's changes slower than they come: its reads are stale",
-            action: "look at the follower pod's CPU and logs; clients that send Agora-Consistency get 503 replica-lagging from it. A follower that missed part of the change stream is not ready (its /readyz says so): delete its volume claim, then the pod, and it copies the store afresh from the last checkpoint",
+            action: "look at the follower pod's CPU and logs; clients that send Agora-Consistency get 503 replica-lagging from it. A follower that missed part of the change stream is not ready (its /readyz says so) until the checkpoint it asks the writer for comes, within seconds while a writer runs",
         },
         Alert {
             name: "AgoraNoWriter",
@@ -147,7 +147,7 @@ pub fn alerts(p: &Platform) -> Vec<Alert> {
             hold: "2m",
             severity: "critical",
             summary: "no replica of a replicated context holds its lease: its writes fail with 503",
-            action: "the followers' logs say why none takes the lease (the bus unreachable? a follower that missed part of the change stream never writes); check EventBusReady and the NATS pods",
+            action: "the followers' logs say why none takes the lease (the bus unreachable? a follower that missed part of the change stream writes only once a checkpoint made it whole); check EventBusReady and the NATS pods",
         },
         Alert {
             name: "AgoraBackupTooOld",

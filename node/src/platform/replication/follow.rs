@@ -1,8 +1,15 @@
 //! A follower: applies its context's change stream to its own store, from where it
 //! stopped, each change set whole and in LSN order.
+//!
+//! A follower that finds a gap (the stream no longer holds sets it lacks: it was away
+//! while the stream was cut past its place) cannot go on set by set. It says so (not
+//! ready, [`Store::needs_copy`]; it never takes the lease meanwhile), asks the writer for
+//! a checkpoint on [`ChangeStream::copy_requests`], and skips what it cannot apply until
+//! that checkpoint comes: a checkpoint replaces the store whole, and the follower is whole
+//! again, with nobody emptying its volume.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
@@ -15,25 +22,17 @@ use crate::platform::storage::{Mirrored, Store};
 use crate::platform::telemetry::{ContextLabel, Metrics};
 use prometheus_client::metrics::gauge::Gauge;
 
-/// Why a follower stopped for good.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "this store holds LSN {holds} but the change stream continues at {got}: it must be copied afresh"
-)]
-pub struct Missed {
-    pub holds: u64,
-    pub got: u64,
-}
+/// How often a follower that needs a copy asks the writer again for a checkpoint.
+const ASK_AGAIN_AFTER: Duration = Duration::from_secs(5);
 
 /// Follows the change stream until `shutdown` flips; reconnects after any failure of NATS.
-/// Returns an error only when the stream no longer holds what this store misses.
 pub async fn run(
     store: Store,
     bus: Bus,
     context: &'static str,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), Missed> {
+) {
     let behind = metrics
         .replica_behind
         .get_or_create(&ContextLabel::new(context))
@@ -43,17 +42,11 @@ pub async fn run(
     loop {
         tokio::select! {
             result = follow(&store, &bus, &stream, &behind) => match result {
-                Err(Failure::Missed(missed)) => {
-                    tracing::error!(context, error = %missed, "follower cannot continue: not ready until copied afresh");
-                    store.set_needs_copy();
-                    return Err(missed);
-                }
                 Err(Failure::Diverged(lsn)) => {
                     tracing::error!(context, lsn, "this replica's unpublished writes were replaced by another writer's: copying the store afresh from the stream");
                     if let Err(e) = store.reset() {
                         tracing::error!(context, error = %e, "cannot empty the store");
-                        store.set_needs_copy();
-                        return Err(Missed { holds: lsn, got: lsn });
+                        store.set_needs_copy(true);
                     }
                 }
                 Err(Failure::Transient(e)) => {
@@ -61,19 +54,18 @@ pub async fn run(
                 }
                 Ok(()) => {}
             },
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.changed() => return,
         }
         attempt += 1;
         let pause = Duration::from_millis((100u64 << attempt.min(5)).min(3_000));
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.changed() => return,
         }
     }
 }
 
 enum Failure {
-    Missed(Missed),
     /// This store holds writes of its own from this LSN that another writer replaced.
     Diverged(u64),
     Transient(anyhow::Error),
@@ -111,6 +103,7 @@ async fn follow(
     let mut messages = consumer.messages().await?;
     let mine = store.replica_id()?;
     let mut parts: Vec<ChangeSet> = Vec::new();
+    let mut asked: Option<Instant> = None;
     while let Some(message) = messages.next().await {
         let message = message?;
         let info = message.info().map_err(anyhow::Error::msg)?;
@@ -119,21 +112,50 @@ async fn follow(
         let sets = ChangeSet::decode_batch(&message.payload)?;
         let author = message.headers.as_ref().and_then(|h| h.get(REPLICA_HEADER));
         let own = author.is_some_and(|a| a.as_str() == mine);
-        apply_message(store, sets, sequence, own, &mut parts)?;
+        match apply_message(store, sets, sequence, own, &mut parts)? {
+            Some(Mirrored::Gap { holds, got }) => {
+                parts.clear();
+                if !store.needs_copy() {
+                    tracing::error!(
+                        holds,
+                        got,
+                        "this replica missed part of its change stream: not ready, asking the writer for a checkpoint to copy"
+                    );
+                    store.set_needs_copy(true);
+                }
+                if asked.is_none_or(|at| at.elapsed() >= ASK_AGAIN_AFTER) {
+                    bus.client
+                        .publish(stream.copy_requests.clone(), store.replica_id()?.into())
+                        .await?;
+                    asked = Some(Instant::now());
+                }
+            }
+            Some(Mirrored::Applied) if store.needs_copy() => {
+                // Past a gap, only a checkpoint applies: the store is whole again.
+                tracing::info!(
+                    lsn = store.lsn()?,
+                    "copied afresh from a checkpoint: ready again"
+                );
+                store.set_needs_copy(false);
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
 
 /// Applies the change sets of the message at stream `sequence` (`own`: this replica
 /// appended it), each once whole; `parts` holds a big change set's parts until its last.
+/// Returns what became of the last whole set (a gap leaves the store as it was).
 fn apply_message(
     store: &Store,
     sets: Vec<ChangeSet>,
     sequence: u64,
     own: bool,
     parts: &mut Vec<ChangeSet>,
-) -> Result<(), Failure> {
+) -> Result<Option<Mirrored>, Failure> {
     let count = sets.len();
+    let mut outcome = None;
     for (i, part) in sets.into_iter().enumerate() {
         if part.part == 0 {
             // A writer that stopped partway through a change set left parts that a writer
@@ -161,10 +183,10 @@ fn apply_message(
         } else {
             sequence - 1
         };
-        if let Mirrored::Gap { holds, got } = store.apply_mirrored(parts, resume_after)? {
-            return Err(Failure::Missed(Missed { holds, got }));
-        }
+        // Past a gap, the rest of the message still goes through: a checkpoint in it
+        // applies whatever came before.
+        outcome = Some(store.apply_mirrored(parts, resume_after)?);
         parts.clear();
     }
-    Ok(())
+    Ok(outcome)
 }

@@ -22,6 +22,52 @@ pub const SETS_PER_MESSAGE: usize = 256;
 /// How often the relay asks whether a checkpoint is due.
 const CHECKPOINT_CHECK_EVERY: Duration = Duration::from_secs(60);
 
+/// The fewest seconds between two checkpoints logged because followers asked for a copy
+/// (several asking at once get one).
+const COPY_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+
+/// Followers' requests for a checkpoint to copy ([`ChangeStream::copy_requests`]).
+#[derive(Default)]
+struct CopyRequests {
+    subscriber: Option<async_nats::Subscriber>,
+    wanted: bool,
+    last: Option<tokio::time::Instant>,
+}
+
+impl CopyRequests {
+    /// Subscribes, once NATS lets it.
+    async fn listen(&mut self, bus: &Bus, context: &str) {
+        if self.subscriber.is_none() {
+            let subject = ChangeStream::of(bus, context).copy_requests;
+            self.subscriber = bus.client.subscribe(subject).await.ok();
+        }
+    }
+
+    /// A request came (or, without a subscription, never).
+    async fn asked(&mut self) {
+        use futures::StreamExt as _;
+        let Some(subscriber) = self.subscriber.as_mut() else {
+            return std::future::pending().await;
+        };
+        match subscriber.next().await {
+            Some(_) => self.wanted = true,
+            // The subscription ended (the connection was replaced): subscribe again.
+            None => self.subscriber = None,
+        }
+    }
+
+    /// Whether a checkpoint is owed to a follower now.
+    fn due(&self) -> bool {
+        self.wanted && self.last.is_none_or(|t| t.elapsed() >= COPY_AT_MOST_EVERY)
+    }
+
+    fn answered(&mut self) {
+        if self.wanted {
+            (self.wanted, self.last) = (false, Some(tokio::time::Instant::now()));
+        }
+    }
+}
+
 /// How many change stream messages make a checkpoint due.
 pub const CHECKPOINT_EVERY: u64 = 10_000;
 
@@ -305,6 +351,7 @@ pub async fn run(
     // Whether a checkpoint is due is asked of the server at most once a minute, not at
     // every idle wake-up.
     let mut next_check = tokio::time::Instant::now();
+    let mut copies = CopyRequests::default();
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -321,15 +368,20 @@ pub async fn run(
         match result {
             Ok(0) => {
                 attempt = 0;
+                copies.listen(&bus, context).await;
+                let wanted = copies.due();
                 let due = publisher.is_some() && tokio::time::Instant::now() >= next_check;
                 if due {
                     next_check = tokio::time::Instant::now() + CHECKPOINT_CHECK_EVERY;
                 }
-                if let Some(p) = publisher.as_ref().filter(|_| due)
-                    && p.checkpoint_due().await.unwrap_or(false)
+                if let Some(p) = publisher.as_ref()
+                    && (wanted || (due && p.checkpoint_due().await.unwrap_or(false)))
                 {
                     match p.checkpoint().await {
-                        Ok(lsn) => tracing::info!(context, lsn, "checkpoint logged"),
+                        Ok(lsn) => {
+                            tracing::info!(context, lsn, for_a_copy = wanted, "checkpoint logged");
+                            copies.answered();
+                        }
                         Err(e) => tracing::warn!(context, error = %e, "checkpoint not logged"),
                     }
                     continue;
@@ -337,6 +389,7 @@ pub async fn run(
                 tokio::select! {
                     _ = store.changes_written.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = copies.asked() => {}
                     _ = shutdown.changed() => {}
                 }
             }

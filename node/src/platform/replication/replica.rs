@@ -125,7 +125,7 @@ async fn adopt_restored(replica: &Replica) -> anyhow::Result<()> {
 /// A follower task and the sender that stops it.
 struct Following {
     stop: watch::Sender<bool>,
-    task: JoinHandle<Result<(), follow::Missed>>,
+    task: JoinHandle<()>,
 }
 
 /// Follows the stream, trying to take the lease every renewal period. Returns the running
@@ -148,7 +148,7 @@ async fn follow_until_leader(
         stopped,
     ));
     loop {
-        if !task.is_finished() {
+        if !task.is_finished() && !replica.store.needs_copy() {
             match lease.acquire().await {
                 Ok(true) => return Some(Following { stop, task }),
                 Ok(false) => {}
@@ -158,7 +158,7 @@ async fn follow_until_leader(
             }
         }
         // A follower that missed part of the stream keeps serving what it has, and never
-        // writes: it needs a new copy (docs/architecture.md, "Replicas"). Trying every
+        // writes until a checkpoint made it whole (docs/architecture.md, "Replicas"). Trying every
         // half second, a failover takes the lease's TTL and half a second at most.
         tokio::select! {
             _ = tokio::time::sleep(ACQUIRE_EVERY.min(lease.renew_every())) => {}

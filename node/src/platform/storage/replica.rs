@@ -25,7 +25,8 @@ pub enum Mirrored {
     Applied,
     /// Applied before (a redelivery): nothing done.
     AlreadyHeld,
-    /// Not the next one: this store missed `holds + 1 ..= got - 1` and needs a new copy.
+    /// Not the next one: this store missed `holds + 1 ..= got - 1`; only a checkpoint
+    /// applies now.
     Gap {
         holds: u64,
         got: u64,
@@ -164,14 +165,15 @@ impl Store {
     }
 
     /// Whether this replica missed part of its change stream (the stream no longer holds
-    /// what it lacks): it must be copied afresh (its volume emptied) before it is whole.
+    /// what it lacks): it is not whole until it has applied a checkpoint, which it asks
+    /// the writer for ([`crate::platform::replication::follow`]).
     pub fn needs_copy(&self) -> bool {
         self.needs_copy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub(crate) fn set_needs_copy(&self) {
+    pub(crate) fn set_needs_copy(&self, needs: bool) {
         self.needs_copy
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+            .store(needs, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The LSN of the last transaction this store committed or applied (0: none).
