@@ -120,6 +120,15 @@ fn mp4(len: usize) -> Vec<u8> {
     out
 }
 
+/// Alice posts `text`, and it reaches bob's feed.
+async fn bob_sees_a_post_of_alice(alice: &(String, Client), bob: &(String, Client), text: &str) {
+    let post = publish(&alice.1, json!({ "text": text })).await;
+    eventually("bob sees the post", || async {
+        ids(&bob.1.get("/feed?order=recent").await.expect(200)["items"]).contains(&post)
+    })
+    .await;
+}
+
 fn ids(items: &Value) -> Vec<String> {
     items
         .as_array()
@@ -340,11 +349,7 @@ async fn a_context_restored_alone_replays_the_events_it_missed() {
 async fn a_backup_restores_onto_a_new_bus() {
     let nats = Nats::start();
     let (mut node, alice, bob) = two_friends(&nats, &[("AGORA_REPLICATED", "true")]).await;
-    let post = publish(&alice.1, json!({"text": "kept"})).await;
-    eventually("bob sees the post", || async {
-        ids(&bob.1.get("/feed?order=recent").await.expect(200)["items"]).contains(&post)
-    })
-    .await;
+    bob_sees_a_post_of_alice(&alice, &bob, "kept").await;
     let expected = reads(&alice, &bob).await;
     let target = tempfile::tempdir().unwrap();
     tokio::task::block_in_place(|| backup(&node, target.path()));
@@ -386,11 +391,7 @@ async fn the_event_stream_and_its_keys_come_back_with_a_backup() {
     use agora_node::platform::context::Context;
     let nats = Nats::start();
     let (mut node, alice, bob) = two_friends(&nats, &[]).await;
-    let post = publish(&alice.1, json!({"text": "sealed on the stream"})).await;
-    eventually("bob sees the post", || async {
-        ids(&bob.1.get("/feed?order=recent").await.expect(200)["items"]).contains(&post)
-    })
-    .await;
+    bob_sees_a_post_of_alice(&alice, &bob, "sealed on the stream").await;
     let expected = reads(&alice, &bob).await;
     let target = tempfile::tempdir().unwrap();
     let manifest = tokio::task::block_in_place(|| backup(&node, target.path()));

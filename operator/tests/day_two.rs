@@ -683,6 +683,20 @@ async fn a_backup_asked_for_now_runs_once_per_request() {
     assert_eq!(events(&server, "BackupRequested"), 1);
 }
 
+/// A context whose pods' control channels are `pods` (routes under `/{pod}/`), served on a
+/// loopback port.
+async fn with_pods(
+    server: &ApiServer,
+    pods: axum::Router,
+) -> Arc<agora_operator::controller::Context> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, pods).await });
+    let mut ctx = context_value(server);
+    ctx.node_base = Some(format!("http://{addr}/{{pod}}"));
+    Arc::new(ctx)
+}
+
 /// The pods of a replicated context say where they stand; the status names the writer and
 /// how far each pod is behind it.
 #[tokio::test]
@@ -711,12 +725,7 @@ async fn the_status_names_each_replicated_contexts_writer_and_its_followers_lag(
         ),
     );
     let app = axum::Router::new().route("/{pod}/ops/replicas", axum::routing::get(replicas));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut ctx = context_value(&server);
-    ctx.node_base = Some(format!("http://{addr}/{{pod}}"));
-    let ctx = Arc::new(ctx);
+    let ctx = with_pods(&server, app).await;
     pass(&server, &ctx, "demo").await.unwrap();
     pass(&server, &ctx, "demo").await.unwrap();
     let posts = server.get(PLATFORMS, "demo").unwrap()["status"]["contexts"]["posts"].clone();
@@ -760,12 +769,7 @@ async fn a_rollout_replaces_the_followers_first_and_the_writer_last() {
         ),
     );
     let app = axum::Router::new().route("/{pod}/ops/replicas", axum::routing::get(replicas));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut ctx = context_value(&server);
-    ctx.node_base = Some(format!("http://{addr}/{{pod}}"));
-    let ctx = Arc::new(ctx);
+    let ctx = with_pods(&server, app).await;
     pass(&server, &ctx, "demo").await.unwrap();
 
     let set = server.get(&sets(), "demo-posts").unwrap();
