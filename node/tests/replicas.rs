@@ -449,3 +449,39 @@ async fn a_graceful_stop_hands_the_writing_over_without_failing_a_write() {
         "the last write, on the new writer"
     );
 }
+
+/// Read-your-writes across gateways: a write through one gateway, read at once through
+/// another whose reads land on a follower, with the token the write answered, shows the
+/// write, every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_through_one_gateway_is_read_at_once_through_another_on_a_follower() {
+    let replicas = Replicas::new();
+    let a = replicas.start("a");
+    registered_once_writing(&client(&a), "rhea").await;
+    let b = replicas.start("b");
+    // Gateway one reads from the writer A, gateway two from the follower B; both send
+    // writes to the writer the leases name.
+    let (one, two) = (replicas.gateway(&a), replicas.gateway(&b));
+    let (anon, tokens) = signed_in(&one, &a, "rhea").await;
+    let through_one = anon.with_token(access(&tokens));
+    let through_two = client(&two).with_token(access(&tokens));
+    until_status(200, async || {
+        through_one
+            .patch("/users/me", json!({"bio": "first"}))
+            .await
+    })
+    .await
+    .expect(200);
+    for n in 0..20 {
+        let bio = format!("bio {n}");
+        let wrote = through_one.patch("/users/me", json!({ "bio": bio })).await;
+        let token = token_of(&wrote);
+        assert_eq!(wrote.expect(200)["bio"], bio);
+        let read = profile_with_token(&through_two, &token).await;
+        assert_eq!(read.status, 200, "{}", read.body);
+        assert_eq!(
+            read.body["bio"], bio,
+            "write {n} read through the other gateway"
+        );
+    }
+}
