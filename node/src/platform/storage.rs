@@ -639,6 +639,64 @@ mod tests {
         assert!(!follower.contains(b"y").unwrap());
     }
 
+    /// A checkpoint is copied while writes go on, then made exact by redoing the sets
+    /// logged meanwhile: a follower taking it and the sets after it holds the writer's
+    /// trees, whatever the writes did to the keys while they were read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_taken_under_writes_is_the_store_at_its_lsn() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let writer = Store::open(dirs[0].path()).unwrap().with_change_log();
+        writer.set_role(Role::Writer).unwrap();
+        for batch in 0..20 {
+            writer
+                .write_now(|tx| {
+                    for i in 0..1_000 {
+                        tx.put_raw(format!("k/{:05}", batch * 1_000 + i).as_bytes(), b"old")?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        drain_log(&writer);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writes = {
+            let (writer, stop) = (writer.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // From the end of the key range down, so the copy meets both keys
+                    // written before it reached them and keys written after.
+                    let key = format!("k/{:05}", 19_999 - (n * 7) % 20_000);
+                    writer
+                        .write_now(|tx| match n % 3 {
+                            0 => tx.remove(key.as_bytes()).map(drop),
+                            _ => tx.put_raw(key.as_bytes(), format!("new {n}").as_bytes()),
+                        })
+                        .unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        while writer.lsn().unwrap() < 20 + 50 {
+            std::thread::yield_now();
+        }
+        let checkpoint = writer.log_checkpoint().unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let written = writes.join().unwrap();
+        assert!(written > 50 && writer.lsn().unwrap() > checkpoint);
+
+        let sets = drain_log(&writer);
+        let from_base: Vec<ChangeSet> = sets.into_iter().skip_while(|s| !s.base).collect();
+        assert_eq!(from_base[0].lsn, checkpoint);
+        let follower = Store::open(dirs[1].path()).unwrap().with_change_log();
+        for (i, set) in from_base.iter().enumerate() {
+            let applied = follower.apply_mirrored(std::slice::from_ref(set), i as u64 + 1);
+            assert_eq!(applied.unwrap(), Mirrored::Applied);
+        }
+        assert_eq!(tree(&follower.data), tree(&writer.data));
+    }
+
     #[tokio::test]
     async fn the_outbox_keeps_its_order_across_the_writers_lsns() {
         let dir = tempfile::tempdir().unwrap();

@@ -114,17 +114,29 @@ impl Store {
 
     /// Logs a checkpoint: the store's whole contents as one change set marked `base`,
     /// which a follower takes in place of what it held, so the change stream before it can
-    /// be dropped (and what was erased before it leaves the stream). Writes wait while the
-    /// store is read (it is held in memory whole). Returns the checkpoint's LSN.
+    /// be dropped (and what was erased before it leaves the stream). Returns its LSN.
+    ///
+    /// The store is copied while writes go on (a fuzzy copy: each key as some transaction
+    /// after LSN `from` may have left it), then, with writes stopped only for that, every
+    /// change set logged since `from` is applied again to the copy, in LSN order: each sets
+    /// or removes whole keys, so the copy becomes exactly the store at the checkpoint's LSN,
+    /// as a database's fuzzy checkpoint is made exact by redoing its log. The sets are in
+    /// the log: only the change relay clears it, and it is the one waiting for this (or
+    /// nothing publishes yet). Writes wait for the redo alone, not for the whole read.
     pub fn log_checkpoint(&self) -> ApiResult<u64> {
+        let from = self.lsn()?;
+        let mut copy = self.contents()?;
         let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let lsn = self.lsn()? + 1;
+        if lsn > from + 1 {
+            copy = self.redo(copy, from)?;
+        }
         let set = ChangeSet {
             lsn,
             part: 0,
             last: true,
             base: true,
-            changes: self.contents()?,
+            changes: copy,
         };
         (&self.data, &self.changes)
             .transaction(|(data, log)| {
@@ -135,6 +147,37 @@ impl Store {
             .map_err(ApiError::from)?;
         self.changes_written.notify_one();
         Ok(lsn)
+    }
+
+    /// `copy` with every change set logged after LSN `from` applied again, in order.
+    fn redo(&self, copy: Vec<changes::Change>, from: u64) -> ApiResult<Vec<changes::Change>> {
+        let mut keys: std::collections::HashMap<(changes::TreeId, Vec<u8>), Option<Vec<u8>>> = copy
+            .into_iter()
+            .map(|c| ((c.tree, c.key), c.value))
+            .collect();
+        for item in self.changes.range(seq_key(from + 1)..) {
+            let (_, bytes) = item?;
+            let set = ChangeSet::decode(&bytes)
+                .map_err(|e| ApiError::Internal(format!("a logged change set: {e}")))?;
+            for change in set.changes {
+                if change.tree == changes::TreeId::Data && is_position(&change.key) {
+                    continue;
+                }
+                keys.insert((change.tree, change.key), change.value);
+            }
+        }
+        let mut changes: Vec<changes::Change> = keys
+            .into_iter()
+            .filter_map(|((tree, key), value)| {
+                value.map(|v| changes::Change {
+                    tree,
+                    key,
+                    value: Some(v),
+                })
+            })
+            .collect();
+        changes.sort_by(|a, b| (a.tree as u8, &a.key).cmp(&(b.tree as u8, &b.key)));
+        Ok(changes)
     }
 
     /// Every key of the replicated trees, as changes that set it (positions excepted).
