@@ -2,8 +2,10 @@
 //! long writes wait while the store is read (the snapshot's time under the gate), the
 //! compressed size, the longest a concurrent writer waited, and how long a restore of it
 //! takes. Prints figures, asserts nothing; docs/benchmarks.md records its runs.
+//! With `checkpoint`, the store keeps a change log and a replica's checkpoint is taken
+//! instead (what the change relay logs every 10,000 changes): the writer's longest wait.
 //!
-//! `cargo run --release -p agora-node --example snapshot -- [records]`
+//! `cargo run --release -p agora-node --example snapshot -- [records] [checkpoint]`
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use agora_node::platform::storage::{Store, snapshot};
+use agora_node::platform::storage::{Role, Store, snapshot};
 
 /// A record about the size of a post's (JSON text, as the contexts store them).
 const RECORD: usize = 300;
@@ -25,8 +27,15 @@ async fn main() {
     let records: usize = std::env::args()
         .nth(1)
         .map_or(200_000, |s| s.parse().unwrap());
+    let checkpoint = std::env::args().nth(2).as_deref() == Some("checkpoint");
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_with_cache(&dir.path().join("posts"), 256 << 20).unwrap();
+    let mut store = Store::open_with_cache(&dir.path().join("posts"), 256 << 20).unwrap();
+    if checkpoint {
+        store = store.with_change_log();
+        store.set_role(Role::Writer).unwrap();
+        // No change relay here: writes are not kept waiting for the stream to hold them.
+        store.stream_lsn.send_replace(u64::MAX);
+    }
     // Words drawn from a small vocabulary, as text is: it compresses about as posts do.
     let words: Vec<String> = (0..512u64)
         .map(|w| format!("{:x}", w.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40))
@@ -89,6 +98,25 @@ async fn main() {
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
+    if checkpoint {
+        let taking = store.clone();
+        let took = tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            taking.log_checkpoint().unwrap();
+            t.elapsed()
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.store(true, Ordering::Relaxed);
+        let writes = writer.await.unwrap();
+        println!(
+            "checkpoint in {:.0} ms; a concurrent writer ({writes} writes meanwhile) waited at most {:.0} ms",
+            took.as_secs_f64() * 1e3,
+            longest.load(Ordering::Relaxed) as f64 / 1e3
+        );
+        return;
+    }
     let file = dir.path().join("posts.snapshot.gz");
     let taking = store.clone();
     let path = file.clone();
