@@ -12,7 +12,7 @@ use crate::platform::tokens::AuthUser;
 use crate::posts::events::Audience;
 
 use super::FeedState;
-use super::domain::{self, ACTIVE_SECS, CANDIDATES, Cursor, Order, PostMeta};
+use super::domain::{self, CANDIDATES, Cursor, Order, PostMeta};
 use super::error::Error;
 use super::storage;
 
@@ -85,22 +85,14 @@ fn item(s: &FeedState, m: PostMeta, score: Option<f64>) -> FeedItem {
     }
 }
 
-/// Keeps the reader's timeline maintained: rebuilt when they were away, trimmed now and then.
-/// Only the writer does (a follower's store is the writer's copy): a reader served by a
-/// follower sees the timeline as the writer last kept it.
-fn refresh(s: &FeedState, reader: &str, now: i64) -> ApiResult<()> {
+/// Keeps the reader's timeline maintained ([`storage::refresh`]). Only the writer does (a
+/// follower's store is the writer's copy): a reader served by a follower sees the
+/// timeline as the writer last kept it.
+async fn refresh(s: &FeedState, reader: &str, now: i64) -> ApiResult<()> {
     if s.store.role() != crate::platform::storage::Role::Writer {
         return Ok(());
     }
-    let last = storage::last_seen(&s.store, reader)?;
-    if last.is_none_or(|t| now - t >= ACTIVE_SECS) {
-        storage::rebuild(&s.store, reader)?;
-    }
-    if last.is_none_or(|t| now - t >= 60) {
-        storage::touch(&s.store, reader, now)?;
-        storage::trim(&s.store, reader)?;
-    }
-    Ok(())
+    storage::refresh(&s.store, reader, now).await
 }
 
 /// The home feed: the caller's own posts, friends' posts they may read, posts of their
@@ -124,7 +116,7 @@ async fn home_feed(
         .transpose()?;
     let reader = user.id();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    refresh(&s, reader, now)?;
+    refresh(&s, reader, now).await?;
     let mut before = match &cursor {
         Some(Cursor::Recent(id)) => Some(id.clone()),
         _ => None,

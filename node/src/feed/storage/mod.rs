@@ -406,6 +406,31 @@ pub fn candidates(
     Ok(out)
 }
 
+/// Keeps the reader's timeline maintained: rebuilt when they were away, trimmed now and
+/// then.
+///
+/// A rebuild holds the consumer's apply gate: a post being applied decided its readers
+/// (active ones only, [`read_fan_out`]) before it was stored, so a reader coming back
+/// between the two would get neither the fan-out nor the post in the rebuild. With the
+/// gate, the rebuild comes wholly before the post (which then finds the reader active) or
+/// after it (and finds it among the friends' posts).
+pub async fn refresh(store: &Store, reader: &str, now: i64) -> ApiResult<()> {
+    let last = last_seen(store, reader)?;
+    let away = last.is_none_or(|t| now - t >= ACTIVE_SECS);
+    let _applying = match away {
+        true => Some(store.apply_gate.lock().await),
+        false => None,
+    };
+    if away {
+        rebuild(store, reader)?;
+    }
+    if last.is_none_or(|t| now - t >= 60) {
+        touch(store, reader, now)?;
+        trim(store, reader)?;
+    }
+    Ok(())
+}
+
 /// Rebuilds the timeline of a reader who was away: the newest [`TIMELINE_CAP`] posts of
 /// their own, their friends' and their groups', merged by time (post ids are ULIDs), so the
 /// timeline is complete down to its depth whatever the mix of sources. The merge reads
@@ -455,4 +480,57 @@ pub fn trim(store: &Store, reader: &str) -> ApiResult<()> {
             .remove([key("t/", &[reader]).as_slice(), &post].concat())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader coming back (their first feed read rebuilds their timeline) while a post
+    /// of a friend is being applied gets the post: the rebuild waits for the apply.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_reader_coming_back_while_a_friends_post_is_applied_gets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write_now(|tx| tx.set_pair("f/", "alice", "bob", true, true))
+            .unwrap();
+        let post = posts::PostCreated {
+            post_id: "01POST".into(),
+            author_id: "alice".into(),
+            audience: Audience::Profile,
+            visibility: Visibility::Friends,
+            text: "hello".into(),
+            created_at: 1,
+            hashtags: Vec::new(),
+            mentions: Vec::new(),
+            shared_post: None,
+            media: Vec::new(),
+            flagged: Vec::new(),
+        };
+        let event = Event {
+            id: "01EVENT",
+            actor: "alice",
+            aggregate_id: "01POST",
+            occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+            data: post,
+        };
+        // The consumer applies the post: its readers are decided first (bob is away)...
+        let applying = store.apply_gate.lock().await;
+        let fan_out = read_fan_out(&store, &event).unwrap();
+        // ...bob reads his feed meanwhile (this runtime runs it as far as it can go)...
+        let reading = tokio::spawn({
+            let store = store.clone();
+            async move { refresh(&store, "bob", crate::platform::unix_now()).await }
+        });
+        tokio::task::yield_now().await;
+        // ...and the post is stored.
+        store
+            .write_now(|tx| add_post(tx, &event, &fan_out))
+            .unwrap();
+        drop(applying);
+        reading.await.unwrap().unwrap();
+        let timeline = candidates(&store, "bob", None, 10).unwrap();
+        assert_eq!(timeline, ["01POST"]);
+    }
 }
