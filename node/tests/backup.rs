@@ -92,6 +92,17 @@ fn restore(target: &Path, node: &Node) -> (bool, String) {
     (ok, err)
 }
 
+/// Disaster recovery: with the node stopped and its bus gone, a new NATS, every store
+/// wiped, and the newest backup in `target` restored onto both. Returns the new NATS.
+fn restored_onto_a_new_bus(node: &mut Node, target: &Path) -> Nats {
+    let fresh = Nats::start();
+    node.move_to(&fresh);
+    wipe_stores(&node.data);
+    let (ok, err) = restore(target, node);
+    assert!(ok, "restore failed: {err}");
+    fresh
+}
+
 /// Every context's store directory, media's files and search's index go; the keys stay.
 fn wipe_stores(data: &Path) {
     for context in agora_node::platform::context::Context::ALL {
@@ -356,11 +367,7 @@ async fn a_backup_restores_onto_a_new_bus() {
     node.terminate();
     drop(nats);
 
-    let fresh = Nats::start();
-    node.move_to(&fresh);
-    wipe_stores(&node.data);
-    let (ok, err) = restore(target.path(), &node);
-    assert!(ok, "restore failed: {err}");
+    let _bus = restored_onto_a_new_bus(&mut node, target.path());
     node.restart();
     writers(&node).await;
     let (alice, bob) = (
@@ -403,11 +410,7 @@ async fn the_event_stream_and_its_keys_come_back_with_a_backup() {
     assert_eq!(original.last().unwrap().seq, last);
     drop(nats);
 
-    let fresh = Nats::start();
-    node.move_to(&fresh);
-    wipe_stores(&node.data);
-    let (ok, err) = restore(target.path(), &node);
-    assert!(ok, "restore failed: {err}");
+    let fresh = restored_onto_a_new_bus(&mut node, target.path());
     assert_eq!(
         messages(&node, "dev").await,
         original,
