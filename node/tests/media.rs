@@ -588,3 +588,167 @@ async fn a_post_takes_only_its_authors_media_in_a_set_that_goes_together() {
         "in the order given"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_in_a_message_is_drawn_for_its_members_and_goes_with_the_message() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, ann) = user(&anon, "ann").await;
+    let (bob_id, bob) = user(&anon, "bob").await;
+    let (_, eve) = user(&anon, "eve").await;
+    let conversation = until_status(201, async || {
+        ann.post(
+            "/conversations",
+            serde_json::json!({"kind": "direct", "user_id": bob_id}),
+        )
+        .await
+    })
+    .await
+    .expect(201);
+    let messages = format!(
+        "/conversations/{}/messages",
+        conversation["id"].as_str().unwrap()
+    );
+
+    let media_id = upload(&ann, jpeg(40, 30)).await.expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let theirs = upload(&eve, jpeg(9, 9)).await.expect(201)["id"].clone();
+    // Right after the upload: messages waits the moment it takes to hear of it.
+    let sent = ann
+        .post(&messages, serde_json::json!({"media_ids": [media_id]}))
+        .await
+        .expect(201);
+    assert_eq!(sent["media"][0]["id"], media_id.as_str());
+    assert_eq!(sent["media"][0]["width"], 40);
+    let message_id = sent["id"].as_str().unwrap().to_string();
+    ann.post(&messages, serde_json::json!({"media_ids": [theirs]}))
+        .await
+        .problem(422);
+    ann.post(
+        &messages,
+        serde_json::json!({"media_ids": [media_id, media_id]}),
+    )
+    .await
+    .problem(422);
+
+    let page = bob.get(&messages).await.expect(200);
+    let drawn = &page["items"][0]["media"][0];
+    assert_eq!(
+        fetch(&anon, &url(drawn), &[]).await.0,
+        200,
+        "the member's URL works"
+    );
+    assert_eq!(
+        fetch(&anon, &url(&drawn["thumbnails"][0]), &[]).await.0,
+        200
+    );
+    let bare = format!("/media/{media_id}/file");
+    assert_eq!(
+        fetch(&eve, &bare, &[]).await.0,
+        404,
+        "the id alone opens nothing"
+    );
+
+    ann.delete(&format!("/media/{media_id}")).await.problem(409);
+    ann.delete(&format!("{messages}/{message_id}"))
+        .await
+        .expect(204);
+    eventually("the media goes with its message", async || {
+        ann.get(&format!("/media/{media_id}")).await.status == 404
+    })
+    .await;
+    assert_eq!(ann.get("/media/usage").await.expect(200)["used_bytes"], 0);
+    assert_eq!(fetch(&anon, &url(drawn), &[]).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_avatar_is_public_and_the_one_it_replaces_goes() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ann_id, ann) = user(&anon, "ann").await;
+    let (bob_id, bob) = user(&anon, "bob").await;
+    let (_, eve) = user(&anon, "eve").await;
+    ann.patch(
+        "/users/me/privacy",
+        serde_json::json!({"profile": "friends"}),
+    )
+    .await
+    .expect(200);
+    let upload_id = async |c: &Client, bytes| {
+        upload(c, bytes).await.expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = upload_id(&ann, jpeg(64, 64)).await;
+    let cover = upload_id(&ann, jpeg(120, 40)).await;
+    let video = upload_id(&ann, mp4(100)).await;
+    let theirs = upload_id(&eve, jpeg(9, 9)).await;
+
+    let me = ann
+        .patch(
+            "/users/me",
+            serde_json::json!({"avatar_id": first, "cover_id": cover}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(me["avatar"]["id"], first.as_str());
+    assert_eq!(me["cover"]["width"], 120);
+    for (field, id) in [
+        ("avatar_id", &video),
+        ("avatar_id", &theirs),
+        ("cover_id", &"x".to_string()),
+    ] {
+        let p = ann
+            .patch("/users/me", serde_json::json!({ field: id }))
+            .await
+            .problem(422);
+        assert_eq!(p["errors"][0]["field"], field, "{p}");
+    }
+
+    // A stranger sees the avatar of a friends-only profile (as the name) and may fetch it.
+    let seen = eve.get(&format!("/users/{ann_id}")).await.expect(200);
+    assert_eq!(seen["restricted"], true);
+    assert_eq!(seen["avatar"]["id"], first.as_str());
+    let first_url = url(&seen["avatar"]);
+    assert_eq!(fetch(&anon, &first_url, &[]).await.0, 200);
+    assert_eq!(fetch(&anon, &url(&seen["cover"]), &[]).await.0, 200);
+    // A card in a list carries it too.
+    befriend(&(ann_id.clone(), ann.clone()), &(bob_id, bob.clone())).await;
+    let friends = bob.get("/users/me/friends").await.expect(200);
+    assert_eq!(friends["items"][0]["user"]["avatar"]["id"], first.as_str());
+
+    ann.delete(&format!("/media/{first}")).await.problem(409);
+    let second = upload_id(&ann, jpeg(32, 32)).await;
+    until_status(200, async || {
+        ann.patch("/users/me", serde_json::json!({"avatar_id": second}))
+            .await
+    })
+    .await;
+    eventually("the replaced avatar is deleted", async || {
+        ann.get(&format!("/media/{first}")).await.status == 404
+    })
+    .await;
+    assert_eq!(fetch(&anon, &first_url, &[]).await.0, 404);
+    let cleared = ann
+        .patch(
+            "/users/me",
+            serde_json::json!({"avatar_id": "", "cover_id": ""}),
+        )
+        .await
+        .expect(200);
+    assert!(
+        cleared.get("avatar").is_none() && cleared.get("cover").is_none(),
+        "{cleared}"
+    );
+    eventually("a removed avatar and cover are deleted", async || {
+        ann.get(&format!("/media/{second}")).await.status == 404
+            && ann.get(&format!("/media/{cover}")).await.status == 404
+    })
+    .await;
+    ann.get(&format!("/media/{video}")).await.expect(200);
+}

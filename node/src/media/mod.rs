@@ -10,11 +10,13 @@
 //! checks the signature, or that the caller owns the file. It keeps no projection of the
 //! social graph.
 //!
-//! Media attached to a post cannot be deleted by itself; deleting the post (its last post)
-//! deletes it.
+//! Media something shows (a post, a message, a profile's avatar or cover) cannot be
+//! deleted by itself; when the last thing showing it lets it go (the post or message is
+//! deleted, the profile takes another avatar), it is deleted.
 //!
 //! Publishes: `MediaUploaded`, `MediaDescribed`, `MediaDeleted` ([`events`]).
-//! Consumes: `posts.PostCreated|PostDeleted`: which posts show which media (a projection).
+//! Consumes: `posts.PostCreated|PostDeleted`, `messages.MessageSent|MessageDeleted`,
+//! `users.ProfileUpdated`: what shows which media (a projection).
 
 pub mod domain;
 pub mod error;
@@ -30,6 +32,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use futures::Stream;
 
+use crate::messages::events as messages;
 use crate::platform::Platform;
 use crate::platform::config::MediaLimits;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
@@ -38,6 +41,7 @@ use crate::platform::media_urls::MediaUrls;
 use crate::platform::storage::Store;
 use crate::platform::tokens::TokenVerifier;
 use crate::posts::events as posts;
+use crate::users::events as users;
 use events::Dimensions;
 use storage::blobs::{Blobs, Received};
 use storage::{Media, Rendition};
@@ -198,10 +202,22 @@ impl BoundedContext for MediaContext {
                 storage::erasure::read_erased,
                 storage::erasure::account_erased,
             )
-            .on::<posts::PostCreated>(attachments::post_created)
+            .on_read::<posts::PostCreated, _>(attachments::read_post, attachments::post_created)
             .on_read::<posts::PostDeleted, _>(
-                attachments::read_post_media,
+                attachments::read_deleted_post,
                 attachments::post_deleted,
+            )
+            .on_read::<messages::MessageSent, _>(
+                attachments::read_message,
+                attachments::message_sent,
+            )
+            .on_read::<messages::MessageDeleted, _>(
+                attachments::read_deleted_message,
+                attachments::message_deleted,
+            )
+            .on_read::<users::ProfileUpdated, _>(
+                attachments::read_profile,
+                attachments::profile_updated,
             )
     }
 

@@ -65,6 +65,10 @@ pub struct MessageSent {
     /// the ones to notify. Absent in events written before it existed.
     #[serde(default)]
     pub unreached: Vec<String>,
+    /// The sender's media the message shows (media keeps them while it does). Absent in
+    /// events written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_ids: Vec<String>,
 }
 impl DomainEvent for MessageSent {
     const CONTEXT: &'static str = CONTEXT;

@@ -9,8 +9,9 @@
 //! Publishes: `ConversationCreated`, `MembersAdded`, `MemberLeft`, `MessageSent`,
 //! `MessageEdited`, `MessageDeleted`, `ConversationRead` ([`events`]; no message text).
 //! Consumes: `auth.AccountRegistered`, `users.ProfileUpdated|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
-//! `moderation.ContentRemoved|ContentRestored`, kept as projections (accounts, message
-//! privacy, friendships, blocks, messages a moderator removed).
+//! `moderation.ContentRemoved|ContentRestored`, `media.MediaUploaded|MediaDescribed|MediaDeleted`,
+//! kept as projections (accounts, message privacy, friendships, blocks, messages a
+//! moderator removed, uploads: a message's media are checked and drawn without a call).
 
 pub mod domain;
 pub mod error;
@@ -24,9 +25,11 @@ use axum::Router;
 use axum::extract::FromRef;
 
 use crate::auth::events::AccountRegistered;
+use crate::media::events as media;
 use crate::moderation::events as moderation;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
+use crate::platform::media_urls::MediaUrls;
 use crate::platform::push::Push;
 use crate::platform::storage::Store;
 use crate::platform::tokens::TokenVerifier;
@@ -38,6 +41,8 @@ pub struct MessagesState {
     pub store: Store,
     pub verifier: Arc<TokenVerifier>,
     pub push: Push,
+    /// Signs the URLs of attached media for the members who see them.
+    pub urls: Arc<MediaUrls>,
 }
 
 impl FromRef<MessagesState> for Arc<TokenVerifier> {
@@ -73,6 +78,9 @@ impl BoundedContext for Messages {
             .on::<users::UserUnblocked>(storage::unblock)
             .on::<moderation::ContentRemoved>(storage::content_removed)
             .on::<moderation::ContentRestored>(storage::content_restored)
+            .on::<media::MediaUploaded>(storage::media::media_uploaded)
+            .on::<media::MediaDescribed>(storage::media::media_described)
+            .on::<media::MediaDeleted>(storage::media::media_deleted)
     }
 
     fn export(&self) -> crate::platform::export::Exporter {
@@ -88,6 +96,7 @@ impl BoundedContext for Messages {
             store,
             verifier: platform.verifier.clone(),
             push: platform.push(),
+            urls: platform.media_urls()?,
         }))
     }
 }

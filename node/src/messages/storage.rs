@@ -7,7 +7,9 @@
 //! projections ([`PROJECTIONS`]): `a/<user>` accounts, `f/<a><b>` friendships,
 //! `b/<blocker><blocked>` blocks, `mp/<user>` who may message the user, `rm/<msg>`
 //! messages a moderator removed (shown blank; the message itself is untouched, so a
-//! restore shows it again).
+//! restore shows it again), [`media`]'s `md/<media>` uploads.
+
+pub mod media;
 
 use crate::platform::erasure::{Erase, Named};
 use serde::{Deserialize, Serialize};
@@ -29,7 +31,7 @@ use super::events::{
 };
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
-pub const PROJECTIONS: &[&str] = &["a/", "f/", "b/", "mp/", "rm/"];
+pub const PROJECTIONS: &[&str] = &["a/", "f/", "b/", "mp/", "rm/", media::PROJECTION];
 
 /// A member's messaging preferences.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -460,6 +462,7 @@ pub async fn send(
                         .filter(|u| conv.is_member(u))
                         .cloned()
                         .collect(),
+                    media_ids: msg.media_ids.clone(),
                 },
             )?;
             Ok((msg.clone(), true))

@@ -345,6 +345,28 @@ impl Store {
         }
     }
 
+    /// The record at `key` of a projection that may not have received it yet (a client
+    /// names something another context answered a moment ago): an absent key is waited
+    /// for, up to `wait`.
+    pub async fn get_waiting<T: DeserializeOwned>(
+        &self,
+        key: &[u8],
+        wait: std::time::Duration,
+    ) -> ApiResult<Option<T>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changes = self.data.watch_prefix(key);
+        loop {
+            if let Some(found) = self.get(key)? {
+                return Ok(Some(found));
+            }
+            match tokio::time::timeout_at(deadline, &mut changes).await {
+                Ok(Some(_)) => continue,
+                // Out of time, or the database is closing.
+                Err(_) | Ok(None) => return Ok(None),
+            }
+        }
+    }
+
     pub fn contains(&self, key: &[u8]) -> ApiResult<bool> {
         Ok(self.data.contains_key(key)?)
     }

@@ -67,6 +67,12 @@ pub struct Profile {
     pub website: String,
     pub privacy: Privacy,
     pub created_at: i64,
+    /// The owner's picture shown beside their name: one of their uploads (a media id).
+    #[serde(default)]
+    pub avatar_id: Option<String>,
+    /// The wide picture atop the profile: one of their uploads (a media id).
+    #[serde(default)]
+    pub cover_id: Option<String>,
 }
 
 impl Profile {
@@ -80,6 +86,8 @@ impl Profile {
             website: String::new(),
             privacy: Privacy::default(),
             created_at,
+            avatar_id: None,
+            cover_id: None,
         }
     }
 }
@@ -127,19 +135,24 @@ pub struct ProfileFields {
     pub bio: Option<String>,
     pub location: Option<String>,
     pub website: Option<String>,
+    pub avatar_id: Option<String>,
+    pub cover_id: Option<String>,
 }
 
 /// Checks every field of a profile change at once: a display name of 1 to 64 characters,
-/// a bio of at most 500 (newlines allowed), a location of at most 100, an http(s) website.
+/// a bio of at most 500 (newlines allowed), a location of at most 100, an http(s) website,
+/// media ids for the avatar and cover (whose uploads the caller checks against media's).
 pub fn clean_profile(fields: ProfileFields) -> Result<ProfileFields, Error> {
     let nothing = fields.display_name.is_none()
         && fields.bio.is_none()
         && fields.location.is_none()
-        && fields.website.is_none();
+        && fields.website.is_none()
+        && fields.avatar_id.is_none()
+        && fields.cover_id.is_none();
     if nothing {
         return Err(Error::Invalid(vec![FieldError::new(
             "body",
-            "give at least one of display_name, bio, location, website",
+            "give at least one of display_name, bio, location, website, avatar_id, cover_id",
         )]));
     }
     let mut errors = Vec::<FieldError>::new();
@@ -166,6 +179,12 @@ pub fn clean_profile(fields: ProfileFields) -> Result<ProfileFields, Error> {
         .location
         .and_then(|v| check(clean_text("location", &v, 100, false)));
     let website = fields.website.and_then(|v| check(clean_website(&v)));
+    let avatar_id = fields
+        .avatar_id
+        .and_then(|v| check(clean_picture_id("avatar_id", &v)));
+    let cover_id = fields
+        .cover_id
+        .and_then(|v| check(clean_picture_id("cover_id", &v)));
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
@@ -174,7 +193,31 @@ pub fn clean_profile(fields: ProfileFields) -> Result<ProfileFields, Error> {
         bio,
         location,
         website,
+        avatar_id,
+        cover_id,
     })
+}
+
+/// A media id (canonical), or empty (no picture).
+fn clean_picture_id(field: &str, value: &str) -> Result<String, FieldError> {
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    ulid::Ulid::from_string(value)
+        .map(|u| u.to_string())
+        .map_err(|_| FieldError::new(field, format!("no media {value} of yours")))
+}
+
+/// Whether an upload of this kind may be an avatar or a cover: a picture (animated GIFs
+/// too, as Mastodon allows), not a video.
+pub fn profile_picture(field: &str, kind: crate::media::events::Kind) -> Result<(), Error> {
+    if kind == crate::media::events::Kind::Video {
+        return Err(Error::invalid(
+            field,
+            "must be a picture (JPEG, PNG, WebP or GIF), not a video",
+        ));
+    }
+    Ok(())
 }
 
 pub use crate::platform::text::clean_text;
@@ -254,5 +297,26 @@ mod tests {
         };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["display_name", "website"]);
+    }
+
+    #[test]
+    fn pictures_are_named_by_media_id_or_cleared_with_an_empty_string() {
+        let id = ulid::Ulid::generate().to_string();
+        let change = ProfileFields {
+            avatar_id: Some(id.to_lowercase()),
+            cover_id: Some(String::new()),
+            ..Default::default()
+        };
+        let clean = clean_profile(change).unwrap();
+        assert_eq!(clean.avatar_id, Some(id), "ids are canonical");
+        assert_eq!(clean.cover_id, Some(String::new()));
+        let bad = ProfileFields {
+            avatar_id: Some("../etc/passwd".into()),
+            ..Default::default()
+        };
+        assert!(matches!(clean_profile(bad), Err(Error::Invalid(e)) if e[0].field == "avatar_id"));
+        use crate::media::events::Kind;
+        assert!(profile_picture("avatar_id", Kind::Gif).is_ok());
+        assert!(profile_picture("cover_id", Kind::Video).is_err());
     }
 }

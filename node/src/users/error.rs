@@ -44,6 +44,13 @@ pub enum Error {
     Invalid(Vec<FieldError>),
 }
 
+impl Error {
+    /// One bad field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Error::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use Error::*;

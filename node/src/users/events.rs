@@ -17,6 +17,13 @@ pub struct ProfileUpdated {
     #[serde(default)]
     pub bio: String,
     pub privacy: Privacy,
+    /// The owner's picture shown beside their name (a media id), if any. Absent in events
+    /// of before avatars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_id: Option<String>,
+    /// The wide picture atop the profile (a media id), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cover_id: Option<String>,
 }
 impl DomainEvent for ProfileUpdated {
     const CONTEXT: &'static str = CONTEXT;

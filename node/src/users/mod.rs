@@ -7,7 +7,8 @@
 //! `UserUnblocked`, `ExportRequested`, `ExportReady` ([`events`]).
 //! Consumes: `auth.UsernameChanged` (renames the profile; the old name keeps finding it
 //! until another account takes it), `auth.AccountRegistered` (creates the profile; a profile is never created
-//! by a call).
+//! by a call), `media.MediaUploaded|MediaDescribed|MediaDeleted` (a projection: avatars and
+//! covers are checked and drawn without a call).
 
 pub mod archive;
 pub mod domain;
@@ -16,18 +17,36 @@ pub mod events;
 pub mod http;
 pub mod storage;
 
+use std::sync::Arc;
+
 use axum::Router;
+use axum::extract::FromRef;
 
 use crate::auth::events::{AccountRegistered, UsernameChanged};
+use crate::media::events as media;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
+use crate::platform::media_urls::MediaUrls;
 use crate::platform::storage::Store;
+use crate::platform::tokens::TokenVerifier;
 
-/// Handlers reach the context's store and the token verifier.
-pub type UsersState = crate::platform::ContextState;
+/// Handlers reach the context's store, the token verifier and the media URL key.
+#[derive(Clone)]
+pub struct UsersState {
+    pub store: Store,
+    pub verifier: Arc<TokenVerifier>,
+    /// Signs the URLs of avatars and covers.
+    pub urls: Arc<MediaUrls>,
+}
 
-/// The users context. It has no projections: the profiles it creates from registrations
-/// are its own records from then on.
+impl FromRef<UsersState> for Arc<TokenVerifier> {
+    fn from_ref(state: &UsersState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// The users context. Its one projection is of media's uploads (to check and draw avatars
+/// and covers): the profiles it creates from registrations are its own records from then on.
 pub struct Users;
 
 impl BoundedContext for Users {
@@ -51,6 +70,13 @@ impl BoundedContext for Users {
             )
             .on::<AccountRegistered>(storage::create_profile)
             .on::<UsernameChanged>(storage::rename)
+            .on::<media::MediaUploaded>(storage::media::media_uploaded)
+            .on::<media::MediaDescribed>(storage::media::media_described)
+            .on::<media::MediaDeleted>(storage::media::media_deleted)
+    }
+
+    fn projections(&self) -> &'static [&'static str] {
+        &[storage::media::PROJECTION]
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
@@ -70,6 +96,11 @@ impl BoundedContext for Users {
             bus: platform.bus.clone(),
             assembler,
         };
-        Ok(http::routes(platform.state(store)).merge(http::export_routes(exports)))
+        let state = UsersState {
+            store,
+            verifier: platform.verifier.clone(),
+            urls: platform.media_urls()?,
+        };
+        Ok(http::routes(state).merge(http::export_routes(exports)))
     }
 }

@@ -1,10 +1,11 @@
 //! The only code of users that touches sled. One key space, a prefix per record kind:
 //! `p/` profiles, `n/` usernames, `f/<a><b>` friendships (both directions),
 //! `ri/<to><from>` incoming and `ro/<from><to>` outgoing friend requests,
-//! `b/<blocker><blocked>` blocks; [`exports`]: `ex/` and `xp/`. Ids are fixed-width ULIDs,
-//! so prefix scans are exact.
+//! `b/<blocker><blocked>` blocks; [`exports`]: `ex/` and `xp/`; the projection [`media`]:
+//! `md/<media>` uploads. Ids are fixed-width ULIDs, so prefix scans are exact.
 
 pub mod exports;
+pub mod media;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,8 @@ fn profile_event(p: &Profile) -> ProfileUpdated {
         display_name: p.display_name.clone(),
         bio: p.bio.clone(),
         privacy: p.privacy,
+        avatar_id: p.avatar_id.clone(),
+        cover_id: p.cover_id.clone(),
     }
 }
 

@@ -1,13 +1,18 @@
-//! What media is attached to: a projection of posts' events. `pa/<media><post>` (which
-//! posts show a media item), `pm/<post><media>` (the media of a post), and `rel/<media>`:
-//! media whose last post was deleted, which [`release`] then deletes for real (its bytes
-//! leave the quota; its files go with the sweep). Handlers write only these prefixes; the
-//! deletion itself is a write of its own, so a replay of the stream never deletes twice.
+//! What media is attached to: a projection of the events of the contexts that show media.
+//! A *holder* is what shows it: a post (by its id), a message (by its id), a profile (by
+//! its user's id: avatar and cover); ids are ULIDs, unique across kinds.
+//! `pa/<media><holder>` (which holders show a media item), `pm/<holder><media>` (the media
+//! of a holder), and `rel/<media>`: media that nothing shows any more, which [`release`]
+//! then deletes for real (its bytes leave the quota; its files go with the sweep).
+//! Handlers write only these prefixes; the deletion itself is a write of its own, so a
+//! replay of the stream never deletes twice.
 
+use crate::messages::events::{MessageDeleted, MessageSent};
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, key};
 use crate::posts::events::{PostCreated, PostDeleted};
+use crate::users::events::ProfileUpdated;
 
 use super::media_key;
 
@@ -17,44 +22,91 @@ pub const PROJECTIONS: &[&str] = &["pa/", "pm/", "rel/"];
 /// The queue of media to release.
 pub(super) const RELEASE: &str = "rel/";
 
-pub fn post_created(tx: &Tx, e: &Event<PostCreated>) -> TxResult<()> {
-    let post = &e.data.post_id;
-    for m in &e.data.media {
-        let id = &m.media_id;
-        // Media deleted since (a replay) is not brought back.
-        if tx.contains(&media_key(id))? {
-            tx.put_raw(&key("pa/", &[id, post]), &[])?;
-            tx.put_raw(&key("pm/", &[post, id]), &[])?;
-        }
-    }
-    Ok(())
-}
+/// What a holder shows now: each media item, and whether another holder shows it too.
+pub struct Shown(Vec<(String, bool)>);
 
-/// The media of a post, and whether each is attached to any other post.
-pub fn read_post_media(store: &Store, e: &Event<PostDeleted>) -> ApiResult<Vec<(String, bool)>> {
-    let post = &e.data.post_id;
+/// Reads what `holder` shows (outside the transaction: sled's cannot scan).
+pub fn read_shown(store: &Store, holder: &str) -> ApiResult<Shown> {
     let mut out = Vec::new();
-    for (media, _) in store.scan_after(&key("pm/", &[post]), None, usize::MAX)? {
+    for (media, _) in store.scan_after(&key("pm/", &[holder]), None, usize::MAX)? {
         let media = String::from_utf8_lossy(&media).into_owned();
         let elsewhere = store
             .scan_after(&key("pa/", &[&media]), None, 2)?
             .iter()
-            .any(|(p, _)| p.as_slice() != post.as_bytes());
+            .any(|(h, _)| h.as_slice() != holder.as_bytes());
         out.push((media, elsewhere));
     }
-    Ok(out)
+    Ok(Shown(out))
 }
 
-pub fn post_deleted(tx: &Tx, e: &Event<PostDeleted>, media: &Vec<(String, bool)>) -> TxResult<()> {
-    let post = &e.data.post_id;
-    for (id, elsewhere) in media {
-        tx.remove(&key("pa/", &[id, post]))?;
-        tx.remove(&key("pm/", &[post, id]))?;
+/// Makes `holder` show exactly `ids`: media it no longer shows is released unless another
+/// holder shows it; media deleted meanwhile (a replay) is not brought back.
+pub fn show(tx: &Tx, holder: &str, shown: &Shown, ids: &[&str]) -> TxResult<()> {
+    for (id, elsewhere) in &shown.0 {
+        if ids.contains(&id.as_str()) {
+            continue;
+        }
+        tx.remove(&key("pa/", &[id, holder]))?;
+        tx.remove(&key("pm/", &[holder, id]))?;
         if !elsewhere {
             tx.put_raw(&key(RELEASE, &[id]), &[])?;
         }
     }
+    for id in ids {
+        if tx.contains(&media_key(id))? {
+            tx.put_raw(&key("pa/", &[id, holder]), &[])?;
+            tx.put_raw(&key("pm/", &[holder, id]), &[])?;
+        }
+    }
     Ok(())
+}
+
+pub fn read_post(store: &Store, e: &Event<PostCreated>) -> ApiResult<Shown> {
+    read_shown(store, &e.data.post_id)
+}
+
+pub fn post_created(tx: &Tx, e: &Event<PostCreated>, shown: &Shown) -> TxResult<()> {
+    let ids: Vec<&str> = e.data.media.iter().map(|m| m.media_id.as_str()).collect();
+    show(tx, &e.data.post_id, shown, &ids)
+}
+
+pub fn read_deleted_post(store: &Store, e: &Event<PostDeleted>) -> ApiResult<Shown> {
+    read_shown(store, &e.data.post_id)
+}
+
+pub fn post_deleted(tx: &Tx, e: &Event<PostDeleted>, shown: &Shown) -> TxResult<()> {
+    show(tx, &e.data.post_id, shown, &[])
+}
+
+pub fn read_message(store: &Store, e: &Event<MessageSent>) -> ApiResult<Shown> {
+    read_shown(store, &e.data.message_id)
+}
+
+pub fn message_sent(tx: &Tx, e: &Event<MessageSent>, shown: &Shown) -> TxResult<()> {
+    let ids: Vec<&str> = e.data.media_ids.iter().map(String::as_str).collect();
+    show(tx, &e.data.message_id, shown, &ids)
+}
+
+pub fn read_deleted_message(store: &Store, e: &Event<MessageDeleted>) -> ApiResult<Shown> {
+    read_shown(store, &e.data.message_id)
+}
+
+pub fn message_deleted(tx: &Tx, e: &Event<MessageDeleted>, shown: &Shown) -> TxResult<()> {
+    show(tx, &e.data.message_id, shown, &[])
+}
+
+pub fn read_profile(store: &Store, e: &Event<ProfileUpdated>) -> ApiResult<Shown> {
+    read_shown(store, &e.data.user_id)
+}
+
+/// A profile shows its avatar and its cover; a new one releases the one it replaced.
+pub fn profile_updated(tx: &Tx, e: &Event<ProfileUpdated>, shown: &Shown) -> TxResult<()> {
+    let ids: Vec<&str> = [&e.data.avatar_id, &e.data.cover_id]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    show(tx, &e.data.user_id, shown, &ids)
 }
 
 /// Whether anything shows media `id`.

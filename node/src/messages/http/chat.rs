@@ -38,7 +38,7 @@ pub(super) async fn list_messages(
         rows,
         limit,
         |m| m.id.clone(),
-        |m| Ok(Some(message_view(m, user.id()))),
+        |m| message_view(&s, m, user.id()).map(Some),
     )?;
     Ok(Json(page))
 }
@@ -52,7 +52,7 @@ pub struct NewMessage {
     text: String,
     /// A message of this conversation this one answers.
     reply_to: Option<String>,
-    /// Up to 10 media ids (checked against the media context once it exists).
+    /// Up to 10 of the sender's uploads (`POST /media`), shown in this order.
     #[serde(default)]
     media_ids: Vec<String>,
 }
@@ -68,17 +68,35 @@ fn may_send(s: &MessagesState, c: &Conversation, sender: &str) -> ApiResult<()> 
     Ok(())
 }
 
-fn media_ids(ids: Vec<String>) -> ApiResult<Vec<String>> {
+/// How long a send waits for media it names that this context has not heard of yet (an
+/// upload answered a moment ago).
+const MEDIA_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The sender's media named by `ids`, checked: at most [`domain::MEDIA_MAX`], each once,
+/// each an upload of theirs (another's is as unknown as one that does not exist).
+async fn attached_media(
+    s: &MessagesState,
+    sender: &str,
+    ids: Vec<String>,
+) -> ApiResult<Vec<String>> {
     if ids.len() > domain::MEDIA_MAX {
         return Err(Error::invalid("media_ids", format!("at most {}", domain::MEDIA_MAX)).into());
     }
-    ids.iter()
-        .map(|id| {
-            ulid::Ulid::from_string(id)
-                .map(|u| u.to_string())
-                .map_err(|_| Error::invalid("media_ids", format!("not a media id: {id}")).into())
-        })
-        .collect()
+    let mut found: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let unknown = || Error::invalid("media_ids", format!("no media {id} of yours"));
+        let id = ulid::Ulid::from_string(&id)
+            .map_err(|_| unknown())?
+            .to_string();
+        if found.contains(&id) {
+            return Err(Error::invalid("media_ids", format!("{id} is named twice")).into());
+        }
+        storage::media::owned_media(&s.store, &id, sender, MEDIA_WAIT)
+            .await?
+            .ok_or_else(unknown)?;
+        found.push(id);
+    }
+    Ok(found)
 }
 
 /// Sends a message. With an `Idempotency-Key` header, a retried send returns the first
@@ -100,8 +118,7 @@ pub(super) async fn send_message(
         Some(v) => Some(domain::idempotency_key(v.to_str().unwrap_or(""))?),
         None => None,
     };
-    let media_ids = media_ids(req.media_ids)?;
-    let text = domain::message_text(&req.text, !media_ids.is_empty())?;
+    let text = domain::message_text(&req.text, !req.media_ids.is_empty())?;
     let reply_to = req
         .reply_to
         .as_deref()
@@ -111,6 +128,7 @@ pub(super) async fn send_message(
                 .map_err(|_| Error::invalid("reply_to", "no such message in this conversation"))
         })
         .transpose()?;
+    let media_ids = attached_media(&s, user.id(), req.media_ids).await?;
     may_send(&s, &c, user.id())?;
     let message = Message {
         id: crate::platform::new_id(),
@@ -130,7 +148,7 @@ pub(super) async fn send_message(
         let event = PushEvent::new(
             &message.id,
             "message.created",
-            message_view(message.clone(), ""),
+            message_view(&s, message.clone(), "")?,
         );
         s.push
             .send(&c.members.keys().cloned().collect::<Vec<_>>(), &event);
@@ -138,7 +156,7 @@ pub(super) async fn send_message(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(message_view(message, user.id()))))
+    Ok((status, Json(message_view(&s, message, user.id())?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -162,8 +180,8 @@ pub(super) async fn edit_message(
     let current = storage::message(&s.store, &c.id, &message)?.ok_or(Error::MessageNotFound)?;
     let text = domain::message_text(&req.text, !current.media_ids.is_empty())?;
     let m = storage::edit(&s.store, user.id(), &c.id, &message, &text, unix_now()).await?;
-    updated(&s, &c, &m);
-    Ok(Json(message_view(m, user.id())))
+    updated(&s, &c, &m)?;
+    Ok(Json(message_view(&s, m, user.id())?))
 }
 
 /// Deletes a message for everyone (its sender, within 48 hours of sending). A tombstone
@@ -204,8 +222,8 @@ pub(super) async fn react(
     let c = member_of(&s, &id, user.id())?;
     let message = path_id(&message, "message")?;
     let m = storage::react(&s.store, user.id(), &c.id, &message, Some(req.kind)).await?;
-    updated(&s, &c, &m);
-    Ok(Json(message_view(m, user.id())))
+    updated(&s, &c, &m)?;
+    Ok(Json(message_view(&s, m, user.id())?))
 }
 
 /// Removes the caller's reaction to a message.
@@ -219,7 +237,7 @@ pub(super) async fn unreact(
     let c = member_of(&s, &id, user.id())?;
     let message = path_id(&message, "message")?;
     let m = storage::react(&s.store, user.id(), &c.id, &message, None).await?;
-    updated(&s, &c, &m);
+    updated(&s, &c, &m)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -273,13 +291,14 @@ fn members(c: &Conversation) -> Vec<String> {
 
 /// Tells the members a message changed (edit, reaction). `my_reaction` is left out: the
 /// signal is the same for everyone.
-fn updated(s: &MessagesState, c: &Conversation, m: &Message) {
+fn updated(s: &MessagesState, c: &Conversation, m: &Message) -> ApiResult<()> {
     let event = PushEvent::new(
         crate::platform::new_id(),
         "message.updated",
-        message_view(m.clone(), ""),
+        message_view(s, m.clone(), "")?,
     );
     s.push.send(&members(c), &event);
+    Ok(())
 }
 
 /// Tells the other members that the caller is typing. Never stored; clients show it for
@@ -325,8 +344,8 @@ pub(super) async fn updates(
     Ok(Json(Updates {
         items: items
             .into_iter()
-            .map(|m| message_view(m, user.id()))
-            .collect(),
+            .map(|m| message_view(&s, m, user.id()))
+            .collect::<ApiResult<_>>()?,
         has_more,
     }))
 }

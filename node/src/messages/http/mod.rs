@@ -119,6 +119,9 @@ pub struct MessageView {
     reply_to: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     media_ids: Vec<String>,
+    /// The attached media that still exists, drawn for the members: URLs signed for them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    media: Vec<crate::media::events::Attachment>,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     edited_at: Option<String>,
@@ -133,12 +136,18 @@ pub struct MessageView {
     my_reaction: Option<ReactionKind>,
 }
 
-fn message_view(m: Message, viewer: &str) -> MessageView {
+fn message_view(s: &MessagesState, m: Message, viewer: &str) -> ApiResult<MessageView> {
     let mut reactions = BTreeMap::new();
     for kind in m.reactions.values() {
         *reactions.entry(*kind).or_insert(0) += 1;
     }
-    MessageView {
+    let now = crate::platform::unix_now();
+    let media = storage::media::attachments(&s.store, &m.media_ids)?
+        .iter()
+        .map(|a| a.attachment(&s.urls, now))
+        .collect();
+    Ok(MessageView {
+        media,
         my_reaction: m.reactions.get(viewer).copied(),
         id: m.id,
         conversation_id: m.conversation_id,
@@ -151,7 +160,7 @@ fn message_view(m: Message, viewer: &str) -> MessageView {
         deleted: m.deleted,
         removed: m.removed,
         reactions,
-    }
+    })
 }
 
 fn conversation_view(
@@ -182,7 +191,9 @@ fn conversation_view(
         });
     }
     let last_message = match &c.last_message {
-        Some(id) => storage::message(&s.store, &c.id, id)?.map(|m| message_view(m, viewer)),
+        Some(id) => storage::message(&s.store, &c.id, id)?
+            .map(|m| message_view(s, m, viewer))
+            .transpose()?,
         None => None,
     };
     Ok(ConversationView {

@@ -2,7 +2,7 @@
 //! post's attachments are checked (they exist, they are the author's) and drawn without
 //! a call. Written only by media's events.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::media::events::{MediaDeleted, MediaDescribed, MediaUploaded};
 use crate::platform::context::Event;
@@ -38,18 +38,10 @@ pub async fn owned_media(
     owner: &str,
     wait: Duration,
 ) -> ApiResult<Option<MediaUploaded>> {
-    let key = media_key(id);
-    let deadline = Instant::now() + wait;
-    let mut changes = store.data.watch_prefix(&key);
-    loop {
-        if let Some(m) = store.get::<MediaUploaded>(&key)? {
-            return Ok((m.owner_id == owner).then_some(m));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || tokio::time::timeout(left, &mut changes).await.is_err() {
-            return Ok(None);
-        }
-    }
+    let media = store
+        .get_waiting::<MediaUploaded>(&media_key(id), wait)
+        .await?;
+    Ok(media.filter(|m| m.owner_id == owner))
 }
 
 /// The metadata of a post's media that still exists, in the post's order.

@@ -11,6 +11,7 @@ use axum::routing::{delete, get, post};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::media::events::Attachment;
 use crate::platform::error::ApiResult;
 use crate::platform::http::{Json, Page, PageParams, rfc3339};
 
@@ -98,12 +99,32 @@ pub struct ProfileView {
     /// Only on the owner's own profile.
     #[serde(skip_serializing_if = "Option::is_none")]
     privacy: Option<Privacy>,
+    /// The picture beside their name. Public, like the name: shown whatever the privacy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    avatar: Option<Attachment>,
+    /// The wide picture atop the profile. Public, like the avatar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cover: Option<Attachment>,
 }
 
-pub(super) fn view(profile: Profile, relationship: Relationship) -> ProfileView {
+/// A profile picture (avatar or cover) still uploaded, drawn with URLs anyone may fetch
+/// for the next hour or two (profile pictures are public).
+fn picture(s: &UsersState, id: Option<&String>) -> ApiResult<Option<Attachment>> {
+    let Some(id) = id else { return Ok(None) };
+    let media = storage::media::media(&s.store, id)?;
+    Ok(media.map(|m| m.attachment(&s.urls, crate::platform::unix_now())))
+}
+
+pub(super) fn view(
+    s: &UsersState,
+    profile: Profile,
+    relationship: Relationship,
+) -> ApiResult<ProfileView> {
     let full = domain::sees_full_profile(&profile.privacy, relationship);
     let show = |s: String| full.then_some(s);
-    ProfileView {
+    Ok(ProfileView {
+        avatar: picture(s, profile.avatar_id.as_ref())?,
+        cover: picture(s, profile.cover_id.as_ref())?,
         relationship,
         restricted: !full,
         bio: show(profile.bio),
@@ -114,7 +135,7 @@ pub(super) fn view(profile: Profile, relationship: Relationship) -> ProfileView 
         id: profile.id,
         username: profile.username,
         display_name: profile.display_name,
-    }
+    })
 }
 
 /// The name card of a user in lists.
@@ -123,6 +144,8 @@ pub struct UserCard {
     id: String,
     username: String,
     display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    avatar: Option<Attachment>,
 }
 
 /// A user in a list, with when the friendship, request or block began.
@@ -144,13 +167,14 @@ pub(super) fn visible_profile(
     {
         return Err(Error::UserNotFound.into());
     }
-    Ok(view(profile, storage::relationship(&s.store, viewer, id)?))
+    view(s, profile, storage::relationship(&s.store, viewer, id)?)
 }
 
 pub(super) fn card(s: &UsersState, id: &str) -> ApiResult<UserCard> {
     let p = storage::profile(&s.store, id)?;
     Ok(match p {
         Some(p) => UserCard {
+            avatar: picture(s, p.avatar_id.as_ref())?,
             id: p.id,
             username: p.username,
             display_name: p.display_name,
@@ -159,6 +183,7 @@ pub(super) fn card(s: &UsersState, id: &str) -> ApiResult<UserCard> {
             id: id.into(),
             username: String::new(),
             display_name: String::new(),
+            avatar: None,
         },
     })
 }

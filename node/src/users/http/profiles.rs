@@ -28,7 +28,7 @@ pub(super) async fn my_profile(
     State(s): State<UsersState>,
     user: AuthUser,
 ) -> ApiResult<Json<ProfileView>> {
-    Ok(Json(view(own_profile(&s, &user)?, Relationship::Me)))
+    Ok(Json(view(&s, own_profile(&s, &user)?, Relationship::Me)?))
 }
 
 /// Fields to change (at least one); absent or null fields stay, an empty string clears.
@@ -45,6 +45,12 @@ pub struct ProfileChange {
     location: Option<String>,
     /// An http(s) URL of at most 200 characters.
     website: Option<String>,
+    /// One of the caller's pictures (`POST /media`; JPEG, PNG, WebP or GIF) to show beside
+    /// their name; an empty string removes it. A replaced avatar is deleted unless
+    /// something else shows it.
+    avatar_id: Option<String>,
+    /// One of the caller's pictures to show atop the profile; an empty string removes it.
+    cover_id: Option<String>,
 }
 
 impl From<ProfileChange> for ProfileFields {
@@ -54,8 +60,21 @@ impl From<ProfileChange> for ProfileFields {
             bio: c.bio,
             location: c.location,
             website: c.website,
+            avatar_id: c.avatar_id,
+            cover_id: c.cover_id,
         }
     }
+}
+
+/// How long a change waits for media it names that this context has not heard of yet (an
+/// upload answered a moment ago).
+const MEDIA_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Checks that `id` is a picture the caller uploaded (another's is as unknown as none).
+async fn own_picture(s: &UsersState, owner: &str, field: &str, id: &str) -> ApiResult<()> {
+    let media = storage::media::owned_media(&s.store, id, owner, MEDIA_WAIT).await?;
+    let media = media.ok_or_else(|| Error::invalid(field, format!("no media {id} of yours")))?;
+    Ok(domain::profile_picture(field, media.kind)?)
 }
 
 /// Changes the caller's profile.
@@ -67,7 +86,22 @@ pub(super) async fn update_my_profile(
     Json(change): Json<ProfileChange>,
 ) -> ApiResult<Json<ProfileView>> {
     let change = domain::clean_profile(change.into())?;
+    for (field, id) in [
+        ("avatar_id", &change.avatar_id),
+        ("cover_id", &change.cover_id),
+    ] {
+        if let Some(id) = id.as_ref().filter(|id| !id.is_empty()) {
+            own_picture(&s, user.id(), field, id).await?;
+        }
+    }
     let profile = storage::update_profile(&s.store, user.id(), |p| {
+        let picture = |field: &mut Option<String>, value: &Option<String>| {
+            if let Some(v) = value {
+                *field = Some(v.clone()).filter(|v| !v.is_empty());
+            }
+        };
+        picture(&mut p.avatar_id, &change.avatar_id);
+        picture(&mut p.cover_id, &change.cover_id);
         let set = |field: &mut String, value: &Option<String>| {
             if let Some(v) = value {
                 field.clone_from(v);
@@ -79,7 +113,7 @@ pub(super) async fn update_my_profile(
         set(&mut p.website, &change.website);
     })
     .await?;
-    Ok(Json(view(profile, Relationship::Me)))
+    Ok(Json(view(&s, profile, Relationship::Me)?))
 }
 
 /// The caller's privacy settings.

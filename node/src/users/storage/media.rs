@@ -1,0 +1,53 @@
+//! The projection of media: `md/<media>` holds what media published of each upload, so a
+//! profile's avatar and cover are checked (they exist, they are the owner's pictures) and
+//! drawn without a call. Written only by media's events.
+
+use std::time::Duration;
+
+use crate::media::events::{MediaDeleted, MediaDescribed, MediaUploaded};
+use crate::platform::context::Event;
+use crate::platform::error::ApiResult;
+use crate::platform::storage::{Store, Tx, TxResult, key};
+
+/// The prefix of this projection.
+pub const PROJECTION: &str = "md/";
+
+fn media_key(id: &str) -> Vec<u8> {
+    key(PROJECTION, &[id])
+}
+
+pub fn media_uploaded(tx: &Tx, e: &Event<MediaUploaded>) -> TxResult<()> {
+    tx.put(&media_key(&e.data.media_id), &e.data)
+}
+
+pub fn media_described(tx: &Tx, e: &Event<MediaDescribed>) -> TxResult<()> {
+    let key = media_key(&e.data.media_id);
+    if let Some(mut m) = tx.get::<MediaUploaded>(&key)? {
+        m.alt.clone_from(&e.data.alt);
+        tx.put(&key, &m)?;
+    }
+    Ok(())
+}
+
+pub fn media_deleted(tx: &Tx, e: &Event<MediaDeleted>) -> TxResult<()> {
+    tx.remove(&media_key(&e.data.media_id)).map(|_| ())
+}
+
+/// The media `id` when `owner` uploaded it, waited for up to `wait` (an upload answered
+/// a moment ago may not have reached this projection yet).
+pub async fn owned_media(
+    store: &Store,
+    id: &str,
+    owner: &str,
+    wait: Duration,
+) -> ApiResult<Option<MediaUploaded>> {
+    let media = store
+        .get_waiting::<MediaUploaded>(&media_key(id), wait)
+        .await?;
+    Ok(media.filter(|m| m.owner_id == owner))
+}
+
+/// The metadata of media `id`, if it still exists.
+pub fn media(store: &Store, id: &str) -> ApiResult<Option<MediaUploaded>> {
+    store.get(&media_key(id))
+}
