@@ -752,3 +752,79 @@ async fn an_avatar_is_public_and_the_one_it_replaces_goes() {
     .await;
     ann.get(&format!("/media/{video}")).await.expect(200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_carries_one_picture_which_goes_with_the_comment_or_its_post() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (_, ann) = user(&anon, "ann").await;
+    let (_, bob) = user(&anon, "bob").await;
+    let post_id = publish(&ann, serde_json::json!({"text": "what a view"})).await;
+    let comments = format!("/posts/{post_id}/comments");
+    let upload_id = async |bytes| {
+        upload(&bob, bytes).await.expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, second) = (upload_id(jpeg(30, 20)).await, upload_id(jpeg(20, 30)).await);
+
+    let p = until_status(422, async || {
+        bob.post(&comments, serde_json::json!({"media_ids": [first, second]}))
+            .await
+    })
+    .await
+    .problem(422);
+    assert!(p["detail"].as_str().unwrap().contains("at most 1"), "{p}");
+    let c = until_status(201, async || {
+        bob.post(&comments, serde_json::json!({"media_ids": [first]}))
+            .await
+    })
+    .await
+    .expect(201);
+    assert_eq!(c["media"][0]["width"], 30, "a picture alone is a comment");
+    let listed = anon.get(&comments).await.expect(200);
+    let drawn = &listed["items"][0]["media"][0];
+    assert_eq!(
+        fetch(&anon, &url(drawn), &[]).await.0,
+        200,
+        "a reader's URL works"
+    );
+    let comment_id = c["id"].as_str().unwrap();
+    let c2 = bob
+        .post(
+            &comments,
+            serde_json::json!({"text": "and", "media_ids": [second]}),
+        )
+        .await
+        .expect(201);
+    let edited = bob
+        .patch(
+            &format!("{comments}/{}", c2["id"].as_str().unwrap()),
+            serde_json::json!({"text": ""}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        edited["media"][0]["id"],
+        second.as_str(),
+        "the picture stays through an edit"
+    );
+
+    bob.delete(&format!("/media/{first}")).await.problem(409);
+    bob.delete(&format!("{comments}/{comment_id}"))
+        .await
+        .expect(204);
+    eventually("the picture goes with its comment", async || {
+        bob.get(&format!("/media/{first}")).await.status == 404
+    })
+    .await;
+    bob.get(&format!("/media/{second}")).await.expect(200);
+    ann.delete(&format!("/posts/{post_id}")).await.expect(204);
+    eventually("a comment's picture goes with the post", async || {
+        bob.get(&format!("/media/{second}")).await.status == 404
+    })
+    .await;
+    assert_eq!(bob.get("/media/usage").await.expect(200)["used_bytes"], 0);
+}

@@ -10,12 +10,13 @@
 //! checks the signature, or that the caller owns the file. It keeps no projection of the
 //! social graph.
 //!
-//! Media something shows (a post, a message, a profile's avatar or cover) cannot be
-//! deleted by itself; when the last thing showing it lets it go (the post or message is
-//! deleted, the profile takes another avatar), it is deleted.
+//! Media something shows (a post, a comment, a message, a profile's avatar or cover)
+//! cannot be deleted by itself; when the last thing showing it lets it go (the post,
+//! comment or message is deleted, the profile takes another avatar), it is deleted.
 //!
 //! Publishes: `MediaUploaded`, `MediaDescribed`, `MediaDeleted` ([`events`]).
-//! Consumes: `posts.PostCreated|PostDeleted`, `messages.MessageSent|MessageDeleted`,
+//! Consumes: `posts.PostCreated|PostDeleted|CommentAdded|CommentDeleted`,
+//! `messages.MessageSent|MessageDeleted`,
 //! `users.ProfileUpdated`: what shows which media (a projection).
 
 pub mod domain;
@@ -202,23 +203,19 @@ impl BoundedContext for MediaContext {
                 storage::erasure::read_erased,
                 storage::erasure::account_erased,
             )
-            .on_read::<posts::PostCreated, _>(attachments::read_post, attachments::post_created)
-            .on_read::<posts::PostDeleted, _>(
-                attachments::read_deleted_post,
-                attachments::post_deleted,
+            .on_read::<posts::PostCreated, _>(attachments::plan_post, attachments::planned)
+            .on_read::<posts::PostDeleted, _>(attachments::plan_deleted_post, attachments::planned)
+            .on_read::<posts::CommentAdded, _>(attachments::plan_comment, attachments::planned)
+            .on_read::<posts::CommentDeleted, _>(
+                attachments::plan_deleted_comment,
+                attachments::planned,
             )
-            .on_read::<messages::MessageSent, _>(
-                attachments::read_message,
-                attachments::message_sent,
-            )
+            .on_read::<messages::MessageSent, _>(attachments::plan_message, attachments::planned)
             .on_read::<messages::MessageDeleted, _>(
-                attachments::read_deleted_message,
-                attachments::message_deleted,
+                attachments::plan_deleted_message,
+                attachments::planned,
             )
-            .on_read::<users::ProfileUpdated, _>(
-                attachments::read_profile,
-                attachments::profile_updated,
-            )
+            .on_read::<users::ProfileUpdated, _>(attachments::plan_profile, attachments::planned)
     }
 
     fn export(&self) -> crate::platform::export::Exporter {

@@ -57,6 +57,9 @@ pub struct Comment {
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub reactions: BTreeMap<ReactionKind, u64>,
+    /// Ids of the attached media (at most [`COMMENT_MEDIA_MAX`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<String>,
 }
 
 /// What the reader knows about how they stand to a post's author and audience.
@@ -220,6 +223,20 @@ pub fn media_count(n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Most media one comment carries: one picture, GIF or video (as on Facebook).
+pub const COMMENT_MEDIA_MAX: usize = 1;
+
+/// Whether a comment may name this many media: at most [`COMMENT_MEDIA_MAX`].
+pub fn comment_media_count(n: usize) -> Result<()> {
+    if n > COMMENT_MEDIA_MAX {
+        return Err(Error::invalid(
+            "media_ids",
+            format!("at most {COMMENT_MEDIA_MAX} on a comment"),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether these media may go together on one post: at most [`MEDIA_MAX`], and a video
 /// only alone (as Mastodon).
 pub fn media_together(kinds: &[crate::media::events::Kind]) -> Result<()> {
@@ -267,9 +284,9 @@ pub fn screen(text: &str, rules: &[KeywordRule]) -> Result<Vec<String>> {
 }
 
 /// A comment's text, trimmed and checked; never empty.
-pub fn comment_text(text: &str) -> Result<String> {
+pub fn comment_text(text: &str, has_media: bool) -> Result<String> {
     let text = clean_text("text", text, COMMENT_MAX_CHARS, true)?;
-    if text.is_empty() {
+    if text.is_empty() && !has_media {
         return Err(Error::invalid("text", "must not be empty"));
     }
     Ok(text)

@@ -159,6 +159,9 @@ pub struct CommentAdded {
     /// Keyword rules of `flag` action the comment matched.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flagged: Vec<String>,
+    /// The author's media the comment shows (media keeps them while it does).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_ids: Vec<String>,
 }
 impl DomainEvent for CommentAdded {
     const CONTEXT: &'static str = CONTEXT;

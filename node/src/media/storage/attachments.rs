@@ -1,6 +1,7 @@
 //! What media is attached to: a projection of the events of the contexts that show media.
-//! A *holder* is what shows it: a post (by its id), a message (by its id), a profile (by
-//! its user's id: avatar and cover); ids are ULIDs, unique across kinds.
+//! A *holder* is what shows it: a post (its id), a comment (its post's id then its own, so
+//! a post's holders include its comments'), a message (its id), a profile (its user's id:
+//! avatar and cover); ids are ULIDs, unique across kinds.
 //! `pa/<media><holder>` (which holders show a media item), `pm/<holder><media>` (the media
 //! of a holder), and `rel/<media>`: media that nothing shows any more, which [`release`]
 //! then deletes for real (its bytes leave the quota; its files go with the sweep).
@@ -11,7 +12,7 @@ use crate::messages::events::{MessageDeleted, MessageSent};
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, key};
-use crate::posts::events::{PostCreated, PostDeleted};
+use crate::posts::events::{CommentAdded, CommentDeleted, PostCreated, PostDeleted};
 use crate::users::events::ProfileUpdated;
 
 use super::media_key;
@@ -22,91 +23,124 @@ pub const PROJECTIONS: &[&str] = &["pa/", "pm/", "rel/"];
 /// The queue of media to release.
 pub(super) const RELEASE: &str = "rel/";
 
-/// What a holder shows now: each media item, and whether another holder shows it too.
-pub struct Shown(Vec<(String, bool)>);
+/// Length of a media id (a ULID).
+const ID_LEN: usize = 26;
 
-/// Reads what `holder` shows (outside the transaction: sled's cannot scan).
-pub fn read_shown(store: &Store, holder: &str) -> ApiResult<Shown> {
-    let mut out = Vec::new();
-    for (media, _) in store.scan_after(&key("pm/", &[holder]), None, usize::MAX)? {
-        let media = String::from_utf8_lossy(&media).into_owned();
-        let elsewhere = store
-            .scan_after(&key("pa/", &[&media]), None, 2)?
-            .iter()
-            .any(|(h, _)| h.as_slice() != holder.as_bytes());
-        out.push((media, elsewhere));
-    }
-    Ok(Shown(out))
+/// What a change of a holder does, read before its transaction (sled's cannot scan).
+pub struct Plan {
+    holder: String,
+    /// `(holder, media)` pairs that stop.
+    detach: Vec<(String, String)>,
+    /// Media that nothing shows once they stop.
+    release: Vec<String>,
+    /// What `holder` shows from now on.
+    attach: Vec<String>,
 }
 
-/// Makes `holder` show exactly `ids`: media it no longer shows is released unless another
-/// holder shows it; media deleted meanwhile (a replay) is not brought back.
-pub fn show(tx: &Tx, holder: &str, shown: &Shown, ids: &[&str]) -> TxResult<()> {
-    for (id, elsewhere) in &shown.0 {
-        if ids.contains(&id.as_str()) {
+/// Plans making `holder` show exactly `ids`; with `with_inner`, the holders within it (a
+/// deleted post's comments) show nothing any more either.
+pub fn plan(store: &Store, holder: &str, ids: &[&str], with_inner: bool) -> ApiResult<Plan> {
+    let mut detach = Vec::new();
+    for (rest, _) in store.scan_after(&key("pm/", &[holder]), None, usize::MAX)? {
+        let rest = String::from_utf8_lossy(&rest).into_owned();
+        let Some(cut) = rest.len().checked_sub(ID_LEN) else {
             continue;
-        }
-        tx.remove(&key("pa/", &[id, holder]))?;
-        tx.remove(&key("pm/", &[holder, id]))?;
-        if !elsewhere {
-            tx.put_raw(&key(RELEASE, &[id]), &[])?;
+        };
+        let (inner, media) = rest.split_at(cut);
+        let keeps = inner.is_empty() && ids.contains(&media);
+        if !keeps && (inner.is_empty() || with_inner) {
+            detach.push((format!("{holder}{inner}"), media.to_string()));
         }
     }
-    for id in ids {
-        if tx.contains(&media_key(id))? {
-            tx.put_raw(&key("pa/", &[id, holder]), &[])?;
-            tx.put_raw(&key("pm/", &[holder, id]), &[])?;
+    let mut release = Vec::new();
+    for (_, media) in &detach {
+        if release.contains(media) || ids.contains(&media.as_str()) {
+            continue;
+        }
+        let elsewhere = store
+            .scan_after(&key("pa/", &[media]), None, usize::MAX)?
+            .iter()
+            .any(|(h, _)| {
+                !detach
+                    .iter()
+                    .any(|(d, m)| m == media && d.as_bytes() == h.as_slice())
+            });
+        if !elsewhere {
+            release.push(media.clone());
+        }
+    }
+    let attach = ids.iter().map(|id| id.to_string()).collect();
+    Ok(Plan {
+        holder: holder.to_string(),
+        detach,
+        release,
+        attach,
+    })
+}
+
+/// Applies a [`Plan`]: media deleted meanwhile (a replay) is not brought back.
+pub fn apply(tx: &Tx, plan: &Plan) -> TxResult<()> {
+    for (holder, media) in &plan.detach {
+        tx.remove(&key("pa/", &[media, holder]))?;
+        tx.remove(&key("pm/", &[holder, media]))?;
+    }
+    for media in &plan.release {
+        tx.put_raw(&key(RELEASE, &[media]), &[])?;
+    }
+    for media in &plan.attach {
+        if tx.contains(&media_key(media))? {
+            tx.put_raw(&key("pa/", &[media, &plan.holder]), &[])?;
+            tx.put_raw(&key("pm/", &[&plan.holder, media]), &[])?;
         }
     }
     Ok(())
 }
 
-pub fn read_post(store: &Store, e: &Event<PostCreated>) -> ApiResult<Shown> {
-    read_shown(store, &e.data.post_id)
+fn ids(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
 }
 
-pub fn post_created(tx: &Tx, e: &Event<PostCreated>, shown: &Shown) -> TxResult<()> {
+pub fn plan_post(store: &Store, e: &Event<PostCreated>) -> ApiResult<Plan> {
     let ids: Vec<&str> = e.data.media.iter().map(|m| m.media_id.as_str()).collect();
-    show(tx, &e.data.post_id, shown, &ids)
+    plan(store, &e.data.post_id, &ids, false)
 }
 
-pub fn read_deleted_post(store: &Store, e: &Event<PostDeleted>) -> ApiResult<Shown> {
-    read_shown(store, &e.data.post_id)
+/// A deleted post lets go of its media and its comments'.
+pub fn plan_deleted_post(store: &Store, e: &Event<PostDeleted>) -> ApiResult<Plan> {
+    plan(store, &e.data.post_id, &[], true)
 }
 
-pub fn post_deleted(tx: &Tx, e: &Event<PostDeleted>, shown: &Shown) -> TxResult<()> {
-    show(tx, &e.data.post_id, shown, &[])
+pub fn plan_comment(store: &Store, e: &Event<CommentAdded>) -> ApiResult<Plan> {
+    let holder = format!("{}{}", e.data.post_id, e.data.comment_id);
+    plan(store, &holder, &ids(&e.data.media_ids), false)
 }
 
-pub fn read_message(store: &Store, e: &Event<MessageSent>) -> ApiResult<Shown> {
-    read_shown(store, &e.data.message_id)
+pub fn plan_deleted_comment(store: &Store, e: &Event<CommentDeleted>) -> ApiResult<Plan> {
+    let holder = format!("{}{}", e.data.post_id, e.data.comment_id);
+    plan(store, &holder, &[], false)
 }
 
-pub fn message_sent(tx: &Tx, e: &Event<MessageSent>, shown: &Shown) -> TxResult<()> {
-    let ids: Vec<&str> = e.data.media_ids.iter().map(String::as_str).collect();
-    show(tx, &e.data.message_id, shown, &ids)
+pub fn plan_message(store: &Store, e: &Event<MessageSent>) -> ApiResult<Plan> {
+    plan(store, &e.data.message_id, &ids(&e.data.media_ids), false)
 }
 
-pub fn read_deleted_message(store: &Store, e: &Event<MessageDeleted>) -> ApiResult<Shown> {
-    read_shown(store, &e.data.message_id)
-}
-
-pub fn message_deleted(tx: &Tx, e: &Event<MessageDeleted>, shown: &Shown) -> TxResult<()> {
-    show(tx, &e.data.message_id, shown, &[])
-}
-
-pub fn read_profile(store: &Store, e: &Event<ProfileUpdated>) -> ApiResult<Shown> {
-    read_shown(store, &e.data.user_id)
+pub fn plan_deleted_message(store: &Store, e: &Event<MessageDeleted>) -> ApiResult<Plan> {
+    plan(store, &e.data.message_id, &[], false)
 }
 
 /// A profile shows its avatar and its cover; a new one releases the one it replaced.
-pub fn profile_updated(tx: &Tx, e: &Event<ProfileUpdated>, shown: &Shown) -> TxResult<()> {
-    let ids: Vec<&str> = [&e.data.avatar_id, &e.data.cover_id]
+pub fn plan_profile(store: &Store, e: &Event<ProfileUpdated>) -> ApiResult<Plan> {
+    let pictures: Vec<&str> = [&e.data.avatar_id, &e.data.cover_id]
         .into_iter()
         .flatten()
         .map(String::as_str)
         .collect();
-    show(tx, &e.data.user_id, shown, &ids)
+    plan(store, &e.data.user_id, &pictures, false)
+}
+
+/// Applies any of the plans above (the `on_read` shape).
+pub fn planned<E>(tx: &Tx, _: &Event<E>, plan: &Plan) -> TxResult<()> {
+    apply(tx, plan)
 }
 
 /// Whether anything shows media `id`.

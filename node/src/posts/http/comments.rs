@@ -17,7 +17,9 @@ use super::super::PostsState;
 use super::super::domain::{self, Comment, Post, ReactionKind};
 use super::super::error::Error;
 use super::super::storage;
+use super::posts::attached_media;
 use super::{readable_post, viewer_of};
+use crate::media::events::Attachment;
 
 /// A comment as one reader sees it.
 #[derive(Serialize, ToSchema)]
@@ -32,10 +34,19 @@ pub struct CommentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     edited_at: Option<String>,
     reactions: BTreeMap<ReactionKind, u64>,
+    /// The attached picture or video that still exists, URLs signed for the reader.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    media: Vec<Attachment>,
 }
 
-fn comment_view(c: Comment) -> CommentView {
-    CommentView {
+fn comment_view(s: &PostsState, c: Comment) -> ApiResult<CommentView> {
+    let now = unix_now();
+    let media = storage::attachments(&s.store, &c.media)?
+        .iter()
+        .map(|m| m.attachment(&s.urls, now))
+        .collect();
+    Ok(CommentView {
+        media,
         id: c.id,
         post_id: c.post_id,
         author_id: c.author_id,
@@ -44,7 +55,7 @@ fn comment_view(c: Comment) -> CommentView {
         created_at: rfc3339(c.created_at),
         edited_at: c.edited_at.map(rfc3339),
         reactions: c.reactions,
-    }
+    })
 }
 
 /// Comments of a post in order (replies carry `parent_id`); comments of users the caller
@@ -69,7 +80,7 @@ pub(super) async fn list_comments(
                 Some(v) => storage::blocked_either(&s.store, v, &c.author_id)?,
                 None => false,
             } || storage::moderated(&s.store, &c.id, &c.author_id)?;
-            Ok((!hidden).then(|| comment_view(c)))
+            (!hidden).then(|| comment_view(&s, c)).transpose()
         },
     )?;
     Ok(Json(page))
@@ -79,10 +90,14 @@ pub(super) async fn list_comments(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"text": "Which route did you take?"}))]
 pub struct NewComment {
-    /// At most 2,000 characters.
+    /// At most 2,000 characters; may be empty when `media_ids` is not.
+    #[serde(default)]
     text: String,
     /// Answer to a top-level comment (one level of replies).
     parent_id: Option<String>,
+    /// One picture, GIF or video the author uploaded (`POST /media`).
+    #[serde(default)]
+    media_ids: Vec<String>,
 }
 
 /// Comments on a post the caller may read (not one whose author blocked them).
@@ -95,7 +110,8 @@ pub(super) async fn add_comment(
     Json(req): Json<NewComment>,
 ) -> ApiResult<impl IntoResponse> {
     let post = readable_post(&s, Some(user.id()), &id)?;
-    let text = domain::comment_text(&req.text)?;
+    domain::comment_media_count(req.media_ids.len())?;
+    let text = domain::comment_text(&req.text, !req.media_ids.is_empty())?;
     let flagged = domain::screen(&text, &storage::keyword_rules(&s.store)?)?;
     let parent_id = req
         .parent_id
@@ -106,6 +122,7 @@ pub(super) async fn add_comment(
                 .map_err(|_| Error::invalid("parent_id", "no such comment on this post"))
         })
         .transpose()?;
+    let media = attached_media(&s, user.id(), &req.media_ids).await?;
     let comment = Comment {
         id: crate::platform::new_id(),
         post_id: post.id.clone(),
@@ -115,9 +132,10 @@ pub(super) async fn add_comment(
         created_at: unix_now(),
         edited_at: None,
         reactions: BTreeMap::new(),
+        media: media.into_iter().map(|m| m.media_id).collect(),
     };
     storage::add_comment(&s.store, &comment, &flagged).await?;
-    Ok((StatusCode::CREATED, Json(comment_view(comment))))
+    Ok((StatusCode::CREATED, Json(comment_view(&s, comment)?)))
 }
 
 fn own_comment(
@@ -152,10 +170,10 @@ pub(super) async fn edit_comment(
 ) -> ApiResult<Json<CommentView>> {
     let (post, c) = own_comment(&s, &user, &id, &comment)?;
     domain::may_edit_comment(&c, user.id())?;
-    let text = domain::comment_text(&req.text)?;
+    let text = domain::comment_text(&req.text, !c.media.is_empty())?;
     domain::screen(&text, &storage::keyword_rules(&s.store)?)?;
     let c = storage::edit_comment(&s.store, &post.id, &c.id, &text, unix_now()).await?;
-    Ok(Json(comment_view(c)))
+    Ok(Json(comment_view(&s, c)?))
 }
 
 /// Deletes a comment and its replies (its author, or the post's author).

@@ -60,7 +60,7 @@ const MEDIA_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The author's media named by `ids`, checked: known ids of theirs, each once, a set that
 /// may go together. An id they do not own is as unknown as one that does not exist.
-async fn attached_media(
+pub(super) async fn attached_media(
     s: &PostsState,
     author: &str,
     ids: &[String],

@@ -461,6 +461,7 @@ pub async fn add_comment(store: &Store, comment: &Comment, flagged: &[String]) -
                 post_author_id: post.author_id.clone(),
                 parent_id: comment.parent_id.clone(),
                 flagged: flagged.to_vec(),
+                media_ids: comment.media.clone(),
             };
             emit(tx, &comment.author_id, &post.id, &event)
         })
@@ -685,6 +686,7 @@ mod tests {
                         created_at: 0,
                         edited_at: None,
                         reactions: Default::default(),
+                        media: Vec::new(),
                     };
                     let _ = add_comment(&store, &comment, &[]).await;
                     let user = format!("u{i}");
