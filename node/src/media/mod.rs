@@ -54,6 +54,10 @@ const SWEEP_GRACE: Duration = Duration::from_secs(3_600);
 /// How often the sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(900);
 
+/// How long an upload nothing shows is kept (Mastodon's default: a day): long enough to
+/// write the post it was uploaded for.
+const UNSHOWN_GRACE: Duration = Duration::from_secs(24 * 3_600);
+
 /// Handlers reach the store, the files, the URL key and the limits.
 #[derive(Clone)]
 pub struct MediaState {
@@ -269,6 +273,24 @@ async fn release_one(store: &Store, id: &str) {
     }
 }
 
+async fn expire_unshown(store: &Store) {
+    use storage::attachments;
+    let now_ms = u64::try_from(crate::platform::unix_now()).unwrap_or_default() * 1_000;
+    let cutoff = now_ms.saturating_sub(UNSHOWN_GRACE.as_millis() as u64);
+    let expired = attachments::unshown_before(store, cutoff).unwrap_or_default();
+    for id in &expired {
+        if let Err(e) = attachments::expire(store, id).await {
+            tracing::warn!(media_id = %id, error = %e, "unshown upload not expired");
+        }
+    }
+    if !expired.is_empty() {
+        tracing::info!(
+            checked = expired.len(),
+            "uploads nothing showed for a day expired"
+        );
+    }
+}
+
 /// Deletes the blobs an erasure queued, as they are queued, unless another's media names
 /// the same bytes.
 async fn erase_blobs(store: Store, blobs: Blobs) {
@@ -295,9 +317,11 @@ async fn erase_blobs(store: Store, blobs: Blobs) {
     }
 }
 
-/// Every [`SWEEP_EVERY`], removes blobs no media has named for [`SWEEP_GRACE`].
+/// Every [`SWEEP_EVERY`], deletes uploads nothing has shown for [`UNSHOWN_GRACE`], then
+/// removes blobs no media has named for [`SWEEP_GRACE`].
 async fn sweep(store: Store, blobs: Blobs, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
+        expire_unshown(&store).await;
         match blobs
             .sweep(|sha256| storage::referenced(&store, sha256), SWEEP_GRACE)
             .await

@@ -23,6 +23,11 @@ pub const PROJECTIONS: &[&str] = &["pa/", "pm/", "rel/"];
 /// The queue of media to release.
 pub(super) const RELEASE: &str = "rel/";
 
+/// Uploads nothing has shown yet: `ua/<media>`, written with the upload (this context's
+/// own record, not a projection), removed when something shows the media; [`expire`]
+/// deletes those left unshown past a grace period.
+pub(super) const UNSHOWN: &str = "ua/";
+
 /// Length of a media id (a ULID).
 const ID_LEN: usize = 26;
 
@@ -91,6 +96,7 @@ pub fn apply(tx: &Tx, plan: &Plan) -> TxResult<()> {
         if tx.contains(&media_key(media))? {
             tx.put_raw(&key("pa/", &[media, &plan.holder]), &[])?;
             tx.put_raw(&key("pm/", &[&plan.holder, media]), &[])?;
+            tx.remove(&key(UNSHOWN, &[media]))?;
         }
     }
     Ok(())
@@ -176,4 +182,81 @@ pub async fn release(store: &Store, id: &str) -> ApiResult<()> {
             .await;
     }
     super::remove(store, id, None).await
+}
+
+/// Uploads nothing has shown, uploaded before `cutoff_ms` (Unix milliseconds), oldest
+/// first (media ids are ULIDs: they sort by upload time).
+pub fn unshown_before(store: &Store, cutoff_ms: u64) -> ApiResult<Vec<String>> {
+    Ok(store
+        .queued_ids(UNSHOWN)?
+        .into_iter()
+        .take_while(|id| ulid::Ulid::from_string(id).is_ok_and(|u| u.timestamp_ms() < cutoff_ms))
+        .collect())
+}
+
+/// Deletes upload `id` if nothing shows it (as Mastodon removes unattached uploads after a
+/// day); else only forgets that it was unshown.
+pub async fn expire(store: &Store, id: &str) -> ApiResult<()> {
+    if attached(store, id)? {
+        return store.unqueue(UNSHOWN, id).await;
+    }
+    super::remove(store, id, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Media, Rendition, add, media, usage};
+    use super::*;
+    use crate::media::domain::Format;
+
+    fn upload(owner: &str) -> Media {
+        Media {
+            id: crate::platform::new_id(),
+            owner: owner.into(),
+            uploaded: Format::Png,
+            main: Rendition {
+                sha256: "ab".repeat(32),
+                format: Format::Png,
+                size: 100,
+                dimensions: None,
+            },
+            thumbnails: Vec::new(),
+            blurhash: None,
+            alt: String::new(),
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_nothing_shows_expires_and_one_shown_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (shown, unshown) = (upload("ann"), upload("ann"));
+        for m in [&shown, &unshown] {
+            add(&store, m, u64::MAX).await.unwrap();
+        }
+        let later = u64::MAX;
+        assert_eq!(
+            unshown_before(&store, later).unwrap(),
+            [shown.id.clone(), unshown.id.clone()]
+        );
+        assert!(
+            unshown_before(&store, 0).unwrap().is_empty(),
+            "none is old yet"
+        );
+
+        let plan = plan(&store, "post", &[&shown.id], false).unwrap();
+        store.write(|tx| apply(tx, &plan)).await.unwrap();
+        assert_eq!(unshown_before(&store, later).unwrap(), [unshown.id.as_str()]);
+
+        expire(&store, &unshown.id).await.unwrap();
+        assert!(media(&store, &unshown.id).unwrap().is_none());
+        assert!(media(&store, &shown.id).unwrap().is_some());
+        assert_eq!(
+            usage(&store, "ann").unwrap(),
+            100,
+            "the expired upload left the quota"
+        );
+        assert!(unshown_before(&store, later).unwrap().is_empty());
+    }
 }

@@ -2,9 +2,10 @@
 //!
 //! Keys: `m/<media>` the record; `o/<owner><media>` an owner's media; `u/<owner>` the
 //! bytes an owner's media take (what the quota counts); `b/<sha256>/<media>` which media
-//! name a blob (the sweep removes blobs nobody names). That is this context's own truth;
-//! what media is attached to is a projection of posts' events ([`attachments`]); `eb/<sha256>`
-//! blobs an erasure left to delete ([`erasure`]).
+//! name a blob (the sweep removes blobs nobody names); `ua/<media>` uploads nothing has
+//! shown yet. That is this context's own truth; what media is attached to is a projection
+//! of the events of posts, messages and users ([`attachments`]); `eb/<sha256>` blobs an
+//! erasure left to delete ([`erasure`]).
 
 pub mod attachments;
 pub mod blobs;
@@ -135,6 +136,7 @@ pub async fn add(store: &Store, media: &Media, quota: u64) -> ApiResult<()> {
             tx.put(&usage_key(&media.owner), &(used + size))?;
             tx.put(&media_key(&media.id), media)?;
             tx.put_raw(&key("o/", &[&media.owner, &media.id]), &[])?;
+            tx.put_raw(&key(attachments::UNSHOWN, &[&media.id]), &[])?;
             for sha256 in media.blobs() {
                 tx.put_raw(&blob_ref(sha256, &media.id), &[])?;
             }
@@ -172,11 +174,12 @@ pub async fn delete(store: &Store, id: &str, owner: &str) -> ApiResult<()> {
 }
 
 /// Removes media `id` (only `owner`'s, when given), publishing `MediaDeleted`, and its
-/// place in the release queue.
+/// place in the release and unshown queues.
 async fn remove(store: &Store, id: &str, owner: Option<&str>) -> ApiResult<()> {
     store
         .write(|tx| {
             tx.remove(&key(attachments::RELEASE, &[id]))?;
+            tx.remove(&key(attachments::UNSHOWN, &[id]))?;
             let media = match (tx.get::<Media>(&media_key(id))?, owner) {
                 (Some(m), Some(o)) if m.owner != o => return abort(Error::NotFound),
                 (Some(m), _) => m,
