@@ -720,6 +720,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_checkpoint_cut_short_after_taking_its_lsn_leaves_a_no_op_followers_apply() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let writer = Store::open(dirs[0].path()).unwrap().with_change_log();
+        writer.set_role(Role::Writer).unwrap();
+        writer.write_now(|tx| tx.put_raw(b"k/1", b"one")).unwrap();
+        // What a crash between taking the LSN and writing the checkpoint leaves behind.
+        let taken = writer.take_lsn().unwrap();
+        writer.write_now(|tx| tx.put_raw(b"k/2", b"two")).unwrap();
+        let sets = drain_log(&writer);
+        assert_eq!(
+            sets.iter().map(|s| s.lsn).collect::<Vec<_>>(),
+            [taken - 1, taken, taken + 1],
+            "the stream stays whole"
+        );
+        let follower = Store::open(dirs[1].path()).unwrap().with_change_log();
+        for (i, set) in sets.iter().enumerate() {
+            let applied = follower.apply_mirrored(std::slice::from_ref(set), i as u64 + 1);
+            assert_eq!(applied.unwrap(), Mirrored::Applied);
+        }
+        assert_eq!(tree(&follower.data), tree(&writer.data));
+    }
+
+    #[tokio::test]
     async fn the_outbox_keeps_its_order_across_the_writers_lsns() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap().with_change_log();

@@ -247,7 +247,10 @@ mod tests {
 
         let plan = plan(&store, "post", &[&shown.id], false).unwrap();
         store.write(|tx| apply(tx, &plan)).await.unwrap();
-        assert_eq!(unshown_before(&store, later).unwrap(), [unshown.id.as_str()]);
+        assert_eq!(
+            unshown_before(&store, later).unwrap(),
+            [unshown.id.as_str()]
+        );
 
         expire(&store, &unshown.id).await.unwrap();
         assert!(media(&store, &unshown.id).unwrap().is_none());

@@ -338,6 +338,13 @@ pub(super) fn clear_up_to(store: &Store, lsn: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// When to ask again whether a checkpoint is due: [`CHECKPOINT_CHECK_EVERY`], give or
+/// take half of it at random, so the contexts of a process (whose relays start together
+/// and whose streams fill together under one load) do not checkpoint in the same second.
+fn next_checkpoint_check() -> Duration {
+    CHECKPOINT_CHECK_EVERY.mul_f64(0.5 + rand::random::<f64>())
+}
+
 /// Publishes the change log of `store` until `shutdown` flips or the store is fenced
 /// (returned: the replica must follow, or be re-copied, before it writes again).
 pub async fn run(
@@ -372,7 +379,7 @@ pub async fn run(
                 let wanted = copies.due();
                 let due = publisher.is_some() && tokio::time::Instant::now() >= next_check;
                 if due {
-                    next_check = tokio::time::Instant::now() + CHECKPOINT_CHECK_EVERY;
+                    next_check = tokio::time::Instant::now() + next_checkpoint_check();
                 }
                 if let Some(p) = publisher.as_ref()
                     && (wanted || (due && p.checkpoint_due().await.unwrap_or(false)))

@@ -117,19 +117,23 @@ impl Store {
     /// be dropped (and what was erased before it leaves the stream). Returns its LSN.
     ///
     /// The store is copied while writes go on (a fuzzy copy: each key as some transaction
-    /// after LSN `from` may have left it), then, with writes stopped only for that, every
-    /// change set logged since `from` is applied again to the copy, in LSN order: each sets
-    /// or removes whole keys, so the copy becomes exactly the store at the checkpoint's LSN,
-    /// as a database's fuzzy checkpoint is made exact by redoing its log. The sets are in
-    /// the log: only the change relay clears it, and it is the one waiting for this (or
-    /// nothing publishes yet). Writes wait for the redo alone, not for the whole read.
+    /// after LSN `from` may have left it). Then, with writes stopped only for that, the
+    /// checkpoint takes the next LSN, logged as an empty change set (a no-op). With writes
+    /// going again, every change set logged between `from` and that LSN is applied again
+    /// to the copy, in LSN order: each sets or removes whole keys, so the copy becomes
+    /// exactly the store at the checkpoint's LSN, as a database's fuzzy checkpoint is made
+    /// exact by redoing its log; the checkpoint then replaces the no-op. A crash before
+    /// that leaves the no-op, which is as true (the stream stays whole, without this
+    /// checkpoint). The sets it redoes, and the no-op, are in the log while this runs:
+    /// only the change relay clears or publishes the log, and it is the one waiting for
+    /// this (or nothing publishes yet). Writes wait for two small writes, not for the copy,
+    /// the redo, the encoding or the write of the checkpoint.
     pub fn log_checkpoint(&self) -> ApiResult<u64> {
         let from = self.lsn()?;
         let mut copy = self.contents()?;
-        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
-        let lsn = self.lsn()? + 1;
+        let lsn = self.take_lsn()?;
         if lsn > from + 1 {
-            copy = self.redo(copy, from)?;
+            copy = self.redo(copy, from, lsn)?;
         }
         let set = ChangeSet {
             lsn,
@@ -138,24 +142,45 @@ impl Store {
             base: true,
             changes: copy,
         };
-        (&self.data, &self.changes)
-            .transaction(|(data, log)| {
-                data.insert(changes::LSN, to_json(&lsn))?;
-                log.insert(&seq_key(lsn), set.encode())?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<ApiError>>(())
-            })
-            .map_err(ApiError::from)?;
+        self.changes.insert(seq_key(lsn), set.encode())?;
         self.changes_written.notify_one();
         Ok(lsn)
     }
 
-    /// `copy` with every change set logged after LSN `from` applied again, in order.
-    fn redo(&self, copy: Vec<changes::Change>, from: u64) -> ApiResult<Vec<changes::Change>> {
+    /// The next LSN, taken with writes stopped and logged as an empty change set.
+    pub(super) fn take_lsn(&self) -> ApiResult<u64> {
+        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let lsn = self.lsn()? + 1;
+        let noop = ChangeSet {
+            lsn,
+            part: 0,
+            last: true,
+            base: false,
+            changes: Vec::new(),
+        };
+        (&self.data, &self.changes)
+            .transaction(|(data, log)| {
+                data.insert(changes::LSN, to_json(&lsn))?;
+                log.insert(&seq_key(lsn), noop.encode())?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<ApiError>>(())
+            })
+            .map_err(ApiError::from)?;
+        Ok(lsn)
+    }
+
+    /// `copy` with every change set logged after LSN `from` and before `until` applied
+    /// again, in order.
+    fn redo(
+        &self,
+        copy: Vec<changes::Change>,
+        from: u64,
+        until: u64,
+    ) -> ApiResult<Vec<changes::Change>> {
         let mut keys: std::collections::HashMap<(changes::TreeId, Vec<u8>), Option<Vec<u8>>> = copy
             .into_iter()
             .map(|c| ((c.tree, c.key), c.value))
             .collect();
-        for item in self.changes.range(seq_key(from + 1)..) {
+        for item in self.changes.range(seq_key(from + 1)..seq_key(until)) {
             let (_, bytes) = item?;
             let set = ChangeSet::decode(&bytes)
                 .map_err(|e| ApiError::Internal(format!("a logged change set: {e}")))?;
