@@ -68,6 +68,8 @@ pub(super) async fn attached_media(
     // Counted first: no wait for media of a post that could not take them anyway.
     domain::media_count(ids.len())?;
     let mut found: Vec<crate::media::events::MediaUploaded> = Vec::with_capacity(ids.len());
+    // One wait for the whole list, not one per id.
+    let deadline = std::time::Instant::now() + MEDIA_WAIT;
     for id in ids {
         let unknown = || Error::invalid("media_ids", format!("no media {id} of yours"));
         let id = ulid::Ulid::from_string(id)
@@ -76,7 +78,8 @@ pub(super) async fn attached_media(
         if found.iter().any(|m| m.media_id == id) {
             return Err(Error::invalid("media_ids", format!("{id} is named twice")).into());
         }
-        let media = storage::owned_media(&s.store, &id, author, MEDIA_WAIT).await?;
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        let media = storage::owned_media(&s.store, &id, author, wait).await?;
         found.push(media.ok_or_else(unknown)?);
     }
     domain::media_together(&found.iter().map(|m| m.kind).collect::<Vec<_>>())?;

@@ -71,8 +71,15 @@ impl From<ProfileChange> for ProfileFields {
 const MEDIA_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Checks that `id` is a picture the caller uploaded (another's is as unknown as none).
-async fn own_picture(s: &UsersState, owner: &str, field: &str, id: &str) -> ApiResult<()> {
-    let media = storage::media::owned_media(&s.store, id, owner, MEDIA_WAIT).await?;
+async fn own_picture(
+    s: &UsersState,
+    owner: &str,
+    field: &str,
+    id: &str,
+    deadline: std::time::Instant,
+) -> ApiResult<()> {
+    let wait = deadline.saturating_duration_since(std::time::Instant::now());
+    let media = storage::media::owned_media(&s.store, id, owner, wait).await?;
     let media = media.ok_or_else(|| Error::invalid(field, format!("no media {id} of yours")))?;
     Ok(domain::profile_picture(field, media.kind)?)
 }
@@ -86,12 +93,14 @@ pub(super) async fn update_my_profile(
     Json(change): Json<ProfileChange>,
 ) -> ApiResult<Json<ProfileView>> {
     let change = domain::clean_profile(change.into())?;
+    // One wait for both pictures, not one each.
+    let deadline = std::time::Instant::now() + MEDIA_WAIT;
     for (field, id) in [
         ("avatar_id", &change.avatar_id),
         ("cover_id", &change.cover_id),
     ] {
         if let Some(id) = id.as_ref().filter(|id| !id.is_empty()) {
-            own_picture(&s, user.id(), field, id).await?;
+            own_picture(&s, user.id(), field, id, deadline).await?;
         }
     }
     let profile = storage::update_profile(&s.store, user.id(), |p| {
