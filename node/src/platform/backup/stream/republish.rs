@@ -125,7 +125,7 @@ pub async fn events(
 }
 
 /// Whether the stream `now` is empty or holds a beginning of the backup: the message at
-/// its last sequence is the backup's one there (or a filler where the backup has none).
+/// its last sequence is the backup's one there, or a restore's filler.
 async fn holds_a_beginning(
     bus: &Bus,
     now: &Extent,
@@ -146,9 +146,15 @@ async fn holds_a_beginning(
         .headers
         .get(FILLER_HEADER)
         .is_some_and(|v| v.as_str() == now.last_seq.to_string());
+    // A filler is only ever written by a restore: in a hole of the backup, or where
+    // JetStream took the backup's message for a duplicate (which another restore running
+    // at the same time may have met and filled).
+    if filler {
+        return Ok(true);
+    }
     Ok(match message_at(files, now.last_seq)? {
         Some(ours) => held.subject.as_str() == ours.subject && held.payload == ours.payload()?,
-        None => filler,
+        None => false,
     })
 }
 
