@@ -3,12 +3,23 @@
 //! a 32 MB budget, the only one the process has) and one reader, reloaded after each
 //! commit. Queries are built from words, never parsed from the user's text, so no query
 //! syntax reaches Tantivy.
+//!
+//! Privacy is a filter on the documents the words match, not a query: each document
+//! carries the hashes of its access tokens in a fast field, and a match counts only when
+//! one of them is among the viewer's. A viewer holds thousands of tokens (one per friend
+//! of a friend), and a query of that many terms cost more than the words did; a lookup per
+//! matched document costs what the words match. The tokens themselves are stored too, and
+//! the page is checked against them exactly, so a hash collision can never show a
+//! document.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use tantivy::collector::TopDocs;
+use sha2::{Digest, Sha256};
+
+use tantivy::collector::{FilterCollector, TopDocs};
 use tantivy::query::{
     BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
 };
@@ -20,9 +31,21 @@ use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, 
 
 use super::super::domain::{self, Doc, Kind, Query as Words};
 use super::super::error::Error;
+use super::typos::TypoQuery;
 
 /// Bytes the writer may buffer before it writes a segment.
 const WRITER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The fast field of access-token hashes.
+const ACCESS_HASH: &str = "access_hash";
+
+/// An access token's hash: the first 8 bytes of its SHA-256 (a fixed function, since the
+/// index keeps them on disk).
+fn token_hash(token: &str) -> u64 {
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let [a, b, c, d, e, f, g, h, ..] = digest;
+    u64::from_le_bytes([a, b, c, d, e, f, g, h])
+}
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -34,6 +57,7 @@ struct Fields {
     body: Field,
     tags: Field,
     access: Field,
+    access_hash: Field,
     created_at: Field,
     username: Field,
     display_name: Field,
@@ -49,7 +73,8 @@ fn schema() -> (Schema, Fields) {
         title: b.add_text_field("title", TEXT | STORED),
         body: b.add_text_field("body", TEXT | STORED),
         tags: b.add_text_field("tags", STRING | STORED),
-        access: b.add_text_field("access", STRING),
+        access: b.add_text_field("access", STRING | STORED),
+        access_hash: b.add_u64_field(ACCESS_HASH, FAST),
         created_at: b.add_i64_field("created_at", INDEXED | FAST | STORED),
         username: b.add_text_field("username", STORED),
         display_name: b.add_text_field("display_name", STORED),
@@ -104,13 +129,19 @@ pub struct Hit {
 }
 
 impl SearchIndex {
-    /// Opens the index in `dir`, creating it when absent.
+    /// Opens the index in `dir`, creating it when absent. An index written with another
+    /// schema (by an older version) is dropped and created empty: it is derived, and the
+    /// context fills an empty index from its documents before it serves.
     pub fn open(dir: &Path) -> Result<Self, Error> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Index(e.to_string()))?;
         let (schema, fields) = schema();
-        let directory = tantivy::directory::MmapDirectory::open(dir)
-            .map_err(|e| Error::Index(e.to_string()))?;
-        let index = Index::open_or_create(directory, schema)?;
+        let index = match open_or_create(dir, schema.clone()) {
+            Err(tantivy::TantivyError::SchemaError(reason)) => {
+                tracing::info!(%reason, "search index of another schema dropped, to be refilled");
+                std::fs::remove_dir_all(dir).map_err(|e| Error::Index(e.to_string()))?;
+                open_or_create(dir, schema)?
+            }
+            other => other?,
+        };
         let writer = index.writer_with_num_threads(1, WRITER_BYTES)?;
         let reader = index
             .reader_builder()
@@ -189,6 +220,7 @@ impl SearchIndex {
         }
         for token in &d.access {
             document.add_text(f.access, token);
+            document.add_u64(f.access_hash, token_hash(token));
         }
         document
     }
@@ -198,6 +230,8 @@ impl SearchIndex {
         let query = self.query(r);
         let searcher = self.reader.searcher();
         let want = TopDocs::with_limit(r.offset + r.limit + 1 + SLACK);
+        let hashes: Arc<HashSet<u64>> = Arc::new(r.holds.iter().map(|t| token_hash(t)).collect());
+        let readable = move |h: u64| hashes.contains(&h);
         let found: Vec<(Score, DocAddress)> = if r.kind == Kind::Posts {
             let now = r.now;
             let recent = want.tweak_score(move |segment: &tantivy::SegmentReader| {
@@ -211,17 +245,24 @@ impl SearchIndex {
                     None => score,
                 }
             });
-            searcher.search(&query, &recent)?
+            searcher.search(
+                &query,
+                &FilterCollector::new(ACCESS_HASH.into(), readable, recent),
+            )?
         } else {
-            searcher.search(&query, &want.order_by_score())?
+            searcher.search(
+                &query,
+                &FilterCollector::new(ACCESS_HASH.into(), readable, want.order_by_score()),
+            )?
         };
-        let mut ranked = found
-            .into_iter()
-            .map(|(score, address)| {
-                let d: TantivyDocument = searcher.doc(address)?;
-                Ok((score, d))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let holds: HashSet<&str> = r.holds.iter().map(String::as_str).collect();
+        let mut ranked = Vec::with_capacity(found.len());
+        for (score, address) in found {
+            let d: TantivyDocument = searcher.doc(address)?;
+            if self.opens(&d, &holds) {
+                ranked.push((score, d));
+            }
+        }
         let id = |d: &TantivyDocument| {
             d.get_first(self.fields.id)
                 .and_then(|v| v.as_str())
@@ -246,6 +287,14 @@ impl SearchIndex {
             .map(|(score, d)| self.hit(&d, r.kind, &snippets, score))
             .collect();
         Ok((hits, more))
+    }
+
+    /// Whether one of the document's access tokens is among `holds` (the exact check
+    /// behind the hashed filter).
+    fn opens(&self, d: &TantivyDocument, holds: &HashSet<&str>) -> bool {
+        d.get_all(self.fields.access)
+            .filter_map(|v| v.as_str())
+            .any(|token| holds.contains(token))
     }
 
     fn hit(&self, d: &TantivyDocument, kind: Kind, snippets: &SnippetGenerator, score: f32) -> Hit {
@@ -279,7 +328,7 @@ impl SearchIndex {
         }
     }
 
-    /// Kind, access and blocks as filters (scoring nothing), and every word and tag as a
+    /// Kind and blocks as filters (scoring nothing; access is the collector's), and every word and tag as a
     /// must: a word matches exactly (scored by BM25), with the typos [`domain::typos`]
     /// allows (half the weight), and as a prefix in names, and in any field for the last
     /// word (the one being typed: "ali" finds "alice", "volcano" finds "volcanoes").
@@ -289,10 +338,8 @@ impl SearchIndex {
         let set = |field: Field, tokens: &[String]| {
             TermSetQuery::new(tokens.iter().map(|t| Term::from_field_text(field, t)))
         };
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Must, filter(Box::new(term(f.kind, r.kind.name())))),
-            (Occur::Must, filter(Box::new(set(f.access, r.holds)))),
-        ];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, filter(Box::new(term(f.kind, r.kind.name()))))];
         if !r.blocked.is_empty() {
             clauses.push((Occur::MustNot, Box::new(set(f.access, r.blocked))));
         }
@@ -319,10 +366,7 @@ impl SearchIndex {
                 );
                 let typos = domain::typos(word);
                 if typos > 0 {
-                    alternative(
-                        Box::new(FuzzyTermQuery::new(exact.clone(), typos, true)),
-                        0.5 * weight,
-                    );
+                    alternative(Box::new(TypoQuery::new(*field, word, typos)), 0.5 * weight);
                 }
                 let name = i == 0 && r.kind != Kind::Posts;
                 if name || typing {
@@ -341,6 +385,37 @@ impl SearchIndex {
     }
 }
 
+fn open_or_create(dir: &Path, schema: Schema) -> tantivy::Result<Index> {
+    std::fs::create_dir_all(dir)?;
+    let directory = tantivy::directory::MmapDirectory::open(dir)?;
+    Index::open_or_create(directory, schema)
+}
+
 fn term(field: Field, text: &str) -> TermQuery {
     TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a test: a panic is a failure")]
+
+    use super::*;
+
+    #[test]
+    fn an_index_of_another_schema_is_dropped_to_be_refilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = Schema::builder();
+        let name = old.add_text_field("name", STRING);
+        let index = Index::create_in_dir(dir.path(), old.build()).unwrap();
+        let mut writer: IndexWriter = index.writer_with_num_threads(1, WRITER_BYTES).unwrap();
+        writer.add_document(doc!(name => "x")).unwrap();
+        writer.commit().unwrap();
+        drop(writer);
+
+        let index = SearchIndex::open(dir.path()).unwrap();
+        assert!(
+            index.is_empty(),
+            "the old documents are gone, to be refilled"
+        );
+    }
 }

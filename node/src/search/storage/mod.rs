@@ -11,6 +11,7 @@
 pub mod index;
 mod moderation;
 pub mod trending;
+mod typos;
 
 pub use moderation::{
     account_reinstated, account_suspended, content_removed, content_restored, suspended,
