@@ -29,3 +29,20 @@ pub fn start() -> anyhow::Result<String> {
     });
     Ok(addr.to_string())
 }
+
+/// The bare server's one request.
+pub struct Bare;
+
+impl crate::load::Workload for Bare {
+    type Request = ();
+
+    fn draw(&self, _rng: &mut rand::rngs::StdRng) {}
+
+    fn kind(_request: &()) -> &'static str {
+        "bare server"
+    }
+
+    async fn send(&self, conn: &mut crate::Conn, _request: ()) -> anyhow::Result<u16> {
+        Ok(conn.call("GET", "/ceiling", None, None).await?.0)
+    }
+}

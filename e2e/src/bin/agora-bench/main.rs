@@ -12,7 +12,9 @@
 
 mod ceiling;
 mod failover;
+mod load;
 mod privacy;
+mod search;
 mod social;
 mod stream;
 
@@ -53,6 +55,9 @@ enum Command {
     /// The social-network workload (DeathStarBench-like): seed a Reed98-sized graph, then
     /// an open-loop mix of feed reads, timeline reads and composes.
     Social(social::SocialArgs),
+    /// Search: people, a graph and posts of a generated language, then an open-loop load of
+    /// post and people searches by viewers who each see a different part of it.
+    Search(search::SearchArgs),
     /// The push channel: idle WebSocket connections (memory per connection), then message
     /// delivery from a sender's request to the recipient's socket.
     Stream(stream::StreamArgs),
@@ -328,6 +333,7 @@ async fn main() -> anyhow::Result<()> {
             seconds,
         } => logins(&cli.addr, concurrency, seconds).await,
         Command::Social(args) => social::run(&cli.addr, args).await,
+        Command::Search(args) => search::run(&cli.addr, args).await,
         Command::Stream(args) => stream::run(&cli.addr, args).await,
         Command::Privacy(args) => privacy::run(&cli.addr, args).await,
         Command::Failover(args) => failover::run(args).await,
