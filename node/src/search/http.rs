@@ -197,10 +197,11 @@ fn decode_cursor(cursor: &str) -> Result<Cursor, Error> {
 /// Only what the caller may read is found: posts by their visibility, audience and
 /// group, people who are searchable (or friends), groups that are not secret (or whose
 /// member the caller is), nobody and nothing across a block. Words match with typos
-/// (one in words of 4 letters, two from 8) and, in names, as prefixes; `#tag` matches the
-/// hashtag exactly. Posts rank by relevance (BM25) weighed by age (half-life 14 days,
-/// never below half). Results page by `cursor` up to the 1,000th; a page starts after the
-/// previous page's last result, so what is indexed meanwhile never repeats a result.
+/// (one in words of 4 letters, two from 8, never in the first letter) and, in names, as
+/// prefixes; `#tag` matches the hashtag exactly. Posts rank by relevance (BM25) weighed by
+/// age (half-life 14 days, never below half). Results page by `cursor` up to the 1,000th;
+/// a page starts after the previous page's last result, so what is indexed meanwhile
+/// never repeats a result.
 #[utoipa::path(get, path = "/api/v1/search", tag = "search", params(SearchParams),
     responses((status = 200, body = SearchPage)),
     security(("bearer" = [])))]

@@ -12,7 +12,8 @@
 //! the page is checked against them exactly, so a hash collision can never show a
 //! document.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use tantivy::collector::{FilterCollector, TopDocs};
+use tantivy::columnar::StrColumn;
 use tantivy::query::{
     BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
 };
@@ -27,7 +29,9 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Term, doc};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, Term, doc,
+};
 
 use super::super::domain::{self, Doc, Kind, Query as Words};
 use super::super::error::Error;
@@ -68,7 +72,9 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         key: b.add_text_field("key", STRING),
         kind: b.add_text_field("kind", STRING),
-        id: b.add_text_field("id", STORED),
+        // Fast too: the candidates of a page are ordered by (score, id) from the column,
+        // without reading their stored documents.
+        id: b.add_text_field("id", STORED | FAST),
         owner: b.add_text_field("owner", STORED),
         title: b.add_text_field("title", TEXT | STORED),
         body: b.add_text_field("body", TEXT | STORED),
@@ -255,30 +261,33 @@ impl SearchIndex {
                 &FilterCollector::new(ACCESS_HASH.into(), readable, want.order_by_score()),
             )?
         };
-        let holds: HashSet<&str> = r.holds.iter().map(String::as_str).collect();
-        let mut ranked = Vec::with_capacity(found.len());
-        for (score, address) in found {
-            let d: TantivyDocument = searcher.doc(address)?;
-            if self.opens(&d, &holds) {
-                ranked.push((score, d));
-            }
-        }
-        let id = |d: &TantivyDocument| {
-            d.get_first(self.fields.id)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
+        let ids = ids(&searcher, &found)?;
+        let mut ranked: Vec<(Score, String, DocAddress)> = found
+            .into_iter()
+            .zip(ids)
+            .map(|((score, address), id)| (score, id, address))
+            .collect();
         // Best first; equal scores by id, so every page cuts the same order.
-        ranked.sort_by(|(sa, a), (sb, b)| sb.total_cmp(sa).then_with(|| id(a).cmp(&id(b))));
+        ranked.sort_by(|(sa, a, _), (sb, b, _)| sb.total_cmp(sa).then_with(|| a.cmp(b)));
         let start = match &r.after {
             Some((score, last)) => ranked
                 .iter()
-                .position(|(s, d)| s < score || (s == score && id(d) > *last))
+                .position(|(s, id, _)| s < score || (s == score && id > last))
                 .unwrap_or(ranked.len()),
             None => 0,
         };
-        let page: Vec<_> = ranked.into_iter().skip(start).take(r.limit + 1).collect();
+        // Only the page's documents are read, and checked exactly.
+        let holds: HashSet<&str> = r.holds.iter().map(String::as_str).collect();
+        let mut page = Vec::with_capacity(r.limit + 1);
+        for (score, _, address) in ranked.into_iter().skip(start) {
+            if page.len() > r.limit {
+                break;
+            }
+            let d: TantivyDocument = searcher.doc(address)?;
+            if self.opens(&d, &holds) {
+                page.push((score, d));
+            }
+        }
         let more = page.len() > r.limit;
         let snippets = SnippetGenerator::create(&searcher, &query, self.fields.body)?;
         let hits = page
@@ -383,6 +392,31 @@ impl SearchIndex {
         }
         BooleanQuery::new(clauses)
     }
+}
+
+/// The `id` of each found document, from the fast column (one per segment, read once).
+fn ids(searcher: &Searcher, found: &[(Score, DocAddress)]) -> Result<Vec<String>, Error> {
+    let mut columns: HashMap<u32, Option<StrColumn>> = HashMap::new();
+    let mut ids = Vec::with_capacity(found.len());
+    for (_, address) in found {
+        let column = match columns.entry(address.segment_ord) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let segment = searcher.segment_reader(address.segment_ord);
+                v.insert(segment.fast_fields().str("id")?)
+            }
+        };
+        let mut id = String::new();
+        if let Some(column) = column
+            && let Some(ord) = column.term_ords(address.doc_id).next()
+        {
+            column
+                .ord_to_str(ord, &mut id)
+                .map_err(|e| Error::Index(e.to_string()))?;
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 fn open_or_create(dir: &Path, schema: Schema) -> tantivy::Result<Index> {
