@@ -2,7 +2,9 @@
 
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
+use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 
@@ -35,7 +37,18 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
-    operations_mut(&mut doc).for_each(complete);
+    for item in doc.paths.paths.values_mut() {
+        if let Some(read) = item.get.as_mut() {
+            complete(read, false);
+        }
+        let writes = [
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        writes.into_iter().flatten().for_each(|w| complete(w, true));
+    }
     unique_operation_ids(&mut doc);
     add_links(&mut doc);
     doc
@@ -275,9 +288,11 @@ fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
 /// so that no operation forgets one: 401 everywhere (a bad token is refused at the edge
 /// even where none is needed), 400/413/415/422 where a
 /// body is read, 422 where a query is, 404 where a path names a resource, 429 (the edge's
-/// rate limits) and 503 (a context unavailable behind the gateway) everywhere; every
-/// response gets a description, and every error response the problem+json schema.
-fn complete(operation: &mut Operation) {
+/// rate limits) and 503 (a context unavailable behind the gateway; for a write, also a
+/// replica that does not write now; for a read, one that has not caught up with the
+/// caller's consistency token) everywhere, both with `Retry-After`; every response gets a
+/// description, and every error response the problem+json schema.
+fn complete(operation: &mut Operation, writes: bool) {
     use utoipa::openapi::Response as Answer;
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = operation.request_body.is_some();
@@ -320,7 +335,25 @@ fn complete(operation: &mut Operation) {
         add("404", "No such resource, or not one the caller may see");
     }
     add("429", "Rate limited; `Retry-After` says when to try again");
-    add("503", "A context behind the gateway is unavailable; retry");
+    add(
+        "503",
+        if writes {
+            "A context behind the gateway is unavailable, or the write reached a replica that \
+             does not write now (`not-writer`: the writer died and another is taking over); \
+             nothing was done: retry after `Retry-After`"
+        } else {
+            "A context behind the gateway is unavailable, or the replica has not reached the \
+             write named by `Agora-Consistency` (`replica-lagging`); retry after `Retry-After`"
+        },
+    );
+    for status in ["429", "503"] {
+        if let Some(RefOr::T(answer)) = responses.get_mut(status) {
+            answer
+                .headers
+                .entry("Retry-After".into())
+                .or_insert_with(|| RefOr::T(retry_after()));
+        }
+    }
     let problem = Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem"))));
     for (status, answer) in responses.iter_mut() {
         let RefOr::T(answer) = answer else { continue };
@@ -334,6 +367,13 @@ fn complete(operation: &mut Operation) {
                 .insert("application/problem+json".into(), RefOr::T(problem.clone()));
         }
     }
+}
+
+/// The `Retry-After` header of 429 and 503 answers.
+fn retry_after() -> Header {
+    let mut header = Header::new(Object::with_type(Type::Integer));
+    header.description = Some("Seconds to wait before trying again".into());
+    header
 }
 
 /// The reason phrase of a status, for responses documented without a description.
@@ -456,6 +496,34 @@ mod tests {
                             answer.content.contains_key("application/problem+json"),
                             "{path} {status}: not a problem"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A client retrying after a 429 or 503 learns how long to wait from the document, and
+    /// a write's 503 says that nothing was done (a replica that does not write now).
+    #[test]
+    fn every_operation_documents_when_to_retry() {
+        let doc = document();
+        for (path, item) in &doc.paths.paths {
+            let reads = item.get.iter().map(|op| (op, false));
+            let writes = [&item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+                .map(|op| (op, true));
+            for (op, writes) in reads.chain(writes) {
+                for status in ["429", "503"] {
+                    let Some(RefOr::T(answer)) = op.responses.responses.get(status) else {
+                        panic!("{path} documents no {status}");
+                    };
+                    assert!(
+                        answer.headers.contains_key("Retry-After"),
+                        "{path} {status}"
+                    );
+                    if status == "503" {
+                        assert_eq!(answer.description.contains("not-writer"), writes, "{path}");
                     }
                 }
             }
