@@ -347,13 +347,12 @@ impl Store {
 
     /// The record at `key` of a projection that may not have received it yet (a client
     /// names something another context answered a moment ago): an absent key is waited
-    /// for, up to `wait`.
+    /// for, until `deadline`.
     pub async fn get_waiting<T: DeserializeOwned>(
         &self,
         key: &[u8],
-        wait: std::time::Duration,
+        deadline: tokio::time::Instant,
     ) -> ApiResult<Option<T>> {
-        let deadline = tokio::time::Instant::now() + wait;
         let mut changes = self.data.watch_prefix(key);
         loop {
             if let Some(found) = self.get(key)? {

@@ -84,7 +84,7 @@ async fn attached_media(
     }
     let mut found: Vec<String> = Vec::with_capacity(ids.len());
     // One wait for the whole list, not one per id.
-    let deadline = std::time::Instant::now() + MEDIA_WAIT;
+    let until = tokio::time::Instant::now() + MEDIA_WAIT;
     for id in ids {
         let unknown = || Error::invalid("media_ids", format!("no media {id} of yours"));
         let id = ulid::Ulid::from_string(&id)
@@ -93,8 +93,7 @@ async fn attached_media(
         if found.contains(&id) {
             return Err(Error::invalid("media_ids", format!("{id} is named twice")).into());
         }
-        let wait = deadline.saturating_duration_since(std::time::Instant::now());
-        storage::media::owned_media(&s.store, &id, sender, wait)
+        storage::media::owned_media(&s.store, &id, sender, until)
             .await?
             .ok_or_else(unknown)?;
         found.push(id);

@@ -2,8 +2,6 @@
 //! message's attachments are checked (they exist, they are the sender's) and drawn for its
 //! members without a call. Written only by media's events.
 
-use std::time::Duration;
-
 use crate::media::events::{MediaDeleted, MediaDescribed, MediaUploaded};
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
@@ -33,16 +31,16 @@ pub fn media_deleted(tx: &Tx, e: &Event<MediaDeleted>) -> TxResult<()> {
     tx.remove(&media_key(&e.data.media_id)).map(|_| ())
 }
 
-/// The media `id` when `owner` uploaded it, waited for up to `wait` (an upload answered
+/// The media `id` when `owner` uploaded it, waited for until `until` (an upload answered
 /// a moment ago may not have reached this projection yet).
 pub async fn owned_media(
     store: &Store,
     id: &str,
     owner: &str,
-    wait: Duration,
+    until: tokio::time::Instant,
 ) -> ApiResult<Option<MediaUploaded>> {
     let media = store
-        .get_waiting::<MediaUploaded>(&media_key(id), wait)
+        .get_waiting::<MediaUploaded>(&media_key(id), until)
         .await?;
     Ok(media.filter(|m| m.owner_id == owner))
 }

@@ -69,7 +69,7 @@ pub(super) async fn attached_media(
     domain::media_count(ids.len())?;
     let mut found: Vec<crate::media::events::MediaUploaded> = Vec::with_capacity(ids.len());
     // One wait for the whole list, not one per id.
-    let deadline = std::time::Instant::now() + MEDIA_WAIT;
+    let until = tokio::time::Instant::now() + MEDIA_WAIT;
     for id in ids {
         let unknown = || Error::invalid("media_ids", format!("no media {id} of yours"));
         let id = ulid::Ulid::from_string(id)
@@ -78,8 +78,7 @@ pub(super) async fn attached_media(
         if found.iter().any(|m| m.media_id == id) {
             return Err(Error::invalid("media_ids", format!("{id} is named twice")).into());
         }
-        let wait = deadline.saturating_duration_since(std::time::Instant::now());
-        let media = storage::owned_media(&s.store, &id, author, wait).await?;
+        let media = storage::owned_media(&s.store, &id, author, until).await?;
         found.push(media.ok_or_else(unknown)?);
     }
     domain::media_together(&found.iter().map(|m| m.kind).collect::<Vec<_>>())?;

@@ -2,8 +2,6 @@
 //! post's attachments are checked (they exist, they are the author's) and drawn without
 //! a call. Written only by media's events.
 
-use std::time::Duration;
-
 use crate::media::events::{MediaDeleted, MediaDescribed, MediaUploaded};
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
@@ -31,15 +29,15 @@ pub fn media_deleted(tx: &Tx, e: &Event<MediaDeleted>) -> TxResult<()> {
 }
 
 /// The media `id` when `owner` uploaded it. An upload answered a moment ago may not have
-/// reached this projection yet: an unknown id is waited for, up to `wait`.
+/// reached this projection yet: an unknown id is waited for, until `until`.
 pub async fn owned_media(
     store: &Store,
     id: &str,
     owner: &str,
-    wait: Duration,
+    until: tokio::time::Instant,
 ) -> ApiResult<Option<MediaUploaded>> {
     let media = store
-        .get_waiting::<MediaUploaded>(&media_key(id), wait)
+        .get_waiting::<MediaUploaded>(&media_key(id), until)
         .await?;
     Ok(media.filter(|m| m.owner_id == owner))
 }

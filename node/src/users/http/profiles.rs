@@ -76,10 +76,9 @@ async fn own_picture(
     owner: &str,
     field: &str,
     id: &str,
-    deadline: std::time::Instant,
+    until: tokio::time::Instant,
 ) -> ApiResult<()> {
-    let wait = deadline.saturating_duration_since(std::time::Instant::now());
-    let media = storage::media::owned_media(&s.store, id, owner, wait).await?;
+    let media = storage::media::owned_media(&s.store, id, owner, until).await?;
     let media = media.ok_or_else(|| Error::invalid(field, format!("no media {id} of yours")))?;
     Ok(domain::profile_picture(field, media.kind)?)
 }
@@ -94,13 +93,13 @@ pub(super) async fn update_my_profile(
 ) -> ApiResult<Json<ProfileView>> {
     let change = domain::clean_profile(change.into())?;
     // One wait for both pictures, not one each.
-    let deadline = std::time::Instant::now() + MEDIA_WAIT;
+    let until = tokio::time::Instant::now() + MEDIA_WAIT;
     for (field, id) in [
         ("avatar_id", &change.avatar_id),
         ("cover_id", &change.cover_id),
     ] {
         if let Some(id) = id.as_ref().filter(|id| !id.is_empty()) {
-            own_picture(&s, user.id(), field, id, deadline).await?;
+            own_picture(&s, user.id(), field, id, until).await?;
         }
     }
     let profile = storage::update_profile(&s.store, user.id(), |p| {
