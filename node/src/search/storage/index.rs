@@ -12,8 +12,7 @@
 //! the page is checked against them exactly, so a hash collision can never show a
 //! document.
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -394,19 +393,19 @@ impl SearchIndex {
     }
 }
 
-/// The `id` of each found document, from the fast column (one per segment, read once).
+/// The `id` of each found document, from the fast column of its segment.
 fn ids(searcher: &Searcher, found: &[(Score, DocAddress)]) -> Result<Vec<String>, Error> {
-    let mut columns: HashMap<u32, Option<StrColumn>> = HashMap::new();
+    let columns = searcher
+        .segment_readers()
+        .iter()
+        .map(|segment| segment.fast_fields().str("id"))
+        .collect::<tantivy::Result<Vec<Option<StrColumn>>>>()?;
     let mut ids = Vec::with_capacity(found.len());
     for (_, address) in found {
-        let column = match columns.entry(address.segment_ord) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                let segment = searcher.segment_reader(address.segment_ord);
-                v.insert(segment.fast_fields().str("id")?)
-            }
-        };
         let mut id = String::new();
+        let column = columns
+            .get(address.segment_ord as usize)
+            .and_then(Option::as_ref);
         if let Some(column) = column
             && let Some(ord) = column.term_ords(address.doc_id).next()
         {
