@@ -287,8 +287,12 @@ pub struct Grant {
 #[utoipa::path(get, path = "/api/v1/media/{id}/file", tag = "media",
     params(("id" = String, Path, description = "media id"), Grant),
     responses(
-        (status = 200, description = "the file", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "the requested range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "the file, in the type its content was found to be", content(
+            (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"),
+            (Vec<u8> = "image/gif"), (Vec<u8> = "video/mp4"), (Vec<u8> = "video/webm"))),
+        (status = 206, description = "the requested range", content(
+            (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"),
+            (Vec<u8> = "image/gif"), (Vec<u8> = "video/mp4"), (Vec<u8> = "video/webm"))),
         (status = 304, description = "not modified"),
         (status = 404, description = "no such media, or not the caller's and not signed"),
         (status = 416, description = "a range outside the file")),
@@ -308,7 +312,7 @@ async fn media_file(
 #[utoipa::path(get, path = "/api/v1/media/{id}/thumbnails/{size}", tag = "media",
     params(("id" = String, Path, description = "media id"), ("size" = Thumbnail, Path, description = "thumbnail size"), Grant),
     responses(
-        (status = 200, description = "the thumbnail", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 200, description = "the thumbnail", content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"))),
         (status = 304, description = "not modified"),
         (status = 404, description = "no such media or thumbnail, or not the caller's and not signed")),
     security((), ("bearer" = [])))]
