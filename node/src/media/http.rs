@@ -78,6 +78,7 @@ fn view(state: &MediaState, media: &Media) -> MediaView {
     dead_code,
     reason = "documents the form; the parts are read as they stream"
 )]
+#[schema(example = json!({"file": "the file's bytes", "alt": "A red kite over the hills at dusk"}))]
 pub struct UploadForm {
     /// The file.
     #[schema(value_type = String, format = Binary)]
@@ -230,6 +231,7 @@ async fn get_media(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"alt": "A red kite over the hills at dusk"}))]
 pub struct DescribeRequest {
     /// What the picture shows (at most 1,500 characters; empty removes it).
     #[schema(max_length = 1500)]

@@ -36,6 +36,7 @@ pub const PROJECTIONS: &[&str] = &["a/", "f/", "b/", "mp/", "rm/", media::PROJEC
 /// A member's messaging preferences.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(as = MessagingPreferences)]
+#[schema(example = json!({"read_receipts": false, "presence": true}))]
 pub struct Preferences {
     /// Whether others see how far you have read (and you see theirs): off means neither.
     pub read_receipts: bool,

@@ -172,6 +172,7 @@ impl Default for KindSettings {
 /// list and pushed, not mailed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = NotificationPreferences)]
+#[schema(example = json!({"kinds": {"reaction": {"in_app": true, "push": false, "email": false}}}))]
 pub struct Preferences {
     #[serde(default)]
     pub kinds: BTreeMap<Kind, KindSettings>,

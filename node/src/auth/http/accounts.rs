@@ -18,6 +18,7 @@ use super::sessions::client_ip;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "staple battery horse correct"}))]
 pub struct PasswordChange {
     current_password: String,
     #[schema(min_length = 10, max_length = 128)]
@@ -72,6 +73,7 @@ pub(super) async fn me(State(s): State<AuthState>, user: AuthUser) -> ApiResult<
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"roles": ["user", "moderator"]}))]
 pub struct RolesRequest {
     roles: Vec<Role>,
 }
@@ -98,6 +100,7 @@ pub(super) async fn set_roles(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "ada_l", "password": "correct horse battery staple"}))]
 pub struct UsernameChange {
     /// 3 to 30 characters of a-z, 0-9 and `_`.
     #[schema(min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_]+$")]
@@ -128,6 +131,7 @@ pub(super) async fn change_username(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"sign_in_alerts": true}))]
 pub struct Settings {
     /// Mail the owner when the account is logged in to from a new device or network.
     sign_in_alerts: Option<bool>,

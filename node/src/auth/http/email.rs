@@ -26,6 +26,7 @@ const REPORT_TTL_SECS: i64 = 7 * 86_400;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"new_email": "ada@new.example.org", "password": "correct horse battery staple"}))]
 pub struct EmailChangeRequest {
     new_email: String,
     password: String,
@@ -128,6 +129,7 @@ fn send_notice(s: &AuthState, account: &Account, new_email: &str, token: &str) {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "the token from the confirmation mail"}))]
 pub struct EmailToken {
     token: String,
 }

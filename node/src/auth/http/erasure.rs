@@ -20,6 +20,7 @@ use super::sessions::client_ip;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = DeleteAccountRequest)]
+#[schema(example = json!({"password": "correct horse battery staple", "code": "123456"}))]
 pub struct DeleteAccount {
     password: String,
     /// With MFA on: a current TOTP code, or `recovery_code`.

@@ -22,6 +22,7 @@ use super::super::storage;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"max_uses": 5, "expires_in_days": 7}))]
 pub struct NewInvitation {
     /// How many accounts may register with it: 1 to 100 (default 1).
     max_uses: Option<u32>,

@@ -52,6 +52,7 @@ pub(super) async fn enroll_mfa(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "123456"}))]
 pub struct CodeRequest {
     /// The 6-digit TOTP code.
     code: String,
@@ -102,6 +103,7 @@ pub(super) async fn confirm_mfa(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery staple", "code": "123456"}))]
 pub struct DisableMfa {
     password: String,
     code: Option<String>,

@@ -24,6 +24,7 @@ const RESET_TTL_SECS: i64 = 3_600;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"login": "ada"}))]
 pub struct ResetRequest {
     /// The username or the e-mail address of the account.
     login: String,
@@ -97,6 +98,7 @@ fn send_reset(s: &AuthState, account: &Account, token: &str) {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "the token from the reset mail", "new_password": "staple battery horse correct"}))]
 pub struct ResetConfirmation {
     /// The token from the mail.
     token: String,

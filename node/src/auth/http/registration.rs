@@ -190,6 +190,7 @@ pub(super) async fn verify(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.org"}))]
 pub struct EmailRequest {
     email: String,
 }

@@ -195,6 +195,7 @@ pub(super) fn tokens(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"mfa_token": "the mfa_token the login answered", "code": "123456"}))]
 pub struct ChallengeRequest {
     mfa_token: String,
     /// The 6-digit TOTP code; or give `recovery_code` instead.

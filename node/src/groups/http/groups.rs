@@ -88,6 +88,7 @@ pub(super) async fn get_group(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"description": "Walks every Sunday, whatever the weather.", "privacy": "private"}))]
 pub struct GroupChange {
     name: Option<String>,
     description: Option<String>,

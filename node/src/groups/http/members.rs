@@ -134,6 +134,7 @@ pub(super) async fn unban(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "moderator"}))]
 pub struct RoleChange {
     role: GroupRole,
 }

@@ -144,6 +144,7 @@ fn listed(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"user_id": "01JB8ZK3Q5W7X9Y2A4C6E8G0HJ"}))]
 pub struct Invitation {
     user_id: String,
 }

@@ -55,6 +55,7 @@ fn find_page(s: &GroupsState, id: &str) -> ApiResult<Page> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Riverside Bakery", "description": "Bread at dawn, cakes by noon."}))]
 pub struct NewPage {
     name: String,
     #[serde(default)]
@@ -102,6 +103,7 @@ pub(super) async fn get_page(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"description": "Now open on Sundays too."}))]
 pub struct PageChange {
     name: Option<String>,
     description: Option<String>,

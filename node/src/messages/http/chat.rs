@@ -163,6 +163,7 @@ pub(super) async fn send_message(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "See you at eight, not seven."}))]
 pub struct MessageChange {
     text: String,
 }
@@ -208,6 +209,7 @@ pub(super) async fn delete_message(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "love"}))]
 pub struct MessageReaction {
     kind: ReactionKind,
 }
@@ -245,6 +247,7 @@ pub(super) async fn unreact(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"message_id": "01JB8ZK3Q5W7X9Y2A4C6E8G0HJ"}))]
 pub struct ReadUpTo {
     /// The newest message the caller has read; reading never goes backwards.
     message_id: String,

@@ -23,6 +23,7 @@ use super::{ConversationView, conversation_view, member_of};
 /// What to start: a direct conversation with one user, or a group.
 #[derive(Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(example = json!({"kind": "group", "title": "Weekend hikers", "member_ids": ["01JB8ZK3Q5W7X9Y2A4C6E8G0HJ"]}))]
 pub enum NewConversation {
     /// The pair's one direct conversation (an existing one is returned with 200).
     Direct { user_id: String },
@@ -196,6 +197,7 @@ pub(super) async fn get_conversation(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Weekend hikers"}))]
 pub struct ConversationChange {
     /// 1 to 100 characters.
     title: String,
@@ -218,6 +220,7 @@ pub(super) async fn rename_conversation(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"user_ids": ["01JB8ZK3Q5W7X9Y2A4C6E8G0HJ"]}))]
 pub struct NewMembers {
     user_ids: Vec<String>,
 }

@@ -20,6 +20,7 @@ use super::super::storage;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"connection": "phone-7f3a"}))]
 pub struct Heartbeat {
     /// The device's connection: 1 to 64 visible ASCII characters, stable while connected.
     connection: String,

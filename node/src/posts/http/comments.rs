@@ -155,6 +155,7 @@ fn own_comment(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "Which route did you take, and how long was it?"}))]
 pub struct CommentChange {
     text: String,
 }
