@@ -141,32 +141,40 @@ impl Conn {
 
 pub(crate) const PASSWORD: &str = "benchmark horse battery staple";
 
+/// The typed client (`agora-client`, generated from the OpenAPI document) of the platform
+/// at `addr`: what setting up accounts uses; the measured requests go through `Conn`.
+pub(crate) fn api(addr: &str) -> agora_client::Client {
+    agora_client::Client::new(&format!("http://{addr}"))
+}
+
 /// Registers, verifies (through the dev mailbox) and returns the username.
 /// A fresh username that no earlier run used.
-async fn new_user(conn: &mut Conn) -> anyhow::Result<String> {
+async fn new_user(api: &agora_client::Client) -> anyhow::Result<String> {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_micros();
     let name = format!("bench{}", micros % 10_000_000_000);
-    sign_up(conn, &name).await?;
+    sign_up(api, &name).await?;
     Ok(name)
 }
 
 /// Registers `name` and verifies it through the dev mailbox; returns the account id.
-pub(crate) async fn sign_up(conn: &mut Conn, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn sign_up(api: &agora_client::Client, name: &str) -> anyhow::Result<String> {
+    use agora_client::{ClientInfo, types};
     let email = format!("{name}@example.org");
-    let body = json!({"username": name, "email": email, "password": PASSWORD});
-    let account = conn
-        .json("POST", "/api/v1/auth/register", None, Some(body))
-        .await?;
-    let mail = conn
-        .json(
-            "GET",
-            &format!("/api/v1/dev/mailbox?to={email}"),
-            None,
-            None,
+    let account = api
+        .register()
+        .body(
+            types::RegisterRequest::builder()
+                .username(name)
+                .email(&email)
+                .password(PASSWORD),
         )
+        .send()
         .await?;
+    // The dev mailbox is a route of `dev` only, outside the document.
+    let mailbox = format!("{}/api/v1/dev/mailbox?to={email}", api.baseurl());
+    let mail: Value = api.client().get(mailbox).send().await?.json().await?;
     let text = mail["items"][0]["body"]
         .as_str()
         .context("no verification mail (is this a dev platform?)")?;
@@ -175,14 +183,15 @@ pub(crate) async fn sign_up(conn: &mut Conn, name: &str) -> anyhow::Result<Strin
         .nth(1)
         .and_then(|t| t.split_whitespace().next())
         .context("no token in mail")?;
-    conn.json(
-        "POST",
-        "/api/v1/auth/verify",
-        None,
-        Some(json!({"token": token, "password": PASSWORD})),
-    )
-    .await?;
-    Ok(account["id"].as_str().context("no account id")?.to_string())
+    api.verify()
+        .body(
+            types::VerifyRequest::builder()
+                .token(token)
+                .password(PASSWORD),
+        )
+        .send()
+        .await?;
+    Ok(account.into_inner().id)
 }
 
 pub(crate) async fn login(conn: &mut Conn, name: &str) -> anyhow::Result<String> {
@@ -245,7 +254,7 @@ async fn hammer(
 
 async fn users_me(addr: &str, connections: usize, seconds: u64) -> anyhow::Result<()> {
     let mut setup = Conn::open(addr).await?;
-    let name = new_user(&mut setup).await?;
+    let name = new_user(&api(addr)).await?;
     let token = login(&mut setup, &name).await?;
     // Warm up (and wait for the profile, which is built from an event).
     let warm = Instant::now() + Duration::from_secs(1);
@@ -276,7 +285,7 @@ async fn users_me(addr: &str, connections: usize, seconds: u64) -> anyhow::Resul
 
 async fn logins(addr: &str, concurrency: usize, seconds: u64) -> anyhow::Result<()> {
     let mut setup = Conn::open(addr).await?;
-    let name = new_user(&mut setup).await?;
+    let name = new_user(&api(addr)).await?;
     let token = login(&mut setup, &name).await?;
     let probe_pause = Some(Duration::from_millis(5));
     let (quiet, _) = hammer(

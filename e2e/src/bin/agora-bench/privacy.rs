@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use serde_json::{Value, json};
 
-use super::{Conn, PASSWORD, login, new_user};
+use super::{Conn, PASSWORD, api, login, new_user};
 
 #[derive(clap::Args)]
 pub struct PrivacyArgs {
@@ -60,7 +60,7 @@ async fn upload(conn: &mut Conn, token: &str, body: Vec<u8>) -> anyhow::Result<S
 
 pub async fn run(addr: &str, args: PrivacyArgs) -> anyhow::Result<()> {
     let mut conn = Conn::open(addr).await?;
-    let name = new_user(&mut conn).await?;
+    let name = new_user(&api(addr)).await?;
     let token = login(&mut conn, &name).await?;
     let me = conn
         .json("GET", "/api/v1/auth/me", Some(&token), None)
@@ -141,7 +141,7 @@ pub async fn run(addr: &str, args: PrivacyArgs) -> anyhow::Result<()> {
     }
 
     let mut other = Conn::open(addr).await?;
-    let witness = new_user(&mut other).await?;
+    let witness = new_user(&api(addr)).await?;
     let witness = login(&mut other, &witness).await?;
     let erasing = Instant::now();
     let (status, bytes) = conn

@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::load::{Job, LoadArgs, Workload, find_max, ms, on_connections, quiet};
-use crate::{Conn, histogram, login, sign_up};
+use crate::{Conn, api, histogram, login, sign_up};
 
 #[derive(clap::Args, Clone)]
 pub struct SocialArgs {
@@ -81,10 +81,11 @@ pub(crate) async fn register(
     let started = Instant::now();
     let users: Arc<Mutex<BTreeMap<usize, (String, String)>>> = Arc::default();
     let out = users.clone();
+    let accounts = api(addr);
     let register: Job<(usize, String)> = Arc::new(move |mut conn, (i, name)| {
-        let out = out.clone();
+        let (out, accounts) = (out.clone(), accounts.clone());
         Box::pin(async move {
-            let id = sign_up(&mut conn, &name).await?;
+            let id = sign_up(&accounts, &name).await?;
             let access = login(&mut conn, &name).await?;
             out.lock().await.insert(i, (id, access));
             Ok(conn)

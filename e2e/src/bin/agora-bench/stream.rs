@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{Conn, histogram, login, new_user, print_latency, sign_up};
+use super::{Conn, api, histogram, login, new_user, print_latency, sign_up};
 
 #[derive(clap::Args)]
 pub struct StreamArgs {
@@ -69,7 +69,7 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 async fn idle(addr: &str, n: usize, pid: Option<u32>) -> anyhow::Result<()> {
     let mut conn = Conn::open(addr).await?;
-    let name = new_user(&mut conn).await?;
+    let name = new_user(&api(addr)).await?;
     let token = login(&mut conn, &name).await?;
     let before = pid.map(rss_kib).transpose()?;
     let started = Instant::now();
@@ -116,13 +116,14 @@ struct Pair {
 /// Signs up the pairs, starts their conversations and opens the recipients' sockets.
 async fn pairs(addr: &str, n: usize) -> anyhow::Result<(Vec<Pair>, Vec<Socket>)> {
     let mut conn = Conn::open(addr).await?;
+    let accounts = api(addr);
     let tag = now_micros() % 1_000_000_000;
     let mut pairs = Vec::new();
     let mut sockets = Vec::new();
     for i in 0..n {
         let (a, b) = (format!("snd{tag}x{i}"), format!("rcv{tag}x{i}"));
-        sign_up(&mut conn, &a).await?;
-        let b_id = sign_up(&mut conn, &b).await?;
+        sign_up(&accounts, &a).await?;
+        let b_id = sign_up(&accounts, &b).await?;
         let (a_token, b_token) = (login(&mut conn, &a).await?, login(&mut conn, &b).await?);
         let body = json!({"kind": "direct", "user_id": b_id});
         let started = Instant::now();
@@ -277,14 +278,15 @@ async fn delivery(addr: &str, args: &StreamArgs) -> anyhow::Result<()> {
 /// to its `notification` on the user's socket.
 async fn notification_latency(addr: &str, n: usize, rate: u64) -> anyhow::Result<()> {
     let mut conn = Conn::open(addr).await?;
+    let accounts = api(addr);
     let tag = now_micros() % 1_000_000_000;
     let target_name = format!("star{tag}");
-    let target = sign_up(&mut conn, &target_name).await?;
+    let target = sign_up(&accounts, &target_name).await?;
     let target_token = login(&mut conn, &target_name).await?;
     let mut senders = Vec::new();
     for i in 0..n {
         let name = format!("fan{tag}x{i}");
-        let id = sign_up(&mut conn, &name).await?;
+        let id = sign_up(&accounts, &name).await?;
         senders.push((id, login(&mut conn, &name).await?));
     }
     let mut ws = socket(addr, &target_token).await?;
