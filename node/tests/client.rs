@@ -144,6 +144,15 @@ async fn an_app_on_the_typed_client_befriends_posts_comments_and_reacts() {
         page.items.iter().any(|item| item.id == post.id)
     })
     .await;
+    // The item carries what the app draws: the author's card and Bob's own reaction.
+    let page = bob.home_feed().send().await.unwrap().into_inner();
+    let item = page.items.iter().find(|i| i.id == post.id).unwrap();
+    let author = item.author.as_ref().expect("the author's card");
+    assert_eq!(
+        (author.id.as_str(), author.username.as_str()),
+        (alice_id.as_str(), "alice")
+    );
+    assert_eq!(item.my_reaction, Some(types::ReactionKind::Love));
     assert_eq!(
         problem(carol.get_post().id(&post.id).send().await).status,
         404

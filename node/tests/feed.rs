@@ -454,3 +454,108 @@ async fn a_share_in_the_feed_never_reveals_an_original_the_reader_may_not_see() 
         .clone();
     assert_eq!(of_hidden_for_ben["shared_post"], friends_only.as_str());
 }
+
+/// An item carries what an app needs to draw it without another request: the author's
+/// card (name and avatar, following profile changes) and the reader's own reaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_carry_the_authors_card_and_the_readers_own_reaction() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let anon = node.client();
+    let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
+    befriend(&ann, &bob).await;
+    feed_ids(&bob.1, "").await; // seen recently: he gets fan-out
+    let picture = {
+        let img =
+            image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 90]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    let avatar = ann
+        .1
+        .raw("POST", "/media", "image/png", picture)
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ann.1
+        .patch(
+            "/users/me",
+            json!({"display_name": "Ann Arbor", "avatar_id": avatar}),
+        )
+        .await
+        .expect(200);
+    let post = post_when_ready(&ann.1, json!({"text": "cards on the table"})).await;
+    bob.1
+        .send(
+            "PUT",
+            &format!("/posts/{post}/reactions"),
+            Some(json!({"kind": "wow"})),
+        )
+        .await
+        .expect(200);
+
+    let item = |feed: &Value| {
+        feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == post.as_str())
+            .cloned()
+    };
+    eventually("bob's item shows ann's card and his reaction", || async {
+        let feed = bob.1.get("/feed").await.expect(200);
+        item(&feed).is_some_and(|i| {
+            i["author"]["display_name"] == "Ann Arbor" && i["my_reaction"] == "wow"
+        })
+    })
+    .await;
+    let seen = item(&bob.1.get("/feed").await.expect(200)).unwrap();
+    assert_eq!(seen["author"]["id"], ann.0.as_str());
+    assert_eq!(seen["author"]["username"], "ann");
+    assert_eq!(seen["reactions"], 1);
+    let url = seen["author"]["avatar_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("/api/v1/media/{avatar}/thumbnails/small?")),
+        "{url}"
+    );
+    // The signed URL is the reader's way to the picture, with no token.
+    let fetched = reqwest::get(format!("{}{url}", node.base)).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    // An opaque picture's thumbnail is a JPEG.
+    assert_eq!(
+        fetched.headers()["content-type"].to_str().unwrap(),
+        "image/jpeg"
+    );
+
+    // Her own item shows no reaction of hers; the timeline carries the same card.
+    let hers = item(&ann.1.get("/feed").await.expect(200)).unwrap();
+    assert!(hers.get("my_reaction").is_none(), "{hers}");
+    let timeline = bob
+        .1
+        .get(&format!("/users/{}/posts", ann.0))
+        .await
+        .expect(200);
+    assert_eq!(timeline["items"][0]["author"]["display_name"], "Ann Arbor");
+    assert_eq!(timeline["items"][0]["my_reaction"], "wow");
+
+    // A removed reaction leaves the item; a changed name reaches it.
+    bob.1
+        .delete(&format!("/posts/{post}/reactions"))
+        .await
+        .expect(204);
+    ann.1
+        .patch("/users/me", json!({"display_name": "Ann B. Arbor"}))
+        .await
+        .expect(200);
+    eventually("the change reaches bob's item", || async {
+        let feed = bob.1.get("/feed").await.expect(200);
+        let now = item(&feed).unwrap_or_default();
+        now["author"]["display_name"] == "Ann B. Arbor"
+            && now.get("my_reaction").is_none()
+            && now["reactions"] == 0
+    })
+    .await;
+}

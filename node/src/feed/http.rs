@@ -40,6 +40,9 @@ pub struct FeedQuery {
 pub struct FeedItem {
     id: String,
     author_id: String,
+    /// The author's name and picture; absent for an author the platform no longer knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<crate::users::events::Author>,
     audience: Audience,
     text: String,
     /// The post this one shares, when the reader may see it.
@@ -50,6 +53,9 @@ pub struct FeedItem {
     shared_unavailable: bool,
     created_at: String,
     reactions: u64,
+    /// The reader's own reaction, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    my_reaction: Option<crate::posts::events::ReactionKind>,
     comments: u64,
     shares: u64,
     /// The ranking score (ranked order only).
@@ -82,6 +88,8 @@ fn item(s: &FeedState, m: PostMeta, score: Option<f64>) -> FeedItem {
         comments: m.comments,
         shares: m.shares,
         score,
+        author: None,
+        my_reaction: None,
     }
 }
 
@@ -156,18 +164,27 @@ async fn home_feed(
         Order::Recent => recent(&s, posts, limit),
         Order::Ranked => ranked(&s, reader, posts, cursor, limit, now)?,
     };
-    // A share never reveals an original the reader may not see, not even its id.
     for item in &mut page.items {
-        if let Some(original) = &item.shared_post
-            && !storage::original_visible(&s.store, reader, original)?
-        {
-            item.shared_post = None;
-            item.shared_unavailable = true;
-        }
+        for_reader(&s, reader, item, now)?;
     }
     s.views
         .record(reader, page.items.iter().map(|i| i.id.clone()).collect());
     Ok(Json(page))
+}
+
+/// What an item shows its reader: their own reaction, the author's card, and a share's
+/// original only when the reader may see it (not even its id otherwise).
+fn for_reader(s: &FeedState, reader: &str, item: &mut FeedItem, now: i64) -> ApiResult<()> {
+    if let Some(original) = &item.shared_post
+        && !storage::original_visible(&s.store, reader, original)?
+    {
+        item.shared_post = None;
+        item.shared_unavailable = true;
+    }
+    item.my_reaction = storage::my_reaction(&s.store, &item.id, reader)?;
+    item.author = storage::byline(&s.store, &item.author_id)?
+        .map(|b| b.author(&item.author_id, &s.urls, now));
+    Ok(())
 }
 
 fn recent(s: &FeedState, posts: Vec<PostMeta>, limit: usize) -> FeedPage {

@@ -10,7 +10,8 @@
 //! Publishes: `PostsSeen` ([`events`]): which posts readers were shown, in batches of
 //! about a second (analytics' reach and impressions; no write on the read path).
 //! Consumes: `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted|ReactionSet|ReactionRemoved`,
-//! `users.FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
+//! `users.FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked|ProfileUpdated` (the
+//! author's name and avatar on each item),
 //! `groups.MemberJoined|MemberLeft|GroupDeleted|PageFollowed|PageUnfollowed`,
 //! `moderation.ContentRemoved|ContentRestored|AccountSuspended|AccountReinstated` (removed
 //! posts and suspended authors' posts are left out of every feed).
@@ -79,6 +80,7 @@ impl BoundedContext for Feed {
             .on::<posts::CommentDeleted>(storage::comment_deleted)
             .on::<posts::ReactionSet>(storage::reaction_set)
             .on::<posts::ReactionRemoved>(storage::reaction_removed)
+            .on::<users::ProfileUpdated>(storage::set_byline)
             .on_read::<users::FriendshipCreated, _>(storage::read_befriend, storage::befriend)
             .on::<users::FriendshipEnded>(storage::unfriend)
             .on::<users::UserBlocked>(storage::block)

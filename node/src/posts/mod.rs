@@ -83,7 +83,7 @@ impl BoundedContext for Posts {
             .on::<users::FriendshipEnded>(storage::unfriend)
             .on::<users::UserBlocked>(storage::block)
             .on::<users::UserUnblocked>(storage::unblock)
-            .on::<users::ProfileUpdated>(storage::set_username)
+            .on::<users::ProfileUpdated>(storage::set_profile)
             .on::<groups::GroupUpdated>(storage::set_group)
             .on::<groups::GroupDeleted>(storage::drop_group)
             .on::<groups::MemberJoined>(storage::join)

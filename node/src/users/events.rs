@@ -32,6 +32,58 @@ impl DomainEvent for ProfileUpdated {
     const SUBJECT: &'static str = "user_id";
 }
 
+/// What a context that shows people beside what they wrote keeps of each profile (from
+/// [`ProfileUpdated`]): their name and picture are public, never behind privacy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Byline {
+    pub username: String,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_id: Option<String>,
+}
+
+impl From<&ProfileUpdated> for Byline {
+    fn from(p: &ProfileUpdated) -> Self {
+        Byline {
+            username: p.username.clone(),
+            display_name: p.display_name.clone(),
+            avatar_id: p.avatar_id.clone(),
+        }
+    }
+}
+
+impl Byline {
+    /// The card of `id`, the avatar's URL signed with `urls`.
+    pub fn author(
+        self,
+        id: &str,
+        urls: &crate::platform::media_urls::MediaUrls,
+        now: i64,
+    ) -> Author {
+        Author {
+            id: id.to_string(),
+            avatar_url: self
+                .avatar_id
+                .map(|media| urls.url(&media, "thumbnails/small", now)),
+            username: self.username,
+            display_name: self.display_name,
+        }
+    }
+}
+
+/// Who wrote a post, as a feed or timeline item shows them, so an app draws the item
+/// without asking for the profile.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Author {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    /// The avatar's small thumbnail (fits 320 × 320), signed; valid one to two hours.
+    /// Absent without an avatar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+}
+
 /// `from` asked `to` for friendship (the request is pending).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FriendRequestSent {

@@ -4,8 +4,8 @@
 //! blocks, `gm/<group><user>` and `mg/<user><group>` memberships, `gv/<group>` group privacy,
 //! `up/<user><page>` page
 //! follows, `af/<reader><author>` affinity (interaction counts), `rk/<post><user>` who
-//! reacted, `su/<account>` suspensions ([`moderation`]): all projections of others'
-//! events ([`PROJECTIONS`]); and the feed's own
+//! reacted and how, `au/<user>` bylines (name and avatar), `su/<account>` suspensions
+//! ([`moderation`]): all projections of others' events ([`PROJECTIONS`]); and the feed's own
 //! `ls/<user>`, when the user last read the feed.
 
 mod moderation;
@@ -24,7 +24,8 @@ use super::domain::{ACTIVE_SECS, PER_SOURCE, PostMeta, Relation, TIMELINE_CAP};
 /// The key prefixes that `rebuild` drops and rebuilds from the stream: everything but
 /// `ls/` (when each reader last read, which only reads produce).
 pub const PROJECTIONS: &[&str] = &[
-    "t/", "pm/", "ap/", "gp/", "pp/", "f/", "b/", "gm/", "mg/", "gv/", "up/", "af/", "rk/", "su/",
+    "t/", "pm/", "ap/", "gp/", "pp/", "f/", "b/", "gm/", "mg/", "gv/", "up/", "af/", "rk/", "au/",
+    "su/",
 ];
 
 fn meta_key(post: &str) -> Vec<u8> {
@@ -299,49 +300,73 @@ pub fn comment_deleted(tx: &Tx, e: &Event<posts::CommentDeleted>) -> TxResult<()
 }
 
 /// A reaction to a post (not a comment) set or removed; counted once per user.
-fn react(tx: &Tx, post: &str, target: &str, user: &str, on: bool) -> TxResult<()> {
+/// Counts `user`'s reaction to `post` (`kind`: set or changed; `None`: removed) and keeps
+/// its kind for the reader's own items. Reactions to comments are not the feed's.
+fn react(
+    tx: &Tx,
+    post: &str,
+    target: &str,
+    user: &str,
+    kind: Option<posts::ReactionKind>,
+) -> TxResult<()> {
     if target != post {
         return Ok(());
     }
     let marker = key("rk/", &[post, user]);
     let had = tx.contains(&marker)?;
-    match (on, had) {
-        (true, false) => {
-            tx.put_raw(&marker, &[])?;
-            if let Some(m) = bump(tx, post, |m| m.reactions += 1)? {
+    match kind {
+        Some(kind) => {
+            tx.put(&marker, &kind)?;
+            if !had && let Some(m) = bump(tx, post, |m| m.reactions += 1)? {
                 interact(tx, user, &m.author_id)?;
             }
         }
-        (false, true) => {
+        None if had => {
             tx.remove(&marker)?;
             bump(tx, post, |m| m.reactions = m.reactions.saturating_sub(1))?;
         }
-        _ => {}
+        None => {}
     }
     Ok(())
 }
 
 pub fn reaction_set(tx: &Tx, e: &Event<posts::ReactionSet>) -> TxResult<()> {
-    react(
-        tx,
-        &e.data.post_id,
-        &e.data.target_id,
-        &e.data.user_id,
-        true,
-    )
+    let d = &e.data;
+    react(tx, &d.post_id, &d.target_id, &d.user_id, Some(d.kind))
 }
 
 pub fn reaction_removed(tx: &Tx, e: &Event<posts::ReactionRemoved>) -> TxResult<()> {
-    react(
-        tx,
-        &e.data.post_id,
-        &e.data.target_id,
-        &e.data.user_id,
-        false,
+    let d = &e.data;
+    react(tx, &d.post_id, &d.target_id, &d.user_id, None)
+}
+
+/// Keeps the name and avatar shown beside each author's posts.
+pub fn set_byline(tx: &Tx, e: &Event<users::ProfileUpdated>) -> TxResult<()> {
+    tx.put(
+        &key("au/", &[&e.data.user_id]),
+        &users::Byline::from(&e.data),
     )
 }
 
 // ----- reads -----
+
+/// How `reader` reacted to `post`, if they did. (Markers kept before the kind was are
+/// empty: they count, with no kind to show.)
+pub fn my_reaction(
+    store: &Store,
+    post: &str,
+    reader: &str,
+) -> ApiResult<Option<posts::ReactionKind>> {
+    Ok(store
+        .data
+        .get(key("rk/", &[post, reader]))?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+/// The byline of `user`, once their profile's event arrived.
+pub fn byline(store: &Store, user: &str) -> ApiResult<Option<users::Byline>> {
+    store.get(&key("au/", &[user]))
+}
 
 pub fn last_seen(store: &Store, user: &str) -> ApiResult<Option<i64>> {
     store.get(&key("ls/", &[user]))

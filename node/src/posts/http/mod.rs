@@ -70,6 +70,10 @@ fn viewer_of(user: &MaybeUser) -> Option<&str> {
 pub struct PostView {
     id: String,
     author_id: String,
+    /// The author's name and picture; absent for an author the platform no longer knows
+    /// (an erased account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<crate::users::events::Author>,
     audience: Audience,
     text: String,
     /// Profile posts only: group and page posts follow their group or page (absent).
@@ -137,9 +141,12 @@ fn view(s: &PostsState, viewer: Option<&str>, post: Post, embed: bool) -> ApiRes
         .iter()
         .map(|m| m.attachment(&s.urls, now))
         .collect();
+    let author = storage::byline(&s.store, &post.author_id)?
+        .map(|b| b.author(&post.author_id, &s.urls, now));
     Ok(PostView {
         id: post.id,
         author_id: post.author_id,
+        author,
         audience: post.audience,
         text: post.text,
         visibility,

@@ -59,7 +59,7 @@ fn index_key(post: &Post) -> Vec<u8> {
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
 pub const PROJECTIONS: &[&str] = &[
-    "f/", "b/", "un/", "gv/", "gm/", "pe/", "pa/", "md/", "rm/", "su/", "kr/",
+    "f/", "b/", "un/", "au/", "gv/", "gm/", "pe/", "pa/", "md/", "rm/", "su/", "kr/",
 ];
 
 pub fn befriend(tx: &Tx, e: &Event<users::FriendshipCreated>) -> TxResult<()> {
@@ -78,8 +78,18 @@ pub fn unblock(tx: &Tx, e: &Event<users::UserUnblocked>) -> TxResult<()> {
     tx.set_pair("b/", &e.data.blocker, &e.data.blocked, false, false)
 }
 
-pub fn set_username(tx: &Tx, e: &Event<users::ProfileUpdated>) -> TxResult<()> {
+/// Usernames (for mentions) and bylines (for the author shown on each post).
+pub fn set_profile(tx: &Tx, e: &Event<users::ProfileUpdated>) -> TxResult<()> {
+    tx.put(
+        &key("au/", &[&e.data.user_id]),
+        &users::Byline::from(&e.data),
+    )?;
     tx.put_raw(&key("un/", &[&e.data.username]), e.data.user_id.as_bytes())
+}
+
+/// The byline of `user`, once their profile's event arrived.
+pub fn byline(store: &Store, user: &str) -> ApiResult<Option<users::Byline>> {
+    store.get(&key("au/", &[user]))
 }
 
 pub fn set_group(tx: &Tx, e: &Event<groups::GroupUpdated>) -> TxResult<()> {
