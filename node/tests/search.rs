@@ -175,11 +175,26 @@ async fn people_are_found_as_you_type_and_with_typos_unless_they_hide() {
     let node = Node::start(&nats);
     let anon = node.client();
     let alexandra = user(&anon, "alexandra").await;
+    let picture = {
+        let img =
+            image::RgbImage::from_fn(24, 24, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 60]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    let avatar = alexandra
+        .1
+        .raw("POST", "/media", "image/png", picture)
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     alexandra
         .1
         .patch(
             "/users/me",
-            json!({"display_name": "Alexandra Nakamura", "bio": "I photograph volcanoes"}),
+            json!({"display_name": "Alexandra Nakamura", "bio": "I photograph volcanoes", "avatar_id": avatar}),
         )
         .await
         .expect(200);
@@ -193,9 +208,28 @@ async fn people_are_found_as_you_type_and_with_typos_unless_they_hide() {
     let hit = &page["items"][0];
     assert_eq!(hit["username"], "alexandra");
     assert_eq!(hit["display_name"], "Alexandra Nakamura");
+    let avatar_url = hit["avatar_url"].as_str().unwrap();
+    assert!(
+        avatar_url.starts_with(&format!("/api/v1/media/{avatar}/thumbnails/small?")),
+        "{avatar_url}"
+    );
     let snippet = &hit["snippet"];
     let [start, end] = [0, 1].map(|i| snippet["highlights"][0][i].as_u64().unwrap() as usize);
     assert_eq!(&snippet["text"].as_str().unwrap()[start..end], "volcanoes");
+    // Her posts' hits carry her card, as feed items do.
+    let post = alexandra
+        .1
+        .post("/posts", json!({"text": "Stromboli erupting tonight"}))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    finds(&seeker, "posts", "stromboli", &BTreeSet::from([post])).await;
+    let author = &search(&seeker, "posts", "stromboli").await["items"][0]["author"];
+    assert_eq!(author["username"], "alexandra");
+    assert_eq!(author["display_name"], "Alexandra Nakamura");
+    assert!(author["avatar_url"].as_str().unwrap().contains(&avatar));
 
     alexandra
         .1

@@ -67,12 +67,18 @@ pub struct SearchHit {
     /// People.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// People: their avatar's small thumbnail, signed; absent without an avatar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
     /// Groups and pages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Posts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author_id: Option<String>,
+    /// Posts: the author's card (name and avatar), as feed items carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<crate::users::events::Author>,
     /// Posts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hashtags: Option<Vec<String>>,
@@ -250,11 +256,15 @@ async fn search(
         })),
         _ => None,
     };
-    let items = hits.into_iter().map(|h| hit(kind, h)).collect();
+    let now = crate::platform::unix_now();
+    let items = hits
+        .into_iter()
+        .map(|h| hit(&s, kind, h, now))
+        .collect::<ApiResult<_>>()?;
     Ok(Json(SearchPage { items, next_cursor }))
 }
 
-fn hit(kind: Kind, h: index::Hit) -> SearchHit {
+fn hit(s: &SearchState, kind: Kind, h: index::Hit, now: i64) -> ApiResult<SearchHit> {
     let snippet = h.snippet.map(|(text, ranges)| Snippet {
         text,
         highlights: ranges.into_iter().map(|r| [r.start, r.end]).collect(),
@@ -264,16 +274,27 @@ fn hit(kind: Kind, h: index::Hit) -> SearchHit {
         kind == Kind::Posts,
         matches!(kind, Kind::Groups | Kind::Pages),
     );
-    SearchHit {
+    // A person's own hit and a post's author both show the byline.
+    let card = match (people || posts).then_some(&h.owner) {
+        Some(owner) => storage::byline(&s.store, owner)?.map(|b| b.author(owner, &s.urls, now)),
+        None => None,
+    };
+    let (avatar_url, author) = match card {
+        Some(card) if people => (card.avatar_url, None),
+        card => (None, card),
+    };
+    Ok(SearchHit {
         id: h.id,
         username: people.then_some(h.username),
         display_name: people.then_some(h.display_name),
+        avatar_url,
         name: named.then_some(h.title),
         author_id: posts.then_some(h.owner),
+        author,
         hashtags: posts.then_some(h.tags),
         created_at: posts.then(|| rfc3339(h.created_at)),
         snippet,
-    }
+    })
 }
 
 #[cfg(test)]

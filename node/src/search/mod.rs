@@ -51,6 +51,8 @@ pub struct SearchState {
     pub store: Store,
     pub verifier: Arc<TokenVerifier>,
     pub index: Arc<SearchIndex>,
+    /// Signs the avatar URLs of hits.
+    pub urls: Arc<crate::platform::media_urls::MediaUrls>,
 }
 
 impl FromRef<SearchState> for Arc<TokenVerifier> {
@@ -122,6 +124,7 @@ impl BoundedContext for Search {
             store,
             verifier: platform.verifier.clone(),
             index,
+            urls: platform.media_urls()?,
         }))
     }
 }

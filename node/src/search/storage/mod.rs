@@ -32,6 +32,7 @@ use crate::users::events as users;
 /// Everything: a rebuild replays it all, and the index follows from the documents.
 pub const PROJECTIONS: &[&str] = &[
     "d/", "q/", "f/", "b/", "gm/", "gv/", "gp/", "pm/", "th/", "tw/", "tc/", "rm/", "su/", "pd/",
+    "au/",
 ];
 
 const QUEUE: &str = "q/";
@@ -76,7 +77,13 @@ pub fn profile_updated(tx: &Tx, e: &Event<users::ProfileUpdated>) -> TxResult<()
         username: p.username.clone(),
         display_name: p.display_name.clone(),
     };
+    tx.put(&key("au/", &[&p.user_id]), &users::Byline::from(p))?;
     put_doc(tx, e.id, &doc)
+}
+
+/// The name and avatar shown with a person's hits and beside their posts.
+pub fn byline(store: &Store, user: &str) -> ApiResult<Option<users::Byline>> {
+    store.get(&key("au/", &[user]))
 }
 
 pub fn befriend(tx: &Tx, e: &Event<users::FriendshipCreated>) -> TxResult<()> {
