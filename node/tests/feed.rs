@@ -465,21 +465,7 @@ async fn items_carry_the_authors_card_and_the_readers_own_reaction() {
     let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
     befriend(&ann, &bob).await;
     feed_ids(&bob.1, "").await; // seen recently: he gets fan-out
-    let picture = {
-        let img =
-            image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 90]));
-        let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-        out.into_inner()
-    };
-    let avatar = ann
-        .1
-        .raw("POST", "/media", "image/png", picture)
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let avatar = uploaded_picture(&ann.1).await;
     ann.1
         .patch(
             "/users/me",

@@ -175,21 +175,7 @@ async fn people_are_found_as_you_type_and_with_typos_unless_they_hide() {
     let node = Node::start(&nats);
     let anon = node.client();
     let alexandra = user(&anon, "alexandra").await;
-    let picture = {
-        let img =
-            image::RgbImage::from_fn(24, 24, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 60]));
-        let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-        out.into_inner()
-    };
-    let avatar = alexandra
-        .1
-        .raw("POST", "/media", "image/png", picture)
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let avatar = uploaded_picture(&alexandra.1).await;
     alexandra
         .1
         .patch(

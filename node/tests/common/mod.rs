@@ -791,3 +791,16 @@ pub async fn next_of(ws: &mut Socket, kind: &str) -> Value {
         }
     }
 }
+
+/// Uploads a small opaque PNG as `c`'s media (for an avatar or an attachment); its id.
+pub async fn uploaded_picture(c: &Client) -> String {
+    let img = image::RgbImage::from_fn(24, 24, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 60]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    c.raw("POST", "/media", "image/png", png.into_inner())
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
