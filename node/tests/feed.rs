@@ -456,7 +456,8 @@ async fn a_share_in_the_feed_never_reveals_an_original_the_reader_may_not_see() 
 }
 
 /// An item carries what an app needs to draw it without another request: the author's
-/// card (name and avatar, following profile changes) and the reader's own reaction.
+/// card (name and avatar, following profile changes; on comments too) and the reader's
+/// own reaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_carry_the_authors_card_and_the_readers_own_reaction() {
     let nats = Nats::start();
@@ -526,6 +527,23 @@ async fn items_carry_the_authors_card_and_the_readers_own_reaction() {
         .expect(200);
     assert_eq!(timeline["items"][0]["author"]["display_name"], "Ann Arbor");
     assert_eq!(timeline["items"][0]["my_reaction"], "wow");
+    // Comments carry their author's card too.
+    bob.1
+        .post(
+            &format!("/posts/{post}/comments"),
+            json!({"text": "lovely"}),
+        )
+        .await
+        .expect(201);
+    eventually("the comment shows bob's card", || async {
+        let comments = ann
+            .1
+            .get(&format!("/posts/{post}/comments"))
+            .await
+            .expect(200);
+        comments["items"][0]["author"]["username"] == "bob"
+    })
+    .await;
 
     // A removed reaction leaves the item; a changed name reaches it.
     bob.1

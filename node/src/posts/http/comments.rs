@@ -27,6 +27,9 @@ pub struct CommentView {
     id: String,
     post_id: String,
     author_id: String,
+    /// The author's name and picture; absent for an author the platform no longer knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<crate::users::events::Author>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parent_id: Option<String>,
     text: String,
@@ -45,8 +48,11 @@ fn comment_view(s: &PostsState, c: Comment) -> ApiResult<CommentView> {
         .iter()
         .map(|m| m.attachment(&s.urls, now))
         .collect();
+    let author =
+        storage::byline(&s.store, &c.author_id)?.map(|b| b.author(&c.author_id, &s.urls, now));
     Ok(CommentView {
         media,
+        author,
         id: c.id,
         post_id: c.post_id,
         author_id: c.author_id,
