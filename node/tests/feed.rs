@@ -527,14 +527,26 @@ async fn items_carry_the_authors_card_and_the_readers_own_reaction() {
         .expect(200);
     assert_eq!(timeline["items"][0]["author"]["display_name"], "Ann Arbor");
     assert_eq!(timeline["items"][0]["my_reaction"], "wow");
-    // Comments carry their author's card too.
-    bob.1
+    // Comments carry their author's card too, and the reader's own reaction.
+    let comment = bob
+        .1
         .post(
             &format!("/posts/{post}/comments"),
             json!({"text": "lovely"}),
         )
         .await
-        .expect(201);
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ann.1
+        .send(
+            "PUT",
+            &format!("/posts/{post}/comments/{comment}/reactions"),
+            Some(json!({"kind": "haha"})),
+        )
+        .await
+        .expect(200);
     eventually("the comment shows bob's card", || async {
         let comments = ann
             .1
@@ -544,6 +556,21 @@ async fn items_carry_the_authors_card_and_the_readers_own_reaction() {
         comments["items"][0]["author"]["username"] == "bob"
     })
     .await;
+    let comments = ann
+        .1
+        .get(&format!("/posts/{post}/comments"))
+        .await
+        .expect(200);
+    assert_eq!(comments["items"][0]["my_reaction"], "haha");
+    let comments = bob
+        .1
+        .get(&format!("/posts/{post}/comments"))
+        .await
+        .expect(200);
+    assert!(
+        comments["items"][0].get("my_reaction").is_none(),
+        "{comments}"
+    );
 
     // A removed reaction leaves the item; a changed name reaches it.
     bob.1

@@ -37,13 +37,20 @@ pub struct CommentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     edited_at: Option<String>,
     reactions: BTreeMap<ReactionKind, u64>,
+    /// The reader's own reaction, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    my_reaction: Option<ReactionKind>,
     /// The attached picture or video that still exists, URLs signed for the reader.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     media: Vec<Attachment>,
 }
 
-fn comment_view(s: &PostsState, c: Comment) -> ApiResult<CommentView> {
+fn comment_view(s: &PostsState, viewer: Option<&str>, c: Comment) -> ApiResult<CommentView> {
     let now = unix_now();
+    let my_reaction = match viewer {
+        Some(v) => storage::reaction(&s.store, &c.id, v)?,
+        None => None,
+    };
     let media = storage::attachments(&s.store, &c.media)?
         .iter()
         .map(|m| m.attachment(&s.urls, now))
@@ -61,6 +68,7 @@ fn comment_view(s: &PostsState, c: Comment) -> ApiResult<CommentView> {
         created_at: rfc3339(c.created_at),
         edited_at: c.edited_at.map(rfc3339),
         reactions: c.reactions,
+        my_reaction,
     })
 }
 
@@ -86,7 +94,7 @@ pub(super) async fn list_comments(
                 Some(v) => storage::blocked_either(&s.store, v, &c.author_id)?,
                 None => false,
             } || storage::moderated(&s.store, &c.id, &c.author_id)?;
-            (!hidden).then(|| comment_view(&s, c)).transpose()
+            (!hidden).then(|| comment_view(&s, v, c)).transpose()
         },
     )?;
     Ok(Json(page))
@@ -141,7 +149,10 @@ pub(super) async fn add_comment(
         media: media.into_iter().map(|m| m.media_id).collect(),
     };
     storage::add_comment(&s.store, &comment, &flagged).await?;
-    Ok((StatusCode::CREATED, Json(comment_view(&s, comment)?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(comment_view(&s, Some(user.id()), comment)?),
+    ))
 }
 
 fn own_comment(
@@ -180,7 +191,7 @@ pub(super) async fn edit_comment(
     let text = domain::comment_text(&req.text, !c.media.is_empty())?;
     domain::screen(&text, &storage::keyword_rules(&s.store)?)?;
     let c = storage::edit_comment(&s.store, &post.id, &c.id, &text, unix_now()).await?;
-    Ok(Json(comment_view(&s, c)?))
+    Ok(Json(comment_view(&s, Some(user.id()), c)?))
 }
 
 /// Deletes a comment and its replies (its author, or the post's author).
