@@ -232,8 +232,11 @@ async fn logout_and_password_change_end_sessions() {
             "{path}: {refused}"
         );
     }
+    // The other session's token still works (the profile comes from an event: waited for).
     let phone_token = anon.with_token(access(&phone));
-    phone_token.get("/users/me").await.expect(200);
+    until_status(200, async || phone_token.get("/users/me").await)
+        .await
+        .expect(200);
 
     let heidi = anon.with_token(access(&laptop));
     let new_password = "a much longer passphrase, 2026";
