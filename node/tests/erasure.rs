@@ -37,7 +37,10 @@ async fn deletion_needs_the_credentials_and_a_login_in_the_grace_period_keeps_th
     )
     .await
     .problem(422);
-    dora.get("/users/me").await.expect(200);
+    // Nothing was erased (the profile comes from an event: waited for).
+    until_status(200, async || dora.get("/users/me").await)
+        .await
+        .expect(200);
 
     let scheduled = dora
         .send("DELETE", "/users/me", Some(json!({"password": PASSWORD})))

@@ -490,7 +490,9 @@ async fn sessions_list_devices_and_end_one_or_all_others() {
         .get("/posts?group=x")
         .await
         .problem(401);
-    me.get("/users/me").await.expect(200);
+    until_status(200, async || me.get("/users/me").await)
+        .await
+        .expect(200);
     anon.post(
         "/auth/refresh",
         json!({"refresh_token": first["refresh_token"]}),
