@@ -36,16 +36,10 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// - errors typed only under `application/json`: problem+json answers are listed there, so
 ///   they decode into `types::Problem` (their body is JSON either way).
 fn for_progenitor(document: &mut serde_json::Value) {
-    let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) else {
-        return;
-    };
-    for operation in paths
-        .values_mut()
-        .filter_map(|item| item.as_object_mut())
-        .flat_map(|item| item.values_mut())
-    {
+    for operation in rendition::operations(document) {
         if let Some(content) = operation
-            .pointer_mut("/requestBody/content")
+            .get_mut("requestBody")
+            .and_then(|b| b.get_mut("content"))
             .and_then(|c| c.as_object_mut())
         {
             let keep = ["application/json", "application/octet-stream"]

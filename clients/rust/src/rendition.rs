@@ -35,35 +35,38 @@ pub fn openapi_3_0(mut document: Value) -> Value {
     document
 }
 
+/// The operations of `document` (each method of each path).
+pub fn operations(document: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> {
+    document
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(Value::as_object_mut)
+}
+
 /// Parameters are left out, never sent as null.
-fn parameters_not_nullable(value: &mut Value) {
-    match value {
-        Value::Object(object) => {
-            if let Some(Value::Array(parameters)) = object.get_mut("parameters") {
-                for schema in parameters.iter_mut().filter_map(|p| p.get_mut("schema")) {
-                    if let Some(schema) = schema.as_object_mut() {
-                        schema.remove("nullable");
-                    }
-                }
-            }
-            object.values_mut().for_each(parameters_not_nullable);
+fn parameters_not_nullable(document: &mut Value) {
+    for operation in operations(document) {
+        let parameters = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut);
+        for schema in parameters
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get_mut("schema"))
+            .filter_map(Value::as_object_mut)
+        {
+            schema.remove("nullable");
         }
-        Value::Array(items) => items.iter_mut().for_each(parameters_not_nullable),
-        _ => {}
     }
 }
 
 /// Every request and response body of a media type that is not JSON (nor a form) is bytes.
 fn bytes_as_binary(document: &mut Value) {
-    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let operations = paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-        .filter_map(Value::as_object_mut);
-    for operation in operations {
+    for operation in operations(document) {
         let mut bodies: Vec<&mut Value> = Vec::new();
         for (key, value) in operation.iter_mut() {
             match key.as_str() {
