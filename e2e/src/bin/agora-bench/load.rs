@@ -37,6 +37,28 @@ pub struct LoadArgs {
     pub json: bool,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The node's process id: each step then also reports the CPU time the node spent
+    /// (user + system, all threads, from `/proc/<pid>/stat`) per request served, a figure
+    /// far steadier than a p99 near the knee.
+    #[arg(long)]
+    pub node_pid: Option<u32>,
+}
+
+/// The CPU seconds (user + system, every thread) process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which may hold spaces, so split after its `)`):
+    // utime and stime are the 14th and 15th fields, in USER_HZ ticks (100 per second).
+    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("short /proc/{pid}/stat"))?
+            .parse::<f64>()?)
+    };
+    // Fields counted from 1 with the pid; `after` starts at the 3rd (the state).
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// What a load offers: requests drawn at random, each of a named type.
@@ -69,7 +91,7 @@ async fn step<W: Workload>(
     rate: f64,
     args: &LoadArgs,
     seed: u64,
-) -> anyhow::Result<(StepResult, f64)> {
+) -> anyhow::Result<(StepResult, f64, Option<f64>)> {
     let (tx, rx) = mpsc::unbounded_channel::<Timed<W::Request>>();
     let rx = Arc::new(Mutex::new(rx));
     let results: Arc<Mutex<StepResult>> = Arc::default();
@@ -106,6 +128,7 @@ async fn step<W: Workload>(
         }));
     }
     let mut rng = StdRng::seed_from_u64(seed);
+    let cpu_before = args.node_pid.map(cpu_seconds).transpose()?;
     let start = Instant::now();
     let end = start + Duration::from_secs(args.seconds);
     let mut next = start;
@@ -133,10 +156,14 @@ async fn step<W: Workload>(
         w.await??;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = match (args.node_pid, cpu_before) {
+        (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
+        _ => None,
+    };
     let results = Arc::try_unwrap(results)
         .map_err(|_| anyhow::anyhow!("workers still running"))?
         .into_inner();
-    Ok((results, elapsed))
+    Ok((results, elapsed, cpu))
 }
 
 pub(crate) fn ms(v: u64) -> f64 {
@@ -184,7 +211,7 @@ pub(crate) async fn find_max<W: Workload>(
     let mut best: Option<f64> = None;
     loop {
         let seed = args.seed + steps.len() as u64;
-        let (results, elapsed) = step(addr, workload, rate, args, seed).await?;
+        let (results, elapsed, cpu) = step(addr, workload, rate, args, seed).await?;
         let rows: Vec<serde_json::Value> = results
             .iter()
             .map(|(k, (h, e))| summary(k, h, *e, elapsed))
@@ -194,10 +221,22 @@ pub(crate) async fn find_max<W: Workload>(
             .filter_map(|r| r["p99_ms"].as_f64())
             .fold(0.0, f64::max);
         let errors: u64 = rows.iter().filter_map(|r| r["errors"].as_u64()).sum();
+        let served: u64 = rows.iter().filter_map(|r| r["count"].as_u64()).sum();
+        let node_cpu = cpu.map(|seconds| {
+            json!({"seconds": seconds, "cores": seconds / elapsed, "us_per_request": seconds * 1e6 / served.max(1) as f64})
+        });
         if !args.json {
             print_table(rate, &rows);
+            if let Some(c) = &node_cpu {
+                println!(
+                    "node CPU: {:.2} s in {elapsed:.1} s ({:.2} cores), {:.0} µs per request",
+                    c["seconds"].as_f64().unwrap_or_default(),
+                    c["cores"].as_f64().unwrap_or_default(),
+                    c["us_per_request"].as_f64().unwrap_or_default()
+                );
+            }
         }
-        steps.push(json!({"offered_rate": rate, "requests": rows, "worst_p99_ms": worst_p99}));
+        steps.push(json!({"offered_rate": rate, "requests": rows, "worst_p99_ms": worst_p99, "node_cpu": node_cpu}));
         match args.find_max_p99_ms {
             Some(bound) if worst_p99 <= bound && errors == 0 && steps.len() < 16 => {
                 best = Some(rate);

@@ -39,6 +39,35 @@ pub struct SocialArgs {
     /// The first rate offered to the bare server (it goes far beyond the mix's).
     #[arg(long, default_value_t = 5_000.0)]
     pub ceiling_rate: f64,
+    /// The mix's weights, in percent: home feed, a friend's timeline, compose (`100,0,0`
+    /// measures feed reads alone, e.g. for their CPU per request with `--node-pid`).
+    #[arg(long, default_value = "60,30,10", value_parser = parse_mix)]
+    pub mix: Mix,
+}
+
+/// The mix's weights, as fractions of one.
+#[derive(Clone, Copy, Debug)]
+pub struct Mix {
+    feed: f64,
+    timeline: f64,
+}
+
+fn parse_mix(s: &str) -> Result<Mix, String> {
+    let parts: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    let [feed, timeline, compose] = parts[..] else {
+        return Err("three weights: feed,timeline,compose".into());
+    };
+    let total = feed + timeline + compose;
+    if parts.iter().any(|w| *w < 0.0) || total <= 0.0 {
+        return Err("weights are not negative and not all zero".into());
+    }
+    Ok(Mix {
+        feed: feed / total,
+        timeline: timeline / total,
+    })
 }
 
 pub(crate) struct User {
@@ -221,9 +250,11 @@ async fn seed(addr: &str, args: &SocialArgs) -> anyhow::Result<Vec<User>> {
     Ok(users)
 }
 
-/// The mix: 60 % a user's ranked home feed, 30 % a friend's timeline, 10 % a compose.
+/// The mix: by default 60 % a user's ranked home feed, 30 % a friend's timeline, 10 % a
+/// compose (`--mix`).
 struct SocialMix {
     users: Arc<Vec<User>>,
+    weights: Mix,
 }
 
 enum Request {
@@ -245,9 +276,10 @@ impl Workload for SocialMix {
             friends[rng.random_range(0..friends.len())]
         };
         let roll: f64 = rng.random();
-        if roll < 0.6 {
+        let w = self.weights;
+        if roll < w.feed {
             Request::Feed { user }
-        } else if roll < 0.9 {
+        } else if roll < w.feed + w.timeline {
             Request::Timeline { user, other }
         } else {
             Request::Compose { user }
@@ -374,6 +406,7 @@ pub async fn run(addr: &str, args: SocialArgs) -> anyhow::Result<()> {
     );
     let mix = Arc::new(SocialMix {
         users: users.clone(),
+        weights: args.mix,
     });
     let (steps, best) = find_max(addr, &mix, &args.load, args.load.rate).await?;
     let delays = propagation(addr, &users, 50, args.load.seed, Duration::from_secs(10)).await?;
