@@ -226,6 +226,10 @@ async fn platform(
             platform::memory::budget_bytes(args.memory_mib),
             shared.stores,
         ),
+        resident_bytes: platform::memory::resident_per_store(
+            platform::memory::budget_bytes(args.memory_mib),
+            shared.stores,
+        ),
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),

@@ -590,3 +590,62 @@ async fn items_carry_the_authors_card_and_the_readers_own_reaction() {
     })
     .await;
 }
+
+/// The feed keeps what its reads look up in memory, loaded from its store when it starts:
+/// after a SIGKILL and a restart the same reader gets the same items (authors' cards,
+/// counts, their own reaction), and the relations held in memory go on following events
+/// (an unfriend still takes her posts out of his feed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_answers_the_same_after_a_crash_and_goes_on_following_events() {
+    let nats = Nats::start();
+    let mut node = Node::start(&nats);
+    let anon = node.client();
+    let (ann, bob) = (user(&anon, "ann").await, user(&anon, "bob").await);
+    befriend(&ann, &bob).await;
+    feed_ids(&bob.1, "").await; // seen recently: he gets fan-out
+    let mut posts = Vec::new();
+    for i in 0..3 {
+        posts.push(post_when_ready(&ann.1, json!({"text": format!("post {i}")})).await);
+    }
+    bob.1
+        .send(
+            "PUT",
+            &format!("/posts/{}/reactions", posts[1]),
+            Some(json!({"kind": "love"})),
+        )
+        .await
+        .expect(200);
+    let settled = |feed: &Value| {
+        let items = feed["items"].as_array().cloned().unwrap_or_default();
+        items.len() == 3
+            && items.iter().all(|i| i["author"]["username"] == "ann")
+            && items
+                .iter()
+                .any(|i| i["my_reaction"] == "love" && i["reactions"] == 1)
+    };
+    eventually(
+        "bob's feed holds her three posts and his reaction",
+        || async { settled(&bob.1.get("/feed?order=recent").await.expect(200)) },
+    )
+    .await;
+    let before = bob.1.get("/feed?order=recent").await.expect(200);
+
+    node.kill();
+    node.restart();
+    let anon = node.client();
+    let bob_again = anon.with_token(bob.1.token.as_deref().unwrap());
+    let after = bob_again.get("/feed?order=recent").await.expect(200);
+    // The items as they were (media URLs aside: none here, and signed per read).
+    assert_eq!(after["items"], before["items"]);
+
+    let ann_again = anon.with_token(ann.1.token.as_deref().unwrap());
+    ann_again
+        .delete(&format!("/users/me/friends/{}", bob.0))
+        .await
+        .expect(204);
+    eventually(
+        "an unfriend after the restart empties his feed of her posts",
+        || async { feed_ids(&bob_again, "order=recent").await.is_empty() },
+    )
+    .await;
+}

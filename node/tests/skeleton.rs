@@ -151,6 +151,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         blocked_keywords: Arc::default(),
         record_views: true,
         store_cache_bytes: agora_node::platform::storage::DEFAULT_CACHE_BYTES,
+        resident_bytes: 64 << 20,
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),

@@ -1,5 +1,9 @@
 //! The HTTP API of feed: `GET /api/v1/feed`.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
@@ -73,15 +77,15 @@ pub struct FeedPage {
     next_cursor: Option<String>,
 }
 
-fn item(s: &FeedState, m: PostMeta, score: Option<f64>) -> FeedItem {
+fn item(s: &FeedState, m: &PostMeta, score: Option<f64>) -> FeedItem {
     let now = crate::platform::unix_now();
     FeedItem {
         media: m.media.iter().map(|a| a.attachment(&s.urls, now)).collect(),
-        id: m.id,
-        author_id: m.author_id,
-        audience: m.audience,
-        text: m.text,
-        shared_post: m.shared_post,
+        id: m.id.clone(),
+        author_id: m.author_id.clone(),
+        audience: m.audience.clone(),
+        text: m.text.clone(),
+        shared_post: m.shared_post.clone(),
         shared_unavailable: false,
         created_at: rfc3339(m.created_at),
         reactions: m.reactions,
@@ -130,29 +134,15 @@ async fn home_feed(
         _ => None,
     };
     let mut posts = Vec::new();
-    // Relations repeat (many posts per friend or group): each is looked up once per read.
-    let mut relations = std::collections::HashMap::new();
     loop {
         let batch = storage::candidates(&s.store, reader, before.as_deref(), CANDIDATES)?;
         let full = batch.len() >= CANDIDATES;
         before = batch.last().cloned();
+        let mut metas = Vec::with_capacity(batch.len());
         for id in batch {
-            let Some(meta) = storage::meta(&s.store, &id)? else {
-                continue;
-            };
-            let memo_key = (meta.author_id.clone(), meta.audience.clone());
-            let relation = match relations.get(&memo_key) {
-                Some(r) => *r,
-                None => {
-                    let r = storage::relation(&s.store, reader, &meta)?;
-                    relations.insert(memo_key, r);
-                    r
-                }
-            };
-            if domain::in_feed(&meta, &relation) {
-                posts.push(meta);
-            }
+            metas.extend(storage::meta(&s.store, &id)?);
         }
+        posts.extend(in_feed(&s, reader, metas)?);
         // The ranked order ranks one window; the recent order reads on (older) until it has
         // a full page and one more, so entries it skipped (unfriended, deleted) never end
         // the paging early.
@@ -172,6 +162,29 @@ async fn home_feed(
     Ok(Json(page))
 }
 
+/// The posts among `metas` that belong in the reader's feed. Relations repeat (many posts
+/// per friend or group): each is looked up once per read.
+fn in_feed(
+    s: &FeedState,
+    reader: &str,
+    metas: Vec<Arc<PostMeta>>,
+) -> ApiResult<Vec<Arc<PostMeta>>> {
+    let mut relations = HashMap::new();
+    let mut keep = Vec::with_capacity(metas.len());
+    for meta in &metas {
+        let relation = match relations.entry((meta.author_id.as_str(), &meta.audience)) {
+            Entry::Occupied(known) => *known.get(),
+            Entry::Vacant(slot) => *slot.insert(storage::relation(&s.store, reader, meta)?),
+        };
+        keep.push(domain::in_feed(meta, &relation));
+    }
+    Ok(metas
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(m, kept)| kept.then_some(m))
+        .collect())
+}
+
 /// What an item shows its reader: their own reaction, the author's card, and a share's
 /// original only when the reader may see it (not even its id otherwise).
 fn for_reader(s: &FeedState, reader: &str, item: &mut FeedItem, now: i64) -> ApiResult<()> {
@@ -187,13 +200,9 @@ fn for_reader(s: &FeedState, reader: &str, item: &mut FeedItem, now: i64) -> Api
     Ok(())
 }
 
-fn recent(s: &FeedState, posts: Vec<PostMeta>, limit: usize) -> FeedPage {
+fn recent(s: &FeedState, posts: Vec<Arc<PostMeta>>, limit: usize) -> FeedPage {
     let more = posts.len() > limit;
-    let items: Vec<FeedItem> = posts
-        .into_iter()
-        .take(limit)
-        .map(|m| item(s, m, None))
-        .collect();
+    let items: Vec<FeedItem> = posts.iter().take(limit).map(|m| item(s, m, None)).collect();
     let next_cursor = items
         .last()
         .filter(|_| more)
@@ -204,7 +213,7 @@ fn recent(s: &FeedState, posts: Vec<PostMeta>, limit: usize) -> FeedPage {
 fn ranked(
     s: &FeedState,
     reader: &str,
-    posts: Vec<PostMeta>,
+    posts: Vec<Arc<PostMeta>>,
     cursor: Option<Cursor>,
     limit: usize,
     now: i64,
@@ -213,23 +222,21 @@ fn ranked(
         Some(Cursor::Ranked { as_of, score, id }) => (as_of, Some((score, id))),
         _ => (now, None),
     };
-    let mut scored = Vec::new();
-    let mut affinity = std::collections::HashMap::new();
-    for m in posts.into_iter().filter(|m| m.created_at <= as_of) {
-        let interactions = match affinity.get(&m.author_id) {
-            Some(n) => *n,
-            None => {
-                let n = storage::interactions(&s.store, reader, &m.author_id)?;
-                affinity.insert(m.author_id.clone(), n);
-                n
+    let mut scored = Vec::with_capacity(posts.len());
+    let mut affinity = HashMap::new();
+    for m in posts.iter().filter(|m| m.created_at <= as_of) {
+        let interactions = match affinity.entry(m.author_id.as_str()) {
+            Entry::Occupied(known) => *known.get(),
+            Entry::Vacant(slot) => {
+                *slot.insert(storage::interactions(&s.store, reader, &m.author_id)?)
             }
         };
-        let score = domain::score(&m, interactions, m.author_id == reader, as_of);
+        let score = domain::score(m, interactions, m.author_id == reader, as_of);
         scored.push((score, m));
     }
     // Highest score first; the id breaks ties so the order is total.
     scored.sort_by(|(a, ma), (b, mb)| b.total_cmp(a).then_with(|| mb.id.cmp(&ma.id)));
-    let rest: Vec<(f64, PostMeta)> = match after {
+    let rest: Vec<(f64, &Arc<PostMeta>)> = match after {
         None => scored,
         Some((score, id)) => scored
             .into_iter()

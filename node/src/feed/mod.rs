@@ -97,6 +97,10 @@ impl BoundedContext for Feed {
         storage::PROJECTIONS
     }
 
+    fn resident(&self) -> &'static [&'static str] {
+        storage::RESIDENT
+    }
+
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let views = ViewRecorder::start::<events::PostsSeen>(
             store.clone(),

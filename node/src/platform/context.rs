@@ -123,6 +123,13 @@ pub trait BoundedContext: Send + Sync {
         &[]
     }
 
+    /// Key prefixes its hot read paths look up one key at a time, held in memory
+    /// ([`super::storage::Resident`]): projections or its own records. Read through
+    /// [`Store::get`], [`Store::contains`] and [`Store::shared`] as any other key.
+    fn resident(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Its routes, over its opened store.
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router>;
 }

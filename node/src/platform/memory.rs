@@ -3,9 +3,10 @@
 //! The budget is `AGORA_MEMORY_MIB` when given, else the memory limit of the process's
 //! cgroup (what Kubernetes sets from the container's `resources.limits.memory`), else
 //! [`FALLBACK_MIB`]. A quarter of it goes to sled's page caches, shared equally by the
-//! stores the process opens; the rest is left to the heap (requests, the push channel's
-//! queues, the projections read per request) and to the argon2 pool (19 MiB per hashing
-//! thread in auth). sled's own default is 1 GiB per database, whatever the pod may use:
+//! stores the process opens; at most another quarter to the projections held in memory
+//! ([`crate::platform::storage::Resident`]), the same share per store; the rest is left to
+//! the heap (requests, the push channel's queues, the records read per request) and to the
+//! argon2 pool (19 MiB per hashing thread in auth). sled's own default is 1 GiB per database, whatever the pod may use:
 //! seven stores in `dev` or in the compact pod could ask for 7 GiB.
 
 /// The budget when neither the flag nor a cgroup limit gives one.
@@ -30,6 +31,16 @@ pub fn cache_per_store(budget_bytes: u64, stores: usize) -> u64 {
     let stores = u64::try_from(stores.max(1)).unwrap_or(1);
     (budget_bytes / SLED_SHARE / stores).max(MIN_CACHE_BYTES)
 }
+
+/// The most a store's resident projections may hold, from a budget (a store whose
+/// projections outgrow it reads them from sled instead).
+pub fn resident_per_store(budget_bytes: u64, stores: usize) -> u64 {
+    let stores = u64::try_from(stores.max(1)).unwrap_or(1);
+    budget_bytes / RESIDENT_SHARE / stores
+}
+
+/// The share of the budget that resident projections may take, over all stores.
+const RESIDENT_SHARE: u64 = 4;
 
 /// The memory limit of this process's cgroup (v2 `memory.max`, or v1
 /// `memory.limit_in_bytes`), if it has one.
@@ -63,5 +74,7 @@ mod tests {
         assert_eq!(cache_per_store(512 << 20, 7), (512 << 20) / 4 / 7);
         assert_eq!(cache_per_store(64 << 20, 7), MIN_CACHE_BYTES);
         assert_eq!(cache_per_store(1 << 30, 0), (1 << 30) / 4);
+        // The feed's pod of the distributed topology (one store, 512 MiB): 128 MiB.
+        assert_eq!(resident_per_store(512 << 20, 1), 128 << 20);
     }
 }

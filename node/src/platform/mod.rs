@@ -125,6 +125,8 @@ pub struct Platform {
     pub media_urls: Option<Arc<media_urls::MediaUrls>>,
     /// The page cache of each store this process opens ([`memory`]).
     pub store_cache_bytes: u64,
+    /// The most each store's resident projections may hold ([`memory`]).
+    pub resident_bytes: u64,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
     /// The contexts started in this process, each store flushed once more at shutdown.
@@ -211,7 +213,13 @@ impl Platform {
     pub fn start(&self, context: &dyn BoundedContext) -> anyhow::Result<Router> {
         let name = context.name();
         let path = self.data_dir.join(name);
+        let resident_gauge = self
+            .metrics
+            .resident_bytes
+            .get_or_create(&telemetry::ContextLabel::new(name))
+            .clone();
         let mut store = Store::open_with_cache(&path, self.store_cache_bytes)
+            .and_then(|s| s.with_resident(context.resident(), self.resident_bytes, resident_gauge))
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
         // Replication sticks to a store: one that logged changes keeps doing so (scaled
         // back to one pod, its followers' copies and the stream stay right).

@@ -6,6 +6,7 @@
 
 mod commit;
 mod replica;
+mod resident;
 pub mod snapshot;
 mod tx;
 
@@ -22,6 +23,7 @@ use super::error::{ApiError, ApiResult};
 pub use commit::flush;
 use commit::{GroupCommit, flush_loop};
 pub use replica::{Mirrored, Role};
+pub use resident::Resident;
 use std::cell::Cell;
 pub use tx::{Tx, TxResult, abort};
 
@@ -35,6 +37,8 @@ struct Committed {
     emitted: bool,
     /// It logged a change set with this LSN: the change relay is woken.
     lsn: Option<u64>,
+    /// Its writes to resident prefixes, for the in-memory mirror.
+    resident: Vec<resident::Write>,
 }
 
 /// The sled database of one context, with the trees the platform itself uses.
@@ -74,6 +78,8 @@ pub struct Store {
     /// Set when this replica, as a follower, found a gap in its change stream: it serves
     /// what it holds, never writes, and is not ready ([`Store::needs_copy`]).
     needs_copy: Arc<std::sync::atomic::AtomicBool>,
+    /// The prefixes read from memory ([`Store::with_resident`]), if any.
+    resident: Option<Arc<Resident>>,
 }
 
 /// The key in `data` of the applied floor: every consumed event at or below this stream
@@ -125,7 +131,28 @@ impl Store {
             outbox_written: Arc::new(Notify::new()),
             apply_gate: Arc::default(),
             needs_copy: Arc::default(),
+            resident: None,
         })
+    }
+
+    /// Holds the records under `prefixes` in memory ([`resident`]), within `budget` bytes;
+    /// `bytes` shows what they cost.
+    pub fn with_resident(
+        mut self,
+        prefixes: &'static [&'static str],
+        budget: u64,
+        bytes: prometheus_client::metrics::gauge::Gauge,
+    ) -> Result<Self, sled::Error> {
+        if !prefixes.is_empty() {
+            let mirror = Resident::load(&self.data, prefixes, budget, bytes)?;
+            self.resident = Some(Arc::new(mirror));
+        }
+        Ok(self)
+    }
+
+    /// The mirror, when it holds `key`.
+    fn resident_for(&self, key: &[u8]) -> Option<&Resident> {
+        self.resident.as_deref().filter(|r| r.holds(key))
     }
 
     /// An empty store beside this one, in the same database, for `rebuild` to replay into.
@@ -213,6 +240,8 @@ impl Store {
         log_changes: bool,
         f: impl Fn(&Tx) -> TxResult<T>,
     ) -> ApiResult<(T, Committed)> {
+        // Taken before the gate: a checkpoint holds the gate alone and never this.
+        let _in_order = self.resident.as_deref().map(Resident::order);
         let _shared = self.shared_gate();
         let trees = (&self.data, &self.outbox, &self.consumed, &self.changes);
         let result = trees.transaction(|(data, outbox, consumed, log)| {
@@ -234,6 +263,8 @@ impl Store {
                     lsn,
                     changes: Default::default(),
                 }),
+                resident: self.resident.as_deref(),
+                resident_writes: Default::default(),
             };
             let value = f(&tx)?;
             let emitted = tx.emitted.get() > 0;
@@ -254,9 +285,20 @@ impl Store {
                 _ => false,
             };
             let lsn = logged_lsn.filter(|_| logged);
-            Ok((value, Committed { emitted, lsn }))
+            let resident = tx.resident_writes.take();
+            Ok((
+                value,
+                Committed {
+                    emitted,
+                    lsn,
+                    resident,
+                },
+            ))
         });
-        let (value, committed) = result?;
+        let (value, mut committed) = result?;
+        if let Some(mirror) = &self.resident {
+            mirror.apply(std::mem::take(&mut committed.resident));
+        }
         if committed.lsn.is_some() {
             self.changes_written.notify_one();
         }
@@ -339,9 +381,29 @@ impl Store {
     }
 
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> ApiResult<Option<T>> {
-        match self.data.get(key)? {
+        match self.get_raw(key)? {
             Some(bytes) => Ok(Some(from_json(&bytes)?)),
             None => Ok(None),
+        }
+    }
+
+    /// The bytes under `key` (an index entry, not a record), from memory when resident.
+    pub fn get_raw(&self, key: &[u8]) -> ApiResult<Option<sled::IVec>> {
+        match self.resident_for(key) {
+            Some(mirror) => Ok(mirror.get_raw(key)),
+            None => Ok(self.data.get(key)?),
+        }
+    }
+
+    /// The record under `key`, shared: under a resident prefix it is decoded once and then
+    /// handed out as is while it is unchanged (the hot path's reads), else read and decoded.
+    pub fn shared<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        key: &[u8],
+    ) -> ApiResult<Option<Arc<T>>> {
+        match self.resident_for(key) {
+            Some(mirror) => Ok(mirror.shared(key)?),
+            None => Ok(self.get(key)?.map(Arc::new)),
         }
     }
 
@@ -355,8 +417,9 @@ impl Store {
     ) -> ApiResult<Option<T>> {
         let mut changes = self.data.watch_prefix(key);
         loop {
-            if let Some(found) = self.get(key)? {
-                return Ok(Some(found));
+            // From sled, whose change the watch reports (the mirror follows a moment later).
+            if let Some(bytes) = self.data.get(key)? {
+                return Ok(Some(from_json(&bytes)?));
             }
             match tokio::time::timeout_at(deadline, &mut changes).await {
                 Ok(Some(_)) => continue,
@@ -367,7 +430,10 @@ impl Store {
     }
 
     pub fn contains(&self, key: &[u8]) -> ApiResult<bool> {
-        Ok(self.data.contains_key(key)?)
+        match self.resident_for(key) {
+            Some(mirror) => Ok(mirror.contains(key)),
+            None => Ok(self.data.contains_key(key)?),
+        }
     }
 
     /// Values under `prefix` after the key `prefix + after` (exclusive), at most `limit`.

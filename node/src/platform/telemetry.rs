@@ -84,6 +84,8 @@ pub struct Metrics {
     pub replica_writer: Family<ContextLabel, Gauge>,
     /// Change-stream messages a follower has not applied yet (its lag behind the writer).
     pub replica_behind: Family<ContextLabel, Gauge>,
+    /// What a context's resident projections hold in memory, about (bytes).
+    pub resident_bytes: Family<ContextLabel, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -104,6 +106,12 @@ impl Metrics {
         let platform_figures = Family::default();
         let replica_writer = Family::default();
         let replica_behind = Family::default();
+        let resident_bytes = Family::default();
+        registry.register(
+            "resident_bytes",
+            "what a context's projections held in memory take, about (0: none, or over their budget and read from sled)",
+            resident_bytes.clone(),
+        );
         registry.register(
             "replica_writer",
             "1 where this process writes a replicated context (it holds the lease), 0 where it follows",
@@ -172,6 +180,7 @@ impl Metrics {
             platform_figures,
             replica_writer,
             replica_behind,
+            resident_bytes,
         })
     }
 

@@ -28,6 +28,14 @@ pub const PROJECTIONS: &[&str] = &[
     "su/",
 ];
 
+/// What a feed read looks up one key at a time, held in memory
+/// ([`crate::platform::storage::Resident`]): the posts' metadata and the relations, bylines
+/// and reactions drawn with them. Timelines (`t/`, read as ranges) and the posts-by-source
+/// indexes stay in sled only.
+pub const RESIDENT: &[&str] = &[
+    "pm/", "f/", "b/", "gm/", "up/", "gv/", "af/", "rk/", "au/", "su/",
+];
+
 fn meta_key(post: &str) -> Vec<u8> {
     key("pm/", &[post])
 }
@@ -358,8 +366,7 @@ pub fn my_reaction(
     reader: &str,
 ) -> ApiResult<Option<posts::ReactionKind>> {
     Ok(store
-        .data
-        .get(key("rk/", &[post, reader]))?
+        .get_raw(&key("rk/", &[post, reader]))?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
@@ -379,8 +386,9 @@ pub fn touch(store: &Store, user: &str, now: i64) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn meta(store: &Store, post: &str) -> ApiResult<Option<PostMeta>> {
-    store.get(&meta_key(post))
+/// The metadata of a post, shared (decoded once while it is unchanged).
+pub fn meta(store: &Store, post: &str) -> ApiResult<Option<std::sync::Arc<PostMeta>>> {
+    store.shared(&meta_key(post))
 }
 
 pub fn relation(store: &Store, reader: &str, meta: &PostMeta) -> ApiResult<Relation> {

@@ -27,6 +27,9 @@ pub struct Tx<'a> {
     pub(super) emitted: Cell<u32>,
     /// This attempt's changes and LSN, when the store keeps a change log.
     pub(super) log: Option<Log>,
+    /// The store's in-memory mirror, if it has one, and this attempt's writes to it.
+    pub(super) resident: Option<&'a super::Resident>,
+    pub(super) resident_writes: RefCell<Vec<super::resident::Write>>,
 }
 
 /// The changes of one transaction attempt, numbered.
@@ -153,6 +156,14 @@ impl Tx<'_> {
     }
 
     fn record(&self, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
+        if tree == TreeId::Data
+            && let Some(mirror) = self.resident
+            && mirror.is_resident(key)
+        {
+            self.resident_writes
+                .borrow_mut()
+                .push((key.to_vec(), value.map(sled::IVec::from)));
+        }
         if let Some(log) = &self.log {
             log.changes.borrow_mut().push(Change {
                 tree,
