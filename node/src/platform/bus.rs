@@ -255,6 +255,9 @@ pub async fn run_consumer(
 /// How often the applied floor follows JetStream's ack floor (events applied in between).
 const FLOOR_EVERY: u64 = 512;
 
+/// Most events applied under one flush.
+const BATCH: usize = 256;
+
 async fn consume(
     spec: &ConsumerSpec,
     store: &Store,
@@ -289,42 +292,55 @@ async fn consume(
     let lag = |pending: u64| i64::try_from(pending).unwrap_or(i64::MAX);
     let pending = metrics.consumer_pending.get_or_create(&label).clone();
     pending.set(lag(info.num_pending));
-    let mut messages = consumer.messages().await?;
+    // What has arrived is applied as one batch under one flush, then acknowledged: one
+    // event alone costs what it did (its own flush), a backlog costs a flush per batch
+    // instead of one per event (a burst of composes is fanned out at the pace of the
+    // applies, not of the disk's round trips).
+    let mut batches = consumer.messages().await?.ready_chunks(BATCH);
     tracing::info!(context = spec.context, "consuming events");
     let mut since_floor = 0u64;
-    while let Some(message) = messages.next().await {
-        let message = message?;
-        let info = message
-            .info()
-            .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
-        let seq = info.stream_sequence;
-        if info.delivered > 1 {
-            metrics.redeliveries.get_or_create(&label).inc();
+    while let Some(batch) = batches.next().await {
+        let mut opened = Vec::with_capacity(batch.len());
+        for message in batch {
+            let message = message?;
+            let info = message
+                .info()
+                .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            let (seq, delivered, behind) = (info.stream_sequence, info.delivered, info.pending);
+            if delivered > 1 {
+                metrics.redeliveries.get_or_create(&label).inc();
+            }
+            let envelope =
+                open_message(&bus.keys, spec.context, &message.subject, &message.payload).await?;
+            opened.push((message, envelope, seq, behind));
         }
-        let opened =
-            open_message(&bus.keys, spec.context, &message.subject, &message.payload).await?;
-        let outcome = {
+        let mut applied = Vec::with_capacity(opened.len());
+        {
             let _gate = store.apply_gate.lock().await;
-            let outcome = apply_message(spec, store, opened, seq)?;
-            if outcome == Applied::Applied {
+            for (message, envelope, seq, behind) in opened {
+                let outcome = apply_message(spec, store, envelope, seq)?;
+                applied.push((message, outcome, behind));
+            }
+            if applied.iter().any(|(_, o, _)| *o == Applied::Applied) {
                 store.durable().await?;
                 // A handler may have emitted (users publishes the profiles it creates).
                 store.outbox_written.notify_one();
             }
-            outcome
-        };
-        let _ = match outcome {
-            Applied::Applied => metrics.events_applied.get_or_create(&label).inc(),
-            Applied::Duplicate | Applied::Ignored => {
-                metrics.events_skipped.get_or_create(&label).inc()
-            }
-        };
-        message
-            .ack()
-            .await
-            .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-        pending.set(lag(info.pending));
-        since_floor += 1;
+        }
+        for (message, outcome, behind) in applied {
+            let _ = match outcome {
+                Applied::Applied => metrics.events_applied.get_or_create(&label).inc(),
+                Applied::Duplicate | Applied::Ignored => {
+                    metrics.events_skipped.get_or_create(&label).inc()
+                }
+            };
+            message
+                .ack()
+                .await
+                .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+            pending.set(lag(behind));
+            since_floor += 1;
+        }
         if since_floor >= FLOOR_EVERY {
             since_floor = 0;
             store.raise_applied_floor(consumer.get_info().await?.ack_floor.stream_sequence)?;
