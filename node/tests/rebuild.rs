@@ -205,10 +205,11 @@ async fn answers(w: &World, node: &Node) -> BTreeMap<String, (u16, Value)> {
 }
 
 async fn converged(w: &World, node: &Node) -> BTreeMap<String, (u16, Value)> {
-    // Let every event settle: the same answers twice in a row.
+    // Let every event settle: the same answers twice in a row, further apart than search's
+    // commits under a stream of changes (500 ms), so a pending commit cannot pass for calm.
     let mut last = answers(w, node).await;
     loop {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
         let now = answers(w, node).await;
         if now == last {
             return now;
