@@ -99,6 +99,10 @@ impl BoundedContext for Posts {
         storage::PROJECTIONS
     }
 
+    fn resident(&self) -> &'static [&'static str] {
+        storage::RESIDENT
+    }
+
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let views = crate::platform::views::ViewRecorder::start::<events::PostsOpened>(
             store.clone(),
