@@ -30,10 +30,11 @@ pub const PROJECTIONS: &[&str] = &[
 
 /// What a feed read looks up one key at a time, held in memory
 /// ([`crate::platform::storage::Resident`]): the posts' metadata and the relations, bylines
-/// and reactions drawn with them. Timelines (`t/`, read as ranges) and the posts-by-source
-/// indexes stay in sled only.
+/// and reactions drawn with them, and when each reader last read (every read checks it,
+/// and a post's fan-out checks it for each of the author's friends). Timelines (`t/`, read
+/// as ranges) and the posts-by-source indexes stay in sled only.
 pub const RESIDENT: &[&str] = &[
-    "pm/", "f/", "b/", "gm/", "up/", "gv/", "af/", "rk/", "au/", "su/",
+    "pm/", "f/", "b/", "gm/", "up/", "gv/", "af/", "rk/", "au/", "su/", "ls/",
 ];
 
 fn meta_key(post: &str) -> Vec<u8> {
@@ -379,11 +380,10 @@ pub fn last_seen(store: &Store, user: &str) -> ApiResult<Option<i64>> {
     store.get(&key("ls/", &[user]))
 }
 
+/// Records that `user` read now (a transaction, so the resident copy follows; once a
+/// minute per reader at most, and not flushed: losing it costs a timeline rebuild).
 pub fn touch(store: &Store, user: &str, now: i64) -> ApiResult<()> {
-    store
-        .data
-        .insert(key("ls/", &[user]), crate::platform::storage::to_json(&now))?;
-    Ok(())
+    store.write_now(|tx| tx.put(&key("ls/", &[user]), &now))
 }
 
 /// The metadata of a post, shared (decoded once while it is unchanged).
