@@ -204,6 +204,8 @@ async fn platform(
     .with_context(|| format!("cannot use NATS at {url}"))?;
     let (stop, shutdown) = platform::shutdown_signal();
     let verifier = Arc::new(TokenVerifier::new(public_pem, &args.platform)?);
+    // Read once: sled's caches and the resident projections are shares of it.
+    let budget = platform::memory::budget_bytes(args.memory_mib);
     tokio::spawn(platform::revocation::follow(
         bus.clone(),
         verifier.clone(),
@@ -222,14 +224,8 @@ async fn platform(
         blocked_keywords: Arc::new(args.blocked_keywords.clone()),
         record_views: args.record_views,
         media_urls: shared.media_urls.map(Arc::new),
-        store_cache_bytes: platform::memory::cache_per_store(
-            platform::memory::budget_bytes(args.memory_mib),
-            shared.stores,
-        ),
-        resident_bytes: platform::memory::resident_per_store(
-            platform::memory::budget_bytes(args.memory_mib),
-            shared.stores,
-        ),
+        store_cache_bytes: platform::memory::cache_per_store(budget, shared.stores),
+        resident_bytes: platform::memory::resident_per_store(budget, shared.stores),
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),

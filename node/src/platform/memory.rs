@@ -26,17 +26,21 @@ pub fn budget_bytes(flag_mib: Option<u64>) -> u64 {
         .unwrap_or(FALLBACK_MIB << 20)
 }
 
+/// One store's part of the `1/share` of a budget that `stores` stores split equally.
+fn per_store(budget_bytes: u64, share: u64, stores: usize) -> u64 {
+    let stores = u64::try_from(stores.max(1)).unwrap_or(1);
+    budget_bytes / share / stores
+}
+
 /// The page cache each of `stores` stores gets from a budget.
 pub fn cache_per_store(budget_bytes: u64, stores: usize) -> u64 {
-    let stores = u64::try_from(stores.max(1)).unwrap_or(1);
-    (budget_bytes / SLED_SHARE / stores).max(MIN_CACHE_BYTES)
+    per_store(budget_bytes, SLED_SHARE, stores).max(MIN_CACHE_BYTES)
 }
 
 /// The most a store's resident projections may hold, from a budget (a store whose
 /// projections outgrow it reads them from sled instead).
 pub fn resident_per_store(budget_bytes: u64, stores: usize) -> u64 {
-    let stores = u64::try_from(stores.max(1)).unwrap_or(1);
-    budget_bytes / RESIDENT_SHARE / stores
+    per_store(budget_bytes, RESIDENT_SHARE, stores)
 }
 
 /// The share of the budget that resident projections may take, over all stores.

@@ -33,8 +33,8 @@ use super::from_json;
 /// What an entry costs beyond its key and value bytes, for the budget: the map's slot
 /// (the boxed key's 16 bytes, the value's 32, the decoded handle's 24, the control byte),
 /// the allocator's rounding of the key and of a value too long to be held inline, and the
-/// decoded copy's header. An estimate from the types' sizes (docs/benchmarks.md compares
-/// it with what the process's resident memory grew by).
+/// decoded copy's header. An estimate from the types' sizes, not yet checked against what
+/// the process's resident memory grows by.
 const ENTRY_OVERHEAD: usize = 112;
 
 /// One record held in memory.
