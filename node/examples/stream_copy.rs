@@ -29,7 +29,9 @@ async fn bus(url: &str) -> Bus {
         replicas: 1,
         max_age: std::time::Duration::ZERO,
     };
-    Bus::connect(url, None, settings).await.unwrap()
+    Bus::connect(url, None, &Default::default(), settings)
+        .await
+        .unwrap()
 }
 
 #[tokio::main]

@@ -21,6 +21,7 @@ use crate::platform::http::{Json, Query, no_such_route};
 use crate::platform::mail::Mailer;
 use crate::platform::media_urls::MediaUrls;
 use crate::platform::telemetry::{LogFormat, Metrics, init_logging, track_http};
+use crate::platform::tls::{Tls, TlsArgs};
 use crate::platform::tokens::{KeyPair, TokenVerifier};
 use crate::platform::{self, Platform, edge_ops_routes, ops_routes, serve};
 
@@ -89,6 +90,9 @@ pub struct RebuildArgs {
     /// The nats-server binary to start when neither `--node-url` nor `--nats-url` is given.
     #[arg(long, env = "AGORA_NATS_SERVER")]
     pub nats_server: Option<PathBuf>,
+    /// The CA the node's certificate (and a `tls://` bus's) is checked against.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +115,8 @@ pub struct ServeArgs {
     pub media: MediaArgs,
     #[command(flatten)]
     pub replication: crate::platform::config::ReplicationArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +137,10 @@ pub struct GatewayArgs {
     /// Its upload limit lets media uploads through (the rest is the media context's).
     #[command(flatten)]
     pub media: MediaArgs,
+    /// Its certificate is served on the gateway's own listener only when given: the edge
+    /// usually sits behind an Ingress that ends TLS; the CA checks the contexts'.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +201,7 @@ async fn platform(
     bus: &BusArgs,
     url: &str,
     public_pem: &str,
+    tls: &Tls,
     shared: Shared,
 ) -> anyhow::Result<(Platform, tokio::sync::watch::Sender<bool>)> {
     std::fs::create_dir_all(&args.data_dir)
@@ -198,6 +209,7 @@ async fn platform(
     let bus = Bus::connect(
         url,
         bus.nats_creds.as_deref(),
+        tls,
         bus.stream_settings(&args.platform),
     )
     .await
@@ -255,6 +267,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .nats_url
         .clone()
         .context("AGORA_NATS_URL is required by serve")?;
+    let tls = args.tls.load()?;
     let shared = Shared {
         keys: args.keys.key_pair()?,
         auth: args.auth,
@@ -269,6 +282,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         &args.bus,
         &url,
         &args.keys.public_pem()?,
+        &tls,
         shared,
     )
     .await?;
@@ -285,12 +299,13 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     // A replica that writes steps down and hands its lease over before the listener
     // closes: writes in flight get `not-writer` (which the gateway sends to the next
     // writer) instead of a connection closed under them.
-    serve(app, args.http_addr, platform.stopping()).await?;
+    serve(app, args.http_addr, platform.stopping(), &tls).await?;
     platform.flush_all().await
 }
 
 async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let upstreams = Upstreams::from_env(|name| std::env::var(name).ok())?;
+    let tls = args.tls.load()?;
     let verifier = Arc::new(TokenVerifier::new(
         &args.keys.public_pem()?,
         &args.platform,
@@ -304,6 +319,7 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     );
     let writers = platform::replication::lease::Writers::default();
     let inner = gateway::proxy::routes(
+        tls.http_client(),
         upstreams,
         writers.clone(),
         args.edge.max_body_bytes,
@@ -312,7 +328,7 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let nats = match &args.bus.nats_url {
         Some(url) => {
             let settings = args.bus.stream_settings(&args.platform);
-            let bus = Bus::connect(url, args.bus.nats_creds.as_deref(), settings).await?;
+            let bus = Bus::connect(url, args.bus.nats_creds.as_deref(), &tls, settings).await?;
             tokio::spawn(platform::revocation::follow(
                 bus.clone(),
                 verifier.clone(),
@@ -339,7 +355,7 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     spawn_metrics_listener(&args.edge, metrics.clone(), shutdown.clone());
     let app = gateway::wrap(inner.merge(push), edge, &args.edge, metrics.clone())
         .merge(edge_ops_routes(metrics));
-    serve(app, args.http_addr, shutdown).await?;
+    serve(app, args.http_addr, shutdown, &tls).await?;
     // Upgraded sockets outlive the HTTP server: let them send their close frames.
     connections.drained(Duration::from_secs(2)).await;
     Ok(())
@@ -400,7 +416,9 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         },
         replication: args.replication.settings(),
     };
-    let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
+    let tls = Tls::default();
+    let (platform, _stop) =
+        platform(&args.platform, &args.bus, &url, &public_pem, &tls, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));
     let connections = gateway::push::Connections::default();
     let push = gateway::push::routes(gateway::push::Hub {
@@ -425,7 +443,7 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let app = gateway::wrap(inner, edge, &args.edge, platform.metrics.clone())
         .merge(edge_ops_routes(platform.metrics.clone()));
     tracing::info!(nats = %url, data_dir = %data_dir.display(), "dev platform starting");
-    serve(app, args.http_addr, platform.shutdown.clone()).await?;
+    serve(app, args.http_addr, platform.shutdown.clone(), &tls).await?;
     // Upgraded sockets outlive the HTTP server: let them send their close frames.
     connections.drained(Duration::from_secs(2)).await;
     platform.flush_all().await
@@ -465,7 +483,10 @@ fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
 /// `rebuild`: asks a running node, or opens the stopped data directory itself.
 async fn run_rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let report = match &args.node_url {
-        Some(url) => platform::rebuild::request(url, args.context.name()).await?,
+        Some(url) => {
+            let client = args.tls.load()?.http_client().build()?;
+            platform::rebuild::request(&client, url, args.context.name()).await?
+        }
         None => rebuild_stopped(&args).await?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -484,6 +505,7 @@ async fn rebuild_stopped(args: &RebuildArgs) -> anyhow::Result<platform::rebuild
     let bus = Bus::connect(
         &url,
         args.bus.nats_creds.as_deref(),
+        &args.tls.load()?,
         args.bus.stream_settings(&args.platform.platform),
     )
     .await

@@ -10,6 +10,7 @@ use crate::platform::backup::{self, Plan, Source, restore, target::Target};
 use crate::platform::bus::Bus;
 use crate::platform::config::BusArgs;
 use crate::platform::context::Context;
+use crate::platform::tls::TlsArgs;
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -37,6 +38,9 @@ pub struct BackupArgs {
     /// e.g. the container's `/dev/termination-log`, where the operator reads it.
     #[arg(long, env = "AGORA_BACKUP_REPORT")]
     pub report: Option<PathBuf>,
+    /// The CA the contexts' certificates are checked against.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -72,13 +76,17 @@ pub struct RestoreArgs {
     /// whatever stream the bus holds.
     #[arg(long)]
     pub no_stream: bool,
+    /// The CA a `tls://` bus is checked against.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// The file a restore leaves in the data directory, naming the backup.
 const RESTORED_FILE: &str = ".restored";
 
 pub async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
-    let sources = sources(&args).await?;
+    let client = args.tls.load()?.http_client().build()?;
+    let sources = sources(&args, &client).await?;
     let plan = Plan {
         platform: args.platform.clone(),
         sources,
@@ -86,6 +94,7 @@ pub async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
         token: args.control_token.clone(),
         keep: args.keep,
         keep_days: args.keep_days,
+        client,
     };
     let manifest = backup::take(&plan).await?;
     println!("{}", serde_json::to_string(&manifest)?);
@@ -108,7 +117,7 @@ pub async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
 }
 
 /// The node at `--node-url` for each context it runs, or every `AGORA_UPSTREAM_*`.
-async fn sources(args: &BackupArgs) -> anyhow::Result<Vec<Source>> {
+async fn sources(args: &BackupArgs, client: &reqwest::Client) -> anyhow::Result<Vec<Source>> {
     let Some(url) = &args.node_url else {
         let upstreams = Upstreams::from_env(|name| std::env::var(name).ok())?;
         return Ok(Context::ALL
@@ -121,8 +130,7 @@ async fn sources(args: &BackupArgs) -> anyhow::Result<Vec<Source>> {
             })
             .collect());
     };
-    let mut request =
-        reqwest::Client::new().get(format!("{}/ops/contexts", url.trim_end_matches('/')));
+    let mut request = client.get(format!("{}/ops/contexts", url.trim_end_matches('/')));
     if let Some(token) = &args.control_token {
         request = request.bearer_auth(token);
     }
@@ -160,7 +168,8 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             )
             .await?;
             let settings = args.bus.stream_settings(&args.platform);
-            let bus = Bus::connect(&url, args.bus.nats_creds.as_deref(), settings)
+            let tls = args.tls.load()?;
+            let bus = Bus::connect(&url, args.bus.nats_creds.as_deref(), &tls, settings)
                 .await
                 .with_context(|| format!("cannot use NATS at {url}"))?;
             (server, Some(bus))

@@ -60,14 +60,16 @@ struct ProxyState {
 ///
 /// Writes to a replicated context go to its writer (as its lease names it), reads to the
 /// context's Service, which balances them over every replica; a read whose replica cannot
-/// be reached is tried once more (the Service picks again).
+/// be reached is tried once more (the Service picks again). `client` trusts the platform's
+/// CA, for upstreams at `https://` URLs.
 pub fn routes(
+    client: reqwest::ClientBuilder,
     upstreams: Upstreams,
     writers: Writers,
     max_body: u64,
     max_upload: u64,
 ) -> anyhow::Result<Router> {
-    let client = reqwest::Client::builder()
+    let client = client
         .connect_timeout(Duration::from_secs(2))
         .read_timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(60))

@@ -181,6 +181,8 @@ pub struct Plan {
     /// Retention: keep the newest N, keep those younger than D days (the newest always).
     pub keep: Option<usize>,
     pub keep_days: Option<u32>,
+    /// Reaches the sources (trusting the platform's CA).
+    pub client: reqwest::Client,
 }
 
 /// Takes a backup: each source's snapshot to the target, then the manifest; then removes
@@ -196,7 +198,7 @@ pub async fn take(plan: &Plan) -> anyhow::Result<Manifest> {
         "a backup {id} already exists in {}",
         plan.target.url
     );
-    let client = reqwest::Client::new();
+    let client = plan.client.clone();
     let mut parts = Vec::new();
     for source in &plan.sources {
         parts.push(take_part(plan, &client, &id, source).await?);

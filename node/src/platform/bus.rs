@@ -67,15 +67,20 @@ pub struct Bus {
 
 impl Bus {
     /// Connects in the background: a NATS that is down at start is retried, never fatal.
+    /// `tls` gives the CA a `tls://` server is checked against, and the certificate shown
+    /// when the server asks for one.
     pub async fn connect(
         url: &str,
         creds: Option<&std::path::Path>,
+        tls: &super::tls::Tls,
         settings: StreamSettings,
     ) -> anyhow::Result<Bus> {
-        let mut options = async_nats::ConnectOptions::new()
-            .name("agora-node")
-            .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(3));
+        let mut options = tls.nats(
+            async_nats::ConnectOptions::new()
+                .name("agora-node")
+                .retry_on_initial_connect()
+                .connection_timeout(Duration::from_secs(3)),
+        );
         if let Some(path) = creds {
             options = options.credentials_file(path).await?;
         }

@@ -39,6 +39,7 @@ pub mod revocation;
 pub mod storage;
 pub mod telemetry;
 pub mod text;
+pub mod tls;
 pub mod tokens;
 pub mod views;
 
@@ -425,26 +426,47 @@ pub fn shutdown_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     (tx, rx)
 }
 
-/// Serves `app` until shutdown, finishing requests in flight. Prints the URL when ready.
+/// How long a stopping server waits for requests in flight before closing their
+/// connections (Kubernetes' default grace period is 30 s).
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// Serves `app` until shutdown, finishing requests in flight: HTTPS when `tls` gives this
+/// process a certificate. Prints the URL when ready.
 pub async fn serve(
     app: Router,
     addr: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    tls: &tls::Tls,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, "listening");
-    println!("agora is ready at http://{local}");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let Some(config) = tls.server(shutdown.clone())? else {
+        tracing::info!(%local, "listening");
+        println!("agora is ready at http://{local}");
+        let mut shutdown = shutdown;
+        axum::serve(tokio::net::TcpListener::from_std(listener)?, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await?;
+        return Ok(());
+    };
+    tracing::info!(%local, "listening with tls");
+    println!("agora is ready at https://{local}");
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    let mut shutdown = shutdown;
+    tokio::spawn(async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
-    })
-    .await?;
+        stopping.graceful_shutdown(Some(DRAIN));
+    });
+    axum_server::from_tcp_rustls(listener, config)?
+        .handle(handle)
+        .serve(app)
+        .await?;
     Ok(())
 }
 

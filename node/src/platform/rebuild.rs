@@ -284,9 +284,13 @@ async fn show_job(
 }
 
 /// Asks the node at `node_url` to rebuild `context`, and returns its report.
-pub async fn request(node_url: &str, context: &str) -> anyhow::Result<Report> {
+pub async fn request(
+    client: &reqwest::Client,
+    node_url: &str,
+    context: &str,
+) -> anyhow::Result<Report> {
     let url = format!("{}/ops/rebuild/{context}", node_url.trim_end_matches('/'));
-    let response = reqwest::Client::new().post(&url).send().await?;
+    let response = client.post(&url).send().await?;
     let status = response.status();
     let body = response.text().await?;
     anyhow::ensure!(status.is_success(), "{url}: {status}: {body}");

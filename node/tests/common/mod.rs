@@ -43,11 +43,17 @@ pub struct Nats {
 impl Nats {
     #[track_caller]
     pub fn start() -> Nats {
+        Nats::start_with(&[])
+    }
+
+    /// A server started with more arguments (e.g. TLS).
+    #[track_caller]
+    pub fn start_with(extra: &[&str]) -> Nats {
         let mut nats = Nats {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
-            extra: Vec::new(),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         nats.restart();
         nats
