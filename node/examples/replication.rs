@@ -44,9 +44,7 @@ async fn main() {
         replicas: 1,
         max_age: Duration::ZERO,
     };
-    let bus = Bus::connect(url, None, &Default::default(), settings)
-        .await
-        .unwrap();
+    let bus = Bus::connect(url, None, None, settings).await.unwrap();
     let writer = Store::open(&dir.path().join("writer"))
         .unwrap()
         .with_change_log();

@@ -29,9 +29,7 @@ async fn bus(url: &str) -> Bus {
         replicas: 1,
         max_age: std::time::Duration::ZERO,
     };
-    Bus::connect(url, None, &Default::default(), settings)
-        .await
-        .unwrap()
+    Bus::connect(url, None, None, settings).await.unwrap()
 }
 
 #[tokio::main]

@@ -90,7 +90,7 @@ pub struct RebuildArgs {
     /// The nats-server binary to start when neither `--node-url` nor `--nats-url` is given.
     #[arg(long, env = "AGORA_NATS_SERVER")]
     pub nats_server: Option<PathBuf>,
-    /// The CA the node's certificate (and a `tls://` bus's) is checked against.
+    /// The CA the node's certificate is checked against (with `--node-url`).
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -201,7 +201,6 @@ async fn platform(
     bus: &BusArgs,
     url: &str,
     public_pem: &str,
-    tls: &Tls,
     shared: Shared,
 ) -> anyhow::Result<(Platform, tokio::sync::watch::Sender<bool>)> {
     std::fs::create_dir_all(&args.data_dir)
@@ -209,7 +208,7 @@ async fn platform(
     let bus = Bus::connect(
         url,
         bus.nats_creds.as_deref(),
-        tls,
+        bus.nats_ca.as_deref(),
         bus.stream_settings(&args.platform),
     )
     .await
@@ -282,7 +281,6 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         &args.bus,
         &url,
         &args.keys.public_pem()?,
-        &tls,
         shared,
     )
     .await?;
@@ -328,7 +326,8 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let nats = match &args.bus.nats_url {
         Some(url) => {
             let settings = args.bus.stream_settings(&args.platform);
-            let bus = Bus::connect(url, args.bus.nats_creds.as_deref(), &tls, settings).await?;
+            let (creds, ca) = (args.bus.nats_creds.as_deref(), args.bus.nats_ca.as_deref());
+            let bus = Bus::connect(url, creds, ca, settings).await?;
             tokio::spawn(platform::revocation::follow(
                 bus.clone(),
                 verifier.clone(),
@@ -416,9 +415,7 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         },
         replication: args.replication.settings(),
     };
-    let tls = Tls::default();
-    let (platform, _stop) =
-        platform(&args.platform, &args.bus, &url, &public_pem, &tls, shared).await?;
+    let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));
     let connections = gateway::push::Connections::default();
     let push = gateway::push::routes(gateway::push::Hub {
@@ -443,7 +440,13 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let app = gateway::wrap(inner, edge, &args.edge, platform.metrics.clone())
         .merge(edge_ops_routes(platform.metrics.clone()));
     tracing::info!(nats = %url, data_dir = %data_dir.display(), "dev platform starting");
-    serve(app, args.http_addr, platform.shutdown.clone(), &tls).await?;
+    serve(
+        app,
+        args.http_addr,
+        platform.shutdown.clone(),
+        &Tls::default(),
+    )
+    .await?;
     // Upgraded sockets outlive the HTTP server: let them send their close frames.
     connections.drained(Duration::from_secs(2)).await;
     platform.flush_all().await
@@ -505,7 +508,7 @@ async fn rebuild_stopped(args: &RebuildArgs) -> anyhow::Result<platform::rebuild
     let bus = Bus::connect(
         &url,
         args.bus.nats_creds.as_deref(),
-        &args.tls.load()?,
+        args.bus.nats_ca.as_deref(),
         args.bus.stream_settings(&args.platform.platform),
     )
     .await

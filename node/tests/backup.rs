@@ -451,7 +451,7 @@ async fn bus(url: &str, prefix: &str) -> agora_node::platform::bus::Bus {
         replicas: 1,
         max_age: std::time::Duration::ZERO,
     };
-    agora_node::platform::bus::Bus::connect(url, None, &Default::default(), settings)
+    agora_node::platform::bus::Bus::connect(url, None, None, settings)
         .await
         .unwrap()
 }

@@ -29,7 +29,7 @@ async fn bus(nats: &Nats) -> Bus {
         replicas: 1,
         max_age: Duration::ZERO,
     };
-    Bus::connect(&nats.url(), None, &Default::default(), settings)
+    Bus::connect(&nats.url(), None, None, settings)
         .await
         .unwrap()
 }
@@ -251,11 +251,7 @@ async fn a_three_server_bus_loses_a_server_under_writes_and_no_acknowledged_writ
     let connect = |i: usize| {
         let url = servers[i].url();
         let settings = settings.clone();
-        async move {
-            Bus::connect(&url, None, &Default::default(), settings)
-                .await
-                .unwrap()
-        }
+        async move { Bus::connect(&url, None, None, settings).await.unwrap() }
     };
     let (writer_bus, follower_bus) = (connect(0).await, connect(1).await);
     let (_w, writer) = store();

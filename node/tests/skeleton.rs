@@ -135,9 +135,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         replicas: 1,
         max_age: std::time::Duration::ZERO,
     };
-    let bus = Bus::connect(&nats.url(), None, &Default::default(), stream)
-        .await
-        .unwrap();
+    let bus = Bus::connect(&nats.url(), None, None, stream).await.unwrap();
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let platform = Platform {
         name: "toyland".into(),

@@ -129,6 +129,7 @@ async fn the_parts_speak_tls_and_a_renewed_certificate_is_served_without_a_resta
             ("AGORA_LOG_FORMAT", "json".into()),
             ("RUST_LOG", "info".into()),
             ("AGORA_TLS_CA", ca.clone()),
+            ("AGORA_NATS_CA", ca.clone()),
             ("AGORA_TLS_CERT", pki.path(&format!("{name}.crt"))),
             ("AGORA_TLS_KEY", pki.path(&format!("{name}.key"))),
             ("AGORA_TLS_RELOAD_SECS", "1".into()),
@@ -155,13 +156,15 @@ async fn the_parts_speak_tls_and_a_renewed_certificate_is_served_without_a_resta
     assert!(auth.base.starts_with("https://"), "{}", auth.base);
     assert!(users.base.starts_with("https://"), "{}", users.base);
 
-    let start_gateway = |ca: Option<&str>| {
+    // `trusted`: the CA the contexts' certificates are checked against, if any.
+    let start_gateway = |trusted: Option<&str>| {
         let mut env = vec![
             ("AGORA_UPSTREAM_AUTH", auth.base.as_str()),
             ("AGORA_UPSTREAM_USERS", users.base.as_str()),
             ("AGORA_NATS_URL", nats_url.as_str()),
+            ("AGORA_NATS_CA", ca.as_str()),
         ];
-        env.extend(ca.map(|ca| ("AGORA_TLS_CA", ca)));
+        env.extend(trusted.map(|ca| ("AGORA_TLS_CA", ca)));
         Process::start(
             &[
                 "gateway",

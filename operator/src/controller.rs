@@ -31,11 +31,15 @@ use crate::telemetry::{ConditionLabels, Metrics};
 pub enum Error {
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// The platform's CA or certificate could not be made or read.
+    #[error("certificates: {0}")]
+    Certificate(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 mod backups;
+mod certificates;
 mod rebuilds;
 mod replicas;
 mod rolling;
@@ -54,6 +58,8 @@ pub struct Context {
     pub operator_namespace: Option<String>,
     /// Consecutive failures per platform, for the retry backoff.
     failures: Failures,
+    /// Per platform (`namespace/name`), a client of its nodes that trusts its CA.
+    trusted: std::sync::Mutex<BTreeMap<String, (String, reqwest::Client)>>,
 }
 
 /// Consecutive reconcile failures per platform (`namespace/name`): a failure counts up, a
@@ -90,7 +96,38 @@ impl Context {
             node_base: None,
             operator_namespace: None,
             failures: Default::default(),
+            trusted: Default::default(),
         }
+    }
+
+    /// Remembers the CA of the platform `p`'s certificates (made once per CA).
+    fn trust(&self, p: &Platform, ca_pem: &str) {
+        let mut trusted = self.trusted.lock().unwrap_or_else(|e| e.into_inner());
+        let key = format!("{}/{}", p.namespace, p.name);
+        if trusted.get(&key).is_some_and(|(pem, _)| pem == ca_pem) {
+            return;
+        }
+        let client = reqwest::Certificate::from_pem(ca_pem.as_bytes())
+            .and_then(|ca| {
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .add_root_certificate(ca)
+                    .build()
+            })
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the platform's CA does not make a client");
+                self.http.clone()
+            });
+        trusted.insert(key, (ca_pem.to_string(), client));
+    }
+
+    /// The client that calls `p`'s nodes (trusting its CA when its parts speak TLS).
+    pub fn nodes(&self, p: &Platform) -> reqwest::Client {
+        let trusted = self.trusted.lock().unwrap_or_else(|e| e.into_inner());
+        trusted
+            .get(&format!("{}/{}", p.namespace, p.name))
+            .map(|(_, client)| client.clone())
+            .unwrap_or_else(|| self.http.clone())
     }
 }
 
@@ -262,6 +299,7 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
         resources::policy::control_secret(&p, resources::policy::generate_key())
     })
     .await?;
+    let certificates = certificates::ensure(&p, ctx).await?;
     // Looked up even when monitoring is off: turning it off prunes what was made.
     let prometheus_operator = has_prometheus_operator(&ctx.client).await?;
     let plan = resources::Plan {
@@ -269,6 +307,7 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
         bus_asleep: hibernation::bus_asleep(p.hibernating(), &observed.workloads),
         prometheus_operator,
         operator_namespace: ctx.operator_namespace.clone(),
+        certificates,
     };
     announce_hibernation(&p, ctx).await;
     for (workload, image) in &plan.images {

@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 
 mod backup;
 mod monitoring;
+mod tls;
 
 pub use backup::{
     BackupSpec, BackupStatus, BackupTarget, RestoreSpec, Retention, S3Target, VolumeTarget,
 };
 pub use monitoring::{AlertThresholds, MonitoringSpec};
+pub use tls::TlsSpec;
 
 /// The bounded contexts an `agora-node` image of this version can run, in rollout order.
 pub const CONTEXTS: &[&str] = &[
@@ -80,6 +82,9 @@ pub struct SocialPlatformSpec {
     /// Prometheus Operator monitors and alerts, a Grafana dashboard, scrape access.
     #[serde(default)]
     pub monitoring: MonitoringSpec,
+    /// TLS between the platform's parts, with certificates the operator issues.
+    #[serde(default)]
+    pub tls: TlsSpec,
     /// What happens to the platform's data (volume claims) when the resource is deleted.
     #[serde(default)]
     pub data_policy: DataPolicy,

@@ -12,6 +12,7 @@
 //! - [`controller`]: the reconcile loop: apply, prune, status, events (no finalizer:
 //!   deletion is owner references, see the module doc);
 //! - [`backup`]: the backup CronJob's status and the `BackedUp` condition (pure);
+//! - [`certificates`]: the platform's CA and certificate, issued and renewed (pure);
 //! - [`rebuild`]: the `agora.dev/rebuild` annotation's request, steps and status (pure);
 //! - [`replicas`]: which pods to ask where their replicas stand, and the status of it (pure);
 //! - [`leader`]: leader election on a Lease, for more than one replica;
@@ -19,6 +20,7 @@
 //! - [`telemetry`]: metrics and the health/metrics HTTP server.
 
 pub mod backup;
+pub mod certificates;
 pub mod controller;
 pub mod crd;
 pub mod hibernation;

@@ -330,3 +330,75 @@ async fn the_data_policy_decides_what_deletion_does_to_volume_claims() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_platform_gets_its_own_ca_and_a_certificate_issued_again_only_when_due() {
+    use agora_operator::certificates::digest;
+    let server = ApiServer::default();
+    server.put(PLATFORMS, platform("demo", json!({})));
+    let ctx = context(&server);
+    pass(&server, &ctx, "demo").await.unwrap();
+
+    let ca = server.get(&secrets(), "demo-ca").expect("the CA's Secret");
+    let ca_pem = ca["stringData"]["ca.crt"].as_str().unwrap().to_string();
+    assert!(
+        ca["stringData"]["ca.key"]
+            .as_str()
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+    let tls = server
+        .get(&secrets(), "demo-tls")
+        .expect("the certificate's Secret");
+    assert_eq!(tls["type"], "kubernetes.io/tls");
+    assert_eq!(tls["stringData"]["ca.crt"], ca_pem.as_str());
+    let cert = tls["stringData"]["tls.crt"].as_str().unwrap().to_string();
+    assert!(
+        server
+            .events()
+            .iter()
+            .any(|e| e["reason"] == "CertificateIssued")
+    );
+    // Pods roll when the CA changes; the NATS servers, which read their files only at
+    // start, when the certificate does.
+    let rolls_on = |server: &ApiServer, set: &str| {
+        server.get(&sets(), set).unwrap()["spec"]["template"]["metadata"]["annotations"]
+            ["agora.dev/tls"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(rolls_on(&server, "demo-users"), digest(&ca_pem));
+    assert_eq!(rolls_on(&server, "demo-nats"), digest(&cert));
+
+    // Thirty days before its end, it is issued again by the same CA.
+    let mut ending = tls.clone();
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::days(10);
+    ending["metadata"]["annotations"]["agora.dev/tls-not-after"] = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into();
+    server.put(&secrets(), ending);
+    pass(&server, &ctx, "demo").await.unwrap();
+    let renewed = server.get(&secrets(), "demo-tls").unwrap();
+    let renewed_cert = renewed["stringData"]["tls.crt"].as_str().unwrap();
+    assert_ne!(renewed_cert, cert);
+    assert_eq!(server.get(&secrets(), "demo-ca").unwrap(), ca);
+    assert_eq!(rolls_on(&server, "demo-users"), digest(&ca_pem));
+    assert_eq!(rolls_on(&server, "demo-nats"), digest(renewed_cert));
+    pass(&server, &ctx, "demo").await.unwrap();
+    assert_eq!(
+        server.get(&secrets(), "demo-tls").unwrap(),
+        renewed,
+        "a current certificate is kept"
+    );
+
+    // Without TLS between the parts: no CA, no certificate.
+    server.put(
+        PLATFORMS,
+        platform("plain", json!({"tls": {"enabled": false}})),
+    );
+    pass(&server, &ctx, "plain").await.unwrap();
+    assert!(server.get(&secrets(), "plain-ca").is_none());
+    assert!(server.get(&secrets(), "plain-tls").is_none());
+}

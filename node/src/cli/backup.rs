@@ -76,9 +76,6 @@ pub struct RestoreArgs {
     /// whatever stream the bus holds.
     #[arg(long)]
     pub no_stream: bool,
-    /// The CA a `tls://` bus is checked against.
-    #[command(flatten)]
-    pub tls: TlsArgs,
 }
 
 /// The file a restore leaves in the data directory, naming the backup.
@@ -168,10 +165,14 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             )
             .await?;
             let settings = args.bus.stream_settings(&args.platform);
-            let tls = args.tls.load()?;
-            let bus = Bus::connect(&url, args.bus.nats_creds.as_deref(), &tls, settings)
-                .await
-                .with_context(|| format!("cannot use NATS at {url}"))?;
+            let bus = Bus::connect(
+                &url,
+                args.bus.nats_creds.as_deref(),
+                args.bus.nats_ca.as_deref(),
+                settings,
+            )
+            .await
+            .with_context(|| format!("cannot use NATS at {url}"))?;
             (server, Some(bus))
         }
     };

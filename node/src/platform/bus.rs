@@ -67,20 +67,20 @@ pub struct Bus {
 
 impl Bus {
     /// Connects in the background: a NATS that is down at start is retried, never fatal.
-    /// `tls` gives the CA a `tls://` server is checked against, and the certificate shown
-    /// when the server asks for one.
+    /// `ca`: the CA a `tls://` server is checked against, instead of the system's roots.
     pub async fn connect(
         url: &str,
         creds: Option<&std::path::Path>,
-        tls: &super::tls::Tls,
+        ca: Option<&std::path::Path>,
         settings: StreamSettings,
     ) -> anyhow::Result<Bus> {
-        let mut options = tls.nats(
-            async_nats::ConnectOptions::new()
-                .name("agora-node")
-                .retry_on_initial_connect()
-                .connection_timeout(Duration::from_secs(3)),
-        );
+        let mut options = async_nats::ConnectOptions::new()
+            .name("agora-node")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(3));
+        if let Some(ca) = ca {
+            options = options.add_root_certificates(ca.to_path_buf());
+        }
         if let Some(path) = creds {
             options = options.credentials_file(path).await?;
         }

@@ -102,6 +102,10 @@ pub struct BusArgs {
     /// Path of a NATS credentials file.
     #[arg(long, env = "AGORA_NATS_CREDS")]
     pub nats_creds: Option<PathBuf>,
+    /// CA certificate (PEM file) a `tls://` NATS server is checked against, instead of the
+    /// system's roots (the managed bus: the platform's CA).
+    #[arg(long, env = "AGORA_NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
     /// Subject prefix of this platform's events (default: the platform name).
     #[arg(long, env = "AGORA_SUBJECT_PREFIX", value_parser = parse_subject_token)]
     pub subject_prefix: Option<String>,

@@ -1,6 +1,7 @@
 //! TLS between the parts of a platform: the HTTPS a process serves, and the CA its calls to
-//! the other parts (contexts behind the gateway, writers, NATS, the control routes) check
-//! certificates against.
+//! the other parts (contexts behind the gateway, writers, the control routes) check
+//! certificates against. (The bus's CA is a bus setting, `AGORA_NATS_CA`: an external NATS
+//! has its own.)
 //!
 //! In a cluster the operator issues one certificate for the platform's services (its own
 //! CA, in the `<platform>-tls` Secret) and mounts it into every pod; `dev` and a single
@@ -27,9 +28,9 @@ pub struct TlsArgs {
     #[arg(long, env = "AGORA_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// CA certificate (PEM file) that the certificates of the platform's other parts are
-    /// checked against: the contexts the gateway forwards to, NATS at a `tls://` URL, the
-    /// node a `backup` or `rebuild` command calls. Without it, `https://` and `tls://`
-    /// peers cannot be verified and are refused.
+    /// checked against: the contexts the gateway forwards to, the node a `backup` or
+    /// `rebuild` command calls. Without it, `https://` peers cannot be verified and are
+    /// refused. (The bus has its own: `AGORA_NATS_CA`.)
     #[arg(long, env = "AGORA_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
     /// Seconds between two reads of the certificate files, which picks up a renewed
@@ -55,7 +56,6 @@ struct Identity {
 
 #[derive(Debug, Clone)]
 struct Ca {
-    path: PathBuf,
     certificates: Vec<reqwest::Certificate>,
 }
 
@@ -91,10 +91,7 @@ impl TlsArgs {
                     "AGORA_TLS_CA: {} holds no certificate",
                     path.display()
                 );
-                Some(Ca {
-                    path: path.clone(),
-                    certificates,
-                })
+                Some(Ca { certificates })
             }
             None => None,
         };
@@ -147,15 +144,6 @@ impl Tls {
             builder = builder.add_root_certificate(certificate.clone());
         }
         builder
-    }
-
-    /// NATS options that trust the platform's CA. No client certificate is shown: NATS
-    /// authenticates clients by their credentials (`AGORA_NATS_CREDS`).
-    pub fn nats(&self, options: async_nats::ConnectOptions) -> async_nats::ConnectOptions {
-        match &self.ca {
-            Some(ca) => options.add_root_certificates(ca.path.clone()),
-            None => options,
-        }
     }
 
     /// The server side, when this process serves TLS: a configuration that follows the

@@ -98,7 +98,13 @@ async fn step(
             return;
         }
     };
-    let node = Node { ctx, step, token };
+    let node = Node {
+        ctx,
+        http: ctx.nodes(p),
+        scheme: crate::resources::tls::scheme(p),
+        step,
+        token,
+    };
     let doing = format!("rebuilding {} in {}", step.context, step.pod);
     match node.job().await {
         Ok(Some(job)) if job.id == request.id => match job.state.as_str() {
@@ -166,6 +172,10 @@ struct Job {
 /// The control channel of the pod of one step.
 struct Node<'a> {
     ctx: &'a Context,
+    /// Trusts the platform's CA.
+    http: reqwest::Client,
+    /// `https` when the platform's parts speak TLS.
+    scheme: &'static str,
     step: &'a Step,
     token: String,
 }
@@ -178,7 +188,12 @@ impl Node<'_> {
             .as_ref()
             .map(|b| b.replace("{pod}", &self.step.pod))
             .unwrap_or_else(|| {
-                format!("http://{}:{}", self.step.host, crate::resources::HTTP_PORT)
+                format!(
+                    "{}://{}:{}",
+                    self.scheme,
+                    self.step.host,
+                    crate::resources::HTTP_PORT
+                )
             });
         format!("{base}/ops/rebuilds/{}", self.step.context)
     }
@@ -187,7 +202,6 @@ impl Node<'_> {
     /// restarted).
     async fn job(&self) -> anyhow::Result<Option<Job>> {
         let response = self
-            .ctx
             .http
             .get(self.url())
             .bearer_auth(&self.token)
@@ -202,7 +216,6 @@ impl Node<'_> {
 
     async fn start(&self, id: &str) -> anyhow::Result<()> {
         let response = self
-            .ctx
             .http
             .post(self.url())
             .bearer_auth(&self.token)

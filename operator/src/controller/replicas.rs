@@ -26,7 +26,9 @@ pub async fn gather(
         }
     };
     // Every pod at once: a pod that hangs costs its 2 s once, not once per pod.
-    let answers = futures::future::join_all(targets.iter().map(|t| ask(ctx, t, &token))).await;
+    let (http, scheme) = (ctx.nodes(p), crate::resources::tls::scheme(p));
+    let answers =
+        futures::future::join_all(targets.iter().map(|t| ask(ctx, &http, scheme, t, &token))).await;
     let said: Vec<_> = targets
         .iter()
         .zip(answers)
@@ -41,14 +43,19 @@ pub async fn gather(
     replicas::summarize(&said)
 }
 
-async fn ask(ctx: &Context, target: &Target, token: &str) -> anyhow::Result<Vec<Said>> {
+async fn ask(
+    ctx: &Context,
+    http: &reqwest::Client,
+    scheme: &str,
+    target: &Target,
+    token: &str,
+) -> anyhow::Result<Vec<Said>> {
     let base = ctx
         .node_base
         .as_ref()
         .map(|b| b.replace("{pod}", &target.pod))
-        .unwrap_or_else(|| format!("http://{}", target.host));
-    let response = ctx
-        .http
+        .unwrap_or_else(|| format!("{scheme}://{}", target.host));
+    let response = http
         .get(format!("{base}/ops/replicas"))
         .bearer_auth(token)
         .timeout(std::time::Duration::from_secs(2))

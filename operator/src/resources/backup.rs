@@ -120,6 +120,7 @@ fn job_pod(p: &Platform, backup: &BackupSpec) -> PodSpec {
         env_from_secret("AGORA_CONTROL_TOKEN", &p.control_secret(), "token", false),
     ];
     vars.extend(super::upstreams(p));
+    vars.extend(super::tls::environment(p, false));
     // Kubernetes keeps the pod's termination message; the operator reads it into status.
     vars.push(env("AGORA_BACKUP_REPORT", "/dev/termination-log"));
     vars.extend(target_env(p, &backup.target, "AGORA_BACKUP_TARGET"));
@@ -143,7 +144,12 @@ fn job_pod(p: &Platform, backup: &BackupSpec) -> PodSpec {
             limits: Some([("memory".to_string(), Quantity("256Mi".into()))].into()),
             ..Default::default()
         }),
-        volume_mounts: target_mount(&backup.target).map(|m| vec![m]),
+        volume_mounts: Some(
+            target_mount(&backup.target)
+                .into_iter()
+                .chain(super::tls::mount(p))
+                .collect(),
+        ),
         ..Default::default()
     });
     PodSpec {
@@ -153,7 +159,12 @@ fn job_pod(p: &Platform, backup: &BackupSpec) -> PodSpec {
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
         security_context: Some(hardened_pod(NODE_USER)),
-        volumes: target_volume(&backup.target).map(|v| vec![v]),
+        volumes: Some(
+            target_volume(&backup.target)
+                .into_iter()
+                .chain(super::tls::volume(p, false))
+                .collect(),
+        ),
         ..Default::default()
     }
 }
@@ -244,6 +255,7 @@ pub fn restore_container(p: &Platform, contexts: &[String], image: &str) -> Opti
         ..Default::default()
     }];
     mounts.extend(super::bus::creds_mount(p));
+    mounts.extend(super::tls::mount(p));
     mounts.extend(target_mount(&restore.target).map(|m| VolumeMount {
         read_only: Some(true),
         ..m

@@ -11,7 +11,12 @@ pub fn url(p: &Platform) -> String {
     match &p.sp.spec.event_bus.external {
         Some(external) => external.url.clone(),
         None => format!(
-            "nats://{}.{}.svc:{}",
+            "{}://{}.{}.svc:{}",
+            if super::tls::enabled(p) {
+                "tls"
+            } else {
+                "nats"
+            },
             p.object_name(nats::COMPONENT),
             p.namespace,
             nats::CLIENT_PORT
@@ -31,14 +36,24 @@ pub fn stream_replicas(p: &Platform) -> i32 {
 /// Where the platform's bus is and what its stream is like, for a context and for a
 /// restore that puts a backup's stream back (with [`creds_env`] where it needs them).
 pub fn environment(p: &Platform) -> Vec<EnvVar> {
-    vec![
+    let mut vars = vec![
         env("AGORA_NATS_URL", url(p)),
         env("AGORA_STREAM_REPLICAS", stream_replicas(p).to_string()),
         env(
             "AGORA_STREAM_MAX_AGE_DAYS",
             p.sp.spec.event_bus.stream_max_age_days.to_string(),
         ),
-    ]
+    ];
+    vars.extend(ca_env(p));
+    vars
+}
+
+/// `AGORA_NATS_CA`: the managed bus's certificate is the platform's (an external bus is
+/// checked against the system's roots).
+pub fn ca_env(p: &Platform) -> Option<EnvVar> {
+    let managed = p.sp.spec.event_bus.external.is_none();
+    (managed && super::tls::enabled(p))
+        .then(|| env("AGORA_NATS_CA", format!("{}/ca.crt", super::tls::MOUNT)))
 }
 
 fn has_creds(p: &Platform) -> bool {
@@ -113,7 +128,12 @@ mod tests {
     fn a_pod_reaches_the_managed_bus_through_its_service_without_credentials() {
         let sp = platform("demo", serde_json::json!({}));
         let p = Platform::new(&sp);
-        assert_eq!(url(&p), "nats://demo-nats.tenants.svc:4222");
+        assert_eq!(url(&p), "tls://demo-nats.tenants.svc:4222");
         assert!(creds_env(&p).is_none() && creds_volume(&p).is_none());
+        let sp = platform("demo", serde_json::json!({"tls": {"enabled": false}}));
+        assert_eq!(
+            url(&Platform::new(&sp)),
+            "nats://demo-nats.tenants.svc:4222"
+        );
     }
 }

@@ -26,18 +26,18 @@ use super::node::{self, NODE_USER};
 use super::spread;
 use super::{
     CONFIG_HASH, Child, HTTP_PORT, METRICS_PORT, Platform, env, env_from_secret,
-    hardened_container, hardened_pod, hash_of, http_probe, image_tag, port,
+    hardened_container, hardened_pod, hash_of, http_probe, image_tag, port, tls,
 };
 use crate::crd::ServiceType;
 
 pub const COMPONENT: &str = "gateway";
 
-pub fn objects(p: &Platform, image: &str) -> Vec<Child> {
+pub fn objects(p: &Platform, image: &str, certificates: Option<&tls::Digests>) -> Vec<Child> {
     let version = image_tag(image).to_string();
     let spec = &p.sp.spec.gateway;
     let mut out = vec![
         Child::new(service(p, &version)),
-        Child::new(deployment(p, image, &version)),
+        Child::new(deployment(p, image, &version, certificates)),
     ];
     if let Some(ingress) = ingress(p, &version) {
         out.push(Child::new(ingress));
@@ -117,6 +117,10 @@ fn container(p: &Platform, image: &str) -> Container {
         ),
     ];
     vars.extend(bus::creds_env(p));
+    vars.extend(bus::ca_env(p));
+    // Checks the contexts' (and the bus's) certificates; its own listener stays plain
+    // HTTP behind the Ingress.
+    vars.extend(tls::environment(p, false));
     vars.extend(super::upstreams(p));
     hardened_container(Container {
         name: "gateway".into(),
@@ -135,13 +139,19 @@ fn container(p: &Platform, image: &str) -> Container {
             }]
             .into_iter()
             .chain(bus::creds_mount(p))
+            .chain(tls::mount(p))
             .collect(),
         ),
         ..Default::default()
     })
 }
 
-fn deployment(p: &Platform, image: &str, version: &str) -> Deployment {
+fn deployment(
+    p: &Platform,
+    image: &str,
+    version: &str,
+    certificates: Option<&tls::Digests>,
+) -> Deployment {
     let pod = PodSpec {
         containers: vec![container(p, image)],
         service_account_name: Some(p.service_account()),
@@ -149,10 +159,16 @@ fn deployment(p: &Platform, image: &str, version: &str) -> Deployment {
         enable_service_links: Some(false),
         security_context: Some(hardened_pod(NODE_USER)),
         affinity: Some(spread(p, COMPONENT)),
-        volumes: Some(node::volumes(p)),
+        volumes: Some(
+            node::volumes(p)
+                .into_iter()
+                .chain(tls::volume(p, false))
+                .collect(),
+        ),
         ..Default::default()
     };
-    let annotations = BTreeMap::from([(CONFIG_HASH.to_string(), hash_of(&pod))]);
+    let mut annotations = BTreeMap::from([(CONFIG_HASH.to_string(), hash_of(&pod))]);
+    annotations.extend(certificates.map(|c| (tls::POD_ANNOTATION.to_string(), c.ca.clone())));
     let spec = &p.sp.spec.gateway;
     Deployment {
         metadata: p.meta(p.object_name(COMPONENT), COMPONENT, version),
@@ -273,17 +289,22 @@ mod tests {
                 .value
                 .unwrap()
         };
-        assert_eq!(upstream(serde_json::json!({})), "http://demo-users:8080");
+        assert_eq!(upstream(serde_json::json!({})), "https://demo-users:8080");
         assert_eq!(
             upstream(serde_json::json!({"topology": "Compact"})),
-            "http://demo-node:8080"
+            "https://demo-node:8080"
+        );
+        // Where something else encrypts the pod network: plain HTTP.
+        assert_eq!(
+            upstream(serde_json::json!({"tls": {"enabled": false}})),
+            "http://demo-users:8080"
         );
     }
 
     #[test]
     fn ingress_and_autoscaler_only_when_asked() {
         let sp = platform("demo", serde_json::json!({}));
-        let kinds: Vec<_> = objects(&Platform::new(&sp), "i:1")
+        let kinds: Vec<_> = objects(&Platform::new(&sp), "i:1", None)
             .into_iter()
             .map(|c| c.kind)
             .collect();
@@ -294,7 +315,10 @@ mod tests {
             "autoscaling": {"maxReplicas": 5}}}),
         );
         let p = Platform::new(&sp);
-        let kinds: Vec<_> = objects(&p, "i:1").into_iter().map(|c| c.kind).collect();
+        let kinds: Vec<_> = objects(&p, "i:1", None)
+            .into_iter()
+            .map(|c| c.kind)
+            .collect();
         assert_eq!(
             kinds,
             [

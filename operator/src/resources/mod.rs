@@ -8,7 +8,8 @@
 //! - [`gateway`]: Deployment, Service, Ingress, HPA;
 //! - [`policy`]: ServiceAccount, the JWT Secret, PodDisruptionBudgets, NetworkPolicies;
 //! - [`monitoring`]: the Prometheus Operator's PodMonitor and PrometheusRule (alerts);
-//! - [`dashboard`]: the Grafana dashboard's ConfigMap.
+//! - [`dashboard`]: the Grafana dashboard's ConfigMap;
+//! - [`tls`]: the platform's CA and certificate Secrets, and how pods get them.
 
 pub mod backup;
 pub mod bus;
@@ -18,6 +19,7 @@ pub mod monitoring;
 pub mod nats;
 pub mod node;
 pub mod policy;
+pub mod tls;
 
 use std::collections::BTreeMap;
 
@@ -221,6 +223,8 @@ pub struct Plan {
     pub prometheus_operator: bool,
     /// The namespace of the operator's pods, let into the contexts' control channel.
     pub operator_namespace: Option<String>,
+    /// The platform's certificates as the pods' templates carry them (`spec.tls`).
+    pub certificates: Option<tls::Digests>,
 }
 
 /// What happens to a StatefulSet's volume claims: kept when scaled down, and when the
@@ -288,7 +292,7 @@ pub fn upstreams(p: &Platform) -> Vec<EnvVar> {
             let service = p.object_name(&p.workload_of(context));
             env(
                 &format!("AGORA_UPSTREAM_{}", context.to_uppercase()),
-                format!("http://{service}:{HTTP_PORT}"),
+                format!("{}://{service}:{HTTP_PORT}", tls::scheme(p)),
             )
         })
         .collect()
@@ -346,6 +350,16 @@ pub fn http_probe(path: &str, port: i32, period: i32, failures: i32) -> Probe {
     }
 }
 
+/// [`http_probe`] of a node's port: HTTPS when the platform's parts speak TLS (the kubelet
+/// does not check the certificate).
+pub fn node_probe(p: &Platform, path: &str, period: i32, failures: i32) -> Probe {
+    let mut probe = http_probe(path, HTTP_PORT, period, failures);
+    if let Some(get) = probe.http_get.as_mut() {
+        get.scheme = tls::enabled(p).then(|| "HTTPS".into());
+    }
+    probe
+}
+
 pub fn port(name: &str, number: i32) -> ContainerPort {
     ContainerPort {
         name: Some(name.into()),
@@ -389,13 +403,14 @@ pub fn hardened_pod(user: i64) -> PodSecurityContext {
 pub fn desired(p: &Platform, plan: &Plan) -> Vec<Child> {
     let images = &plan.images;
     let mut out = policy::service_account(p);
-    out.extend(nats::objects(p, plan.bus_asleep));
+    let certificates = plan.certificates.as_ref();
+    out.extend(nats::objects(p, plan.bus_asleep, certificates));
     for workload in p.workloads() {
         let image = images
             .get(&workload.component)
             .cloned()
             .unwrap_or_else(|| p.sp.spec.image.clone());
-        out.extend(node::objects(p, &workload, &image));
+        out.extend(node::objects(p, &workload, &image, certificates));
     }
     out.extend(gateway::objects(
         p,
@@ -403,6 +418,7 @@ pub fn desired(p: &Platform, plan: &Plan) -> Vec<Child> {
             .get("gateway")
             .map(String::as_str)
             .unwrap_or(&p.sp.spec.image),
+        certificates,
     ));
     out.extend(policy::network_policies(
         p,
@@ -422,6 +438,11 @@ pub fn render(sp: &SocialPlatform) -> Vec<Child> {
         bus_asleep: sp.spec.hibernate,
         prometheus_operator: true,
         operator_namespace: Some("agora-system".into()),
+        // What the controller reads from the Secrets it made (fixed here, for snapshots).
+        certificates: sp.spec.tls.enabled.then(|| tls::Digests {
+            ca: "0123456789abcdef".into(),
+            cert: "fedcba9876543210".into(),
+        }),
     };
     desired(&Platform::new(sp), &plan)
 }

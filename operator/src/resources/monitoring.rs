@@ -50,9 +50,22 @@ fn relabelings(drop_component: Option<&str>) -> Value {
 
 /// Contexts answer `/metrics` on their HTTP port (8080); the gateway on its scrape port
 /// (9090) only, its public port refusing `/metrics` to all but loopback. The bus is not
-/// scraped (NATS speaks JSON on its monitor port, not Prometheus).
+/// scraped (NATS speaks JSON on its monitor port, not Prometheus). With `spec.tls`, the
+/// contexts' port is HTTPS, checked against the platform's CA (every pod has the same
+/// certificate, which names `localhost`).
 fn pod_monitor(p: &Platform) -> Child {
     let selector = json!({"app.kubernetes.io/name": "agora", "app.kubernetes.io/instance": p.name});
+    let mut contexts = json!({"port": "http", "path": "/metrics", "interval": "30s", "relabelings": relabelings(Some(super::gateway::COMPONENT))});
+    if let (true, Some(fields)) = (super::tls::enabled(p), contexts.as_object_mut()) {
+        fields.insert("scheme".into(), "https".into());
+        fields.insert(
+            "tlsConfig".into(),
+            json!({
+                "ca": {"secret": {"name": super::tls::secret_name(p), "key": "ca.crt"}},
+                "serverName": "localhost",
+            }),
+        );
+    }
     let object = json!({
         "metadata": meta(p),
         "spec": {
@@ -61,7 +74,7 @@ fn pod_monitor(p: &Platform) -> Child {
                 "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "NotIn", "values": [super::nats::COMPONENT]}],
             },
             "podMetricsEndpoints": [
-                {"port": "http", "path": "/metrics", "interval": "30s", "relabelings": relabelings(Some(super::gateway::COMPONENT))},
+                contexts,
                 {"port": "metrics", "path": "/metrics", "interval": "30s", "relabelings": relabelings(None)},
             ],
         },

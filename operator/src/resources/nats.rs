@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
     CONFIG_HASH, Child, Platform, hardened_container, hardened_pod, hash_of, http_probe, image_tag,
-    port,
+    port, tls,
 };
 use crate::crd::ManagedNats;
 
@@ -31,7 +31,8 @@ pub const MONITOR_PORT: i32 = 8222;
 
 /// Everything the managed bus needs; nothing for an external one.
 /// The managed bus's objects; `asleep`: its StatefulSet at zero pods (hibernation).
-pub fn objects(p: &Platform, asleep: bool) -> Vec<Child> {
+/// `certificates`: the certificate's digest rolls the servers, which read it only at start.
+pub fn objects(p: &Platform, asleep: bool, certificates: Option<&tls::Digests>) -> Vec<Child> {
     let Some(nats) = p.sp.spec.event_bus.managed() else {
         return Vec::new();
     };
@@ -41,7 +42,14 @@ pub fn objects(p: &Platform, asleep: bool) -> Vec<Child> {
         Child::new(config_map(p, &config, &version)),
         Child::new(headless_service(p, &version)),
         Child::new(client_service(p, &version)),
-        Child::new(stateful_set(p, &nats, &config, &version, asleep)),
+        Child::new(stateful_set(
+            p,
+            &nats,
+            &config,
+            &version,
+            asleep,
+            certificates,
+        )),
     ];
     if nats.replicas > 1 && !asleep {
         out.push(Child::new(disruption_budget(p, &version)));
@@ -61,6 +69,19 @@ pub fn config(p: &Platform, nats: &ManagedNats) -> String {
          lame_duck_duration: 30s\nlame_duck_grace_period: 10s\n\njetstream {{\n  store_dir: /data\n  max_file_store: {}\n}}\n",
         storage_bytes(&nats.storage.size)
     );
+    let tls_block = |indent: &str| {
+        let mount = tls::MOUNT;
+        format!(
+            "{indent}tls {{\n{indent}  cert_file: {mount}/tls.crt\n{indent}  key_file: {mount}/tls.key\n\
+             {indent}  ca_file: {mount}/ca.crt\n{indent}  timeout: 5\n{indent}}}\n"
+        )
+    };
+    if tls::enabled(p) {
+        // Clients: TLS only. Routes (below): TLS both ways, each server checking the
+        // other's certificate against the platform's CA.
+        conf.push('\n');
+        conf.push_str(&tls_block(""));
+    }
     if nats.replicas > 1 {
         let routes: Vec<String> = (0..nats.replicas)
             .map(|i| {
@@ -71,8 +92,13 @@ pub fn config(p: &Platform, nats: &ManagedNats) -> String {
                 )
             })
             .collect();
+        let route_tls = if tls::enabled(p) {
+            tls_block("  ")
+        } else {
+            String::new()
+        };
         conf.push_str(&format!(
-            "\ncluster {{\n  name: {}\n  listen: 0.0.0.0:{CLUSTER_PORT}\n  routes: [\n{}\n  ]\n}}\n",
+            "\ncluster {{\n  name: {}\n  listen: 0.0.0.0:{CLUSTER_PORT}\n{route_tls}  routes: [\n{}\n  ]\n}}\n",
             p.name,
             routes.join("\n")
         ));
@@ -177,7 +203,7 @@ fn pod_name_env() -> EnvVar {
     }
 }
 
-fn container(nats: &ManagedNats) -> Container {
+fn container(p: &Platform, nats: &ManagedNats) -> Container {
     let mut startup = http_probe("/healthz?js-enabled-only=true", MONITOR_PORT, 10, 90);
     startup.initial_delay_seconds = Some(10);
     hardened_container(Container {
@@ -217,24 +243,29 @@ fn container(nats: &ManagedNats) -> Container {
             ..Default::default()
         }),
         resources: Some(nats.resources.clone()),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "config".into(),
-                mount_path: "/etc/nats".into(),
-                read_only: Some(true),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "data".into(),
-                mount_path: "/data".into(),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "pid".into(),
-                mount_path: "/var/run/nats".into(),
-                ..Default::default()
-            },
-        ]),
+        volume_mounts: Some(
+            vec![
+                VolumeMount {
+                    name: "config".into(),
+                    mount_path: "/etc/nats".into(),
+                    read_only: Some(true),
+                    ..Default::default()
+                },
+                VolumeMount {
+                    name: "data".into(),
+                    mount_path: "/data".into(),
+                    ..Default::default()
+                },
+                VolumeMount {
+                    name: "pid".into(),
+                    mount_path: "/var/run/nats".into(),
+                    ..Default::default()
+                },
+            ]
+            .into_iter()
+            .chain(tls::mount(p))
+            .collect(),
+        ),
         ..Default::default()
     })
 }
@@ -245,15 +276,15 @@ fn stateful_set(
     config: &str,
     version: &str,
     asleep: bool,
+    certificates: Option<&tls::Digests>,
 ) -> StatefulSet {
     let mut template_meta = ObjectMeta {
         labels: Some(p.labels(COMPONENT, version)),
         ..Default::default()
     };
-    template_meta.annotations = Some(BTreeMap::from([(
-        CONFIG_HASH.to_string(),
-        hash_of(&config),
-    )]));
+    let mut annotations = BTreeMap::from([(CONFIG_HASH.to_string(), hash_of(&config))]);
+    annotations.extend(certificates.map(|c| (tls::POD_ANNOTATION.to_string(), c.cert.clone())));
+    template_meta.annotations = Some(annotations);
     StatefulSet {
         metadata: p.meta(p.object_name(COMPONENT), COMPONENT, version),
         spec: Some(StatefulSetSpec {
@@ -264,27 +295,32 @@ fn stateful_set(
             template: PodTemplateSpec {
                 metadata: Some(template_meta),
                 spec: Some(PodSpec {
-                    containers: vec![container(nats)],
+                    containers: vec![container(p, nats)],
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
                     share_process_namespace: Some(true),
                     termination_grace_period_seconds: Some(60),
                     security_context: Some(hardened_pod(1000)),
-                    volumes: Some(vec![
-                        Volume {
-                            name: "config".into(),
-                            config_map: Some(ConfigMapVolumeSource {
-                                name: p.object_name("nats-config"),
+                    volumes: Some(
+                        vec![
+                            Volume {
+                                name: "config".into(),
+                                config_map: Some(ConfigMapVolumeSource {
+                                    name: p.object_name("nats-config"),
+                                    ..Default::default()
+                                }),
                                 ..Default::default()
-                            }),
-                            ..Default::default()
-                        },
-                        Volume {
-                            name: "pid".into(),
-                            empty_dir: Some(Default::default()),
-                            ..Default::default()
-                        },
-                    ]),
+                            },
+                            Volume {
+                                name: "pid".into(),
+                                empty_dir: Some(Default::default()),
+                                ..Default::default()
+                            },
+                        ]
+                        .into_iter()
+                        .chain(tls::volume(p, true))
+                        .collect(),
+                    ),
                     affinity: Some(super::spread(p, COMPONENT)),
                     ..Default::default()
                 }),
@@ -353,7 +389,7 @@ mod tests {
         let three = config(&p, &p.sp.spec.event_bus.managed().unwrap());
         assert!(three.contains("nats://demo-nats-2.demo-nats-headless.tenants.svc:6222"));
         assert_eq!(
-            objects(&p, false)
+            objects(&p, false, None)
                 .iter()
                 .filter(|c| c.kind == "PodDisruptionBudget")
                 .count(),
@@ -368,7 +404,7 @@ mod tests {
             serde_json::json!({"eventBus": {"external": {"url": "nats://bus:4222", "streamReplicas": 3}}}),
         );
         let p = Platform::new(&sp);
-        assert!(objects(&p, false).is_empty());
+        assert!(objects(&p, false, None).is_empty());
     }
 
     #[test]

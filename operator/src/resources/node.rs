@@ -15,19 +15,24 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::bus;
 use super::{
     CONFIG_HASH, Child, HTTP_PORT, Platform, Workload, env, env_from_field, env_from_secret,
-    hardened_container, hardened_pod, hash_of, http_probe, image_tag, nats, port, spread,
+    hardened_container, hardened_pod, hash_of, image_tag, nats, node_probe, port, spread, tls,
 };
 use crate::crd::RegistrationMode;
 
 pub use super::NODE_USER;
 
-pub fn objects(p: &Platform, w: &Workload, image: &str) -> Vec<Child> {
+pub fn objects(
+    p: &Platform,
+    w: &Workload,
+    image: &str,
+    certificates: Option<&tls::Digests>,
+) -> Vec<Child> {
     let version = image_tag(image).to_string();
     let settings = settings_of(p, w);
     let mut out = vec![
         Child::new(service(p, w, &version, true)),
         Child::new(service(p, w, &version, false)),
-        Child::new(stateful_set(p, w, image, &version)),
+        Child::new(stateful_set(p, w, image, &version, certificates)),
     ];
     if p.pods(settings.replicas) > 1 {
         out.push(Child::new(PodDisruptionBudget {
@@ -117,6 +122,7 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         env("AGORA_LOG_FORMAT", "json"),
     ];
     vars.extend(bus::environment(p));
+    vars.extend(tls::environment(p, true));
     vars.extend([
         env_from_secret("AGORA_JWT_PUBLIC_KEY", &secret, "public.pem", false),
         // Every context that shows media signs its URLs; media checks them.
@@ -194,7 +200,7 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         vars.push(env("AGORA_REPLICATED", "true"));
         vars.push(env(
             "AGORA_ADVERTISE_URL",
-            format!("http://$(POD_NAME).{headless}:{HTTP_PORT}"),
+            format!("{}://$(POD_NAME).{headless}:{HTTP_PORT}", tls::scheme(p)),
         ));
     }
     vars
@@ -215,14 +221,15 @@ fn container(p: &Platform, w: &Workload, image: &str) -> Container {
         },
     ];
     mounts.extend(bus::creds_mount(p));
+    mounts.extend(tls::mount(p));
     hardened_container(Container {
         name: "agora-node".into(),
         image: Some(image.into()),
         args: Some(vec!["serve".into()]),
         env: Some(environment(p, w)),
         ports: Some(vec![port("http", HTTP_PORT)]),
-        liveness_probe: Some(http_probe("/healthz", HTTP_PORT, 10, 3)),
-        readiness_probe: Some(http_probe("/readyz", HTTP_PORT, 5, 3)),
+        liveness_probe: Some(node_probe(p, "/healthz", 10, 3)),
+        readiness_probe: Some(node_probe(p, "/readyz", 5, 3)),
         resources: Some(settings.resources),
         volume_mounts: Some(mounts),
         ..Default::default()
@@ -240,9 +247,16 @@ pub(super) fn volumes(p: &Platform) -> Vec<Volume> {
     volumes
 }
 
-fn stateful_set(p: &Platform, w: &Workload, image: &str, version: &str) -> StatefulSet {
+fn stateful_set(
+    p: &Platform,
+    w: &Workload,
+    image: &str,
+    version: &str,
+    certificates: Option<&tls::Digests>,
+) -> StatefulSet {
     let settings = settings_of(p, w);
     let mut volumes = volumes(p);
+    volumes.extend(tls::volume(p, true));
     volumes.extend(super::backup::restore_volume(p));
     let pod = PodSpec {
         init_containers: super::backup::restore_container(p, &w.contexts, image).map(|c| vec![c]),
@@ -256,7 +270,8 @@ fn stateful_set(p: &Platform, w: &Workload, image: &str, version: &str) -> State
         volumes: Some(volumes),
         ..Default::default()
     };
-    let annotations = BTreeMap::from([(CONFIG_HASH.to_string(), hash_of(&pod))]);
+    let mut annotations = BTreeMap::from([(CONFIG_HASH.to_string(), hash_of(&pod))]);
+    annotations.extend(certificates.map(|c| (tls::POD_ANNOTATION.to_string(), c.ca.clone())));
     StatefulSet {
         metadata: p.meta(p.object_name(&w.component), &w.component, version),
         spec: Some(StatefulSetSpec {
@@ -304,7 +319,7 @@ mod tests {
         let nats_url = users.iter().find(|e| e.name == "AGORA_NATS_URL").unwrap();
         assert_eq!(
             nats_url.value.as_deref(),
-            Some("nats://demo-nats.tenants.svc:4222")
+            Some("tls://demo-nats.tenants.svc:4222")
         );
     }
 
@@ -373,7 +388,7 @@ mod tests {
         assert!(at("POD_NAME") < at("AGORA_ADVERTISE_URL"));
         assert_eq!(
             value(&posts, "AGORA_ADVERTISE_URL").unwrap().0.as_deref(),
-            Some("http://$(POD_NAME).demo-posts-headless:8080")
+            Some("https://$(POD_NAME).demo-posts-headless:8080")
         );
         let pod_name = value(&posts, "POD_NAME").unwrap().1.unwrap();
         assert_eq!(pod_name.field_ref.unwrap().field_path, "metadata.name");
@@ -381,11 +396,11 @@ mod tests {
         assert!(value(&environment(&p, &workload("auth")), "AGORA_REPLICATED").is_none());
         // search and media keep one pod whatever the spec says.
         for c in ["search", "media"] {
-            let set = stateful_set(&p, &workload(c), "agora-node:1", "1");
+            let set = stateful_set(&p, &workload(c), "agora-node:1", "1", None);
             assert_eq!(set.spec.unwrap().replicas, Some(1), "{c}");
             assert!(value(&environment(&p, &workload(c)), "AGORA_REPLICATED").is_none());
         }
-        let set = stateful_set(&p, &workload("posts"), "agora-node:1", "1");
+        let set = stateful_set(&p, &workload("posts"), "agora-node:1", "1", None);
         assert_eq!(set.spec.unwrap().replicas, Some(3));
     }
 
@@ -394,7 +409,7 @@ mod tests {
         let hash = |spec| {
             let sp = platform("demo", spec);
             let p = Platform::new(&sp);
-            let set = stateful_set(&p, &p.workloads()[0], "agora-node:1", "1");
+            let set = stateful_set(&p, &p.workloads()[0], "agora-node:1", "1", None);
             set.spec
                 .unwrap()
                 .template

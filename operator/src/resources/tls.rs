@@ -1,0 +1,321 @@
+//! TLS between the platform's parts (`spec.tls`): the Secrets holding the platform's CA and
+//! certificate, the names the certificate carries, and how a pod gets them (files under
+//! [`MOUNT`], `AGORA_TLS_*`). What is issued when is decided in `crate::certificates`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{
+    EnvVar, KeyToPath, Secret, SecretVolumeSource, Volume, VolumeMount,
+};
+
+use super::{Platform, env, image_tag, nats};
+use crate::certificates::{Ca, Issued, Stamp, digest, names_digest};
+
+/// Where the certificate's Secret is mounted in a pod.
+pub const MOUNT: &str = "/etc/agora/tls";
+/// Annotations of the certificate's Secret: what it was issued for.
+const NAMES: &str = "agora.dev/tls-names";
+const NOT_AFTER: &str = "agora.dev/tls-not-after";
+const ISSUER: &str = "agora.dev/tls-ca";
+/// Annotation on pod templates: the CA's digest (a pod trusts the CA it started with, so a
+/// new CA rolls every pod) or, on the NATS servers, which do not read their files again,
+/// the certificate's.
+pub const POD_ANNOTATION: &str = "agora.dev/tls";
+
+/// What the pods' templates carry of the platform's certificates (from the controller).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digests {
+    pub ca: String,
+    pub cert: String,
+}
+
+pub fn enabled(p: &Platform) -> bool {
+    p.sp.spec.tls.enabled
+}
+
+/// `https` or `http`: how the contexts are reached.
+pub fn scheme(p: &Platform) -> &'static str {
+    if enabled(p) { "https" } else { "http" }
+}
+
+/// The Secret holding the CA's certificate and key (`ca.crt`, `ca.key`): created once,
+/// read by the operator only.
+pub fn ca_secret_name(p: &Platform) -> String {
+    p.object_name("ca")
+}
+
+/// The Secret holding the certificate (`tls.crt`, `tls.key`, `ca.crt`), mounted in pods.
+pub fn secret_name(p: &Platform) -> String {
+    p.object_name("tls")
+}
+
+/// The names the certificate carries: every Service of the platform's contexts and its
+/// managed bus (short, namespaced and cluster-local forms), their pods through the
+/// headless Services, and loopback (commands run inside a pod, probes).
+pub fn names(p: &Platform) -> Vec<String> {
+    let ns = &p.namespace;
+    let mut services: Vec<String> = p
+        .workloads()
+        .iter()
+        .map(|w| p.object_name(&w.component))
+        .collect();
+    services.push(p.object_name(nats::COMPONENT));
+    let mut names = Vec::new();
+    for service in services {
+        for domain in [
+            "",
+            ns,
+            &format!("{ns}.svc"),
+            &format!("{ns}.svc.cluster.local"),
+        ] {
+            let dot = if domain.is_empty() { "" } else { "." };
+            names.push(format!("{service}{dot}{domain}"));
+            names.push(format!("*.{service}-headless{dot}{domain}"));
+        }
+    }
+    names.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
+    names
+}
+
+/// The CA's Secret.
+pub fn ca_secret(p: &Platform, ca: &Ca) -> Secret {
+    Secret {
+        metadata: p.meta(ca_secret_name(p), "tls", image_tag(&p.sp.spec.image)),
+        type_: Some("Opaque".into()),
+        string_data: Some(BTreeMap::from([
+            ("ca.crt".to_string(), ca.cert_pem.clone()),
+            ("ca.key".to_string(), ca.key_pem.clone()),
+        ])),
+        ..Default::default()
+    }
+}
+
+/// A value of a Secret as text: from `data` (what the API server answers), else
+/// `stringData` (what was written).
+fn text(secret: &Secret, key: &str) -> Option<String> {
+    let from_data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .and_then(|ByteString(bytes)| String::from_utf8(bytes.clone()).ok());
+    from_data.or_else(|| secret.string_data.as_ref()?.get(key).cloned())
+}
+
+/// The CA held in its Secret, if it holds one.
+pub fn ca_of(secret: &Secret) -> Option<Ca> {
+    Some(Ca {
+        cert_pem: text(secret, "ca.crt")?,
+        key_pem: text(secret, "ca.key")?,
+    })
+}
+
+/// The certificate's Secret (`kubernetes.io/tls`), stamped with what it was issued for.
+pub fn secret(p: &Platform, ca: &Ca, issued: &Issued, names: &[String]) -> Secret {
+    let mut metadata = p.meta(secret_name(p), "tls", image_tag(&p.sp.spec.image));
+    let not_after = issued
+        .not_after
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    metadata.annotations = Some(BTreeMap::from([
+        (NAMES.to_string(), names_digest(names)),
+        (NOT_AFTER.to_string(), not_after),
+        (ISSUER.to_string(), digest(&ca.cert_pem)),
+    ]));
+    Secret {
+        metadata,
+        type_: Some("kubernetes.io/tls".into()),
+        string_data: Some(BTreeMap::from([
+            ("tls.crt".to_string(), issued.cert_pem.clone()),
+            ("tls.key".to_string(), issued.key_pem.clone()),
+            ("ca.crt".to_string(), ca.cert_pem.clone()),
+        ])),
+        ..Default::default()
+    }
+}
+
+/// What the certificate's Secret says it was issued for (`None`: no stamp, issue anew).
+pub fn stamp_of(secret: &Secret) -> Option<Stamp> {
+    let annotations = secret.metadata.annotations.as_ref()?;
+    let not_after = time::OffsetDateTime::parse(
+        annotations.get(NOT_AFTER)?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    Some(Stamp {
+        names: annotations.get(NAMES)?.clone(),
+        not_after,
+        ca: annotations.get(ISSUER)?.clone(),
+    })
+}
+
+/// The digest of the certificate a Secret holds (what NATS pods roll on).
+pub fn cert_digest(secret: &Secret) -> Option<String> {
+    text(secret, "tls.crt").map(|pem| digest(&pem))
+}
+
+/// `AGORA_TLS_*` for a pod: the CA always, the certificate where the pod serves it.
+pub fn environment(p: &Platform, serves: bool) -> Vec<EnvVar> {
+    if !enabled(p) {
+        return Vec::new();
+    }
+    let mut vars = vec![env("AGORA_TLS_CA", format!("{MOUNT}/ca.crt"))];
+    if serves {
+        vars.push(env("AGORA_TLS_CERT", format!("{MOUNT}/tls.crt")));
+        vars.push(env("AGORA_TLS_KEY", format!("{MOUNT}/tls.key")));
+    }
+    vars
+}
+
+pub fn mount(p: &Platform) -> Option<VolumeMount> {
+    enabled(p).then(|| VolumeMount {
+        name: "tls".into(),
+        mount_path: MOUNT.into(),
+        read_only: Some(true),
+        ..Default::default()
+    })
+}
+
+/// The certificate's Secret as a volume: whole where the pod `serves` TLS, else only the
+/// CA (the private key stays out of pods that do not need it).
+pub fn volume(p: &Platform, serves: bool) -> Option<Volume> {
+    let only_ca = vec![KeyToPath {
+        key: "ca.crt".into(),
+        path: "ca.crt".into(),
+        mode: None,
+    }];
+    enabled(p).then(|| Volume {
+        name: "tls".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret_name(p)),
+            default_mode: Some(0o440),
+            items: (!serves).then_some(only_ca),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::fixtures::platform;
+    use crate::resources::{bus, node, upstreams};
+
+    /// Whether the certificate's `names` cover `host` (a wildcard covers one label).
+    fn covered(names: &[String], host: &str) -> bool {
+        names.iter().any(|n| match n.strip_prefix("*.") {
+            Some(parent) => host.split_once('.').is_some_and(|(_, rest)| rest == parent),
+            None => n == host,
+        })
+    }
+
+    fn host(url: &str) -> String {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        rest.split([':', '/']).next().unwrap_or(rest).to_string()
+    }
+
+    #[test]
+    fn the_certificate_names_every_address_the_parts_are_reached_at() {
+        for spec in [
+            serde_json::json!({"contexts": {"defaults": {"replicas": 3}}, "eventBus": {"managed": {"replicas": 3}}}),
+            serde_json::json!({"topology": "Compact"}),
+        ] {
+            let sp = platform("demo", spec);
+            let p = Platform::new(&sp);
+            let names = names(&p);
+            let mut hosts: Vec<String> = upstreams(&p)
+                .iter()
+                .filter_map(|e| e.value.as_deref().map(host))
+                .collect();
+            hosts.push(host(&bus::url(&p)));
+            // The NATS servers' routes, and the pods the gateway sends writes to.
+            let conf = nats::config(&p, &p.sp.spec.event_bus.managed().unwrap());
+            hosts.extend(conf.lines().filter(|l| l.contains("nats://")).map(host));
+            for w in p.workloads() {
+                let advertised = node::environment(&p, &w)
+                    .into_iter()
+                    .find(|e| e.name == "AGORA_ADVERTISE_URL")
+                    .and_then(|e| e.value);
+                if let Some(url) = advertised {
+                    hosts.push(
+                        host(&url).replace("$(POD_NAME)", &format!("demo-{}-0", w.component)),
+                    );
+                }
+            }
+            hosts.extend(crate::replicas::targets(&p).iter().map(|t| host(&t.host)));
+            hosts.push("localhost".into());
+            assert!(hosts.len() > 12, "{hosts:?}");
+            for host in &hosts {
+                assert!(covered(&names, host), "{host} is not in {names:?}");
+            }
+            assert!(
+                !covered(&names, "demo-gateway"),
+                "the gateway serves plain HTTP"
+            );
+        }
+    }
+
+    #[test]
+    fn pods_get_the_certificate_where_they_serve_and_the_ca_everywhere() {
+        let sp = platform("demo", serde_json::json!({}));
+        let p = Platform::new(&sp);
+        let vars = |serves| -> Vec<String> {
+            environment(&p, serves)
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        };
+        assert_eq!(vars(false), ["AGORA_TLS_CA"]);
+        assert_eq!(
+            vars(true),
+            ["AGORA_TLS_CA", "AGORA_TLS_CERT", "AGORA_TLS_KEY"]
+        );
+        let secret = |serves| volume(&p, serves).unwrap().secret.unwrap();
+        assert_eq!(secret(true).secret_name.unwrap(), "demo-tls");
+        assert!(secret(true).items.is_none());
+        let only: Vec<String> = secret(false)
+            .items
+            .unwrap()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(
+            only,
+            ["ca.crt"],
+            "the key stays out of pods that only check"
+        );
+        let conf = nats::config(&p, &p.sp.spec.event_bus.managed().unwrap());
+        assert!(
+            conf.contains("tls {\n  cert_file: /etc/agora/tls/tls.crt"),
+            "{conf}"
+        );
+
+        let sp = platform("demo", serde_json::json!({"tls": {"enabled": false}}));
+        let p = Platform::new(&sp);
+        assert!(
+            environment(&p, true).is_empty() && volume(&p, true).is_none() && mount(&p).is_none()
+        );
+        let conf = nats::config(&p, &p.sp.spec.event_bus.managed().unwrap());
+        assert!(!conf.contains("tls"), "{conf}");
+    }
+
+    #[test]
+    fn a_secret_says_what_its_certificate_was_issued_for() {
+        let sp = platform("demo", serde_json::json!({}));
+        let p = Platform::new(&sp);
+        let now = time::OffsetDateTime::now_utc();
+        let ca = crate::certificates::new_ca("demo", now).unwrap();
+        assert_eq!(ca_of(&ca_secret(&p, &ca)), Some(ca.clone()));
+        let names = names(&p);
+        let issued = crate::certificates::issue(&ca, &names, now).unwrap();
+        let secret = secret(&p, &ca, &issued, &names);
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+        let stamp = stamp_of(&secret).unwrap();
+        assert_eq!(
+            crate::certificates::due(Some(&stamp), &names, &ca, now),
+            None
+        );
+        assert_eq!(cert_digest(&secret), Some(digest(&issued.cert_pem)));
+    }
+}
