@@ -174,6 +174,20 @@ impl<'a> Platform<'a> {
         }
     }
 
+    /// The Services the platform's certificate names: each workload's and the managed
+    /// bus's.
+    pub fn services(&self) -> Vec<String> {
+        let mut services: Vec<String> = self
+            .workloads()
+            .iter()
+            .map(|w| self.object_name(&w.component))
+            .collect();
+        if self.sp.spec.event_bus.managed().is_some() {
+            services.push(self.object_name(nats::COMPONENT));
+        }
+        services
+    }
+
     /// The workload serving a context.
     pub fn workload_of(&self, context: &str) -> String {
         match self.sp.spec.topology {
@@ -464,6 +478,107 @@ pub mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::fixtures::platform;
+
+    /// Whether the certificate's `names` cover `host` (a wildcard covers one label).
+    fn covered(names: &[String], host: &str) -> bool {
+        names.iter().any(|n| match n.strip_prefix("*.") {
+            Some(parent) => host.split_once('.').is_some_and(|(_, rest)| rest == parent),
+            None => n == host,
+        })
+    }
+
+    fn host(url: &str) -> String {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        rest.split([':', '/']).next().unwrap_or(rest).to_string()
+    }
+
+    #[test]
+    fn the_certificate_names_every_address_the_parts_are_reached_at() {
+        for spec in [
+            serde_json::json!({"contexts": {"defaults": {"replicas": 3}}, "eventBus": {"managed": {"replicas": 3}}}),
+            serde_json::json!({"topology": "Compact"}),
+        ] {
+            let sp = platform("demo", spec);
+            let p = Platform::new(&sp);
+            let names = tls::names(&p);
+            let mut hosts: Vec<String> = upstreams(&p)
+                .iter()
+                .filter_map(|e| e.value.as_deref().map(host))
+                .collect();
+            hosts.push(host(&bus::url(&p)));
+            // The NATS servers' routes, and the pods the gateway sends writes to.
+            let conf = nats::config(&p, &p.sp.spec.event_bus.managed().unwrap());
+            hosts.extend(conf.lines().filter(|l| l.contains("nats://")).map(host));
+            for w in p.workloads() {
+                let advertised = node::environment(&p, &w)
+                    .into_iter()
+                    .find(|e| e.name == "AGORA_ADVERTISE_URL")
+                    .and_then(|e| e.value);
+                if let Some(url) = advertised {
+                    hosts.push(
+                        host(&url).replace("$(POD_NAME)", &format!("demo-{}-0", w.component)),
+                    );
+                }
+            }
+            hosts.extend(crate::replicas::targets(&p).iter().map(|t| host(&t.host)));
+            hosts.push("localhost".into());
+            assert!(hosts.len() > 12, "{hosts:?}");
+            for host in &hosts {
+                assert!(covered(&names, host), "{host} is not in {names:?}");
+            }
+            assert!(
+                !covered(&names, "demo-gateway"),
+                "the gateway serves plain HTTP"
+            );
+        }
+    }
+
+    #[test]
+    fn pods_get_the_certificate_where_they_serve_and_the_ca_everywhere() {
+        let sp = platform("demo", serde_json::json!({}));
+        let p = Platform::new(&sp);
+        let vars = |serves| -> Vec<String> {
+            tls::environment(&p, serves)
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        };
+        assert_eq!(vars(false), ["AGORA_TLS_CA"]);
+        assert_eq!(
+            vars(true),
+            ["AGORA_TLS_CA", "AGORA_TLS_CERT", "AGORA_TLS_KEY"]
+        );
+        let secret = |serves| tls::volume(&p, serves).unwrap().secret.unwrap();
+        assert_eq!(secret(true).secret_name.unwrap(), "demo-tls");
+        assert!(secret(true).items.is_none());
+        let only: Vec<String> = secret(false)
+            .items
+            .unwrap()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(
+            only,
+            ["ca.crt"],
+            "the key stays out of pods that only check"
+        );
+        let conf = nats::config(&p, &p.sp.spec.event_bus.managed().unwrap());
+        assert!(
+            conf.contains("tls {\n  cert_file: /etc/agora/tls/tls.crt"),
+            "{conf}"
+        );
+
+        let sp = platform("demo", serde_json::json!({"tls": {"enabled": false}}));
+        let p = Platform::new(&sp);
+        assert!(
+            tls::environment(&p, true).is_empty()
+                && tls::volume(&p, true).is_none()
+                && tls::mount(&p).is_none()
+        );
+        let conf = nats::config(&p, &p.sp.spec.event_bus.managed().unwrap());
+        assert!(!conf.contains("tls"), "{conf}");
+    }
 
     #[test]
     fn image_tags_and_label_values() {

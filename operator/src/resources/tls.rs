@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
     EnvVar, KeyToPath, Secret, SecretVolumeSource, Volume, VolumeMount,
 };
 
-use super::{Platform, env, image_tag, nats};
+use super::{Platform, env, image_tag};
 use crate::certificates::{Ca, Issued, Stamp, digest, names_digest};
 
 /// Where the certificate's Secret is mounted in a pod.
@@ -55,14 +55,8 @@ pub fn secret_name(p: &Platform) -> String {
 /// headless Services, and loopback (commands run inside a pod, probes).
 pub fn names(p: &Platform) -> Vec<String> {
     let ns = &p.namespace;
-    let mut services: Vec<String> = p
-        .workloads()
-        .iter()
-        .map(|w| p.object_name(&w.component))
-        .collect();
-    services.push(p.object_name(nats::COMPONENT));
     let mut names = Vec::new();
-    for service in services {
+    for service in p.services() {
         for domain in [
             "",
             ns,
@@ -200,105 +194,6 @@ pub fn volume(p: &Platform, serves: bool) -> Option<Volume> {
 mod tests {
     use super::*;
     use crate::resources::fixtures::platform;
-    use crate::resources::{bus, node, upstreams};
-
-    /// Whether the certificate's `names` cover `host` (a wildcard covers one label).
-    fn covered(names: &[String], host: &str) -> bool {
-        names.iter().any(|n| match n.strip_prefix("*.") {
-            Some(parent) => host.split_once('.').is_some_and(|(_, rest)| rest == parent),
-            None => n == host,
-        })
-    }
-
-    fn host(url: &str) -> String {
-        let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        rest.split([':', '/']).next().unwrap_or(rest).to_string()
-    }
-
-    #[test]
-    fn the_certificate_names_every_address_the_parts_are_reached_at() {
-        for spec in [
-            serde_json::json!({"contexts": {"defaults": {"replicas": 3}}, "eventBus": {"managed": {"replicas": 3}}}),
-            serde_json::json!({"topology": "Compact"}),
-        ] {
-            let sp = platform("demo", spec);
-            let p = Platform::new(&sp);
-            let names = names(&p);
-            let mut hosts: Vec<String> = upstreams(&p)
-                .iter()
-                .filter_map(|e| e.value.as_deref().map(host))
-                .collect();
-            hosts.push(host(&bus::url(&p)));
-            // The NATS servers' routes, and the pods the gateway sends writes to.
-            let conf = nats::config(&p, &p.sp.spec.event_bus.managed().unwrap());
-            hosts.extend(conf.lines().filter(|l| l.contains("nats://")).map(host));
-            for w in p.workloads() {
-                let advertised = node::environment(&p, &w)
-                    .into_iter()
-                    .find(|e| e.name == "AGORA_ADVERTISE_URL")
-                    .and_then(|e| e.value);
-                if let Some(url) = advertised {
-                    hosts.push(
-                        host(&url).replace("$(POD_NAME)", &format!("demo-{}-0", w.component)),
-                    );
-                }
-            }
-            hosts.extend(crate::replicas::targets(&p).iter().map(|t| host(&t.host)));
-            hosts.push("localhost".into());
-            assert!(hosts.len() > 12, "{hosts:?}");
-            for host in &hosts {
-                assert!(covered(&names, host), "{host} is not in {names:?}");
-            }
-            assert!(
-                !covered(&names, "demo-gateway"),
-                "the gateway serves plain HTTP"
-            );
-        }
-    }
-
-    #[test]
-    fn pods_get_the_certificate_where_they_serve_and_the_ca_everywhere() {
-        let sp = platform("demo", serde_json::json!({}));
-        let p = Platform::new(&sp);
-        let vars = |serves| -> Vec<String> {
-            environment(&p, serves)
-                .into_iter()
-                .map(|e| e.name)
-                .collect()
-        };
-        assert_eq!(vars(false), ["AGORA_TLS_CA"]);
-        assert_eq!(
-            vars(true),
-            ["AGORA_TLS_CA", "AGORA_TLS_CERT", "AGORA_TLS_KEY"]
-        );
-        let secret = |serves| volume(&p, serves).unwrap().secret.unwrap();
-        assert_eq!(secret(true).secret_name.unwrap(), "demo-tls");
-        assert!(secret(true).items.is_none());
-        let only: Vec<String> = secret(false)
-            .items
-            .unwrap()
-            .into_iter()
-            .map(|i| i.key)
-            .collect();
-        assert_eq!(
-            only,
-            ["ca.crt"],
-            "the key stays out of pods that only check"
-        );
-        let conf = nats::config(&p, &p.sp.spec.event_bus.managed().unwrap());
-        assert!(
-            conf.contains("tls {\n  cert_file: /etc/agora/tls/tls.crt"),
-            "{conf}"
-        );
-
-        let sp = platform("demo", serde_json::json!({"tls": {"enabled": false}}));
-        let p = Platform::new(&sp);
-        assert!(
-            environment(&p, true).is_empty() && volume(&p, true).is_none() && mount(&p).is_none()
-        );
-        let conf = nats::config(&p, &p.sp.spec.event_bus.managed().unwrap());
-        assert!(!conf.contains("tls"), "{conf}");
-    }
 
     #[test]
     fn a_secret_says_what_its_certificate_was_issued_for() {
