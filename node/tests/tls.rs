@@ -64,7 +64,11 @@ impl Pki {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params =
             rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        // Client too: NATS servers connect to each other's routes as clients.
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let replace = |file: String, text: String| {
             let staged = format!("{file}.new");
@@ -229,4 +233,51 @@ async fn the_parts_speak_tls_and_a_renewed_certificate_is_served_without_a_resta
         || served_certificate(&addr, &ca_path) == renewed,
     );
     assert_eq!(tess.get("/users/me").await.expect(200)["id"], id.as_str());
+}
+
+/// The managed bus's shape (the operator's `nats.conf`): three servers whose routes are TLS
+/// both ways, each checking the others' certificates against the platform's CA, and
+/// clients on TLS only. A stream with three replicas needs the routes: events flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_server_bus_with_tls_routes_carries_the_platforms_events() {
+    let pki = Pki::new();
+    pki.issue("nats");
+    let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let all: Vec<String> = routes
+        .iter()
+        .map(|p| format!("    nats://localhost:{p}"))
+        .collect();
+    let tls = format!(
+        "tls {{\n  cert_file: {}\n  key_file: {}\n  ca_file: {}\n  timeout: 5\n}}\n",
+        pki.path("nats.crt"),
+        pki.path("nats.key"),
+        pki.ca()
+    );
+    let servers: Vec<Nats> = routes
+        .iter()
+        .enumerate()
+        .map(|(i, route)| {
+            let conf = format!(
+                "server_name: n{i}\n{tls}\ncluster {{\n  name: agora\n  listen: 127.0.0.1:{route}\n  {}  routes: [\n{}\n  ]\n}}\n",
+                tls.replace('\n', "\n  "),
+                all.join("\n")
+            );
+            let path = pki.path(&format!("n{i}.conf"));
+            std::fs::write(&path, conf).unwrap();
+            let mut server = Nats::start_with(&["-c", &path]);
+            server.url_base = "tls://localhost".into();
+            server
+        })
+        .collect();
+    let ca = pki.ca();
+    let node = Node::start_with(
+        &servers[0],
+        &[
+            ("AGORA_NATS_CA", ca.as_str()),
+            ("AGORA_STREAM_REPLICAS", "3"),
+        ],
+    );
+    let c = node.client();
+    let (id, tess) = user(&c, "tess").await;
+    assert_eq!(profile_appears(&tess).await["id"], id.as_str());
 }

@@ -34,6 +34,8 @@ pub fn free_port() -> u16 {
 /// again on the same port and store.
 pub struct Nats {
     pub port: u16,
+    /// How clients reach it, before the port (`tls://localhost` for a TLS server).
+    pub url_base: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
     /// More arguments (a cluster member's name and routes).
@@ -51,6 +53,7 @@ impl Nats {
     pub fn start_with(extra: &[&str]) -> Nats {
         let mut nats = Nats {
             port: free_port(),
+            url_base: "nats://127.0.0.1".into(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
             extra: extra.iter().map(|a| a.to_string()).collect(),
@@ -74,6 +77,7 @@ impl Nats {
             .enumerate()
             .map(|(i, route)| Nats {
                 port: free_port(),
+                url_base: "nats://127.0.0.1".into(),
                 dir: tempfile::tempdir().unwrap(),
                 child: None,
                 extra: [
@@ -97,7 +101,7 @@ impl Nats {
     }
 
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("{}:{}", self.url_base, self.port)
     }
 
     #[track_caller]
