@@ -270,6 +270,48 @@ async fn a_removed_post_leaves_every_read_path_until_it_is_restored() {
     );
     assert_eq!(audit["items"][1]["reason"], "advertising is not allowed");
     assert_eq!(audit["items"][0]["action"], "remove");
+
+    // The export, for keeping outside the platform: the same entries, oldest first, one
+    // JSON object per line, as a download; a time window narrows it.
+    let export = async |who: &Client, query: &str| {
+        let url = format!("{}/api/v1/moderation/audit/export{query}", who.base);
+        let token = who.token.clone().unwrap();
+        let response = who.http.get(url).bearer_auth(token).send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    };
+    let lines = |body: &str| -> Vec<Value> {
+        body.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (status, headers, body) = export(&root, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let mut oldest_first = audit["items"].as_array().unwrap().clone();
+    oldest_first.reverse();
+    assert_eq!(lines(&body), oldest_first);
+    let all = "?from=2000-01-01T00:00:00Z&to=2999-01-01T00:00:00Z";
+    assert_eq!(lines(&export(&root, all).await.2), oldest_first);
+    for outside in ["?from=2999-01-01T00:00:00Z", "?to=2000-01-01T00:00:00Z"] {
+        let (status, _, body) = export(&root, outside).await;
+        assert_eq!((status, body.as_str()), (200, ""), "{outside}");
+    }
+    for bad in [
+        "?from=yesterday",
+        "?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+    ] {
+        let (status, _, body) = export(&root, bad).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    assert_eq!(export(&judge, "").await.0, 403);
 }
 
 async fn feed_contains(c: &Client, post: &str) -> bool {

@@ -1,6 +1,8 @@
-//! The HTTP API of moderation: reports by users ([`reports`]), the moderators' queue,
-//! decisions and audit log ([`queue`]), and keyword rules ([`rules`]).
+//! The HTTP API of moderation: reports by users ([`reports`]), the moderators' queue and
+//! decisions ([`queue`]), the audit log and its export ([`audit`]), and keyword rules
+//! ([`rules`]).
 
+mod audit;
 mod queue;
 mod reports;
 mod rules;
@@ -42,7 +44,11 @@ pub fn routes(state: ContextState) -> Router {
             "/api/v1/moderation/actions/{id}/revert",
             post(queue::revert_action),
         )
-        .route("/api/v1/moderation/audit", get(queue::audit_log))
+        .route("/api/v1/moderation/audit", get(audit::audit_log))
+        .route(
+            "/api/v1/moderation/audit/export",
+            get(audit::export_audit_log),
+        )
         .route(
             "/api/v1/moderation/rules",
             get(rules::list_rules).post(rules::add_rule),
@@ -61,7 +67,8 @@ pub fn routes(state: ContextState) -> Router {
         queue::claim_report,
         queue::resolve_report,
         queue::revert_action,
-        queue::audit_log,
+        audit::audit_log,
+        audit::export_audit_log,
         rules::list_rules,
         rules::add_rule,
         rules::delete_rule
@@ -75,7 +82,7 @@ pub fn routes(state: ContextState) -> Router {
         queue::RevertRequest,
         queue::ActionView,
         queue::Resolved,
-        queue::AuditView,
+        audit::AuditView,
         Target,
         TargetKind,
         Reason,

@@ -1,5 +1,5 @@
 //! The moderators' side: the queue (`/moderation/reports`), claiming and resolving a
-//! report, reverting an action, and the audit log (admins).
+//! report, reverting an action.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -7,12 +7,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::http::{Json, Page, PageParams, Query, path_id, rfc3339};
-use crate::platform::tokens::{Admin, AuthUser, RequireRole, Role};
+use crate::platform::tokens::{AuthUser, Role};
 use crate::platform::{ContextState, unix_now};
 
 use super::super::domain::{
-    self, Action, ActionKind, AuditEntry, AuditKind, Authority, Reason, Report, ReportState,
-    Target, TargetKind,
+    self, Action, ActionKind, Authority, Reason, Report, ReportState, Target, TargetKind,
 };
 use super::super::error::Error;
 use super::super::storage::{self, Decision, QueueFilter};
@@ -273,59 +272,4 @@ pub(super) async fn revert_action(
     let reason = domain::action_reason(&req.reason)?;
     let action = storage::revert(&s.store, &action.id, user.id(), &reason).await?;
     Ok(Json(action_view(&action)))
-}
-
-/// One line of the audit log.
-#[derive(Serialize, ToSchema)]
-pub struct AuditView {
-    pub id: String,
-    pub at: String,
-    pub actor_id: String,
-    pub kind: AuditKind,
-    pub target: Target,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub report_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<ActionKind>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The roles an account was given (`roles_changed`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<crate::platform::tokens::Role>>,
-}
-
-fn audit_view(e: AuditEntry) -> AuditView {
-    AuditView {
-        id: e.id,
-        at: rfc3339(e.at),
-        actor_id: e.actor,
-        kind: e.kind,
-        target: e.target,
-        report_id: e.report_id,
-        action_id: e.action_id,
-        action: e.action,
-        reason: e.reason,
-        roles: e.roles,
-    }
-}
-
-/// Every moderation action, newest first (admins): who did what, to what, when and why.
-#[utoipa::path(get, path = "/api/v1/moderation/audit", tag = "moderation", params(PageParams),
-    responses((status = 200, body = Page<AuditView>), (status = 403), (status = 422)),
-    security(("bearer" = [])))]
-pub(super) async fn audit_log(
-    State(s): State<ContextState>,
-    _admin: RequireRole<Admin>,
-    Query(q): Query<PageParams>,
-) -> ApiResult<Json<Page<AuditView>>> {
-    let (limit, cursor) = (q.limit()?, q.cursor_id()?);
-    let rows = storage::audit_log(&s.store, cursor.as_deref(), limit + 1)?;
-    Ok(Json(Page::from_rows(
-        rows,
-        limit,
-        |e| e.id.clone(),
-        |e| Ok(Some(audit_view(e))),
-    )?))
 }

@@ -10,8 +10,8 @@ mod reports;
 mod rules;
 
 pub use reports::{
-    Decision, QueueFilter, action, audit_log, claim, file_report, queue, report, reporter_reports,
-    resolve, revert, roles_changed,
+    Decision, QueueFilter, action, audit_log, audit_log_after, claim, file_report, queue, report,
+    reporter_reports, resolve, revert, roles_changed,
 };
 pub use rules::{
     Flagged, add_rule, edit_flagged, flagged, open_flag_report, reconcile_platform_rules,

@@ -342,6 +342,19 @@ pub async fn revert(store: &Store, id: &str, by: &str, reason: &str) -> ApiResul
         .await
 }
 
+/// The audit log, oldest first, after the entry `after` (the export).
+pub fn audit_log_after(
+    store: &Store,
+    after: Option<&str>,
+    limit: usize,
+) -> ApiResult<Vec<AuditEntry>> {
+    store
+        .scan_after(b"au/", after.map(str::as_bytes), limit)?
+        .into_iter()
+        .map(|(_, v)| Ok(from_json(&v)?))
+        .collect()
+}
+
 /// The audit log, newest first, before `cursor`.
 pub fn audit_log(store: &Store, cursor: Option<&str>, limit: usize) -> ApiResult<Vec<AuditEntry>> {
     store
