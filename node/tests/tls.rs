@@ -17,7 +17,6 @@ use std::time::Duration;
 use common::*;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
-use serde_json::json;
 
 /// A CA in a temporary directory that issues certificates for `localhost` and `127.0.0.1`,
 /// as the operator's issues them for the platform's Services.
@@ -189,16 +188,7 @@ async fn the_parts_speak_tls_and_a_renewed_certificate_is_served_without_a_resta
 
     // Through the gateway (HTTPS to the contexts) and the bus (TLS): auth's event reaches
     // users, which builds the profile.
-    let id = register(&c, "tess").await;
-    let token = logged_token(&auth);
-    c.post(
-        "/auth/verify",
-        json!({"token": token, "password": PASSWORD}),
-    )
-    .await
-    .expect(200);
-    let login = json!({"login": "tess", "password": PASSWORD});
-    let tokens = c.post("/auth/login", login.clone()).await.expect(200);
+    let (id, tokens) = signed_up_via(&c, &auth, "tess").await;
     let tess = c.with_token(access(&tokens));
     assert_eq!(profile_appears(&tess).await["id"], id.as_str());
 

@@ -94,21 +94,7 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
         token: None,
     };
 
-    let id = register(&c, "nina").await;
-    let token = logged_token(&auth);
-    c.post(
-        "/auth/verify",
-        json!({"token": token, "password": PASSWORD}),
-    )
-    .await
-    .expect(200);
-    let tokens = c
-        .post(
-            "/auth/login",
-            json!({"login": "nina", "password": PASSWORD}),
-        )
-        .await
-        .expect(200);
+    let (id, tokens) = signed_up_via(&c, &auth, "nina").await;
     let nina = c.with_token(access(&tokens));
     // The users process built the profile from the event auth published.
     assert_eq!(profile_appears(&nina).await["id"], id.as_str());

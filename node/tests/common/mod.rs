@@ -703,6 +703,21 @@ impl Process {
     }
 }
 
+/// A person signed up through the gateway `c` where auth runs as its own process `auth`
+/// (its logged mail carries the verification token): their id and login tokens.
+pub async fn signed_up_via(c: &Client, auth: &Process, name: &str) -> (String, Value) {
+    let id = register(c, name).await;
+    let token = logged_token(auth);
+    c.post(
+        "/auth/verify",
+        json!({"token": token, "password": PASSWORD}),
+    )
+    .await
+    .expect(200);
+    let login = json!({"login": name, "password": PASSWORD});
+    (id, c.post("/auth/login", login).await.expect(200))
+}
+
 /// The verification token of the next mail `process` logs (`Mailer::Log`, JSON logs).
 pub fn logged_token(auth: &Process) -> String {
     loop {
