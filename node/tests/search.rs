@@ -372,3 +372,47 @@ async fn a_tag_many_people_use_trends_and_one_loud_account_does_not() {
     anon.get("/trending?window=week").await.problem(422);
     anon.get("/trending?limit=21").await.problem(422);
 }
+
+/// Erasure: the person's own posts leave the index; what they posted as a page stays
+/// findable as the page's (the posts context keeps it so), without naming them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pages_posts_stay_findable_after_their_author_is_erased() {
+    let nats = Nats::start();
+    let node = Node::start_with(&nats, &[("AGORA_ERASURE_GRACE_HOURS", "0")]);
+    let anon = node.client();
+    let (ann, reader) = (user(&anon, "ann").await, user(&anon, "reader").await);
+    let page = ann
+        .1
+        .post("/pages", json!({"name": "Ann's Page"}))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let as_page = publish(
+        &ann.1,
+        json!({"text": "quetzalcoatlus news", "audience": {"type": "page", "id": page}}),
+    )
+    .await;
+    let own = publish(
+        &ann.1,
+        json!({"text": "quetzalcoatlus diary", "visibility": "public"}),
+    )
+    .await;
+    let both = BTreeSet::from([as_page.clone(), own]);
+    finds(&reader.1, "posts", "quetzalcoatlus", &both).await;
+
+    ann.1
+        .send("DELETE", "/users/me", Some(json!({"password": PASSWORD})))
+        .await
+        .expect(202);
+    finds(
+        &reader.1,
+        "posts",
+        "quetzalcoatlus",
+        &BTreeSet::from([as_page]),
+    )
+    .await;
+    let hits = search(&reader.1, "posts", "quetzalcoatlus").await;
+    assert!(!hits.to_string().contains(&ann.0), "{hits}");
+}

@@ -264,17 +264,30 @@ fn forget_post(tx: &Tx, event: &str, post: &str) -> TxResult<()> {
 }
 
 /// Erasure: the person's profile and posts leave the index (through the queue) and their
-/// tag uses leave trending; the groups and pages they created stay findable, without
-/// naming them (re-indexed); every other record naming them goes.
+/// tag uses leave trending; the groups and pages they created, and what they posted as a
+/// page (which the posts context keeps as the page's), stay findable without naming them
+/// (re-indexed); every other record naming them goes.
 pub fn account_erased(tx: &Tx, e: &Event<AccountErased>, found: &Vec<Named>) -> TxResult<()> {
     let person = &e.data.account_id;
     let posts_prefix = doc_key(Kind::Posts, "");
+    // Records rewritten here without the person, which the policy below must not remove.
+    let mut kept = Vec::new();
     for named in found {
         if let Some(post) = named.key.strip_prefix(posts_prefix.as_slice()) {
-            forget_post(tx, e.id, &String::from_utf8_lossy(post))?;
+            let post = String::from_utf8_lossy(post).into_owned();
+            if keep_as_the_pages(tx, &post)? {
+                kept.extend([named.key.clone(), key("pm/", &[&post])]);
+            } else {
+                forget_post(tx, e.id, &post)?;
+            }
         }
     }
-    erasure::apply(tx, person, found, |named, _| {
+    let rest: Vec<Named> = found
+        .iter()
+        .filter(|n| !kept.contains(&n.key))
+        .cloned()
+        .collect();
+    erasure::apply(tx, person, &rest, |named, _| {
         let kept = [Kind::Groups, Kind::Pages].map(|k| doc_key(k, ""));
         if kept.iter().any(|k| named.key.starts_with(k)) {
             Erase::Anonymize
@@ -288,6 +301,30 @@ pub fn account_erased(tx: &Tx, e: &Event<AccountErased>, found: &Vec<Named>) -> 
         }
     }
     tx.put_raw(PURGE, &[])
+}
+
+/// A post its erased author made as a page stays the page's: its document and audience
+/// record name [`erasure::ERASED`] as the author instead (who finds it does not change: a
+/// page's posts are public). Its tag uses leave trending (distinct authors are counted).
+/// Returns whether the post was one.
+fn keep_as_the_pages(tx: &Tx, post: &str) -> TxResult<bool> {
+    let Some(mut meta) = tx
+        .get::<PostMeta>(&key("pm/", &[post]))?
+        .filter(|m| matches!(m.audience, Audience::Page { .. }))
+    else {
+        return Ok(false);
+    };
+    meta.author = erasure::ERASED.to_string();
+    tx.put(&key("pm/", &[post]), &meta)?;
+    if let Some(mut doc) = tx.get::<Doc>(&doc_key(Kind::Posts, post))? {
+        doc.owner = Some(meta.author.clone());
+        if !doc.access.is_empty() {
+            doc.access = domain::post_access(&meta.author, &meta.audience, meta.visibility, None);
+        }
+        tx.put(&doc_key(Kind::Posts, post), &doc)?;
+    }
+    trending::contribute(tx, post, None)?;
+    Ok(true)
 }
 
 fn post_doc(
