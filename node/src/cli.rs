@@ -194,6 +194,8 @@ struct Shared {
     media_urls: Option<crate::platform::media_urls::MediaUrls>,
     /// Whether the contexts run as replicas (`serve --replicated`).
     replication: Option<crate::platform::config::Replication>,
+    /// Wraps people's keys in the bus's key bucket.
+    platform_key: Option<crate::platform::keyring::PlatformKey>,
 }
 
 async fn platform(
@@ -212,7 +214,8 @@ async fn platform(
         bus.stream_settings(&args.platform),
     )
     .await
-    .with_context(|| format!("cannot use NATS at {url}"))?;
+    .with_context(|| format!("cannot use NATS at {url}"))?
+    .with_platform_key(shared.platform_key.clone(), None);
     let (stop, shutdown) = platform::shutdown_signal();
     let verifier = Arc::new(TokenVerifier::new(public_pem, &args.platform)?);
     // Read once: sled's caches and the resident projections are shares of it.
@@ -275,6 +278,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         media: args.media.limits(),
         media_urls: args.media.urls()?,
         replication: args.replication.settings(),
+        platform_key: serve_platform_key(&args.platform)?,
     };
     let (platform, _stop) = platform(
         &args.platform,
@@ -299,6 +303,23 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     // writer) instead of a connection closed under them.
     serve(app, args.http_addr, platform.stopping(), &tls).await?;
     platform.flush_all().await
+}
+
+/// `serve`'s platform key; without one, people's keys are stored unwrapped (said once).
+fn serve_platform_key(
+    args: &PlatformArgs,
+) -> anyhow::Result<Option<crate::platform::keyring::PlatformKey>> {
+    let key = crate::platform::config::platform_key(
+        args.encryption_key.as_deref(),
+        &args.data_dir,
+        false,
+    )?;
+    if key.is_none() {
+        tracing::warn!(
+            "no AGORA_ENCRYPTION_KEY: people's keys of sealed event fields are stored unwrapped on the bus"
+        );
+    }
+    Ok(key)
 }
 
 async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
@@ -414,6 +435,11 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             None => Some(MediaUrls::load_or_create(data_dir)?),
         },
         replication: args.replication.settings(),
+        platform_key: crate::platform::config::platform_key(
+            args.platform.encryption_key.as_deref(),
+            data_dir,
+            true,
+        )?,
     };
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));
@@ -471,14 +497,22 @@ fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
         file.write_all(pem.as_bytes())?;
     }
-    let path = out.join("media-url.key");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?
-        .write_all(MediaUrls::generate().as_bytes())?;
+    for (name, key) in [
+        ("media-url.key", MediaUrls::generate()),
+        (
+            "encryption.key",
+            crate::platform::keyring::PlatformKey::generate(),
+        ),
+    ] {
+        let path = out.join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?
+            .write_all(key.as_bytes())?;
+    }
     println!("{}", out.display());
     Ok(())
 }
@@ -512,7 +546,15 @@ async fn rebuild_stopped(args: &RebuildArgs) -> anyhow::Result<platform::rebuild
         args.bus.stream_settings(&args.platform.platform),
     )
     .await
-    .with_context(|| format!("cannot use NATS at {url}"))?;
+    .with_context(|| format!("cannot use NATS at {url}"))?
+    .with_platform_key(
+        crate::platform::config::platform_key(
+            args.platform.encryption_key.as_deref(),
+            data_dir,
+            false,
+        )?,
+        None,
+    );
     let context = crate::bounded_context(args.context);
     let path = data_dir.join(context.name());
     anyhow::ensure!(

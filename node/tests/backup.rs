@@ -435,6 +435,72 @@ async fn the_event_stream_and_its_keys_come_back_with_a_backup() {
     assert_eq!(reads(&alice, &bob).await, expected);
 }
 
+/// The keys that open the stream's sealed fields are wrapped with the platform's key in
+/// the bucket; a backup restored into a platform with another key is refused until that
+/// key is given, then its keys are wrapped again with the new one and the history opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_another_platform_restores_with_that_platforms_key() {
+    use agora_node::platform::context::Context;
+    let nats = Nats::start();
+    let (mut node, alice, bob) = two_friends(&nats, &[]).await;
+    bob_sees_a_post_of_alice(&alice, &bob, "wrapped twice").await;
+    let expected = reads(&alice, &bob).await;
+    let kv = bus(node.nats_url(), "dev")
+        .await
+        .js
+        .get_key_value("dev-keys")
+        .await
+        .unwrap();
+    let stored = kv.get(&alice.0).await.unwrap().expect("alice has a key");
+    assert_eq!(stored.len(), 73, "a wrapped key, not the 32 raw bytes");
+    let target = tempfile::tempdir().unwrap();
+    tokio::task::block_in_place(|| backup(&node, target.path()));
+    node.terminate();
+    drop(nats);
+
+    // Another platform: its own key, a new bus, no stores.
+    let key_file = node.data.join("encryption.key");
+    let source_key = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let fresh = Nats::start();
+    node.move_to(&fresh);
+    wipe_stores(&node.data);
+    let restore = |source: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_agora-node"));
+        command.args(["restore", "--from", target.path().to_str().unwrap()]);
+        command.args(["--data-dir", node.data.to_str().unwrap()]);
+        command
+            .args(["--nats-url", node.nats_url()])
+            .env("RUST_LOG", "warn");
+        if let Some(key) = source {
+            command.env("AGORA_RESTORE_SOURCE_ENCRYPTION_KEY", key);
+        }
+        command.output().unwrap()
+    };
+    let refused = restore(None);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        said.contains("AGORA_RESTORE_SOURCE_ENCRYPTION_KEY"),
+        "{said}"
+    );
+    let restored = restore(Some(source_key.trim()));
+    let said = String::from_utf8_lossy(&restored.stderr);
+    assert!(restored.status.success(), "{said}");
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_key, source_key);
+
+    // The history opens with the new key: a feed rebuilt from the stream alone is the same.
+    let report = rebuild_stopped(&node.data, &fresh, Context::Feed);
+    assert!(report["events"].as_u64().unwrap() > 0, "{report}");
+    node.restart();
+    let (alice, bob) = (
+        (alice.0, alice.1.rebased(&node.base)),
+        (bob.0, bob.1.rebased(&node.base)),
+    );
+    assert_eq!(reads(&alice, &bob).await, expected);
+}
+
 /// Every message of the platform `prefix`'s event stream on the node's bus.
 async fn messages(node: &Node, prefix: &str) -> Vec<stream::Message> {
     let bus = bus(node.nats_url(), prefix).await;

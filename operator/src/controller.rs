@@ -291,6 +291,14 @@ async fn reconcile_platform(sp: &SocialPlatform, ctx: &Context) -> Result<Action
         resources::policy::jwt_secret(&p, resources::policy::generate_key_pair())
     })
     .await?;
+    ensure_secret(
+        &p,
+        ctx,
+        &p.encryption_secret(),
+        "the platform's key",
+        || resources::policy::encryption_secret(&p, resources::policy::generate_key()),
+    )
+    .await?;
     ensure_secret(&p, ctx, &p.media_url_secret(), "the media URL key", || {
         resources::policy::media_url_secret(&p, resources::policy::generate_key())
     })

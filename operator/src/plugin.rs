@@ -247,6 +247,8 @@ pub fn restored_copy(
     spec.restore_from = Some(crate::crd::RestoreSpec {
         target,
         backup: backup.map(str::to_string),
+        // The source's keys of sealed event fields are wrapped with its key.
+        encryption_key_secret: Some(crate::resources::Platform::new(source).encryption_secret()),
     });
     let mut copy = SocialPlatform::new(into, spec);
     copy.metadata.namespace = source.metadata.namespace.clone();
@@ -341,6 +343,11 @@ mod tests {
         let from = copy.spec.restore_from.unwrap();
         assert_eq!(from.target.s3.unwrap().prefix.as_deref(), Some("acme"));
         assert_eq!(from.backup.as_deref(), Some("20261126T030000Z"));
+        // The copy opens the source's keys with the source's platform key.
+        assert_eq!(
+            from.encryption_key_secret.as_deref(),
+            Some("acme-encryption")
+        );
         let mut bare = source.clone();
         bare.spec.backup = None;
         assert!(restored_copy(&bare, "x", None).is_err_and(|e| e.contains("spec.backup")));

@@ -609,6 +609,7 @@ async fn scheduled_backups_show_their_outcome_in_status() {
 async fn a_platform_made_from_a_backup_restores_each_pod_before_it_starts() {
     let server = ApiServer::default();
     let spec = json!({"restoreFrom": {"backup": "20261126T030000Z",
+        "encryptionKeySecret": "acme-encryption",
         "target": {"s3": {"bucket": "acme-backups", "prefix": "acme", "credentialsSecret": "s3"}}}});
     server.put(PLATFORMS, platform("copy", spec));
     let ctx = context(&server);
@@ -646,7 +647,29 @@ async fn a_platform_made_from_a_backup_restores_each_pod_before_it_starts() {
             .map(|e| e["value"].clone());
         assert!(main_nats.is_some());
         assert_eq!(value("AGORA_NATS_URL"), main_nats);
+        // The keys put back are opened with the source platform's key and wrapped with
+        // this one's, which the node then uses.
+        let secret_of = |env: &Value, name: &str| {
+            env.as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name)
+                .map(|e| e["valueFrom"]["secretKeyRef"]["name"].clone())
+        };
+        assert_eq!(
+            secret_of(&init["env"], "AGORA_RESTORE_SOURCE_ENCRYPTION_KEY"),
+            Some(json!("acme-encryption"))
+        );
+        assert_eq!(
+            secret_of(&init["env"], "AGORA_ENCRYPTION_KEY"),
+            Some(json!("copy-encryption"))
+        );
+        assert_eq!(
+            secret_of(main, "AGORA_ENCRYPTION_KEY"),
+            Some(json!("copy-encryption"))
+        );
     }
+    assert!(server.get(&secrets(), "copy-encryption").is_some());
 }
 
 /// `kubectl agora backup` sets an annotation; the operator makes one Job for each value.

@@ -76,6 +76,18 @@ pub struct RestoreArgs {
     /// whatever stream the bus holds.
     #[arg(long)]
     pub no_stream: bool,
+    /// The platform's key (as for `serve`), with which the keys put back are wrapped.
+    /// Default: the data directory's `encryption.key` (made there if missing, as `dev`).
+    #[arg(long, env = "AGORA_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+    /// The key of the platform the backup was taken from, when it is another one: its
+    /// keys are opened with it and wrapped again with this platform's.
+    #[arg(
+        long,
+        env = "AGORA_RESTORE_SOURCE_ENCRYPTION_KEY",
+        hide_env_values = true
+    )]
+    pub source_encryption_key: Option<String>,
 }
 
 /// The file a restore leaves in the data directory, naming the backup.
@@ -172,7 +184,18 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
                 settings,
             )
             .await
-            .with_context(|| format!("cannot use NATS at {url}"))?;
+            .with_context(|| format!("cannot use NATS at {url}"))?
+            .with_platform_key(
+                crate::platform::config::platform_key(
+                    args.encryption_key.as_deref(),
+                    &args.data_dir,
+                    true,
+                )?,
+                args.source_encryption_key
+                    .as_deref()
+                    .map(crate::platform::keyring::PlatformKey::from_setting)
+                    .transpose()?,
+            );
             (server, Some(bus))
         }
     };

@@ -91,6 +91,7 @@ impl Bus {
             js.clone(),
             &settings.prefix,
             settings.replicas,
+            None,
         ));
         Ok(Bus {
             client,
@@ -98,6 +99,23 @@ impl Bus {
             settings,
             keys,
         })
+    }
+
+    /// The same bus, its keyring wrapping people's keys with the platform's `key` (and, for
+    /// a restore, opening a backup's keys wrapped by another platform's `source`).
+    pub fn with_platform_key(
+        mut self,
+        key: Option<super::keyring::PlatformKey>,
+        source: Option<super::keyring::PlatformKey>,
+    ) -> Bus {
+        let keyring = Keyring::new(
+            self.js.clone(),
+            &self.settings.prefix,
+            self.settings.replicas,
+            key,
+        );
+        self.keys = Arc::new(keyring.restoring_from(source));
+        self
     }
 
     /// Creates the stream, or updates it to the configured settings. Idempotent.

@@ -44,6 +44,29 @@ pub struct PlatformArgs {
     /// platform's `<p>-control` Secret. Without it, only loopback may.
     #[arg(long, env = "AGORA_CONTROL_TOKEN", hide_env_values = true)]
     pub control_token: Option<String>,
+    /// The platform's key (base64 of 32 bytes, or a path to a file holding it), which wraps
+    /// every person's key of sealed event fields in the bus's key bucket. The same in every
+    /// process of a platform; the operator keeps it in the `<p>-encryption` Secret; `dev`
+    /// makes one in its data directory (`encryption.key`).
+    #[arg(long, env = "AGORA_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+}
+
+/// The platform key: `given` (`AGORA_ENCRYPTION_KEY`), else the one in `data_dir`
+/// (`encryption.key`, made there when `create`), else none.
+pub fn platform_key(
+    given: Option<&str>,
+    data_dir: &std::path::Path,
+    create: bool,
+) -> anyhow::Result<Option<super::keyring::PlatformKey>> {
+    use super::keyring::PlatformKey;
+    match given {
+        Some(value) => Ok(Some(PlatformKey::from_setting(value)?)),
+        None if create || data_dir.join("encryption.key").exists() => {
+            Ok(Some(PlatformKey::load_or_create(data_dir)?))
+        }
+        None => Ok(None),
+    }
 }
 
 /// The event bus.

@@ -8,6 +8,12 @@
 //! context's own store holds the same data), the relay seals them as it publishes, and
 //! consumers open them before handlers see the event. An event whose person's key is gone
 //! is skipped by consumers: it can only be about someone erased.
+//!
+//! **The keys are wrapped with the platform's key** ([`PlatformKey`], `AGORA_ENCRYPTION_KEY`,
+//! from a Secret the operator makes): the bucket holds each person's key sealed with it,
+//! bound to the person's id, so the NATS volume (stream and bucket) reveals nothing
+//! without the Secret. Keys stored before wrapping (32 raw bytes) are still read. A key the
+//! platform's key does not open is an error, never taken for an erasure.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,9 +71,115 @@ impl Key {
     }
 }
 
+/// The platform's key, which wraps every person's key in the bucket.
+#[derive(Clone)]
+pub struct PlatformKey(Arc<XChaCha20Poly1305>);
+
+/// The first byte of a wrapped key (then a 24-byte nonce and the sealed 32 bytes).
+const WRAPPED_V1: u8 = 1;
+const WRAPPED_LEN: usize = 1 + 24 + 32 + 16;
+
+impl PlatformKey {
+    /// From base64 of 32 bytes, or a path to a file holding that.
+    pub fn from_setting(value: &str) -> anyhow::Result<PlatformKey> {
+        let text = if std::path::Path::new(value.trim()).is_file() {
+            std::fs::read_to_string(value.trim())?
+        } else {
+            value.to_string()
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| anyhow::anyhow!("AGORA_ENCRYPTION_KEY: not base64 (nor a file)"))?;
+        anyhow::ensure!(
+            bytes.len() == 32,
+            "AGORA_ENCRYPTION_KEY: must be 32 bytes, base64"
+        );
+        Ok(PlatformKey(Arc::new(XChaCha20Poly1305::new_from_slice(
+            &bytes,
+        )?)))
+    }
+
+    /// 32 random bytes, base64: a new platform key.
+    pub fn generate() -> String {
+        let key: [u8; 32] = rand::random();
+        base64::engine::general_purpose::STANDARD.encode(key)
+    }
+
+    /// `encryption.key` in `dir` (mode 0600), made on first use: `dev`'s platform key.
+    pub fn load_or_create(dir: &std::path::Path) -> anyhow::Result<PlatformKey> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = dir.join("encryption.key");
+        if !path.exists() {
+            std::fs::create_dir_all(dir)?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?;
+            file.write_all(Self::generate().as_bytes())?;
+            file.sync_all()?;
+        }
+        Self::from_setting(&std::fs::read_to_string(&path)?)
+    }
+
+    /// `person`'s key as the bucket stores it.
+    fn wrap(&self, person: &str, key: &[u8]) -> Vec<u8> {
+        let nonce: [u8; 24] = rand::random();
+        let payload = Payload {
+            msg: key,
+            aad: person.as_bytes(),
+        };
+        let sealed = self
+            .0
+            .encrypt(&XNonce::from(nonce), payload)
+            .unwrap_or_default();
+        [&[WRAPPED_V1][..], &nonce, &sealed].concat()
+    }
+
+    fn unwrap(&self, person: &str, stored: &[u8]) -> Option<Vec<u8>> {
+        let rest = stored.strip_prefix(&[WRAPPED_V1])?;
+        let (nonce, sealed) = rest.split_at_checked(24)?;
+        let payload = Payload {
+            msg: sealed,
+            aad: person.as_bytes(),
+        };
+        self.0.decrypt(&XNonce::try_from(nonce).ok()?, payload).ok()
+    }
+}
+
+/// A person's key from what the bucket stores: raw (from before wrapping) or wrapped.
+fn stored_key(wrapping: Option<&PlatformKey>, person: &str, stored: &[u8]) -> anyhow::Result<Key> {
+    let raw = raw_key(wrapping, person, stored)?;
+    Key::from_bytes(&raw).ok_or_else(|| anyhow::anyhow!("the stored key of {person} is malformed"))
+}
+
+/// The 32 bytes of a person's key from what the bucket stores.
+fn raw_key(wrapping: Option<&PlatformKey>, person: &str, stored: &[u8]) -> anyhow::Result<Vec<u8>> {
+    Ok(
+        if stored.len() == WRAPPED_LEN && stored.first() == Some(&WRAPPED_V1) {
+            let wrapping = wrapping.ok_or_else(|| {
+                anyhow::anyhow!("the key of {person} is wrapped: AGORA_ENCRYPTION_KEY is needed")
+            })?;
+            wrapping.unwrap(person, stored).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the platform's key does not open the key of {person}: AGORA_ENCRYPTION_KEY is not the one that wrapped it"
+            )
+        })?
+        } else {
+            stored.to_vec()
+        },
+    )
+}
+
 /// The platform's keys, from its key-value bucket, cached in the process.
 pub struct Keyring {
     js: jetstream::Context,
+    /// Wraps the keys in the bucket (`None`: they are stored raw, as before wrapping).
+    wrapping: Option<PlatformKey>,
+    /// For a restore: the key that wrapped the backup's keys, when it is another
+    /// platform's (they are wrapped again with `wrapping`).
+    source: Option<PlatformKey>,
     bucket: String,
     replicas: usize,
     kv: OnceCell<kv::Store>,
@@ -80,9 +192,16 @@ pub struct Keyring {
 const CACHE_FOR: Duration = Duration::from_secs(300);
 
 impl Keyring {
-    pub fn new(js: jetstream::Context, prefix: &str, replicas: usize) -> Self {
+    pub fn new(
+        js: jetstream::Context,
+        prefix: &str,
+        replicas: usize,
+        wrapping: Option<PlatformKey>,
+    ) -> Self {
         Keyring {
             js,
+            wrapping,
+            source: None,
             bucket: format!("{prefix}-keys"),
             replicas,
             kv: OnceCell::new(),
@@ -115,16 +234,21 @@ impl Keyring {
             return Ok(known);
         }
         let kv = self.kv().await?;
+        let wrapping = self.wrapping.as_ref();
         let key = match kv.entry(person).await? {
             Some(entry) if entry.operation != kv::Operation::Put => None,
-            Some(entry) => Key::from_bytes(&entry.value),
+            Some(entry) => Some(stored_key(wrapping, person, &entry.value)?),
             None => {
                 let fresh: [u8; 32] = rand::random();
-                match kv.create(person, fresh.to_vec().into()).await {
+                let stored = match wrapping {
+                    Some(w) => w.wrap(person, &fresh),
+                    None => fresh.to_vec(),
+                };
+                match kv.create(person, stored.into()).await {
                     Ok(_) => Key::from_bytes(&fresh),
                     // Another process made it first: use theirs.
                     Err(_) => match kv.get(person).await? {
-                        Some(bytes) => Key::from_bytes(&bytes),
+                        Some(bytes) => Some(stored_key(wrapping, person, &bytes)?),
                         None => anyhow::bail!("no key for {person} after a conflicting create"),
                     },
                 }
@@ -150,7 +274,9 @@ impl Keyring {
             return Ok(known);
         }
         let key = match self.kv().await?.entry(person).await? {
-            Some(entry) if entry.operation == kv::Operation::Put => Key::from_bytes(&entry.value),
+            Some(entry) if entry.operation == kv::Operation::Put => {
+                Some(stored_key(self.wrapping.as_ref(), person, &entry.value)?)
+            }
             Some(_) => None,
             None => anyhow::bail!("no key for {person} yet"),
         };
@@ -193,6 +319,31 @@ impl Keyring {
         Some((person.to_string(), key))
     }
 
+    /// The same keyring, reading a backup's keys wrapped by `source` (another platform's).
+    pub fn restoring_from(mut self, source: Option<PlatformKey>) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// A backup's stored key as this platform stores it: opened with this platform's key
+    /// or the source's, wrapped with this platform's. A key neither opens stops the
+    /// restore: writing it would lose every sealed field of that person.
+    fn rewrapped(&self, person: &str, stored: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let raw = match raw_key(self.wrapping.as_ref(), person, stored) {
+            Ok(raw) => raw,
+            Err(e) => match &self.source {
+                Some(source) => raw_key(Some(source), person, stored)?,
+                None => return Err(e.context(
+                    "the backup's keys were wrapped by another platform's key: give it as AGORA_RESTORE_SOURCE_ENCRYPTION_KEY",
+                )),
+            },
+        };
+        Ok(match &self.wrapping {
+            Some(wrapping) => wrapping.wrap(person, &raw),
+            None => raw,
+        })
+    }
+
     /// Puts back keys a backup holds (`None`: the person was erased), without ever
     /// undoing what the bucket already says: a person it knows (with a key, or shredded
     /// since the backup) stays as the bucket has them, and a shredding in the backup
@@ -218,7 +369,8 @@ impl Keyring {
                 }
                 Some(key) => {
                     if kv.entry(&person).await?.is_none() {
-                        kv.create(&person, key.into()).await?;
+                        kv.create(&person, self.rewrapped(&person, &key)?.into())
+                            .await?;
                         changed += 1;
                     }
                 }
@@ -256,5 +408,31 @@ mod tests {
             "another key"
         );
         assert!(key.open("not base64!", b"x").is_none());
+    }
+
+    #[test]
+    fn a_wrapped_key_opens_with_the_platform_key_for_its_person_only() {
+        let platform = PlatformKey::from_setting(&PlatformKey::generate()).unwrap();
+        let other = PlatformKey::from_setting(&PlatformKey::generate()).unwrap();
+        let raw = [9u8; 32];
+        let stored = platform.wrap("ann", &raw);
+        assert_eq!(stored.len(), WRAPPED_LEN);
+        assert!(
+            !stored.windows(32).any(|w| w == raw),
+            "the key is not in the clear"
+        );
+        assert_eq!(raw_key(Some(&platform), "ann", &stored).unwrap(), raw);
+        // Bound to the person: moved to another's entry, it does not open.
+        assert!(raw_key(Some(&platform), "bob", &stored).is_err());
+        // Another platform's key, or none, is an error (never an erasure).
+        let wrong = raw_key(Some(&other), "ann", &stored).unwrap_err();
+        assert!(
+            wrong.to_string().contains("AGORA_ENCRYPTION_KEY"),
+            "{wrong}"
+        );
+        assert!(raw_key(None, "ann", &stored).is_err());
+        // Keys stored before wrapping are still read.
+        assert_eq!(raw_key(Some(&platform), "ann", &raw).unwrap(), raw);
+        assert!(PlatformKey::from_setting("c2hvcnQ=").is_err(), "too short");
     }
 }

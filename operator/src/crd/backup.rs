@@ -119,6 +119,12 @@ pub struct RestoreSpec {
     /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
+    /// When the backup is another platform's: a Secret holding that platform's key
+    /// (`key`, a copy of its `<platform>-encryption` Secret), with which the keys of its
+    /// stream's sealed fields are opened and wrapped again with this platform's. Without
+    /// it, a backup whose keys this platform's key does not open is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key_secret: Option<String>,
 }
 
 /// What the operator saw of the scheduled backups.

@@ -245,6 +245,22 @@ pub fn restore_container(p: &Platform, contexts: &[String], image: &str) -> Opti
     // them; they share the work and agree).
     vars.extend(super::bus::environment(p));
     vars.extend(super::bus::creds_env(p));
+    // The keys put back are wrapped with this platform's key (opened, for another
+    // platform's backup, with that one's).
+    vars.push(env_from_secret(
+        "AGORA_ENCRYPTION_KEY",
+        &p.encryption_secret(),
+        "key",
+        false,
+    ));
+    if let Some(secret) = &restore.encryption_key_secret {
+        vars.push(env_from_secret(
+            "AGORA_RESTORE_SOURCE_ENCRYPTION_KEY",
+            secret,
+            "key",
+            false,
+        ));
+    }
     vars.extend(target_env(p, &restore.target, "AGORA_RESTORE_FROM"));
     if let Some(id) = &restore.backup {
         vars.push(env("AGORA_RESTORE_BACKUP", id.clone()));

@@ -201,6 +201,12 @@ impl<'a> Platform<'a> {
         self.object_name("jwt")
     }
 
+    /// The Secret holding the platform's key (`AGORA_ENCRYPTION_KEY`), which wraps the
+    /// keys of the stream's sealed fields.
+    pub fn encryption_secret(&self) -> String {
+        self.object_name("encryption")
+    }
+
     /// The Secret holding the key of signed media URLs.
     pub fn media_url_secret(&self) -> String {
         self.object_name("media-url")

@@ -127,6 +127,7 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         env_from_secret("AGORA_JWT_PUBLIC_KEY", &secret, "public.pem", false),
         // Every context that shows media signs its URLs; media checks them.
         env_from_secret("AGORA_MEDIA_URL_KEY", &p.media_url_secret(), "key", false),
+        env_from_secret("AGORA_ENCRYPTION_KEY", &p.encryption_secret(), "key", false),
         // The operator's key to the pod's control channel (rebuilds).
         env_from_secret("AGORA_CONTROL_TOKEN", &p.control_secret(), "token", false),
     ]);

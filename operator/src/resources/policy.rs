@@ -72,6 +72,13 @@ pub fn media_url_secret(p: &Platform, key: String) -> Secret {
     generated_secret(p, p.media_url_secret(), "media", "key", key)
 }
 
+/// The Secret with the platform's key (`key`), which wraps every person's key of sealed
+/// event fields on the bus. Created once: replacing it would make the stream's sealed
+/// fields unreadable.
+pub fn encryption_secret(p: &Platform, key: String) -> Secret {
+    generated_secret(p, p.encryption_secret(), "encryption", "key", key)
+}
+
 /// The Secret with the token of the nodes' control channel (`token`), which the operator
 /// presents to start and follow rebuilds. Created once.
 pub fn control_secret(p: &Platform, token: String) -> Secret {
