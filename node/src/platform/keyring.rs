@@ -107,20 +107,11 @@ impl PlatformKey {
 
     /// `encryption.key` in `dir` (mode 0600), made on first use: `dev`'s platform key.
     pub fn load_or_create(dir: &std::path::Path) -> anyhow::Result<PlatformKey> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let path = dir.join("encryption.key");
-        if !path.exists() {
-            std::fs::create_dir_all(dir)?;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)?;
-            file.write_all(Self::generate().as_bytes())?;
-            file.sync_all()?;
-        }
-        Self::from_setting(&std::fs::read_to_string(&path)?)
+        Self::from_setting(&super::keyfile::load_or_create(
+            dir,
+            "encryption.key",
+            Self::generate,
+        )?)
     }
 
     /// `person`'s key as the bucket stores it.

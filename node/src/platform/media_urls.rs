@@ -65,20 +65,11 @@ impl MediaUrls {
 
     /// Reads `dir/media-url.key`, creating it on first use (dev only), owner-only (0600).
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let path = dir.join("media-url.key");
-        if !path.exists() {
-            std::fs::create_dir_all(dir)?;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)?;
-            file.write_all(Self::generate().as_bytes())?;
-            file.sync_all()?;
-        }
-        Self::from_base64(&std::fs::read_to_string(&path)?)
+        Self::from_base64(&super::keyfile::load_or_create(
+            dir,
+            "media-url.key",
+            Self::generate,
+        )?)
     }
 
     fn mac(&self, media_id: &str, exp: i64) -> Hmac<Sha256> {

@@ -27,6 +27,7 @@ pub mod erasure;
 pub mod error;
 pub mod export;
 pub mod http;
+pub mod keyfile;
 pub mod keyring;
 pub mod keywords;
 pub mod mail;

@@ -153,24 +153,11 @@ impl KeyPair {
     /// Reads the key of `dir/jwt-ed25519.pem`, creating it on first use (dev only), readable
     /// by its owner only (0600; a key left readable by an older version is tightened).
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
-        use std::io::Write as _;
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        let path = dir.join("jwt-ed25519.pem");
-        let owner_only = std::fs::Permissions::from_mode(0o600);
-        if path.exists() {
-            std::fs::set_permissions(&path, owner_only)?;
-            return Self::from_private_pem(&std::fs::read_to_string(&path)?);
-        }
-        std::fs::create_dir_all(dir)?;
-        let pair = Self::generate();
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        file.write_all(pair.private_pem.as_bytes())?;
-        file.sync_all()?;
-        Ok(pair)
+        Self::from_private_pem(&super::keyfile::load_or_create(
+            dir,
+            "jwt-ed25519.pem",
+            || Self::generate().private_pem,
+        )?)
     }
 }
 
