@@ -143,18 +143,7 @@ pub(super) async fn control_token(p: &Platform<'_>, ctx: &Context) -> anyhow::Re
         .get_opt(&p.control_secret())
         .await?
         .ok_or_else(|| anyhow::anyhow!("Secret {} does not exist yet", p.control_secret()))?;
-    let from_data = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get("token"))
-        .map(|b| String::from_utf8_lossy(&b.0).into_owned());
-    let from_string = secret
-        .string_data
-        .as_ref()
-        .and_then(|d| d.get("token"))
-        .cloned();
-    from_data
-        .or(from_string)
+    crate::resources::secret_text(&secret, "token")
         .ok_or_else(|| anyhow::anyhow!("Secret {} has no token", p.control_secret()))
 }
 

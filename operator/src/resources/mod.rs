@@ -318,6 +318,17 @@ pub fn upstreams(p: &Platform) -> Vec<EnvVar> {
         .collect()
 }
 
+/// A value of a Secret as text: from `data` (what the API server answers), else
+/// `stringData` (what was written, as a stand-in API server keeps it).
+pub fn secret_text(secret: &k8s_openapi::api::core::v1::Secret, key: &str) -> Option<String> {
+    let from_data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .and_then(|bytes| String::from_utf8(bytes.0.clone()).ok());
+    from_data.or_else(|| secret.string_data.as_ref()?.get(key).cloned())
+}
+
 pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.into(),

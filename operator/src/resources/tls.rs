@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
     EnvVar, KeyToPath, Secret, SecretVolumeSource, Volume, VolumeMount,
 };
@@ -85,22 +84,11 @@ pub fn ca_secret(p: &Platform, ca: &Ca) -> Secret {
     }
 }
 
-/// A value of a Secret as text: from `data` (what the API server answers), else
-/// `stringData` (what was written).
-fn text(secret: &Secret, key: &str) -> Option<String> {
-    let from_data = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .and_then(|ByteString(bytes)| String::from_utf8(bytes.clone()).ok());
-    from_data.or_else(|| secret.string_data.as_ref()?.get(key).cloned())
-}
-
 /// The CA held in its Secret, if it holds one.
 pub fn ca_of(secret: &Secret) -> Option<Ca> {
     Some(Ca {
-        cert_pem: text(secret, "ca.crt")?,
-        key_pem: text(secret, "ca.key")?,
+        cert_pem: super::secret_text(secret, "ca.crt")?,
+        key_pem: super::secret_text(secret, "ca.key")?,
     })
 }
 
@@ -145,7 +133,7 @@ pub fn stamp_of(secret: &Secret) -> Option<Stamp> {
 
 /// The digest of the certificate a Secret holds (what NATS pods roll on).
 pub fn cert_digest(secret: &Secret) -> Option<String> {
-    text(secret, "tls.crt").map(|pem| digest(&pem))
+    super::secret_text(secret, "tls.crt").map(|pem| digest(&pem))
 }
 
 /// `AGORA_TLS_*` for a pod: the CA always, the certificate where the pod serves it.
