@@ -113,6 +113,11 @@ fn wipe_stores(data: &Path) {
     }
 }
 
+/// A person's client, pointed at the node's address after it started again.
+fn rebased(person: (String, Client), node: &Node) -> (String, Client) {
+    (person.0, person.1.rebased(&node.base))
+}
+
 /// What a reader sees of two friends: their profiles, her timeline, his feed.
 async fn reads(alice: &(String, Client), bob: &(String, Client)) -> Value {
     json!({
@@ -231,10 +236,7 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
     assert!(ok, "restore failed: {err}");
     node.restart();
     writers(&node).await;
-    let (alice, bob) = (
-        (alice.0, alice.1.rebased(&node.base)),
-        (bob.0, bob.1.rebased(&node.base)),
-    );
+    let (alice, bob) = (rebased(alice, &node), rebased(bob, &node));
     eventually(
         "every read answers as before the wipe, the later post included",
         || async { reads(&alice, &bob).await == expected },
@@ -370,10 +372,7 @@ async fn a_backup_restores_onto_a_new_bus() {
     let _bus = restored_onto_a_new_bus(&mut node, target.path());
     node.restart();
     writers(&node).await;
-    let (alice, bob) = (
-        (alice.0, alice.1.rebased(&node.base)),
-        (bob.0, bob.1.rebased(&node.base)),
-    );
+    let (alice, bob) = (rebased(alice, &node), rebased(bob, &node));
     assert_eq!(reads(&alice, &bob).await, expected);
     let later = until_status(201, async || {
         alice
@@ -417,10 +416,7 @@ async fn the_event_stream_and_its_keys_come_back_with_a_backup() {
         "the restored stream holds the same messages at the same sequence numbers"
     );
     node.restart();
-    let (alice, bob) = (
-        (alice.0, alice.1.rebased(&node.base)),
-        (bob.0, bob.1.rebased(&node.base)),
-    );
+    let (alice, bob) = (rebased(alice, &node), rebased(bob, &node));
     assert_eq!(reads(&alice, &bob).await, expected);
 
     // The history opens: the feed made again from the restored stream alone is the same.
@@ -428,10 +424,7 @@ async fn the_event_stream_and_its_keys_come_back_with_a_backup() {
     let report = rebuild_stopped(&node.data, &fresh, Context::Feed);
     assert!(report["events"].as_u64().unwrap() > 0, "{report}");
     node.restart();
-    let (alice, bob) = (
-        (alice.0, alice.1.rebased(&node.base)),
-        (bob.0, bob.1.rebased(&node.base)),
-    );
+    let (alice, bob) = (rebased(alice, &node), rebased(bob, &node));
     assert_eq!(reads(&alice, &bob).await, expected);
 }
 
@@ -494,10 +487,7 @@ async fn a_backup_of_another_platform_restores_with_that_platforms_key() {
     let report = rebuild_stopped(&node.data, &fresh, Context::Feed);
     assert!(report["events"].as_u64().unwrap() > 0, "{report}");
     node.restart();
-    let (alice, bob) = (
-        (alice.0, alice.1.rebased(&node.base)),
-        (bob.0, bob.1.rebased(&node.base)),
-    );
+    let (alice, bob) = (rebased(alice, &node), rebased(bob, &node));
     assert_eq!(reads(&alice, &bob).await, expected);
 }
 
