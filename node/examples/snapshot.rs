@@ -149,6 +149,7 @@ async fn main() {
         &dir.path().join("restored"),
         std::fs::File::open(&file).unwrap(),
         None,
+        None,
     )
     .unwrap();
     println!(

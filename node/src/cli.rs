@@ -247,6 +247,7 @@ async fn platform(
             args.control_token.as_deref(),
         )),
         replication: shared.replication,
+        encryption_key: shared.platform_key,
     };
     Ok((platform, stop))
 }
@@ -539,6 +540,11 @@ async fn rebuild_stopped(args: &RebuildArgs) -> anyhow::Result<platform::rebuild
         data_dir,
     )
     .await?;
+    let key = crate::platform::config::platform_key(
+        args.platform.encryption_key.as_deref(),
+        data_dir,
+        false,
+    )?;
     let bus = Bus::connect(
         &url,
         args.bus.nats_creds.as_deref(),
@@ -547,14 +553,7 @@ async fn rebuild_stopped(args: &RebuildArgs) -> anyhow::Result<platform::rebuild
     )
     .await
     .with_context(|| format!("cannot use NATS at {url}"))?
-    .with_platform_key(
-        crate::platform::config::platform_key(
-            args.platform.encryption_key.as_deref(),
-            data_dir,
-            false,
-        )?,
-        None,
-    );
+    .with_platform_key(key.clone(), None);
     let context = crate::bounded_context(args.context);
     let path = data_dir.join(context.name());
     anyhow::ensure!(
@@ -569,6 +568,8 @@ async fn rebuild_stopped(args: &RebuildArgs) -> anyhow::Result<platform::rebuild
             path.display()
         )
     })?;
+    let sealer = key.map(|key| platform::storage::Sealer::new(&key, context.name()));
+    let store = store.sealed_with(sealer)?;
     let running = platform::Running {
         name: context.name(),
         store: store.clone(),

@@ -157,6 +157,12 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         running: Arc::default(),
         control: Arc::default(),
         replication: None,
+        encryption_key: Some(
+            agora_node::platform::keyring::PlatformKey::from_setting(
+                &agora_node::platform::keyring::PlatformKey::generate(),
+            )
+            .unwrap(),
+        ),
     };
 
     // The gateway's routing table comes from the declared paths.

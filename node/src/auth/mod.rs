@@ -147,7 +147,19 @@ impl BoundedContext for Auth {
         platform.while_writer(&state.store, move |stop| mail_digests(s.clone(), stop));
         let s = state.clone();
         platform.while_writer(&state.store, move |stop| erase_due(s.clone(), stop));
+        let store = state.store.clone();
+        platform.while_writer(&state.store, move |_| rekey_address_indexes(store.clone()));
         Ok(http::routes(state))
+    }
+}
+
+/// Keys the address indexes by this platform's keyed hashes when they were keyed otherwise
+/// (once; see [`storage::rekey_address_indexes`]).
+async fn rekey_address_indexes(store: Store) {
+    match storage::rekey_address_indexes(&store).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(accounts = n, "address indexes keyed anew"),
+        Err(e) => tracing::warn!(error = %e, "address indexes not keyed anew"),
     }
 }
 

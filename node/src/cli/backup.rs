@@ -167,6 +167,16 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(&args.data_dir)?;
+    let key = crate::platform::config::platform_key(
+        args.encryption_key.as_deref(),
+        &args.data_dir,
+        true,
+    )?;
+    let source_key = args
+        .source_encryption_key
+        .as_deref()
+        .map(crate::platform::keyring::PlatformKey::from_setting)
+        .transpose()?;
     let (_nats, bus) = match args.no_stream {
         true => (None, None),
         false => {
@@ -185,17 +195,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             )
             .await
             .with_context(|| format!("cannot use NATS at {url}"))?
-            .with_platform_key(
-                crate::platform::config::platform_key(
-                    args.encryption_key.as_deref(),
-                    &args.data_dir,
-                    true,
-                )?,
-                args.source_encryption_key
-                    .as_deref()
-                    .map(crate::platform::keyring::PlatformKey::from_setting)
-                    .transpose()?,
-            );
+            .with_platform_key(key.clone(), source_key.clone());
             (server, Some(bus))
         }
     };
@@ -206,6 +206,8 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         contexts: (!args.context.is_empty())
             .then(|| args.context.iter().map(|c| c.name().to_string()).collect()),
         bus,
+        encryption_key: key,
+        source_encryption_key: source_key,
     };
     let manifest = restore::restore(&request).await?;
     std::fs::write(&marker, &manifest.id)?;

@@ -214,7 +214,7 @@ pub async fn run_relay(
 /// Publishes up to 256 events pipelined, then awaits their acks in order.
 async fn publish_batch(store: &Store, bus: &Bus) -> anyhow::Result<usize> {
     let mut pending = Vec::new();
-    for item in store.outbox.iter().take(256) {
+    for item in store.outbox_records().take(256) {
         let (key, value) = item?;
         let mut envelope: Envelope = from_json(&value)?;
         let payload = match envelope.personal.as_ref().map(|p| p.subject.clone()) {

@@ -71,7 +71,7 @@ pub fn records_naming(store: &Store, id: &str) -> ApiResult<Vec<Named>> {
     let names =
         |bytes: &[u8]| !needle.is_empty() && bytes.windows(needle.len()).any(|w| w == needle);
     let mut found = Vec::new();
-    for item in store.data.iter() {
+    for item in store.records() {
         let (k, v) = item?;
         let key_names = names(&k);
         if key_names || names(&v) {

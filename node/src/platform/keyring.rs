@@ -71,9 +71,13 @@ impl Key {
     }
 }
 
-/// The platform's key, which wraps every person's key in the bucket.
+/// The platform's key, which wraps every person's key in the bucket and from which the
+/// keys sealing the stores are derived ([`PlatformKey::derive`]).
 #[derive(Clone)]
-pub struct PlatformKey(Arc<XChaCha20Poly1305>);
+pub struct PlatformKey {
+    wrapping: Arc<XChaCha20Poly1305>,
+    secret: Arc<[u8; 32]>,
+}
 
 /// The first byte of a wrapped key (then a 24-byte nonce and the sealed 32 bytes).
 const WRAPPED_V1: u8 = 1;
@@ -90,13 +94,23 @@ impl PlatformKey {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
             .map_err(|_| anyhow::anyhow!("AGORA_ENCRYPTION_KEY: not base64 (nor a file)"))?;
-        anyhow::ensure!(
-            bytes.len() == 32,
-            "AGORA_ENCRYPTION_KEY: must be 32 bytes, base64"
-        );
-        Ok(PlatformKey(Arc::new(XChaCha20Poly1305::new_from_slice(
-            &bytes,
-        )?)))
+        let secret: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("AGORA_ENCRYPTION_KEY: must be 32 bytes, base64"))?;
+        Ok(PlatformKey {
+            wrapping: Arc::new(XChaCha20Poly1305::new(&secret.into())),
+            secret: Arc::new(secret),
+        })
+    }
+
+    /// A key for one `purpose`, derived from this one (HKDF-SHA256): what one purpose's
+    /// key reveals says nothing of another's.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut out = [0; 32];
+        // Expanding 32 bytes from SHA-256 cannot fail (the limit is 255 × 32).
+        let _ = hkdf::Hkdf::<sha2::Sha256>::new(None, self.secret.as_slice())
+            .expand(purpose.as_bytes(), &mut out);
+        out
     }
 
     /// 32 random bytes, base64: a new platform key.
@@ -122,7 +136,7 @@ impl PlatformKey {
             aad: person.as_bytes(),
         };
         let sealed = self
-            .0
+            .wrapping
             .encrypt(&XNonce::from(nonce), payload)
             .unwrap_or_default();
         [&[WRAPPED_V1][..], &nonce, &sealed].concat()
@@ -135,7 +149,9 @@ impl PlatformKey {
             msg: sealed,
             aad: person.as_bytes(),
         };
-        self.0.decrypt(&XNonce::try_from(nonce).ok()?, payload).ok()
+        self.wrapping
+            .decrypt(&XNonce::try_from(nonce).ok()?, payload)
+            .ok()
     }
 }
 

@@ -137,6 +137,9 @@ pub struct Platform {
     pub control: Arc<control::Control>,
     /// Set when the contexts run as replicas ([`replication`]).
     pub replication: Option<config::Replication>,
+    /// The platform's key (`AGORA_ENCRYPTION_KEY`): the stores' values are sealed with keys
+    /// derived from it ([`storage::sealing`]). Without it they are stored in the clear.
+    pub encryption_key: Option<keyring::PlatformKey>,
 }
 
 impl Platform {
@@ -220,7 +223,12 @@ impl Platform {
             .resident_bytes
             .get_or_create(&telemetry::ContextLabel::new(name))
             .clone();
+        let sealer = self
+            .encryption_key
+            .as_ref()
+            .map(|key| storage::Sealer::new(key, name));
         let mut store = Store::open_with_cache(&path, self.store_cache_bytes)
+            .and_then(|s| s.sealed_with(sealer))
             .and_then(|s| s.with_resident(context.resident(), self.resident_bytes, resident_gauge))
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
         // Replication sticks to a store: one that logged changes keeps doing so (scaled

@@ -7,6 +7,7 @@
 mod commit;
 mod replica;
 mod resident;
+pub mod sealing;
 pub mod snapshot;
 mod tx;
 
@@ -24,6 +25,7 @@ pub use commit::flush;
 use commit::{GroupCommit, flush_loop};
 pub use replica::{Mirrored, Role};
 pub use resident::Resident;
+pub use sealing::Sealer;
 use std::cell::Cell;
 pub use tx::{Tx, TxResult, abort};
 
@@ -80,12 +82,45 @@ pub struct Store {
     needs_copy: Arc<std::sync::atomic::AtomicBool>,
     /// The prefixes read from memory ([`Store::with_resident`]), if any.
     resident: Option<Arc<Resident>>,
+    /// Seals the values written and opens those read ([`sealing`]), when the platform has
+    /// a key.
+    sealer: Option<Arc<Sealer>>,
 }
 
 /// The key in `data` of the applied floor: every consumed event at or below this stream
 /// sequence has been applied. Kept in `data` so that a rebuild's switch-over moves the
 /// projections and the floor in one atomic batch.
 pub const APPLIED_FLOOR: &[u8] = b"_/applied-floor";
+
+/// What can key an index on something private (an e-mail address) by its keyed hash: a
+/// store and its transactions.
+pub trait Blinds {
+    fn sealer(&self) -> Option<&Sealer>;
+
+    /// The stand-in for `private` in an index key: its keyed hash when the store is sealed,
+    /// else itself.
+    fn blind(&self, private: &str) -> String {
+        match self.sealer() {
+            Some(sealer) => sealer.blind(private),
+            None => private.to_string(),
+        }
+    }
+}
+
+impl Blinds for Store {
+    fn sealer(&self) -> Option<&Sealer> {
+        self.sealer.as_deref()
+    }
+}
+
+impl Blinds for Tx<'_> {
+    fn sealer(&self) -> Option<&Sealer> {
+        self.sealer
+    }
+}
+
+/// The key in `data` marking a store whose values are sealed ([`Store::sealed_with`]).
+const SEALED: &[u8] = b"_/sealed";
 
 /// The page cache of a store opened without a budget (tests, tools): 64 MiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
@@ -132,7 +167,31 @@ impl Store {
             apply_gate: Arc::default(),
             needs_copy: Arc::default(),
             resident: None,
+            sealer: None,
         })
+    }
+
+    /// Seals this store's values with `sealer` from now on, and seals at once the values
+    /// written before (a store from before encryption at rest, or from a platform without
+    /// a key). A store with sealed values and no sealer is refused: it could not be read.
+    pub fn sealed_with(mut self, sealer: Option<Sealer>) -> Result<Self, sled::Error> {
+        let Some(sealer) = sealer else {
+            if self.data.contains_key(SEALED)? {
+                return Err(sled::Error::Unsupported(
+                    "the store is encrypted: AGORA_ENCRYPTION_KEY is needed to read it".into(),
+                ));
+            }
+            return Ok(self);
+        };
+        if !self.data.contains_key(SEALED)? {
+            for tree in [&self.data, &self.outbox] {
+                seal_tree(tree, &sealer)?;
+            }
+            self.data.insert(SEALED, &[1])?;
+            self.db.flush()?;
+        }
+        self.sealer = Some(Arc::new(sealer));
+        Ok(self)
     }
 
     /// Holds the records under `prefixes` in memory ([`resident`]), within `budget` bytes;
@@ -144,7 +203,7 @@ impl Store {
         bytes: prometheus_client::metrics::gauge::Gauge,
     ) -> Result<Self, sled::Error> {
         if !prefixes.is_empty() {
-            let mirror = Resident::load(&self.data, prefixes, budget, bytes)?;
+            let mirror = Resident::load(&self.data, self.sealer(), prefixes, budget, bytes)?;
             self.resident = Some(Arc::new(mirror));
         }
         Ok(self)
@@ -161,7 +220,9 @@ impl Store {
         for tree in ["_rebuild/data", "_rebuild/_outbox", "_rebuild/_consumed"] {
             self.db.drop_tree(tree)?;
         }
-        Store::over(self.db.clone(), "_rebuild/", self.commit.clone())
+        let mut shadow = Store::over(self.db.clone(), "_rebuild/", self.commit.clone())?;
+        shadow.sealer = self.sealer.clone();
+        Ok(shadow)
     }
 
     /// Drops the trees of [`Store::shadow`].
@@ -265,6 +326,7 @@ impl Store {
                 }),
                 resident: self.resident.as_deref(),
                 resident_writes: Default::default(),
+                sealer: self.sealer(),
             };
             let value = f(&tx)?;
             let emitted = tx.emitted.get() > 0;
@@ -391,8 +453,48 @@ impl Store {
     pub fn get_raw(&self, key: &[u8]) -> ApiResult<Option<sled::IVec>> {
         match self.resident_for(key) {
             Some(mirror) => Ok(mirror.get_raw(key)),
-            None => Ok(self.data.get(key)?),
+            None => match self.data.get(key)? {
+                Some(stored) => Ok(Some(self.opened(key, stored)?)),
+                None => Ok(None),
+            },
         }
+    }
+
+    /// A value as sled holds it, opened.
+    fn opened(&self, key: &[u8], stored: sled::IVec) -> Result<sled::IVec, sled::Error> {
+        Ok(match sealing::open(self.sealer(), key, &stored)? {
+            std::borrow::Cow::Borrowed(_) => stored,
+            std::borrow::Cow::Owned(plain) => plain.into(),
+        })
+    }
+
+    /// Every record of `data` (the platform's bookkeeping included), values opened: for
+    /// scans of the whole store.
+    pub fn records(&self) -> impl Iterator<Item = ApiResult<(sled::IVec, sled::IVec)>> + '_ {
+        self.records_under(b"")
+    }
+
+    /// The events waiting in the outbox, oldest first, opened.
+    pub(crate) fn outbox_records(
+        &self,
+    ) -> impl Iterator<Item = ApiResult<(sled::IVec, sled::IVec)>> + '_ {
+        self.outbox.iter().map(|item| {
+            let (k, v) = item?;
+            let v = self.opened(&k, v)?;
+            Ok((k, v))
+        })
+    }
+
+    /// The records whose keys start with `prefix`, values opened.
+    pub fn records_under(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = ApiResult<(sled::IVec, sled::IVec)>> + '_ {
+        self.data.scan_prefix(prefix).map(|item| {
+            let (k, v) = item?;
+            let v = self.opened(&k, v)?;
+            Ok((k, v))
+        })
     }
 
     /// The record under `key`, shared: under a resident prefix it is decoded once and then
@@ -418,8 +520,8 @@ impl Store {
         let mut changes = self.data.watch_prefix(key);
         loop {
             // From sled, whose change the watch reports (the mirror follows a moment later).
-            if let Some(bytes) = self.data.get(key)? {
-                return Ok(Some(from_json(&bytes)?));
+            if let Some(stored) = self.data.get(key)? {
+                return Ok(Some(from_json(&self.opened(key, stored)?)?));
             }
             match tokio::time::timeout_at(deadline, &mut changes).await {
                 Ok(Some(_)) => continue,
@@ -458,7 +560,7 @@ impl Store {
             let Some(rest) = k.strip_prefix(prefix).filter(|_| out.len() < limit) else {
                 break;
             };
-            out.push((rest.to_vec(), v));
+            out.push((rest.to_vec(), self.opened(&k, v)?));
         }
         Ok(out)
     }
@@ -520,10 +622,28 @@ impl Store {
             }
             let (k, v) = item?;
             let rest = k.strip_prefix(prefix).unwrap_or_default();
-            out.push((rest.to_vec(), v));
+            out.push((rest.to_vec(), self.opened(&k, v)?));
         }
         Ok(out)
     }
+}
+
+/// Seals every value of `tree` written before sealing, in batches.
+fn seal_tree(tree: &sled::Tree, sealer: &Sealer) -> Result<(), sled::Error> {
+    let mut batch = sled::Batch::default();
+    let mut queued = 0;
+    for item in tree.iter() {
+        let (k, v) = item?;
+        if sealing::needs_sealing(&k, &v) {
+            batch.insert(k.clone(), sealer.seal(&k, &v).into_owned());
+            queued += 1;
+        }
+        if queued == 10_000 {
+            tree.apply_batch(std::mem::take(&mut batch))?;
+            queued = 0;
+        }
+    }
+    tree.apply_batch(batch)
 }
 
 /// Keys that sort like the numbers they encode.
@@ -830,6 +950,48 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, ["0a", "0b", "1a", "1b", "2a", "2b"]);
+    }
+
+    #[tokio::test]
+    async fn values_written_before_sealing_are_sealed_at_open_and_read_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = Store::open(dir.path()).unwrap();
+        plain
+            .write_now(|tx| {
+                tx.put(b"p/1", &"hello")?;
+                tx.put_raw(b"s/1", &[])?;
+                tx.put(APPLIED_FLOOR, &7u64)?;
+                tx.emit(&event("e1"))
+            })
+            .unwrap();
+        let key = crate::platform::keyring::PlatformKey::from_setting(
+            &crate::platform::keyring::PlatformKey::generate(),
+        )
+        .unwrap();
+        let store = plain
+            .clone()
+            .sealed_with(Some(Sealer::new(&key, "posts")))
+            .unwrap();
+        store.write_now(|tx| tx.put(b"p/2", &"world")).unwrap();
+        let in_clear = |tree: &sled::Tree, text: &[u8]| {
+            tree.iter()
+                .map(Result::unwrap)
+                .any(|(_, v)| v.windows(text.len()).any(|w| w == text))
+        };
+        for text in [&b"hello"[..], b"world"] {
+            assert!(!in_clear(&store.data, text), "sealed on disk");
+        }
+        assert!(!in_clear(&store.outbox, b"e1"));
+        assert_eq!(store.get::<String>(b"p/1").unwrap().unwrap(), "hello");
+        let scanned = store.scan_after(b"p/", None, 9).unwrap();
+        assert_eq!(scanned[1].1, to_json(&"world"));
+        assert!(store.contains(b"s/1").unwrap());
+        assert_eq!(store.applied_floor().unwrap(), 7);
+        let (_, queued) = store.outbox_records().next().unwrap().unwrap();
+        let queued: crate::platform::envelope::Envelope = from_json(&queued).unwrap();
+        assert_eq!(queued.id, "e1");
+        // Without the key the store is refused, never read as noise.
+        assert!(plain.clone().sealed_with(None).is_err());
     }
 
     #[tokio::test]

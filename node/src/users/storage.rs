@@ -119,8 +119,7 @@ pub fn profile(store: &Store, id: &str) -> ApiResult<Option<Profile>> {
 
 pub fn id_by_username(store: &Store, username: &str) -> ApiResult<Option<String>> {
     Ok(store
-        .data
-        .get(username_key(&username.to_ascii_lowercase()))?
+        .get_raw(&username_key(&username.to_ascii_lowercase()))?
         .map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 

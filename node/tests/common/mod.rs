@@ -104,6 +104,11 @@ impl Nats {
         format!("{}:{}", self.url_base, self.port)
     }
 
+    /// Where the server keeps its JetStream files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     #[track_caller]
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "nats-server is already running");

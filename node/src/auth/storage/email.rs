@@ -48,13 +48,13 @@ pub async fn confirm_email_change(store: &Store, confirm_hash: &str) -> ApiResul
 /// Moves an account's address index entry to `to`; 409 when another account holds it.
 pub(super) fn move_address(tx: &Tx, account: &mut Account, to: &str) -> TxResult<()> {
     if tx
-        .get_raw(&email_key(to))?
+        .get_raw(&email_key(tx, to))?
         .is_some_and(|holder| holder != account.id.as_bytes())
     {
         return abort(Error::AddressHeld);
     }
-    tx.remove(&email_key(&account.email))?;
-    tx.put_raw(&email_key(to), account.id.as_bytes())?;
+    tx.remove(&email_key(tx, &account.email))?;
+    tx.put_raw(&email_key(tx, to), account.id.as_bytes())?;
     account.email = to.to_string();
     tx.put(&account_key(&account.id), account)
 }

@@ -195,7 +195,7 @@ mod tests {
         for a in [&gone, &stays] {
             put(&store, account_key(&a.id), a).await;
             put(&store, username_key(&a.username), &a.id).await;
-            put(&store, email_key(&a.email), &a.id).await;
+            put(&store, email_key(&store, &a.email), &a.id).await;
         }
         put(
             &store,

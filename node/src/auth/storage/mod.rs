@@ -13,7 +13,7 @@
 
 use crate::platform::envelope::Envelope;
 use crate::platform::error::{ApiResult, FieldError};
-use crate::platform::storage::{Store, Tx, TxResult, abort, key};
+use crate::platform::storage::{Blinds, Store, Tx, TxResult, abort, key};
 use crate::platform::tokens::Role;
 
 use super::domain::{
@@ -52,8 +52,62 @@ fn username_key(username: &str) -> Vec<u8> {
     key("u/", &[username])
 }
 
-fn email_key(email: &str) -> Vec<u8> {
-    key("e/", &[email])
+/// The verified account holding an address, keyed by the address's keyed hash.
+fn email_key(by: &impl Blinds, email: &str) -> Vec<u8> {
+    key("e/", &[&by.blind(email)])
+}
+
+/// Where the fingerprint of the key the address indexes are keyed with is kept.
+const ADDRESS_INDEX: &[u8] = b"_/address-index";
+
+/// Keys the address indexes (`e/`, `pe/`) anew from the accounts when a sealed store's
+/// indexes were keyed otherwise: in the clear (written before the store was sealed), or
+/// with another platform's key (restored from its backup). Returns how many entries it
+/// wrote; 0 when they were right. New entries go in before the stale ones go, so lookups
+/// find every address throughout.
+pub async fn rekey_address_indexes(store: &Store) -> ApiResult<usize> {
+    if store.sealer().is_none() {
+        return Ok(0);
+    }
+    let fingerprint = store.blind("\0address-index");
+    if store.get::<String>(ADDRESS_INDEX)?.as_deref() == Some(&fingerprint) {
+        return Ok(0);
+    }
+    let mut stale = Vec::new();
+    for prefix in ["e/", "pe/"] {
+        for k in store.keys_newest_first(prefix.as_bytes()) {
+            stale.push([prefix.as_bytes(), &k?].concat());
+        }
+    }
+    let accounts: Vec<String> = store
+        .keys_newest_first(b"a/")
+        .map(|k| k.map(|k| String::from_utf8_lossy(&k).into_owned()))
+        .collect::<ApiResult<_>>()?;
+    for chunk in accounts.chunks(500) {
+        store
+            .write(|tx| {
+                for id in chunk {
+                    match tx.get::<Account>(&account_key(id))? {
+                        Some(a) if a.verified => {
+                            tx.put_raw(&email_key(tx, &a.email), a.id.as_bytes())?
+                        }
+                        Some(a) => tx.put_raw(&registration::pending_key(tx, &a.email, id), &[])?,
+                        None => {}
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+    }
+    for chunk in stale.chunks(500) {
+        store
+            .write(|tx| chunk.iter().try_for_each(|k| tx.remove(k).map(drop)))
+            .await?;
+    }
+    store
+        .write(|tx| tx.put(ADDRESS_INDEX, &fingerprint))
+        .await?;
+    Ok(accounts.len())
 }
 
 fn verify_key(hash: &str) -> Vec<u8> {
@@ -99,11 +153,11 @@ pub fn find_account(store: &Store, id: &str) -> ApiResult<Option<Account>> {
 pub fn find_by_login(store: &Store, login: &str) -> ApiResult<Option<Account>> {
     let login = login.trim().to_lowercase();
     let index = if login.contains('@') {
-        email_key(&login)
+        email_key(store, &login)
     } else {
         username_key(&login)
     };
-    match store.data.get(index)? {
+    match store.get_raw(&index)? {
         Some(id) => find_account(store, &String::from_utf8_lossy(&id)),
         None => Ok(None),
     }
@@ -111,7 +165,7 @@ pub fn find_by_login(store: &Store, login: &str) -> ApiResult<Option<Account>> {
 
 /// The verified account holding `email`.
 pub fn find_by_email(store: &Store, email: &str) -> ApiResult<Option<Account>> {
-    match store.data.get(email_key(email))? {
+    match store.get_raw(&email_key(store, email))? {
         Some(id) => find_account(store, &String::from_utf8_lossy(&id)),
         None => Ok(None),
     }
@@ -178,7 +232,7 @@ pub fn spend_token(tx: &Tx, purpose: Purpose, hash: &str) -> TxResult<OneTimeTok
 /// scan of the accounts: role changes are rare, and it stops early.)
 pub fn other_admins(store: &Store, except: &str, enough: usize) -> ApiResult<usize> {
     let mut found = 0;
-    for item in store.data.scan_prefix(b"a/") {
+    for item in store.records_under(b"a/") {
         let (_, value) = item?;
         let account: Account = crate::platform::storage::from_json(&value)?;
         if account.id != except && account.roles.contains(&Role::Admin) {
@@ -302,6 +356,49 @@ mod tests {
                 .as_deref(),
             Some("kept")
         );
+    }
+
+    #[tokio::test]
+    async fn a_store_sealed_later_finds_every_address_by_its_keyed_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = Store::open(dir.path()).unwrap();
+        let mut waiting = account("wait");
+        waiting.verified = false;
+        register(&plain, &waiting, None, Some("t1"), now() + 100)
+            .await
+            .unwrap();
+        let kept = Account {
+            verified: false,
+            ..account("kept")
+        };
+        register(&plain, &kept, None, Some("t2"), now() + 100)
+            .await
+            .unwrap();
+        verify(&plain, "t2", "kept").await.unwrap();
+        let key = crate::platform::keyring::PlatformKey::from_setting(
+            &crate::platform::keyring::PlatformKey::generate(),
+        )
+        .unwrap();
+        let sealer = crate::platform::storage::Sealer::new(&key, "auth");
+        let store = plain.clone().sealed_with(Some(sealer)).unwrap();
+
+        assert_eq!(rekey_address_indexes(&store).await.unwrap(), 2);
+        assert_eq!(rekey_address_indexes(&store).await.unwrap(), 0, "once");
+        let keys: Vec<String> = store
+            .records()
+            .map(|r| String::from_utf8_lossy(&r.unwrap().0).into_owned())
+            .collect();
+        assert!(keys.iter().all(|k| !k.contains('@')), "{keys:?}");
+        assert_eq!(
+            address_holder(&store, "kept@example.org")
+                .unwrap()
+                .as_deref(),
+            Some("kept")
+        );
+        let by_login = find_by_login(&store, " Kept@Example.org").unwrap();
+        assert_eq!(by_login.unwrap().id, "kept");
+        let pending = unverified_with_address(&store, "wait@example.org", 3).unwrap();
+        assert_eq!(pending.len(), 1);
     }
 
     #[tokio::test]

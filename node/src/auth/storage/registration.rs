@@ -70,8 +70,8 @@ pub async fn change_username(store: &Store, account_id: &str, new: &str) -> ApiR
 
 /// An unverified registration of `email` (NUL ends the address: one address is never a
 /// prefix of another's entries).
-pub(super) fn pending_key(email: &str, account_id: &str) -> Vec<u8> {
-    key("pe/", &[email, "\0", account_id])
+pub(super) fn pending_key(by: &impl Blinds, email: &str, account_id: &str) -> Vec<u8> {
+    key("pe/", &[&by.blind(email), "\0", account_id])
 }
 
 /// An unverified account by its deadline: 20 digits of unix seconds, then the id.
@@ -86,8 +86,7 @@ pub(super) fn deadline(at: i64) -> String {
 /// The account that holds `email` (a verified one), if any.
 pub fn address_holder(store: &Store, email: &str) -> ApiResult<Option<String>> {
     Ok(store
-        .data
-        .get(email_key(email))?
+        .get_raw(&email_key(store, email))?
         .map(|id| String::from_utf8_lossy(&id).into_owned()))
 }
 
@@ -116,7 +115,7 @@ pub async fn register(
             let account = &account;
             tx.put(&account_key(&account.id), account)?;
             tx.put_raw(&username_key(&account.username), account.id.as_bytes())?;
-            tx.put_raw(&pending_key(&account.email, &account.id), &[])?;
+            tx.put_raw(&pending_key(tx, &account.email, &account.id), &[])?;
             tx.put_raw(&unverified_key(expires_at, &account.id), &[])?;
             if let Some(hash) = verify_hash {
                 let token = OneTimeToken {
@@ -145,15 +144,15 @@ pub async fn verify(store: &Store, hash: &str, account_id: &str) -> ApiResult<Ac
                 return Ok(account);
             }
             if tx
-                .get_raw(&email_key(&account.email))?
+                .get_raw(&email_key(tx, &account.email))?
                 .is_some_and(|holder| holder != account.id.as_bytes())
             {
                 return abort(Error::AddressHeld);
             }
             account.verified = true;
             tx.put(&account_key(&account.id), &account)?;
-            tx.put_raw(&email_key(&account.email), account.id.as_bytes())?;
-            tx.remove(&pending_key(&account.email, &account.id))?;
+            tx.put_raw(&email_key(tx, &account.email), account.id.as_bytes())?;
+            tx.remove(&pending_key(tx, &account.email, &account.id))?;
             let registered = AccountRegistered {
                 account_id: account.id.clone(),
                 username: account.username.clone(),
@@ -176,7 +175,8 @@ pub fn unverified_with_address(
     limit: usize,
 ) -> ApiResult<Vec<Account>> {
     let mut out = Vec::new();
-    for (id, _) in store.scan_after(&key("pe/", &[email, "\0"]), None, limit)? {
+    let under = key("pe/", &[&store.blind(email), "\0"]);
+    for (id, _) in store.scan_after(&under, None, limit)? {
         let id = String::from_utf8_lossy(&id).into_owned();
         if let Some(account) = find_account(store, &id)?.filter(|a| !a.verified) {
             out.push(account);
@@ -207,7 +207,7 @@ pub async fn expire_unverified(store: &Store, now: i64) -> ApiResult<usize> {
                     Some(a) if !a.verified => {
                         tx.remove(&account_key(&id))?;
                         tx.remove(&username_key(&a.username))?;
-                        tx.remove(&pending_key(&a.email, &id))?;
+                        tx.remove(&pending_key(tx, &a.email, &id))?;
                         Ok(true)
                     }
                     _ => Ok(false),

@@ -15,6 +15,9 @@ use super::manifest::{self, Manifest};
 use super::stream::republish;
 use super::target::Target;
 use crate::platform::bus::Bus;
+use crate::platform::keyring::PlatformKey;
+use crate::platform::storage::Sealer;
+use crate::platform::storage::sealing::Resealing;
 use crate::platform::storage::snapshot::{self, Restored};
 
 /// What to restore, and where.
@@ -28,6 +31,11 @@ pub struct Request {
     /// The platform's bus, to put the event stream and keys back on; `None`: the stores
     /// only (they then replay whatever stream they find).
     pub bus: Option<Bus>,
+    /// The platform's key, which the stores are sealed with.
+    pub encryption_key: Option<PlatformKey>,
+    /// The key of the platform the backup was taken of, when it is another's: the stores'
+    /// values are opened with it and sealed again with this platform's.
+    pub source_encryption_key: Option<PlatformKey>,
 }
 
 /// Restores and returns the manifest of the backup restored.
@@ -137,8 +145,10 @@ async fn stage(
                 .or_else(|| part.stream_created.clone()),
         };
         let expected = part.snapshot.clone();
+        let reseal = resealing(request, &part.context)?;
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            let info = snapshot::restore(&store, std::fs::File::open(&file)?, Some(&restored))?;
+            let input = std::fs::File::open(&file)?;
+            let info = snapshot::restore(&store, input, Some(&restored), reseal.as_ref())?;
             anyhow::ensure!(
                 info == expected,
                 "the snapshot holds {info:?}, the manifest says {expected:?}"
@@ -149,6 +159,22 @@ async fn stage(
         .await??;
     }
     Ok(())
+}
+
+/// How `context`'s values are sealed again, when the backup is of another platform.
+fn resealing(request: &Request, context: &str) -> anyhow::Result<Option<Resealing>> {
+    let Some(source) = &request.source_encryption_key else {
+        return Ok(None);
+    };
+    let target = request.encryption_key.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "a source platform's key is given but not this platform's (AGORA_ENCRYPTION_KEY)"
+        )
+    })?;
+    Ok(Some(Resealing {
+        from: Sealer::new(source, context),
+        to: Sealer::new(target, context),
+    }))
 }
 
 /// Downloads and checks the backup's copies of the streams, then puts the keys and the

@@ -70,6 +70,7 @@ impl Resident {
     /// `budget` bytes is not kept (see the module's doc).
     pub fn load(
         tree: &sled::Tree,
+        sealer: Option<&super::Sealer>,
         prefixes: &'static [&'static str],
         budget: u64,
         bytes: prometheus_client::metrics::gauge::Gauge<i64, AtomicI64>,
@@ -86,7 +87,8 @@ impl Resident {
         for prefix in prefixes {
             for item in tree.scan_prefix(prefix.as_bytes()) {
                 let (k, v) = item?;
-                loaded.push((k.to_vec(), Some(v)));
+                let v = super::sealing::open(sealer, &k, &v)?.into_owned();
+                loaded.push((k.to_vec(), Some(v.into())));
             }
         }
         resident.apply(loaded);
@@ -321,7 +323,8 @@ mod tests {
         assert_eq!(mirror(&follower).contents(), mirror(&writer).contents());
         assert_eq!(mirror(&writer).contents(), in_sled(&writer));
         // Opening loads the same (a restart, a restore, a copy).
-        let loaded = Resident::load(&writer.data, PREFIXES, 1 << 20, Gauge::default()).unwrap();
+        let loaded =
+            Resident::load(&writer.data, None, PREFIXES, 1 << 20, Gauge::default()).unwrap();
         assert_eq!(loaded.contents(), mirror(&writer).contents());
     }
 

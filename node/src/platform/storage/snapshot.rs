@@ -13,6 +13,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::sealing::Resealing;
 use super::{APPLIED_FLOOR, ApiError, ApiResult, Store, from_json};
 use crate::platform::changes;
 
@@ -101,18 +102,24 @@ pub fn restore(
     path: &Path,
     input: impl Read,
     mark: Option<&Restored>,
+    reseal: Option<&Resealing>,
 ) -> anyhow::Result<SnapshotInfo> {
     anyhow::ensure!(!path.exists(), "{} already exists", path.display());
     // One open of the new database: sled 0.34 lets go of its lock only once its
     // background threads are done, so opening it again at once can fail.
-    let outcome = fill(path, input, mark);
+    let outcome = fill(path, input, mark, reseal);
     if outcome.is_err() {
         let _ = std::fs::remove_dir_all(path);
     }
     outcome
 }
 
-fn fill(path: &Path, input: impl Read, mark: Option<&Restored>) -> anyhow::Result<SnapshotInfo> {
+fn fill(
+    path: &Path,
+    input: impl Read,
+    mark: Option<&Restored>,
+    reseal: Option<&Resealing>,
+) -> anyhow::Result<SnapshotInfo> {
     let mut input = flate2::read::GzDecoder::new(input);
     let mut buffer = Vec::new();
     let mut info: SnapshotInfo = serde_json::from_slice(next_frame(&mut input, &mut buffer)?)?;
@@ -141,6 +148,7 @@ fn fill(path: &Path, input: impl Read, mark: Option<&Restored>) -> anyhow::Resul
             anyhow::ensure!(trailing == 0, "{trailing} bytes after the snapshot's end");
             break;
         }
+        let id = tree;
         let tree = trees
             .get(usize::from(tree))
             .ok_or_else(|| anyhow::anyhow!("unknown tree {tree}"))?
@@ -150,7 +158,15 @@ fn fill(path: &Path, input: impl Read, mark: Option<&Restored>) -> anyhow::Resul
         let value_len = u32::from_le_bytes(read_array(&mut input)?) as usize;
         read_into(&mut input, &mut key, key_len)?;
         read_into(&mut input, &mut value, value_len)?;
-        tree.insert(key.as_slice(), value.as_slice())?;
+        match (reseal, TREES.get(usize::from(id))) {
+            (Some(reseal), Some(&"data" | &"_outbox")) => {
+                tree.insert(key.as_slice(), reseal.value(&key, &value)?)?
+            }
+            (Some(reseal), Some(&"_changes")) => {
+                tree.insert(key.as_slice(), reseal.change_set(&value)?)?
+            }
+            _ => tree.insert(key.as_slice(), value.as_slice())?,
+        };
         held += 1;
     }
     if let Some(mark) = mark {
@@ -283,7 +299,7 @@ mod tests {
         let info = store.write_snapshot(dir.path(), &mut file).unwrap();
         assert_eq!(info.applied_floor, 42);
         let target = dir.path().join("restored");
-        let restored = restore(&target, file.as_slice(), None).unwrap();
+        let restored = restore(&target, file.as_slice(), None, None).unwrap();
         assert_eq!(restored, info);
         let back = Store::open(&target).unwrap();
         // The restored copy is the same replica: the change sets it logged are its own.
@@ -303,7 +319,7 @@ mod tests {
         for cut in [file.len() / 2, file.len() - 1] {
             let target = dir.path().join(format!("cut-{cut}"));
             assert!(
-                restore(&target, &file[..cut], None).is_err(),
+                restore(&target, &file[..cut], None, None).is_err(),
                 "cut at {cut}"
             );
             assert!(!target.exists());
@@ -315,7 +331,7 @@ mod tests {
         let (dir, store) = store_with(1).await;
         let mut file = Vec::new();
         store.write_snapshot(dir.path(), &mut file).unwrap();
-        let error = restore(&dir.path().join("posts"), file.as_slice(), None).unwrap_err();
+        let error = restore(&dir.path().join("posts"), file.as_slice(), None, None).unwrap_err();
         assert!(error.to_string().contains("already exists"), "{error}");
     }
 }

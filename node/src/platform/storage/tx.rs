@@ -1,11 +1,12 @@
 //! The view of a [`Store`](super::Store) inside a transaction: every write a handler makes.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 
 use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use super::{from_json, key, seq_key, to_json};
+use super::{from_json, key, sealing, seq_key, to_json};
 use crate::platform::changes::{Change, TreeId};
 use crate::platform::envelope::Envelope;
 use crate::platform::error::ApiError;
@@ -30,6 +31,8 @@ pub struct Tx<'a> {
     /// The store's in-memory mirror, if it has one, and this attempt's writes to it.
     pub(super) resident: Option<&'a super::Resident>,
     pub(super) resident_writes: RefCell<Vec<super::resident::Write>>,
+    /// Seals what is written and opens what is read, when the store is sealed.
+    pub(super) sealer: Option<&'a super::Sealer>,
 }
 
 /// The changes of one transaction attempt, numbered.
@@ -66,7 +69,10 @@ impl Tx<'_> {
 
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> TxResult<Option<T>> {
         match self.data.get(key)? {
-            Some(bytes) => from_json(&bytes).map(Some).or_else(abort),
+            Some(stored) => sealing::open(self.sealer, key, &stored)
+                .and_then(|bytes| from_json(&bytes))
+                .map(Some)
+                .or_else(abort),
             None => Ok(None),
         }
     }
@@ -77,7 +83,14 @@ impl Tx<'_> {
 
     /// The bytes stored under `key` (an index entry, not a record).
     pub fn get_raw(&self, key: &[u8]) -> TxResult<Option<sled::IVec>> {
-        Ok(self.data.get(key)?)
+        match self.data.get(key)? {
+            Some(stored) => match sealing::open(self.sealer, key, &stored) {
+                Ok(Cow::Borrowed(_)) => Ok(Some(stored)),
+                Ok(Cow::Owned(plain)) => Ok(Some(plain.into())),
+                Err(e) => abort(e),
+            },
+            None => Ok(None),
+        }
     }
 
     pub fn put<T: serde::Serialize>(&self, key: &[u8], value: &T) -> TxResult<()> {
@@ -85,8 +98,10 @@ impl Tx<'_> {
     }
 
     pub fn put_raw(&self, key: &[u8], value: &[u8]) -> TxResult<()> {
-        self.data.insert(key, value)?;
-        self.record(TreeId::Data, key, Some(value));
+        let stored = sealing::seal(self.sealer, key, value);
+        self.data.insert(key, &*stored)?;
+        self.record(TreeId::Data, key, Some(&stored));
+        self.mirror(key, Some(value));
         Ok(())
     }
 
@@ -94,6 +109,7 @@ impl Tx<'_> {
         let existed = self.data.remove(key)?.is_some();
         if existed {
             self.record(TreeId::Data, key, None);
+            self.mirror(key, None);
         }
         Ok(existed)
     }
@@ -108,8 +124,9 @@ impl Tx<'_> {
             None => seq_key(self.outbox.generate_id()?).to_vec(),
         };
         let value = to_json(event);
-        self.outbox.insert(key.as_slice(), value.as_slice())?;
-        self.record(TreeId::Outbox, &key, Some(&value));
+        let stored = sealing::seal(self.sealer, &key, &value);
+        self.outbox.insert(key.as_slice(), &*stored)?;
+        self.record(TreeId::Outbox, &key, Some(&stored));
         self.emitted.set(n + 1);
         Ok(())
     }
@@ -139,8 +156,8 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Applies a change as it is (a replica's, or a batch computed outside the
-    /// transaction), recording it like any other write.
+    /// Applies a change as it is stored (a replica's, or a batch computed outside the
+    /// transaction: sealed values stay sealed), recording it like any other write.
     pub fn apply(&self, change: &Change) -> TxResult<()> {
         let tree = match change.tree {
             TreeId::Data => self.data,
@@ -152,18 +169,29 @@ impl Tx<'_> {
             None => tree.remove(change.key.as_slice())?,
         };
         self.record(change.tree, &change.key, change.value.as_deref());
+        if change.tree == TreeId::Data {
+            let plain = match &change.value {
+                Some(v) => Some(sealing::open(self.sealer, &change.key, v).or_else(abort)?),
+                None => None,
+            };
+            self.mirror(&change.key, plain.as_deref());
+        }
         Ok(())
     }
 
-    fn record(&self, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
-        if tree == TreeId::Data
-            && let Some(mirror) = self.resident
+    /// Hands a write of `data` to the in-memory mirror when it holds `key` (in the clear).
+    fn mirror(&self, key: &[u8], value: Option<&[u8]>) {
+        if let Some(mirror) = self.resident
             && mirror.is_resident(key)
         {
             self.resident_writes
                 .borrow_mut()
                 .push((key.to_vec(), value.map(sled::IVec::from)));
         }
+    }
+
+    /// Logs a write as it is stored, when the store keeps a change log.
+    fn record(&self, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
         if let Some(log) = &self.log {
             log.changes.borrow_mut().push(Change {
                 tree,

@@ -200,8 +200,7 @@ pub fn authority(store: &Store, audience: &Audience, actor: &str) -> ApiResult<A
 
 pub fn user_by_username(store: &Store, username: &str) -> ApiResult<Option<String>> {
     Ok(store
-        .data
-        .get(key("un/", &[username]))?
+        .get_raw(&key("un/", &[username]))?
         .map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 

@@ -83,7 +83,7 @@ pub fn export(store: &Store, user: &str, id: &str) -> ApiResult<Option<Export>> 
 /// The exports being prepared.
 pub fn preparing(store: &Store) -> ApiResult<Vec<Export>> {
     let mut out = Vec::new();
-    for item in store.data.scan_prefix(b"xp/") {
+    for item in store.records_under(b"xp/") {
         let (k, v) = item?;
         let user = String::from_utf8_lossy(k.get(3..).unwrap_or_default()).into_owned();
         let id: String = crate::platform::storage::from_json(&v)?;
