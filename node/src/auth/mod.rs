@@ -149,6 +149,8 @@ impl BoundedContext for Auth {
         platform.while_writer(&state.store, move |stop| erase_due(s.clone(), stop));
         let store = state.store.clone();
         platform.while_writer(&state.store, move |_| rekey_address_indexes(store.clone()));
+        let keys = state.keys.clone();
+        platform.while_writer(&state.store, move |_| wrap_raw_keys(keys.clone()));
         Ok(http::routes(state))
     }
 }
@@ -160,6 +162,16 @@ async fn rekey_address_indexes(store: Store) {
         Ok(0) => {}
         Ok(n) => tracing::info!(accounts = n, "address indexes keyed anew"),
         Err(e) => tracing::warn!(error = %e, "address indexes not keyed anew"),
+    }
+}
+
+/// Wraps with the platform's key the people's keys stored before it wrapped them (once,
+/// where auth writes; see [`crate::platform::keyring::Keyring::wrap_raw_keys`]).
+async fn wrap_raw_keys(keys: Arc<crate::platform::keyring::Keyring>) {
+    match keys.wrap_raw_keys().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(keys = n, "people's keys wrapped with the platform's key"),
+        Err(e) => tracing::warn!(error = %e, "people's keys not wrapped"),
     }
 }
 

@@ -292,6 +292,41 @@ impl Keyring {
         Ok(key)
     }
 
+    /// Wraps with the platform's key the keys the bucket still holds raw (stored before
+    /// wrapping, or by a process without the key); returns how many. Each is replaced only
+    /// at the revision it was read at, so a key shredded meanwhile stays shredded. Safe to
+    /// run in several processes at once.
+    pub async fn wrap_raw_keys(&self) -> anyhow::Result<usize> {
+        let Some(wrapping) = &self.wrapping else {
+            return Ok(0);
+        };
+        let kv = self.kv().await?;
+        let mut people = Vec::new();
+        let mut keys = kv.keys().await?;
+        while let Some(person) = futures::StreamExt::next(&mut keys).await {
+            people.push(person?);
+        }
+        let mut wrapped = 0;
+        for person in people {
+            let Some(entry) = kv.entry(&person).await? else {
+                continue;
+            };
+            let raw = entry.value.len() == 32 && entry.operation == kv::Operation::Put;
+            if raw {
+                let stored = wrapping.wrap(&person, &entry.value);
+                // A conflict: it changed since (shredded, or wrapped by another process).
+                if kv
+                    .update(&person, stored.into(), entry.revision)
+                    .await
+                    .is_ok()
+                {
+                    wrapped += 1;
+                }
+            }
+        }
+        Ok(wrapped)
+    }
+
     /// Destroys the person's key: everything sealed with it is unreadable from now on, in
     /// every process (each forgets a cached copy within [`CACHE_FOR`], and none makes a new
     /// one).
