@@ -491,7 +491,10 @@ async fn a_backup_of_another_platform_restores_with_that_platforms_key() {
     assert_eq!(reads(&alice, &bob).await, expected);
     // The stores were sealed again with the new key, and the address index keyed by it.
     let login = json!({"login": "alice@example.org", "password": PASSWORD});
-    until_status(200, async || node.client().post("/auth/login", login.clone()).await).await;
+    until_status(200, async || {
+        node.client().post("/auth/login", login.clone()).await
+    })
+    .await;
 }
 
 /// Every message of the platform `prefix`'s event stream on the node's bus.

@@ -250,6 +250,123 @@ fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// What others see adds up after an erasure: their posts' counts lose her comments,
+/// reactions and shares, and what they left on her posts goes with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_erasure_the_counts_others_see_add_up() {
+    let nats = Nats::start();
+    let mut node = Node::start_with(&nats, &[("AGORA_ERASURE_GRACE_HOURS", "0")]);
+    let anon = node.client();
+    let zoe = user(&anon, "zoecounts").await;
+    let bob = user(&anon, "bobcounts").await;
+    let his = publish(&bob.1, json!({"text": "bob's public post"})).await;
+    let hers = publish(&zoe.1, json!({"text": "zoe's public post"})).await;
+    let on = |post: &str, what: &str| format!("/posts/{post}/{what}");
+    let comment = async |c: &Client, post: &str| {
+        let body = json!({"text": "a comment"});
+        until_status(201, async || {
+            c.post(&on(post, "comments"), body.clone()).await
+        })
+        .await
+        .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let react = async |c: &Client, path: &str, kind: &str| {
+        let body = Some(json!({"kind": kind}));
+        until_status(200, async || c.send("PUT", path, body.clone()).await).await;
+    };
+    let bobs_comment = comment(&bob.1, &his).await;
+    comment(&zoe.1, &his).await;
+    react(&zoe.1, &on(&his, "reactions"), "love").await;
+    react(&bob.1, &on(&his, "reactions"), "like").await;
+    let comment_reactions = format!("/posts/{his}/comments/{bobs_comment}/reactions");
+    react(&zoe.1, &comment_reactions, "wow").await;
+    until_status(201, async || {
+        zoe.1.post(&on(&his, "shares"), json!({})).await
+    })
+    .await;
+    comment(&bob.1, &hers).await;
+    react(&bob.1, &on(&hers, "reactions"), "like").await;
+    let seen = bob.1.get(&format!("/posts/{his}")).await.expect(200);
+    assert_eq!(
+        (
+            &seen["comment_count"],
+            &seen["reactions"],
+            &seen["share_count"]
+        ),
+        (&json!(2), &json!({"like": 1, "love": 1}), &json!(1))
+    );
+
+    zoe.1
+        .send("DELETE", "/users/me", Some(json!({"password": PASSWORD})))
+        .await
+        .expect(202);
+    eventually(
+        "her comment, reaction and share are counted no more",
+        async || {
+            let post = bob.1.get(&format!("/posts/{his}")).await.body;
+            post["comment_count"] == 1
+                && post["reactions"] == json!({"like": 1})
+                && post["share_count"] == 0
+        },
+    )
+    .await;
+    let comments = bob.1.get(&on(&his, "comments")).await.expect(200);
+    assert_eq!(comments["items"].as_array().unwrap().len(), 1);
+    assert_eq!(comments["items"][0]["reactions"], json!({}), "{comments}");
+    settled(&node).await;
+    assert!(node.terminate().success());
+    // Nothing of what hung off her post is left in posts.
+    let left: Vec<_> = every_record(&node.data)
+        .into_iter()
+        .filter(|(k, v)| k.contains("/posts:") && (k.contains(&hers) || v.contains(&hers)))
+        .collect();
+    assert_eq!(left, Vec::<(String, String)>::new());
+}
+
+/// People's keys stored raw (before the platform had a key) are wrapped with the platform's
+/// key once it has one; a key shredded before stays shredded, and what was sealed with a
+/// raw key opens as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_stored_raw_are_wrapped_and_shredded_ones_stay_gone() {
+    use agora_node::platform::bus::{Bus, StreamSettings};
+    use agora_node::platform::keyring::PlatformKey;
+    let nats = Nats::start();
+    let bus = async || {
+        let settings = StreamSettings {
+            prefix: "wrapme".into(),
+            replicas: 1,
+            max_age: std::time::Duration::ZERO,
+        };
+        Bus::connect(&nats.url(), None, None, settings)
+            .await
+            .unwrap()
+    };
+    let raw = bus().await;
+    let ann = raw.keys.for_sealing("ann").await.unwrap().unwrap();
+    raw.keys.for_sealing("bob").await.unwrap().unwrap();
+    raw.keys.shred("bob").await.unwrap();
+    let sealed = ann.seal(b"ann's secret", b"event/field");
+
+    let key = PlatformKey::from_setting(&PlatformKey::generate()).unwrap();
+    let wrapping = bus().await.with_platform_key(Some(key), None);
+    assert_eq!(wrapping.keys.wrap_raw_keys().await.unwrap(), 1);
+    assert_eq!(wrapping.keys.wrap_raw_keys().await.unwrap(), 0, "once");
+    let kv = wrapping.js.get_key_value("wrapme-keys").await.unwrap();
+    assert_eq!(kv.get("ann").await.unwrap().unwrap().len(), 73, "wrapped");
+    let opened = wrapping.keys.for_opening("ann").await.unwrap().unwrap();
+    assert_eq!(
+        opened.open(&sealed, b"event/field").unwrap(),
+        b"ann's secret"
+    );
+    assert!(
+        wrapping.keys.for_opening("bob").await.unwrap().is_none(),
+        "still shredded"
+    );
+}
+
 /// Encryption at rest: what a person wrote is in the stores (opened with the platform's
 /// key), and neither the stores' files nor the event stream's show it in the clear.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

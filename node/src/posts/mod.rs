@@ -72,7 +72,10 @@ impl BoundedContext for Posts {
 
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::default()
-            .on_erasure::<crate::auth::events::AccountErased>(storage::erasure)
+            .on_read::<crate::auth::events::AccountErased, _>(
+                storage::erasure::read,
+                storage::erasure::apply,
+            )
             .on::<users::FriendshipCreated>(storage::befriend)
             .on::<moderation::ContentRemoved>(storage::content_removed)
             .on::<moderation::ContentRestored>(storage::content_restored)

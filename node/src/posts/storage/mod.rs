@@ -6,6 +6,7 @@
 //! `md/<media>` media metadata ([`media`]), `rm/<id>` removals, `su/<account>`
 //! suspensions and `kr/<rule>` keyword rules ([`moderation`]).
 
+pub mod erasure;
 mod media;
 mod moderation;
 
@@ -18,7 +19,6 @@ pub use moderation::{
 use crate::groups::events::{self as groups, GroupPrivacy, GroupRole};
 use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
-use crate::platform::erasure::{Erase, Named};
 use crate::platform::error::ApiResult;
 use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
 use crate::users::events as users;
@@ -642,20 +642,6 @@ fn counts_of(
     match comment {
         None => Ok(post.reactions.clone()),
         Some(c) => Ok(load_comment(tx, &post.id, c)?.reactions),
-    }
-}
-
-/// Erasure: the person's posts, comments and reactions go, except what they posted as a
-/// page, which stays the page's, without naming them.
-pub fn erasure(named: &Named, _: &str) -> Erase {
-    let as_page = named
-        .value
-        .as_ref()
-        .and_then(|v| v.get("audience")?.get("type")?.as_str())
-        == Some("page");
-    match named.prefix() {
-        b"p/" if as_page => Erase::Anonymize,
-        _ => Erase::Remove,
     }
 }
 
