@@ -504,20 +504,56 @@ fn newest_of(store: &Store, prefixes: &[Vec<u8>], limit: usize) -> ApiResult<Vec
     Ok(out)
 }
 
-/// Drops timeline entries beyond the cap.
+/// Drops timeline entries beyond the cap, in one transaction (so followers drop them too).
 pub fn trim(store: &Store, reader: &str) -> ApiResult<()> {
-    let old = store.scan_before(&key("t/", &[reader]), None, TIMELINE_CAP + 256)?;
-    for (post, _) in old.into_iter().skip(TIMELINE_CAP) {
-        store
-            .data
-            .remove([key("t/", &[reader]).as_slice(), &post].concat())?;
+    let prefix = key("t/", &[reader]);
+    let old = store.scan_before(&prefix, None, TIMELINE_CAP + 256)?;
+    let beyond: Vec<Vec<u8>> = old
+        .into_iter()
+        .skip(TIMELINE_CAP)
+        .map(|(post, _)| [prefix.as_slice(), &post].concat())
+        .collect();
+    if beyond.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    store.write_now(|tx| beyond.iter().try_for_each(|k| tx.remove(k).map(drop)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Trimming is a logged write: a follower applying the writer's change sets holds the
+    /// same trimmed timeline.
+    #[tokio::test]
+    async fn a_trimmed_timeline_is_trimmed_on_followers_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap().with_change_log();
+        store
+            .set_role(crate::platform::storage::Role::Writer)
+            .unwrap();
+        let entry = |i: usize| key("t/", &["bob", &format!("{i:026}")]);
+        store
+            .write_now(|tx| (0..TIMELINE_CAP + 5).try_for_each(|i| tx.put_raw(&entry(i), &[])))
+            .unwrap();
+        trim(&store, "bob").unwrap();
+        let held = store.scan_after(b"t/bob", None, usize::MAX).unwrap();
+        assert_eq!(held.len(), TIMELINE_CAP);
+        assert!(!store.contains(&entry(4)).unwrap() && store.contains(&entry(5)).unwrap());
+        let logged: Vec<crate::platform::changes::ChangeSet> = store
+            .changes
+            .iter()
+            .map(|item| crate::platform::changes::ChangeSet::decode(&item.unwrap().1).unwrap())
+            .collect();
+        let removed = logged
+            .last()
+            .unwrap()
+            .changes
+            .iter()
+            .filter(|c| c.value.is_none())
+            .count();
+        assert_eq!(removed, 5, "the oldest five, logged");
+    }
 
     /// A reader coming back (their first feed read rebuilds their timeline) while a post
     /// of a friend is being applied gets the post: the rebuild waits for the apply.
