@@ -229,6 +229,10 @@ fn container(p: &Platform, w: &Workload, image: &str) -> Container {
         args: Some(vec!["serve".into()]),
         env: Some(environment(p, w)),
         ports: Some(vec![port("http", HTTP_PORT)]),
+        // A context listens once its store is open: the first start after an upgrade may
+        // seal a whole store (and loads its resident projections), so the liveness probe
+        // waits for up to ten minutes of startup before it counts.
+        startup_probe: Some(node_probe(p, "/healthz", 5, STARTUP_PROBES)),
         liveness_probe: Some(node_probe(p, "/healthz", 10, 3)),
         readiness_probe: Some(node_probe(p, "/readyz", 5, 3)),
         resources: Some(settings.resources),
@@ -236,6 +240,9 @@ fn container(p: &Platform, w: &Workload, image: &str) -> Container {
         ..Default::default()
     })
 }
+
+/// How many failed startup probes (5 s apart) a context's pod is given: ten minutes.
+const STARTUP_PROBES: i32 = 120;
 
 /// A scratch `/tmp`, and the bus credentials where there are some.
 pub(super) fn volumes(p: &Platform) -> Vec<Volume> {
