@@ -994,6 +994,40 @@ mod tests {
         assert!(plain.clone().sealed_with(None).is_err());
     }
 
+    /// During a rolling upgrade a follower that seals may follow a writer that does not
+    /// yet: what comes in the clear is stored sealed, and reads the same.
+    #[tokio::test]
+    async fn a_sealing_follower_seals_what_a_writer_sends_in_the_clear() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let writer = Store::open(dirs[0].path()).unwrap().with_change_log();
+        writer.set_role(Role::Writer).unwrap();
+        let key = crate::platform::keyring::PlatformKey::from_setting(
+            &crate::platform::keyring::PlatformKey::generate(),
+        )
+        .unwrap();
+        let follower = Store::open(dirs[1].path())
+            .unwrap()
+            .sealed_with(Some(Sealer::new(&key, "posts")))
+            .unwrap()
+            .with_change_log();
+        writer
+            .write_now(|tx| {
+                tx.put(b"p/1", &"hello")?;
+                tx.emit(&event("e1"))
+            })
+            .unwrap();
+        for (i, set) in drain_log(&writer).iter().enumerate() {
+            let applied = follower.apply_mirrored(std::slice::from_ref(set), i as u64 + 1);
+            assert_eq!(applied.unwrap(), Mirrored::Applied);
+        }
+        let stored = follower.data.get(b"p/1").unwrap().unwrap();
+        assert!(!stored.windows(5).any(|w| w == b"hello"), "sealed on disk");
+        assert_eq!(follower.get::<String>(b"p/1").unwrap().unwrap(), "hello");
+        let (_, queued) = follower.outbox_records().next().unwrap().unwrap();
+        let queued: crate::platform::envelope::Envelope = from_json(&queued).unwrap();
+        assert_eq!(queued.id, "e1");
+    }
+
     #[tokio::test]
     async fn a_write_that_emits_wakes_the_relay() {
         let dir = tempfile::tempdir().unwrap();

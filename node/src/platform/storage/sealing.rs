@@ -165,6 +165,18 @@ pub fn seal<'v>(sealer: Option<&Sealer>, key: &[u8], value: &'v [u8]) -> Cow<'v,
     }
 }
 
+/// `stored` as this store keeps it: sealed when it came in the clear and there is a sealer.
+pub(super) fn seal_if_clear<'v>(
+    sealer: Option<&Sealer>,
+    key: &[u8],
+    stored: &'v [u8],
+) -> Cow<'v, [u8]> {
+    match sealer {
+        Some(sealer) if needs_sealing(key, stored) => sealer.seal(key, stored),
+        _ => Cow::Borrowed(stored),
+    }
+}
+
 /// Whether `stored` is a value sealing would change (one written before sealing).
 pub(super) fn needs_sealing(key: &[u8], stored: &[u8]) -> bool {
     !stored.is_empty() && !key.starts_with(b"_") && sealed(stored).is_none()

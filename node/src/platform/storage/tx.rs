@@ -157,18 +157,27 @@ impl Tx<'_> {
     }
 
     /// Applies a change as it is stored (a replica's, or a batch computed outside the
-    /// transaction: sealed values stay sealed), recording it like any other write.
+    /// transaction: sealed values stay sealed), recording it like any other write. A value
+    /// in the clear (from a writer that does not seal yet, during a rolling upgrade) is
+    /// sealed here when this store seals.
     pub fn apply(&self, change: &Change) -> TxResult<()> {
         let tree = match change.tree {
             TreeId::Data => self.data,
             TreeId::Outbox => self.outbox,
             TreeId::Consumed => self.consumed,
         };
-        match &change.value {
-            Some(v) => tree.insert(change.key.as_slice(), v.as_slice())?,
+        let value = match change.tree {
+            TreeId::Consumed => change.value.as_deref().map(Cow::Borrowed),
+            TreeId::Data | TreeId::Outbox => change
+                .value
+                .as_deref()
+                .map(|v| sealing::seal_if_clear(self.sealer, &change.key, v)),
+        };
+        match &value {
+            Some(v) => tree.insert(change.key.as_slice(), &**v)?,
             None => tree.remove(change.key.as_slice())?,
         };
-        self.record(change.tree, &change.key, change.value.as_deref());
+        self.record(change.tree, &change.key, value.as_deref());
         if change.tree == TreeId::Data {
             let plain = match &change.value {
                 Some(v) => Some(sealing::open(self.sealer, &change.key, v).or_else(abort)?),
