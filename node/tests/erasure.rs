@@ -326,6 +326,51 @@ async fn after_an_erasure_the_counts_others_see_add_up() {
     assert_eq!(left, Vec::<(String, String)>::new());
 }
 
+/// A node given another platform key (its key file lost and made anew) does not start on
+/// its sealed stores: it says which setting is wrong and changes nothing; with the right
+/// key it starts as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_key_refuses_its_sealed_stores_and_changes_nothing() {
+    let nats = Nats::start();
+    let mut node = Node::start(&nats);
+    user(&node.client(), "keptkey").await;
+    assert!(node.terminate().success());
+    let key_file = node.data.join("encryption.key");
+    let right = std::fs::read(&key_file).unwrap();
+    let another = agora_node::platform::keyring::PlatformKey::generate();
+    std::fs::write(&key_file, another).unwrap();
+    let mut refused = std::process::Command::new(env!("CARGO_BIN_EXE_agora-node"))
+        .args(["dev", "--http-addr", "127.0.0.1:0", "--nats-url"])
+        .arg(node.nats_url())
+        .arg("--data-dir")
+        .arg(&node.data)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = refused.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            refused.kill().unwrap();
+            panic!("a node started on stores sealed with another key");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut refused.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(!status.success());
+    assert!(said.contains("AGORA_ENCRYPTION_KEY"), "{said}");
+
+    std::fs::write(&key_file, right).unwrap();
+    node.restart();
+    let login = json!({"login": "keptkey@example.org", "password": PASSWORD});
+    node.client().post("/auth/login", login).await.expect(200);
+}
+
 /// People's keys stored raw (before the platform had a key) are wrapped with the platform's
 /// key once it has one; a key shredded before stays shredded, and what was sealed with a
 /// raw key opens as before.

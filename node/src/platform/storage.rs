@@ -119,9 +119,6 @@ impl Blinds for Tx<'_> {
     }
 }
 
-/// The key in `data` marking a store whose values are sealed ([`Store::sealed_with`]).
-const SEALED: &[u8] = b"_/sealed";
-
 /// The page cache of a store opened without a budget (tests, tools): 64 MiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
@@ -174,21 +171,35 @@ impl Store {
     /// Seals this store's values with `sealer` from now on, and seals at once the values
     /// written before (a store from before encryption at rest, or from a platform without
     /// a key). A store with sealed values and no sealer is refused: it could not be read.
+    /// A store sealed with another key is refused too, before anything is read or written.
     pub fn sealed_with(mut self, sealer: Option<Sealer>) -> Result<Self, sled::Error> {
+        let mark = self.data.get(sealing::MARK)?;
         let Some(sealer) = sealer else {
-            if self.data.contains_key(SEALED)? {
+            if mark.is_some() {
                 return Err(sled::Error::Unsupported(
                     "the store is encrypted: AGORA_ENCRYPTION_KEY is needed to read it".into(),
                 ));
             }
             return Ok(self);
         };
-        if !self.data.contains_key(SEALED)? {
-            for tree in [&self.data, &self.outbox] {
-                seal_tree(tree, &sealer)?;
+        match mark {
+            // The mark of the first sealed stores (`e029c67`), which held no check.
+            Some(mark) if *mark == [1] => {
+                self.data.insert(sealing::MARK, sealer.check())?;
             }
-            self.data.insert(SEALED, &[1])?;
-            self.db.flush()?;
+            Some(mark) if !sealer.verifies(&mark) => {
+                return Err(sled::Error::Unsupported(
+                    "the store was sealed with another key: AGORA_ENCRYPTION_KEY is not the platform's key that sealed it".into(),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                for tree in [&self.data, &self.outbox] {
+                    seal_tree(tree, &sealer)?;
+                }
+                self.data.insert(sealing::MARK, sealer.check())?;
+                self.db.flush()?;
+            }
         }
         self.sealer = Some(Arc::new(sealer));
         Ok(self)
@@ -990,8 +1001,21 @@ mod tests {
         let (_, queued) = store.outbox_records().next().unwrap().unwrap();
         let queued: crate::platform::envelope::Envelope = from_json(&queued).unwrap();
         assert_eq!(queued.id, "e1");
-        // Without the key the store is refused, never read as noise.
+        // Without the key, or with another, the store is refused, never read as noise.
         assert!(plain.clone().sealed_with(None).is_err());
+        let another = crate::platform::keyring::PlatformKey::from_setting(
+            &crate::platform::keyring::PlatformKey::generate(),
+        )
+        .unwrap();
+        let refused = plain
+            .clone()
+            .sealed_with(Some(Sealer::new(&another, "posts")));
+        assert!(refused.is_err());
+        let again = plain.clone().sealed_with(Some(Sealer::new(&key, "posts")));
+        assert_eq!(
+            again.unwrap().get::<String>(b"p/2").unwrap().unwrap(),
+            "world"
+        );
     }
 
     /// During a rolling upgrade a follower that seals may follow a writer that does not

@@ -27,6 +27,12 @@ use crate::platform::keyring::PlatformKey;
 
 /// The first byte of a sealed value.
 const SEALED: u8 = 0xFF;
+
+/// The key in a store's `data` of its mark: present once its values are sealed, holding
+/// [`Sealer::check`], which only the key that sealed the store opens.
+pub(super) const MARK: &[u8] = b"_/sealed";
+/// What the mark seals, bound to this (not to the mark's key, which is never sealed).
+const CHECKED: &[u8] = b"agora sealed store";
 const NONCE: usize = 24;
 
 /// Seals and opens the values of one context's store.
@@ -69,7 +75,7 @@ impl Sealer {
 
     /// The value stored under `key`, opened.
     fn open<'v>(&self, key: &[u8], stored: &'v [u8]) -> Result<Cow<'v, [u8]>, sled::Error> {
-        let Some(rest) = sealed(stored) else {
+        let Some(rest) = sealed(stored).filter(|_| !key.starts_with(b"_")) else {
             return Ok(Cow::Borrowed(stored));
         };
         let (nonce, sealed) = rest.split_at_checked(NONCE).ok_or_else(corrupt)?;
@@ -83,6 +89,16 @@ impl Sealer {
                 "a record does not open with this platform's key: AGORA_ENCRYPTION_KEY is not the key that sealed the store".into(),
             )
         })
+    }
+
+    /// The value of a sealed store's [`MARK`].
+    pub(super) fn check(&self) -> Vec<u8> {
+        self.seal(CHECKED, CHECKED).into_owned()
+    }
+
+    /// Whether this sealer's key sealed the store whose mark holds `stored`.
+    pub(super) fn verifies(&self, stored: &[u8]) -> bool {
+        self.open(CHECKED, stored).is_ok_and(|v| *v == *CHECKED)
     }
 
     /// The keyed hash (hex, 128 bits) that stands for `private` in an index key, so the
@@ -110,6 +126,9 @@ pub struct Resealing {
 impl Resealing {
     /// The value stored under `key` of the data or outbox tree, sealed for `to`.
     pub fn value(&self, key: &[u8], stored: &[u8]) -> Result<Vec<u8>, sled::Error> {
+        if key == MARK {
+            return Ok(self.to.check());
+        }
         if sealed(stored).is_none() {
             return Ok(stored.to_vec());
         }
@@ -150,9 +169,11 @@ pub fn open<'v>(
 ) -> Result<Cow<'v, [u8]>, sled::Error> {
     match sealer {
         Some(sealer) => sealer.open(key, stored),
-        None if sealed(stored).is_some() => Err(sled::Error::Unsupported(
-            "the store is encrypted: AGORA_ENCRYPTION_KEY is needed to read it".into(),
-        )),
+        None if sealed(stored).is_some() && !key.starts_with(b"_") => {
+            Err(sled::Error::Unsupported(
+                "the store is encrypted: AGORA_ENCRYPTION_KEY is needed to read it".into(),
+            ))
+        }
         None => Ok(Cow::Borrowed(stored)),
     }
 }
