@@ -62,9 +62,9 @@ const ADDRESS_INDEX: &[u8] = b"_/address-index";
 
 /// Keys the address indexes (`e/`, `pe/`) anew from the accounts when a sealed store's
 /// indexes were keyed otherwise: in the clear (written before the store was sealed), or
-/// with another platform's key (restored from its backup). Returns how many entries it
-/// wrote; 0 when they were right. New entries go in before the stale ones go, so lookups
-/// find every address throughout.
+/// with another platform's key (restored from its backup). Returns how many accounts it
+/// went through; 0 when the indexes were right. New entries go in before the stale ones
+/// go, so lookups find every address throughout.
 pub async fn rekey_address_indexes(store: &Store) -> ApiResult<usize> {
     if store.sealer().is_none() {
         return Ok(0);
