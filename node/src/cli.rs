@@ -237,6 +237,7 @@ async fn platform(
         media: shared.media,
         blocked_keywords: Arc::new(args.blocked_keywords.clone()),
         record_views: args.record_views,
+        search_index_in_memory: args.search_index_in_memory,
         media_urls: shared.media_urls.map(Arc::new),
         store_cache_bytes: platform::memory::cache_per_store(budget, shared.stores),
         resident_bytes: platform::memory::resident_per_store(budget, shared.stores),

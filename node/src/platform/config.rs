@@ -39,6 +39,12 @@ pub struct PlatformArgs {
     /// impressions and reach. Off: no view is recorded anywhere.
     #[arg(long, env = "AGORA_RECORD_VIEWS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_views: bool,
+    /// Keep search's Tantivy index in memory only, built at start from search's (sealed)
+    /// documents, so the words of posts and profiles never reach the disk in the clear; it
+    /// costs the index's size in memory and a refill at every start. Off: the index lives
+    /// in `<data-dir>/search-index/`.
+    #[arg(long, env = "AGORA_SEARCH_INDEX_IN_MEMORY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub search_index_in_memory: bool,
     /// A secret that lets callers other than loopback use the operations routes (`/ops/`:
     /// rebuilds) as `Authorization: Bearer <token>`; the operator generates it once in the
     /// platform's `<p>-control` Secret. Without it, only loopback may.

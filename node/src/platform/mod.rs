@@ -123,6 +123,8 @@ pub struct Platform {
     pub blocked_keywords: Arc<Vec<String>>,
     /// `AGORA_RECORD_VIEWS`: whether read paths record views for analytics.
     pub record_views: bool,
+    /// Whether search's index lives in memory only (`AGORA_SEARCH_INDEX_IN_MEMORY`).
+    pub search_index_in_memory: bool,
     /// The key of media URLs, where configured.
     pub media_urls: Option<Arc<media_urls::MediaUrls>>,
     /// The page cache of each store this process opens ([`memory`]).

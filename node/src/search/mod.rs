@@ -116,7 +116,11 @@ impl BoundedContext for Search {
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
-        let index = Arc::new(SearchIndex::open(&platform.data_dir.join("search-index"))?);
+        let index = match platform.search_index_in_memory {
+            true => SearchIndex::in_memory()?,
+            false => SearchIndex::open(&platform.data_dir.join("search-index"))?,
+        };
+        let index = Arc::new(index);
         // An empty index (a first start, or one that was lost) is filled from the
         // documents before the context serves: until then its answers would be wrong.
         if index.is_empty() {

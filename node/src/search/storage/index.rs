@@ -147,6 +147,17 @@ impl SearchIndex {
             }
             other => other?,
         };
+        Self::over(index, fields)
+    }
+
+    /// An empty index in memory only (`AGORA_SEARCH_INDEX_IN_MEMORY`): nothing of it is
+    /// written to disk; the context fills it from its documents before it serves.
+    pub fn in_memory() -> Result<Self, Error> {
+        let (schema, fields) = schema();
+        Self::over(Index::create_in_ram(schema), fields)
+    }
+
+    fn over(index: Index, fields: Fields) -> Result<Self, Error> {
         let writer = index.writer_with_num_threads(1, WRITER_BYTES)?;
         let reader = index
             .reader_builder()
