@@ -76,6 +76,9 @@ pub struct SocialPlatformSpec {
     /// Uploaded media limits.
     #[serde(default)]
     pub media: MediaSpec,
+    /// Search's index.
+    #[serde(default)]
+    pub search: SearchSpec,
     /// Platform-wide moderation rules.
     #[serde(default)]
     pub moderation: ModerationSpec,
@@ -515,6 +518,17 @@ impl Default for AuthPolicy {
             erasure_grace_days: default_erasure_grace_days(),
         }
     }
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchSpec {
+    /// Keep the Tantivy index in memory only, filled from search's sealed documents at
+    /// every start, so the words of posts and profiles never reach the volume in the clear
+    /// (`AGORA_SEARCH_INDEX_IN_MEMORY`). Costs the index's size in the search pod's memory
+    /// (give it room in `contexts.overrides`' resources) and a refill at each start.
+    #[serde(default)]
+    pub index_in_memory: bool,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]

@@ -142,6 +142,9 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
             spec.media.quota_per_user_mib.to_string(),
         ));
     }
+    if w.contexts.iter().any(|c| c == "search") && spec.search.index_in_memory {
+        vars.push(env("AGORA_SEARCH_INDEX_IN_MEMORY", "true"));
+    }
     if w.contexts.iter().any(|c| c == "moderation") && !spec.moderation.blocked_keywords.is_empty()
     {
         vars.push(env(
@@ -346,6 +349,31 @@ mod tests {
         };
         assert_eq!(value("AGORA_REGISTRATION").as_deref(), Some("invite"));
         assert_eq!(value("AGORA_INVITATIONS_BY").as_deref(), Some("admins"));
+    }
+
+    #[test]
+    fn only_search_keeps_its_index_in_memory_when_asked() {
+        let value = |spec: serde_json::Value, context: &str| {
+            let sp = platform("demo", spec);
+            let p = Platform::new(&sp);
+            let workloads = p.workloads();
+            let w = workloads
+                .iter()
+                .find(|w| w.contexts.iter().any(|c| c == context))
+                .unwrap();
+            environment(&p, w)
+                .into_iter()
+                .find(|e| e.name == "AGORA_SEARCH_INDEX_IN_MEMORY")
+                .and_then(|e| e.value)
+        };
+        let asked = serde_json::json!({"search": {"indexInMemory": true}});
+        assert_eq!(value(asked.clone(), "search").as_deref(), Some("true"));
+        assert_eq!(value(asked, "posts"), None);
+        assert_eq!(
+            value(serde_json::json!({}), "search"),
+            None,
+            "on disk by default"
+        );
     }
 
     #[test]
