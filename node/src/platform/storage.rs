@@ -473,10 +473,17 @@ impl Store {
 
     /// A value as sled holds it, opened.
     fn opened(&self, key: &[u8], stored: sled::IVec) -> Result<sled::IVec, sled::Error> {
-        Ok(match sealing::open(self.sealer(), key, &stored)? {
-            std::borrow::Cow::Borrowed(_) => stored,
-            std::borrow::Cow::Owned(plain) => plain.into(),
-        })
+        sealing::opened(self.sealer(), key, stored)
+    }
+
+    /// An entry of a scan of sled's trees, its value opened.
+    fn opened_entry(
+        &self,
+        item: Result<(sled::IVec, sled::IVec), sled::Error>,
+    ) -> ApiResult<(sled::IVec, sled::IVec)> {
+        let (k, v) = item?;
+        let v = self.opened(&k, v)?;
+        Ok((k, v))
     }
 
     /// Every record of `data` (the platform's bookkeeping included), values opened: for
@@ -489,11 +496,7 @@ impl Store {
     pub(crate) fn outbox_records(
         &self,
     ) -> impl Iterator<Item = ApiResult<(sled::IVec, sled::IVec)>> + '_ {
-        self.outbox.iter().map(|item| {
-            let (k, v) = item?;
-            let v = self.opened(&k, v)?;
-            Ok((k, v))
-        })
+        self.outbox.iter().map(|item| self.opened_entry(item))
     }
 
     /// The records whose keys start with `prefix`, values opened.
@@ -501,11 +504,9 @@ impl Store {
         &self,
         prefix: &[u8],
     ) -> impl Iterator<Item = ApiResult<(sled::IVec, sled::IVec)>> + '_ {
-        self.data.scan_prefix(prefix).map(|item| {
-            let (k, v) = item?;
-            let v = self.opened(&k, v)?;
-            Ok((k, v))
-        })
+        self.data
+            .scan_prefix(prefix)
+            .map(|item| self.opened_entry(item))
     }
 
     /// The record under `key`, shared: under a resident prefix it is decoded once and then

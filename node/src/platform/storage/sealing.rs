@@ -178,6 +178,18 @@ pub fn open<'v>(
     }
 }
 
+/// [`open`] for a value as sled hands it out: the same buffer when it was not sealed.
+pub fn opened(
+    sealer: Option<&Sealer>,
+    key: &[u8],
+    stored: sled::IVec,
+) -> Result<sled::IVec, sled::Error> {
+    Ok(match open(sealer, key, &stored)? {
+        Cow::Borrowed(_) => stored,
+        Cow::Owned(plain) => plain.into(),
+    })
+}
+
 /// What is stored for `value` under `key`: sealed when there is a sealer.
 pub fn seal<'v>(sealer: Option<&Sealer>, key: &[u8], value: &'v [u8]) -> Cow<'v, [u8]> {
     match sealer {

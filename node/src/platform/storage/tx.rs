@@ -84,11 +84,9 @@ impl Tx<'_> {
     /// The bytes stored under `key` (an index entry, not a record).
     pub fn get_raw(&self, key: &[u8]) -> TxResult<Option<sled::IVec>> {
         match self.data.get(key)? {
-            Some(stored) => match sealing::open(self.sealer, key, &stored) {
-                Ok(Cow::Borrowed(_)) => Ok(Some(stored)),
-                Ok(Cow::Owned(plain)) => Ok(Some(plain.into())),
-                Err(e) => abort(e),
-            },
+            Some(stored) => sealing::opened(self.sealer, key, stored)
+                .map(Some)
+                .or_else(abort),
             None => Ok(None),
         }
     }
