@@ -220,7 +220,22 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
             .all(|p| p["sha256"].as_str().unwrap().len() == 64)
     );
     let media_part = parts.iter().find(|p| p["context"] == "media").unwrap();
-    assert_eq!(media_part["files"][0]["bytes"], video.len());
+    let file = &media_part["files"][0];
+    assert_eq!(
+        file["bytes"],
+        video.len() + 32,
+        "stored sealed, as on the volume"
+    );
+    let object = target.path().join("files").join(format!(
+        "{}.{}",
+        file["sha256"].as_str().unwrap(),
+        file["sealed"].as_str().unwrap()
+    ));
+    let stored = std::fs::read(object).unwrap();
+    assert!(
+        !stored.windows(64).any(|w| w == &video[5_000..5_064]),
+        "the backup shows none of the video"
+    );
 
     // Written after the backup: only the streams hold it once the stores are wiped.
     let after = publish(&alice.1, json!({"text": "after the backup"})).await;
@@ -437,6 +452,13 @@ async fn a_backup_of_another_platform_restores_with_that_platforms_key() {
     let nats = Nats::start();
     let (mut node, alice, bob) = two_friends(&nats, &[]).await;
     bob_sees_a_post_of_alice(&alice, &bob, "wrapped twice").await;
+    let video = mp4(10_000);
+    let media = alice
+        .1
+        .raw("POST", "/media", "application/octet-stream", video.clone())
+        .await
+        .expect(201);
+    let media_id = media["id"].as_str().unwrap().to_string();
     let expected = reads(&alice, &bob).await;
     let kv = bus(node.nats_url(), "dev")
         .await
@@ -495,6 +517,22 @@ async fn a_backup_of_another_platform_restores_with_that_platforms_key() {
         node.client().post("/auth/login", login.clone()).await
     })
     .await;
+    // So were the files: the video opens with the new key.
+    let media = until_status(200, async || {
+        alice.1.get(&format!("/media/{media_id}")).await
+    })
+    .await
+    .expect(200);
+    let url = media["url"].as_str().unwrap();
+    let fetched = alice
+        .1
+        .http
+        .get(format!("{}{url}", alice.1.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), video);
 }
 
 /// Every message of the platform `prefix`'s event stream on the node's bus.

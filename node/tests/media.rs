@@ -322,6 +322,17 @@ async fn files_are_served_with_ranges_and_validators_and_stored_once() {
     assert_ne!(m["id"], again["id"]);
     let blobs: Vec<_> = walk(&node.data.join("media-files/sha256"));
     assert_eq!(blobs.len(), 1, "the same bytes are stored once: {blobs:?}");
+    // Sealed at rest: no run of the video is on the volume.
+    let stored = std::fs::read(&blobs[0]).unwrap();
+    assert_eq!(
+        stored.len(),
+        video.len() + 32,
+        "a header, then the sealed bytes"
+    );
+    assert!(!stored.windows(64).any(|w| w == &video[5_000..5_064]));
+
+    let (status, _, whole) = fetch(&me, &url(&m), &[]).await;
+    assert_eq!((status, whole == video), (200, true));
 
     let (status, headers, part) = fetch(&me, &url(&m), &[("range", "bytes=100-199")]).await;
     assert_eq!(status, 206);
@@ -340,8 +351,19 @@ async fn files_are_served_with_ranges_and_validators_and_stored_once() {
     );
     let (status, _, body) = fetch(&me, &url(&m), &[("if-none-match", &etag)]).await;
     assert_eq!((status, body.len()), (304, 0));
-    let (status, _, _) = fetch(&me, &url(&m), &[("range", "bytes=999999-")]).await;
+    let (status, headers, tail) = fetch(&me, &url(&m), &[("range", "bytes=-7")]).await;
+    assert_eq!((status, tail.as_slice()), (206, &video[video.len() - 7..]));
+    assert_eq!(headers["content-length"], "7");
+    let (status, headers, _) = fetch(&me, &url(&m), &[("range", "bytes=999999-")]).await;
     assert_eq!(status, 416);
+    assert_eq!(
+        headers["content-range"],
+        format!("bytes */{}", video.len()).as_str()
+    );
+    // An If-Range naming another version gets the whole file.
+    let stale = [("range", "bytes=0-9"), ("if-range", "\"other\"")];
+    let (status, _, body) = fetch(&me, &url(&m), &stale).await;
+    assert_eq!((status, body == video), (200, true));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -3,13 +3,11 @@
 //! `ETag`, `Cache-Control` and `Range`).
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use tower::ServiceExt as _;
 use utoipa::{IntoParams, ToSchema};
 
 use super::MediaState;
@@ -357,10 +355,12 @@ async fn serve(
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let path = state.blobs.path(&rendition.sha256);
-        let file = tower_http::services::ServeFile::new(path);
-        let Ok(response) = file.oneshot(request).await;
-        response.map(Body::new)
+        let (blobs, sha256) = (state.blobs.clone(), rendition.sha256.clone());
+        let file = tokio::task::spawn_blocking(move || blobs.open_content(&sha256))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        crate::platform::ranges::respond(file, request.headers(), &etag)?
     };
     let served = matches!(
         response.status(),

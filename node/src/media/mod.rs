@@ -155,11 +155,13 @@ impl MediaState {
     /// Decodes and re-encodes a picture on a blocking thread, a few at a time.
     async fn process(&self, received: &Received) -> ApiResult<processing::Processed> {
         let _permit = self.decoding.acquire().await.map_err(ApiError::internal)?;
-        let (path, format) = (received.path.clone(), received.format);
-        tokio::task::spawn_blocking(move || processing::process(&path, format))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::from)
+        let (blobs, received) = (self.blobs.clone(), received.clone());
+        tokio::task::spawn_blocking(move || {
+            let upload = blobs.open_received(&received).map_err(ApiError::internal)?;
+            processing::process(upload, received.format).map_err(ApiError::from)
+        })
+        .await
+        .map_err(ApiError::internal)?
     }
 }
 
@@ -231,7 +233,10 @@ impl BoundedContext for MediaContext {
     }
 
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
-        let blobs = Blobs::open(&platform.data_dir)?;
+        let blobs = Blobs::open(
+            &platform.data_dir,
+            platform.file_sealer(Context::Media.name()),
+        )?;
         let s = store.clone();
         platform.while_writer(&store, move |_| release_detached(s.clone()));
         let (s, b) = (store.clone(), blobs.clone());
@@ -239,6 +244,8 @@ impl BoundedContext for MediaContext {
         let urls = platform.media_urls()?;
         let (s, b) = (store.clone(), blobs.clone());
         platform.while_writer(&store, move |stop| sweep(s.clone(), b.clone(), stop));
+        let b = blobs.clone();
+        platform.while_writer(&store, move |stop| seal_files(b.clone(), stop));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(http::routes(MediaState {
             store,
@@ -288,6 +295,15 @@ async fn expire_unshown(store: &Store) {
             checked = expired.len(),
             "uploads nothing showed for a day expired"
         );
+    }
+}
+
+/// Seals the files written before the platform had a key (or before sealing existed).
+async fn seal_files(blobs: Blobs, stop: tokio::sync::watch::Receiver<bool>) {
+    match blobs.seal_all(&stop).await {
+        Ok(0) => {}
+        Ok(sealed) => tracing::info!(sealed, "media files from before sealing sealed"),
+        Err(e) => tracing::warn!(error = %e, "media files not sealed (tried again at next start)"),
     }
 }
 

@@ -4,8 +4,7 @@
 //! XMP and every other metadata behind), with thumbnails and a blurhash. CPU-bound: the
 //! caller runs it on a blocking thread, a few at a time.
 
-use std::io::{BufRead, BufReader, Cursor, Seek};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 
 use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
 use image::codecs::jpeg::JpegEncoder;
@@ -47,10 +46,10 @@ fn undecodable(e: impl std::fmt::Display) -> Error {
     Error::Undecodable(e.to_string())
 }
 
-/// Processes the picture in `path`, which sniffing found to be `format` (an image or GIF).
-pub fn process(path: &Path, format: Format) -> Result<Processed, Error> {
-    let file = std::fs::File::open(path).map_err(undecodable)?;
-    let reader = BufReader::new(file);
+/// Processes the picture `upload` reads, which sniffing found to be `format` (an image or
+/// GIF).
+pub fn process(upload: impl Read + Seek, format: Format) -> Result<Processed, Error> {
+    let reader = BufReader::new(upload);
     match format {
         Format::Gif => process_gif(reader),
         _ => process_still(reader, format),
@@ -186,10 +185,7 @@ mod tests {
     }
 
     fn process_bytes(bytes: &[u8]) -> Result<Processed, Error> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("upload");
-        std::fs::write(&path, bytes).unwrap();
-        process(&path, Format::sniff(bytes).unwrap())
+        process(Cursor::new(bytes), Format::sniff(bytes).unwrap())
     }
 
     #[test]

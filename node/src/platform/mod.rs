@@ -34,9 +34,11 @@ pub mod mail;
 pub mod media_urls;
 pub mod memory;
 pub mod push;
+pub mod ranges;
 pub mod rebuild;
 pub mod replication;
 pub mod revocation;
+pub mod sealed_files;
 pub mod storage;
 pub mod telemetry;
 pub mod text;
@@ -277,7 +279,7 @@ impl Platform {
             });
         }
         let (exporting, data_dir, bus) = (store.clone(), self.data_dir.clone(), self.bus.clone());
-        let export = context.export();
+        let (export, files) = (context.export(), self.file_sealer(name));
         self.while_writer(&store, move |stop| {
             export::objects::run_worker(
                 name,
@@ -285,6 +287,7 @@ impl Platform {
                 data_dir.clone(),
                 bus.clone(),
                 export,
+                files.clone(),
                 stop,
             )
         });
@@ -315,6 +318,13 @@ impl Platform {
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         replication::while_writer(store.clone(), self.shutdown.clone(), make);
+    }
+
+    /// What seals `context`'s content-addressed files at rest; `None` without a platform
+    /// key (the files are then written plain).
+    pub fn file_sealer(&self, context: &str) -> Option<sealed_files::FileSealer> {
+        let key = self.encryption_key.as_ref()?;
+        Some(sealed_files::FileSealer::new(key, context))
     }
 
     /// The key of media URLs, which media and the contexts that show media need.

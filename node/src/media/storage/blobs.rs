@@ -1,6 +1,10 @@
 //! Content-addressed files on the media context's volume: `<data-dir>/media-files/sha256/
 //! <first two hex digits>/<SHA-256>`. The same bytes are stored once, whoever uploads them.
 //!
+//! With a platform key, every file is sealed from its first byte on
+//! ([`crate::platform::sealed_files`]), uploads as they stream in included; files from
+//! before are sealed in the background ([`Blobs::seal_all`]).
+//!
 //! A file is written to `tmp/`, synced, then renamed into place, before the record that
 //! names it commits: an acknowledged upload always has its bytes. What a crash leaves
 //! behind (a file no record names) is removed by the sweep, as are files whose last
@@ -17,6 +21,7 @@ use tokio::io::AsyncWriteExt;
 use super::super::domain::{Format, SNIFF_BYTES};
 use super::super::error::Error;
 use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::sealed_files::{self, FileSealer, PlainFile};
 
 /// The blob directory and the gate that keeps the sweep from removing a file an upload is
 /// about to name.
@@ -26,6 +31,8 @@ pub struct Blobs {
     /// Uploads hold it shared from placing their files until their record commits; the
     /// sweep holds it alone while it decides about one file.
     gate: Arc<tokio::sync::RwLock<()>>,
+    /// Seals the files; `None` without a platform key.
+    sealer: Option<FileSealer>,
 }
 
 /// An upload received on disk, not yet in place.
@@ -47,15 +54,32 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Blobs {
-    /// Opens (creating) the blob directory under `data_dir`.
-    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
+    /// Opens (creating) the blob directory under `data_dir`, its files sealed by `sealer`.
+    pub fn open(data_dir: &Path, sealer: Option<FileSealer>) -> std::io::Result<Self> {
         let root = data_dir.join("media-files");
         std::fs::create_dir_all(root.join("tmp"))?;
         std::fs::create_dir_all(root.join("sha256"))?;
         Ok(Blobs {
             root,
             gate: Arc::default(),
+            sealer,
         })
+    }
+
+    /// The content of the blob `sha256` (opened when sealed). Blocking.
+    pub fn open_content(&self, sha256: &str) -> std::io::Result<PlainFile> {
+        PlainFile::open(&self.path(sha256), self.sealer.as_ref())
+    }
+
+    /// The content of a received upload. Blocking.
+    pub fn open_received(&self, received: &Received) -> std::io::Result<PlainFile> {
+        PlainFile::open(&received.path, self.sealer.as_ref())
+    }
+
+    fn scratch(&self) -> PathBuf {
+        self.root
+            .join("tmp")
+            .join(crate::platform::new_id().to_lowercase())
     }
 
     /// Where the blob with this hash lives.
@@ -76,10 +100,7 @@ impl Blobs {
         S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let path = self
-            .root
-            .join("tmp")
-            .join(crate::platform::new_id().to_lowercase());
+        let path = self.scratch();
         let result = self.receive_into(&path, body, limit, limit_mib).await;
         if result.is_err() {
             let _ = tokio::fs::remove_file(&path).await;
@@ -99,6 +120,14 @@ impl Blobs {
         E: std::fmt::Display,
     {
         let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+        let mut keystream = match &self.sealer {
+            Some(sealer) => {
+                let (header, keystream) = sealer.start();
+                file.write_all(&header).await.map_err(io)?;
+                Some(keystream)
+            }
+            None => None,
+        };
         let mut hasher = Sha256::new();
         let mut head = Vec::with_capacity(SNIFF_BYTES);
         let mut format = None;
@@ -117,7 +146,14 @@ impl Blobs {
                 }
             }
             hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(io)?;
+            match &mut keystream {
+                Some(keystream) => {
+                    let mut sealed = chunk.to_vec();
+                    keystream.apply(&mut sealed);
+                    file.write_all(&sealed).await.map_err(io)?;
+                }
+                None => file.write_all(&chunk).await.map_err(io)?,
+            }
         }
         if size == 0 {
             return Err(Error::Empty.into());
@@ -143,16 +179,8 @@ impl Blobs {
         if touch(&target)? {
             return Ok(sha256);
         }
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(crate::platform::new_id().to_lowercase());
-        {
-            use std::io::Write as _;
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-        }
+        let tmp = self.scratch();
+        sealed_files::write(bytes, &tmp, self.sealer.as_ref())?;
         self.place(&tmp, &target)?;
         Ok(sha256)
     }
@@ -209,6 +237,38 @@ impl Blobs {
 }
 
 impl Blobs {
+    /// Seals the files written plain (before the platform had a key, or before sealing
+    /// existed), one at a time, each away from the sweep; stops early when `stop` turns.
+    /// Returns how many it sealed.
+    pub async fn seal_all(&self, stop: &tokio::sync::watch::Receiver<bool>) -> ApiResult<usize> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(0);
+        };
+        let mut sealed = 0;
+        for shard in files(&self.root.join("sha256")).map_err(io)? {
+            for path in files(&shard).map_err(io)? {
+                if *stop.borrow() {
+                    return Ok(sealed);
+                }
+                let _alone = self.gate.write().await;
+                let (scratch, sealer) = (self.scratch(), sealer.clone());
+                let done = tokio::task::spawn_blocking(move || {
+                    sealed_files::seal_in_place(&path, &scratch, &sealer)
+                })
+                .await
+                .map_err(ApiError::internal)?;
+                match done {
+                    Ok(true) => sealed += 1,
+                    Ok(false) => {}
+                    // Swept meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(e)),
+                }
+            }
+        }
+        Ok(sealed)
+    }
+
     /// Removes the blob `sha256` now if no record names it (an erasure's; no grace).
     pub async fn remove_unreferenced(
         &self,
@@ -267,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn the_same_bytes_are_stored_once_and_swept_when_unnamed() {
         let dir = tempfile::tempdir().unwrap();
-        let blobs = Blobs::open(dir.path()).unwrap();
+        let blobs = Blobs::open(dir.path(), None).unwrap();
         let a = blobs.put_bytes(b"same").unwrap();
         let b = blobs.put_bytes(b"same").unwrap();
         assert_eq!(a, b);
@@ -283,12 +343,21 @@ mod tests {
     #[tokio::test]
     async fn an_upload_is_hashed_as_it_streams_and_refused_past_the_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let blobs = Blobs::open(dir.path()).unwrap();
+        let blobs = Blobs::open(dir.path(), Some(sealer())).unwrap();
         let (head, tail) = PNG_HEAD.split_at(10);
         let got = blobs.receive(stream(&[head, tail]), 1024, 1).await.unwrap();
         assert_eq!(got.format, Format::Png);
         assert_eq!(got.size, PNG_HEAD.len() as u64);
         assert_eq!(got.sha256, sha256_hex(PNG_HEAD));
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut blobs.open_received(&got).unwrap(), &mut content).unwrap();
+        assert_eq!(content, PNG_HEAD, "sealed as it came, read back whole");
+        assert!(
+            !std::fs::read(&got.path)
+                .unwrap()
+                .windows(4)
+                .any(|w| w == b"IHDR")
+        );
         let over = blobs.receive(stream(&[PNG_HEAD]), 20, 1).await;
         assert!(matches!(over, Err(ApiError::PayloadTooLarge)));
         let text = blobs
@@ -301,5 +370,35 @@ mod tests {
         assert!(matches!(text, Err(ApiError::UnsupportedMediaType(_))));
         let left: Vec<_> = files(&dir.path().join("media-files/tmp")).unwrap();
         assert_eq!(left, vec![got.path], "refused uploads leave nothing behind");
+    }
+
+    fn sealer() -> FileSealer {
+        let key = crate::platform::keyring::PlatformKey::generate();
+        FileSealer::new(
+            &crate::platform::keyring::PlatformKey::from_setting(&key).unwrap(),
+            "media",
+        )
+    }
+
+    #[tokio::test]
+    async fn files_from_before_sealing_are_sealed_once_and_read_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = Blobs::open(dir.path(), None).unwrap();
+        let sha = plain.put_bytes(PNG_HEAD).unwrap();
+        assert_eq!(std::fs::read(plain.path(&sha)).unwrap(), PNG_HEAD);
+        let blobs = Blobs::open(dir.path(), Some(sealer())).unwrap();
+        let (_, stop) = tokio::sync::watch::channel(false);
+        assert_eq!(blobs.seal_all(&stop).await.unwrap(), 1);
+        assert_eq!(blobs.seal_all(&stop).await.unwrap(), 0, "once");
+        let stored = std::fs::read(blobs.path(&sha)).unwrap();
+        assert!(!stored.windows(4).any(|w| w == b"IHDR"));
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut blobs.open_content(&sha).unwrap(), &mut content).unwrap();
+        assert_eq!(content, PNG_HEAD);
+        assert_eq!(
+            blobs.put_bytes(PNG_HEAD).unwrap(),
+            sha,
+            "the same bytes, still once"
+        );
     }
 }

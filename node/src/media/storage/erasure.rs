@@ -65,14 +65,16 @@ pub async fn blob_erased(store: &Store, sha256: &str) -> ApiResult<()> {
 }
 
 /// The person's part of an export: every record naming them, and the files they uploaded
-/// (as stored: re-encoded images without metadata, videos as sent), as `<media>.<ext>`.
+/// (as stored: re-encoded images without metadata, videos as sent), as `<media>.<ext>`
+/// (the export worker opens them when they are sealed).
 pub fn export(
     store: &Store,
     data_dir: &std::path::Path,
     user: &str,
 ) -> ApiResult<crate::platform::export::Part> {
     let mut part = crate::platform::export::records_naming(store, data_dir, user)?;
-    let files = blobs::Blobs::open(data_dir).map_err(crate::platform::error::ApiError::internal)?;
+    let files =
+        blobs::Blobs::open(data_dir, None).map_err(crate::platform::error::ApiError::internal)?;
     for (id, _) in store.scan_after(&key("o/", &[user]), None, usize::MAX)? {
         let id = String::from_utf8_lossy(&id).into_owned();
         let Some(m) = media(store, &id)? else {

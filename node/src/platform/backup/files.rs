@@ -1,8 +1,14 @@
 //! The files a backup carries besides a context's store: its content-addressed files,
 //! `<data-dir>/<context>-files/sha256/<first two hex digits>/<SHA-256>` (media's blobs).
-//! A file's name is its hash, so it never changes once written: a backup stores each once
-//! (`<target>/files/<SHA-256>`, shared by every backup that names it), and a restore
-//! checks each against its name.
+//! A file's name is the hash of its content, so it never changes once written: a backup
+//! stores each once (`<target>/files/<SHA-256>`, shared by every backup that names it),
+//! and a restore checks each against its name.
+//!
+//! A file sealed at rest ([`crate::platform::sealed_files`]) is stored as it is, sealed,
+//! under `<target>/files/<SHA-256>.<its nonce>`: two sealings of the same content (before
+//! and after a migration, or by two platforms sharing a target) are two objects, and the
+//! backup cannot check a sealed file's hash (it has no key): the restore does, once it has
+//! opened the file.
 
 use std::path::{Path, PathBuf};
 
@@ -11,8 +17,23 @@ use serde::{Deserialize, Serialize};
 /// One content-addressed file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
+    /// The hash of its content: its name.
     pub sha256: String,
+    /// Its size as stored.
     pub bytes: u64,
+    /// When it is sealed, its nonce (hex): which sealing of the content this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+}
+
+impl FileRef {
+    /// The object name of this file in a backup target.
+    pub fn object(&self) -> String {
+        match &self.sealed {
+            None => format!("files/{}", self.sha256),
+            Some(seal) => format!("files/{}.{seal}", self.sha256),
+        }
+    }
 }
 
 /// The directory of `context`'s content-addressed files under `data_dir`.
@@ -53,17 +74,13 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<FileRef>> {
                 files.push(FileRef {
                     sha256: name,
                     bytes: file.metadata()?.len(),
+                    sealed: crate::platform::sealed_files::seal_id(&file.path())?,
                 });
             }
         }
     }
     files.sort_by(|a, b| a.sha256.cmp(&b.sha256));
     Ok(files)
-}
-
-/// The object name of a file in a backup target.
-pub fn object(sha256: &str) -> String {
-    format!("files/{sha256}")
 }
 
 #[cfg(test)]
@@ -82,7 +99,8 @@ mod tests {
             list(&dir).unwrap(),
             vec![FileRef {
                 sha256: sha,
-                bytes: 5
+                bytes: 5,
+                sealed: None,
             }]
         );
         assert!(list(&data.path().join("nothing")).unwrap().is_empty());

@@ -114,7 +114,7 @@ impl Manifest {
             .parts
             .iter()
             .flat_map(|p| &p.files)
-            .map(|f| super::files::object(&f.sha256));
+            .map(super::files::FileRef::object);
         let chunks = self
             .events
             .iter()

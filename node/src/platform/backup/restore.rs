@@ -16,6 +16,7 @@ use super::stream::republish;
 use super::target::Target;
 use crate::platform::bus::Bus;
 use crate::platform::keyring::PlatformKey;
+use crate::platform::sealed_files::{self, FileSealer};
 use crate::platform::storage::Sealer;
 use crate::platform::storage::sealing::Resealing;
 use crate::platform::storage::snapshot::{self, Restored};
@@ -199,7 +200,41 @@ async fn restore_streams(
     republish::events(bus, events, &event_files).await
 }
 
-/// Downloads the part's files into `staging`, each checked against its name.
+/// What opens `context`'s sealed files from the backup (the source platform's key, else
+/// this one's), and what seals them here (this platform's key; `None`: kept plain).
+fn file_sealers(request: &Request, context: &str) -> (Option<FileSealer>, Option<FileSealer>) {
+    let opens = request
+        .source_encryption_key
+        .as_ref()
+        .or(request.encryption_key.as_ref())
+        .map(|key| FileSealer::new(key, context));
+    let seals = request
+        .encryption_key
+        .as_ref()
+        .map(|key| FileSealer::new(key, context));
+    (opens, seals)
+}
+
+/// Makes the staged file at `path` as this platform stores it (sealed with its key, or
+/// plain without one), and returns the SHA-256 of its content. Blocking.
+fn reform(
+    path: &Path,
+    sealed: bool,
+    another_platform: bool,
+    (opens, seals): &(Option<FileSealer>, Option<FileSealer>),
+) -> anyhow::Result<String> {
+    let rewritten = (sealed && another_platform) || sealed != seals.is_some();
+    let sha256 = if rewritten {
+        let scratch = path.with_extension("scratch");
+        sealed_files::rewrite(path, &scratch, opens.as_ref(), seals.as_ref())?
+    } else {
+        sealed_files::content_sha256(path, opens.as_ref())?
+    };
+    Ok(sha256)
+}
+
+/// Downloads the part's files into `staging`, each checked against its name once opened,
+/// and sealed as this platform seals its files.
 async fn stage_files(
     request: &Request,
     part: &manifest::Part,
@@ -217,17 +252,21 @@ async fn stage_files(
         if let Some(shard) = to.parent() {
             std::fs::create_dir_all(shard)?;
         }
-        let got = request
-            .target
-            .download(&files::object(&file.sha256), &to)
-            .await?;
+        let got = request.target.download(&file.object(), &to).await?;
+        let (sealed, another) = (
+            file.sealed.is_some(),
+            request.source_encryption_key.is_some(),
+        );
+        let sealers = file_sealers(request, &part.context);
+        let content = tokio::task::spawn_blocking(move || reform(&to, sealed, another, &sealers))
+            .await?
+            .map_err(|e| anyhow::anyhow!("{}: file {}: {e}", part.context, file.sha256))?;
         anyhow::ensure!(
-            got.sha256 == file.sha256 && got.bytes == file.bytes,
-            "{}: file {} is damaged ({} bytes with SHA-256 {}); nothing was restored",
+            content == file.sha256 && got.bytes == file.bytes,
+            "{}: file {} is damaged, or was sealed by another platform whose key was not given as AGORA_RESTORE_SOURCE_ENCRYPTION_KEY ({} bytes, its content with SHA-256 {content}); nothing was restored",
             part.context,
             file.sha256,
             got.bytes,
-            got.sha256
         );
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The export bucket in JetStream's object store, and the worker every context runs to
 //! write its parts there.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream::{consumer, object_store};
@@ -9,6 +9,7 @@ use futures::StreamExt as _;
 
 use super::super::bus::Bus;
 use super::super::envelope::{DomainEvent, Envelope};
+use super::super::sealed_files::{FileSealer, PlainFile};
 use super::super::storage::Store;
 use super::{ARCHIVE_DAYS, ExportRequested, Exporter, Part, file_object, part_object};
 
@@ -37,11 +38,20 @@ pub async fn run_worker(
     data_dir: PathBuf,
     bus: Bus,
     exporter: Exporter,
+    files: Option<FileSealer>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let worker = Worker {
+        context,
+        store,
+        data_dir,
+        bus,
+        exporter,
+        files,
+    };
     loop {
         tokio::select! {
-            result = work(context, &store, &data_dir, &bus, exporter) => {
+            result = worker.work() => {
                 if let Err(e) = result {
                     tracing::warn!(context, error = %e, "export worker failed, restarting");
                 }
@@ -55,64 +65,87 @@ pub async fn run_worker(
     }
 }
 
-async fn work(
+/// One context's export worker.
+struct Worker {
     context: &'static str,
-    store: &Store,
-    data_dir: &Path,
-    bus: &Bus,
+    store: Store,
+    data_dir: PathBuf,
+    bus: Bus,
     exporter: Exporter,
-) -> anyhow::Result<()> {
-    let stream = bus.ensure_stream().await?;
-    let config = consumer::pull::Config {
-        durable_name: Some(format!("{context}-export")),
-        filter_subject: bus.subject(ExportRequested::CONTEXT, ExportRequested::TYPE),
-        deliver_policy: consumer::DeliverPolicy::New,
-        ack_policy: consumer::AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(600),
-        ..Default::default()
-    };
-    let consumer = stream.create_consumer(config).await?;
-    let objects = bucket(bus).await?;
-    let mut messages = consumer.messages().await?;
-    while let Some(message) = messages.next().await {
-        let message = message?;
-        let request = serde_json::from_slice::<Envelope>(&message.payload)
-            .ok()
-            .and_then(|e| e.decode_logged::<ExportRequested>());
-        if let Some(request) = request {
-            let (s, dir) = (store.clone(), data_dir.to_path_buf());
-            let user = request.user_id.clone();
-            let part = tokio::task::spawn_blocking(move || exporter(&s, &dir, &user)).await??;
-            upload(&objects, context, &request.export_id, part).await?;
-            tracing::info!(context, export = %request.export_id, "export part written");
-        }
-        message
-            .ack()
-            .await
-            .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-    }
-    Ok(())
+    /// Opens the context's sealed files.
+    files: Option<FileSealer>,
 }
 
-/// Uploads the files first, then the JSON: the JSON's presence says the part is whole.
-async fn upload(
-    objects: &object_store::ObjectStore,
-    context: &str,
-    export_id: &str,
-    part: Part,
-) -> anyhow::Result<()> {
-    for file in &part.files {
-        let mut f = tokio::fs::File::open(&file.path).await?;
-        objects
-            .put(file_object(export_id, context, &file.name).as_str(), &mut f)
-            .await?;
+impl Worker {
+    async fn work(&self) -> anyhow::Result<()> {
+        let Worker {
+            context,
+            store,
+            data_dir,
+            bus,
+            exporter,
+            ..
+        } = self;
+        let (context, exporter) = (*context, *exporter);
+        let stream = bus.ensure_stream().await?;
+        let config = consumer::pull::Config {
+            durable_name: Some(format!("{context}-export")),
+            filter_subject: bus.subject(ExportRequested::CONTEXT, ExportRequested::TYPE),
+            deliver_policy: consumer::DeliverPolicy::New,
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(600),
+            ..Default::default()
+        };
+        let consumer = stream.create_consumer(config).await?;
+        let objects = bucket(bus).await?;
+        let mut messages = consumer.messages().await?;
+        while let Some(message) = messages.next().await {
+            let message = message?;
+            let request = serde_json::from_slice::<Envelope>(&message.payload)
+                .ok()
+                .and_then(|e| e.decode_logged::<ExportRequested>());
+            if let Some(request) = request {
+                let (s, dir) = (store.clone(), data_dir.to_path_buf());
+                let user = request.user_id.clone();
+                let part = tokio::task::spawn_blocking(move || exporter(&s, &dir, &user)).await??;
+                self.upload(&objects, &request.export_id, part).await?;
+                tracing::info!(context, export = %request.export_id, "export part written");
+            }
+            message
+                .ack()
+                .await
+                .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        }
+        Ok(())
     }
-    let json = serde_json::to_vec_pretty(&part.data)?;
-    objects
-        .put(
-            part_object(export_id, context).as_str(),
-            &mut json.as_slice(),
-        )
-        .await?;
-    Ok(())
+
+    /// Uploads the files first (their content: opened when sealed), then the JSON: the
+    /// JSON's presence says the part is whole.
+    async fn upload(
+        &self,
+        objects: &object_store::ObjectStore,
+        export_id: &str,
+        part: Part,
+    ) -> anyhow::Result<()> {
+        let context = self.context;
+        for file in &part.files {
+            let (path, sealer) = (file.path.clone(), self.files.clone());
+            let content =
+                tokio::task::spawn_blocking(move || PlainFile::open(&path, sealer.as_ref()))
+                    .await??;
+            let len = content.len();
+            let mut f = tokio_util::io::StreamReader::new(content.chunks(0, len)?);
+            objects
+                .put(file_object(export_id, context, &file.name).as_str(), &mut f)
+                .await?;
+        }
+        let json = serde_json::to_vec_pretty(&part.data)?;
+        objects
+            .put(
+                part_object(export_id, context).as_str(),
+                &mut json.as_slice(),
+            )
+            .await?;
+        Ok(())
+    }
 }
