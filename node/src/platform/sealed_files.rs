@@ -27,6 +27,9 @@ pub const MAGIC: [u8; 8] = *b"\xFFagoraF1";
 const NONCE: usize = 24;
 /// The bytes before a sealed file's content.
 pub const HEADER: usize = MAGIC.len() + NONCE;
+/// The size of the chunks a file is read in, as tower-http's `ServeFile` does: small
+/// chunks cost a frame each, and a response of many of them can wait on delayed ACKs.
+const CHUNK: usize = 64 * 1024;
 
 /// Seals and opens one context's files.
 #[derive(Clone)]
@@ -149,13 +152,15 @@ impl PlainFile {
         let mut keystream = self.keystream;
         let file = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(self.file), len);
         Ok(
-            tokio_util::io::ReaderStream::new(file).map(move |chunk| match &mut keystream {
-                None => chunk,
-                Some(keystream) => chunk.map(|sealed| {
-                    let mut plain = sealed.to_vec();
-                    keystream.apply(&mut plain);
-                    plain.into()
-                }),
+            tokio_util::io::ReaderStream::with_capacity(file, CHUNK).map(move |chunk| {
+                match &mut keystream {
+                    None => chunk,
+                    Some(keystream) => chunk.map(|sealed| {
+                        let mut plain = sealed.to_vec();
+                        keystream.apply(&mut plain);
+                        plain.into()
+                    }),
+                }
             }),
         )
     }
@@ -205,7 +210,7 @@ pub fn write(
         None => None,
     };
     let (mut hasher, mut len) = (Sha256::new(), 0u64);
-    let mut buf = vec![0; 64 * 1024];
+    let mut buf = vec![0; CHUNK];
     loop {
         let n = source.read(&mut buf)?;
         let Some(chunk) = buf.get_mut(..n).filter(|c| !c.is_empty()) else {

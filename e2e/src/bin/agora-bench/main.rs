@@ -213,7 +213,7 @@ pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
 }
 
-fn print_latency(label: &str, h: &Histogram<u64>) {
+pub(crate) fn print_latency(label: &str, h: &Histogram<u64>) {
     let ms = |v: u64| v as f64 / 1000.0;
     println!(
         "{label}: n={} p50={:.3}ms p90={:.3}ms p99={:.3}ms p99.9={:.3}ms max={:.3}ms",

@@ -4,7 +4,9 @@
 //! posts; then the export is timed from the request to the archive being ready, and the
 //! download; then, on a platform started with `AGORA_ERASURE_GRACE_HOURS=0` (and raised
 //! rate limits), the erasure from `DELETE /users/me` until a second user no longer sees the
-//! profile and the newest post.
+//! profile and the newest post. Between seeding and export, the files are read back
+//! through the gateway: each whole, then `--ranges` ranges of 64 KiB at random offsets
+//! (a video seeking), one at a time.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,79 @@ pub struct PrivacyArgs {
     /// Skip the erasure (a platform with a grace period).
     #[arg(long)]
     no_erasure: bool,
+    /// Range requests of 64 KiB made to the files after seeding.
+    #[arg(long, default_value_t = 1_000)]
+    ranges: usize,
+}
+
+/// `GET path` with `range` (when given); the status and the body's length.
+async fn fetch(
+    conn: &mut Conn,
+    token: &str,
+    path: &str,
+    range: Option<String>,
+) -> anyhow::Result<(u16, usize)> {
+    let mut req = Request::builder()
+        .uri(path)
+        .header("host", &conn.addr)
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(range) = range {
+        req = req.header("range", range);
+    }
+    conn.send.ready().await?;
+    let resp = conn
+        .send
+        .send_request(req.body(Full::new(Bytes::new()))?)
+        .await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.into_body().collect().await?.to_bytes().len()))
+}
+
+/// Reads every file whole, then `ranges` ranges of 64 KiB at random offsets; prints both.
+async fn read_back(
+    conn: &mut Conn,
+    token: &str,
+    media: &[String],
+    file_bytes: usize,
+    ranges: usize,
+) -> anyhow::Result<()> {
+    let whole = Instant::now();
+    let mut read = 0;
+    for id in media {
+        let (status, len) = fetch(conn, token, &format!("/api/v1/media/{id}/file"), None).await?;
+        if status != 200 {
+            bail!("file: {status}");
+        }
+        read += len;
+    }
+    let took = whole.elapsed().as_secs_f64();
+    println!(
+        "files read whole: {} MiB in {took:.2} s ({:.0} MiB/s)",
+        read >> 20,
+        (read >> 20) as f64 / took
+    );
+    let mut latency = super::histogram();
+    for i in 0..ranges {
+        let Some(id) = media.get(i % media.len().max(1)) else {
+            break;
+        };
+        let from = rand::random_range(0..file_bytes.saturating_sub(65_536).max(1));
+        let range = format!("bytes={from}-{}", from + 65_535);
+        let started = Instant::now();
+        let (status, len) = fetch(
+            conn,
+            token,
+            &format!("/api/v1/media/{id}/file"),
+            Some(range),
+        )
+        .await?;
+        if status != 206 || len != 65_536 {
+            bail!("range: {status}, {len} bytes");
+        }
+        latency.record(started.elapsed().as_micros() as u64)?;
+    }
+    super::print_latency("ranges of 64 KiB", &latency);
+    Ok(())
 }
 
 /// An MP4 as far as sniffing goes: an `ftyp` box, then `len` bytes.
@@ -100,6 +175,7 @@ pub async fn run(addr: &str, args: PrivacyArgs) -> anyhow::Result<()> {
         files * args.file_mib,
         seeding.elapsed().as_secs_f64()
     );
+    read_back(&mut conn, &token, &media, args.file_mib << 20, args.ranges).await?;
 
     let asked = Instant::now();
     let export = conn
