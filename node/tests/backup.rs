@@ -321,6 +321,52 @@ async fn a_damaged_backup_is_refused_before_anything_is_touched() {
     let _ = post;
 }
 
+/// A media file damaged on the volume is not copied as if whole: sealed, the backup
+/// cannot check it (it has no key), so the node checks it as it sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_damaged_on_the_volume_fails_the_backup() {
+    let nats = Nats::start();
+    let node = Node::start(&nats);
+    let alice = user(&node.client(), "alice").await;
+    alice
+        .1
+        .raw("POST", "/media", "application/octet-stream", mp4(100_000))
+        .await
+        .expect(201);
+    let shard = std::fs::read_dir(node.data.join("media-files/sha256"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = std::fs::read_dir(shard)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[50_000] ^= 0x40;
+    std::fs::write(&file, bytes).unwrap();
+
+    let target = tempfile::tempdir().unwrap();
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        agora(&[
+            "backup",
+            "--node-url",
+            &node.base,
+            "--target",
+            target.path().to_str().unwrap(),
+        ])
+    });
+    assert!(!ok, "a damaged file was backed up");
+    assert!(err.contains("media"), "{err}");
+    let kept: Vec<_> = std::fs::read_dir(target.path().join("files"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(kept.is_empty(), "{kept:?}");
+}
+
 /// A context restored alone (here the feed, whose timelines are projections of posts and
 /// friendships) replays the event stream from its snapshot: what happened since is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,8 +143,17 @@ async fn file(
         return Err(ApiError::NotFound(format!("no file {sha256}")));
     }
     let path = files::path(&files::dir(&platform.data_dir, running.name), &sha256);
-    match tokio::fs::File::open(&path).await {
-        Ok(file) => Ok(Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response()),
+    // As stored (sealed ones stay sealed), checked against its name as it goes: the
+    // backup cannot check a sealed file, having no key.
+    let sealer = platform.file_sealer(running.name);
+    let name = sha256.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        crate::platform::sealed_files::stored_chunks_checked(&path, sealer.as_ref(), &name)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match opened {
+        Ok(chunks) => Ok(Body::from_stream(chunks).into_response()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(ApiError::NotFound(format!("no file {sha256}")))
         }
@@ -325,8 +334,9 @@ async fn take_files(
         }
         let url = format!("{base}/{}", file.sha256);
         let written = fetch_into(plan, client, &url, &object).await?;
-        // A sealed file's hash is its content's, which the restore checks once it has
-        // opened it; here its size is what can be checked.
+        // A sealed file's hash is its content's: the node checked it as it sent the file
+        // (a damaged one ends the body in an error), and the restore checks it again
+        // once it has opened it; here its size is what can be checked.
         let whole = match &file.sealed {
             None => written.sha256 == file.sha256,
             Some(_) => written.bytes == file.bytes,

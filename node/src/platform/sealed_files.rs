@@ -261,6 +261,76 @@ pub fn seal_in_place(path: &Path, scratch: &Path, sealer: &FileSealer) -> std::i
     Ok(true)
 }
 
+/// The file at `path` as it is stored (sealed or not), checked as it goes out: its content
+/// (opened with `sealer` when sealed) must hash to `sha256`, else the stream ends with an
+/// error instead of its end, so whoever copies it (a backup) never takes a damaged file
+/// for a whole one. Blocking (it opens the file).
+pub fn stored_chunks_checked(
+    path: &Path,
+    sealer: Option<&FileSealer>,
+    sha256: &str,
+) -> std::io::Result<impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + use<>> {
+    let content = PlainFile::open(path, sealer)?;
+    let keystream = content.keystream;
+    let mut file = content.file;
+    file.seek(SeekFrom::Start(0))?;
+    let raw = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), CHUNK);
+    let start = HEADER as u64 * u64::from(keystream.is_some());
+    let check = Check {
+        raw,
+        hasher: Sha256::new(),
+        keystream,
+        header_left: start,
+        expected: sha256.to_string(),
+    };
+    Ok(futures::stream::unfold(Some(check), |check| async move {
+        let mut check = check?;
+        match check.raw.next().await {
+            Some(Ok(chunk)) => {
+                check.take(&chunk);
+                Some((Ok(chunk), Some(check)))
+            }
+            Some(Err(e)) => Some((Err(e), None)),
+            None if format!("{:x}", check.hasher.finalize_reset()) == check.expected => None,
+            None => Some((
+                Err(std::io::Error::other("the file does not hash to its name")),
+                None,
+            )),
+        }
+    }))
+}
+
+/// What [`stored_chunks_checked`] keeps between chunks.
+struct Check {
+    raw: tokio_util::io::ReaderStream<tokio::fs::File>,
+    hasher: Sha256,
+    keystream: Option<Keystream>,
+    /// Bytes of the header still to pass (not hashed).
+    header_left: u64,
+    expected: String,
+}
+
+impl Check {
+    /// Hashes the content in a stored chunk.
+    fn take(&mut self, chunk: &[u8]) {
+        let skip = usize::try_from(self.header_left)
+            .unwrap_or(usize::MAX)
+            .min(chunk.len());
+        self.header_left -= skip as u64;
+        let Some(content) = chunk.get(skip..) else {
+            return;
+        };
+        match &mut self.keystream {
+            Some(keystream) => {
+                let mut plain = content.to_vec();
+                keystream.apply(&mut plain);
+                self.hasher.update(&plain);
+            }
+            None => self.hasher.update(content),
+        }
+    }
+}
+
 /// The nonce of the file at `path` in hex when it is sealed: what tells two sealings of
 /// the same content apart (a backup stores each under its own name).
 pub fn seal_id(path: &Path) -> std::io::Result<Option<String>> {
@@ -318,6 +388,28 @@ mod tests {
             .unwrap();
         let got: Vec<u8> = chunks.map(|c| c.unwrap().to_vec()).concat().await;
         assert_eq!(got.as_slice(), &content()[70_000..170_001]);
+    }
+
+    #[tokio::test]
+    async fn a_stored_file_goes_out_as_it_is_and_a_damaged_one_ends_in_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sealer) = (dir.path().join("f"), sealer(1));
+        let (sha, _) = write(content().as_slice(), &path, Some(&sealer)).unwrap();
+        let out = |path: &Path| {
+            let chunks = stored_chunks_checked(path, Some(&sealer), &sha).unwrap();
+            chunks.collect::<Vec<_>>()
+        };
+        let whole: Vec<u8> = out(&path)
+            .await
+            .into_iter()
+            .flat_map(|c| c.unwrap().to_vec())
+            .collect();
+        assert_eq!(whole, std::fs::read(&path).unwrap(), "as stored: sealed");
+        let mut damaged = whole.clone();
+        damaged[150_000] ^= 1;
+        std::fs::write(&path, &damaged).unwrap();
+        let chunks = out(&path).await;
+        assert!(chunks.last().unwrap().is_err(), "the damage is told");
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //!
 //! A file sealed at rest ([`crate::platform::sealed_files`]) is stored as it is, sealed,
 //! under `<target>/files/<SHA-256>.<its nonce>`: two sealings of the same content (before
-//! and after a migration, or by two platforms sharing a target) are two objects, and the
-//! backup cannot check a sealed file's hash (it has no key): the restore does, once it has
-//! opened the file.
+//! and after a migration, or by two platforms sharing a target) are two objects. The
+//! backup cannot check a sealed file's hash (it has no key): the node does as it sends
+//! the file, and the restore again once it has opened it.
 
 use std::path::{Path, PathBuf};
 
