@@ -166,6 +166,12 @@ pub struct DevArgs {
     /// replica): writes made after a backup come back after a restore.
     #[command(flatten)]
     pub replication: crate::platform::config::ReplicationArgs,
+    /// Answer `POST /api/v1/dev/accounts` and `POST /api/v1/dev/friendships`, which make
+    /// generated accounts (one password hash for a whole batch, verified at once, addresses
+    /// at `seed.invalid`) and friendships in bulk: for benchmarks on large graphs
+    /// (`agora-bench social --bulk-seeding`). Never on a platform people use.
+    #[arg(long, env = "AGORA_DEV_BULK_SEEDING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub bulk_seeding: bool,
 }
 
 /// Runs the chosen role until SIGTERM or Ctrl-C.
@@ -196,6 +202,8 @@ struct Shared {
     replication: Option<crate::platform::config::Replication>,
     /// Wraps people's keys in the bus's key bucket.
     platform_key: Option<crate::platform::keyring::PlatformKey>,
+    /// `dev --bulk-seeding`.
+    bulk_seeding: bool,
 }
 
 async fn platform(
@@ -238,6 +246,7 @@ async fn platform(
         blocked_keywords: Arc::new(args.blocked_keywords.clone()),
         record_views: args.record_views,
         search_index_in_memory: args.search_index_in_memory,
+        bulk_seeding: shared.bulk_seeding,
         media_urls: shared.media_urls.map(Arc::new),
         store_cache_bytes: platform::memory::cache_per_store(budget, shared.stores),
         resident_bytes: platform::memory::resident_per_store(budget, shared.stores),
@@ -281,6 +290,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         media_urls: args.media.urls()?,
         replication: args.replication.settings(),
         platform_key: serve_platform_key(&args.platform)?,
+        bulk_seeding: false,
     };
     let (platform, _stop) = platform(
         &args.platform,
@@ -442,6 +452,7 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             data_dir,
             true,
         )?,
+        bulk_seeding: args.bulk_seeding,
     };
     let (platform, _stop) = platform(&args.platform, &args.bus, &url, &public_pem, shared).await?;
     let inner = contexts(&platform, &Context::ALL)?.merge(dev_routes(mailer));

@@ -649,3 +649,70 @@ async fn the_feed_answers_the_same_after_a_crash_and_goes_on_following_events() 
     )
     .await;
 }
+
+/// `dev --bulk-seeding` makes generated accounts and friendships that behave as any: their
+/// sessions work, their friendships reach the feed. Without the flag the routes are absent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_seeded_accounts_and_friendships_behave_as_any() {
+    let nats = Nats::start();
+    let node = Node::start_with(&nats, &[("AGORA_DEV_BULK_SEEDING", "true")]);
+    let anon = node.client();
+    let seed = json!({"prefix": "gen", "count": 3, "password": "seeded accounts only"});
+    let seeded = anon.post("/dev/accounts", seed.clone()).await.expect(201);
+    let sessions = seeded.as_array().unwrap();
+    assert_eq!(sessions.len(), 3);
+    let ids: Vec<String> = sessions
+        .iter()
+        .map(|s| s["account_id"].as_str().unwrap().to_string())
+        .collect();
+    let people: Vec<Client> = sessions
+        .iter()
+        .map(|s| anon.with_token(s["access_token"].as_str().unwrap()))
+        .collect();
+    // The same usernames again: refused, nothing made.
+    anon.post("/dev/accounts", seed).await.problem(409);
+    let bad = json!({"prefix": "gen", "count": 0, "password": "seeded accounts only"});
+    anon.post("/dev/accounts", bad).await.problem(422);
+
+    let pairs = json!({"pairs": [[ids[0], ids[1]], [ids[1], ids[2]]]});
+    let made = until_status(201, async || {
+        anon.post("/dev/friendships", pairs.clone()).await
+    })
+    .await
+    .expect(201);
+    assert_eq!(made["created"], 2);
+    let again = anon.post("/dev/friendships", pairs).await.expect(201);
+    assert_eq!(
+        (again["created"].clone(), again["existing"].clone()),
+        (json!(0), json!(2))
+    );
+    let friends = people[1].get("/users/me/friends").await.expect(200);
+    assert_eq!(friends["items"].as_array().unwrap().len(), 2);
+
+    let post = post_when_ready(
+        &people[0],
+        json!({"text": "seeded", "visibility": "friends"}),
+    )
+    .await;
+    eventually("the seeded friend's feed has the post", || async {
+        let feed = people[1].get("/feed?order=recent").await.expect(200);
+        feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == post.as_str())
+    })
+    .await;
+    let stranger = people[2].get("/feed?order=recent").await.expect(200);
+    assert!(
+        stranger["items"].as_array().unwrap().is_empty(),
+        "{stranger}"
+    );
+    // A seeded account logs in with its password as any account does.
+    let login = json!({"login": "gen0", "password": "seeded accounts only"});
+    anon.post("/auth/login", login).await.expect(200);
+
+    let plain = Node::start(&nats);
+    let off = json!({"prefix": "other", "count": 1, "password": "seeded accounts only"});
+    plain.client().post("/dev/accounts", off).await.problem(404);
+}

@@ -151,6 +151,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         blocked_keywords: Arc::default(),
         record_views: true,
         search_index_in_memory: false,
+        bulk_seeding: false,
         store_cache_bytes: agora_node::platform::storage::DEFAULT_CACHE_BYTES,
         resident_bytes: 64 << 20,
         metrics: Metrics::new(),

@@ -151,7 +151,11 @@ impl BoundedContext for Auth {
         platform.while_writer(&state.store, move |_| rekey_address_indexes(store.clone()));
         let keys = state.keys.clone();
         platform.while_writer(&state.store, move |_| wrap_raw_keys(keys.clone()));
-        Ok(http::routes(state))
+        let mut routes = http::routes(state.clone());
+        if platform.bulk_seeding {
+            routes = routes.merge(http::seeding_routes(state));
+        }
+        Ok(routes)
     }
 }
 

@@ -127,6 +127,9 @@ pub struct Platform {
     pub record_views: bool,
     /// Whether search's index lives in memory only (`AGORA_SEARCH_INDEX_IN_MEMORY`).
     pub search_index_in_memory: bool,
+    /// `dev --bulk-seeding`: auth and users answer the routes that make generated accounts
+    /// and friendships in bulk, for benchmarks (never set by `serve`).
+    pub bulk_seeding: bool,
     /// The key of media URLs, where configured.
     pub media_urls: Option<Arc<media_urls::MediaUrls>>,
     /// The page cache of each store this process opens ([`memory`]).

@@ -101,6 +101,10 @@ impl BoundedContext for Users {
             verifier: platform.verifier.clone(),
             urls: platform.media_urls()?,
         };
-        Ok(http::routes(state).merge(http::export_routes(exports)))
+        let mut routes = http::routes(state.clone()).merge(http::export_routes(exports));
+        if platform.bulk_seeding {
+            routes = routes.merge(http::seeding_routes(state));
+        }
+        Ok(routes)
     }
 }

@@ -204,6 +204,27 @@ pub async fn send_request(store: &Store, from: &str, to: &str) -> ApiResult<Requ
         .await
 }
 
+/// Makes each pair friends as an accepted request would (`dev --bulk-seeding`), in one
+/// transaction; returns how many were not friends yet. A user whose profile is not here
+/// yet (auth's event still on its way) refuses the whole batch (`UserNotFound`: retry).
+pub async fn befriend_seeded(store: &Store, pairs: &[(String, String)]) -> ApiResult<usize> {
+    store
+        .write(|tx| {
+            let mut created = 0;
+            for (a, b) in pairs {
+                if !tx.contains(&profile_key(a))? || !tx.contains(&profile_key(b))? {
+                    return abort(Error::UserNotFound);
+                }
+                if !tx.contains(&friend_key(a, b))? {
+                    befriend(tx, b, a)?;
+                    created += 1;
+                }
+            }
+            Ok(created)
+        })
+        .await
+}
+
 /// Turns the request `requester` → `me` into a friendship.
 fn befriend(tx: &Tx, me: &str, requester: &str) -> TxResult<()> {
     drop_requests(tx, me, requester)?;

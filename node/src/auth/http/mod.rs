@@ -12,6 +12,7 @@ mod invitations;
 mod mfa;
 mod recovery;
 mod registration;
+mod seeding;
 mod sessions;
 
 use axum::Router;
@@ -90,6 +91,13 @@ pub fn routes(state: AuthState) -> Router {
             axum::http::header::CACHE_CONTROL,
             axum::http::HeaderValue::from_static("no-store"),
         ))
+}
+
+/// `dev --bulk-seeding`'s route: many generated accounts at once ([`seeding`]).
+pub fn seeding_routes(state: AuthState) -> Router {
+    Router::new()
+        .route("/api/v1/dev/accounts", post(seeding::seed_accounts))
+        .with_state(state)
 }
 
 /// An account as its owner sees it.

@@ -5,6 +5,7 @@
 pub mod exports;
 mod friends;
 mod profiles;
+mod seeding;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -19,6 +20,13 @@ use super::UsersState;
 use super::domain::{self, Privacy, Profile, Relationship};
 use super::error::Error;
 use super::storage::{self, List};
+
+/// `dev --bulk-seeding`'s route: many friendships at once ([`seeding`]).
+pub fn seeding_routes(state: UsersState) -> Router {
+    Router::new()
+        .route("/api/v1/dev/friendships", post(seeding::seed_friendships))
+        .with_state(state)
+}
 
 pub fn routes(state: UsersState) -> Router {
     Router::new()
