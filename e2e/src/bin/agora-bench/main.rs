@@ -10,6 +10,7 @@
     reason = "a load generator: a panic is a failed run, reported as such"
 )]
 
+mod bulk;
 mod ceiling;
 mod failover;
 mod load;

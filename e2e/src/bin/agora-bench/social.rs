@@ -36,6 +36,10 @@ pub struct SocialArgs {
     /// length and p99 bound; the mix's highest rate is then also given as a ratio to it.
     #[arg(long)]
     pub with_ceiling: bool,
+    /// Seed accounts and friendships through `agora-node dev --bulk-seeding true`'s routes
+    /// (one password hash per thousand accounts) instead of the API: for large graphs.
+    #[arg(long)]
+    pub bulk_seeding: bool,
     /// The first rate offered to the bare server (it goes far beyond the mix's).
     #[arg(long, default_value_t = 5_000.0)]
     pub ceiling_rate: f64,
@@ -196,7 +200,11 @@ async fn seed(addr: &str, args: &SocialArgs) -> anyhow::Result<Vec<User>> {
     let mut rng = StdRng::seed_from_u64(args.load.seed);
     let run = run_prefix()?;
     let names: Vec<String> = (0..args.users).map(|i| format!("{run}u{i}")).collect();
-    let accounts = register(addr, names).await?;
+    let accounts = if args.bulk_seeding {
+        crate::bulk::register(addr, &format!("{run}u"), args.users).await?
+    } else {
+        register(addr, names).await?
+    };
     let edges = graph(accounts.len(), args.friendships, &mut rng);
     let mut users: Vec<User> = accounts
         .iter()
@@ -210,7 +218,11 @@ async fn seed(addr: &str, args: &SocialArgs) -> anyhow::Result<Vec<User>> {
         users[a].friends.push(b);
         users[b].friends.push(a);
     }
-    befriend(addr, &accounts, edges).await?;
+    if args.bulk_seeding {
+        crate::bulk::befriend(addr, &accounts, &edges).await?;
+    } else {
+        befriend(addr, &accounts, edges).await?;
+    }
 
     // Everyone opens the feed once (so they count as active), then posts a history.
     let tokens: Vec<String> = users.iter().map(|u| u.token.clone()).collect();
