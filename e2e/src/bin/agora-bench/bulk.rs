@@ -1,5 +1,5 @@
 //! Seeding through `agora-node dev --bulk-seeding`'s routes: generated accounts a thousand
-//! at a time (one argon2id hash per batch) and friendships ten thousand at a time, for
+//! at a time (one argon2id hash per batch) and friendships a thousand at a time, for
 //! graphs too large to register through the API (~20 accounts/s there).
 
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ pub async fn befriend(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut conn = Conn::open(addr).await?;
-    for batch in edges.chunks(10_000) {
+    for batch in edges.chunks(1_000) {
         let pairs: Vec<(&str, &str)> = batch
             .iter()
             .map(|&(a, b)| (users[a].0.as_str(), users[b].0.as_str()))
