@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, stream};
 use futures::{StreamExt, TryStreamExt};
@@ -169,14 +169,19 @@ pub async fn run_relay(
     let label = ContextLabel::new(context);
     let mut attempt = 0u32;
     let mut stream_ready = false;
+    let mut measured: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        metrics
-            .outbox_depth
-            .get_or_create(&label)
-            .set(store.outbox.len() as i64);
+        // sled counts a tree by walking it: with a deep outbox (a bulk import, a long
+        // outage) counting before every batch cost more than publishing it, so the depth
+        // is counted at most every few seconds.
+        if measured.is_none_or(|at| at.elapsed() >= DEPTH_EVERY) {
+            let depth = store.outbox.len() as i64;
+            metrics.outbox_depth.get_or_create(&label).set(depth);
+            measured = Some(Instant::now());
+        }
         let result = if stream_ready {
             publish_batch(&store, &bus).await
         } else {
@@ -185,6 +190,7 @@ pub async fn run_relay(
         match result {
             Ok(0) if stream_ready => {
                 attempt = 0;
+                metrics.outbox_depth.get_or_create(&label).set(0);
                 tokio::select! {
                     _ = store.outbox_written.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -211,6 +217,9 @@ pub async fn run_relay(
         }
     }
 }
+
+/// How often the relay counts its outbox for `agora_outbox_depth`.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 /// Publishes up to 256 events pipelined, then awaits their acks in order.
 async fn publish_batch(store: &Store, bus: &Bus) -> anyhow::Result<usize> {
