@@ -169,15 +169,16 @@ pub async fn run_relay(
     let label = ContextLabel::new(context);
     let mut attempt = 0u32;
     let mut stream_ready = false;
-    let mut measured: Option<Instant> = None;
+    // sled counts a tree by walking it: while the outbox is deep (the last batch was full:
+    // a bulk import, a relay back from an outage) counting before every batch cost more
+    // than publishing it, so it is counted at most every few seconds then; otherwise the
+    // outbox is small and counted before every batch.
+    let (mut deep, mut measured) = (false, None::<Instant>);
     loop {
         if *shutdown.borrow() {
             return;
         }
-        // sled counts a tree by walking it: with a deep outbox (a bulk import, a long
-        // outage) counting before every batch cost more than publishing it, so the depth
-        // is counted at most every few seconds.
-        if measured.is_none_or(|at| at.elapsed() >= DEPTH_EVERY) {
+        if !deep || measured.is_none_or(|at| at.elapsed() >= DEPTH_EVERY) {
             let depth = store.outbox.len() as i64;
             metrics.outbox_depth.get_or_create(&label).set(depth);
             measured = Some(Instant::now());
@@ -190,7 +191,7 @@ pub async fn run_relay(
         match result {
             Ok(0) if stream_ready => {
                 attempt = 0;
-                metrics.outbox_depth.get_or_create(&label).set(0);
+                deep = false;
                 tokio::select! {
                     _ = store.outbox_written.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -200,6 +201,7 @@ pub async fn run_relay(
             Ok(n) => {
                 stream_ready = true;
                 attempt = 0;
+                deep = n == RELAY_BATCH;
                 metrics
                     .events_published
                     .get_or_create(&label)
@@ -221,10 +223,13 @@ pub async fn run_relay(
 /// How often the relay counts its outbox for `agora_outbox_depth`.
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
-/// Publishes up to 256 events pipelined, then awaits their acks in order.
+/// The most events the relay publishes before awaiting their acks.
+const RELAY_BATCH: usize = 256;
+
+/// Publishes up to [`RELAY_BATCH`] events pipelined, then awaits their acks in order.
 async fn publish_batch(store: &Store, bus: &Bus) -> anyhow::Result<usize> {
     let mut batch = Vec::new();
-    for item in store.outbox_records().take(256) {
+    for item in store.outbox_records().take(RELAY_BATCH) {
         let (key, value) = item?;
         let envelope: Envelope = from_json(&value)?;
         batch.push((key, value, envelope));
