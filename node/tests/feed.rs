@@ -673,6 +673,9 @@ async fn bulk_seeded_accounts_and_friendships_behave_as_any() {
     anon.post("/dev/accounts", seed).await.problem(409);
     let bad = json!({"prefix": "gen", "count": 0, "password": "seeded accounts only"});
     anon.post("/dev/accounts", bad).await.problem(422);
+    let huge =
+        json!({"prefix": "gen", "count": 2, "first": u64::MAX, "password": "seeded accounts only"});
+    anon.post("/dev/accounts", huge).await.problem(422);
 
     let pairs = json!({"pairs": [[ids[0], ids[1]], [ids[1], ids[2]]]});
     let made = until_status(201, async || {

@@ -333,7 +333,9 @@ async fn take_files(
             continue;
         }
         let url = format!("{base}/{}", file.sha256);
-        let written = fetch_into(plan, client, &url, &object).await?;
+        let written = fetch_into(plan, client, &url, &object)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: file {}: {e:#}", source.context, file.sha256))?;
         // A sealed file's hash is its content's: the node checked it as it sent the file
         // (a damaged one ends the body in an error), and the restore checks it again
         // once it has opened it; here its size is what can be checked.

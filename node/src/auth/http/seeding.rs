@@ -50,12 +50,16 @@ pub(super) async fn seed_accounts(
         let why = format!("1 to {MOST}");
         return Err(Error::Invalid(vec![FieldError::new("count", why)]).into());
     }
-    let last = format!("{}{}", req.prefix, req.first + req.count - 1);
+    let Some(end) = req.first.checked_add(req.count) else {
+        let why = "first + count is too large".to_string();
+        return Err(Error::Invalid(vec![FieldError::new("first", why)]).into());
+    };
+    let last = format!("{}{}", req.prefix, end - 1);
     let username = domain::validate_username(&last).map_err(Error::from)?;
     let email = domain::validate_email(&format!("{username}@seed.invalid")).map_err(Error::from)?;
     domain::check_password(&req.password, "password", &username, &email)?;
     let hash = s.hasher.hash(req.password.clone()).await?;
-    let accounts: Vec<Account> = (req.first..req.first + req.count)
+    let accounts: Vec<Account> = (req.first..end)
         .map(|i| {
             let username = format!("{}{i}", req.prefix).to_lowercase();
             Account {
