@@ -142,20 +142,26 @@ pub async fn register_verified(store: &Store, accounts: &[Account]) -> ApiResult
                 tx.put(&account_key(&account.id), account)?;
                 tx.put_raw(&username_key(&account.username), account.id.as_bytes())?;
                 tx.put_raw(&email_key(tx, &account.email), account.id.as_bytes())?;
-                let registered = AccountRegistered {
-                    account_id: account.id.clone(),
-                    username: account.username.clone(),
-                    roles: account.roles.clone(),
-                };
-                tx.emit(&Envelope::new(&account.id, &account.id, &registered))?;
-                let verified = AccountVerified {
-                    account_id: account.id.clone(),
-                };
-                tx.emit(&Envelope::new(&account.id, &account.id, &verified))?;
+                announce_verified(tx, account)?;
             }
             Ok(())
         })
         .await
+}
+
+/// Tells the other contexts that `account` exists and is verified (`AccountRegistered`,
+/// then `AccountVerified`): they learn of an account only once it is.
+fn announce_verified(tx: &Tx, account: &Account) -> TxResult<()> {
+    let registered = AccountRegistered {
+        account_id: account.id.clone(),
+        username: account.username.clone(),
+        roles: account.roles.clone(),
+    };
+    tx.emit(&Envelope::new(&account.id, &account.id, &registered))?;
+    let verified = AccountVerified {
+        account_id: account.id.clone(),
+    };
+    tx.emit(&Envelope::new(&account.id, &account.id, &verified))
 }
 
 /// Consumes a verification token (the caller checked the account's password): the
@@ -182,16 +188,7 @@ pub async fn verify(store: &Store, hash: &str, account_id: &str) -> ApiResult<Ac
             tx.put(&account_key(&account.id), &account)?;
             tx.put_raw(&email_key(tx, &account.email), account.id.as_bytes())?;
             tx.remove(&pending_key(tx, &account.email, &account.id))?;
-            let registered = AccountRegistered {
-                account_id: account.id.clone(),
-                username: account.username.clone(),
-                roles: account.roles.clone(),
-            };
-            tx.emit(&Envelope::new(&account.id, &account.id, &registered))?;
-            let verified = AccountVerified {
-                account_id: account.id.clone(),
-            };
-            tx.emit(&Envelope::new(&account.id, &account.id, &verified))?;
+            announce_verified(tx, &account)?;
             Ok(account)
         })
         .await
