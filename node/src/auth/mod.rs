@@ -196,7 +196,7 @@ async fn mail_digests(s: AuthState, mut shutdown: tokio::sync::watch::Receiver<b
             Err(e) => tracing::warn!(error = ?e, "reading the digest queue failed"),
         }
         tokio::select! {
-            _ = &mut queued => {}
+            true = queued.changed() => {}
             _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
             _ = shutdown.changed() => return,
         }

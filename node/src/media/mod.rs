@@ -267,7 +267,7 @@ async fn release_detached(store: Store) {
     for id in pending {
         release_one(&store, &id).await;
     }
-    while let Some(event) = (&mut queued).await {
+    while let Some(event) = queued.next().await {
         if let Some(id) = attachments::queued(&event) {
             release_one(&store, &id).await;
         }
@@ -326,8 +326,7 @@ async fn erase_blobs(store: Store, blobs: Blobs) {
                 Err(e) => tracing::warn!(error = %e, "erased blob not deleted; retried"),
             }
         }
-        // Drain every change of the queue (sled's subscribers must be read), then look again.
-        if (&mut queued).await.is_none() {
+        if !queued.changed().await {
             return;
         }
     }

@@ -117,8 +117,7 @@ async fn keep_rules_and_flags(store: Store, phrases: Vec<String>) {
                 tracing::warn!(event = %event, error = %e, "flagged content left in the queue");
             }
         }
-        // Drained on every change (a subscriber nobody reads stalls sled's writers).
-        if (&mut queued).await.is_none() {
+        if !queued.changed().await {
             return;
         }
     }

@@ -171,7 +171,7 @@ const PUSH_WINDOW_MS: u64 = 60_000;
 /// its user, with the unread count, unless the user turned pushing that kind off.
 async fn push_new_activity(store: Store, push: Push) {
     let mut entries = storage::watch_list(&store);
-    while let Some(event) = (&mut entries).await {
+    while let Some(event) = entries.next().await {
         let sled::Event::Insert { key, .. } = event else {
             continue;
         };

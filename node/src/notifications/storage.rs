@@ -14,7 +14,7 @@ use crate::messages::events as messages;
 use crate::platform::context::Event;
 use crate::platform::erasure::{Erase, Named};
 use crate::platform::error::ApiResult;
-use crate::platform::storage::{Store, Tx, TxResult, key};
+use crate::platform::storage::{Changes, Store, Tx, TxResult, key};
 use crate::posts::events::{self as posts, Audience};
 use crate::users::events as users;
 
@@ -675,8 +675,8 @@ pub async fn set_mute(store: &Store, user: &str, post: &str, on: bool) -> ApiRes
 }
 
 /// For the push watcher: the raw data tree.
-pub fn watch_list(store: &Store) -> sled::Subscriber {
-    store.data.watch_prefix(LIST.as_bytes())
+pub fn watch_list(store: &Store) -> Changes {
+    store.watch(LIST.as_bytes())
 }
 
 // ----- the e-mail digest -----

@@ -10,6 +10,7 @@ mod resident;
 pub mod sealing;
 pub mod snapshot;
 mod tx;
+mod watched;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use resident::Resident;
 pub use sealing::Sealer;
 use std::cell::Cell;
 pub use tx::{Tx, TxResult, abort};
+pub use watched::Changes;
 
 /// How long a write waits for the change stream to hold it before the client is told to
 /// retry (the stream is down, or this replica was fenced).

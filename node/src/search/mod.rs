@@ -146,21 +146,12 @@ async fn index_changes(
     index: Arc<SearchIndex>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    // sled makes writers wait for a subscriber that falls behind: this one is drained all
-    // the time, into a permit the loop below takes when it has nothing to do.
-    let queued = Arc::new(tokio::sync::Notify::new());
-    let mut changes = storage::watch_queue(&store);
-    let signal = queued.clone();
-    tokio::spawn(async move {
-        while (&mut changes).await.is_some() {
-            signal.notify_one();
-        }
-    });
+    let mut queued = storage::watch_queue(&store);
     loop {
         match index_batch(&store, &index).await {
             Ok(0) => {
                 tokio::select! {
-                    _ = queued.notified() => {}
+                    true = queued.changed() => {}
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                     _ = shutdown.changed() => return,
                 }

@@ -56,8 +56,7 @@ pub async fn assemble_exports(
         let idle = if pending.is_empty() { 60_000 } else { 250 };
         tokio::select! {
             _ = wake.notified() => {}
-            // Drained as it changes (sled's subscribers must be read).
-            _ = &mut discards => {}
+            true = discards.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(idle)) => {}
             _ = shutdown.changed() => return,
         }

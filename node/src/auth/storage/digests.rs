@@ -42,6 +42,6 @@ pub async fn unqueue(store: &Store, queue_key: &[u8]) -> ApiResult<()> {
     store.write(|tx| tx.remove(queue_key).map(|_| ())).await
 }
 
-pub fn watch_queue(store: &Store) -> sled::Subscriber {
-    store.data.watch_prefix(b"mq/")
+pub fn watch_queue(store: &Store) -> crate::platform::storage::Changes {
+    store.watch(b"mq/")
 }

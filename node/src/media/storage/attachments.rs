@@ -11,7 +11,7 @@
 use crate::messages::events::{MessageDeleted, MessageSent};
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
-use crate::platform::storage::{Store, Tx, TxResult, key};
+use crate::platform::storage::{Changes, Store, Tx, TxResult, key};
 use crate::posts::events::{CommentAdded, CommentDeleted, PostCreated, PostDeleted};
 use crate::users::events::ProfileUpdated;
 
@@ -155,8 +155,8 @@ pub fn attached(store: &Store, id: &str) -> ApiResult<bool> {
 }
 
 /// Changes to the release queue, from now on.
-pub fn watch_release(store: &Store) -> sled::Subscriber {
-    store.data.watch_prefix(RELEASE.as_bytes())
+pub fn watch_release(store: &Store) -> Changes {
+    store.watch(RELEASE.as_bytes())
 }
 
 /// The media a change of the queue put in it, if it did.

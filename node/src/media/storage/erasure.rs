@@ -56,8 +56,8 @@ pub fn blobs_to_erase(store: &Store) -> ApiResult<Vec<String>> {
     store.queued_ids(ERASE_BLOBS)
 }
 
-pub fn watch_blobs_to_erase(store: &Store) -> sled::Subscriber {
-    store.data.watch_prefix(ERASE_BLOBS.as_bytes())
+pub fn watch_blobs_to_erase(store: &Store) -> crate::platform::storage::Changes {
+    store.watch(ERASE_BLOBS.as_bytes())
 }
 
 pub async fn blob_erased(store: &Store, sha256: &str) -> ApiResult<()> {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::platform::context::Event;
 use crate::platform::envelope::Envelope;
 use crate::platform::error::ApiResult;
-use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
+use crate::platform::storage::{Changes, Store, Tx, TxResult, abort, from_json, key};
 use crate::posts::events::{CommentAdded, PostCreated, PostEdited};
 
 use super::super::domain::{
@@ -250,6 +250,6 @@ pub async fn open_flag_report(
 }
 
 /// Watches the flag queue.
-pub fn watch_flagged(store: &Store) -> sled::Subscriber {
-    store.data.watch_prefix(FLAGGED.as_bytes())
+pub fn watch_flagged(store: &Store) -> Changes {
+    store.watch(FLAGGED.as_bytes())
 }

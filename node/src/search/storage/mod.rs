@@ -25,7 +25,7 @@ use super::domain::{self, Doc, Kind};
 use crate::groups::events::{self as groups, GroupPrivacy};
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
-use crate::platform::storage::{Store, Tx, TxResult, key};
+use crate::platform::storage::{Changes, Store, Tx, TxResult, key};
 use crate::posts::events::{self as posts, Audience, Visibility};
 use crate::users::events as users;
 
@@ -473,6 +473,6 @@ pub async fn done(store: &Store, keys: &[Vec<u8>]) -> ApiResult<()> {
 }
 
 /// Wakes the indexer when something is queued.
-pub fn watch_queue(store: &Store) -> sled::Subscriber {
-    store.data.watch_prefix(QUEUE.as_bytes())
+pub fn watch_queue(store: &Store) -> Changes {
+    store.watch(QUEUE.as_bytes())
 }

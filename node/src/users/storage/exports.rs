@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::platform::envelope::Envelope;
 use crate::platform::error::ApiResult;
 use crate::platform::export::{ARCHIVE_DAYS, ExportRequested};
-use crate::platform::storage::{Store, abort, key};
+use crate::platform::storage::{Changes, Store, abort, key};
 use crate::users::error::Error;
 use crate::users::events::ExportReady;
 
@@ -152,8 +152,8 @@ pub fn to_discard(store: &Store) -> ApiResult<Vec<String>> {
     store.queued_ids(DISCARD)
 }
 
-pub fn watch_discards(store: &Store) -> sled::Subscriber {
-    store.data.watch_prefix(DISCARD.as_bytes())
+pub fn watch_discards(store: &Store) -> Changes {
+    store.watch(DISCARD.as_bytes())
 }
 
 pub async fn discarded(store: &Store, id: &str) -> ApiResult<()> {
