@@ -41,8 +41,8 @@ impl Store {
             .name("store-watch".into())
             .spawn(drain)
         {
-            // Without its thread the watch reports nothing; the loops reading it also
-            // look at their queues on a timer.
+            // Without its thread the watch ends at once (its sender is gone with the
+            // closure): loops that also wait on a timer go on by it, the others stop.
             tracing::error!(error = %e, "store watch not started");
         }
         Changes { rx }
