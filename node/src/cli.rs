@@ -188,6 +188,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// How many of `contexts` hold projections in memory.
+fn resident_stores(contexts: &[Context]) -> usize {
+    contexts
+        .iter()
+        .filter(|c| !crate::bounded_context(**c).resident().is_empty())
+        .count()
+}
+
 /// What every context in this process shares: signing keys where auth runs here, auth's
 /// settings, where mail goes.
 struct Shared {
@@ -196,6 +204,8 @@ struct Shared {
     mailer: Mailer,
     /// How many stores the process opens (its contexts), to share the cache budget.
     stores: usize,
+    /// How many of them hold resident projections, to share the budget for those.
+    resident_stores: usize,
     media: crate::platform::config::MediaLimits,
     media_urls: Option<crate::platform::media_urls::MediaUrls>,
     /// Whether the contexts run as replicas (`serve --replicated`).
@@ -249,7 +259,7 @@ async fn platform(
         bulk_seeding: shared.bulk_seeding,
         media_urls: shared.media_urls.map(Arc::new),
         store_cache_bytes: platform::memory::cache_per_store(budget, shared.stores),
-        resident_bytes: platform::memory::resident_per_store(budget, shared.stores),
+        resident_bytes: platform::memory::resident_per_store(budget, shared.resident_stores),
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),
@@ -286,6 +296,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: args.auth,
         mailer: Mailer::Log,
         stores: args.context.len(),
+        resident_stores: resident_stores(&args.context),
         media: args.media.limits(),
         media_urls: args.media.urls()?,
         replication: args.replication.settings(),
@@ -441,6 +452,7 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         auth: args.auth,
         mailer: mailer.clone(),
         stores: Context::ALL.len(),
+        resident_stores: resident_stores(&Context::ALL),
         media: args.media.limits(),
         media_urls: match args.media.urls()? {
             Some(urls) => Some(urls),

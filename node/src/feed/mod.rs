@@ -97,7 +97,7 @@ impl BoundedContext for Feed {
         storage::PROJECTIONS
     }
 
-    fn resident(&self) -> &'static [&'static str] {
+    fn resident(&self) -> crate::platform::storage::Residence {
         storage::RESIDENT
     }
 

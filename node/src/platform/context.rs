@@ -123,11 +123,12 @@ pub trait BoundedContext: Send + Sync {
         &[]
     }
 
-    /// Key prefixes its hot read paths look up one key at a time, held in memory
-    /// ([`super::storage::Resident`]): projections or its own records. Read through
-    /// [`Store::get`], [`Store::contains`] and [`Store::shared`] as any other key.
-    fn resident(&self) -> &'static [&'static str] {
-        &[]
+    /// Key prefixes its hot read paths read, held in memory
+    /// ([`super::storage::Resident`]): projections or its own records, looked up one key
+    /// at a time or scanned as ranges. Read through [`Store::get`], [`Store::contains`],
+    /// [`Store::shared`] and the scans as any other key.
+    fn resident(&self) -> super::storage::Residence {
+        super::storage::Residence::NONE
     }
 
     /// Its routes, over its opened store.

@@ -25,7 +25,7 @@ use super::error::{ApiError, ApiResult};
 pub use commit::flush;
 use commit::{GroupCommit, flush_loop};
 pub use replica::{Mirrored, Role};
-pub use resident::Resident;
+pub use resident::{Residence, Resident};
 pub use sealing::Sealer;
 use std::cell::Cell;
 pub use tx::{Tx, TxResult, abort};
@@ -207,16 +207,16 @@ impl Store {
         Ok(self)
     }
 
-    /// Holds the records under `prefixes` in memory ([`resident`]), within `budget` bytes;
-    /// `bytes` shows what they cost.
+    /// Holds the records under the prefixes of `residence` in memory ([`resident`]), within
+    /// `budget` bytes; `bytes` shows what they cost.
     pub fn with_resident(
         mut self,
-        prefixes: &'static [&'static str],
+        residence: Residence,
         budget: u64,
         bytes: prometheus_client::metrics::gauge::Gauge,
     ) -> Result<Self, sled::Error> {
-        if !prefixes.is_empty() {
-            let mirror = Resident::load(&self.data, self.sealer(), prefixes, budget, bytes)?;
+        if !residence.is_empty() {
+            let mirror = Resident::load(&self.data, self.sealer(), residence, budget, bytes)?;
             self.resident = Some(Arc::new(mirror));
         }
         Ok(self)
@@ -225,6 +225,11 @@ impl Store {
     /// The mirror, when it holds `key`.
     fn resident_for(&self, key: &[u8]) -> Option<&Resident> {
         self.resident.as_deref().filter(|r| r.holds(key))
+    }
+
+    /// The mirror, when it holds every key under `prefix` in order.
+    fn resident_range(&self, prefix: &[u8]) -> Option<&Resident> {
+        self.resident.as_deref().filter(|r| r.holds_range(prefix))
     }
 
     /// An empty store beside this one, in the same database, for `rebuild` to replay into.
@@ -559,6 +564,9 @@ impl Store {
         after: Option<&[u8]>,
         limit: usize,
     ) -> ApiResult<Vec<(Vec<u8>, sled::IVec)>> {
+        if let Some(mirror) = self.resident_range(prefix) {
+            return Ok(mirror.scan_after(prefix, after, limit));
+        }
         let start = match after {
             Some(a) => {
                 let mut k = prefix.to_vec();
@@ -579,22 +587,34 @@ impl Store {
         Ok(out)
     }
 
-    /// Keys under `prefix` (with the prefix cut off), newest first, read lazily: for merging
-    /// several sources without reading more of each than the merge takes.
+    /// Keys under `prefix` (with the prefix cut off), newest first, read lazily (a chunk at
+    /// a time, from memory when resident): for merging several sources without reading
+    /// more of each than the merge takes.
     pub fn keys_newest_first(
         &self,
         prefix: &[u8],
     ) -> impl Iterator<Item = ApiResult<Vec<u8>>> + use<> {
-        let mut end = prefix.to_vec();
-        end.push(0xff);
-        let cut = prefix.len();
-        self.data
-            .range(prefix.to_vec()..end)
-            .rev()
-            .map(move |item| {
-                let (k, _) = item?;
-                Ok(k.get(cut..).unwrap_or_default().to_vec())
-            })
+        const CHUNK: usize = 64;
+        let (store, prefix) = (self.clone(), prefix.to_vec());
+        let mut chunk = std::collections::VecDeque::new();
+        let mut before: Option<Vec<u8>> = None;
+        let mut more = true;
+        std::iter::from_fn(move || {
+            if chunk.is_empty() && more {
+                match store.scan_before(&prefix, before.as_deref(), CHUNK) {
+                    Ok(rows) => {
+                        more = rows.len() == CHUNK;
+                        before = rows.last().map(|(k, _)| k.clone());
+                        chunk.extend(rows.into_iter().map(|(k, _)| k));
+                    }
+                    Err(e) => {
+                        more = false;
+                        return Some(Err(e));
+                    }
+                }
+            }
+            chunk.pop_front().map(Ok)
+        })
     }
 
     /// The ids queued under `prefix`: a work queue of `<prefix><id>` keys (empty values)
@@ -621,6 +641,9 @@ impl Store {
         before: Option<&[u8]>,
         limit: usize,
     ) -> ApiResult<Vec<(Vec<u8>, sled::IVec)>> {
+        if let Some(mirror) = self.resident_range(prefix) {
+            return Ok(mirror.scan_before(prefix, before, limit));
+        }
         let end = match before {
             Some(b) => [prefix, b].concat(),
             None => {

@@ -102,7 +102,7 @@ impl BoundedContext for Posts {
         storage::PROJECTIONS
     }
 
-    fn resident(&self) -> &'static [&'static str] {
+    fn resident(&self) -> crate::platform::storage::Residence {
         storage::RESIDENT
     }
 

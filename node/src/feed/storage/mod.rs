@@ -15,7 +15,7 @@ pub use moderation::{account_reinstated, account_suspended, content_removed, con
 use crate::groups::events as groups;
 use crate::platform::context::Event;
 use crate::platform::error::ApiResult;
-use crate::platform::storage::{Store, Tx, TxResult, key};
+use crate::platform::storage::{Residence, Store, Tx, TxResult, key};
 use crate::posts::events::{self as posts, Audience, Visibility};
 use crate::users::events as users;
 
@@ -28,14 +28,17 @@ pub const PROJECTIONS: &[&str] = &[
     "su/",
 ];
 
-/// What a feed read looks up one key at a time, held in memory
-/// ([`crate::platform::storage::Resident`]): the posts' metadata and the relations, bylines
-/// and reactions drawn with them, and when each reader last read (every read checks it,
-/// and a post's fan-out checks it for each of the author's friends). Timelines (`t/`, read
-/// as ranges) and the posts-by-source indexes stay in sled only.
-pub const RESIDENT: &[&str] = &[
-    "pm/", "f/", "b/", "gm/", "up/", "gv/", "af/", "rk/", "au/", "su/", "ls/",
-];
+/// What feed reads and fan-outs read, held in memory
+/// ([`crate::platform::storage::Resident`]): looked up one key at a time, the posts'
+/// metadata and the relations, bylines and reactions drawn with them, and when each
+/// reader last read (every read checks it, and a post's fan-out checks it for each of the
+/// author's friends); scanned as ranges, the timelines, the posts by source, and the
+/// relation sets read whole (a post's readers, a reader's sources). A feed read then
+/// touches no sled tree.
+pub const RESIDENT: Residence = Residence {
+    lookups: &["pm/", "b/", "gv/", "af/", "rk/", "au/", "su/", "ls/"],
+    ranges: &["t/", "f/", "gm/", "mg/", "up/", "ap/", "gp/", "pp/"],
+};
 
 fn meta_key(post: &str) -> Vec<u8> {
     key("pm/", &[post])

@@ -20,7 +20,7 @@ use crate::groups::events::{self as groups, GroupPrivacy, GroupRole};
 use crate::platform::context::Event;
 use crate::platform::envelope::{DomainEvent, Envelope};
 use crate::platform::error::ApiResult;
-use crate::platform::storage::{Store, Tx, TxResult, abort, from_json, key};
+use crate::platform::storage::{Residence, Store, Tx, TxResult, abort, from_json, key};
 use crate::users::events as users;
 
 use super::domain::{
@@ -57,11 +57,15 @@ fn index_key(post: &Post) -> Vec<u8> {
 
 // ----- projections of other contexts' events (applied once each by the platform) -----
 
-/// What a timeline read looks up one key at a time, held in memory
-/// ([`crate::platform::storage::Resident`]): the posts themselves, and the relations,
-/// bylines, removals and suspensions that decide who reads them. Reactions (`r/`, as many
-/// as readers react) and comments stay in sled only.
-pub const RESIDENT: &[&str] = &["p/", "f/", "b/", "au/", "rm/", "su/", "gv/", "gm/"];
+/// What a timeline read reads, held in memory
+/// ([`crate::platform::storage::Resident`]): looked up one key at a time, the posts
+/// themselves and the relations, bylines, removals and suspensions that decide who reads
+/// them; scanned as ranges, the listings (profile, group, page) and friendships (friends
+/// of friends). Reactions (`r/`, as many as readers react) and comments stay in sled only.
+pub const RESIDENT: Residence = Residence {
+    lookups: &["p/", "b/", "au/", "rm/", "su/", "gv/", "gm/"],
+    ranges: &["f/", "tl/", "ga/", "pg/"],
+};
 
 /// The key prefixes that `rebuild` drops and rebuilds from the stream.
 pub const PROJECTIONS: &[&str] = &[
