@@ -138,10 +138,14 @@ async fn an_app_on_the_typed_client_befriends_posts_comments_and_reacts() {
     assert_eq!(seen.comment_count, 1);
     assert_eq!(seen.reactions.get("love"), Some(&1));
 
-    // It reaches Bob's feed; a stranger gets 404, as for a post that does not exist.
-    eventually("the post reaches bob's feed", || async {
+    // It reaches Bob's feed, with his reaction once its event is applied there too (the
+    // post's event and the reaction's are applied one after the other); a stranger gets
+    // 404, as for a post that does not exist.
+    eventually("the post reaches bob's feed with his reaction", || async {
         let page = bob.home_feed().send().await.unwrap().into_inner();
-        page.items.iter().any(|item| item.id == post.id)
+        page.items
+            .iter()
+            .any(|item| item.id == post.id && item.my_reaction == Some(types::ReactionKind::Love))
     })
     .await;
     // The item carries what the app draws: the author's card and Bob's own reaction.
