@@ -97,14 +97,18 @@ fn item(s: &FeedState, m: &PostMeta, score: Option<f64>) -> FeedItem {
     }
 }
 
-/// Keeps the reader's timeline maintained ([`storage::refresh`]). Only the writer does (a
-/// follower's store is the writer's copy): a reader served by a follower sees the
-/// timeline as the writer last kept it.
+/// Keeps the reader's timeline maintained ([`storage::refresh`], and the routine part
+/// off the read path: [`super::upkeep`]). Only the writer does (a follower's store is the
+/// writer's copy): a reader served by a follower sees the timeline as the writer last
+/// kept it.
 async fn refresh(s: &FeedState, reader: &str, now: i64) -> ApiResult<()> {
     if s.store.role() != crate::platform::storage::Role::Writer {
         return Ok(());
     }
-    storage::refresh(&s.store, reader, now).await
+    if storage::refresh(&s.store, reader, now).await? {
+        s.upkeep.ask(reader);
+    }
+    Ok(())
 }
 
 /// The home feed: the caller's own posts, friends' posts they may read, posts of their

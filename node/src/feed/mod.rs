@@ -7,6 +7,10 @@
 //! write per post. Privacy is re-checked on every read, so the feed converges after an
 //! unfriend, a block, a deletion or leaving a group as soon as the event arrives.
 //!
+//! A read writes nothing: when each reader last read and the trimming of their timeline
+//! are written in batches by [`upkeep`] (a reader coming back is recorded at once, with
+//! the rebuild of their timeline).
+//!
 //! Publishes: `PostsSeen` ([`events`]): which posts readers were shown, in batches of
 //! about a second (analytics' reach and impressions; no write on the read path).
 //! Consumes: `posts.PostCreated|PostEdited|PostDeleted|CommentAdded|CommentDeleted|ReactionSet|ReactionRemoved`,
@@ -21,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod storage;
+pub mod upkeep;
 
 use axum::Router;
 
@@ -42,6 +47,8 @@ pub struct FeedState {
     pub urls: std::sync::Arc<crate::platform::media_urls::MediaUrls>,
     /// Which posts each reader was shown (published in batches for analytics).
     pub views: crate::platform::views::ViewRecorder,
+    /// Readers' routine upkeep, off the read path.
+    pub upkeep: upkeep::Upkeep,
 }
 
 impl axum::extract::FromRef<FeedState> for std::sync::Arc<crate::platform::tokens::TokenVerifier> {
@@ -108,6 +115,7 @@ impl BoundedContext for Feed {
             platform.record_views,
         );
         Ok(http::routes(FeedState {
+            upkeep: upkeep::Upkeep::start(store.clone()),
             store,
             verifier: platform.verifier.clone(),
             urls: platform.media_urls()?,

@@ -383,10 +383,20 @@ pub fn last_seen(store: &Store, user: &str) -> ApiResult<Option<i64>> {
     store.get(&key("ls/", &[user]))
 }
 
-/// Records that `user` read now (a transaction, so the resident copy follows; once a
-/// minute per reader at most, and not flushed: losing it costs a timeline rebuild).
-pub fn touch(store: &Store, user: &str, now: i64) -> ApiResult<()> {
-    store.write_now(|tx| tx.put(&key("ls/", &[user]), &now))
+/// Records that `readers` read now, in one transaction (so the resident copy and
+/// followers follow; once a minute per reader at most, and not flushed: losing it costs a
+/// timeline rebuild).
+pub fn touch<'a>(
+    store: &Store,
+    readers: impl IntoIterator<Item = &'a str> + Clone,
+    now: i64,
+) -> ApiResult<()> {
+    store.write_now(|tx| {
+        readers
+            .clone()
+            .into_iter()
+            .try_for_each(|user| tx.put(&key("ls/", &[user]), &now))
+    })
 }
 
 /// The metadata of a post, shared (decoded once while it is unchanged).
@@ -442,29 +452,27 @@ pub fn candidates(
     Ok(out)
 }
 
-/// Keeps the reader's timeline maintained: rebuilt when they were away, trimmed now and
-/// then.
+/// Keeps the reader's timeline maintained: rebuilt when they were away (before this read
+/// goes on). Returns whether the routine upkeep is due (when they last read recorded,
+/// the timeline trimmed: once a minute per reader), which the caller does off the read
+/// path ([`super::upkeep`]).
 ///
 /// A rebuild holds the consumer's apply gate: a post being applied decided its readers
 /// (active ones only, [`read_fan_out`]) before it was stored, so a reader coming back
 /// between the two would get neither the fan-out nor the post in the rebuild. With the
-/// gate, the rebuild comes wholly before the post (which then finds the reader active) or
-/// after it (and finds it among the friends' posts).
-pub async fn refresh(store: &Store, reader: &str, now: i64) -> ApiResult<()> {
+/// gate, the rebuild comes wholly before the post (which then finds the reader active:
+/// the returning reader is recorded as having read within the gate) or after it (and
+/// finds it among the friends' posts).
+pub async fn refresh(store: &Store, reader: &str, now: i64) -> ApiResult<bool> {
     let last = last_seen(store, reader)?;
-    let away = last.is_none_or(|t| now - t >= ACTIVE_SECS);
-    let _applying = match away {
-        true => Some(store.apply_gate.lock().await),
-        false => None,
-    };
-    if away {
+    if last.is_none_or(|t| now - t >= ACTIVE_SECS) {
+        let _applying = store.apply_gate.lock().await;
         rebuild(store, reader)?;
-    }
-    if last.is_none_or(|t| now - t >= 60) {
-        touch(store, reader, now)?;
+        touch(store, [reader], now)?;
         trim(store, reader)?;
+        return Ok(false);
     }
-    Ok(())
+    Ok(last.is_none_or(|t| now - t >= 60))
 }
 
 /// Rebuilds the timeline of a reader who was away: the newest [`TIMELINE_CAP`] posts of
