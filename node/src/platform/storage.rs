@@ -222,11 +222,6 @@ impl Store {
         Ok(self)
     }
 
-    /// The mirror, when it holds `key`.
-    fn resident_for(&self, key: &[u8]) -> Option<&Resident> {
-        self.resident.as_deref().filter(|r| r.holds(key))
-    }
-
     /// The mirror, when it holds every key under `prefix` in order.
     fn resident_range(&self, prefix: &[u8]) -> Option<&Resident> {
         self.resident.as_deref().filter(|r| r.holds_range(prefix))
@@ -469,12 +464,12 @@ impl Store {
 
     /// The bytes under `key` (an index entry, not a record), from memory when resident.
     pub fn get_raw(&self, key: &[u8]) -> ApiResult<Option<sled::IVec>> {
-        match self.resident_for(key) {
-            Some(mirror) => Ok(mirror.get_raw(key)),
-            None => match self.data.get(key)? {
-                Some(stored) => Ok(Some(self.opened(key, stored)?)),
-                None => Ok(None),
-            },
+        if let Some(held) = self.resident.as_deref().and_then(|r| r.get_raw(key)) {
+            return Ok(held);
+        }
+        match self.data.get(key)? {
+            Some(stored) => Ok(Some(self.opened(key, stored)?)),
+            None => Ok(None),
         }
     }
 
@@ -522,8 +517,8 @@ impl Store {
         &self,
         key: &[u8],
     ) -> ApiResult<Option<Arc<T>>> {
-        match self.resident_for(key) {
-            Some(mirror) => Ok(mirror.shared(key)?),
+        match self.resident.as_deref().and_then(|r| r.shared(key)) {
+            Some(held) => Ok(held?),
             None => Ok(self.get(key)?.map(Arc::new)),
         }
     }
@@ -551,8 +546,8 @@ impl Store {
     }
 
     pub fn contains(&self, key: &[u8]) -> ApiResult<bool> {
-        match self.resident_for(key) {
-            Some(mirror) => Ok(mirror.contains(key)),
+        match self.resident.as_deref().and_then(|r| r.contains(key)) {
+            Some(held) => Ok(held),
             None => Ok(self.data.contains_key(key)?),
         }
     }

@@ -93,6 +93,9 @@ struct Entry {
     decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
+/// An entry as a scan returns it: the key with the scanned prefix cut off, the value.
+pub type Row = (Vec<u8>, sled::IVec);
+
 /// A write of a committed transaction to a resident prefix (`None`: removed).
 pub(super) type Write = (Vec<u8>, Option<sled::IVec>);
 
@@ -187,7 +190,12 @@ impl Resident {
 
     /// Whether `key` is read from memory.
     pub fn holds(&self, key: &[u8]) -> bool {
-        self.residence.class(key).is_some_and(|c| self.active(c))
+        self.held(key).is_some()
+    }
+
+    /// How `key` is held in memory, if it is.
+    fn held(&self, key: &[u8]) -> Option<Class> {
+        self.residence.class(key).filter(|c| self.active(*c))
     }
 
     /// Whether the keys under `prefix` are scanned in memory: `prefix` starts with a
@@ -207,31 +215,44 @@ impl Resident {
         self.maps.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The bytes under `key` (`holds(key)` must be true).
-    pub fn get_raw(&self, key: &[u8]) -> Option<sled::IVec> {
+    /// The bytes under `key`; `None` when `key` is not held in memory (read sled).
+    pub fn get_raw(&self, key: &[u8]) -> Option<Option<sled::IVec>> {
+        let class = self.held(key)?;
         let maps = self.read();
-        match self.residence.class(key) {
-            Some(Class::Range) => maps.ranges.get(key).cloned(),
-            _ => maps.lookups.get(key).map(|e| e.bytes.clone()),
-        }
+        Some(match class {
+            Class::Range => maps.ranges.get(key).cloned(),
+            Class::Lookup => maps.lookups.get(key).map(|e| e.bytes.clone()),
+        })
     }
 
-    pub fn contains(&self, key: &[u8]) -> bool {
+    /// Whether `key` is there; `None` when it is not held in memory (read sled).
+    pub fn contains(&self, key: &[u8]) -> Option<bool> {
+        let class = self.held(key)?;
         let maps = self.read();
-        match self.residence.class(key) {
-            Some(Class::Range) => maps.ranges.contains_key(key),
-            _ => maps.lookups.contains_key(key),
-        }
+        Some(match class {
+            Class::Range => maps.ranges.contains_key(key),
+            Class::Lookup => maps.lookups.contains_key(key),
+        })
     }
 
     /// The record under `key` decoded as `T`, decoded at most once while it is unchanged
-    /// (a record under a range prefix is decoded at each read).
+    /// (a record under a range prefix is decoded at each read); `None` when `key` is not
+    /// held in memory (read sled).
     pub fn shared<T: DeserializeOwned + Send + Sync + 'static>(
         &self,
         key: &[u8],
+    ) -> Option<Result<Option<Arc<T>>, sled::Error>> {
+        let class = self.held(key)?;
+        Some(self.shared_held(class, key))
+    }
+
+    fn shared_held<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        class: Class,
+        key: &[u8],
     ) -> Result<Option<Arc<T>>, sled::Error> {
         let maps = self.read();
-        if self.residence.class(key) == Some(Class::Range) {
+        if class == Class::Range {
             return match maps.ranges.get(key) {
                 Some(bytes) => from_json(bytes).map(|v| Some(Arc::new(v))),
                 None => Ok(None),
@@ -256,45 +277,25 @@ impl Resident {
 
     /// The entries under `prefix` after `prefix + after` (exclusive), in order, at most
     /// `limit`, with the prefix cut off (`holds_range(prefix)` must be true).
-    pub fn scan_after(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Vec<(Vec<u8>, sled::IVec)> {
+    pub fn scan_after(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Vec<Row> {
         let maps = self.read();
         maps.ranges
             .range::<[u8], _>(as_refs(&after_bounds(prefix, after)))
             .take_while(|(k, _)| k.starts_with(prefix))
             .take(limit)
-            .map(|(k, v)| {
-                (
-                    k.get(prefix.len()..).unwrap_or_default().to_vec(),
-                    v.clone(),
-                )
-            })
+            .map(cut(prefix))
             .collect()
     }
 
     /// The entries under `prefix` before `prefix + before` (exclusive), last first, at most
     /// `limit`, with the prefix cut off (`holds_range(prefix)` must be true).
-    pub fn scan_before(
-        &self,
-        prefix: &[u8],
-        before: Option<&[u8]>,
-        limit: usize,
-    ) -> Vec<(Vec<u8>, sled::IVec)> {
+    pub fn scan_before(&self, prefix: &[u8], before: Option<&[u8]>, limit: usize) -> Vec<Row> {
         let maps = self.read();
         maps.ranges
             .range::<[u8], _>(as_refs(&before_bounds(prefix, before)))
             .rev()
             .take(limit)
-            .map(|(k, v)| {
-                (
-                    k.get(prefix.len()..).unwrap_or_default().to_vec(),
-                    v.clone(),
-                )
-            })
+            .map(cut(prefix))
             .collect()
     }
 
@@ -350,6 +351,12 @@ impl Resident {
             self.lookups_active.store(false, Ordering::Relaxed);
         }
     }
+}
+
+/// An entry of the ordered map as a scan returns it: the key without `prefix`, the value.
+fn cut(prefix: &[u8]) -> impl Fn((&Box<[u8]>, &sled::IVec)) -> Row {
+    let len = prefix.len();
+    move |(k, v)| (k.get(len..).unwrap_or_default().to_vec(), v.clone())
 }
 
 /// `Bound<Vec<u8>>`s as the `Bound<&[u8]>`s a map's `range` takes.
@@ -612,7 +619,7 @@ mod tests {
         );
     }
 
-    type Rows = Vec<(Vec<u8>, sled::IVec)>;
+    type Rows = Vec<Row>;
 
     /// What sled's trees answer for the two scans (the store's own scans may be served
     /// by the mirror, so the trees are read directly).
