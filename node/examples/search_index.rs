@@ -2,7 +2,8 @@
 //! 1,000 posts, and the latency of two-word queries with a viewer's privacy filter, over
 //! synthetic posts. Prints figures, asserts nothing; docs/benchmarks.md records its runs.
 //!
-//! `cargo run --release -p agora-node --example search_index -- [posts] [queries]`
+//! `cargo run --release -p agora-node --example search_index -- [posts] [queries] [sealed|plain]`
+//! (`sealed`, the default, is how a node with a platform key stores its index).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,6 +13,7 @@
 
 use std::time::Instant;
 
+use agora_node::platform::keyring::PlatformKey;
 use agora_node::posts::events::{Audience, Visibility};
 use agora_node::search::domain::{self, Doc, Kind};
 use agora_node::search::storage::index::{Request, SearchIndex};
@@ -82,8 +84,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let posts: usize = args.next().map_or(100_000, |a| a.parse().unwrap());
     let queries: usize = args.next().map_or(5_000, |a| a.parse().unwrap());
+    let sealed = args.next().is_none_or(|a| a != "plain");
+    let key = PlatformKey::from_setting(&PlatformKey::generate()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let index = SearchIndex::open(dir.path()).unwrap();
+    let index = SearchIndex::open(dir.path(), sealed.then_some(&key)).unwrap();
+    println!("index files {}", if sealed { "sealed" } else { "plain" });
     let mut rng = StdRng::seed_from_u64(7);
     let words = vocabulary();
     let now = 1_800_000_000;

@@ -98,6 +98,31 @@ async fn with_mfa_deletion_needs_a_code_and_without_grace_the_account_is_gone() 
     register(&anon, "mika").await;
 }
 
+/// The search index under `data`, opened with the platform's key as the node opens it.
+fn sealed_index(data: &std::path::Path) -> tantivy::Index {
+    use agora_node::search::storage::sealed_directory::SealedDirectory;
+    let key = agora_node::platform::keyring::PlatformKey::from_setting(
+        data.join("encryption.key").to_str().unwrap(),
+    )
+    .unwrap();
+    let files = tantivy::directory::MmapDirectory::open(data.join("search-index")).unwrap();
+    tantivy::Index::open(SealedDirectory::new(files, &key)).unwrap()
+}
+
+/// Every document the index stores, as JSON.
+fn every_stored_document(index: &tantivy::Index) -> Vec<String> {
+    let searcher = index.reader().unwrap().searcher();
+    let mut out = Vec::new();
+    for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+        for doc in 0..segment.max_doc() {
+            let address = tantivy::DocAddress::new(ord as u32, doc);
+            let stored: tantivy::TantivyDocument = searcher.doc(address).unwrap();
+            out.push(tantivy::Document::to_json(&stored, &index.schema()));
+        }
+    }
+    out
+}
+
 /// Every record of every sled tree under `data` (each context's database), as text, its
 /// value opened with the platform's key (`encryption.key`): what the stores hold, not only
 /// what their files show.
@@ -696,14 +721,26 @@ async fn her_export_holds_everything_and_after_erasure_nothing_does() {
         left.join("\n")
     };
     assert_eq!(left(&node.data), "", "left behind");
-    // The search index keeps no deleted document in its files (her documents were deleted).
-    let index = tantivy::Index::open_in_dir(node.data.join("search-index")).unwrap();
+    // The search index keeps no deleted document in its files (her documents were deleted),
+    // and none of what it stores names her (its files are sealed: read through the key).
+    let index = sealed_index(&node.data);
     let segments = index.searchable_segment_metas().unwrap();
     assert!(!segments.is_empty());
     assert!(
         segments.iter().all(|s| !s.has_deletes()),
         "deleted documents are still in the index's files"
     );
+    let stored = every_stored_document(&index);
+    assert!(
+        stored.iter().any(|d| d.contains("bobstays")),
+        "the scan reads the index"
+    );
+    for needle in needles {
+        assert!(
+            !stored.iter().any(|d| d.contains(needle)),
+            "{needle} in the index"
+        );
+    }
 
     // Replaying the whole stream into every context's projections does not bring her back:
     // the erasure is replayed after what she did.

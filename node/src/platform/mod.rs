@@ -38,6 +38,7 @@ pub mod ranges;
 pub mod rebuild;
 pub mod replication;
 pub mod revocation;
+pub mod sealed_blocks;
 pub mod sealed_files;
 pub mod storage;
 pub mod telemetry;

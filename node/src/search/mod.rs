@@ -118,7 +118,10 @@ impl BoundedContext for Search {
     fn routes(&self, platform: &Platform, store: Store) -> anyhow::Result<Router> {
         let index = match platform.search_index_in_memory {
             true => SearchIndex::in_memory()?,
-            false => SearchIndex::open(&platform.data_dir.join("search-index"))?,
+            false => SearchIndex::open(
+                &platform.data_dir.join("search-index"),
+                platform.encryption_key.as_ref(),
+            )?,
         };
         let index = Arc::new(index);
         // An empty index (a first start, or one that was lost) is filled from the

@@ -34,7 +34,9 @@ use tantivy::{
 
 use super::super::domain::{self, Doc, Kind, Query as Words};
 use super::super::error::Error;
+use super::sealed_directory::SealedDirectory;
 use super::typos::TypoQuery;
+use crate::platform::keyring::PlatformKey;
 
 /// Bytes the writer may buffer before it writes a segment.
 const WRITER_BYTES: usize = 32 * 1024 * 1024;
@@ -134,16 +136,24 @@ pub struct Hit {
 }
 
 impl SearchIndex {
-    /// Opens the index in `dir`, creating it when absent. An index written with another
-    /// schema (by an older version) is dropped and created empty: it is derived, and the
-    /// context fills an empty index from its documents before it serves.
-    pub fn open(dir: &Path) -> Result<Self, Error> {
+    /// Opens the index in `dir`, creating it when absent; with the platform's `key`, every
+    /// file of it is sealed ([`SealedDirectory`]). An index written with another schema
+    /// (by an older version), or not sealed with this key (written before sealing, or
+    /// restored from another platform), is dropped and created empty: it is derived, and
+    /// the context fills an empty index from its documents before it serves.
+    pub fn open(dir: &Path, key: Option<&PlatformKey>) -> Result<Self, Error> {
         let (schema, fields) = schema();
-        let index = match open_or_create(dir, schema.clone()) {
+        if key.is_some_and(|key| SealedDirectory::holds_another_index(dir, key)) {
+            tracing::info!(
+                "search index not sealed with this platform's key dropped, to be refilled"
+            );
+            std::fs::remove_dir_all(dir).map_err(|e| Error::Index(e.to_string()))?;
+        }
+        let index = match open_or_create(dir, key, schema.clone()) {
             Err(tantivy::TantivyError::SchemaError(reason)) => {
                 tracing::info!(%reason, "search index of another schema dropped, to be refilled");
                 std::fs::remove_dir_all(dir).map_err(|e| Error::Index(e.to_string()))?;
-                open_or_create(dir, schema)?
+                open_or_create(dir, key, schema)?
             }
             other => other?,
         };
@@ -429,10 +439,13 @@ fn ids(searcher: &Searcher, found: &[(Score, DocAddress)]) -> Result<Vec<String>
     Ok(ids)
 }
 
-fn open_or_create(dir: &Path, schema: Schema) -> tantivy::Result<Index> {
+fn open_or_create(dir: &Path, key: Option<&PlatformKey>, schema: Schema) -> tantivy::Result<Index> {
     std::fs::create_dir_all(dir)?;
     let directory = tantivy::directory::MmapDirectory::open(dir)?;
-    Index::open_or_create(directory, schema)
+    match key {
+        Some(key) => Index::open_or_create(SealedDirectory::new(directory, key), schema),
+        None => Index::open_or_create(directory, schema),
+    }
 }
 
 fn term(field: Field, text: &str) -> TermQuery {
@@ -456,10 +469,101 @@ mod tests {
         writer.commit().unwrap();
         drop(writer);
 
-        let index = SearchIndex::open(dir.path()).unwrap();
+        let index = SearchIndex::open(dir.path(), None).unwrap();
         assert!(
             index.is_empty(),
             "the old documents are gone, to be refilled"
         );
+    }
+
+    fn key() -> PlatformKey {
+        PlatformKey::from_setting(&PlatformKey::generate()).unwrap()
+    }
+
+    fn post(id: &str, body: &str) -> (String, Option<Doc>) {
+        let doc = Doc {
+            kind: Kind::Posts,
+            id: id.into(),
+            title: String::new(),
+            body: body.into(),
+            tags: vec!["zanzibarfest".into()],
+            owner: Some("u1".into()),
+            access: vec![domain::PUBLIC.to_string()],
+            created_at: 1_800_000_000,
+            username: "quetzalwhisper".into(),
+            display_name: String::new(),
+        };
+        (format!("posts/{id}"), Some(doc))
+    }
+
+    fn found(index: &SearchIndex, text: &str) -> Vec<String> {
+        let words = domain::parse_query(text).unwrap();
+        let (hits, _) = index
+            .search(&Request {
+                kind: Kind::Posts,
+                words: &words,
+                holds: &[domain::PUBLIC.to_string()],
+                blocked: &[],
+                offset: 0,
+                after: None,
+                limit: 10,
+                now: 1_800_000_000,
+            })
+            .unwrap();
+        hits.into_iter().map(|h| h.id).collect()
+    }
+
+    /// Whether any file under `dir` holds `needle`.
+    fn on_disk(dir: &Path, needle: &str) -> bool {
+        std::fs::read_dir(dir).unwrap().any(|e| {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap_or_default();
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        })
+    }
+
+    #[test]
+    fn a_sealed_index_shows_no_words_on_disk_and_searches_after_a_reopen() {
+        for key in [None, Some(key())] {
+            let dir = tempfile::tempdir().unwrap();
+            let index = SearchIndex::open(dir.path(), key.as_ref()).unwrap();
+            let posts: Vec<_> = (0..300)
+                .map(|i| match i {
+                    17 => post("p0017", "xylophonic marmalade tangerine"),
+                    _ => post(&format!("p{i:04}"), "xylophonic marmalade"),
+                })
+                .collect();
+            index.apply(&posts).unwrap();
+            index
+                .apply(&[post("p9999", "a lone xylophonic sunrise")])
+                .unwrap();
+            drop(index);
+
+            let index = SearchIndex::open(dir.path(), key.as_ref()).unwrap();
+            assert_eq!(found(&index, "sunrise"), ["p9999"]);
+            assert_eq!(found(&index, "tangerine"), ["p0017"]);
+            assert_eq!(found(&index, "xylophonic").len(), 10);
+            for word in ["xylophonic", "marmalade", "zanzibarfest", "quetzalwhisper"] {
+                // The plain index is the control: the scan finds what is there.
+                assert_eq!(on_disk(dir.path(), word), key.is_none(), "{word}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_sealed_with_another_key_or_none_is_dropped_to_be_refilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::open(dir.path(), None).unwrap();
+        index.apply(&[post("p1", "plain words")]).unwrap();
+        drop(index);
+        let (first, second) = (key(), key());
+        let index = SearchIndex::open(dir.path(), Some(&first)).unwrap();
+        assert!(index.is_empty(), "the plain index is dropped");
+        index.apply(&[post("p2", "sealed words")]).unwrap();
+        drop(index);
+        let index = SearchIndex::open(dir.path(), Some(&first)).unwrap();
+        assert_eq!(found(&index, "sealed"), ["p2"], "kept under its own key");
+        drop(index);
+        let index = SearchIndex::open(dir.path(), Some(&second)).unwrap();
+        assert!(index.is_empty(), "another key's index is dropped");
     }
 }

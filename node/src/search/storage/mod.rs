@@ -10,6 +10,7 @@
 
 pub mod index;
 mod moderation;
+pub mod sealed_directory;
 pub mod trending;
 mod typos;
 
