@@ -87,7 +87,8 @@ fn main() {
     let sealed = args.next().is_none_or(|a| a != "plain");
     let key = PlatformKey::from_setting(&PlatformKey::generate()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let index = SearchIndex::open(dir.path(), sealed.then_some(&key)).unwrap();
+    // The share of the default memory budget (1 GiB) the node gives it.
+    let index = SearchIndex::open(dir.path(), sealed.then_some((&key, 64 << 20))).unwrap();
     println!("index files {}", if sealed { "sealed" } else { "plain" });
     let mut rng = StdRng::seed_from_u64(7);
     let words = vocabulary();

@@ -260,6 +260,7 @@ async fn platform(
         media_urls: shared.media_urls.map(Arc::new),
         store_cache_bytes: platform::memory::cache_per_store(budget, shared.stores),
         resident_bytes: platform::memory::resident_per_store(budget, shared.resident_stores),
+        index_cache_bytes: platform::memory::index_cache_bytes(budget),
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),

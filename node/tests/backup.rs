@@ -223,7 +223,7 @@ async fn a_backup_under_load_fails_no_request_and_a_restore_brings_back_the_newe
     let file = &media_part["files"][0];
     assert_eq!(
         file["bytes"],
-        video.len() + 32,
+        agora_node::platform::sealed_blocks::sealed_len(video.len()),
         "stored sealed, as on the volume"
     );
     let object = target.path().join("files").join(format!(

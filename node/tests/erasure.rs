@@ -106,7 +106,7 @@ fn sealed_index(data: &std::path::Path) -> tantivy::Index {
     )
     .unwrap();
     let files = tantivy::directory::MmapDirectory::open(data.join("search-index")).unwrap();
-    tantivy::Index::open(SealedDirectory::new(files, &key)).unwrap()
+    tantivy::Index::open(SealedDirectory::new(files, &key, 1 << 20)).unwrap()
 }
 
 /// Every document the index stores, as JSON.
@@ -168,7 +168,9 @@ fn jpeg() -> Vec<u8> {
 }
 
 /// Waits until the node is quiet: no event waits in an outbox, and the events every
-/// context has applied or skipped stop changing over three looks.
+/// context has applied or skipped stop changing over ten looks 100 ms apart: longer than
+/// search's indexer waits between commits (500 ms), so what the last events queued for
+/// the index has reached it.
 async fn settled(node: &Node) {
     let totals = async || {
         let text = scrape(node).await;
@@ -186,7 +188,7 @@ async fn settled(node: &Node) {
     let mut same = 0;
     let mut last = f64::NAN;
     let start = std::time::Instant::now();
-    while same < 3 && start.elapsed() < std::time::Duration::from_secs(20) {
+    while same < 10 && start.elapsed() < std::time::Duration::from_secs(20) {
         let (outbox, handled) = totals().await;
         same = if outbox == 0.0 && handled == last {
             same + 1

@@ -154,6 +154,7 @@ async fn a_toy_context_is_routed_consumed_upcast_and_rebuilt() {
         bulk_seeding: false,
         store_cache_bytes: agora_node::platform::storage::DEFAULT_CACHE_BYTES,
         resident_bytes: 64 << 20,
+        index_cache_bytes: 1 << 20,
         metrics: Metrics::new(),
         shutdown,
         running: Arc::default(),

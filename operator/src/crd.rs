@@ -524,8 +524,8 @@ impl Default for AuthPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct SearchSpec {
     /// Keep the Tantivy index in memory only, filled from search's sealed documents at
-    /// every start, so the words of posts and profiles never reach the volume in the clear
-    /// (`AGORA_SEARCH_INDEX_IN_MEMORY`). Costs the index's size in the search pod's memory
+    /// every start, so nothing of it reaches the volume, not even sealed with the
+    /// platform's key as its files are by default (`AGORA_SEARCH_INDEX_IN_MEMORY`). Costs the index's size in the search pod's memory
     /// (give it room in `contexts.overrides`' resources) and a refill at each start.
     #[serde(default)]
     pub index_in_memory: bool,

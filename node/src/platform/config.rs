@@ -40,9 +40,9 @@ pub struct PlatformArgs {
     #[arg(long, env = "AGORA_RECORD_VIEWS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_views: bool,
     /// Keep search's Tantivy index in memory only, built at start from search's (sealed)
-    /// documents, so the words of posts and profiles never reach the disk in the clear; it
-    /// costs the index's size in memory and a refill at every start. Off: the index lives
-    /// in `<data-dir>/search-index/`.
+    /// documents, so nothing of it reaches the disk, not even sealed; it costs the index's
+    /// size in memory and a refill at every start. Off: the index lives in
+    /// `<data-dir>/search-index/`, its files sealed with the platform's key.
     #[arg(long, env = "AGORA_SEARCH_INDEX_IN_MEMORY", default_value_t = false, action = clap::ArgAction::Set)]
     pub search_index_in_memory: bool,
     /// A secret that lets callers other than loopback use the operations routes (`/ops/`:

@@ -4,7 +4,9 @@
 //! cgroup (what Kubernetes sets from the container's `resources.limits.memory`), else
 //! [`FALLBACK_MIB`]. A quarter of it goes to sled's page caches, shared equally by the
 //! stores the process opens; at most another quarter to the projections held in memory
-//! ([`crate::platform::storage::Resident`]), the same share per store; the rest is left to
+//! ([`crate::platform::storage::Resident`]), the same share per store; a sixteenth to the
+//! search index's opened reads (its files are sealed at rest, so the page cache holds
+//! them sealed; `search/storage/sealed_directory.rs`); the rest is left to
 //! the heap (requests, the push channel's queues, the records read per request) and to the
 //! argon2 pool (19 MiB per hashing thread in auth). sled's own default is 1 GiB per database, whatever the pod may use:
 //! seven stores in `dev` or in the compact pod could ask for 7 GiB.
@@ -45,6 +47,14 @@ pub fn resident_per_store(budget_bytes: u64, stores: usize) -> u64 {
 
 /// The share of the budget that resident projections may take, over all stores.
 const RESIDENT_SHARE: u64 = 4;
+
+/// The share of the budget that the search index's opened reads may take.
+const INDEX_SHARE: u64 = 16;
+
+/// The most the search index's opened reads may hold, from a budget.
+pub fn index_cache_bytes(budget_bytes: u64) -> u64 {
+    budget_bytes / INDEX_SHARE
+}
 
 /// The memory limit of this process's cgroup (v2 `memory.max`, or v1
 /// `memory.limit_in_bytes`), if it has one.

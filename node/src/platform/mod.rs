@@ -137,6 +137,8 @@ pub struct Platform {
     pub store_cache_bytes: u64,
     /// The most each store's resident projections may hold ([`memory`]).
     pub resident_bytes: u64,
+    /// The most the search index's opened reads may hold (a share of the memory budget).
+    pub index_cache_bytes: u64,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
     /// The contexts started in this process, each store flushed once more at shutdown.

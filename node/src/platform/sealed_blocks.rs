@@ -3,12 +3,11 @@
 //! XChaCha20-Poly1305 under the STREAM construction (`aead-stream`'s big-endian 32-bit
 //! counter and last-block flag in the nonce), bound to the file's name as associated data.
 //!
-//! Unlike [`super::sealed_files`] (a stream cipher, for media), every block is
-//! authenticated on its own and still opens without the others: a reader of any range
-//! opens only the blocks under it, and a changed, moved, reordered or cut-off block (or a
-//! file renamed to another's name) fails to open instead of reading as something else.
-//! Used where the reader asks for ranges and the bytes must be trusted: Tantivy's index
-//! files (`search/storage/sealed_directory.rs`).
+//! Every block is authenticated on its own and still opens without the others: a reader
+//! of any range opens only the blocks under it, and a changed, moved, reordered or cut-off
+//! block (or a file sealed under another name) fails to open instead of reading as
+//! something else. Used where readers ask for ranges: Tantivy's index files
+//! (`search/storage/sealed_directory.rs`) and media's files ([`super::sealed_files`]).
 
 use std::io::{self, Write};
 use std::ops::Range;
@@ -102,6 +101,12 @@ impl BlockSealer {
             sealed.get(r).ok_or_else(|| invalid(name, "cut short"))
         })
     }
+}
+
+/// The nonce prefix a sealed block file chose (what tells two sealings of the same
+/// content apart), from its first bytes; `None`: no sealed block file.
+pub fn seal_id(head: &[u8]) -> Option<&[u8]> {
+    head.get(MAGIC.len()..HEADER).filter(|_| is_sealed(head))
 }
 
 /// Whether `head` starts a sealed block file.
@@ -222,21 +227,34 @@ impl Opener {
         let sealed_end = (HEADER + (last + 1) * SEALED_BLOCK).min(self.sealed_len());
         let sealed = read(sealed_start..sealed_end)?;
         let mut content = Vec::with_capacity((last - first + 1) * BLOCK);
-        let mut opened = Vec::with_capacity(SEALED_BLOCK);
         for (i, block) in (first..=last).zip(sealed.as_ref().chunks(SEALED_BLOCK)) {
-            opened.clear();
-            opened.extend_from_slice(block);
-            let position = u32::try_from(i).map_err(|_| invalid(&self.name, "too long"))?;
-            let is_last = i + 1 == self.blocks;
-            self.stream
-                .decrypt_in_place(position, is_last, self.name.as_bytes(), &mut opened)
-                .map_err(|_| invalid(&self.name, "a block that does not open"))?;
-            content.extend_from_slice(&opened);
+            content.extend_from_slice(&self.open_block(i, block)?);
         }
         let skip = range.start - first * BLOCK;
         content.drain(..skip);
         content.truncate(range.len());
         Ok(content)
+    }
+
+    /// Block `i`'s content, from its sealed bytes (at [`Opener::sealed_range`]).
+    pub fn open_block(&self, i: usize, sealed: &[u8]) -> io::Result<Vec<u8>> {
+        let position = u32::try_from(i).map_err(|_| invalid(&self.name, "too long"))?;
+        let mut opened = sealed.to_vec();
+        self.stream
+            .decrypt_in_place(
+                position,
+                i + 1 == self.blocks,
+                self.name.as_bytes(),
+                &mut opened,
+            )
+            .map_err(|_| invalid(&self.name, "a block that does not open"))?;
+        Ok(opened)
+    }
+
+    /// Where block `i` lies in the sealed file.
+    pub fn sealed_range(&self, i: usize) -> Range<usize> {
+        let start = HEADER + i * SEALED_BLOCK;
+        start.min(self.sealed_len())..(start + SEALED_BLOCK).min(self.sealed_len())
     }
 
     fn sealed_len(&self) -> usize {

@@ -120,7 +120,10 @@ impl BoundedContext for Search {
             true => SearchIndex::in_memory()?,
             false => SearchIndex::open(
                 &platform.data_dir.join("search-index"),
-                platform.encryption_key.as_ref(),
+                platform
+                    .encryption_key
+                    .as_ref()
+                    .map(|key| (key, platform.index_cache_bytes)),
             )?,
         };
         let index = Arc::new(index);

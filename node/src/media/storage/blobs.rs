@@ -1,9 +1,10 @@
 //! Content-addressed files on the media context's volume: `<data-dir>/media-files/sha256/
 //! <first two hex digits>/<SHA-256>`. The same bytes are stored once, whoever uploads them.
 //!
-//! With a platform key, every file is sealed from its first byte on
-//! ([`crate::platform::sealed_files`]), uploads as they stream in included; files from
-//! before are sealed in the background ([`Blobs::seal_all`]).
+//! With a platform key, every file is sealed in authenticated blocks from its first byte
+//! on ([`crate::platform::sealed_files`]), uploads as they stream in included; files from
+//! before (plain, or sealed by the stream cipher of earlier versions) are sealed in blocks
+//! in the background ([`Blobs::seal_all`]).
 //!
 //! A file is written to `tmp/`, synced, then renamed into place, before the record that
 //! names it commits: an acknowledged upload always has its bytes. What a crash leaves
@@ -120,14 +121,12 @@ impl Blobs {
         E: std::fmt::Display,
     {
         let mut file = tokio::fs::File::create(path).await.map_err(io)?;
-        let mut keystream = match &self.sealer {
-            Some(sealer) => {
-                let (header, keystream) = sealer.start();
-                file.write_all(&header).await.map_err(io)?;
-                Some(keystream)
-            }
-            None => None,
-        };
+        let mut sealing = self
+            .sealer
+            .as_ref()
+            .map(FileSealer::sealing)
+            .transpose()
+            .map_err(io)?;
         let mut hasher = Sha256::new();
         let mut head = Vec::with_capacity(SNIFF_BYTES);
         let mut format = None;
@@ -146,14 +145,18 @@ impl Blobs {
                 }
             }
             hasher.update(&chunk);
-            match &mut keystream {
-                Some(keystream) => {
-                    let mut sealed = chunk.to_vec();
-                    keystream.apply(&mut sealed);
+            match &mut sealing {
+                Some(sealing) => {
+                    let sealed = sealing.seal(&chunk).map_err(io)?;
                     file.write_all(&sealed).await.map_err(io)?;
                 }
                 None => file.write_all(&chunk).await.map_err(io)?,
             }
+        }
+        if let Some(sealing) = sealing {
+            file.write_all(&sealing.finish().map_err(io)?)
+                .await
+                .map_err(io)?;
         }
         if size == 0 {
             return Err(Error::Empty.into());
@@ -237,9 +240,9 @@ impl Blobs {
 }
 
 impl Blobs {
-    /// Seals the files written plain (before the platform had a key, or before sealing
-    /// existed), one at a time, each away from the sweep; stops early when `stop` turns.
-    /// Returns how many it sealed.
+    /// Seals in blocks the files written plain (before the platform had a key, or before
+    /// sealing existed) or sealed by the stream cipher (before blocks), one at a time, each
+    /// away from the sweep; stops early when `stop` turns. Returns how many it sealed.
     pub async fn seal_all(&self, stop: &tokio::sync::watch::Receiver<bool>) -> ApiResult<usize> {
         let Some(sealer) = &self.sealer else {
             return Ok(0);

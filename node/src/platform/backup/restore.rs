@@ -226,11 +226,17 @@ fn reform(
     let rewritten = (sealed && another_platform) || sealed != seals.is_some();
     let sha256 = if rewritten {
         let scratch = path.with_extension("scratch");
-        sealed_files::rewrite(path, &scratch, opens.as_ref(), seals.as_ref())?
+        sealed_files::rewrite(path, &scratch, opens.as_ref(), seals.as_ref())
     } else {
-        sealed_files::content_sha256(path, opens.as_ref())?
+        sealed_files::content_sha256(path, opens.as_ref())
     };
-    Ok(sha256)
+    // A block that does not open: changed, or sealed under a key not given.
+    sha256.map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => anyhow::anyhow!(
+            "{e}: the file is damaged, or was sealed by another platform whose key was not given as AGORA_RESTORE_SOURCE_ENCRYPTION_KEY; nothing was restored"
+        ),
+        _ => e.into(),
+    })
 }
 
 /// Downloads the part's files into `staging`, each checked against its name once opened,

@@ -136,24 +136,25 @@ pub struct Hit {
 }
 
 impl SearchIndex {
-    /// Opens the index in `dir`, creating it when absent; with the platform's `key`, every
-    /// file of it is sealed ([`SealedDirectory`]). An index written with another schema
+    /// Opens the index in `dir`, creating it when absent; with the platform's key, every
+    /// file of it is sealed ([`SealedDirectory`], its opened reads kept up to the bytes
+    /// given). An index written with another schema
     /// (by an older version), or not sealed with this key (written before sealing, or
     /// restored from another platform), is dropped and created empty: it is derived, and
     /// the context fills an empty index from its documents before it serves.
-    pub fn open(dir: &Path, key: Option<&PlatformKey>) -> Result<Self, Error> {
+    pub fn open(dir: &Path, sealed: Option<(&PlatformKey, u64)>) -> Result<Self, Error> {
         let (schema, fields) = schema();
-        if key.is_some_and(|key| SealedDirectory::holds_another_index(dir, key)) {
+        if sealed.is_some_and(|(key, _)| SealedDirectory::holds_another_index(dir, key)) {
             tracing::info!(
                 "search index not sealed with this platform's key dropped, to be refilled"
             );
             std::fs::remove_dir_all(dir).map_err(|e| Error::Index(e.to_string()))?;
         }
-        let index = match open_or_create(dir, key, schema.clone()) {
+        let index = match open_or_create(dir, sealed, schema.clone()) {
             Err(tantivy::TantivyError::SchemaError(reason)) => {
                 tracing::info!(%reason, "search index of another schema dropped, to be refilled");
                 std::fs::remove_dir_all(dir).map_err(|e| Error::Index(e.to_string()))?;
-                open_or_create(dir, key, schema)?
+                open_or_create(dir, sealed, schema)?
             }
             other => other?,
         };
@@ -439,11 +440,17 @@ fn ids(searcher: &Searcher, found: &[(Score, DocAddress)]) -> Result<Vec<String>
     Ok(ids)
 }
 
-fn open_or_create(dir: &Path, key: Option<&PlatformKey>, schema: Schema) -> tantivy::Result<Index> {
+fn open_or_create(
+    dir: &Path,
+    sealed: Option<(&PlatformKey, u64)>,
+    schema: Schema,
+) -> tantivy::Result<Index> {
     std::fs::create_dir_all(dir)?;
     let directory = tantivy::directory::MmapDirectory::open(dir)?;
-    match key {
-        Some(key) => Index::open_or_create(SealedDirectory::new(directory, key), schema),
+    match sealed {
+        Some((key, cache)) => {
+            Index::open_or_create(SealedDirectory::new(directory, key, cache), schema)
+        }
         None => Index::open_or_create(directory, schema),
     }
 }
@@ -525,7 +532,8 @@ mod tests {
     fn a_sealed_index_shows_no_words_on_disk_and_searches_after_a_reopen() {
         for key in [None, Some(key())] {
             let dir = tempfile::tempdir().unwrap();
-            let index = SearchIndex::open(dir.path(), key.as_ref()).unwrap();
+            let sealed = key.as_ref().map(|k| (k, 1 << 20));
+            let index = SearchIndex::open(dir.path(), sealed).unwrap();
             let posts: Vec<_> = (0..300)
                 .map(|i| match i {
                     17 => post("p0017", "xylophonic marmalade tangerine"),
@@ -538,7 +546,7 @@ mod tests {
                 .unwrap();
             drop(index);
 
-            let index = SearchIndex::open(dir.path(), key.as_ref()).unwrap();
+            let index = SearchIndex::open(dir.path(), sealed).unwrap();
             assert_eq!(found(&index, "sunrise"), ["p9999"]);
             assert_eq!(found(&index, "tangerine"), ["p0017"]);
             assert_eq!(found(&index, "xylophonic").len(), 10);
@@ -556,14 +564,14 @@ mod tests {
         index.apply(&[post("p1", "plain words")]).unwrap();
         drop(index);
         let (first, second) = (key(), key());
-        let index = SearchIndex::open(dir.path(), Some(&first)).unwrap();
+        let index = SearchIndex::open(dir.path(), Some((&first, 0))).unwrap();
         assert!(index.is_empty(), "the plain index is dropped");
         index.apply(&[post("p2", "sealed words")]).unwrap();
         drop(index);
-        let index = SearchIndex::open(dir.path(), Some(&first)).unwrap();
+        let index = SearchIndex::open(dir.path(), Some((&first, 0))).unwrap();
         assert_eq!(found(&index, "sealed"), ["p2"], "kept under its own key");
         drop(index);
-        let index = SearchIndex::open(dir.path(), Some(&second)).unwrap();
+        let index = SearchIndex::open(dir.path(), Some((&second, 0))).unwrap();
         assert!(index.is_empty(), "another key's index is dropped");
     }
 }
