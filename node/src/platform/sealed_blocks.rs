@@ -129,26 +129,26 @@ pub struct SealingWriter<W: Write> {
     stream: Stream,
     inner: W,
     name: Vec<u8>,
-    /// Content not sealed yet: a block is sealed once more follows it, since the last
-    /// block is sealed as the last.
+    /// Content not sealed yet, at most a block: it is sealed once more follows it, since
+    /// the last block is sealed as the last.
     pending: Vec<u8>,
     position: u32,
     finished: bool,
 }
 
 impl<W: Write> SealingWriter<W> {
+    /// Seals the pending block (at most [`BLOCK`] bytes) and writes it.
     fn seal_block(&mut self, last: bool) -> io::Result<()> {
-        let take = self.pending.len().min(BLOCK);
-        let mut block = Vec::with_capacity(SEALED_BLOCK);
-        block.extend(self.pending.drain(..take));
         self.stream
-            .encrypt_in_place(self.position, last, &self.name, &mut block)
+            .encrypt_in_place(self.position, last, &self.name, &mut self.pending)
             .map_err(|_| io::Error::other("a block could not be sealed"))?;
         self.position = self
             .position
             .checked_add(1)
             .ok_or_else(|| io::Error::other("a sealed file of more than 2^32 blocks"))?;
-        self.inner.write_all(&block)
+        self.inner.write_all(&self.pending)?;
+        self.pending.clear();
+        Ok(())
     }
 
     /// Seals the last block. Nothing may be written after.
@@ -178,9 +178,15 @@ impl<W: Write> Write for SealingWriter<W> {
                 "a sealed file written after its last block",
             ));
         }
-        self.pending.extend_from_slice(bytes);
-        while self.pending.len() > BLOCK {
-            self.seal_block(false)?;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            // A full block is sealed only once more follows it: the last is sealed as such.
+            if self.pending.len() == BLOCK {
+                self.seal_block(false)?;
+            }
+            let (now, later) = rest.split_at((BLOCK - self.pending.len()).min(rest.len()));
+            self.pending.extend_from_slice(now);
+            rest = later;
         }
         Ok(bytes.len())
     }
@@ -274,13 +280,16 @@ mod tests {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
     }
 
-    /// Writes in uneven pieces, as a buffered writer does.
+    /// Writes in uneven pieces, as a buffered writer does, and checks that one write of
+    /// the whole seals to as many bytes.
     fn sealed(sealer: &BlockSealer, content: &[u8], name: &str) -> Vec<u8> {
         let mut writer = sealer.writer(Vec::new(), name).unwrap();
         for piece in content.chunks(1000) {
             writer.write_all(piece).unwrap();
         }
         writer.finish().unwrap();
+        let whole = sealer.seal(content, name).unwrap();
+        assert_eq!(sealer.open(&whole, name).unwrap(), content);
         writer.into_inner()
     }
 
