@@ -148,6 +148,14 @@ async fn stream(
                     return ApiError::Unavailable.into_response();
                 }
             };
+            // The subscription goes out to the server before the client hears it is
+            // connected: the NATS client batches its writes, and under load a message
+            // published right after the client connected reached the server first (and
+            // was missed: a live signal is not stored).
+            if let Err(e) = nats.flush().await {
+                tracing::warn!(error = %e, "push subscription not confirmed");
+                return ApiError::Unavailable.into_response();
+            }
             let (tx, rx) = mpsc::channel(QUEUE);
             let live = hub.connections.live();
             let ending: Ending = Arc::default();
