@@ -465,13 +465,17 @@ mod tests {
         write(content().as_slice(), &path, Some(&sealer)).unwrap();
         let stream_sealed = dir.path().join("old");
         write_stream_sealed(&content(), &stream_sealed, &sealer);
+        let whole = content().len() as u64;
         for path in [&path, &stream_sealed] {
-            let chunks = PlainFile::open(path, Some(&sealer))
-                .unwrap()
-                .chunks(70_000, 100_001)
-                .unwrap();
-            let got: Vec<u8> = chunks.map(|c| c.unwrap().to_vec()).concat().await;
-            assert_eq!(got.as_slice(), &content()[70_000..170_001]);
+            for (from, len) in [(70_000, 100_001), (0, whole), (65_536, 65_536), (9, 0)] {
+                let chunks = PlainFile::open(path, Some(&sealer))
+                    .unwrap()
+                    .chunks(from, len)
+                    .unwrap();
+                let got: Vec<u8> = chunks.map(|c| c.unwrap().to_vec()).concat().await;
+                let (from, to) = (from as usize, (from + len) as usize);
+                assert_eq!(got.as_slice(), &content()[from..to], "{from}..{to}");
+            }
         }
     }
 
