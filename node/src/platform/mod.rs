@@ -14,6 +14,9 @@
 //! - [`tokens`]: JWT issue/verify and the authentication extractors;
 //! - [`revocation`]: ended sessions followed from the stream into the verifier;
 //! - [`telemetry`]: logs and metrics;
+//! - [`keyring`], [`sealed_blocks`], [`sealed_files`]: the platform's key, per-person keys
+//!   of sealed event fields, and files sealed at rest (docs/architecture.md, "What is
+//!   encrypted where");
 //! - [`text`]: the rules for free text.
 
 pub mod backup;
