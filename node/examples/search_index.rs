@@ -2,8 +2,10 @@
 //! 1,000 posts, and the latency of two-word queries with a viewer's privacy filter, over
 //! synthetic posts. Prints figures, asserts nothing; docs/benchmarks.md records its runs.
 //!
-//! `cargo run --release -p agora-node --example search_index -- [posts] [queries] [sealed|plain]`
-//! (`sealed`, the default, is how a node with a platform key stores its index).
+//! `cargo run --release -p agora-node --example search_index -- [posts] [queries] [sealed|plain] [commit every N queries]`
+//! (`sealed`, the default, is how a node with a platform key stores its index; with the
+//! fourth, a post is indexed and committed every N queries, as on a node where posts keep
+//! coming: each commit reloads the reader).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -85,6 +87,7 @@ fn main() {
     let posts: usize = args.next().map_or(100_000, |a| a.parse().unwrap());
     let queries: usize = args.next().map_or(5_000, |a| a.parse().unwrap());
     let sealed = args.next().is_none_or(|a| a != "plain");
+    let commit_every: usize = args.next().map_or(0, |a| a.parse().unwrap());
     let key = PlatformKey::from_setting(&PlatformKey::generate()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The share of the default memory budget (1 GiB) the node gives it.
@@ -139,7 +142,12 @@ fn main() {
         let mut rng = StdRng::seed_from_u64(11);
         let mut latencies = Vec::with_capacity(queries);
         let mut found = 0;
-        for _ in 0..queries {
+        for q in 0..queries {
+            if commit_every > 0 && q % commit_every == 0 {
+                let n = posts + q;
+                let d = post(n, &words, &mut rng, now);
+                index.apply(&[(format!("posts/{}", d.id), Some(d))]).unwrap();
+            }
             let text = format!("{} {}", word(&words, &mut rng), word(&words, &mut rng));
             let q = domain::parse_query(&text).unwrap();
             let t = Instant::now();

@@ -19,7 +19,6 @@ use std::io::{self, BufWriter, Write};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tantivy::HasLen;
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
@@ -35,8 +34,11 @@ use crate::platform::sealed_blocks::{BLOCK, BlockSealer, HEADER, Opener, Sealing
 /// sealed with this key.
 const META: &str = "meta.json";
 
-/// A block: the file (a number given when it was opened) and the block's number.
-type Block = (u64, usize);
+/// A block: the file's name and the block's number. A name is never reused (segments are
+/// named by UUID) and a file never changes once written, while Tantivy opens every file
+/// again at each reload of its reader (after each commit): kept by name, a block outlives
+/// the handle that opened it.
+type Block = (Arc<str>, usize);
 
 /// Blocks opened, weighed by their bytes.
 type Opened = quick_cache::sync::Cache<Block, OwnedBytes, ByLength>;
@@ -57,21 +59,18 @@ pub struct SealedDirectory {
     inner: MmapDirectory,
     sealer: BlockSealer,
     opened: Arc<Opened>,
-    files_opened: Arc<AtomicU64>,
 }
 
 impl SealedDirectory {
-    /// The directory over `inner`, keeping up to `cache_bytes` of opened reads.
+    /// The directory over `inner`, keeping up to `cache_bytes` of opened blocks.
     pub fn new(inner: MmapDirectory, key: &PlatformKey, cache_bytes: u64) -> SealedDirectory {
-        // Items estimated at a 4 KiB block each.
-        let items = usize::try_from(cache_bytes / 4096)
+        let items = usize::try_from(cache_bytes / BLOCK as u64)
             .unwrap_or(usize::MAX)
             .max(16);
         SealedDirectory {
             inner,
             sealer: BlockSealer::new(key.derive("agora/search/index")),
             opened: Arc::new(Opened::with_weighter(items, cache_bytes.max(1), ByLength)),
-            files_opened: Arc::default(),
         }
     }
 
@@ -114,7 +113,7 @@ impl Directory for SealedDirectory {
             .opener(&head, sealed.len(), &name(path))
             .map_err(read_error(path))?;
         Ok(Arc::new(SealedFile {
-            id: self.files_opened.fetch_add(1, Ordering::Relaxed),
+            name: name(path).into(),
             sealed,
             opener,
             opened: self.opened.clone(),
@@ -165,8 +164,8 @@ impl Directory for SealedDirectory {
 
 /// A sealed file read as its content.
 struct SealedFile {
-    /// Tells its reads apart in the cache from other files'.
-    id: u64,
+    /// Tells its blocks apart in the cache from other files'.
+    name: Arc<str>,
     sealed: Arc<dyn FileHandle>,
     opener: Opener,
     opened: Arc<Opened>,
@@ -215,12 +214,13 @@ impl FileHandle for SealedFile {
 impl SealedFile {
     /// Block `i`'s content: kept, or opened and kept.
     fn block(&self, i: usize) -> io::Result<OwnedBytes> {
-        if let Some(block) = self.opened.get(&(self.id, i)) {
+        let key = (self.name.clone(), i);
+        if let Some(block) = self.opened.get(&key) {
             return Ok(block);
         }
         let sealed = self.sealed.read_bytes(self.opener.sealed_range(i))?;
         let block = OwnedBytes::new(self.opener.open_block(i, &sealed)?);
-        self.opened.insert((self.id, i), block.clone());
+        self.opened.insert(key, block.clone());
         Ok(block)
     }
 }
@@ -283,6 +283,23 @@ mod tests {
             }
         }
         assert!(file.read_bytes(0..content.len() + 1).is_err());
+
+        // Tantivy opens every file again at each reload: the blocks kept stay kept. (The
+        // file is changed under the cache to tell a kept block from one opened again,
+        // which no longer opens; index files never change.)
+        let again = directory.get_file_handle(path).unwrap();
+        let mut changed = std::fs::read(dir.path().join(path)).unwrap();
+        for byte in &mut changed[HEADER..] {
+            *byte ^= 1;
+        }
+        std::fs::write(dir.path().join(path), &changed).unwrap();
+        let fresh = SealedDirectory::new(MmapDirectory::open(dir.path()).unwrap(), &key, 64 << 10);
+        let uncached = fresh.get_file_handle(path).unwrap();
+        assert!(
+            uncached.read_bytes(0..10).is_err(),
+            "the change is seen when opened"
+        );
+        assert_eq!(again.read_bytes(0..10).unwrap().as_slice(), &content[..10]);
         let on_disk = std::fs::read(dir.path().join(path)).unwrap();
         assert!(
             !on_disk
