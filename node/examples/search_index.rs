@@ -146,7 +146,9 @@ fn main() {
             if commit_every > 0 && q % commit_every == 0 {
                 let n = posts + q;
                 let d = post(n, &words, &mut rng, now);
-                index.apply(&[(format!("posts/{}", d.id), Some(d))]).unwrap();
+                index
+                    .apply(&[(format!("posts/{}", d.id), Some(d))])
+                    .unwrap();
             }
             let text = format!("{} {}", word(&words, &mut rng), word(&words, &mut rng));
             let q = domain::parse_query(&text).unwrap();
