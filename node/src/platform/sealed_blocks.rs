@@ -233,8 +233,10 @@ impl Opener {
         let sealed_end = (HEADER + (last + 1) * SEALED_BLOCK).min(self.sealed_len());
         let sealed = read(sealed_start..sealed_end)?;
         let mut content = Vec::with_capacity((last - first + 1) * BLOCK);
+        let mut opened = Vec::with_capacity(SEALED_BLOCK);
         for (i, block) in (first..=last).zip(sealed.as_ref().chunks(SEALED_BLOCK)) {
-            content.extend_from_slice(&self.open_block(i, block)?);
+            self.open_into(i, block, &mut opened)?;
+            content.extend_from_slice(&opened);
         }
         let skip = range.start - first * BLOCK;
         content.drain(..skip);
@@ -244,17 +246,19 @@ impl Opener {
 
     /// Block `i`'s content, from its sealed bytes (at [`Opener::sealed_range`]).
     pub fn open_block(&self, i: usize, sealed: &[u8]) -> io::Result<Vec<u8>> {
-        let position = u32::try_from(i).map_err(|_| invalid(&self.name, "too long"))?;
-        let mut opened = sealed.to_vec();
-        self.stream
-            .decrypt_in_place(
-                position,
-                i + 1 == self.blocks,
-                self.name.as_bytes(),
-                &mut opened,
-            )
-            .map_err(|_| invalid(&self.name, "a block that does not open"))?;
+        let mut opened = Vec::with_capacity(sealed.len());
+        self.open_into(i, sealed, &mut opened)?;
         Ok(opened)
+    }
+
+    /// Opens block `i` into `opened` (its previous content replaced).
+    fn open_into(&self, i: usize, sealed: &[u8], opened: &mut Vec<u8>) -> io::Result<()> {
+        let position = u32::try_from(i).map_err(|_| invalid(&self.name, "too long"))?;
+        opened.clear();
+        opened.extend_from_slice(sealed);
+        self.stream
+            .decrypt_in_place(position, i + 1 == self.blocks, self.name.as_bytes(), opened)
+            .map_err(|_| invalid(&self.name, "a block that does not open"))
     }
 
     /// Where block `i` lies in the sealed file.

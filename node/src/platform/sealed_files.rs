@@ -101,7 +101,7 @@ pub type Chunks = futures::stream::BoxStream<'static, std::io::Result<bytes::Byt
 /// How a stored file's content is read.
 enum Stored {
     Plain,
-    /// Sealed by the stream cipher: the keystream, positioned with the file.
+    /// Sealed by the stream cipher: the keystream, positioned at each read.
     Stream(Box<XChaCha20>),
     /// Sealed in blocks: each read opens the blocks under it.
     Blocks(Opener),

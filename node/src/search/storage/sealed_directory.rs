@@ -69,7 +69,7 @@ impl SealedDirectory {
             .max(16);
         SealedDirectory {
             inner,
-            sealer: BlockSealer::new(key.derive("agora/search/index")),
+            sealer: sealer(key),
             opened: Arc::new(Opened::with_weighter(items, cache_bytes.max(1), ByLength)),
         }
     }
@@ -78,9 +78,8 @@ impl SealedDirectory {
     /// sealing, or one sealed under another platform's key): it cannot be read and is
     /// dropped, to be refilled from the documents.
     pub fn holds_another_index(dir: &Path, key: &PlatformKey) -> bool {
-        let sealer = BlockSealer::new(key.derive("agora/search/index"));
         match std::fs::read(dir.join(META)) {
-            Ok(meta) => sealer.open(&meta, META).is_err(),
+            Ok(meta) => sealer(key).open(&meta, META).is_err(),
             Err(_) => false,
         }
     }
@@ -90,6 +89,11 @@ impl fmt::Debug for SealedDirectory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SealedDirectory({:?})", self.inner)
     }
+}
+
+/// What seals the index's files: a key of its own, derived from the platform's.
+fn sealer(key: &PlatformKey) -> BlockSealer {
+    BlockSealer::new(key.derive("agora/search/index"))
 }
 
 /// The name a file is sealed under (its path in the index): a file renamed to another's
