@@ -190,8 +190,10 @@ mod tests {
             contexts: vec![],
         });
         let pods: Vec<String> = steps(&p, &r).into_iter().map(|s| s.pod).collect();
-        // search runs one pod whatever the spec says: one step.
-        assert_eq!(pods, ["demo-feed-0", "demo-feed-1", "demo-search-0"]);
+        assert_eq!(
+            pods,
+            ["demo-feed-0", "demo-feed-1", "demo-search-0", "demo-search-1"]
+        );
         assert_eq!(
             steps(&p, &r)[0].host,
             "demo-feed-0.demo-feed-headless.tenants.svc"

@@ -355,11 +355,7 @@ async fn serve(
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let (blobs, sha256) = (state.blobs.clone(), rendition.sha256.clone());
-        let file = tokio::task::spawn_blocking(move || blobs.open_content(&sha256))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+        let file = state.open_file(&rendition.sha256).await?;
         crate::platform::ranges::respond(file, request.headers(), &etag)?
     };
     let served = matches!(

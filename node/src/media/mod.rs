@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod processing;
+pub mod replicas;
 pub mod storage;
 
 use std::sync::Arc;
@@ -39,12 +40,13 @@ use crate::platform::config::MediaLimits;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::media_urls::MediaUrls;
-use crate::platform::storage::Store;
+use crate::platform::storage::{Role, Store};
 use crate::platform::tokens::TokenVerifier;
 use crate::posts::events as posts;
 use crate::users::events as users;
 use events::Dimensions;
 use storage::blobs::{Blobs, Received};
+use storage::copies::Copies;
 use storage::{Media, Rendition};
 
 /// How long a blob nobody names is kept before the sweep removes it (an upload in
@@ -68,6 +70,8 @@ pub struct MediaState {
     pub limits: MediaLimits,
     /// Pictures decoded at once: decoding is CPU- and memory-bound (up to 144 MB each).
     pub decoding: Arc<tokio::sync::Semaphore>,
+    /// The files' shared copy, when the context is replicated ([`replicas`]).
+    pub copies: Option<Copies>,
 }
 
 impl FromRef<MediaState> for Arc<TokenVerifier> {
@@ -148,8 +152,37 @@ impl MediaState {
         };
         media.main = main;
         media.thumbnails = thumbnails;
+        if let Some(copies) = &self.copies {
+            for sha256 in media.blobs() {
+                copies.put(&self.blobs, sha256).await?;
+            }
+        }
         storage::add(&self.store, &media, self.limits.quota_bytes).await?;
         Ok(media)
+    }
+
+    /// The content of the blob `sha256`; a replica that lacks it (not copied yet) fetches
+    /// it from the shared copy first.
+    async fn open_file(&self, sha256: &str) -> ApiResult<crate::platform::sealed_files::PlainFile> {
+        let open = |blobs: Blobs, sha256: String| async move {
+            tokio::task::spawn_blocking(move || blobs.open_content(&sha256))
+                .await
+                .map_err(ApiError::internal)
+        };
+        let opened = open(self.blobs.clone(), sha256.to_string()).await?;
+        match (opened, &self.copies) {
+            (Err(e), Some(copies)) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !copies.fetch(&self.blobs, sha256).await? {
+                    return Err(ApiError::Lagging(format!(
+                        "the file {sha256} has not reached this replica yet"
+                    )));
+                }
+                open(self.blobs.clone(), sha256.to_string())
+                    .await?
+                    .map_err(ApiError::internal)
+            }
+            (opened, _) => opened.map_err(ApiError::internal),
+        }
     }
 
     /// Decodes and re-encodes a picture on a blocking thread, a few at a time.
@@ -237,13 +270,33 @@ impl BoundedContext for MediaContext {
             &platform.data_dir,
             platform.file_sealer(Context::Media.name()),
         )?;
+        let copies = store
+            .replicated()
+            .then(|| Copies::new(platform.bus.clone()));
         let s = store.clone();
         platform.while_writer(&store, move |_| release_detached(s.clone()));
-        let (s, b) = (store.clone(), blobs.clone());
-        platform.while_writer(&store, move |_| erase_blobs(s.clone(), b.clone()));
+        let (s, b, c) = (store.clone(), blobs.clone(), copies.clone());
+        platform.while_writer(&store, move |_| erase_blobs(s.clone(), b.clone(), c.clone()));
         let urls = platform.media_urls()?;
-        let (s, b) = (store.clone(), blobs.clone());
-        platform.while_writer(&store, move |stop| sweep(s.clone(), b.clone(), stop));
+        let (s, b, c) = (store.clone(), blobs.clone(), copies.clone());
+        platform.while_writer(&store, move |stop| {
+            sweep(s.clone(), b.clone(), c.clone(), stop)
+        });
+        if let Some(copies) = &copies {
+            let (s, b, c) = (store.clone(), blobs.clone(), copies.clone());
+            platform.by_role(&store, move |role, stop| {
+                let (s, b, c) = (s.clone(), b.clone(), c.clone());
+                async move {
+                    match role {
+                        Role::Follower => replicas::follow_files(s, b, c, stop).await,
+                        Role::Writer => {
+                            replicas::fetch_missing(&s, &b, &c).await;
+                        }
+                        Role::Stopped => {}
+                    }
+                }
+            });
+        }
         let b = blobs.clone();
         platform.while_writer(&store, move |stop| seal_files(b.clone(), stop));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -254,6 +307,7 @@ impl BoundedContext for MediaContext {
             urls,
             limits: platform.media,
             decoding: Arc::new(tokio::sync::Semaphore::new(cores.min(4))),
+            copies,
         }))
     }
 }
@@ -309,14 +363,19 @@ async fn seal_files(blobs: Blobs, stop: tokio::sync::watch::Receiver<bool>) {
 
 /// Deletes the blobs an erasure queued, as they are queued, unless another's media names
 /// the same bytes.
-async fn erase_blobs(store: Store, blobs: Blobs) {
+async fn erase_blobs(store: Store, blobs: Blobs, copies: Option<Copies>) {
     use storage::erasure;
     let mut queued = erasure::watch_blobs_to_erase(&store);
     loop {
         for sha256 in erasure::blobs_to_erase(&store).unwrap_or_default() {
-            let removed = blobs
+            let mut removed = blobs
                 .remove_unreferenced(&sha256, |sha| storage::referenced(&store, sha))
                 .await;
+            if let (Ok(_), Some(copies)) = (&removed, &copies) {
+                if let Err(e) = replicas::forget_copy(&store, &blobs, copies, &sha256).await {
+                    removed = Err(e);
+                }
+            }
             match removed {
                 Ok(_) => {
                     if let Err(e) = erasure::blob_erased(&store, &sha256).await {
@@ -334,7 +393,12 @@ async fn erase_blobs(store: Store, blobs: Blobs) {
 
 /// Every [`SWEEP_EVERY`], deletes uploads nothing has shown for [`UNSHOWN_GRACE`], then
 /// removes blobs no media has named for [`SWEEP_GRACE`].
-async fn sweep(store: Store, blobs: Blobs, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+async fn sweep(
+    store: Store,
+    blobs: Blobs,
+    copies: Option<Copies>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         expire_unshown(&store).await;
         match blobs
@@ -344,6 +408,13 @@ async fn sweep(store: Store, blobs: Blobs, mut shutdown: tokio::sync::watch::Rec
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "unreferenced media files removed"),
             Err(e) => tracing::warn!(error = %e, "media sweep failed"),
+        }
+        if let Some(copies) = &copies {
+            match replicas::sweep_copies(&store, &blobs, copies).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "unreferenced shared media copies removed"),
+                Err(e) => tracing::warn!(error = %e, "sweep of shared media copies failed"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_EVERY) => {}

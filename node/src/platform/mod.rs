@@ -323,10 +323,20 @@ impl Platform {
     /// ([`replication::while_writer`]): always, without replicas.
     pub fn while_writer<F, Fut>(&self, store: &Store, make: F)
     where
-        F: Fn(watch::Receiver<bool>) -> Fut + Send + 'static,
+        F: Fn(watch::Receiver<bool>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         replication::while_writer(store.clone(), self.shutdown.clone(), make);
+    }
+
+    /// Runs `make`'s task for each stretch of `store`'s replica in one role
+    /// ([`replication::by_role`]).
+    pub fn by_role<F, Fut>(&self, store: &Store, make: F)
+    where
+        F: Fn(storage::Role, watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        replication::by_role(store.clone(), self.shutdown.clone(), make);
     }
 
     /// What seals `context`'s content-addressed files at rest; `None` without a platform

@@ -7,7 +7,8 @@
 //! - [`follow`]: a follower applying the change stream from where it stopped;
 //! - [`lease`]: which replica should write, on a NATS key-value bucket;
 //! - [`replica`]: one replica's life between following and writing;
-//! - [`while_writer`]: the background tasks that only the writer runs;
+//! - [`while_writer`]: the background tasks that only the writer runs ([`by_role`]:
+//!   those that differ by role);
 //! - [`consistency`]: read-your-writes on any replica, by a token naming an LSN;
 //! - [`status`]: `GET /ops/replicas`, each replicated context's role and place, for the
 //!   operator.
@@ -38,23 +39,53 @@ use super::storage::{Role, Store};
 /// writer until it stops being one. The task's receiver flips when it must stop, and a
 /// task still running a second later is aborted (the outbox relay, the consumers and the
 /// contexts' background writers all follow the role this way).
-pub fn while_writer<F, Fut>(store: Store, mut shutdown: watch::Receiver<bool>, make: F)
+pub fn while_writer<F, Fut>(store: Store, shutdown: watch::Receiver<bool>, make: F)
 where
-    F: Fn(watch::Receiver<bool>) -> Fut + Send + 'static,
+    F: Fn(watch::Receiver<bool>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let make = std::sync::Arc::new(make);
+    by_role(store, shutdown, move |role, stop| {
+        let make = make.clone();
+        async move {
+            if role == Role::Writer {
+                make(stop).await;
+            }
+        }
+    });
+}
+
+/// Runs the task `make` builds for each stretch of this replica's life in one role,
+/// writer or follower (a store without replicas is a writer from the start until
+/// `shutdown`): for background work that differs by role (search's indexer follows the
+/// queue on the writer and the documents' changes on a follower). The task's receiver
+/// flips when the role changes or the process stops, and a task still running a second
+/// later is aborted.
+pub fn by_role<F, Fut>(store: Store, mut shutdown: watch::Receiver<bool>, make: F)
+where
+    F: Fn(Role, watch::Receiver<bool>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(async move {
         let mut role = store.watch_role();
         loop {
-            tokio::select! {
-                writer = role.wait_for(|r| *r == Role::Writer) => if writer.is_err() { return },
-                _ = shutdown.wait_for(|stop| *stop) => return,
+            role.borrow_and_update();
+            let now = store.role();
+            if now == Role::Stopped || *shutdown.borrow() {
+                return;
             }
             let (stop, stopped) = watch::channel(false);
-            let mut task = tokio::spawn(make(stopped));
-            let stopping = tokio::select! {
-                _ = role.wait_for(|r| *r != Role::Writer) => false,
-                _ = shutdown.wait_for(|stop| *stop) => true,
+            let mut task = tokio::spawn(make(now, stopped));
+            let stopping = loop {
+                tokio::select! {
+                    changed = role.changed() => match changed {
+                        Err(_) => break true,
+                        // The same role said again (a lease renewed): the task goes on.
+                        Ok(()) if store.role() == now => continue,
+                        Ok(()) => break false,
+                    },
+                    _ = shutdown.wait_for(|stop| *stop) => break true,
+                }
             };
             stop.send_replace(true);
             if tokio::time::timeout(Duration::from_secs(1), &mut task)

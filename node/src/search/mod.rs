@@ -12,7 +12,8 @@
 //! up to 1,000 changes, at once when it was idle, then at most every 500 ms) and reloads the
 //! one reader. The index is
 //! derived: an empty one is filled from the documents at start, before the context
-//! serves.
+//! serves. Each replica keeps its own index; a follower's follows its documents'
+//! changes ([`indexing`]).
 //!
 //! Publishes: nothing.
 //! Consumes: `users.ProfileUpdated|FriendshipCreated|FriendshipEnded|UserBlocked|UserUnblocked`,
@@ -23,6 +24,7 @@
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod indexing;
 pub mod storage;
 
 use std::sync::Arc;
@@ -35,7 +37,6 @@ use crate::groups::events as groups;
 use crate::moderation::events as moderation;
 use crate::platform::Platform;
 use crate::platform::context::{BoundedContext, Context, Subscriptions};
-use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::storage::Store;
 use crate::platform::tokens::TokenVerifier;
 use crate::posts::events as posts;
@@ -127,15 +128,7 @@ impl BoundedContext for Search {
             )?,
         };
         let index = Arc::new(index);
-        // An empty index (a first start, or one that was lost) is filled from the
-        // documents before the context serves: until then its answers would be wrong.
-        if index.is_empty() {
-            fill(&store, &index)?;
-        }
-        let (s, i) = (store.clone(), index.clone());
-        platform.while_writer(&store, move |stop| {
-            index_changes(s.clone(), i.clone(), stop)
-        });
+        indexing::keep(platform, store.clone(), index.clone())?;
         Ok(http::routes(SearchState {
             store,
             verifier: platform.verifier.clone(),
@@ -143,84 +136,4 @@ impl BoundedContext for Search {
             urls: platform.media_urls()?,
         }))
     }
-}
-
-/// Moves queued changes into the index until shutdown; first fills an empty index from
-/// the documents (a first start, or an index that was lost).
-async fn index_changes(
-    store: Store,
-    index: Arc<SearchIndex>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut queued = storage::watch_queue(&store);
-    loop {
-        match index_batch(&store, &index).await {
-            Ok(0) => {
-                tokio::select! {
-                    true = queued.changed() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    _ = shutdown.changed() => return,
-                }
-            }
-            Ok(_) => tokio::time::sleep(COMMIT_EVERY).await,
-            Err(e) => {
-                tracing::warn!(error = %e, "search index not updated; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// Indexes every document (blocking: at start, before the context serves).
-fn fill(store: &Store, index: &SearchIndex) -> anyhow::Result<()> {
-    let changes: Vec<_> = storage::all_docs(store)?
-        .into_iter()
-        .map(|d| (storage::doc_id(d.kind, &d.id), Some(d)))
-        .collect();
-    if !changes.is_empty() {
-        index.apply(&changes)?;
-        tracing::info!(documents = changes.len(), "search index filled");
-    }
-    Ok(())
-}
-
-/// Indexes up to [`BATCH`] queued changes in one commit; returns how many.
-async fn index_batch(store: &Store, index: &Arc<SearchIndex>) -> ApiResult<usize> {
-    let queued = storage::queued(store, BATCH)?;
-    if queued.is_empty() {
-        return Ok(0);
-    }
-    let mut changes: Vec<(String, Option<domain::Doc>)> = Vec::with_capacity(queued.len());
-    for q in &queued {
-        if !changes.iter().any(|(id, _)| id == &q.doc) {
-            changes.push((q.doc.clone(), storage::doc(store, &q.doc)?));
-        }
-    }
-    apply(index, changes).await?;
-    let keys: Vec<Vec<u8>> = queued.into_iter().map(|q| q.key).collect();
-    storage::done(store, &keys).await?;
-    // After an erasure, once its deletions are all indexed, its documents leave the files.
-    if storage::purge_due(store)? && storage::queued(store, 1)?.is_empty() {
-        let index = index.clone();
-        let rewritten = tokio::task::spawn_blocking(move || index.purge_deleted())
-            .await
-            .map_err(ApiError::internal)??;
-        storage::purged(store).await?;
-        tracing::info!(
-            segments = rewritten,
-            "deleted documents purged from the index"
-        );
-    }
-    Ok(keys.len())
-}
-
-async fn apply(
-    index: &Arc<SearchIndex>,
-    changes: Vec<(String, Option<domain::Doc>)>,
-) -> ApiResult<()> {
-    let index = index.clone();
-    tokio::task::spawn_blocking(move || index.apply(&changes))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
 }

@@ -48,8 +48,6 @@ pub fn objects(
     out
 }
 
-/// Settings of a workload: its context's (distributed) or the defaults (compact), with
-/// the replicas it may have ([`replicas_allowed`]).
 /// Whether the workload's contexts run as replicas (a change log on the bus): more than
 /// one pod, or point-in-time backups.
 pub fn replicated(p: &Platform, w: &Workload) -> bool {
@@ -68,23 +66,15 @@ pub fn rolls_by_operator(p: &Platform, w: &Workload) -> bool {
     replicas(p, w) > 1
 }
 
+/// Settings of a workload: its context's (distributed) or the defaults (compact). Every
+/// context may have replicas: followers copy the writer's store from its change stream,
+/// search's followers keep their own index of it, and media's copy the files through the
+/// bus's object store (docs/architecture.md, "Replicas").
 fn settings_of(p: &Platform, w: &Workload) -> crate::crd::ContextSettings {
-    let mut settings = match w.contexts.as_slice() {
+    match w.contexts.as_slice() {
         [one] => p.sp.spec.context(one),
         _ => p.sp.spec.contexts.defaults.clone(),
-    };
-    if !w.contexts.iter().all(|c| replicas_allowed(c)) {
-        settings.replicas = 1;
     }
-    settings
-}
-
-/// Whether a context may run more than one replica: every context whose whole state is
-/// its sled store does (followers copy it from the writer's change stream). search's
-/// Tantivy index and media's files are not copied yet: they run one pod whatever the
-/// spec says (docs/operator.md, "Replicas").
-pub fn replicas_allowed(context: &str) -> bool {
-    !matches!(context, "search" | "media")
 }
 
 fn service(p: &Platform, w: &Workload, version: &str, headless: bool) -> Service {
@@ -430,14 +420,19 @@ mod tests {
         assert_eq!(pod_name.field_ref.unwrap().field_path, "metadata.name");
         // One replica: no lease, no change log.
         assert!(value(&environment(&p, &workload("auth")), "AGORA_REPLICATED").is_none());
-        // search and media keep one pod whatever the spec says.
-        for c in ["search", "media"] {
+        // Every context takes its replicas, search's index and media's files included.
+        for c in ["posts", "search", "media"] {
             let set = stateful_set(&p, &workload(c), "agora-node:1", "1", None);
-            assert_eq!(set.spec.unwrap().replicas, Some(1), "{c}");
-            assert!(value(&environment(&p, &workload(c)), "AGORA_REPLICATED").is_none());
+            assert_eq!(set.spec.unwrap().replicas, Some(3), "{c}");
+            assert_eq!(
+                value(&environment(&p, &workload(c)), "AGORA_REPLICATED")
+                    .unwrap()
+                    .0
+                    .as_deref(),
+                Some("true"),
+                "{c}"
+            );
         }
-        let set = stateful_set(&p, &workload("posts"), "agora-node:1", "1", None);
-        assert_eq!(set.spec.unwrap().replicas, Some(3));
     }
 
     #[test]

@@ -77,7 +77,8 @@ impl Blobs {
         PlainFile::open(&received.path, self.sealer.as_ref())
     }
 
-    fn scratch(&self) -> PathBuf {
+    /// A new file name in `tmp/`, for something not yet in place.
+    pub fn scratch(&self) -> PathBuf {
         self.root
             .join("tmp")
             .join(crate::platform::new_id().to_lowercase())
@@ -87,6 +88,11 @@ impl Blobs {
     pub fn path(&self, sha256: &str) -> PathBuf {
         // The layout backups know too (`platform::backup::files`).
         crate::platform::backup::files::path(&self.root.join("sha256"), sha256)
+    }
+
+    /// Sole hold of the gate: deciding that a file nobody names goes.
+    pub async fn deciding(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().await
     }
 
     /// Shared hold of the gate: placing files and committing their record.
@@ -196,6 +202,42 @@ impl Blobs {
             return std::fs::remove_file(&received.path);
         }
         self.place(&received.path, &target)
+    }
+
+    /// Puts a file copied as stored from another replica (`scratch`, in `tmp/`) in place
+    /// under `sha256`, once its content is checked against that name (a copy that does
+    /// not open with this platform's key, or holds other bytes, is refused). Blocking.
+    pub fn put_copy(&self, scratch: &Path, sha256: &str) -> std::io::Result<()> {
+        let checked = sealed_files::content_sha256(scratch, self.sealer.as_ref());
+        if !matches!(&checked, Ok(found) if found == sha256) {
+            let _ = std::fs::remove_file(scratch);
+            return Err(std::io::Error::other(format!(
+                "the copy of {sha256} holds other content ({checked:?})"
+            )));
+        }
+        let target = self.path(sha256);
+        if touch(&target)? {
+            return std::fs::remove_file(scratch);
+        }
+        self.place(scratch, &target)
+    }
+
+    /// Whether the blob `sha256` is on this volume.
+    pub fn holds(&self, sha256: &str) -> bool {
+        self.path(sha256).is_file()
+    }
+
+    /// Every blob on this volume, by hash. Blocking.
+    pub fn all(&self) -> std::io::Result<Vec<String>> {
+        let mut all = Vec::new();
+        for shard in files(&self.root.join("sha256"))? {
+            for path in files(&shard)? {
+                if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                    all.push(name.to_string());
+                }
+            }
+        }
+        Ok(all)
     }
 
     fn place(&self, tmp: &Path, target: &Path) -> std::io::Result<()> {

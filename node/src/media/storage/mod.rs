@@ -5,10 +5,12 @@
 //! name a blob (the sweep removes blobs nobody names); `ua/<media>` uploads nothing has
 //! shown yet. That is this context's own truth; what media is attached to is a projection
 //! of the events of posts, messages and users ([`attachments`]); `eb/<sha256>` blobs an
-//! erasure left to delete ([`erasure`]).
+//! erasure left to delete ([`erasure`]). A replicated context also keeps its files in
+//! the bus's object store ([`copies`]).
 
 pub mod attachments;
 pub mod blobs;
+pub mod copies;
 pub mod erasure;
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +20,7 @@ use super::error::Error;
 use super::events::{Dimensions, MediaDeleted, MediaDescribed, MediaUploaded};
 use crate::platform::envelope::Envelope;
 use crate::platform::error::ApiResult;
-use crate::platform::storage::{Store, Tx, TxResult, abort, key};
+use crate::platform::storage::{Changes, Store, Tx, TxResult, abort, key};
 
 /// One stored rendition: its blob and what it is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -49,7 +51,8 @@ impl Media {
         self.main.size + self.thumbnails.iter().map(|(_, r)| r.size).sum::<u64>()
     }
 
-    fn blobs(&self) -> impl Iterator<Item = &str> {
+    /// The hashes of its files (the upload and its thumbnails).
+    pub fn blobs(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.main.sha256.as_str())
             .chain(self.thumbnails.iter().map(|(_, r)| r.sha256.as_str()))
     }
@@ -121,6 +124,33 @@ pub fn referenced(store: &Store, sha256: &str) -> ApiResult<bool> {
     Ok(!store
         .scan_after(&key("b/", &[sha256, "/"]), None, 1)?
         .is_empty())
+}
+
+/// Every blob some media names, each once.
+pub fn all_referenced(store: &Store) -> ApiResult<Vec<String>> {
+    let mut all: Vec<String> = store
+        .scan_after(b"b/", None, usize::MAX)?
+        .into_iter()
+        .filter_map(|(rest, _)| named_blob(&rest))
+        .collect();
+    all.dedup();
+    Ok(all)
+}
+
+/// Every change of which media name which blob: what a follower copies files by.
+pub fn watch_blob_names(store: &Store) -> Changes {
+    store.watch(b"b/")
+}
+
+/// The blob a changed key of [`watch_blob_names`] is about.
+pub fn changed_blob(key: &[u8]) -> Option<String> {
+    named_blob(key.strip_prefix(b"b/".as_slice())?)
+}
+
+/// `<sha256>/<media>` → the hash.
+fn named_blob(rest: &[u8]) -> Option<String> {
+    let sha256 = rest.split(|b| *b == b'/').next()?;
+    Some(String::from_utf8_lossy(sha256).into_owned())
 }
 
 /// Records a new media item, within its owner's `quota` (checked again here, in the

@@ -55,6 +55,11 @@ impl Changes {
         self.rx.recv().await
     }
 
+    /// The next change if one is waiting, without waiting.
+    pub fn try_next(&mut self) -> Option<sled::Event> {
+        self.rx.try_recv().ok()
+    }
+
     /// Waits for a change, then drops those already waiting behind it: for loops that read
     /// their whole queue again after any change. False once the store is closed.
     pub async fn changed(&mut self) -> bool {

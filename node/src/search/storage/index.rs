@@ -229,6 +229,23 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Replaces the whole index by `docs` in one commit: searches see the old index until
+    /// it lands, then only these. For a replica whose index may have missed changes (a
+    /// start after a crash, a change of role). Blocking.
+    pub fn refill(&self, docs: &[(String, Doc)]) -> Result<(), Error> {
+        let mut writer = self
+            .writer
+            .lock()
+            .map_err(|_| Error::Index("the writer lock is poisoned".into()))?;
+        writer.delete_all_documents()?;
+        for (key, doc) in docs {
+            writer.add_document(self.document(key, doc))?;
+        }
+        writer.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
     fn document(&self, key: &str, d: &Doc) -> TantivyDocument {
         let f = self.fields;
         let mut document = doc!(
@@ -573,5 +590,23 @@ mod tests {
         drop(index);
         let index = SearchIndex::open(dir.path(), Some((&second, 0))).unwrap();
         assert!(index.is_empty(), "another key's index is dropped");
+    }
+
+    #[test]
+    fn a_refill_leaves_only_the_documents_given() {
+        let index = SearchIndex::in_memory().unwrap();
+        index
+            .apply(&[post("p1", "stale walrus"), post("p2", "kept walrus")])
+            .unwrap();
+        let (id, doc) = post("p2", "kept walrus, edited");
+        let (new_id, new_doc) = post("p3", "fresh walrus");
+        index
+            .refill(&[(id, doc.unwrap()), (new_id, new_doc.unwrap())])
+            .unwrap();
+        assert_eq!(found(&index, "stale"), Vec::<String>::new());
+        assert_eq!(found(&index, "edited"), ["p2"]);
+        let mut all = found(&index, "walrus");
+        all.sort();
+        assert_eq!(all, ["p2", "p3"]);
     }
 }

@@ -301,7 +301,7 @@ pub fn account_erased(tx: &Tx, e: &Event<AccountErased>, found: &Vec<Named>) -> 
             tx.put_raw(&[QUEUE.as_bytes(), e.id.as_bytes(), doc].concat(), &[])?;
         }
     }
-    tx.put_raw(PURGE, &[])
+    tx.put_raw(PURGE, e.id.as_bytes())
 }
 
 /// A post its erased author made as a page stays the page's: its document and audience
@@ -453,9 +453,10 @@ pub fn all_docs(store: &Store) -> ApiResult<Vec<Doc>> {
 /// the index's files.
 const PURGE: &[u8] = b"pd/";
 
-/// Whether an erasure asked for a purge.
-pub fn purge_due(store: &Store) -> ApiResult<bool> {
-    store.contains(PURGE)
+/// Which erasure asked for a purge (its event id; empty when asked by a version that did
+/// not say), if one did.
+pub fn purge_asked(store: &Store) -> ApiResult<Option<Vec<u8>>> {
+    Ok(store.get_raw(PURGE)?.map(|v| v.to_vec()))
 }
 
 pub async fn purged(store: &Store) -> ApiResult<()> {
@@ -476,4 +477,17 @@ pub async fn done(store: &Store, keys: &[Vec<u8>]) -> ApiResult<()> {
 /// Wakes the indexer when something is queued.
 pub fn watch_queue(store: &Store) -> Changes {
     store.watch(QUEUE.as_bytes())
+}
+
+/// Every change of a document, whatever made it: what a follower's indexer follows (its
+/// store takes the writer's changes, checkpoints and resets included, and never writes
+/// the queue's removals itself).
+pub fn watch_docs(store: &Store) -> Changes {
+    store.watch(b"d/")
+}
+
+/// The document id a changed document key names (see [`watch_docs`]).
+pub fn changed_doc(key: &[u8]) -> Option<String> {
+    key.strip_prefix(b"d/".as_slice())
+        .map(|rest| String::from_utf8_lossy(rest).into_owned())
 }
