@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -23,10 +24,20 @@ struct Replicas {
     dir: tempfile::TempDir,
     private_key: String,
     media_key: String,
+    /// The contexts each process runs.
+    contexts: &'static str,
+    /// The platform key, for contexts whose files and index are sealed.
+    encryption_key: String,
 }
 
 impl Replicas {
+    /// Processes running auth and users.
     fn new() -> Self {
+        Self::of("auth,users")
+    }
+
+    /// Processes running `contexts`.
+    fn of(contexts: &'static str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys = agora_node::platform::tokens::KeyPair::generate();
         let private = dir.path().join("private.pem");
@@ -37,10 +48,12 @@ impl Replicas {
             private_key: private.to_str().unwrap().to_string(),
             dir,
             media_key: agora_node::platform::media_urls::MediaUrls::generate(),
+            contexts,
+            encryption_key: agora_node::platform::keyring::PlatformKey::generate(),
         }
     }
 
-    /// A process serving auth and users as replicas, on its own data directory.
+    /// A process serving the contexts as replicas, on its own data directory.
     fn start(&self, name: &str) -> Process {
         self.start_at(name, &format!("127.0.0.1:{}", free_port()))
     }
@@ -65,7 +78,7 @@ impl Replicas {
         let mut args = vec![
             "serve",
             "--context",
-            "auth,users",
+            self.contexts,
             "--data-dir",
             data.to_str().unwrap(),
             "--jwt-private-key",
@@ -77,6 +90,7 @@ impl Replicas {
             &[
                 ("AGORA_NATS_URL", nats_url.as_str()),
                 ("AGORA_MEDIA_URL_KEY", self.media_key.as_str()),
+                ("AGORA_ENCRYPTION_KEY", self.encryption_key.as_str()),
                 ("AGORA_PLATFORM", "demo"),
                 ("AGORA_LOG_FORMAT", "json"),
                 ("RUST_LOG", "info"),
@@ -484,4 +498,145 @@ async fn a_write_through_one_gateway_is_read_at_once_through_another_on_a_follow
             "write {n} read through the other gateway"
         );
     }
+}
+
+/// The ids of the posts `c` finds for `word` (none while the replica cannot answer).
+async fn found(c: &Client, word: &str) -> BTreeSet<String> {
+    let page = c.get(&format!("/search?type=posts&q={word}")).await;
+    page.body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until `c` finds exactly `posts` for `word`.
+async fn finds(c: &Client, word: &str, posts: &[&String]) {
+    let posts: BTreeSet<String> = posts.iter().map(|p| p.to_string()).collect();
+    eventually(
+        &format!("{} finds {posts:?} for {word}", c.base),
+        || async { found(c, word).await == posts },
+    )
+    .await;
+}
+
+/// The bytes of `c`'s media `id` as the replica behind `c` serves them.
+async fn file_of(c: &Client, id: &str) -> (u16, Vec<u8>) {
+    let response = c
+        .http
+        .get(format!("{}/api/v1/media/{id}/file", c.base))
+        .bearer_auth(c.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_media_followers_answer_as_the_writer_and_take_over_with_everything() {
+    let replicas = Replicas::of("auth,users,posts,search,media");
+    let mut a = replicas.start("a");
+    registered_once_writing(&client(&a), "nina").await;
+    let b = replicas.start("b");
+    let (anon_a, tokens) = signed_in(&a, &a, "nina").await;
+    let nina_a = anon_a.with_token(access(&tokens));
+    let nina_b = client(&b).with_token(access(&tokens));
+
+    // Written on the writer: a post search finds, and a picture.
+    let first = publish(&nina_a, json!({"text": "quetzal at sunrise"})).await;
+    let picture = until_status(201, async || {
+        nina_a
+            .raw("POST", "/media", "image/png", small_png(1))
+            .await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, original) = file_of(&nina_a, &picture).await;
+    assert_eq!(status, 200);
+
+    // The follower finds what the writer finds, from its own index, and serves the
+    // picture from its own copy.
+    finds(&nina_a, "quetzal", &[&first]).await;
+    finds(&nina_b, "quetzal", &[&first]).await;
+    eventually("the follower serves the picture", || async {
+        file_of(&nina_b, &picture).await == (200, original.clone())
+    })
+    .await;
+    // An edit and a deletion leave the follower's index too.
+    let second = publish(&nina_a, json!({"text": "a quetzal again"})).await;
+    nina_a
+        .patch(&format!("/posts/{first}"), json!({"text": "a hummingbird"}))
+        .await
+        .expect(200);
+    finds(&nina_b, "quetzal", &[&second]).await;
+    finds(&nina_b, "hummingbird", &[&first]).await;
+
+    // The writer dies: the follower takes over with every file and document.
+    a.kill();
+    let third = until_status(201, async || {
+        nina_b
+            .post("/posts", json!({"text": "quetzal after the failover"}))
+            .await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    finds(&nina_b, "quetzal", &[&second, &third]).await;
+    assert_eq!(file_of(&nina_b, &picture).await, (200, original.clone()));
+    let later = until_status(201, async || {
+        nina_b
+            .raw("POST", "/media", "image/png", small_png(2))
+            .await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, later_bytes) = file_of(&nina_b, &later).await;
+    assert_eq!(status, 200);
+
+    // The old writer comes back as a follower: what was written meanwhile reaches its
+    // index and its volume.
+    let a = replicas.start("a");
+    let nina_a = client(&a).with_token(access(&tokens));
+    finds(&nina_a, "quetzal", &[&second, &third]).await;
+    eventually("the old writer serves the new picture", || async {
+        file_of(&nina_a, &later).await == (200, later_bytes.clone())
+    })
+    .await;
+    // Deleted, the picture leaves the follower's volume at once.
+    let sha256 = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&later_bytes));
+    let copy = replicas
+        .dir
+        .path()
+        .join("a/media-files/sha256")
+        .join(&sha256[..2])
+        .join(&sha256);
+    assert!(copy.is_file(), "{copy:?}");
+    nina_b.delete(&format!("/media/{later}")).await.expect(204);
+    eventually("the deleted picture leaves the follower", || async {
+        !copy.exists()
+    })
+    .await;
+}
+
+/// A small PNG, other bytes for each `seed` (the same bytes are stored once).
+fn small_png(seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(24, 24, |x, y| {
+        image::Rgb([x as u8 * 9, y as u8 * 9, seed.wrapping_mul(31)])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    png.into_inner()
 }

@@ -192,7 +192,12 @@ mod tests {
         let pods: Vec<String> = steps(&p, &r).into_iter().map(|s| s.pod).collect();
         assert_eq!(
             pods,
-            ["demo-feed-0", "demo-feed-1", "demo-search-0", "demo-search-1"]
+            [
+                "demo-feed-0",
+                "demo-feed-1",
+                "demo-search-0",
+                "demo-search-1"
+            ]
         );
         assert_eq!(
             steps(&p, &r)[0].host,

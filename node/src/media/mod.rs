@@ -276,7 +276,9 @@ impl BoundedContext for MediaContext {
         let s = store.clone();
         platform.while_writer(&store, move |_| release_detached(s.clone()));
         let (s, b, c) = (store.clone(), blobs.clone(), copies.clone());
-        platform.while_writer(&store, move |_| erase_blobs(s.clone(), b.clone(), c.clone()));
+        platform.while_writer(&store, move |_| {
+            erase_blobs(s.clone(), b.clone(), c.clone())
+        });
         let urls = platform.media_urls()?;
         let (s, b, c) = (store.clone(), blobs.clone(), copies.clone());
         platform.while_writer(&store, move |stop| {
@@ -371,10 +373,10 @@ async fn erase_blobs(store: Store, blobs: Blobs, copies: Option<Copies>) {
             let mut removed = blobs
                 .remove_unreferenced(&sha256, |sha| storage::referenced(&store, sha))
                 .await;
-            if let (Ok(_), Some(copies)) = (&removed, &copies) {
-                if let Err(e) = replicas::forget_copy(&store, &blobs, copies, &sha256).await {
-                    removed = Err(e);
-                }
+            if let (Ok(_), Some(copies)) = (&removed, &copies)
+                && let Err(e) = replicas::forget_copy(&store, &blobs, copies, &sha256).await
+            {
+                removed = Err(e);
             }
             match removed {
                 Ok(_) => {
