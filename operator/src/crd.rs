@@ -383,7 +383,9 @@ pub struct ManagedNats {
     /// The official `nats` image; 2.12 or newer.
     #[serde(default = "default_nats_image")]
     pub image: String,
-    /// The JetStream file store of each server. The class cannot change once set.
+    /// The JetStream file store of each server: the event and change streams, exports,
+    /// and, when media has replicas or point-in-time backups, every media file. The class
+    /// cannot change once set.
     #[serde(default)]
     #[x_kube(validation = Rule::new("!has(oldSelf.className) || (has(self.className) && self.className == oldSelf.className)").message("the storage class of the bus cannot change"))]
     pub storage: StorageSpec,
