@@ -132,9 +132,9 @@ async fn sources(args: &BackupArgs, client: &reqwest::Client) -> anyhow::Result<
         return Ok(Context::ALL
             .iter()
             .filter_map(|c| {
-                upstreams.0.get(c.name()).map(|url| Source {
+                upstreams.0.get(c.name()).map(|upstream| Source {
                     context: c.name(),
-                    url: url.clone(),
+                    url: upstream.first().to_string(),
                 })
             })
             .collect());

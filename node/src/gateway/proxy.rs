@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -15,22 +15,66 @@ use super::{UPLOAD_PATH, context_for, methods_declared_for};
 use crate::platform::error::{ApiError, NOT_WRITER_HEADER};
 use crate::platform::replication::lease::Writers;
 
-/// Base URL of each context, from `AGORA_UPSTREAM_<CONTEXT>`.
-#[derive(Debug, Clone, Default)]
-pub struct Upstreams(pub HashMap<&'static str, String>);
+/// Where each context is reached, from `AGORA_UPSTREAM_<CONTEXT>`.
+#[derive(Debug, Default)]
+pub struct Upstreams(pub HashMap<&'static str, Upstream>);
+
+/// One context's base URLs: one (a Service, which balances over the context's replicas
+/// itself), or each replica's own (a comma list: the gateway balances over them in turn,
+/// and reads again on the next one a read that found its replica gone).
+#[derive(Debug)]
+pub struct Upstream {
+    urls: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl Upstream {
+    /// Parses a comma list of http(s) base URLs (`name` is the variable, for errors).
+    fn parse(name: &str, value: &str) -> anyhow::Result<Self> {
+        let urls: Vec<String> = value
+            .split(',')
+            .map(|url| url.trim().trim_end_matches('/').to_string())
+            .collect();
+        for url in &urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                anyhow::bail!("{name} must be http:// or https:// URLs (comma-separated), got {url:?}");
+            }
+        }
+        Ok(Upstream {
+            urls,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The first base URL (where a backup asks for the context's snapshot).
+    pub fn first(&self) -> &str {
+        self.urls.first().map_or("", String::as_str)
+    }
+
+    /// Every base URL.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The next base URL in turn.
+    fn pick(&self) -> String {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        self.urls
+            .get(turn % self.urls.len().max(1))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
 
 impl Upstreams {
-    /// Reads `AGORA_UPSTREAM_<CONTEXT>` for every known context; each must be an http(s) URL.
+    /// Reads `AGORA_UPSTREAM_<CONTEXT>` for every known context: an http(s) URL, or a comma
+    /// list of them (the replicas of the context).
     pub fn from_env(vars: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut map = HashMap::new();
         for context in crate::platform::context::Context::ALL.map(|c| c.name()) {
             let name = format!("AGORA_UPSTREAM_{}", context.to_uppercase());
-            if let Some(url) = vars(&name) {
-                let url = url.trim_end_matches('/').to_string();
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    anyhow::bail!("{name} must be an http:// or https:// URL, got {url:?}");
-                }
-                map.insert(context, url);
+            if let Some(value) = vars(&name) {
+                map.insert(context, Upstream::parse(&name, &value)?);
             }
         }
         if map.is_empty() {
@@ -59,8 +103,9 @@ struct ProxyState {
 /// gateway's memory).
 ///
 /// Writes to a replicated context go to its writer (as its lease names it), reads to the
-/// context's Service, which balances them over every replica; a read whose replica cannot
-/// be reached is tried once more (the Service picks again). `client` trusts the platform's
+/// context's Service, which balances them over every replica (or, given the replicas'
+/// own URLs, to each in turn); a read whose replica cannot be reached is tried once more
+/// (the Service picks again, or the next replica). `client` trusts the platform's
 /// CA, for upstreams at `https://` URLs.
 pub fn routes(
     client: reqwest::ClientBuilder,
@@ -133,11 +178,12 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, ApiError> {
     let path = req.uri().path().to_owned();
     let path = path.as_str();
-    let Some((context, service)) = context_for(req.method(), path)
-        .and_then(|c| s.upstreams.0.get(c).map(|base| (c, base.clone())))
+    let Some((context, upstream)) =
+        context_for(req.method(), path).and_then(|c| s.upstreams.0.get(c).map(|u| (c, u)))
     else {
         return Err(ApiError::NotFound("no such route".into()));
     };
+    let service = upstream.pick();
     let idempotent = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let writer = writer_of(&s.writers, context).filter(|_| !idempotent);
     let base = writer.clone().unwrap_or_else(|| service.clone());
@@ -174,9 +220,10 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
         let whole = bytes::Bytes::from(whole(body, &over).await?);
         let mut sent = send(&base, whole.clone().into()).await;
         if idempotent && sent.is_err() {
-            // A read that failed in any way is simply read again (the Service picks).
+            // A read that failed in any way is simply read again: on the next replica in
+            // turn, or through the Service, which picks again.
             tracing::info!("read again: its replica did not answer");
-            sent = send(&service, whole.into()).await;
+            sent = send(&upstream.pick(), whole.into()).await;
         } else {
             // A write a replicated context did not take (its writer is handing the lease
             // over, or gone, or the replica it reached does not write) goes to whichever
@@ -194,7 +241,7 @@ async fn forward(State(s): State<ProxyState>, req: Request) -> Result<Response, 
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let url = writer_of(&s.writers, context).unwrap_or_else(|| service.clone());
+                let url = writer_of(&s.writers, context).unwrap_or_else(|| upstream.pick());
                 sent = send(&url, whole.clone().into()).await;
             }
         }
@@ -287,8 +334,23 @@ mod tests {
         };
         let u =
             Upstreams::from_env(env(&[("AGORA_UPSTREAM_AUTH", "http://demo-auth:8080/")])).unwrap();
-        assert_eq!(u.0["auth"], "http://demo-auth:8080");
+        assert_eq!(u.0["auth"].urls(), ["http://demo-auth:8080"]);
         assert!(Upstreams::from_env(env(&[("AGORA_UPSTREAM_USERS", "demo-users:8080")])).is_err());
+        let replicas = Upstreams::from_env(env(&[(
+            "AGORA_UPSTREAM_POSTS",
+            "http://demo-posts-0:8080, http://demo-posts-1:8080/",
+        )]))
+        .unwrap();
+        let posts = &replicas.0["posts"];
+        // Each in turn.
+        let turns: Vec<String> = (0..4).map(|_| posts.pick()).collect();
+        assert_eq!(
+            turns,
+            [0, 1, 0, 1].map(|i| format!("http://demo-posts-{i}:8080"))
+        );
+        assert!(
+            Upstreams::from_env(env(&[("AGORA_UPSTREAM_POSTS", "http://a:1,b:2")])).is_err()
+        );
         assert!(Upstreams::from_env(env(&[])).is_err());
     }
 }
