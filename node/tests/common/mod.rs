@@ -2,6 +2,8 @@
 //! binary in `dev` mode against it, and a small JSON client.
 #![allow(dead_code)]
 
+pub mod visibility;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
