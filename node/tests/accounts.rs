@@ -184,6 +184,7 @@ fn from(node: &Node, ip: &str) -> Client {
             .build()
             .unwrap(),
         token: None,
+        seen: None,
     }
 }
 

@@ -151,11 +151,7 @@ fn roles(role: &str) -> std::collections::BTreeMap<String, String> {
 }
 
 fn client(p: &Process) -> Client {
-    Client {
-        base: p.base.clone(),
-        http: reqwest::Client::new(),
-        token: None,
-    }
+    Client::of(&p.base)
 }
 
 fn token_of(reply: &Reply) -> String {

@@ -180,11 +180,7 @@ async fn the_parts_speak_tls_and_a_renewed_certificate_is_served_without_a_resta
         )
     };
     let gateway = start_gateway(Some(&ca));
-    let c = Client {
-        base: gateway.base.clone(),
-        http: reqwest::Client::new(),
-        token: None,
-    };
+    let c = Client::of(&gateway.base);
 
     // Through the gateway (HTTPS to the contexts) and the bus (TLS): auth's event reaches
     // users, which builds the profile.
@@ -205,6 +201,7 @@ async fn the_parts_speak_tls_and_a_renewed_certificate_is_served_without_a_resta
         base: untrusting.base.clone(),
         http: reqwest::Client::new(),
         token: tess.token.clone(),
+        seen: None,
     }
     .get("/users/me")
     .await;

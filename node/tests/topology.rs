@@ -88,11 +88,7 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
             ("AGORA_UPSTREAM_FEED", feed.base.as_str()),
         ],
     );
-    let c = Client {
-        base: gateway.base.clone(),
-        http: reqwest::Client::new(),
-        token: None,
-    };
+    let c = Client::of(&gateway.base);
 
     let (id, tokens) = signed_up_via(&c, &auth, "nina").await;
     let nina = c.with_token(access(&tokens));
@@ -113,6 +109,7 @@ async fn contexts_in_separate_processes_behind_the_gateway() {
         base: p.base.clone(),
         http: reqwest::Client::new(),
         token: Some(access(&second).to_string()),
+        seen: None,
     };
     let paths = [
         (direct(&gateway), "/users/me"),
@@ -328,11 +325,7 @@ async fn push_crosses_gateways_and_survives_losing_one() {
         )
     };
     let (one, mut two) = (gateway(), gateway());
-    let via = |g: &Process| Client {
-        base: g.base.clone(),
-        http: reqwest::Client::new(),
-        token: None,
-    };
+    let via = |g: &Process| Client::of(&g.base);
     let sign_up = async |name: &str| {
         let c = via(&one);
         let id = register(&c, name).await;
@@ -482,11 +475,7 @@ async fn uploads_stream_through_the_gateway_to_the_media_process() {
             ("AGORA_MEDIA_MAX_UPLOAD_MIB", "1"),
         ],
     );
-    let c = Client {
-        base: gateway.base.clone(),
-        http: reqwest::Client::new(),
-        token: None,
-    };
+    let c = Client::of(&gateway.base);
     register(&c, "uma").await;
     let token = logged_token(&auth);
     c.post(

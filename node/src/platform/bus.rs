@@ -392,6 +392,11 @@ async fn consume(
                 store.outbox_written.notify_one();
             }
         }
+        // With replicas, the ack also waits for the change stream to hold what was
+        // applied (not under the gate: the relay that publishes it never takes it).
+        if applied.iter().any(|(_, o, _)| *o == Applied::Applied) {
+            store.replicated_so_far().await?;
+        }
         for (message, outcome, behind) in applied {
             let _ = match outcome {
                 Applied::Applied => metrics.events_applied.get_or_create(&label).inc(),

@@ -281,6 +281,20 @@ impl Store {
         Ok(value)
     }
 
+    /// Waits until the change stream holds every transaction committed so far (at once
+    /// without a change log), at most [`REPLICATION_WAIT`]: what a consumer waits for
+    /// before it acknowledges the events it applied, as [`Store::write`] does before a
+    /// request is answered. Acknowledged sooner, an event applied by a writer that died
+    /// before publishing its changes would be lost for its successor: the bus would not
+    /// deliver it again.
+    pub async fn replicated_so_far(&self) -> ApiResult<()> {
+        if !self.log_changes {
+            return Ok(());
+        }
+        let lsn = self.lsn()?;
+        self.in_stream(lsn).await
+    }
+
     /// Waits until the change stream holds `lsn`, at most [`REPLICATION_WAIT`].
     async fn in_stream(&self, lsn: u64) -> ApiResult<()> {
         let mut held = self.stream_lsn.subscribe();

@@ -276,11 +276,7 @@ impl Node {
     }
 
     pub fn client(&self) -> Client {
-        Client {
-            base: self.base.clone(),
-            http: reqwest::Client::new(),
-            token: None,
-        }
+        Client::of(&self.base)
     }
 }
 
@@ -343,9 +339,67 @@ pub struct Client {
     pub base: String,
     pub http: reqwest::Client,
     pub token: Option<String>,
+    /// The consistency tokens to send back, when the client observes them ([`Seen`]).
+    pub seen: Option<Seen>,
+}
+
+/// The newest consistency token each context answered to any client sharing this (what
+/// an app sends back to read its own writes on any replica, `Agora-Consistency`): every
+/// request then reads at least as new as every write those clients saw acknowledged.
+#[derive(Clone, Default)]
+pub struct Seen(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl Seen {
+    fn header(&self) -> Option<String> {
+        let seen = self.0.lock().unwrap();
+        let tokens: Vec<String> = seen.iter().map(|(c, lsn)| format!("{c}={lsn}")).collect();
+        (!tokens.is_empty()).then(|| tokens.join(","))
+    }
+
+    fn record(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(token) = headers
+            .get("agora-consistency")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        let mut seen = self.0.lock().unwrap();
+        for (context, lsn) in token.split(',').filter_map(|t| t.trim().split_once('=')) {
+            if let Ok(lsn) = lsn.parse::<u64>() {
+                let newest = seen.entry(context.to_string()).or_default();
+                *newest = (*newest).max(lsn);
+            }
+        }
+    }
 }
 
 impl Client {
+    /// A client of `base`, without a token.
+    pub fn of(base: &str) -> Client {
+        Client {
+            base: base.to_string(),
+            http: reqwest::Client::new(),
+            token: None,
+            seen: None,
+        }
+    }
+
+    /// The same client, sending back the consistency tokens `seen` holds and adding the
+    /// ones it is answered.
+    pub fn observing(&self, seen: &Seen) -> Client {
+        Client {
+            seen: Some(seen.clone()),
+            ..self.clone()
+        }
+    }
+
+    fn consistent(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.seen.as_ref().and_then(Seen::header) {
+            Some(tokens) => req.header("agora-consistency", tokens),
+            None => req,
+        }
+    }
+
     pub fn with_token(&self, token: &str) -> Client {
         Client {
             token: Some(token.to_string()),
@@ -372,7 +426,8 @@ impl Client {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        Self::reply(req.send().await.expect("request sent")).await
+        self.reply(self.consistent(req).send().await.expect("request sent"))
+            .await
     }
 
     /// Sends raw bytes with a content type.
@@ -388,12 +443,16 @@ impl Client {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
-        Self::reply(req.send().await.expect("request sent")).await
+        self.reply(self.consistent(req).send().await.expect("request sent"))
+            .await
     }
 
-    async fn reply(resp: reqwest::Response) -> Reply {
+    async fn reply(&self, resp: reqwest::Response) -> Reply {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
+        if let Some(seen) = &self.seen {
+            seen.record(&headers);
+        }
         let content_type = headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
