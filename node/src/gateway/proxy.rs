@@ -37,7 +37,9 @@ impl Upstream {
             .collect();
         for url in &urls {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                anyhow::bail!("{name} must be http:// or https:// URLs (comma-separated), got {url:?}");
+                anyhow::bail!(
+                    "{name} must be http:// or https:// URLs (comma-separated), got {url:?}"
+                );
             }
         }
         Ok(Upstream {
@@ -348,9 +350,7 @@ mod tests {
             turns,
             [0, 1, 0, 1].map(|i| format!("http://demo-posts-{i}:8080"))
         );
-        assert!(
-            Upstreams::from_env(env(&[("AGORA_UPSTREAM_POSTS", "http://a:1,b:2")])).is_err()
-        );
+        assert!(Upstreams::from_env(env(&[("AGORA_UPSTREAM_POSTS", "http://a:1,b:2")])).is_err());
         assert!(Upstreams::from_env(env(&[])).is_err());
     }
 }

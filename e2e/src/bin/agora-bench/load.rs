@@ -39,9 +39,22 @@ pub struct LoadArgs {
     pub seed: u64,
     /// The node's process id: each step then also reports the CPU time the node spent
     /// (user + system, all threads, from `/proc/<pid>/stat`) per request served, a figure
-    /// far steadier than a p99 near the knee.
-    #[arg(long)]
-    pub node_pid: Option<u32>,
+    /// far steadier than a p99 near the knee. Several, comma-separated (the replicas and
+    /// gateways of a cluster topology): their CPU time summed.
+    #[arg(long, value_delimiter = ',')]
+    pub node_pid: Vec<u32>,
+}
+
+/// The CPU seconds the processes `pids` have used so far, together; `None` for none.
+fn cpu_of(pids: &[u32]) -> anyhow::Result<Option<f64>> {
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    let mut total = 0.0;
+    for pid in pids {
+        total += cpu_seconds(*pid)?;
+    }
+    Ok(Some(total))
 }
 
 /// The CPU seconds (user + system, every thread) process `pid` has used so far.
@@ -128,7 +141,7 @@ async fn step<W: Workload>(
         }));
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    let cpu_before = args.node_pid.map(cpu_seconds).transpose()?;
+    let cpu_before = cpu_of(&args.node_pid)?;
     let start = Instant::now();
     let end = start + Duration::from_secs(args.seconds);
     let mut next = start;
@@ -156,8 +169,8 @@ async fn step<W: Workload>(
         w.await??;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let cpu = match (args.node_pid, cpu_before) {
-        (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
+    let cpu = match (cpu_of(&args.node_pid)?, cpu_before) {
+        (Some(after), Some(before)) => Some(after - before),
         _ => None,
     };
     let results = Arc::try_unwrap(results)
