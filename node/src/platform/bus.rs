@@ -393,8 +393,11 @@ async fn consume(
             }
         }
         // With replicas, the ack also waits for the change stream to hold what was
-        // applied (not under the gate: the relay that publishes it never takes it).
-        if applied.iter().any(|(_, o, _)| *o == Applied::Applied) {
+        // applied (not under the gate: the relay that publishes it never takes it), and
+        // so does the ack of a duplicate: its first apply, by this replica, may not be in
+        // the stream yet (the wait that should have covered it timed out), and a writer
+        // whose unpublished changes are replaced loses them.
+        if !applied.is_empty() {
             store.replicated_so_far().await?;
         }
         for (message, outcome, behind) in applied {
