@@ -149,8 +149,9 @@ impl Bus {
     }
 }
 
-/// How long JetStream waits for an ack before redelivering: after a crash, events the dead
-/// process had pulled are applied this much later. Handlers take milliseconds.
+/// How long JetStream waits for an ack before redelivering, within a running consumer
+/// (one that starts again takes up where the acknowledged events end, at once:
+/// [`resume_in_order`]). Handlers take milliseconds.
 pub const ACK_WAIT: Duration = Duration::from_secs(5);
 
 fn backoff(attempt: u32) -> Duration {
@@ -340,11 +341,11 @@ async fn consume(
         ..Default::default()
     };
     let restored = store.restored()?;
-    if let Some(restored) = &restored {
-        config.deliver_policy =
-            replay_restored(spec.context, store, bus, &stream, restored).await?;
-    }
-    // Creates the durable consumer, or updates it when the filter changed.
+    config.deliver_policy = match &restored {
+        Some(restored) => replay_restored(spec.context, store, bus, &stream, restored).await?,
+        None => resume_in_order(spec.context, store, &stream).await?,
+    };
+    // Creates the durable consumer (anew, from where `deliver_policy` says).
     let consumer = stream.create_consumer(config).await?;
     if restored.is_some() {
         store.forget_restored()?;
@@ -420,6 +421,35 @@ async fn consume(
         }
     }
     Ok(())
+}
+
+/// Where a consumer starts again: right after everything acknowledged, in stream order.
+/// A durable consumer resumed as it was would deliver new events at once and the ones
+/// its last holder (a process that died, or a consumer that failed) had taken and not
+/// acknowledged only when their ack wait ran out: later events applied before earlier
+/// ones (a reaction before its post, which analytics then cannot count; seen after a
+/// writer's SIGKILL in `replicated_topology.rs`). So the durable consumer is made anew
+/// from the applied floor, raised first to what it had acknowledged; what this store
+/// applied above the floor is in its dedup set, and skipped.
+async fn resume_in_order(
+    context: &str,
+    store: &Store,
+    stream: &jetstream::stream::Stream,
+) -> anyhow::Result<consumer::DeliverPolicy> {
+    let existing = stream.get_consumer::<consumer::pull::Config>(context).await;
+    let Ok(mut existing) = existing else {
+        // None yet: the first start delivers the stream whole.
+        return Ok(consumer::DeliverPolicy::All);
+    };
+    let acknowledged = existing.info().await?.ack_floor.stream_sequence;
+    store.raise_applied_floor(acknowledged)?;
+    stream.delete_consumer(context).await?;
+    Ok(match store.applied_floor()? {
+        0 => consumer::DeliverPolicy::All,
+        floor => consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: floor + 1,
+        },
+    })
 }
 
 /// Where the consumer of a store a backup was restored into starts: after the snapshot's
