@@ -636,3 +636,38 @@ fn small_png(seed: u8) -> Vec<u8> {
     img.write_to(&mut png, image::ImageFormat::Png).unwrap();
     png.into_inner()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_from_before_media_had_replicas_reach_a_new_follower() {
+    let replicas = Replicas::of("auth,users,media");
+    // One process without replicas: its files are on its volume only.
+    let mut alone = replicas.start_with("a", &format!("127.0.0.1:{}", free_port()), &[]);
+    registered_once_writing(&client(&alone), "nina").await;
+    let (anon, tokens) = signed_in(&alone, &alone, "nina").await;
+    let nina = anon.with_token(access(&tokens));
+    let picture = until_status(201, async || {
+        nina.raw("POST", "/media", "image/png", small_png(3)).await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, original) = file_of(&nina, &picture).await;
+    assert_eq!(status, 200);
+    alone.terminate();
+
+    // Scaled to two replicas: the writer shares what it holds, the follower copies it.
+    let a = replicas.start("a");
+    let nina_a = client(&a).with_token(access(&tokens));
+    eventually("the writer serves the picture again", || async {
+        file_of(&nina_a, &picture).await == (200, original.clone())
+    })
+    .await;
+    let b = replicas.start("b");
+    let nina_b = client(&b).with_token(access(&tokens));
+    eventually("the new follower serves the old picture", || async {
+        file_of(&nina_b, &picture).await == (200, original.clone())
+    })
+    .await;
+}

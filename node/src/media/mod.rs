@@ -293,6 +293,7 @@ impl BoundedContext for MediaContext {
                         Role::Follower => replicas::follow_files(s, b, c, stop).await,
                         Role::Writer => {
                             replicas::fetch_missing(&s, &b, &c).await;
+                            replicas::share_missing(&s, &b, &c).await;
                         }
                         Role::Stopped => {}
                     }

@@ -8,7 +8,8 @@
 //!   no record names it ([`follow_files`]);
 //! - a replica asked for a file it lacks fetches it at once ([`super::http`]), and each
 //!   replica, on taking a role, fetches what its records name and its volume lacks
-//!   ([`fetch_missing`]).
+//!   ([`fetch_missing`]); the writer also puts in the shared copy what it holds and the
+//!   bucket lacks ([`share_missing`]: files from before the context had replicas).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -31,6 +32,33 @@ pub async fn fetch_missing(store: &Store, blobs: &Blobs, copies: &Copies) -> BTr
     };
     let missing = named.into_iter().filter(|sha| !blobs.holds(sha)).collect();
     fetch_all(store, blobs, copies, missing).await
+}
+
+/// Puts in the shared copy every file the records name that this volume holds and the
+/// bucket lacks: the writer's, on taking the role, so files from before the context had
+/// replicas (or whose put was cut short) reach the followers too.
+pub async fn share_missing(store: &Store, blobs: &Blobs, copies: &Copies) {
+    let shared: BTreeSet<String> = match copies.names().await {
+        Ok(names) => names.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "media files not shared (tried again at the next role)");
+            return;
+        }
+    };
+    let named = storage::all_referenced(store).unwrap_or_default();
+    let mut put = 0;
+    for sha256 in named {
+        if shared.contains(&sha256) || !blobs.holds(&sha256) {
+            continue;
+        }
+        match copies.put(blobs, &sha256).await {
+            Ok(()) => put += 1,
+            Err(e) => tracing::warn!(sha256 = %sha256, error = %e, "media file not shared"),
+        }
+    }
+    if put > 0 {
+        tracing::info!(files = put, "media files put in the shared copy");
+    }
 }
 
 /// Fetches each of `missing`; returns those still missing and still named.
