@@ -324,26 +324,6 @@ async fn older_posts_surface_when_the_newest_are_hidden() {
     assert_eq!(ids, older);
 }
 
-/// Every id of the recent feed, paged to the end.
-async fn whole_recent_feed(c: &Client) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut query = "order=recent&limit=100".to_string();
-    loop {
-        let page = c.get(&format!("/feed?{query}")).await.expect(200);
-        ids.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["id"].as_str().unwrap().to_string()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(cursor) => query = format!("order=recent&limit=100&cursor={cursor}"),
-            None => return ids,
-        }
-    }
-}
-
 /// A reader whose timeline is rebuilt (first read) gets the newest posts of all their
 /// friends in time order down to the timeline's depth (800), not each friend's newest few.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

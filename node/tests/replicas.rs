@@ -545,16 +545,7 @@ async fn search_and_media_followers_answer_as_the_writer_and_take_over_with_ever
 
     // Written on the writer: a post search finds, and a picture.
     let first = publish(&nina_a, json!({"text": "quetzal at sunrise"})).await;
-    let picture = until_status(201, async || {
-        nina_a
-            .raw("POST", "/media", "image/png", small_png(1))
-            .await
-    })
-    .await
-    .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let picture = uploaded(&nina_a, 1).await;
     let (status, original) = file_of(&nina_a, &picture).await;
     assert_eq!(status, 200);
 
@@ -577,28 +568,10 @@ async fn search_and_media_followers_answer_as_the_writer_and_take_over_with_ever
 
     // The writer dies: the follower takes over with every file and document.
     a.kill();
-    let third = until_status(201, async || {
-        nina_b
-            .post("/posts", json!({"text": "quetzal after the failover"}))
-            .await
-    })
-    .await
-    .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let third = publish(&nina_b, json!({"text": "quetzal after the failover"})).await;
     finds(&nina_b, "quetzal", &[&second, &third]).await;
     assert_eq!(file_of(&nina_b, &picture).await, (200, original.clone()));
-    let later = until_status(201, async || {
-        nina_b
-            .raw("POST", "/media", "image/png", small_png(2))
-            .await
-    })
-    .await
-    .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let later = uploaded(&nina_b, 2).await;
     let (status, later_bytes) = file_of(&nina_b, &later).await;
     assert_eq!(status, 200);
 
@@ -627,6 +600,19 @@ async fn search_and_media_followers_answer_as_the_writer_and_take_over_with_ever
     .await;
 }
 
+/// Uploads [`small_png`]`(seed)` as `c`'s media once the process takes it (it answers
+/// `not-writer` until it holds media's lease); its id.
+async fn uploaded(c: &Client, seed: u8) -> String {
+    until_status(201, async || {
+        c.raw("POST", "/media", "image/png", small_png(seed)).await
+    })
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// A small PNG, other bytes for each `seed` (the same bytes are stored once).
 fn small_png(seed: u8) -> Vec<u8> {
     let img = image::RgbImage::from_fn(24, 24, |x, y| {
@@ -645,14 +631,7 @@ async fn files_from_before_media_had_replicas_reach_a_new_follower() {
     registered_once_writing(&client(&alone), "nina").await;
     let (anon, tokens) = signed_in(&alone, &alone, "nina").await;
     let nina = anon.with_token(access(&tokens));
-    let picture = until_status(201, async || {
-        nina.raw("POST", "/media", "image/png", small_png(3)).await
-    })
-    .await
-    .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let picture = uploaded(&nina, 3).await;
     let (status, original) = file_of(&nina, &picture).await;
     assert_eq!(status, 200);
     alone.terminate();

@@ -532,6 +532,30 @@ pub async fn until_status(status: u16, mut attempt: impl AsyncFnMut() -> Reply) 
     }
 }
 
+/// Every post id of `c`'s recent feed, paged to the end (each page asked until it is
+/// served: a replica may answer 503 while it catches up).
+pub async fn whole_recent_feed(c: &Client) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut query = "order=recent&limit=100".to_string();
+    loop {
+        let path = format!("/feed?{query}");
+        let page = until_status(200, async || c.get(&path).await)
+            .await
+            .expect(200);
+        ids.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("order=recent&limit=100&cursor={cursor}"),
+            None => return ids,
+        }
+    }
+}
+
 /// Registers `name` (`name@example.org`) and returns the account id.
 pub async fn register(c: &Client, name: &str) -> String {
     let body = c
