@@ -14,6 +14,7 @@ mod bulk;
 mod ceiling;
 mod failover;
 mod load;
+mod media;
 mod privacy;
 mod search;
 mod social;
@@ -62,6 +63,9 @@ enum Command {
     /// The push channel: idle WebSocket connections (memory per connection), then message
     /// delivery from a sender's request to the recipient's socket.
     Stream(stream::StreamArgs),
+    /// Media: photo uploads until their thumbnails are ready, one after another, then
+    /// several at once while the node's resident memory is sampled.
+    Media(media::MediaArgs),
     /// GDPR: export and erasure of a person with many posts and files.
     Privacy(privacy::PrivacyArgs),
     /// Replicas: how long writes stop when the writer of a context is killed (starts its
@@ -247,6 +251,23 @@ pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
 }
 
+/// A line of `/proc/<pid>/status` in KiB: `VmRSS` (resident now) or `VmHWM` (the peak).
+pub(crate) fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .with_context(|| format!("no {field}"))?
+        .parse()
+        .with_context(|| field.to_string())
+}
+
+/// Resident set of a process, in KiB.
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
 pub(crate) fn print_latency(label: &str, h: &Histogram<u64>) {
     let ms = |v: u64| v as f64 / 1000.0;
     println!(
@@ -379,6 +400,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Search(args) => search::run(&cli.addr, args).await,
         Command::Stream(args) => stream::run(&cli.addr, args).await,
         Command::Privacy(args) => privacy::run(&cli.addr, args).await,
+        Command::Media(args) => media::run(&cli.addr, args).await,
         Command::Failover(args) => failover::run(args).await,
     }
 }

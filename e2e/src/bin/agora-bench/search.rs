@@ -29,6 +29,10 @@ pub struct SearchArgs {
     /// Posts, by authors drawn at random.
     #[arg(long, default_value_t = 100_000)]
     pub posts: usize,
+    /// Seed accounts and friendships through `agora-node dev --bulk-seeding true`'s routes
+    /// (a thousand per request, one argon2id hash per batch) instead of the API.
+    #[arg(long)]
+    pub bulk_seeding: bool,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -83,8 +87,28 @@ async fn profiles(
             let mut rng = StdRng::seed_from_u64(i);
             let bio = sentence(&words, 6, &mut rng);
             let body = json!({"display_name": name, "bio": bio});
-            conn.json("PATCH", "/api/v1/users/me", Some(&token), Some(body))
-                .await?;
+            // A bulk account's profile comes from auth's event, moments later.
+            let waiting = Instant::now();
+            loop {
+                let (status, bytes) = conn
+                    .call(
+                        "PATCH",
+                        "/api/v1/users/me",
+                        Some(&token),
+                        Some(body.clone()),
+                    )
+                    .await?;
+                match status {
+                    200 => break,
+                    404 if waiting.elapsed() < Duration::from_secs(600) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    _ => anyhow::bail!(
+                        "PATCH /users/me: {status} {}",
+                        String::from_utf8_lossy(&bytes)
+                    ),
+                }
+            }
             Ok(conn)
         })
     });
@@ -247,11 +271,19 @@ pub async fn run(addr: &str, args: SearchArgs) -> anyhow::Result<()> {
             format!("{} {}", capital(first), capital(last))
         })
         .collect();
-    let usernames: Vec<String> = (0..args.people).map(|i| format!("{run}p{i}")).collect();
-    let people = register(addr, usernames).await?;
+    let people = if args.bulk_seeding {
+        crate::bulk::register(addr, &format!("{run}p"), args.people).await?
+    } else {
+        let usernames: Vec<String> = (0..args.people).map(|i| format!("{run}p{i}")).collect();
+        register(addr, usernames).await?
+    };
     profiles(addr, &people, names.clone()).await?;
     let edges = graph(people.len(), args.friendships, &mut rng);
-    befriend(addr, &people, edges).await?;
+    if args.bulk_seeding {
+        crate::bulk::befriend(addr, &people, &edges).await?;
+    } else {
+        befriend(addr, &people, edges).await?;
+    }
     let composing = posts(addr, &people, args.posts, args.load.seed).await?;
     let settle = Instant::now();
     let backlog = quiet(addr, Duration::from_secs(1_800)).await?;

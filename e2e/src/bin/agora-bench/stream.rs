@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{Conn, api, histogram, login, new_user, print_latency, sign_up};
+use super::{Conn, api, histogram, login, new_user, print_latency, rss_kib, sign_up};
 
 #[derive(clap::Args)]
 pub struct StreamArgs {
@@ -53,18 +53,6 @@ async fn socket(addr: &str, token: &str) -> anyhow::Result<Socket> {
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse()?);
     Ok(tokio_tungstenite::connect_async(req).await?.0)
-}
-
-/// Resident set of a process, in KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .context("no VmRSS")?
-        .parse()
-        .context("VmRSS")
 }
 
 async fn idle(addr: &str, n: usize, pid: Option<u32>) -> anyhow::Result<()> {
