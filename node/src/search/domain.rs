@@ -194,6 +194,14 @@ pub fn typos(word: &str) -> u8 {
     }
 }
 
+/// Whether a word found in `found_in` of `documents` documents is taken as spelled as
+/// meant, so its typos are not searched: in at least 1 % of them and at least 100. The
+/// rule of Elasticsearch's term suggester in `popular` mode (it corrects a word only
+/// towards words more frequent than it), and what keeps common words cheap to search.
+pub fn spelled(found_in: u64, documents: u64) -> bool {
+    found_in >= 100 && found_in * 100 >= documents
+}
+
 /// How much newer posts weigh: relevance × (½ + ½ · 2^(−age / 14 days)), so a post two
 /// weeks old counts three quarters as much as a new one with the same words.
 pub fn recency(score: f32, age_secs: i64) -> f32 {
@@ -270,6 +278,15 @@ mod tests {
         assert!(parse_query("* \" ( )").is_err());
         assert!(parse_query(&"a".repeat(QUERY_MAX + 1)).is_err());
         assert!(parse_query(&"ab ".repeat(WORDS_MAX + 1)).is_err());
+    }
+
+    #[test]
+    fn only_words_common_in_a_large_index_are_taken_as_spelled() {
+        assert!(spelled(1_000, 100_000));
+        assert!(!spelled(999, 100_000), "under 1 %: typos searched");
+        assert!(!spelled(99, 1_000), "under 100 documents: typos searched");
+        assert!(spelled(100, 1_000));
+        assert!(!spelled(0, 0));
     }
 
     #[test]

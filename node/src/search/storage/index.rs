@@ -271,8 +271,8 @@ impl SearchIndex {
 
     /// The hits of a search, best first, and whether more follow. Blocking.
     pub fn search(&self, r: &Request) -> Result<(Vec<Hit>, bool), Error> {
-        let query = self.query(r);
         let searcher = self.reader.searcher();
+        let query = self.query(r, &searcher);
         let want = TopDocs::with_limit(r.offset + r.limit + 1 + SLACK);
         let hashes: Arc<HashSet<u64>> = Arc::new(r.holds.iter().map(|t| token_hash(t)).collect());
         let readable = move |h: u64| hashes.contains(&h);
@@ -299,18 +299,11 @@ impl SearchIndex {
                 &FilterCollector::new(ACCESS_HASH.into(), readable, want.order_by_score()),
             )?
         };
-        let ids = ids(&searcher, &found)?;
-        let mut ranked: Vec<(Score, String, DocAddress)> = found
-            .into_iter()
-            .zip(ids)
-            .map(|((score, address), id)| (score, id, address))
-            .collect();
-        // Best first; equal scores by id, so every page cuts the same order.
-        ranked.sort_by(|(sa, a, _), (sb, b, _)| sb.total_cmp(sa).then_with(|| a.cmp(b)));
+        let ranked = in_page_order(&searcher, found, r.after.as_ref().map(|(s, _)| *s))?;
         let start = match &r.after {
             Some((score, last)) => ranked
                 .iter()
-                .position(|(s, id, _)| s < score || (s == score && id > last))
+                .position(|(s, id, _)| *s < *score || (*s == *score && id.as_ref() > Some(last)))
                 .unwrap_or(ranked.len()),
             None => 0,
         };
@@ -379,7 +372,7 @@ impl SearchIndex {
     /// must: a word matches exactly (scored by BM25), with the typos [`domain::typos`]
     /// allows (half the weight), and as a prefix in names, and in any field for the last
     /// word (the one being typed: "ali" finds "alice", "volcano" finds "volcanoes").
-    fn query(&self, r: &Request) -> BooleanQuery {
+    fn query(&self, r: &Request, searcher: &Searcher) -> BooleanQuery {
         let f = self.fields;
         let filter = |q: Box<dyn Query>| -> Box<dyn Query> { Box::new(BoostQuery::new(q, 0.0)) };
         let set = |field: Field, tokens: &[String]| {
@@ -412,7 +405,7 @@ impl SearchIndex {
                     weight,
                 );
                 let typos = domain::typos(word);
-                if typos > 0 {
+                if typos > 0 && !spelled(searcher, &exact) {
                     alternative(Box::new(TypoQuery::new(*field, word, typos)), 0.5 * weight);
                 }
                 let name = i == 0 && r.kind != Kind::Posts;
@@ -432,15 +425,37 @@ impl SearchIndex {
     }
 }
 
-/// The `id` of each found document, from the fast column of its segment.
-fn ids(searcher: &Searcher, found: &[(Score, DocAddress)]) -> Result<Vec<String>, Error> {
-    let columns = searcher
-        .segment_readers()
-        .iter()
-        .map(|segment| segment.fast_fields().str("id"))
-        .collect::<tantivy::Result<Vec<Option<StrColumn>>>>()?;
-    let mut ids = Vec::with_capacity(found.len());
-    for (_, address) in found {
+/// Whether `term` is common enough in the index to be taken as spelled as meant, so its
+/// typo alternatives are not searched: walking the term dictionary for them was a quarter
+/// of a common two-word query's time, for alternatives that are rare words beside it.
+fn spelled(searcher: &Searcher, term: &Term) -> bool {
+    let found_in = searcher.doc_freq(term).unwrap_or(0);
+    domain::spelled(found_in, searcher.num_docs())
+}
+
+/// The found documents best first, equal scores by id, so that every page cuts the same
+/// order. Ids (read from the fast column of each document's segment, a dictionary lookup
+/// each) are read only where they decide: among documents of equal score, and at the
+/// previous page's last score (`cursor`); elsewhere they are `None`.
+fn in_page_order(
+    searcher: &Searcher,
+    mut found: Vec<(Score, DocAddress)>,
+    cursor: Option<Score>,
+) -> Result<Vec<(Score, Option<String>, DocAddress)>, Error> {
+    found.sort_by(|(a, _), (b, _)| b.total_cmp(a));
+    let decides = |run: &[(Score, DocAddress)]| {
+        run.len() > 1 || run.first().is_some_and(|(s, _)| cursor == Some(*s))
+    };
+    let tied = found.chunk_by(|(a, _), (b, _)| a == b).any(decides);
+    let columns = match tied {
+        true => searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.fast_fields().str("id"))
+            .collect::<tantivy::Result<Vec<Option<StrColumn>>>>()?,
+        false => Vec::new(),
+    };
+    let id_of = |address: &DocAddress| -> Result<String, Error> {
         let mut id = String::new();
         let column = columns
             .get(address.segment_ord as usize)
@@ -452,9 +467,19 @@ fn ids(searcher: &Searcher, found: &[(Score, DocAddress)]) -> Result<Vec<String>
                 .ord_to_str(ord, &mut id)
                 .map_err(|e| Error::Index(e.to_string()))?;
         }
-        ids.push(id);
+        Ok(id)
+    };
+    let mut ranked = Vec::with_capacity(found.len());
+    for run in found.chunk_by(|(a, _), (b, _)| a == b) {
+        let decides = decides(run);
+        let mut tied = run
+            .iter()
+            .map(|(s, address)| Ok((*s, decides.then(|| id_of(address)).transpose()?, *address)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        tied.sort_by(|(_, a, _), (_, b, _)| a.cmp(b));
+        ranked.extend(tied);
     }
-    Ok(ids)
+    Ok(ranked)
 }
 
 fn open_or_create(
@@ -535,6 +560,75 @@ mod tests {
             })
             .unwrap();
         hits.into_iter().map(|h| h.id).collect()
+    }
+
+    /// Every page of `text`, following each page's last (score, id) and the results so far
+    /// as the next cursor (as the API's cursor does).
+    fn every_page(index: &SearchIndex, text: &str, limit: usize) -> Vec<Vec<String>> {
+        let words = domain::parse_query(text).unwrap();
+        let mut pages: Vec<Vec<String>> = Vec::new();
+        let mut after = None;
+        loop {
+            let (hits, more) = index
+                .search(&Request {
+                    kind: Kind::Posts,
+                    words: &words,
+                    holds: &[domain::PUBLIC.to_string()],
+                    blocked: &[],
+                    offset: pages.iter().map(Vec::len).sum(),
+                    after: after.clone(),
+                    limit,
+                    now: 1_800_000_000,
+                })
+                .unwrap();
+            after = hits.last().map(|h| (h.score, h.id.clone()));
+            pages.push(hits.into_iter().map(|h| h.id).collect());
+            if !more {
+                return pages;
+            }
+        }
+    }
+
+    #[test]
+    fn pages_of_equal_scores_follow_ids_and_never_repeat_or_skip() {
+        let index = SearchIndex::in_memory().unwrap();
+        // Equal text and time: every score is equal, so ids alone order them.
+        let mut posts: Vec<_> = (0..25)
+            .map(|i| post(&format!("p{:02}", (i * 7) % 25), "xylophonic marmalade"))
+            .collect();
+        posts.push(post("q1", "xylophonic marmalade marmalade sunrise"));
+        index.apply(&posts).unwrap();
+        let pages = every_page(&index, "marmalade", 4);
+        let seen: Vec<String> = pages.concat();
+        assert_eq!(
+            seen.first().map(String::as_str),
+            Some("q1"),
+            "the best first"
+        );
+        let mut ids: Vec<String> = (0..25).map(|i| format!("p{i:02}")).collect();
+        ids.insert(0, "q1".into());
+        assert_eq!(seen, ids, "every post once, equal scores in id order");
+        assert!(pages.iter().all(|p| p.len() <= 4));
+    }
+
+    #[test]
+    fn a_rare_word_forgives_a_typo_and_a_common_one_is_taken_as_typed() {
+        let index = SearchIndex::in_memory().unwrap();
+        let mut posts: Vec<_> = (0..200)
+            .map(|i| post(&format!("p{i:03}"), "marmalade"))
+            .collect();
+        posts.push(post("typo1", "marmolade"));
+        posts.push(post("rare1", "xylophonic"));
+        index.apply(&posts).unwrap();
+        // "xylophonik" is in no document: its typo finds "xylophonic".
+        assert_eq!(found(&index, "xylophonik tangerine"), Vec::<String>::new());
+        assert_eq!(found(&index, "xylophonik"), ["rare1"]);
+        // "marmalade" is in almost every document: taken as typed, not as "marmolade".
+        let common = every_page(&index, "marmalade", 50).concat();
+        assert_eq!(common.len(), 200);
+        assert!(!common.contains(&"typo1".to_string()));
+        // The rare spelling still finds the common one: it is a typo away.
+        assert!(found(&index, "marmolade").contains(&"typo1".to_string()));
     }
 
     /// Whether any file under `dir` holds `needle`.
