@@ -144,6 +144,31 @@ impl Conn {
     }
 }
 
+/// Uploads `body` to `POST /api/v1/media` as the raw body with `content_type`; returns
+/// the answer (a `201`'s media view), or fails on any other status.
+pub(crate) async fn upload_media(
+    conn: &mut Conn,
+    token: &str,
+    content_type: &str,
+    body: Bytes,
+) -> anyhow::Result<Value> {
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/media")
+        .header("host", &conn.addr)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", content_type)
+        .body(Full::new(body))?;
+    conn.send.ready().await?;
+    let resp = conn.send.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    if status != 201 {
+        bail!("upload: {status} {}", String::from_utf8_lossy(&bytes));
+    }
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
 pub(crate) const PASSWORD: &str = "benchmark horse battery staple";
 
 /// The typed client (`agora-client`, generated from the OpenAPI document) of the platform

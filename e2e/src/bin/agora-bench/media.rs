@@ -7,17 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::{
+    Conn, api, histogram, login, new_user, print_latency, rss_kib, status_kib, upload_media,
+};
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
 use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
-
-use super::{Conn, api, histogram, login, new_user, print_latency, rss_kib, status_kib};
 
 #[derive(clap::Args)]
 pub struct MediaArgs {
@@ -97,21 +95,7 @@ fn noise_for(args: &MediaArgs, bytes: f64) -> anyhow::Result<u8> {
 
 /// Uploads `body` as a raw JPEG; returns the media id.
 async fn upload(conn: &mut Conn, token: &str, body: Bytes) -> anyhow::Result<String> {
-    let req = Request::builder()
-        .method("POST")
-        .uri("/api/v1/media")
-        .header("host", &conn.addr)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "image/jpeg")
-        .body(Full::new(body))?;
-    conn.send.ready().await?;
-    let resp = conn.send.send_request(req).await?;
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await?.to_bytes();
-    if status != 201 {
-        bail!("upload: {status} {}", String::from_utf8_lossy(&bytes));
-    }
-    let v: Value = serde_json::from_slice(&bytes)?;
+    let v = upload_media(conn, token, "image/jpeg", body).await?;
     if v["thumbnails"].as_array().is_none_or(|t| t.is_empty()) {
         bail!("upload answered without thumbnails: {v}");
     }

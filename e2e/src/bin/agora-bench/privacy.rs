@@ -115,21 +115,7 @@ fn mp4(len: usize, seed: usize) -> Vec<u8> {
 }
 
 async fn upload(conn: &mut Conn, token: &str, body: Vec<u8>) -> anyhow::Result<String> {
-    let req = Request::builder()
-        .method("POST")
-        .uri("/api/v1/media")
-        .header("host", &conn.addr)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "video/mp4")
-        .body(Full::new(Bytes::from(body)))?;
-    conn.send.ready().await?;
-    let resp = conn.send.send_request(req).await?;
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await?.to_bytes();
-    if status != 201 {
-        bail!("upload: {status} {}", String::from_utf8_lossy(&bytes));
-    }
-    let v: Value = serde_json::from_slice(&bytes)?;
+    let v = super::upload_media(conn, token, "video/mp4", Bytes::from(body)).await?;
     Ok(v["id"].as_str().context("no media id")?.to_string())
 }
 
