@@ -545,42 +545,43 @@ mod tests {
         (format!("posts/{id}"), Some(doc))
     }
 
-    fn found(index: &SearchIndex, text: &str) -> Vec<String> {
+    /// One page of public posts matching `text`, after `after` with `offset` results
+    /// before it (as the API's cursor gives them).
+    fn page(
+        index: &SearchIndex,
+        text: &str,
+        offset: usize,
+        after: Option<(f32, String)>,
+        limit: usize,
+    ) -> (Vec<Hit>, bool) {
         let words = domain::parse_query(text).unwrap();
-        let (hits, _) = index
+        index
             .search(&Request {
                 kind: Kind::Posts,
                 words: &words,
                 holds: &[domain::PUBLIC.to_string()],
                 blocked: &[],
-                offset: 0,
-                after: None,
-                limit: 10,
+                offset,
+                after,
+                limit,
                 now: 1_800_000_000,
             })
-            .unwrap();
+            .unwrap()
+    }
+
+    fn found(index: &SearchIndex, text: &str) -> Vec<String> {
+        let (hits, _) = page(index, text, 0, None, 10);
         hits.into_iter().map(|h| h.id).collect()
     }
 
     /// Every page of `text`, following each page's last (score, id) and the results so far
     /// as the next cursor (as the API's cursor does).
     fn every_page(index: &SearchIndex, text: &str, limit: usize) -> Vec<Vec<String>> {
-        let words = domain::parse_query(text).unwrap();
         let mut pages: Vec<Vec<String>> = Vec::new();
         let mut after = None;
         loop {
-            let (hits, more) = index
-                .search(&Request {
-                    kind: Kind::Posts,
-                    words: &words,
-                    holds: &[domain::PUBLIC.to_string()],
-                    blocked: &[],
-                    offset: pages.iter().map(Vec::len).sum(),
-                    after: after.clone(),
-                    limit,
-                    now: 1_800_000_000,
-                })
-                .unwrap();
+            let offset = pages.iter().map(Vec::len).sum();
+            let (hits, more) = page(index, text, offset, after, limit);
             after = hits.last().map(|h| (h.score, h.id.clone()));
             pages.push(hits.into_iter().map(|h| h.id).collect());
             if !more {
