@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 
+use image::buffer::ConvertBuffer;
 use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
 use image::codecs::png::PngEncoder;
 use image::{AnimationDecoder, DynamicImage, Frame, ImageDecoder, ImageReader, Limits};
@@ -178,7 +179,7 @@ fn process_gif(reader: impl BufRead + Seek) -> Result<Processed, Error> {
     let Some(first) = frames.first() else {
         return Err(undecodable("the GIF has no frames"));
     };
-    let still = DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(first.buffer().clone()).to_rgb8());
+    let still = DynamicImage::ImageRgb8(first.buffer().convert());
     let (thumbnails, blurhash) = thumbnails_and_blurhash(&still)?;
     let mut bytes = Vec::new();
     {
