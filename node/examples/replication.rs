@@ -47,11 +47,13 @@ async fn main() {
     let bus = Bus::connect(url, None, None, settings).await.unwrap();
     let writer = Store::open(&dir.path().join("writer"))
         .unwrap()
-        .with_change_log();
+        .with_change_log()
+        .unwrap();
     writer.set_role(Role::Writer).unwrap();
     let follower = Store::open(&dir.path().join("follower"))
         .unwrap()
-        .with_change_log();
+        .with_change_log()
+        .unwrap();
     let (_stop, shutdown) = watch::channel(false);
     tokio::spawn(publish::run(
         writer.clone(),

@@ -31,7 +31,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open_with_cache(&dir.path().join("posts"), 256 << 20).unwrap();
     if checkpoint {
-        store = store.with_change_log();
+        store = store.with_change_log().unwrap();
         store.set_role(Role::Writer).unwrap();
         // No change relay here: writes are not kept waiting for the stream to hold them.
         store.stream_lsn.send_replace(u64::MAX);

@@ -37,7 +37,7 @@ async fn bus(nats: &Nats) -> Bus {
 /// A store of its own in a temporary directory, logging its changes.
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap().with_change_log();
+    let store = Store::open(dir.path()).unwrap().with_change_log().unwrap();
     (dir, store)
 }
 
@@ -226,7 +226,7 @@ async fn a_store_that_ran_without_replicas_goes_out_whole_as_the_base() {
     alone.write(|tx| tx.remove(b"k/000003")).await.unwrap();
 
     // Replicas are turned on: the writer's first change set is everything it held.
-    let writer = alone.clone().with_change_log();
+    let writer = alone.clone().with_change_log().unwrap();
     let (_f, follower) = store();
     let (_stop_writing, _) = writing(&writer, &bus);
     let _stop_following = following(&follower, &bus);

@@ -257,16 +257,9 @@ impl Platform {
             })
         });
         if let Some(settings) = &replication {
-            store = store.with_change_log();
-            // A store that ran without replicas logs what it holds as its change stream's
-            // base now, before any task of it can log a write: a write logged first
-            // would start the stream after data that no follower would ever receive.
-            if store.log_base()? {
-                tracing::info!(
-                    context = name,
-                    "the store's data goes out as the change stream's base"
-                );
-            }
+            // Before any task of the context starts: a store that ran without replicas
+            // logs its base first.
+            store = store.with_change_log()?;
             tokio::spawn(replication::replica::run(
                 replication::replica::Replica {
                     store: store.clone(),

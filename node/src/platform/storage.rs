@@ -831,9 +831,15 @@ mod tests {
     #[tokio::test]
     async fn a_follower_applying_the_change_log_holds_the_writers_trees() {
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let writer = Store::open(dirs[0].path()).unwrap().with_change_log();
+        let writer = Store::open(dirs[0].path())
+            .unwrap()
+            .with_change_log()
+            .unwrap();
         writer.set_role(Role::Writer).unwrap();
-        let follower = Store::open(dirs[1].path()).unwrap().with_change_log();
+        let follower = Store::open(dirs[1].path())
+            .unwrap()
+            .with_change_log()
+            .unwrap();
         writer.write_now(|tx| tx.put_raw(b"a", b"1")).unwrap();
         writer
             .write_now(|tx| {
@@ -898,7 +904,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_checkpoint_taken_under_writes_is_the_store_at_its_lsn() {
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let writer = Store::open(dirs[0].path()).unwrap().with_change_log();
+        let writer = Store::open(dirs[0].path())
+            .unwrap()
+            .with_change_log()
+            .unwrap();
         writer.set_role(Role::Writer).unwrap();
         for batch in 0..20 {
             writer
@@ -942,7 +951,10 @@ mod tests {
         let sets = drain_log(&writer);
         let from_base: Vec<ChangeSet> = sets.into_iter().skip_while(|s| !s.base).collect();
         assert_eq!(from_base[0].lsn, checkpoint);
-        let follower = Store::open(dirs[1].path()).unwrap().with_change_log();
+        let follower = Store::open(dirs[1].path())
+            .unwrap()
+            .with_change_log()
+            .unwrap();
         for (i, set) in from_base.iter().enumerate() {
             let applied = follower.apply_mirrored(std::slice::from_ref(set), i as u64 + 1);
             assert_eq!(applied.unwrap(), Mirrored::Applied);
@@ -953,7 +965,10 @@ mod tests {
     #[tokio::test]
     async fn a_checkpoint_cut_short_after_taking_its_lsn_leaves_a_no_op_followers_apply() {
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let writer = Store::open(dirs[0].path()).unwrap().with_change_log();
+        let writer = Store::open(dirs[0].path())
+            .unwrap()
+            .with_change_log()
+            .unwrap();
         writer.set_role(Role::Writer).unwrap();
         writer.write_now(|tx| tx.put_raw(b"k/1", b"one")).unwrap();
         // What a crash between taking the LSN and writing the checkpoint leaves behind.
@@ -965,7 +980,10 @@ mod tests {
             [taken - 1, taken, taken + 1],
             "the stream stays whole"
         );
-        let follower = Store::open(dirs[1].path()).unwrap().with_change_log();
+        let follower = Store::open(dirs[1].path())
+            .unwrap()
+            .with_change_log()
+            .unwrap();
         for (i, set) in sets.iter().enumerate() {
             let applied = follower.apply_mirrored(std::slice::from_ref(set), i as u64 + 1);
             assert_eq!(applied.unwrap(), Mirrored::Applied);
@@ -976,7 +994,7 @@ mod tests {
     #[tokio::test]
     async fn the_outbox_keeps_its_order_across_the_writers_lsns() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap().with_change_log();
+        let store = Store::open(dir.path()).unwrap().with_change_log().unwrap();
         store.set_role(Role::Writer).unwrap();
         for i in 0..3 {
             store
@@ -1058,7 +1076,10 @@ mod tests {
     #[tokio::test]
     async fn a_sealing_follower_seals_what_a_writer_sends_in_the_clear() {
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let writer = Store::open(dirs[0].path()).unwrap().with_change_log();
+        let writer = Store::open(dirs[0].path())
+            .unwrap()
+            .with_change_log()
+            .unwrap();
         writer.set_role(Role::Writer).unwrap();
         let key = crate::platform::keyring::PlatformKey::from_setting(
             &crate::platform::keyring::PlatformKey::generate(),
@@ -1068,7 +1089,8 @@ mod tests {
             .unwrap()
             .sealed_with(Some(Sealer::new(&key, "posts")))
             .unwrap()
-            .with_change_log();
+            .with_change_log()
+            .unwrap();
         writer
             .write_now(|tx| {
                 tx.put(b"p/1", &"hello")?;

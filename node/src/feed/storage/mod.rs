@@ -539,7 +539,7 @@ mod tests {
     #[tokio::test]
     async fn a_trimmed_timeline_is_trimmed_on_followers_too() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap().with_change_log();
+        let store = Store::open(dir.path()).unwrap().with_change_log().unwrap();
         store
             .set_role(crate::platform::storage::Role::Writer)
             .unwrap();

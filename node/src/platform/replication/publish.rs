@@ -127,14 +127,6 @@ impl Publisher {
     pub async fn start(store: Store, bus: Bus, context: &str) -> Result<Self, PublishError> {
         let stream = ChangeStream::of(&bus, context);
         let head = stream.head(&bus).await?;
-        // `Platform::start` logs a store's base as it turns its change log on, before any
-        // write can be logged; a store given to a publisher without that gets it here.
-        if head.last.is_none() && store.log_base().map_err(anyhow::Error::from)? {
-            tracing::info!(
-                context,
-                "the store's data goes out as the change stream's base"
-            );
-        }
         let replica = store.replica_id().map_err(anyhow::Error::from)?;
         let first_unpublished = first_logged(&store)?;
         let first_is_base = first_logged_is_base(&store)?;

@@ -46,11 +46,17 @@ pub(super) const CHANGES_SEQ: &[u8] = b"_/changes-seq";
 
 impl Store {
     /// This store, logging every transaction's changes for its followers
-    /// ([`super::changes`]). A rebuild's shadow store never logs.
-    pub fn with_change_log(mut self) -> Self {
+    /// ([`super::changes`]). A store that ran without replicas first logs what it holds
+    /// as the change stream's base ([`Store::log_base`]), before anything can log a write
+    /// of its own: a write logged first would start the stream after data that no
+    /// follower would ever receive. A rebuild's shadow store never logs.
+    pub fn with_change_log(mut self) -> ApiResult<Self> {
         self.log_changes = true;
         self.role.send_replace(Role::Follower);
-        self
+        if self.log_base()? {
+            tracing::info!("the store's data goes out as the change stream's base");
+        }
+        Ok(self)
     }
 
     /// This replica's role. A store that keeps a change log starts as a follower.
@@ -104,8 +110,15 @@ impl Store {
     /// Logs everything the store holds as one change set, when it holds data but has
     /// logged nothing yet (a context that ran without replicas and now has some): the
     /// base its followers copy before the changes that follow. Returns whether it did.
-    pub(crate) fn log_base(&self) -> ApiResult<bool> {
-        if self.lsn()? != 0 || (self.data.is_empty() && self.outbox.is_empty()) {
+    fn log_base(&self) -> ApiResult<bool> {
+        // The store's own bookkeeping (`_/`: the sealing mark, the applied floor) is no
+        // data: a new store that seals holds its mark and nothing else.
+        let holds_data = self
+            .data
+            .iter()
+            .keys()
+            .any(|k| k.map_or(true, |k| !k.starts_with(b"_/")));
+        if self.lsn()? != 0 || (!holds_data && self.outbox.is_empty()) {
             return Ok(false);
         }
         self.log_checkpoint()?;

@@ -501,10 +501,10 @@ mod tests {
     async fn a_follower_and_a_store_opened_again_hold_the_same_mirror() {
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
         let (writer, _) = resident_store(dirs[0].path(), 1 << 20);
-        let writer = writer.with_change_log();
+        let writer = writer.with_change_log().unwrap();
         writer.set_role(Role::Writer).unwrap();
         let (follower, _) = resident_store(dirs[1].path(), 1 << 20);
-        let follower = follower.with_change_log();
+        let follower = follower.with_change_log().unwrap();
         follower.set_role(Role::Follower).unwrap();
         // Something the checkpoint below no longer holds: it must go from the mirror too.
         follower
