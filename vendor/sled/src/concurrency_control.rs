@@ -13,20 +13,14 @@ thread_local! {
 
 const RW_REQUIRED_BIT: usize = 1 << 31;
 
-#[derive(Default)]
+// AGORA PATCH: one per database (in its `RunningConfig`), no longer one static for the
+// whole process: a transaction on one database no longer waits for, or makes wait,
+// the readers and flushes of every other database in the process.
+#[derive(Default, Debug)]
 pub(crate) struct ConcurrencyControl {
     active: AtomicUsize,
     upgrade_complete: AtomicBool,
     rw: RwLock<()>,
-}
-
-static CONCURRENCY_CONTROL: Lazy<
-    ConcurrencyControl,
-    fn() -> ConcurrencyControl,
-> = Lazy::new(init_cc);
-
-fn init_cc() -> ConcurrencyControl {
-    ConcurrencyControl::default()
 }
 
 #[derive(Debug)]
@@ -51,14 +45,6 @@ impl<'a> Drop for Protector<'a> {
     }
 }
 
-pub(crate) fn read<'a>() -> Protector<'a> {
-    CONCURRENCY_CONTROL.read()
-}
-
-pub(crate) fn write<'a>() -> Protector<'a> {
-    CONCURRENCY_CONTROL.write()
-}
-
 impl ConcurrencyControl {
     fn enable(&self) {
         if self.active.fetch_or(RW_REQUIRED_BIT, SeqCst) < RW_REQUIRED_BIT {
@@ -70,7 +56,7 @@ impl ConcurrencyControl {
         }
     }
 
-    fn read(&self) -> Protector<'_> {
+    pub(crate) fn read(&self) -> Protector<'_> {
         #[cfg(feature = "testing")]
         COUNT.with(|c| {
             let mut c = c.borrow_mut();
@@ -88,7 +74,7 @@ impl ConcurrencyControl {
         }
     }
 
-    fn write(&self) -> Protector<'_> {
+    pub(crate) fn write(&self) -> Protector<'_> {
         #[cfg(feature = "testing")]
         COUNT.with(|c| {
             let mut c = c.borrow_mut();

@@ -349,7 +349,7 @@ impl Config {
         let file = config.open_file()?;
 
         // seal config in a Config
-        let config = RunningConfig { inner: config, file: Arc::new(file) };
+        let config = RunningConfig { inner: config, file: Arc::new(file), cc: Arc::default() };
 
         Db::start_inner(config)
     }
@@ -439,7 +439,7 @@ impl Config {
         });
 
         // seal config in a Config
-        RunningConfig { inner: self, file: Arc::new(file) }
+        RunningConfig { inner: self, file: Arc::new(file), cc: Arc::default() }
     }
 
     fn gen_temp_path() -> PathBuf {
@@ -785,6 +785,8 @@ impl Config {
 pub struct RunningConfig {
     inner: Config,
     pub(crate) file: Arc<File>,
+    /// AGORA PATCH: this database's concurrency control (shared by its clones).
+    pub(crate) cc: Arc<crate::concurrency_control::ConcurrencyControl>,
 }
 
 #[allow(unsafe_code)]

@@ -85,7 +85,7 @@ impl Context {
     /// a blocking flush to fsync the latest counter, ensuring
     /// that we will never give out the same counter twice.
     pub fn generate_id(&self) -> Result<u64> {
-        let _cc = concurrency_control::read();
+        let _cc = self.cc.read();
         self.pagecache.generate_id_inner()
     }
 

@@ -68,7 +68,7 @@ impl Queue {
         // with the notify below.
         drop(queue);
 
-        // Agora: one job wakes one waiting thread. Upstream woke every
+        // AGORA PATCH: one job wakes one waiting thread. Upstream woke every
         // waiting thread (7 or more) for each job, of which one found work:
         // with a flush costing two jobs, a process of a dozen stores spent
         // a third of its CPU switching idle IO threads in and out. A woken

@@ -84,7 +84,7 @@ use std::collections::HashMap as Map;
 use std::collections::BTreeMap as Map;
 
 use crate::{
-    concurrency_control, pin, Batch, Error, Guard, IVec, Protector, Result,
+    pin, Batch, Error, Guard, IVec, Protector, Result,
     Tree,
 };
 
@@ -382,8 +382,15 @@ pub struct TransactionalTrees {
 }
 
 impl TransactionalTrees {
-    fn stage(&self) -> UnabortableTransactionResult<Protector<'_>> {
-        Ok(concurrency_control::write())
+    // AGORA PATCH: the write lock of each database the transaction touches, taken in
+    // one order (by address) so that two transactions over the same databases cannot
+    // deadlock.
+    fn stage(&self) -> UnabortableTransactionResult<Vec<Protector<'_>>> {
+        let mut ccs: Vec<&crate::concurrency_control::ConcurrencyControl> =
+            self.inner.iter().map(|tt| &*tt.tree.context.cc).collect();
+        ccs.sort_by_key(|cc| *cc as *const _ as usize);
+        ccs.dedup_by_key(|cc| *cc as *const _ as usize);
+        Ok(ccs.into_iter().map(|cc| cc.write()).collect())
     }
 
     fn unstage(&self) {

@@ -1009,8 +1009,17 @@ pub(in crate::pagecache) fn make_stable_inner(
 /// to flush some pending writes. Returns the number
 /// of bytes written during this call.
 pub(in crate::pagecache) fn flush(iobufs: &Arc<IoBufs>) -> Result<usize> {
-    let _cc = concurrency_control::read();
-    let max_reserved_lsn = iobufs.max_reserved_lsn.load(Acquire);
+    // AGORA PATCH: the database's concurrency control is held only while the
+    // target is read, not while make_stable waits for the disk. Holding it shared
+    // during the wait made every transaction (which takes it exclusively) wait for
+    // the disk, and every read wait behind that transaction. What a flush promises
+    // does not need it: everything written before the call was reserved at or below
+    // the target read here (no transaction is half-reserved while the lock is held),
+    // and a transaction that starts later reserves above it.
+    let max_reserved_lsn = {
+        let _cc = iobufs.config.cc.read();
+        iobufs.max_reserved_lsn.load(Acquire)
+    };
     make_stable(iobufs, max_reserved_lsn)
 }
 
