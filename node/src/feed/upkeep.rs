@@ -4,7 +4,7 @@
 //! transaction per batch.
 //!
 //! A feed read does not write: a transaction on the read path waits for sled's
-//! process-wide lock, which any store's flush in progress holds it out of (benchmarks.md),
+//! transaction lock, which every reader of the store shares (benchmarks.md),
 //! and one read in five did it (a reader reading every ~11 s, a touch a minute). Only a
 //! reader coming back after [`super::domain::ACTIVE_SECS`] is recorded at once, with the
 //! rebuild of their timeline ([`super::storage::refresh`]): from then on, posts fan out to

@@ -3,9 +3,9 @@
 //!
 //! sled stays the durable copy and the only thing written. A resident prefix is read from
 //! memory instead of sled's tree (no page-cache lookup, no key comparisons down the tree,
-//! and none of sled's process-wide lock, which every read and every iterator step shares
-//! with every transaction's commit, and which a transaction waiting for another store's
-//! flush holds everyone out of). Two kinds ([`Residence`]): prefixes looked up one key at
+//! and none of sled's transaction lock, which every read and every iterator step of the
+//! store shares with each of its transactions' commits, and which a waiting transaction
+//! holds every reader out of). Two kinds ([`Residence`]): prefixes looked up one key at
 //! a time live in a hash map, and a record decoded once is kept decoded
 //! ([`Resident::shared`]), so a feed read that looks at 120 posts decodes none of them;
 //! prefixes also read as ranges (timelines, indexes, relation sets) live in an ordered

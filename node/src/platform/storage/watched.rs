@@ -3,8 +3,9 @@
 //!
 //! **Trap:** sled hands each change to a subscriber (`Tree::watch_prefix`) through a
 //! channel of 1,024 entries, and a writer whose change finds that channel full waits for
-//! room *inside its commit*, holding sled's process-wide transaction lock. Every other
-//! sled call of the process, in every store, then waits too. A subscriber read by a task
+//! room *inside its commit*, holding its database's transaction lock. Every other sled
+//! call on that store then waits too (in every store, while the lock was one per process:
+//! vendor/sled/AGORA.md). A subscriber read by a task
 //! of the Tokio runtime deadlocks the process as soon as the runtime's threads are among
 //! those waiting: the task that would make room never runs again. Seen under the social
 //! benchmark: the notifications context's push loop read its store between two changes,
