@@ -5,10 +5,11 @@
 //! the same world they see live. A temporary consumer delivers every subscribed event from
 //! the stream's first, in order. Meanwhile the live store keeps serving reads and applying
 //! new events. When the shadow has caught up, the live consumer is paused (its apply gate),
-//! the shadow catches up with the last few events, and one atomic sled batch replaces the
-//! live projections with the shadow's and raises the applied floor to the last replayed
-//! sequence, so the live consumer skips what the replay already applied. The same steps
-//! run against a stopped data directory (`agora-node rebuild` without `--node-url`).
+//! the shadow catches up with the last few events, and one atomic sled transaction turns
+//! the live projections into the shadow's (writing only the records that differ) and
+//! raises the applied floor to the last replayed sequence, so the live consumer skips what
+//! the replay already applied. The same steps run against a stopped data directory
+//! (`agora-node rebuild` without `--node-url`).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
