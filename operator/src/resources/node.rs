@@ -110,6 +110,11 @@ pub fn environment(p: &Platform, w: &Workload) -> Vec<EnvVar> {
         env("AGORA_DATA_DIR", "/data"),
         env("AGORA_HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
         env("AGORA_LOG_FORMAT", "json"),
+        // The node's allocator without transparent huge pages, whatever the node's THP
+        // setting (the binary asks for none; this also covers `always`): under a 512 MiB
+        // limit they held ~100-190 MB (docs/benchmarks.md, "Five minutes under a 512 MiB
+        // budget").
+        env("MIMALLOC_ALLOW_THP", "0"),
     ];
     vars.extend(bus::environment(p));
     vars.extend(tls::environment(p, true));
