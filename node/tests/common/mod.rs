@@ -24,12 +24,22 @@ pub fn nats_binary() -> PathBuf {
     PathBuf::from("nats-server")
 }
 
+/// A free loopback port for a test server, chosen at random below the kernel's ephemeral
+/// range (32768-60999 on Linux). Port 0 would hand out a port from that range, which
+/// every outgoing connection of the parallel tests also draws its local port from, so one
+/// could take the port between the pick and the server's bind (a NATS cluster's server
+/// then never listened, and its test failed after 10 s).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        // A `RandomState` is seeded at random per process and differs at each call.
+        let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+        random.write_u32(std::process::id());
+        let port = 20_000 + (random.finish() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A JetStream server with its store in a temporary directory. Can be stopped and started
@@ -130,10 +140,17 @@ impl Nats {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start nats-server ({e}); run scripts/install-nats"));
         self.child = Some(child);
+        let port = self.port;
+        let child = self.child.as_mut().unwrap();
         wait_until(
             Duration::from_secs(10),
             "nats-server accepts connections",
-            || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("nats-server on port {port} exited at start ({status}): port taken?");
+                }
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            },
         );
     }
 
