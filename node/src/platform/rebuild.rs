@@ -11,7 +11,6 @@
 //! the replay already applied. The same steps run against a stopped data directory
 //! (`agora-node rebuild` without `--node-url`).
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ use super::changes::Change;
 use super::control::{Job, Started};
 use super::error::ApiError;
 use super::keyring::Keyring;
-use super::storage::{APPLIED_FLOOR, Blinds, Store, sealing, to_json};
+use super::storage::{APPLIED_FLOOR, Store, to_json};
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
@@ -256,7 +255,8 @@ fn differences(
                 // In both: written again only if it differs.
                 if let (Some((key, held)), Some((_, value))) = (o.take(), n.take()) {
                     records += 1;
-                    if held != value && opened(live, &key, &held)? != opened(shadow, &key, &value)?
+                    if held != value
+                        && live.opened(&key, held)? != shadow.opened(&key, value.clone())?
                     {
                         changes.push(Change::data(key.to_vec(), Some(value.to_vec())));
                     }
@@ -266,10 +266,6 @@ fn differences(
             }
         }
     }
-}
-
-fn opened<'v>(store: &Store, key: &[u8], stored: &'v [u8]) -> anyhow::Result<Cow<'v, [u8]>> {
-    Ok(sealing::open(store.sealer(), key, stored)?)
 }
 
 /// The rebuild routes of the control channel ([`super::control`]: loopback, or the

@@ -488,7 +488,7 @@ impl Store {
     }
 
     /// A value as sled holds it, opened.
-    fn opened(&self, key: &[u8], stored: sled::IVec) -> Result<sled::IVec, sled::Error> {
+    pub(crate) fn opened(&self, key: &[u8], stored: sled::IVec) -> Result<sled::IVec, sled::Error> {
         sealing::opened(self.sealer(), key, stored)
     }
 
